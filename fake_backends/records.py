@@ -1,0 +1,82 @@
+"""The attempt journal's record: the one wire format shared by the backends and the oracle.
+
+Every attempt that reaches a flaky backend is written as exactly one NDJSON line whose keys are
+the fields of :class:`AttemptRecord`. The backend writes plain dicts (fast path); readers that
+want validation use this model, and the oracle loads the same keys into numpy columns.
+
+Times are integer microseconds of the backend host's wall clock (``time.time_ns() // 1000``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JOURNAL_FORMAT_VERSION = 1
+
+
+class FaultKind(StrEnum):
+    """What the backend did to one attempt."""
+
+    NONE = "none"  # answered normally (or forwarded upstream in pass-through mode)
+    STATUS = "status"  # answered with a failure status drawn from FAILURE_STATUS
+    FIRST_N = "first_n"  # failed because the attempt index is below FAIL_FIRST_N
+    OUTAGE = "outage"  # failed because an outage window was open
+    RESET = "reset"  # closed the connection with no response (TCP RST)
+    HANG = "hang"  # never answered; held the connection until the client left or the bound
+    UPSTREAM_ERROR = "upstream_error"  # pass-through mode: the real upstream could not be reached
+
+
+class AttemptRecord(BaseModel):
+    """One attempt as journaled by a backend replica (one NDJSON line)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: int = JOURNAL_FORMAT_VERSION
+    request_id: str | None = Field(
+        description="Value of the request-id header (default X-Request-ID); null when absent"
+    )
+    method: str
+    path: str
+    replica: str = Field(description="Replica name given at start (--replica / REPLICA)")
+    worker: int = Field(description="PID of the gunicorn worker that served the attempt")
+    attempt: int = Field(
+        ge=0,
+        description="0-based index of this attempt among all attempts with the same request id, "
+        "counted by the shared counter across workers and replicas",
+    )
+    arrival_us: int = Field(description="Wall clock when the request arrived, stamped first")
+    end_us: int = Field(
+        description="Wall clock when the response was fully sent, the connection reset, or a "
+        "hang ended (client gone or bound reached)"
+    )
+    status: int | None = Field(description="HTTP status sent; null for reset and hang")
+    fault: FaultKind
+    retry_after: str | None = Field(default=None, description="Retry-After header value sent")
+    latency_ms: float = Field(default=0.0, description="Injected latency before answering")
+    client_gone: bool = Field(
+        default=False, description="For hangs: the client closed the connection before the bound"
+    )
+    draw: float | None = Field(
+        default=None, description="The uniform draw in [0, 1) the fault decision used"
+    )
+    route: str | None = Field(default=None, description="Name of the per-route profile applied")
+    envoy_attempt_count: int | None = Field(
+        default=None, description="x-envoy-attempt-count header from the SUT, if present"
+    )
+    idempotency_key: str | None = Field(default=None, description="Idempotency-Key header")
+    upstream_status: int | None = Field(
+        default=None, description="Pass-through mode: the real upstream's status"
+    )
+
+
+class JournalStats(BaseModel):
+    """Totals a replica reports alongside its journal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    replica: str
+    recorded: int
+    dropped: int = Field(description="Attempts not journaled because the cap was reached")
+    cap: int

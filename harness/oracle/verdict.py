@@ -1,0 +1,75 @@
+"""The verdict: a versioned list of check results, the oracle's only output."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VERDICT_VERSION = 1
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"  # a statistical check with fewer samples than planned
+    NOT_APPLICABLE = "not_applicable"  # the policy or the run gives the check nothing to judge
+
+
+class CheckKind(StrEnum):
+    INVARIANT = "invariant"
+    STATISTICAL = "statistical"
+
+
+class Statistic(BaseModel):
+    """What a statistical check computed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    test: str = Field(description="Name of the test, e.g. 'exact binomial (two-sided)'")
+    statistic: float | None = None
+    p_value: float
+    n: int
+    n_planned: int = Field(description="Sample size the planner asked for")
+    alpha: float = Field(description="Per-check level after Holm's correction")
+    effect: str | None = Field(default=None, description="The effect seen, in words or numbers")
+
+
+class CheckResult(BaseModel):
+    """One check of VERIFICATION.md, judged on one run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Stable id, e.g. 'attempts_bound'")
+    title: str
+    kind: CheckKind
+    outcome: Outcome
+    summary: str = Field(description="One line a user reads first")
+    evidence: list[str] = Field(default_factory=list, description="Details, worst first")
+    request_ids: list[str] = Field(default_factory=list, description="Counter-examples")
+    stat: Statistic | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="Numbers for plots")
+
+
+class Verdict(BaseModel):
+    """The whole judgement of one run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = VERDICT_VERSION
+    scenario: str | None = None
+    outcome: Outcome = Field(description="fail if any check fails, else inconclusive if any is")
+    alpha: float = Field(description="Family-wise false-failure rate of the statistical checks")
+    epsilon_s: float = Field(description="Timing tolerance used")
+    traces: int
+    attempts: int
+    client_records: int
+    dropped_attempts: int = 0
+    checks: list[CheckResult]
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 conformant, 1 violation, 3 inconclusive (2 is reserved for bad input)."""
+        return {Outcome.PASS: 0, Outcome.FAIL: 1, Outcome.INCONCLUSIVE: 3}.get(self.outcome, 0)

@@ -1,0 +1,124 @@
+"""The canonical retry policy: what a system under test declares, in one immutable shape.
+
+Every adapter turns a native config into a :class:`RetryPolicy`; the oracle judges journals
+against it. All durations are float seconds; "retries" never counts the first attempt.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JitterModel(StrEnum):
+    """How a nominal delay d_k becomes the real delay of retry k."""
+
+    NONE = "none"  # exactly d_k
+    FULL = "full"  # U[0, d_k)                     (Envoy, AWS, gRPC A6 original)
+    EQUAL = "equal"  # d_k/2 + U[0, d_k/2)
+    PERCENT = "percent"  # d_k * U[1-p, 1+p)         (gRPC A6 2024: p=0.2; Traefik: p=0.5)
+    ADDITIVE = "additive"  # d_k + U[0, jitter_s)   (urllib3 backoff_jitter)
+    DECORRELATED = "decorrelated"  # U[base, 3*prev) capped (AWS "decorrelated jitter")
+
+
+class Backoff(Frozen):
+    """Nominal delay before retry k (k >= 1): min(base_s * multiplier**(k-1), cap_s).
+
+    With ``first_retry_waits=False`` (urllib3) retry 1 has no delay and retry k >= 2 waits
+    min(base_s * multiplier**(k-1), cap_s): urllib3's 0, 2f, 4f, 8f with base_s=f, multiplier=2.
+    """
+
+    base_s: float = Field(default=0.0, ge=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    cap_s: float | None = Field(default=None, ge=0)
+    jitter: JitterModel = JitterModel.NONE
+    jitter_fraction: float = Field(default=0.0, ge=0, le=1, description="PERCENT: p in ±p")
+    jitter_s: float = Field(default=0.0, ge=0, description="ADDITIVE: upper bound of the addend")
+    first_retry_waits: bool = True
+    integer_exponent: bool = Field(
+        default=False,
+        description="KubeRay quirk: multiplier**(k-1) truncated to an integer before multiplying",
+    )
+
+
+class RetryOn(Frozen):
+    """Which failed attempts are retryable."""
+
+    statuses: frozenset[int] = frozenset()
+    connect_failure: bool = False
+    reset: bool = Field(default=False, description="Connection closed with no response")
+    per_try_timeout: bool = Field(default=False, description="An attempt abandoned at the timeout")
+
+
+class MethodRule(Frozen):
+    """Which methods may be retried."""
+
+    retryable: frozenset[str] | None = Field(
+        default=None, description="Upper-case methods that may be retried; null means all"
+    )
+    idempotency_key_header: str | None = Field(
+        default=None,
+        description="If set, a request carrying this header may be retried whatever its method",
+    )
+    connect_failure_any_method: bool = Field(
+        default=True,
+        description="A connect failure (request never sent) is retried for any method",
+    )
+
+
+class RetryAfterRule(Frozen):
+    """How a Retry-After header on a retryable answer changes the next delay."""
+
+    honoured: bool = False
+    statuses: frozenset[int] = frozenset({429, 503})
+    max_s: float | None = Field(default=None, ge=0, description="Longer values are clamped")
+    replaces_backoff: bool = Field(
+        default=True, description="urllib3: the delay is Retry-After, not max(backoff, it)"
+    )
+
+
+class Budget(Frozen):
+    """Limits on retries across requests."""
+
+    ratio: float | None = Field(default=None, ge=0, description="Retries / requests in a window")
+    min_per_s: float = Field(default=0.0, ge=0, description="Retries always allowed per second")
+    window_s: float = Field(default=10.0, gt=0)
+    max_concurrent_retries: int | None = Field(default=None, ge=0)
+
+
+class RetryPolicy(Frozen):
+    """The canonical, declared retry policy of one system under test."""
+
+    schema_version: int = SCHEMA_VERSION
+    system: str = Field(default="inline", description="Which adapter produced it")
+    max_retries: int = Field(ge=0, description="Retries after the first attempt")
+    retry_on: RetryOn = Field(default_factory=RetryOn)
+    methods: MethodRule = Field(default_factory=MethodRule)
+    backoff: Backoff = Field(default_factory=Backoff)
+    per_try_timeout_s: float | None = Field(default=None, gt=0)
+    deadline_s: float | None = Field(
+        default=None, gt=0, description="Overall time for all attempts, from the first arrival"
+    )
+    deadline_precheck: bool = Field(
+        default=False,
+        description="KubeRay: gives up at once when the next backoff would overrun the deadline",
+    )
+    retry_after: RetryAfterRule = Field(default_factory=RetryAfterRule)
+    budget: Budget | None = None
+    different_upstream: bool = Field(
+        default=False, description="Each retry goes to another upstream server (nginx, Kong)"
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RetryPolicy:
+        b = self.backoff
+        if b.cap_s is not None and b.cap_s < b.base_s and b.first_retry_waits:
+            raise ValueError("backoff.cap_s must not be below backoff.base_s")
+        return self

@@ -82,6 +82,11 @@ class RetryAfterRule(Frozen):
     replaces_backoff: bool = Field(
         default=True, description="urllib3: the delay is Retry-After, not max(backoff, it)"
     )
+    makes_retryable: bool = Field(
+        default=False,
+        description="urllib3: an answer whose status is in `statuses` and that carries "
+        "Retry-After is retried even if its status is not in retry_on.statuses",
+    )
 
 
 class Budget(Frozen):

@@ -46,6 +46,11 @@ class Backoff(Frozen):
         default=False,
         description="KubeRay quirk: multiplier**(k-1) truncated to an integer before multiplying",
     )
+    minimum_only: bool = Field(
+        default=False,
+        description="Gateway API GEP-1731 `backoff`: d_k is only a lower bound; retry k may wait "
+        "any time >= d_k (exponential growth, caps and jitter above it are allowed)",
+    )
 
 
 class RetryOn(Frozen):

@@ -1,0 +1,482 @@
+"""Parsing helpers shared by every adapter: durations, YAML with line numbers, notes, errors.
+
+* :func:`parse_duration` reads Go / Envoy / Gateway API durations ("250ms", "1.5s", "1m30s",
+  "10us") and plain numbers in the caller's unit.
+* :func:`load_yaml_documents` loads every document of a YAML (or JSON) file together with a
+  :class:`LineMap` from key paths to 1-based line numbers, so errors can cite a line.
+* :class:`FieldReader` pulls typed, validated fields out of one mapping and raises
+  :class:`~harness.errors.BadInput` naming file, line and dotted field on any mistake.
+* :func:`note_default` / :func:`note_quirk` build :class:`~harness.adapters.base.AdapterNote`.
+* :func:`bad_input_from_validation` turns a pydantic ``ValidationError`` into ``BadInput``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+from pydantic import ValidationError
+
+from harness.adapters.base import AdapterNote
+from harness.errors import BadInput
+
+PathKey = str | int
+KeyPath = tuple[PathKey, ...]
+
+_DURATION_UNITS_NS: dict[str, float] = {  # nanoseconds per unit: exact for sub-second units
+    "ns": 1.0,
+    "us": 1e3,
+    "µs": 1e3,  # Go accepts both micro signs
+    "μs": 1e3,
+    "ms": 1e6,
+    "s": 1e9,
+    "m": 60e9,
+    "h": 3600e9,
+}
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_DURATION_PART = re.compile(rf"({_NUMBER})(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_FULL = re.compile(rf"(?:{_NUMBER}(?:ns|us|µs|μs|ms|s|m|h))+")
+_PLAIN_NUMBER = re.compile(rf"[+]?{_NUMBER}(?:[eE][+-]?\d+)?")
+
+
+def dotted(path: Iterable[PathKey]) -> str:
+    """("retry", "perRetry", 0, "x") -> "retry.perRetry[0].x"."""
+    out = ""
+    for key in path:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            out += ("." if out else "") + key
+    return out
+
+
+def fail(
+    reason: str,
+    *,
+    file: str | Path | None,
+    field: str | Sequence[PathKey] | None = None,
+    line: int | None = None,
+) -> NoReturn:
+    """Raise ``BadInput``; ``field`` may be a dotted string or a key path."""
+    name = field if field is None or isinstance(field, str) else dotted(field)
+    raise BadInput(reason, file=file, line=line, field=name)
+
+
+def parse_duration(
+    text: object,
+    *,
+    file: str | Path | None,
+    field: str,
+    line: int | None = None,
+    unit_s: float | None = 1.0,
+    allow_zero: bool = True,
+) -> float:
+    """Seconds from a Go-style duration string or a plain number in ``unit_s`` seconds.
+
+    Accepted: "250ms", "1s", "1.5s", "1m30s", "10us", "2h"; numbers (int/float, or numeric
+    strings) are multiplied by ``unit_s`` (pass ``unit_s=None`` to require a unit). Negative,
+    NaN, infinite and (with ``allow_zero=False``) zero durations are rejected.
+    """
+    allowed = 'a duration such as "250ms", "1.5s", "1m30s"'
+    if isinstance(text, bool) or text is None:
+        fail(f"must be {allowed} (got {text!r})", file=file, field=field, line=line)
+    seconds: float
+    if isinstance(text, int | float):
+        if unit_s is None:
+            fail(f"must be {allowed} with a unit (got {text!r})", file=file, field=field, line=line)
+        seconds = float(text) * unit_s
+    elif isinstance(text, str):
+        s = text.strip()
+        if _DURATION_FULL.fullmatch(s):
+            nanos = math.fsum(
+                float(num) * _DURATION_UNITS_NS[unit] for num, unit in _DURATION_PART.findall(s)
+            )
+            seconds = nanos / 1e9
+        elif _PLAIN_NUMBER.fullmatch(s) and unit_s is not None:
+            seconds = float(s) * unit_s
+        else:
+            fail(f"must be {allowed} (got {text!r})", file=file, field=field, line=line)
+    else:
+        fail(f"must be {allowed} (got {type(text).__name__})", file=file, field=field, line=line)
+    if not math.isfinite(seconds) or seconds < 0:
+        fail(f"must be a finite duration >= 0 (got {text!r})", file=file, field=field, line=line)
+    if seconds == 0 and not allow_zero:
+        fail(f"must be greater than 0 (got {text!r})", file=file, field=field, line=line)
+    return seconds
+
+
+@dataclass(frozen=True)
+class LineMap:
+    """1-based line numbers of keys (and list items) of one YAML document, by key path."""
+
+    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+
+    def line(self, *path: PathKey) -> int | None:
+        """Line of ``path``, or of its deepest known ancestor; None when unknown."""
+        p: KeyPath = tuple(path)
+        while True:
+            if p in self.lines:
+                return self.lines[p]
+            if not p:
+                return None
+            p = p[:-1]
+
+    def under(self, *prefix: PathKey) -> LineMap:
+        """The map of a sub-tree, with paths relative to ``prefix``."""
+        n = len(prefix)
+        sub = {k[n:]: v for k, v in self.lines.items() if k[:n] == tuple(prefix)}
+        return LineMap(sub)
+
+
+def _index_lines(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _index_lines(value_node, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*path, i)] = item.start_mark.line + 1
+            _index_lines(item, (*path, i), out)
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or BadInput when it is missing, a directory or not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail("file not found", file=path)
+    except IsADirectoryError:
+        fail("is a directory, expected a file", file=path)
+    except UnicodeDecodeError as err:
+        fail(f"is not UTF-8 text ({err.reason} at byte {err.start})", file=path)
+    except OSError as err:
+        fail(f"cannot be read ({err.strerror})", file=path)
+
+
+def parse_yaml_documents(text: str, *, file: str | Path) -> list[tuple[Any, LineMap]]:
+    """Every non-empty document of ``text`` (YAML or JSON) with its line map.
+
+    Malformed YAML raises BadInput with the line of the problem. Documents may be any YAML
+    value; use :func:`load_yaml_documents` when each must be a mapping.
+    """
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = err.problem or "malformed YAML"
+        fail(f"malformed YAML: {problem}", file=file, line=line)
+    except yaml.YAMLError as err:
+        fail(f"malformed YAML: {err}", file=file)
+    docs: list[tuple[Any, LineMap]] = []
+    for node in nodes:
+        if node is None:
+            continue
+        constructor = yaml.SafeLoader("")
+        try:
+            value = constructor.construct_document(node)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            line = mark.line + 1 if mark is not None else None
+            fail(f"malformed YAML: {err.problem or err}", file=file, line=line)
+        finally:
+            constructor.dispose()
+        if value is None:
+            continue
+        lines: dict[KeyPath, int] = {}
+        _index_lines(node, (), lines)
+        docs.append((value, LineMap(lines)))
+    return docs
+
+
+def load_yaml_documents(path: Path) -> list[tuple[dict[str, Any], LineMap]]:
+    """Every non-empty document of a YAML/JSON file as (mapping, line map).
+
+    BadInput (naming the file and line) on a missing file, malformed YAML, or a document that is
+    not a mapping. An empty file gives an empty list.
+    """
+    out: list[tuple[dict[str, Any], LineMap]] = []
+    for value, lines in parse_yaml_documents(read_text(path), file=path):
+        if not isinstance(value, dict):
+            fail(
+                f"each YAML document must be a mapping (got {type(value).__name__})",
+                file=path,
+                line=lines.line(),
+            )
+        out.append((value, lines))
+    return out
+
+
+def load_yaml_mapping(path: Path) -> tuple[dict[str, Any], LineMap]:
+    """The single mapping document of a file (BadInput when empty or multi-document)."""
+    docs = load_yaml_documents(path)
+    if not docs:
+        fail("is empty, expected a YAML/JSON mapping", file=path)
+    if len(docs) > 1:
+        fail(f"expected one YAML document, found {len(docs)}", file=path, line=docs[1][1].line())
+    return docs[0]
+
+
+def find_documents(
+    docs: Sequence[tuple[dict[str, Any], LineMap]],
+    *,
+    kind: str | None = None,
+    api_version_prefix: str | None = None,
+    name: str | None = None,
+) -> list[tuple[dict[str, Any], LineMap]]:
+    """Kubernetes-style documents matching ``kind``, ``apiVersion`` prefix and metadata.name."""
+    out = []
+    for doc, lines in docs:
+        if kind is not None and doc.get("kind") != kind:
+            continue
+        api = doc.get("apiVersion")
+        if api_version_prefix is not None and not (
+            isinstance(api, str) and api.startswith(api_version_prefix)
+        ):
+            continue
+        meta = doc.get("metadata")
+        if name is not None and not (isinstance(meta, dict) and meta.get("name") == name):
+            continue
+        out.append((doc, lines))
+    return out
+
+
+def find_document(
+    docs: Sequence[tuple[dict[str, Any], LineMap]],
+    *,
+    file: str | Path,
+    kind: str | None = None,
+    api_version_prefix: str | None = None,
+    name: str | None = None,
+) -> tuple[dict[str, Any], LineMap]:
+    """The first matching document; BadInput listing the kinds present when there is none."""
+    found = find_documents(docs, kind=kind, api_version_prefix=api_version_prefix, name=name)
+    if found:
+        return found[0]
+    present = sorted({str(d.get("kind")) for d, _ in docs if "kind" in d}) or ["none"]
+    wanted = " ".join(
+        part
+        for part in (
+            f"kind {kind}" if kind else "",
+            f"apiVersion {api_version_prefix}*" if api_version_prefix else "",
+            f"named {name}" if name else "",
+        )
+        if part
+    )
+    fail(f"no document with {wanted or 'content'} (kinds found: {', '.join(present)})", file=file)
+
+
+def note_default(
+    field: str, value: object, text: str | None = None, *, source: str | None = None
+) -> AdapterNote:
+    """A note saying ``field`` was absent and its documented default ``value`` was used."""
+    body = f"not set; documented default {value!r} used"
+    return AdapterNote(
+        kind="default", field=field, text=f"{body}. {text}" if text else body, source=source
+    )
+
+
+def note_quirk(field: str, text: str, *, source: str | None = None) -> AdapterNote:
+    """A note on a surprising behaviour of the system that the policy models (or cannot)."""
+    return AdapterNote(kind="quirk", field=field, text=text, source=source)
+
+
+def bad_input_from_validation(
+    err: ValidationError,
+    *,
+    file: str | Path,
+    lines: LineMap | None = None,
+    prefix: Sequence[PathKey] = (),
+    field_names: Mapping[str, str] | None = None,
+) -> BadInput:
+    """The first pydantic error as BadInput: ``loc`` joined with dots, line from ``lines``.
+
+    ``field_names`` renames canonical fields to native ones in the message (e.g.
+    ``{"max_retries": "retries"}``).
+    """
+    first = err.errors()[0]
+    loc: KeyPath = tuple(p for p in first["loc"] if isinstance(p, str | int))
+    full = (*prefix, *loc)
+    name = ".".join(str(p) for p in full) or None
+    if name is not None and field_names:
+        name = field_names.get(name, name)
+    line = lines.line(*full) if lines is not None else None
+    message = first["msg"]
+    if "input" in first and first["type"] not in ("missing", "extra_forbidden"):
+        message += f" (got {first['input']!r})"
+    return BadInput(message, file=file, line=line, field=name)
+
+
+_MISSING: Any = object()
+
+
+@dataclass
+class FieldReader:
+    """Typed access to one mapping of a config file, with errors naming file, line and field.
+
+    ``prefix`` is the key path of this mapping inside the document (for messages and lines).
+    """
+
+    file: str | Path
+    data: Mapping[str, Any]
+    lines: LineMap = field(default_factory=LineMap)
+    prefix: KeyPath = ()
+
+    def path(self, key: PathKey) -> KeyPath:
+        return (*self.prefix, key)
+
+    def line(self, key: PathKey | None = None) -> int | None:
+        return self.lines.line(*self.prefix) if key is None else self.lines.line(*self.path(key))
+
+    def name(self, key: PathKey) -> str:
+        return dotted(self.path(key))
+
+    def fail(self, key: PathKey | None, reason: str) -> NoReturn:
+        fail(
+            reason,
+            file=self.file,
+            field=dotted(self.prefix) if key is None else self.name(key),
+            line=self.line(key),
+        )
+
+    def has(self, key: str) -> bool:
+        return key in self.data and self.data[key] is not None
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        value = self.data.get(key, default)
+        return default if value is None else value
+
+    def reject_unknown(self, allowed: Iterable[str]) -> None:
+        """BadInput on the first key not in ``allowed`` (listing the allowed ones)."""
+        known = set(allowed)
+        for key in self.data:
+            if key not in known:
+                self.fail(str(key), f"unknown field; allowed: {', '.join(sorted(known))}")
+
+    def sub(self, key: str, *, required: bool = False) -> FieldReader | None:
+        """The reader of a nested mapping (None when absent and not required)."""
+        if not self.has(key):
+            if required:
+                self.fail(key, "is required")
+            return None
+        value = self.data[key]
+        if not isinstance(value, dict):
+            self.fail(key, f"must be a mapping (got {type(value).__name__})")
+        return FieldReader(self.file, value, self.lines, self.path(key))
+
+    def get_int(
+        self, key: str, default: Any = _MISSING, *, ge: int | None = None, le: int | None = None
+    ) -> Any:
+        """An integer (not bool); numeric strings are refused. Returns ``default`` if absent."""
+        if not self.has(key):
+            if default is _MISSING:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"must be an integer (got {value!r})")
+        self._bounds(key, value, ge, le)
+        return value
+
+    def get_float(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        ge: float | None = None,
+        le: float | None = None,
+    ) -> Any:
+        """A finite number (int or float, not bool). Returns ``default`` if absent."""
+        if not self.has(key):
+            if default is _MISSING:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(key, f"must be a number (got {value!r})")
+        if not math.isfinite(value):
+            self.fail(key, f"must be finite (got {value!r})")
+        self._bounds(key, value, ge, le)
+        return float(value)
+
+    def get_bool(self, key: str, default: Any = _MISSING) -> Any:
+        if not self.has(key):
+            if default is _MISSING:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false (got {value!r})")
+        return value
+
+    def get_str(self, key: str, default: Any = _MISSING) -> Any:
+        if not self.has(key):
+            if default is _MISSING:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if not isinstance(value, str):
+            self.fail(key, f"must be a string (got {value!r})")
+        return value
+
+    def get_duration(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        unit_s: float | None = 1.0,
+        allow_zero: bool = True,
+    ) -> Any:
+        """Seconds from a duration field (see :func:`parse_duration`)."""
+        if not self.has(key):
+            if default is _MISSING:
+                self.fail(key, "is required")
+            return default
+        return parse_duration(
+            self.data[key],
+            file=self.file,
+            field=self.name(key),
+            line=self.line(key),
+            unit_s=unit_s,
+            allow_zero=allow_zero,
+        )
+
+    def get_list(self, key: str, default: Any = _MISSING) -> Any:
+        if not self.has(key):
+            if default is _MISSING:
+                self.fail(key, "is required")
+            return default
+        value = self.data[key]
+        if not isinstance(value, list):
+            self.fail(key, f"must be a list (got {type(value).__name__})")
+        return value
+
+    def get_statuses(self, key: str, default: Any = _MISSING) -> Any:
+        """A list of HTTP status codes 100..599 (ints) as a frozenset."""
+        items = self.get_list(key, default)
+        if items is default:
+            return default
+        out: set[int] = set()
+        for i, item in enumerate(items):
+            if isinstance(item, bool) or not isinstance(item, int) or not 100 <= item <= 599:
+                fail(
+                    f"must be an HTTP status code 100..599 (got {item!r})",
+                    file=self.file,
+                    field=dotted((*self.path(key), i)),
+                    line=self.lines.line(*self.path(key), i),
+                )
+            out.add(item)
+        return frozenset(out)
+
+    def _bounds(self, key: str, value: float, ge: float | None, le: float | None) -> None:
+        if ge is not None and value < ge:
+            self.fail(key, f"must be >= {ge} (got {value!r})")
+        if le is not None and value > le:
+            self.fail(key, f"must be <= {le} (got {value!r})")

@@ -16,6 +16,8 @@ Windows per jitter model (``d`` = nominal delay after the cap):
 * DECORRELATED ``[base, min(cap, base * 3**k)]``: a documented bound, not an exact law
   (each delay is ``U[base, 3 * previous)`` capped, so the k-th delay can reach ``base * 3**k``).
 
+``minimum_only`` (Gateway API GEP-1731 ``backoff``) makes every window ``[d, inf)``.
+
 The outcome model treats attempts as independent draws from a fault profile's partition
 (``fake_backends.profile``): ``fail_first_n`` and outages are deterministic and left to the oracle.
 """
@@ -97,6 +99,8 @@ def _backoff_window(policy: RetryPolicy, k: int) -> DelayWindow:
     d = nominal_delay(policy, k)
     if _first_retry_immediate(policy, k):
         return DelayWindow(0.0, 0.0, 0.0)
+    if b.minimum_only:
+        return DelayWindow(d, math.inf, d)
     match b.jitter:
         case JitterModel.NONE:
             return DelayWindow(d, d, d)
@@ -169,12 +173,12 @@ def delay_distribution(policy: RetryPolicy, k: int) -> Any | None:
 
     FULL, EQUAL, PERCENT and ADDITIVE give ``scipy.stats.uniform`` on the window. None when the
     delay is deterministic (NONE, a degenerate window, urllib3's immediate first retry) or has no
-    simple closed form (DECORRELATED; ADDITIVE when the cap cuts into the jitter, which puts
-    an atom at the cap).
+    simple closed form (DECORRELATED; ``minimum_only``; ADDITIVE when the cap cuts into the
+    jitter, which puts an atom at the cap).
     """
     _check_k(k)
     b = policy.backoff
-    if b.jitter in (JitterModel.NONE, JitterModel.DECORRELATED):
+    if b.minimum_only or b.jitter in (JitterModel.NONE, JitterModel.DECORRELATED):
         return None
     window = _backoff_window(policy, k)
     width = window.hi_s - window.lo_s

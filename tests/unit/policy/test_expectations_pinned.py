@@ -115,3 +115,12 @@ def test_outcome_model_hand_computed() -> None:
     assert m.attempts_pmf == pytest.approx((0.6, 0.24, 0.16))
     assert m.success_probability == pytest.approx(0.5 * (1 + 0.4 + 0.16))
     assert m.expected_attempts == pytest.approx(0.6 + 0.48 + 0.48)
+
+
+def test_minimum_only_window_is_unbounded_above() -> None:
+    policy = RetryPolicy(
+        max_retries=2, backoff=Backoff(base_s=0.2, multiplier=1, minimum_only=True)
+    )
+    w = delay_window(policy, 2)
+    assert (w.lo_s, w.hi_s) == (0.2, float("inf"))
+    assert delay_distribution(policy, 2) is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -76,6 +76,13 @@ class MethodRule(Frozen):
         default=True,
         description="A connect failure (request never sent) is retried for any method",
     )
+
+    @field_validator("retryable", mode="before")
+    @classmethod
+    def _upper_case(cls, v: object) -> object:
+        if isinstance(v, list | tuple | set | frozenset):
+            return frozenset(m.upper() if isinstance(m, str) else m for m in v)
+        return v
 
 
 class RetryAfterRule(Frozen):

@@ -1,0 +1,238 @@
+"""Gateway API adapter: ``HTTPRoute.spec.rules[].retry`` / ``timeouts`` to the canonical policy.
+
+Reads a (multi-document) YAML file holding an ``HTTPRoute`` (``gateway.networking.k8s.io``):
+``rules[].retry`` {codes, attempts, backoff} (GEP-1731, experimental channel) and
+``rules[].timeouts`` {request, backendRequest}. The policy encodes what the Gateway API
+*declares*; what Envoy-based implementations do differently is listed as quirks.
+
+Rule selection: the first rule that has a ``retry`` stanza, else the first rule (a note says
+which one when there are several).
+
+Sources (see ``retry-semantics.md`` §3-§4):
+
+* kubernetes-sigs/gateway-api@4564255a: ``apis/v1/httproute_types.go`` (HTTPRouteRetry,
+  HTTPRouteTimeouts, HTTPRouteRetryStatusCode), ``geps/gep-1731/index.md``,
+  ``geps/gep-2257/index.md`` (Duration format), ``conformance/tests/httproute-retry*.{go,yaml}``;
+* envoyproxy/gateway@d32f2829: ``internal/gatewayapi/route.go`` (processRouteRetry: attempts to
+  num_retries, backoff to base_interval, codes to retriable_status_codes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.adapters._gateway_common import (
+    Notes,
+    Value,
+    documents_of_kind,
+    first_of,
+    gateway_duration,
+    kinds_seen,
+    load_yaml_documents,
+)
+from harness.adapters.base import AdaptedPolicy, AdapterContext
+from harness.errors import BadInput
+from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
+
+SYSTEM = "httproute"
+
+_GWAPI = "kubernetes-sigs/gateway-api@4564255a"
+_TYPES_SRC = f"{_GWAPI}: apis/v1/httproute_types.go"
+_GEP_SRC = f"{_GWAPI}: geps/gep-1731/index.md"
+_CONFORMANCE_SRC = f"{_GWAPI}: conformance/tests/httproute-retry.go"
+_EG_SRC = "envoyproxy/gateway@d32f2829: internal/gatewayapi/route.go (processRouteRetry)"
+
+DEFAULT_ATTEMPTS = 2  # implementation-specific; Envoy Gateway's and Istio's default
+_RETRY_FIELDS = frozenset({"codes", "attempts", "backoff"})
+_TIMEOUT_FIELDS = frozenset({"request", "backendRequest"})
+_MAX_ATTEMPTS = 2_147_483_647
+
+
+def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
+    """Read the retry policy of one rule of the first ``HTTPRoute`` in ``path``."""
+    docs = load_yaml_documents(path)
+    routes = documents_of_kind(docs, {"HTTPRoute"}, "gateway.networking.k8s.io")
+    if not routes:
+        raise BadInput(
+            "no HTTPRoute (apiVersion gateway.networking.k8s.io/v1) found; "
+            f"kinds seen: {kinds_seen(docs)}",
+            file=path,
+        )
+    notes = Notes()
+    route = first_of(routes, "HTTPRoute documents", notes)
+    rule = _select_rule(route, notes)
+    retry = rule.get("retry")
+    timeouts = rule.get("timeouts")
+    per_try, deadline = _timeouts(timeouts, notes, rule.child_path("timeouts"))
+    if retry is None:
+        notes.default(
+            rule.child_path("retry"),
+            "no retry stanza: the route declares no retries (0). Implementations may still "
+            "retry by default (Istio applies its own default policy of 2 retries)",
+            _GEP_SRC,
+        )
+        policy = RetryPolicy(
+            system=SYSTEM, max_retries=0, per_try_timeout_s=per_try, deadline_s=deadline
+        )
+        return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
+    _check_fields(retry, _RETRY_FIELDS)
+    max_retries = _attempts(retry, notes)
+    statuses = _codes(retry, notes)
+    backoff = _backoff(retry, notes)
+    notes.default(
+        retry.path,
+        "connection errors (disconnect, reset, timeout, TCP failure) SHOULD be retried when a "
+        "retry stanza is configured: the policy retries connect failures, resets and "
+        "timed-out attempts (the GEP marks connection-error handling as unresolved)",
+        _TYPES_SRC,
+    )
+    notes.default(
+        retry.path, "the Gateway API has no method rule: every method may be retried", _GEP_SRC
+    )
+    notes.quirk(
+        retry.path,
+        "Envoy Gateway adds no reset or 5xx trigger for an HTTPRoute retry (only its default "
+        "connect-failure, refused-stream, ... set): a connection reset after the request was "
+        "sent is likely not retried there (inference from the translator)",
+        _EG_SRC,
+    )
+    policy = RetryPolicy(
+        system=SYSTEM,
+        max_retries=max_retries,
+        retry_on=RetryOn(
+            statuses=statuses,
+            connect_failure=True,
+            reset=True,
+            per_try_timeout=per_try is not None,
+        ),
+        methods=MethodRule(retryable=None),
+        backoff=backoff,
+        per_try_timeout_s=per_try,
+        deadline_s=deadline,
+    )
+    return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
+
+
+def _check_fields(value: Value, allowed: frozenset[str]) -> None:
+    for key, child in value.mapping().items():
+        if key not in allowed:
+            raise child.error(f"unknown field; allowed here: {', '.join(sorted(allowed))}")
+
+
+def _select_rule(route: Value, notes: Notes) -> Value:
+    spec = route.get("spec")
+    if spec is None:
+        raise route.error("an HTTPRoute needs a spec")
+    rules_v = spec.get("rules")
+    if rules_v is None:
+        raise spec.error("an HTTPRoute needs spec.rules (at least one rule)")
+    rules = rules_v.elements()
+    if not rules:
+        raise rules_v.error("must hold at least one rule")
+    for rule in rules:
+        rule.mapping()
+    with_retry = [r for r in rules if r.get("retry") is not None]
+    if with_retry:
+        return first_of(with_retry, "rules with a retry stanza", notes)
+    return first_of(rules, "rules (none with a retry stanza)", notes)
+
+
+def _attempts(retry: Value, notes: Notes) -> int:
+    attempts = retry.get("attempts")
+    field = retry.child_path("attempts")
+    if attempts is None:
+        notes.default(
+            field,
+            "attempts not set: the number of retries is implementation-specific; the policy "
+            f"assumes {DEFAULT_ATTEMPTS} (the default of Envoy Gateway and Istio)",
+            _TYPES_SRC,
+        )
+        value = DEFAULT_ATTEMPTS
+    else:
+        value = attempts.as_int(minimum=0, maximum=_MAX_ATTEMPTS)
+    notes.quirk(
+        field,
+        'attempts is read as the number of RETRIES ("the maximum number of times an individual '
+        f'request ... should be retried"), i.e. {value + 1} tries in all; the conformance tests '
+        "(HTTPRouteRetry) never probe the boundary, so implementations that count total tries "
+        "pass conformance yet make one try fewer",
+        _CONFORMANCE_SRC,
+    )
+    return value
+
+
+def _codes(retry: Value, notes: Notes) -> frozenset[int]:
+    codes_v = retry.get("codes")
+    if codes_v is None:
+        notes.default(
+            retry.child_path("codes"),
+            "codes not set: status retries are implementation-specific; the policy retries no "
+            "status code (only connection errors)",
+            _TYPES_SRC,
+        )
+        return frozenset()
+    codes = frozenset(item.as_int(minimum=400, maximum=599) for item in codes_v.elements())
+    unusual = sorted(c for c in codes if c not in (500, 502, 503, 504))
+    if unusual:
+        notes.quirk(
+            codes_v.path,
+            f"implementations MUST support 500, 502, 503 and 504 only; {unusual} MAY be "
+            "unsupported (the route is then not accepted)",
+            f"{_TYPES_SRC} (HTTPRouteRetryStatusCode)",
+        )
+    return codes
+
+
+def _backoff(retry: Value, notes: Notes) -> Backoff:
+    backoff_v = retry.get("backoff")
+    field = retry.child_path("backoff")
+    if backoff_v is None:
+        notes.default(
+            field,
+            "backoff not set: the delay between retries is implementation-specific; the policy "
+            "only requires delays >= 0",
+            _TYPES_SRC,
+        )
+        return Backoff(base_s=0.0, multiplier=1.0, jitter=JitterModel.NONE, minimum_only=True)
+    seconds = gateway_duration(backoff_v)
+    notes.default(
+        field,
+        f"backoff {backoff_v.data} is a MINIMUM: every retry must wait at least {seconds:g} s; "
+        "exponential growth, caps and jitter above it are allowed (Backoff.minimum_only)",
+        _GEP_SRC,
+    )
+    notes.quirk(
+        field,
+        "Envoy-based implementations (Envoy Gateway, Istio) map backoff to Envoy's "
+        "retry_back_off.base_interval, whose first retry waits U[0, backoff): they break the "
+        "minimum, often by waiting almost nothing",
+        _EG_SRC,
+    )
+    return Backoff(base_s=seconds, multiplier=1.0, jitter=JitterModel.NONE, minimum_only=True)
+
+
+def _timeouts(
+    timeouts: Value | None, notes: Notes, field: str
+) -> tuple[float | None, float | None]:
+    if timeouts is None:
+        notes.default(
+            field,
+            "no timeouts: request and per-attempt timeouts are implementation-specific "
+            "(Envoy Gateway: Envoy's 15 s route timeout); the policy declares none",
+            _TYPES_SRC,
+        )
+        return None, None
+    _check_fields(timeouts, _TIMEOUT_FIELDS)
+    request_v = timeouts.get("request")
+    backend_v = timeouts.get("backendRequest")
+    request = gateway_duration(request_v) if request_v is not None else None
+    backend = gateway_duration(backend_v) if backend_v is not None else None
+    if request is not None and backend is not None and request > 0 and backend > request:
+        assert backend_v is not None
+        raise backend_v.error(
+            f"backendRequest timeout cannot be longer than request timeout ({request:g} s)"
+        )
+    for name, value in (("request", request), ("backendRequest", backend)):
+        if value == 0:
+            notes.default(f"{field}.{name}", f"{name} 0s disables that timeout")
+    return (backend or None), (request or None)

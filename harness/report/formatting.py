@@ -1,0 +1,79 @@
+"""Plain-text pieces every renderer of a verdict shares: labels, numbers and evidence lines."""
+
+from __future__ import annotations
+
+import math
+
+from harness.oracle.verdict import CheckResult, Outcome, Statistic, Verdict
+
+OUTCOME_LABEL: dict[Outcome, str] = {
+    Outcome.PASS: "pass",
+    Outcome.FAIL: "FAIL",
+    Outcome.INCONCLUSIVE: "inconclusive",
+    Outcome.NOT_APPLICABLE: "n/a",
+}
+
+
+def fmt_number(value: float | None, digits: int = 4) -> str:
+    """A short human form of a float: significant digits, no trailing noise, NaN/inf spelt out."""
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.{digits}g}"
+
+
+def fmt_seconds(value: float) -> str:
+    """Seconds in the unit a reader expects: ms below one second."""
+    if math.isfinite(value) and abs(value) < 1.0:
+        return f"{fmt_number(value * 1000.0)} ms"
+    return f"{fmt_number(value)} s"
+
+
+def stat_line(stat: Statistic) -> str:
+    """One line naming the test and its numbers, e.g. ``exact binomial · p=0.31 · n=400/400``."""
+    parts = [
+        stat.test,
+        f"p={fmt_number(stat.p_value)}",
+        f"n={stat.n}/{stat.n_planned}",
+        f"α={fmt_number(stat.alpha)}",
+    ]
+    if stat.statistic is not None:
+        parts.insert(1, f"stat={fmt_number(stat.statistic)}")
+    if stat.effect:
+        parts.append(f"effect: {stat.effect}")
+    return " · ".join(parts)
+
+
+def headline(verdict: Verdict) -> str:
+    """The one line a user reads first: outcome, scenario and the size of the run."""
+    scenario = verdict.scenario or "unnamed scenario"
+    return (
+        f"{OUTCOME_LABEL[verdict.outcome].upper()} — {scenario}: "
+        f"{verdict.traces} traces, {verdict.attempts} attempts, "
+        f"{verdict.client_records} client records, {verdict.dropped_attempts} dropped, "
+        f"α={fmt_number(verdict.alpha)}, ε={fmt_seconds(verdict.epsilon_s)}"
+    )
+
+
+def outcome_counts(verdict: Verdict) -> dict[Outcome, int]:
+    """How many checks ended in each outcome (every outcome present, zero included)."""
+    counts = dict.fromkeys(Outcome, 0)
+    for check in verdict.checks:
+        counts[check.outcome] += 1
+    return counts
+
+
+def evidence_text(check: CheckResult, *, max_ids: int | None = None) -> str:
+    """Everything a check says, as plain text: summary, statistic, request ids, evidence."""
+    lines = [check.summary]
+    if check.stat is not None:
+        lines.append(stat_line(check.stat))
+    if check.request_ids:
+        ids = check.request_ids if max_ids is None else check.request_ids[:max_ids]
+        more = len(check.request_ids) - len(ids)
+        lines.append("request ids: " + ", ".join(ids) + (f" (+{more} more)" if more else ""))
+    lines.extend(check.evidence)
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""Starting a SUT from its ``sut:`` spec: the ``RunningSut`` handle, ``start_sut`` and
+``missing_binary``. Each kind has its own driver module; this one dispatches and owns the
+guarantees every kind shares (busy-port check, bounded readiness wait, teardown on exit,
+exception or Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.suts import caddy, command, haproxy, nginx, url, urllib3_client
+from harness.suts.config_files import install_hint
+from harness.suts.network import ensure_port_free
+from harness.suts.process import LaunchPlan, running_process, terminate
+from harness.suts.spec import (
+    CaddySut,
+    CommandSut,
+    HaproxySut,
+    NginxSut,
+    SutSpec,
+    Urllib3ClientSut,
+    UrlSut,
+)
+
+
+@dataclass
+class RunningSut:
+    """A started (or, for ``url``, found) SUT. ``url`` is the base URL the load goes to."""
+
+    url: str
+    name: str
+    pid: int | None = None
+    log_path: Path | None = None
+    config_path: Path | None = None  # the rendered config it runs, when it has one
+    _stopper: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    _stopped: bool = field(default=False, repr=False, compare=False)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        """Stop the SUT (SIGTERM to its process group, bounded wait, SIGKILL). Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._stopper is not None:
+            self._stopper()
+
+
+def missing_binary(spec: SutSpec, base_dir: Path | None = None) -> str | None:
+    """The install hint if the program this SUT needs is not installed, else None.
+
+    Lets a caller report a scenario as skipped instead of failed.
+    """
+    if isinstance(spec, HaproxySut | NginxSut | CaddySut):
+        return None if shutil.which(spec.binary) else install_hint(spec.kind, spec.binary)
+    if isinstance(spec, CommandSut):
+        return command.program_missing(spec, base_dir)
+    return None
+
+
+_Prepare = Callable[..., LaunchPlan]
+_DRIVERS: dict[type, _Prepare] = {
+    HaproxySut: haproxy.prepare,
+    NginxSut: nginx.prepare,
+    CaddySut: caddy.prepare,
+    Urllib3ClientSut: urllib3_client.prepare,
+    CommandSut: command.prepare,
+}
+
+
+@contextlib.contextmanager
+def _start(
+    spec: SutSpec,
+    *,
+    listen: tuple[str, int],
+    upstreams: Sequence[str],
+    workdir: Path,
+    base_dir: Path | None,
+) -> Iterator[RunningSut]:
+    if isinstance(spec, UrlSut):
+        yield RunningSut(url=url.wait_for(spec), name=spec.kind)
+        return
+    ensure_port_free(listen, field="sut.listen")
+    workdir.mkdir(parents=True, exist_ok=True)
+    prepare = _DRIVERS[type(spec)]
+    plan = prepare(spec, listen=listen, upstreams=upstreams, workdir=workdir, base_dir=base_dir)
+    log_path = workdir / f"{spec.kind}.log"
+    with running_process(
+        plan,
+        name=f"{spec.kind} SUT",
+        listen=listen,
+        log_path=log_path,
+        ready_timeout_s=spec.ready_timeout_s,
+    ) as (proc, base):
+        handle = RunningSut(
+            url=base,
+            name=spec.kind,
+            pid=proc.pid,
+            log_path=log_path,
+            config_path=plan.config_path,
+            _stopper=lambda: terminate(proc),
+        )
+        try:
+            yield handle
+        finally:
+            handle.stop()
+
+
+def start_sut(
+    spec: SutSpec,
+    *,
+    listen: tuple[str, int],
+    upstreams: list[str],
+    workdir: Path,
+    base_dir: Path | None = None,
+) -> contextlib.AbstractContextManager[RunningSut]:
+    """Start the SUT described by ``spec`` on ``listen`` in front of ``upstreams``.
+
+    Use as ``with start_sut(...) as sut:``; the process is ready when the block starts and gone
+    when it ends, whatever way it ends. ``base_dir`` resolves relative config paths (usually the
+    scenario file's folder). Raises ``BadInput`` for problems the user can fix (missing binary,
+    busy port, a config the SUT rejects, a non-loopback URL) and ``RunFailed`` when the SUT
+    exits or is not ready within ``spec.ready_timeout_s`` (with the last lines of its log).
+    """
+    return _start(spec, listen=listen, upstreams=upstreams, workdir=workdir, base_dir=base_dir)

@@ -1,0 +1,124 @@
+"""Config files of SUTs the harness starts: finding them, rendering them into the workdir, and
+turning the SUT's own validation output into a ``BadInput`` that points at the user's file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from harness.errors import BadInput
+from harness.suts.templating import RenderedLine, join_lines, render_lines
+
+VALIDATE_TIMEOUT_S = 30.0
+
+INSTALL_HINTS: dict[str, str] = {
+    "haproxy": "apt-get install -y haproxy",
+    "nginx": "apt-get install -y nginx-light",
+    "caddy": "apt-get install -y caddy",
+}
+
+
+def install_hint(kind: str, binary: str) -> str:
+    """What to tell a user whose SUT binary is missing."""
+    command = INSTALL_HINTS.get(kind)
+    if command is None:
+        return f"{binary!r} is not on PATH; install it or give its full path"
+    return f"{binary!r} is not on PATH; install it with `{command}` or set sut.binary"
+
+
+def find_binary(kind: str, binary: str) -> str:
+    """The full path of ``binary`` or ``BadInput`` naming it and the install command."""
+    found = shutil.which(binary)
+    if found is None:
+        raise BadInput(install_hint(kind, binary), field="sut.binary")
+    return found
+
+
+def resolve_config(path: Path, base_dir: Path | None) -> Path:
+    """``path`` relative to ``base_dir`` (the scenario file's folder); must be a readable file."""
+    full = path if path.is_absolute() or base_dir is None else base_dir / path
+    if not full.is_file():
+        raise BadInput(f"config file not found: {full}", file=full, field="sut.config")
+    return full
+
+
+def read_config(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(
+            f"cannot read the config file: {exc}", file=path, field="sut.config"
+        ) from None
+
+
+def render_config(
+    source: Path, *, listen: tuple[str, int], upstreams: Sequence[str]
+) -> list[RenderedLine]:
+    """The rendered lines of the user's config file (``BadInput`` for unknown placeholders)."""
+    return render_lines(read_config(source), listen=listen, upstreams=upstreams, source=source)
+
+
+def write_rendered(lines: Sequence[RenderedLine], target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(join_lines(lines), encoding="utf-8")
+    return target
+
+
+def source_line_of(output: str, rendered: Path, lines: Sequence[RenderedLine]) -> int | None:
+    """The user's line for the first ``<rendered path>:<line>`` the tool's output mentions."""
+    match = re.search(re.escape(str(rendered)) + r":(\d+)", output)
+    if match is None:
+        return None
+    index = int(match.group(1)) - 1
+    if 0 <= index < len(lines):
+        return lines[index].source_line
+    return None
+
+
+def validate_with_tool(
+    argv: Sequence[str],
+    *,
+    tool: str,
+    source: Path,
+    rendered: Path,
+    lines: Sequence[RenderedLine],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    keep: str = "",
+) -> None:
+    """Run the SUT's own config check; on failure raise ``BadInput`` with its message.
+
+    ``keep`` is a regular expression selecting the output lines worth quoting (all if empty).
+    """
+    try:
+        done = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=VALIDATE_TIMEOUT_S,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise BadInput(
+            f"{tool} config check did not finish within {VALIDATE_TIMEOUT_S:g} s", file=source
+        ) from None
+    if done.returncode == 0:
+        return
+    output = (done.stdout + "\n" + done.stderr).strip()
+    quoted = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    if keep:
+        quoted = [ln for ln in quoted if re.search(keep, ln)] or quoted
+    message = " | ".join(quoted[-8:]).replace(str(rendered), f"{rendered.name} (rendered)")
+    raise BadInput(
+        f"{tool} rejects the config (exit {done.returncode}): {message}",
+        file=source,
+        line=source_line_of(output, rendered, lines),
+        field="sut.config",
+    )

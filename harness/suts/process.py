@@ -1,0 +1,141 @@
+"""Starting one SUT process, waiting for it to be ready, and always tearing it down.
+
+Every process gets its own process group (``start_new_session=True``) so that teardown reaches
+its children too (nginx and haproxy workers): SIGTERM to the group, a bounded wait, then
+SIGKILL. Output goes to a log file; its last lines are quoted when the SUT fails to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import RunFailed
+from harness.suts.network import base_url, wait_until_ready
+
+TERM_GRACE_S = 5.0
+KILL_WAIT_S = 5.0
+LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What a driver wants started: argv, environment, working directory and readiness path."""
+
+    argv: list[str]
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+    probe_path: str = "/"
+    config_path: Path | None = None  # the rendered config the SUT runs
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _wait_group_gone(pgid: int, deadline: float) -> bool:
+    while _group_alive(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, wait up to TERM_GRACE_S, then SIGKILL it. Idempotent."""
+    pgid = proc.pid  # leader of its own session, so its pid is the group id
+    if proc.poll() is None or _group_alive(pgid):
+        _signal_group(pgid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=TERM_GRACE_S)
+        except subprocess.TimeoutExpired:
+            _signal_group(pgid, signal.SIGKILL)
+        # Children may outlive the leader briefly (or, being stuck, forever).
+        if not _wait_group_gone(pgid, time.monotonic() + TERM_GRACE_S):
+            _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_WAIT_S)
+    _wait_group_gone(pgid, time.monotonic() + KILL_WAIT_S)
+
+
+def spawn(plan: LaunchPlan, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``plan.argv`` in a new session with stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            list(plan.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(plan.env) if plan.env is not None else None,
+            cwd=plan.cwd,
+            start_new_session=True,
+        )
+
+
+def _describe(argv: Sequence[str]) -> str:
+    return " ".join(argv)[:200]
+
+
+@contextlib.contextmanager
+def running_process(
+    plan: LaunchPlan,
+    *,
+    name: str,
+    listen: tuple[str, int],
+    log_path: Path,
+    ready_timeout_s: float,
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start the plan, wait for readiness, yield ``(process, base_url)``; always tear down."""
+    try:
+        proc = spawn(plan, log_path)
+    except OSError as exc:
+        raise RunFailed(f"{name}: cannot start {_describe(plan.argv)}: {exc}") from exc
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        ready = wait_until_ready(
+            listen[0],
+            listen[1],
+            plan.probe_path,
+            deadline,
+            still_running=lambda: proc.poll() is None,
+        )
+        if not ready:
+            code = proc.poll()
+            tail = log_tail(log_path)
+            if code is not None:
+                why = f"exited with code {code} before becoming ready"
+            else:
+                why = f"did not become ready within {ready_timeout_s:g} s"
+            raise RunFailed(
+                f"{name} ({_describe(plan.argv)}) {why}; last lines of {log_path}:\n{tail}"
+            )
+        yield proc, base_url(listen)
+    finally:
+        terminate(proc)

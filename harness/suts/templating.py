@@ -1,0 +1,183 @@
+"""Filling the placeholders of SUT config files and command templates (rules in ``spec.py``).
+
+Config files use double braces only. A line that contains a per-replica placeholder
+(``{{upstream_hostport}}``, ``{{upstream_host}}``, ``{{upstream_port}}``, ``{{upstream_index}}``)
+is repeated once per backend replica, in order, with ``{{upstream_index}}`` counting from 0.
+Any other ``{{identifier}}`` is an error naming the file, the line and the allowed names;
+double braces around something that is not an identifier (``{{ .Host }}``) are left alone.
+
+Command templates are split like a shell would (``shlex``) and each argv element is filled;
+there the global names may also be written in single braces (``{listen}``). Unknown
+single-brace words are left alone, since braces are common in commands (``awk '{print}'``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from harness.errors import BadInput
+
+GLOBAL_NAMES: tuple[str, ...] = ("listen", "listen_host", "listen_port", "upstreams", "upstream")
+PER_REPLICA_NAMES: tuple[str, ...] = (
+    "upstream_hostport",
+    "upstream_host",
+    "upstream_port",
+    "upstream_index",
+)
+ALLOWED_NAMES: tuple[str, ...] = GLOBAL_NAMES + PER_REPLICA_NAMES
+
+_DOUBLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_SINGLE = re.compile(r"\{(" + "|".join(GLOBAL_NAMES) + r")\}")
+
+
+@dataclass(frozen=True)
+class RenderedLine:
+    """One line of a rendered file and the 1-based line of the template it came from."""
+
+    text: str
+    source_line: int | None
+
+
+def hostport(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _split_upstream(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"upstream must be a base URL like http://127.0.0.1:8080 (got {url!r})")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port
+
+
+def global_values(listen: tuple[str, int], upstreams: Sequence[str]) -> dict[str, str]:
+    """Values of the global placeholders."""
+    if not upstreams:
+        raise ValueError("at least one upstream is needed to fill the placeholders")
+    host, port = listen
+    return {
+        "listen": hostport(host, port),
+        "listen_host": host,
+        "listen_port": str(port),
+        "upstreams": ",".join(upstreams),
+        "upstream": upstreams[0],
+    }
+
+
+def replica_values(upstreams: Sequence[str]) -> list[dict[str, str]]:
+    """Values of the per-replica placeholders, one mapping per upstream, in order."""
+    rows = []
+    for index, url in enumerate(upstreams):
+        host, port = _split_upstream(url)
+        rows.append(
+            {
+                "upstream_hostport": hostport(host, port),
+                "upstream_host": host,
+                "upstream_port": str(port),
+                "upstream_index": str(index),
+            }
+        )
+    return rows
+
+
+def _allowed_text() -> str:
+    return ", ".join("{{" + name + "}}" for name in ALLOWED_NAMES)
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    return _DOUBLE.sub(lambda m: values[m.group(1)], text)
+
+
+def render_lines(
+    text: str,
+    *,
+    listen: tuple[str, int],
+    upstreams: Sequence[str],
+    source: str | Path | None = None,
+) -> list[RenderedLine]:
+    """Render ``text`` line by line, keeping for each output line its template line number.
+
+    Raises ``BadInput`` (with ``file=source`` and the line) for an unknown placeholder.
+    """
+    globals_ = global_values(listen, upstreams)
+    replicas = replica_values(upstreams)
+    out: list[RenderedLine] = []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        names = {m.group(1) for m in _DOUBLE.finditer(line)}
+        unknown = sorted(names.difference(ALLOWED_NAMES))
+        if unknown:
+            raise BadInput(
+                f"unknown placeholder {{{{{unknown[0]}}}}}; allowed: {_allowed_text()}",
+                file=source,
+                line=number,
+            )
+        if names.intersection(PER_REPLICA_NAMES):
+            for row in replicas:
+                out.append(RenderedLine(_fill(line, {**globals_, **row}), number))
+        else:
+            out.append(RenderedLine(_fill(line, globals_), number))
+    return out
+
+
+def join_lines(lines: Sequence[RenderedLine]) -> str:
+    """The text of rendered lines (they keep their own line endings)."""
+    return "".join(line.text for line in lines)
+
+
+def render_template(
+    text: str,
+    *,
+    listen: tuple[str, int],
+    upstreams: list[str],
+    source: str | Path | None = None,
+) -> str:
+    """Fill the placeholders of a SUT config file (see the module docstring for the rules)."""
+    return join_lines(render_lines(text, listen=listen, upstreams=upstreams, source=source))
+
+
+def render_command(
+    template: str,
+    *,
+    listen: tuple[str, int],
+    upstreams: list[str],
+    source: str | Path | None = None,
+    field: str = "sut.command",
+) -> list[str]:
+    """Split a command template into argv and fill single- and double-brace placeholders."""
+    try:
+        argv = shlex.split(template)
+    except ValueError as exc:
+        raise BadInput(
+            f"cannot split the command like a shell: {exc}", file=source, field=field
+        ) from None
+    if not argv:
+        raise BadInput("the command is empty", file=source, field=field)
+    values = global_values(listen, upstreams)
+    filled = []
+    for arg in argv:
+        for match in _DOUBLE.finditer(arg):
+            name = match.group(1)
+            if name in PER_REPLICA_NAMES:
+                raise BadInput(
+                    f"{{{{{name}}}}} only works in config files (the line is repeated per "
+                    "replica); in a command use {upstreams} or {upstream}",
+                    file=source,
+                    field=field,
+                )
+            if name not in GLOBAL_NAMES:
+                allowed = ", ".join("{" + n + "}" for n in GLOBAL_NAMES)
+                raise BadInput(
+                    f"unknown placeholder {{{{{name}}}}}; allowed: {allowed} (single or double "
+                    "braces)",
+                    file=source,
+                    field=field,
+                )
+        arg = _fill(arg, values)
+        filled.append(_SINGLE.sub(lambda m: values[m.group(1)], arg))
+    return filled

@@ -1,10 +1,12 @@
-"""Helpers shared by the gateway/mesh adapters: YAML with line numbers, durations, notes.
+"""Helpers shared by the gateway/mesh adapters: navigable values with lines, durations, notes.
 
-Private to ``envoy_gateway``, ``httproute``, ``istio``, ``kong`` and ``traefik``; to be folded
-into ``harness.adapters._common`` once that module offers the same things.
+Private to ``envoy_gateway``, ``httproute``, ``istio``, ``kong`` and ``traefik``; built on
+:mod:`harness.adapters._common` (file reading, YAML with line maps, Go durations).
 
-A :class:`Value` is one YAML (or TOML) value together with its dotted path and 1-based line, so
-every :class:`~harness.errors.BadInput` names file, line, field and the rule that was broken.
+A :class:`Value` is one YAML (or TOML) value together with its key path and line map, so every
+:class:`~harness.errors.BadInput` names file, line, dotted field and the rule that was broken.
+The Gateway API duration (GEP-2257) and the Envoy retry-trigger semantics shared by Envoy
+Gateway and Istio live here too.
 """
 
 from __future__ import annotations
@@ -16,46 +18,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.constructor import SafeConstructor
-
+from harness.adapters import _common
+from harness.adapters._common import KeyPath, LineMap, PathKey, dotted
 from harness.adapters.base import AdapterNote
 from harness.errors import BadInput
 
 
 @dataclass(frozen=True)
 class Value:
-    """A config value with where it came from (``line`` is 1-based, None when unknown)."""
+    """A config value with its key path inside the document and the document's line map."""
 
     data: Any
-    path: str
+    keys: KeyPath
     file: Path
-    line: int | None = None
-    _children: dict[str, Value] | list[Value] | None = field(default=None, repr=False)
+    lines: LineMap = field(default_factory=LineMap, repr=False)
+
+    @property
+    def path(self) -> str:
+        """The dotted field name, e.g. ``spec.retry.perRetry.backOff.baseInterval``."""
+        return dotted(self.keys)
+
+    @property
+    def line(self) -> int | None:
+        """1-based line of this value (or of its nearest known ancestor); None if unknown."""
+        return self.lines.line(*self.keys) if self.lines.lines else None
 
     # --- navigation -------------------------------------------------------------------
-    def child_path(self, key: str | int) -> str:
-        if isinstance(key, int):
-            return f"{self.path}[{key}]"
-        return f"{self.path}.{key}" if self.path else key
+    def child_path(self, key: PathKey) -> str:
+        return dotted((*self.keys, key))
+
+    def child(self, key: PathKey, data: Any) -> Value:
+        return Value(data, (*self.keys, key), self.file, self.lines)
 
     def get(self, key: str) -> Value | None:
-        """The child ``key`` of a mapping, or None if absent (or explicitly null)."""
+        """The child ``key`` of a mapping, or None if absent or explicitly null."""
         mapping = self.mapping()
-        child = mapping.get(key)
-        if child is None or child.data is None:
+        if mapping.get(key) is None:
             return None
-        return child
+        return self.child(key, mapping[key])
 
-    def mapping(self) -> dict[str, Value]:
-        if not isinstance(self.data, dict) or not isinstance(self._children, dict):
-            raise self.error("must be a mapping")
-        return self._children
+    def mapping(self) -> dict[str, Any]:
+        if not isinstance(self.data, dict):
+            raise self.error(f"must be a mapping (got {_type_name(self.data)})")
+        return self.data
+
+    def items(self) -> list[tuple[str, Value]]:
+        return [(str(k), self.child(str(k), v)) for k, v in self.mapping().items()]
 
     def elements(self) -> list[Value]:
-        if not isinstance(self.data, list) or not isinstance(self._children, list):
-            raise self.error("must be a list")
-        return self._children
+        if not isinstance(self.data, list):
+            raise self.error(f"must be a list (got {_type_name(self.data)})")
+        return [self.child(i, item) for i, item in enumerate(self.data)]
 
     def dig(self, *keys: str) -> Value | None:
         """``get`` along several keys; None as soon as one is absent."""
@@ -65,6 +78,12 @@ class Value:
                 return None
             node = node.get(key)
         return node
+
+    def check_fields(self, allowed: frozenset[str]) -> None:
+        """BadInput on the first key not in ``allowed`` (catches typos such as numRetry)."""
+        for key, child in self.items():
+            if key not in allowed:
+                raise child.error(f"unknown field; allowed here: {', '.join(sorted(allowed))}")
 
     # --- typed reads ------------------------------------------------------------------
     def error(self, reason: str) -> BadInput:
@@ -89,6 +108,10 @@ class Value:
         return self.data
 
 
+def _type_name(data: Any) -> str:
+    return "nothing" if data is None else type(data).__name__
+
+
 def _bounds(minimum: int | None, maximum: int | None) -> str:
     if minimum is not None and maximum is not None:
         return f" in {minimum}..{maximum}"
@@ -102,94 +125,27 @@ def _bounds(minimum: int | None, maximum: int | None) -> str:
 # --- loading ------------------------------------------------------------------------------
 
 
-def read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput("file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read the file ({exc})", file=path) from None
-
-
 def load_yaml_documents(path: Path) -> list[Value]:
-    """Every non-empty document of a (multi-document) YAML file, with line numbers."""
-    text = read_text(path)
-    constructor = SafeConstructor()
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise BadInput(f"not valid YAML: {exc.problem or exc}", file=path, line=line) from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"not valid YAML: {exc}", file=path) from None
-    docs = []
-    for node in nodes:
-        if node is None:
-            continue
-        docs.append(_wrap_yaml(node, "", path, constructor))
-    return docs
-
-
-def _wrap_yaml(node: yaml.Node, path: str, file: Path, constructor: SafeConstructor) -> Value:
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        children: dict[str, Value] = {}
-        data: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            try:
-                key = constructor.construct_object(key_node, deep=True)
-            except yaml.YAMLError as exc:
-                raise BadInput(f"bad key ({exc})", file=file, line=line) from None
-            key_s = str(key)
-            child_path = f"{path}.{key_s}" if path else key_s
-            child = _wrap_yaml(value_node, child_path, file, constructor)
-            children[key_s] = child
-            data[key_s] = child.data
-        return Value(data, path, file, line, children)
-    if isinstance(node, yaml.SequenceNode):
-        items = [
-            _wrap_yaml(item, f"{path}[{i}]", file, constructor) for i, item in enumerate(node.value)
-        ]
-        return Value([v.data for v in items], path, file, line, items)
-    try:
-        scalar = constructor.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise BadInput(f"bad value ({exc})", file=file, line=line, field=path or None) from None
-    return Value(scalar, path, file, line)
+    """Every non-empty document of a (multi-document) YAML file, each a mapping, with lines."""
+    return [Value(doc, (), path, lines) for doc, lines in _common.load_yaml_documents(path)]
 
 
 def load_toml_document(path: Path) -> Value:
     """A TOML file as one :class:`Value` (tomllib keeps no line numbers: lines are None)."""
-    text = read_text(path)
+    text = _common.read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
         raise BadInput(f"not valid TOML: {exc}", file=path, line=line) from None
-    return wrap_plain(data, "", path)
-
-
-def wrap_plain(data: Any, path: str, file: Path) -> Value:
-    """Wrap plain Python data (no line numbers)."""
-    if isinstance(data, dict):
-        children = {
-            str(k): wrap_plain(v, f"{path}.{k}" if path else str(k), file) for k, v in data.items()
-        }
-        return Value(data, path, file, None, children)
-    if isinstance(data, list):
-        items = [wrap_plain(v, f"{path}[{i}]", file) for i, v in enumerate(data)]
-        return Value(data, path, file, None, items)
-    return Value(data, path, file, None)
+    return Value(data, (), path)
 
 
 def documents_of_kind(docs: Sequence[Value], kinds: set[str], api_group: str) -> list[Value]:
     """Kubernetes objects whose ``kind`` is in ``kinds`` and ``apiVersion`` is in ``api_group``."""
     found = []
     for doc in docs:
-        if not isinstance(doc.data, dict):
-            continue
         kind = doc.data.get("kind")
         api_version = doc.data.get("apiVersion")
         if kind in kinds and isinstance(api_version, str):
@@ -200,65 +156,35 @@ def documents_of_kind(docs: Sequence[Value], kinds: set[str], api_group: str) ->
 
 
 def kinds_seen(docs: Sequence[Value]) -> str:
-    seen = sorted(
-        {
-            f"{d.data.get('apiVersion')}/{d.data.get('kind')}"
-            for d in docs
-            if isinstance(d.data, dict)
-        }
-    )
+    seen = sorted({f"{d.data.get('apiVersion')}/{d.data.get('kind')}" for d in docs})
     return ", ".join(seen) if seen else "none"
 
 
 # --- durations ----------------------------------------------------------------------------
 
-_GO_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _GATEWAY_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 _GATEWAY_PART = re.compile(r"([0-9]{1,5})(ms|h|m|s)")
+_GATEWAY_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-GO_DURATION_RULE = 'a Go duration such as "250ms", "1.5s" or "1m30s"'
 GATEWAY_DURATION_RULE = (
     "a Gateway API duration (GEP-2257): 1-4 groups of up to 5 digits and a unit h, m, s or ms, "
     'e.g. "250ms", "1s", "1m30s"'
 )
 
 
-def go_duration(value: Value, *, allow_zero: bool = True) -> float:
-    """A Go ``time.ParseDuration`` string (non-negative) in seconds."""
-    text = value.data
-    if not isinstance(text, str):
-        raise value.error(f"must be {GO_DURATION_RULE} (got {text!r})")
-    s = text.strip()
-    seconds: float | None = 0.0 if s == "0" else _parse_go(s)
-    if seconds is None:
-        raise value.error(f"must be {GO_DURATION_RULE} (got {text!r})")
-    if seconds == 0 and not allow_zero:
-        raise value.error(f"must be {GO_DURATION_RULE} greater than zero (got {text!r})")
-    return seconds
+def go_duration(value: Value, *, allow_zero: bool = True, unit_s: float | None = None) -> float:
+    """A Go ``time.ParseDuration`` string (non-negative) in seconds.
 
-
-def _parse_go(s: str) -> float | None:
-    pos = 0
-    total = 0.0
-    if not s:
-        return None
-    while pos < len(s):
-        match = _GO_PART.match(s, pos)
-        if match is None:
-            return None
-        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
-        pos = match.end()
-    return total
+    ``unit_s``: plain numbers are accepted in that unit (Traefik reads an integer as seconds).
+    """
+    return _common.parse_duration(
+        value.data,
+        file=value.file,
+        field=value.path,
+        line=value.line,
+        unit_s=unit_s,
+        allow_zero=allow_zero,
+    )
 
 
 def gateway_duration(value: Value, *, allow_zero: bool = True) -> float:
@@ -266,9 +192,7 @@ def gateway_duration(value: Value, *, allow_zero: bool = True) -> float:
     text = value.data
     if not isinstance(text, str) or not _GATEWAY_DURATION.match(text):
         raise value.error(f"must be {GATEWAY_DURATION_RULE} (got {text!r})")
-    seconds = sum(
-        int(n) * _GO_UNITS[unit] for n, unit in _GATEWAY_PART.findall(text) if unit in _GO_UNITS
-    )
+    seconds = sum(int(n) * _GATEWAY_UNITS[unit] for n, unit in _GATEWAY_PART.findall(text))
     if seconds == 0 and not allow_zero:
         raise value.error(f"must be {GATEWAY_DURATION_RULE} greater than zero (got {text!r})")
     return float(seconds)

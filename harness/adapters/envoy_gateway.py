@@ -112,7 +112,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         )
         policy = RetryPolicy(system=SYSTEM, max_retries=0, deadline_s=deadline, budget=budget)
         return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
-    _check_fields(retry, _RETRY_FIELDS)
+    retry.check_fields(_RETRY_FIELDS)
     max_retries = _num_retries(retry, notes)
     retry_on, per_try_timeout = _retry_on(retry, notes)
     backoff = _backoff(retry, notes)
@@ -128,12 +128,6 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         budget=budget,
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
-
-
-def _check_fields(value: Value, allowed: frozenset[str]) -> None:
-    for key, child in value.mapping().items():
-        if key not in allowed:
-            raise child.error(f"unknown field; allowed here: {', '.join(sorted(allowed))}")
 
 
 def _num_retries(retry: Value, notes: Notes) -> int:
@@ -168,7 +162,7 @@ def _retry_on(retry: Value, notes: Notes) -> tuple[RetryOn, float | None]:
             _XDS_SRC,
         )
     else:
-        _check_fields(retry_on, _RETRY_ON_FIELDS)
+        retry_on.check_fields(_RETRY_ON_FIELDS)
         given = _triggers(retry_on)
         if given:
             triggers = given
@@ -232,7 +226,7 @@ def _per_try_timeout(retry: Value, notes: Notes, retried: bool) -> float | None:
     timeout = retry.dig("perRetry", "timeout")
     per_retry = retry.get("perRetry")
     if per_retry is not None:
-        _check_fields(per_retry, _PER_RETRY_FIELDS)
+        per_retry.check_fields(_PER_RETRY_FIELDS)
     if timeout is None:
         return None
     seconds = gateway_duration(timeout, allow_zero=False)
@@ -250,7 +244,7 @@ def _backoff(retry: Value, notes: Notes) -> Backoff:
     backoff = retry.dig("perRetry", "backOff")
     base_v = max_v = None
     if backoff is not None:
-        _check_fields(backoff, _BACKOFF_FIELDS)
+        backoff.check_fields(_BACKOFF_FIELDS)
         base_v = backoff.get("baseInterval")
         max_v = backoff.get("maxInterval")
     field = "spec.retry.perRetry.backOff"

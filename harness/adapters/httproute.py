@@ -75,7 +75,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             system=SYSTEM, max_retries=0, per_try_timeout_s=per_try, deadline_s=deadline
         )
         return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
-    _check_fields(retry, _RETRY_FIELDS)
+    retry.check_fields(_RETRY_FIELDS)
     max_retries = _attempts(retry, notes)
     statuses = _codes(retry, notes)
     backoff = _backoff(retry, notes)
@@ -111,12 +111,6 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         deadline_s=deadline,
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
-
-
-def _check_fields(value: Value, allowed: frozenset[str]) -> None:
-    for key, child in value.mapping().items():
-        if key not in allowed:
-            raise child.error(f"unknown field; allowed here: {', '.join(sorted(allowed))}")
 
 
 def _select_rule(route: Value, notes: Notes) -> Value:
@@ -222,7 +216,7 @@ def _timeouts(
             _TYPES_SRC,
         )
         return None, None
-    _check_fields(timeouts, _TIMEOUT_FIELDS)
+    timeouts.check_fields(_TIMEOUT_FIELDS)
     request_v = timeouts.get("request")
     backend_v = timeouts.get("backendRequest")
     request = gateway_duration(request_v) if request_v is not None else None

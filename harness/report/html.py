@@ -50,6 +50,10 @@ var(--line); padding-bottom: 4px; font-size: 19px; }
 header { border-left: 8px solid var(--na); padding: 8px 16px; background: #f6f8fa; }
 header.pass { border-color: var(--pass); } header.fail { border-color: var(--fail); }
 header.inconclusive { border-color: var(--inconclusive); }
+header.pass h1 { color: var(--pass); } header.fail h1 { color: var(--fail); }
+header.inconclusive h1 { color: var(--inconclusive); }
+.facts div.wide { grid-column: span 3; }
+table.stat-table { width: auto; } table.stat-table th { padding-right: 24px; }
 .facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px;
          margin: 16px 0; }
 .facts div { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px;
@@ -126,13 +130,16 @@ def _header(verdict: Verdict) -> str:
         "checks": f"{len(verdict.checks)} ({tally})",
         "exit code": str(verdict.exit_code),
     }
+    wide = {"checks"}
     cells = "".join(
-        f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in facts.items()
+        f'<div class="{"wide" if k in wide else "fact"}"><dt>{escape(k)}</dt>'
+        f"<dd>{escape(v)}</dd></div>"
+        for k, v in facts.items()
     )
     scenario = escape(verdict.scenario or "unnamed scenario")
     return (
-        f'<header class="{verdict.outcome.value}"><h1>{_badge(verdict.outcome)} '
-        f"{escape(OUTCOME_LABEL[verdict.outcome].upper())}</h1>"
+        f'<header class="{verdict.outcome.value}">'
+        f"<h1>{escape(OUTCOME_LABEL[verdict.outcome].upper())}</h1>"
         f"<div>scenario <strong>{scenario}</strong></div></header>"
         f'<dl class="facts">{cells}</dl>'
     )
@@ -291,7 +298,7 @@ def _check_details(check: CheckResult) -> str:
         cells = "".join(
             f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows.items()
         )
-        parts.append(f"<table>{cells}</table>")
+        parts.append(f'<table class="stat-table">{cells}</table>')
     if check.request_ids:
         parts.append(f"<h4>Counter-examples ({len(check.request_ids)} request ids)</h4>")
         parts.append(_listed(check.request_ids, "ids"))

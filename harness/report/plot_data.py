@@ -63,6 +63,13 @@ class SuccessRateData(_Block):
     expected_p: float = Field(ge=0, le=1)
     ci: tuple[float, float]
 
+    @model_validator(mode="after")
+    def _interval(self) -> SuccessRateData:
+        lo, hi = self.ci
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"ci must satisfy 0 <= lo <= hi <= 1 (got [{lo}, {hi}])")
+        return self
+
 
 class JitterIndex(_Block):
     """Delays before retry k and the model distribution (a ``scipy.stats`` name, loc, scale)."""

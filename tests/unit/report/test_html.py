@@ -145,3 +145,18 @@ def test_importing_the_package_does_not_import_matplotlib() -> None:
         "assert 'matplotlib' not in sys.modules and 'scipy' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_many_indexes_and_empty_samples_render() -> None:
+    v = verdict()
+    per_index = {
+        str(k): {"delays_s": [] if k == 3 else [0.01 * k, float("nan")], "lo_s": 0, "hi_s": k}
+        for k in range(1, 15)
+    }
+    backoff = v.checks[1].model_copy(update={"data": {"per_index": per_index}})
+    bad_ci = v.checks[2].model_copy(
+        update={"data": {"successes": 5, "n": 10, "expected_p": 0.5, "ci": [0.9, 0.1]}}
+    )
+    doc = render_html(v.model_copy(update={"checks": [backoff, bad_ci]}))
+    assert len(PNG_URI.findall(doc)) == 1
+    assert "success_rate data is malformed" in doc

@@ -1,0 +1,95 @@
+"""A small client of a replica's admin API (used by the harness substrates and the tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import requests
+
+from fake_backends.profile import FaultProfile
+from fake_backends.records import JournalStats
+
+
+class AdminError(RuntimeError):
+    """The admin API answered with an error status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"admin API answered {status}: {message}")
+
+
+class AdminClient:
+    """Talks to ``base_url`` (e.g. ``http://127.0.0.1:9001``), with the admin token if set."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        if token:
+            self._session.headers["Authorization"] = f"Bearer {token}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = self._session.request(
+            method, self.base_url + path, timeout=self.timeout, **kwargs
+        )
+        if response.status_code >= 400:
+            try:
+                message = str(response.json().get("error", response.text))
+            except ValueError:
+                message = response.text
+            raise AdminError(response.status_code, message)
+        return response
+
+    def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._call("GET", "/healthz").json()
+        return data
+
+    def get_faults(self) -> FaultProfile:
+        return FaultProfile.model_validate_json(self._call("GET", "/faults").content)
+
+    def put_faults(self, profile: FaultProfile) -> None:
+        self._call(
+            "PUT",
+            "/faults",
+            data=profile.model_dump_json(),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def journal(
+        self, since: str | None = None, limit_bytes: int | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of records after ``since`` and the cursor to pass next time."""
+        params: dict[str, Any] = {}
+        if since is not None:
+            params["since"] = since
+        if limit_bytes is not None:
+            params["limit"] = limit_bytes
+        response = self._call("GET", "/journal", params=params)
+        records = [orjson.loads(line) for line in response.content.splitlines() if line]
+        return records, response.headers["X-Journal-Cursor"]
+
+    def iter_journal(self, since: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every record after ``since`` (default: all), page by page."""
+        cursor = since
+        while True:
+            records, cursor = self.journal(cursor)
+            if not records:
+                return
+            yield from records
+
+    def clear_journal(self) -> None:
+        self._call("DELETE", "/journal")
+
+    def clear_counter(self) -> None:
+        self._call("DELETE", "/counter")
+
+    def stats(self) -> JournalStats:
+        return JournalStats.model_validate_json(self._call("GET", "/stats").content)
+
+    def metrics(self) -> str:
+        return self._call("GET", "/metrics").text

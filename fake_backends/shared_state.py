@@ -1,0 +1,116 @@
+"""State shared by the gunicorn workers of one replica: the current fault profile.
+
+A replica's state directory holds ``state.bin``, a 16-byte file every worker maps with
+``mmap``: bytes 0..7 are the profile generation, bytes 8..15 the journal generation (both
+little-endian unsigned). Profile generation ``g`` lives in ``profiles/<g>.json``.
+
+``PUT /faults`` (served by any worker) writes the next profile file, then bumps the generation
+under ``flock(state.lock)``. Each attempt reads the 8-byte generation from the map (no system
+call) and reloads the profile only when it changed, so a new profile reaches every worker on
+the next attempt after the PUT answered.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fake_backends.profile import FaultProfile
+
+_WORD = struct.Struct("<Q")
+PROFILE_GEN_OFFSET = 0
+JOURNAL_GEN_OFFSET = 8
+_STATE_SIZE = 16
+
+
+class SharedState:
+    """The profile store and generation words of one replica's state directory."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._profiles = state_dir / "profiles"
+        self._state_file = state_dir / "state.bin"
+        self._lock_file = state_dir / "state.lock"
+        self._map: mmap.mmap | None = None
+        self._map_pid = -1
+        self._cached_gen = -1
+        self._cached: FaultProfile | None = None
+        self._reload_lock = threading.Lock()
+
+    @classmethod
+    def create(cls, state_dir: Path, profile: FaultProfile) -> SharedState:
+        """Initialise ``state_dir`` with ``profile`` as generation 1."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "profiles").mkdir(exist_ok=True)
+        state = cls(state_dir)
+        with open(state._state_file, "wb") as fh:
+            fh.write(b"\0" * _STATE_SIZE)
+        state.put_profile(profile)
+        return state
+
+    def _words(self) -> mmap.mmap:
+        pid = os.getpid()
+        if self._map is None or self._map_pid != pid:
+            fd = os.open(self._state_file, os.O_RDWR)
+            try:
+                self._map = mmap.mmap(fd, _STATE_SIZE)
+            finally:
+                os.close(fd)
+            self._map_pid = pid
+        return self._map
+
+    def read_word(self, offset: int) -> int:
+        value: int = _WORD.unpack_from(self._words(), offset)[0]
+        return value
+
+    def _write_word(self, offset: int, value: int) -> None:
+        _WORD.pack_into(self._words(), offset, value)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive lock over the state directory (all workers of the replica)."""
+        fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def bump(self, offset: int) -> int:
+        """Increment one generation word (caller holds :meth:`locked`); returns the new value."""
+        value = self.read_word(offset) + 1
+        self._write_word(offset, value)
+        return value
+
+    @property
+    def profile_generation(self) -> int:
+        return self.read_word(PROFILE_GEN_OFFSET)
+
+    def profile(self) -> FaultProfile:
+        """The current profile (reloaded only when its generation changed)."""
+        gen = _WORD.unpack_from(self._words(), PROFILE_GEN_OFFSET)[0]
+        cached = self._cached
+        if gen == self._cached_gen and cached is not None:
+            return cached
+        with self._reload_lock:
+            if gen != self._cached_gen or self._cached is None:
+                text = (self._profiles / f"{gen}.json").read_bytes()
+                self._cached = FaultProfile.model_validate_json(text)
+                self._cached_gen = gen
+            return self._cached
+
+    def put_profile(self, profile: FaultProfile) -> int:
+        """Make ``profile`` current for every worker; returns its generation."""
+        with self.locked():
+            gen = self.read_word(PROFILE_GEN_OFFSET) + 1
+            tmp = self._profiles / f".{gen}.json.tmp"
+            tmp.write_text(profile.model_dump_json())
+            os.replace(tmp, self._profiles / f"{gen}.json")
+            self._write_word(PROFILE_GEN_OFFSET, gen)
+            return gen

@@ -1,0 +1,13 @@
+"""Steady flaky load: users send logical requests back to back through the SUT.
+
+The backends' fault profile (in the scenario YAML) decides what fails; this file only sends load.
+Plain use: ``locust -f scenarios/steady.py --host http://127.0.0.1:PORT``.
+"""
+
+from __future__ import annotations
+
+from scenarios.common import RetryHarnessUser
+
+
+class SteadyUser(RetryHarnessUser):
+    """Closed-loop GETs on ``/`` unless the load section says otherwise."""

@@ -231,7 +231,9 @@ def _apply(sec: _Section, eff: _Effective, file: str) -> None:
             eff.retry_on, eff.retry_on_line = _check_retry_on(w[1:], file, ln.line), ln.line
         elif w[0] == "timeout" and len(w) >= 2 and w[1] in {"server", "connect"}:
             if len(w) != 3:
-                raise BadInput("expected one time value", file=file, line=ln.line, field=w[1])
+                raise BadInput(
+                    "expected one time value", file=file, line=ln.line, field=f"timeout {w[1]}"
+                )
             value = _duration_s(w[2], file, ln.line, f"timeout {w[1]}")
             if w[1] == "server":
                 eff.timeout_server_s = value or None
@@ -414,7 +416,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     if eff.retry_on is None:
         notes.append(_default("retry-on", "not set: HAProxy's default 'conn-failure' applies"))
     if eff.mode != "http":
-        l7 = [w for w in words if w in _L7_WORDS]
+        l7 = [w for w in words if w != "conn-failure"]
         if l7:
             notes.append(
                 _quirk(
@@ -423,7 +425,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                     f"mode, so {' '.join(l7)} do not apply; only connection failures are retried",
                 )
             )
-        words = ("conn-failure",) if words != ("none",) else words
+        words = ("conn-failure",)
 
     unconditional, excluded, unmodelled = _disable_l7(
         tuple(s for s in (frontend, backend) if s is not None), file
@@ -492,8 +494,8 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         notes.append(
             _quirk(
                 "timeout server",
-                f"an attempt is abandoned after {eff.timeout_server_s:g}s with a 504 and is not "
-                "retried (response-timeout is not in retry-on)",
+                f"an attempt is abandoned after {eff.timeout_server_s:g}s (a 504 in HTTP mode) "
+                "and is not retried (response-timeout is not in retry-on)",
             )
         )
     if retry_on.connect_failure:
@@ -518,7 +520,9 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         where = (
             "only the last retry"
             if eff.redispatch == -1
-            else f"every retry number divisible by {eff.redispatch}"
+            else "every retry"
+            if eff.redispatch == 1
+            else f"every {eff.redispatch}th retry"
             if eff.redispatch > 0
             else f"the retry {-eff.redispatch - 1} before the last"
         )
@@ -551,7 +555,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         methods=methods,
         backoff=Backoff(base_s=0.0, multiplier=1.0),
         per_try_timeout_s=eff.timeout_server_s,
-        different_upstream=eff.redispatch == 1,
+        different_upstream=eff.redispatch == 1 and servers != 1,
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
 

@@ -1,0 +1,269 @@
+"""The HAProxy 2.6 adapter: realistic files, documented defaults, quirks, errors, properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.adapters import haproxy
+from harness.adapters.base import AdapterContext
+from harness.errors import BadInput
+from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
+
+CTX3 = AdapterContext(upstream_servers=3)
+
+
+def _cfg(backend_lines: str, *, defaults: str = "mode http\n    timeout server 4s") -> str:
+    return (
+        "global\n    maxconn 64\n"
+        f"defaults\n    {defaults}\n"
+        "frontend fe\n    bind {{listen}}\n    default_backend be\n"
+        f"backend be\n{backend_lines}\n"
+        "    server s{{upstream_index}} {{upstream_hostport}}\n"
+    )
+
+
+# -- pinned documented numbers -------------------------------------------------------------
+
+
+def test_documented_defaults_are_pinned() -> None:
+    assert haproxy.DEFAULT_RETRIES == 3
+    assert haproxy.DEFAULT_RETRY_ON == ("conn-failure",)
+    assert haproxy.CONN_RETRY_DELAY_CAP_S == 1.0
+    assert set(haproxy.ALL_RETRYABLE_ERRORS) == {
+        "conn-failure",
+        "empty-response",
+        "junk-response",
+        "response-timeout",
+        "0rtt-rejected",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+
+
+def test_nothing_set_means_three_retries_on_connection_failures() -> None:
+    adapted = haproxy.load(DATA / "haproxy-defaults-only.cfg", CTX3)
+    p = adapted.policy
+    assert p.system == "haproxy"
+    assert p.max_retries == 3
+    assert p.retry_on.connect_failure
+    assert p.retry_on.statuses == frozenset()
+    assert not p.retry_on.reset and not p.retry_on.per_try_timeout
+    assert p.per_try_timeout_s == 3.0
+    assert {"retries", "retry-on"} <= fields(adapted, "default")
+    wait_note = next(n for n in adapted.quirks if n.field == "timeout connect")
+    assert "0.5s" in wait_note.text  # min(timeout connect 500ms, 1s)
+
+
+# -- realistic files ----------------------------------------------------------------------
+
+
+def test_shipped_haproxy_cfg() -> None:
+    adapted = haproxy.load(SHIPPED / "haproxy.cfg", CTX3)
+    p = adapted.policy
+    assert adapted.source_file.endswith("haproxy.cfg")
+    assert p.max_retries == 3
+    assert p.retry_on.statuses == frozenset({502, 503, 504})
+    assert p.retry_on.connect_failure and not p.retry_on.reset
+    assert p.backoff.base_s == 0.0  # layer-7 retries are immediate
+    assert p.per_try_timeout_s == 5.0
+    assert p.methods.retryable is None  # no method filter
+    assert p.different_upstream is False  # redispatch only on the last retry
+    texts = " ".join(n.text for n in adapted.quirks)
+    assert "no method filter" in texts
+    assert "only the last retry" in texts
+    assert "2.6.0" in texts and "retries-1" in texts  # the off-by-one note
+    assert "default_backend of frontend 'fe_main'" in adapted.notes[0].text
+
+
+def test_shipped_haproxy_l7_cfg_excludes_post_from_layer7_retries() -> None:
+    p = haproxy.load(SHIPPED / "haproxy-l7.cfg", CTX3).policy
+    assert p.max_retries == 2
+    assert p.retry_on.statuses == frozenset({500, 502, 503, 504})
+    assert p.retry_on.reset and p.retry_on.per_try_timeout and p.retry_on.connect_failure
+    assert p.per_try_timeout_s == 2.0
+    assert p.methods.retryable is not None
+    assert "POST" not in p.methods.retryable and "GET" in p.methods.retryable
+    assert p.methods.connect_failure_any_method
+
+
+def test_named_defaults_and_default_backend_choice() -> None:
+    adapted = haproxy.load(DATA / "haproxy-multi.cfg", CTX3)
+    p = adapted.policy
+    # 'api from base': retries 5 from 'base', retry-on replaced by the backend's own line
+    assert p.max_retries == 5
+    assert p.retry_on.statuses == frozenset({503})
+    assert p.retry_on.connect_failure and not p.retry_on.reset
+    assert p.per_try_timeout_s == 10.0
+    assert "backend 'api'" in adapted.notes[0].text
+
+
+def test_latest_unnamed_defaults_section_applies() -> None:
+    text = (
+        "defaults\n    mode http\n    retries 7\n"
+        "defaults\n    mode http\n    retries 1\n"
+        "backend be\n    server a 127.0.0.1:1\n"
+    )
+    assert load_text(haproxy.load, text).policy.max_retries == 1
+
+
+def test_tcp_mode_ignores_retry_on() -> None:
+    adapted = haproxy.load(DATA / "haproxy-listen.cfg", CTX3)
+    p = adapted.policy
+    assert p.max_retries == 2
+    assert p.retry_on.statuses == frozenset()
+    assert p.retry_on.connect_failure
+    assert "mode" in fields(adapted, "quirk")
+    # option redispatch 1 would redispatch every retry, but there is only one server
+    assert p.different_upstream is False
+
+
+def test_redispatch_every_retry_with_several_servers() -> None:
+    text = _cfg("    option redispatch 1")
+    assert load_text(haproxy.load, text, upstream_servers=3).policy.different_upstream is True
+
+
+def test_all_retryable_errors_expands() -> None:
+    p = load_text(haproxy.load, _cfg("    retry-on all-retryable-errors")).policy
+    assert p.retry_on.statuses == frozenset({500, 502, 503, 504})
+    assert p.retry_on.connect_failure and p.retry_on.reset and p.retry_on.per_try_timeout
+    assert p.per_try_timeout_s == 4.0
+
+
+def test_retry_on_none_retries_nothing() -> None:
+    adapted = load_text(haproxy.load, _cfg("    retry-on none"))
+    assert adapted.policy.retry_on.statuses == frozenset()
+    assert not adapted.policy.retry_on.connect_failure
+    assert "retry-on" in fields(adapted, "quirk")
+
+
+def test_unconditional_disable_l7_retry_leaves_connection_retries() -> None:
+    text = _cfg("    retry-on conn-failure 503\n    http-request disable-l7-retry")
+    p = load_text(haproxy.load, text).policy
+    assert p.retry_on.statuses == frozenset()
+    assert p.retry_on.connect_failure
+
+
+def test_conditional_disable_l7_retry_with_several_methods() -> None:
+    text = _cfg("    retry-on 503\n    http-request disable-l7-retry if METH_POST || METH_PUT")
+    p = load_text(haproxy.load, text).policy
+    assert p.methods.retryable is not None
+    assert not {"POST", "PUT"} & p.methods.retryable
+
+
+def test_unmodelled_condition_is_noted_not_guessed() -> None:
+    text = _cfg("    retry-on 503\n    http-request disable-l7-retry if { path_beg /upload }")
+    adapted = load_text(haproxy.load, text)
+    assert adapted.policy.methods.retryable is None
+    assert any("not modelled" in n.text for n in adapted.quirks)
+
+
+def test_comments_quotes_and_escapes() -> None:
+    text = _cfg("    retries \"4\"   # four\n    retry-on '503' conn\\-failure # x")
+    p = load_text(haproxy.load, text).policy
+    assert p.max_retries == 4
+    assert p.retry_on.statuses == frozenset({503}) and p.retry_on.connect_failure
+
+
+# -- errors: one BadInput naming file, line and field ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backend_lines", "line", "field", "words"),
+    [
+        ("    retry-on conn-failure 418", 10, "retry-on", "418"),
+        ("    retries three", 10, "retries", "integer"),
+        ("    retry-on none 503", 10, "retry-on", "none"),
+        ("    timeout server 5 sec", 10, "timeout server", "one time value"),
+        ("    timeout connect 5sec", 10, "timeout connect", "5sec"),
+        ("    option redispatch soon", 10, "option redispatch", "integer"),
+    ],
+)
+def test_bad_values_name_file_line_field(
+    backend_lines: str, line: int, field: str, words: str
+) -> None:
+    with pytest.raises(BadInput) as err:
+        load_text(haproxy.load, _cfg(backend_lines), name="bad.cfg")
+    assert err.value.file is not None and err.value.file.endswith("bad.cfg")
+    assert err.value.line == line
+    assert err.value.field == field
+    assert words in err.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        ("retries 3\n", "retries", "outside any section"),
+        ("frontend\n    bind :1\n", "frontend", "needs a name"),
+        ("defaults\n    mode http\n", "backend", "no backend"),
+        (
+            "frontend fe\n    default_backend nope\nbackend be\n    server a 127.0.0.1:1\n",
+            "default_backend",
+            "unknown backend",
+        ),
+        (
+            "backend a\n    server a 127.0.0.1:1\nbackend b\n    server b 127.0.0.1:2\n",
+            "default_backend",
+            "several backends",
+        ),
+        ("backend be from nope\n    server a 127.0.0.1:1\n", "backend", "no defaults"),
+    ],
+)
+def test_structural_errors(text: str, field: str, reason: str) -> None:
+    with pytest.raises(BadInput) as err:
+        load_text(haproxy.load, text)
+    assert err.value.field == field
+    assert reason in err.value.reason
+
+
+def test_unterminated_quote_has_a_line() -> None:
+    with pytest.raises(BadInput) as err:
+        load_text(haproxy.load, _cfg('    retries "3'))
+    assert err.value.line == 10
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as err:
+        haproxy.load(tmp_path / "absent.cfg", CTX3)
+    assert "absent.cfg" in str(err.value)
+
+
+# -- properties ----------------------------------------------------------------------------
+
+_KEYWORDS = ["conn-failure", "empty-response", "junk-response", "response-timeout"]
+_STATUSES = sorted(haproxy.RETRY_ON_STATUSES)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    retries=st.integers(min_value=0, max_value=10_000),
+    keywords=st.lists(st.sampled_from(_KEYWORDS), min_size=0, max_size=4, unique=True),
+    statuses=st.lists(st.sampled_from(_STATUSES), max_size=10, unique=True),
+    server_ms=st.integers(min_value=1, max_value=600_000),
+    unit=st.sampled_from(["ms", "", "s"]),
+)
+def test_property_retry_settings_round_trip(
+    retries: int, keywords: list[str], statuses: list[int], server_ms: int, unit: str
+) -> None:
+    words = keywords + [str(s) for s in statuses]
+    retry_on = f"    retry-on {' '.join(words)}" if words else ""
+    value = server_ms if unit != "s" else server_ms // 1000 or 1
+    expected_timeout = value / 1000 if unit != "s" else float(value)
+    text = _cfg(
+        f"    retries {retries}\n{retry_on}",
+        defaults=f"mode http\n    timeout server {value}{unit}",
+    )
+    p = load_text(haproxy.load, text).policy
+    assert p.max_retries == retries
+    effective = words or ["conn-failure"]
+    assert p.retry_on.statuses == frozenset(statuses)
+    assert p.retry_on.connect_failure == ("conn-failure" in effective)
+    assert p.retry_on.reset == ("empty-response" in effective)
+    assert p.retry_on.per_try_timeout == ("response-timeout" in effective)
+    assert p.per_try_timeout_s == pytest.approx(expected_timeout)
+    assert p.backoff.base_s == 0.0

@@ -1,0 +1,309 @@
+"""Traefik adapter: the ``retry`` middleware to the canonical RetryPolicy.
+
+Reads a Traefik dynamic configuration holding a retry middleware, in any of three shapes:
+
+* file provider YAML: ``http.middlewares.<name>.retry``;
+* file provider TOML (``.toml``): ``[http.middlewares.<name>.retry]`` (no line numbers);
+* Kubernetes CRD: ``kind: Middleware`` (``traefik.io`` or the older ``traefik.containo.us``)
+  with ``spec.retry``.
+
+Fields: ``attempts`` (required), ``initialInterval`` and, since v3.7.0, ``timeout``,
+``maxRequestBodyBytes``, ``status``, ``disableRetryOnNetworkError``,
+``retryNonIdempotentMethod``. Durations are Go strings ("100ms") or integers (seconds).
+Selection: the first retry middleware found (a note says so when there are several).
+
+Sources (see ``retry-semantics.md`` §7):
+
+* traefik/traefik@fd5a576d (v3.7.x): ``pkg/middlewares/retry/retry.go`` (attempts loop,
+  newBackOff, network-error rule, idempotent methods, timeout), ``pkg/config/dynamic/
+  middlewares.go`` (Retry, RetryDefaultMaxRequestBodyBytes), ``pkg/types/http_code_range.go``,
+  ``docs/content/reference/routing-configuration/http/middlewares/retry.md``;
+* cenkalti/backoff@v4.3.0 ``exponential.go`` (RandomizationFactor 0.5, MaxInterval 60 s,
+  MaxElapsedTime 15 min).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness.adapters._gateway_common import (
+    Notes,
+    Value,
+    documents_of_kind,
+    first_of,
+    go_duration,
+    kinds_seen,
+    load_toml_document,
+    load_yaml_documents,
+    status_range,
+)
+from harness.adapters.base import AdaptedPolicy, AdapterContext
+from harness.errors import BadInput
+from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
+
+SYSTEM = "traefik"
+
+_TRAEFIK = "traefik/traefik@fd5a576d"
+_RETRY_SRC = f"{_TRAEFIK}: pkg/middlewares/retry/retry.go"
+_DOCS_SRC = f"{_TRAEFIK}: docs/content/reference/routing-configuration/http/middlewares/retry.md"
+_DYNAMIC_SRC = f"{_TRAEFIK}: pkg/config/dynamic/middlewares.go"
+_BACKOFF_SRC = "cenkalti/backoff@v4.3.0: exponential.go"
+
+RANDOMIZATION_FACTOR = 0.5
+MAX_INTERVAL_S = 60.0
+DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
+IDEMPOTENT_METHODS = frozenset(
+    {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "UNLOCK"}
+)
+V37_FIELDS = (
+    "timeout",
+    "maxRequestBodyBytes",
+    "status",
+    "disableRetryOnNetworkError",
+    "retryNonIdempotentMethod",
+)
+_FIELDS = frozenset({"attempts", "initialInterval", *V37_FIELDS})
+_CRD_GROUPS = ("traefik.io", "traefik.containo.us")
+_STATUS_BLOCK = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+_INT_MAX = 2**63 - 1
+
+
+def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
+    """Read the first retry middleware in ``path``; raise ``BadInput`` if malformed."""
+    notes = Notes()
+    retry = _find_retry(path, notes)
+    retry.mapping()
+    retry.check_fields(_FIELDS)
+    attempts = _attempts(retry)
+    statuses = _statuses(retry)
+    no_network = _flag(retry, "disableRetryOnNetworkError")
+    any_method = _flag(retry, "retryNonIdempotentMethod")
+    if no_network and not statuses:
+        raise retry.error(
+            "disableRetryOnNetworkError needs a non-empty status list (Traefik: the retry "
+            "middleware requires at least HTTP status codes or retry on TCP)"
+        )
+    backoff = _backoff(retry, attempts, notes)
+    deadline = _deadline(retry, notes)
+    _version_notes(retry, statuses, notes)
+    _behaviour_notes(retry, attempts, statuses, any_method, notes)
+    policy = RetryPolicy(
+        system=SYSTEM,
+        max_retries=attempts - 1,
+        retry_on=RetryOn(
+            statuses=statuses,
+            connect_failure=not no_network or 502 in statuses,
+            reset=502 in statuses,
+            per_try_timeout=False,
+        ),
+        methods=MethodRule(
+            retryable=None if any_method else IDEMPOTENT_METHODS,
+            connect_failure_any_method=not no_network,
+        ),
+        backoff=backoff,
+        deadline_s=deadline,
+    )
+    return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
+
+
+# --- finding the middleware ------------------------------------------------------------------
+
+
+def _find_retry(path: Path, notes: Notes) -> Value:
+    if path.suffix.lower() == ".toml":
+        found = _file_provider_retries([load_toml_document(path)])
+        what = "TOML"
+        seen = "no http.middlewares.<name>.retry table"
+    else:
+        docs = load_yaml_documents(path)
+        found = _crd_retries(docs) or _file_provider_retries(docs)
+        what = "YAML"
+        seen = f"kinds seen: {kinds_seen(docs)}"
+    if not found:
+        raise BadInput(
+            f"no Traefik retry middleware found in this {what} file: expected "
+            "http.middlewares.<name>.retry (file provider) or a Middleware (traefik.io/v1alpha1) "
+            f"with spec.retry; {seen}",
+            file=path,
+        )
+    return first_of(found, "retry middlewares", notes)
+
+
+def _crd_retries(docs: list[Value]) -> list[Value]:
+    found = []
+    for group in _CRD_GROUPS:
+        for doc in documents_of_kind(docs, {"Middleware"}, group):
+            retry = doc.dig("spec", "retry")
+            if retry is not None:
+                found.append(retry)
+    return found
+
+
+def _file_provider_retries(docs: list[Value]) -> list[Value]:
+    found = []
+    for doc in docs:
+        middlewares = doc.dig("http", "middlewares")
+        if middlewares is None:
+            continue
+        for _name, middleware in middlewares.items():
+            if isinstance(middleware.data, dict) and middleware.get("retry") is not None:
+                retry = middleware.get("retry")
+                assert retry is not None
+                found.append(retry)
+    return found
+
+
+# --- fields ----------------------------------------------------------------------------------
+
+
+def _attempts(retry: Value) -> int:
+    value = retry.get("attempts")
+    if value is None:
+        raise retry.error("attempts is required (an integer >= 1: the total number of tries)")
+    return value.as_int(minimum=1, maximum=_INT_MAX)
+
+
+def _flag(retry: Value, name: str) -> bool:
+    value = retry.get(name)
+    return False if value is None else value.as_bool()
+
+
+def _statuses(retry: Value) -> frozenset[int]:
+    value = retry.get("status")
+    if value is None:
+        return frozenset()
+    codes: set[int] = set()
+    for item in value.elements():
+        text = str(item.data) if isinstance(item.data, int | str) else None
+        if isinstance(item.data, bool) or text is None:
+            raise item.error(
+                f'must be a status or a range such as "503" or "500-599" ({item.data!r})'
+            )
+        for block in text.split(","):
+            if not block.strip():
+                continue
+            match = _STATUS_BLOCK.match(block)
+            if match is None:
+                raise item.error(
+                    f'must be a status or a range such as "503" or "500-599" (got {text!r})'
+                )
+            low = int(match.group(1))
+            high = int(match.group(2) or low)
+            if not 100 <= low <= high <= 599:
+                raise item.error(f"range must lie within 100..599 with low <= high (got {text!r})")
+            codes |= status_range(low, high)
+    return frozenset(codes)
+
+
+def _backoff(retry: Value, attempts: int, notes: Notes) -> Backoff:
+    value = retry.get("initialInterval")
+    field = retry.child_path("initialInterval")
+    initial = 0.0 if value is None else go_duration(value, unit_s=1.0)
+    if value is None:
+        notes.default(field, "initialInterval not set: 0, retries are immediate", _DOCS_SRC)
+    if initial == 0 or attempts < 2:
+        return Backoff(base_s=0.0, multiplier=1.0, jitter=JitterModel.NONE)
+    multiplier = 2 ** (1 / (attempts - 1))
+    last = initial * multiplier ** (attempts - 2)
+    notes.default(
+        field,
+        f"exponential backoff (cenkalti/backoff): multiplier 2^(1/(attempts-1)) = "
+        f"{multiplier:.4f}, randomization factor 0.5 (delay x U[0.5, 1.5]), max interval 60 s, "
+        "max elapsed time 15 min",
+        _BACKOFF_SRC,
+    )
+    notes.quirk(
+        field,
+        "the docs say the interval grows up to twice initialInterval; the last nominal delay is "
+        f"initialInterval x 2^((attempts-2)/(attempts-1)) = {last:g} s (< 2x), before the "
+        "+-50 % jitter",
+        _RETRY_SRC,
+    )
+    cap = MAX_INTERVAL_S
+    if initial > MAX_INTERVAL_S:
+        cap = initial
+        notes.quirk(
+            field,
+            "initialInterval above cenkalti's MaxInterval (60 s): the first delay uses it, "
+            "every later one is 60 s; the policy caps at initialInterval instead",
+            _BACKOFF_SRC,
+        )
+    return Backoff(
+        base_s=initial,
+        multiplier=multiplier,
+        cap_s=cap,
+        jitter=JitterModel.PERCENT,
+        jitter_fraction=RANDOMIZATION_FACTOR,
+    )
+
+
+def _deadline(retry: Value, notes: Notes) -> float | None:
+    value = retry.get("timeout")
+    if value is None:
+        return None
+    seconds = go_duration(value, unit_s=1.0)
+    if seconds == 0:
+        return None
+    notes.quirk(
+        value.path,
+        "timeout is checked when an attempt's response arrives: after it, no retry starts, but "
+        "an attempt in flight is not aborted (so a request can last longer than timeout)",
+        _RETRY_SRC,
+    )
+    return seconds
+
+
+# --- notes -----------------------------------------------------------------------------------
+
+
+def _version_notes(retry: Value, statuses: frozenset[int], notes: Notes) -> None:
+    used = [name for name in V37_FIELDS if retry.get(name) is not None]
+    if used:
+        notes.quirk(
+            retry.path,
+            f"{', '.join(used)} need Traefik v3.7.0 or later; older versions reject them and "
+            "retry network errors only",
+            f"{_RETRY_SRC} (PR #12667)",
+        )
+    if not statuses:
+        notes.default(
+            retry.child_path("status"),
+            "status not set: no status code is retried, only connection failures before any "
+            "request byte was sent (the only behaviour before v3.7)",
+            _DOCS_SRC,
+        )
+    if statuses and retry.get("maxRequestBodyBytes") is None:
+        notes.default(
+            retry.child_path("maxRequestBodyBytes"),
+            f"maxRequestBodyBytes not set: {DEFAULT_MAX_BODY_BYTES} bytes (2 MiB); a request "
+            "with a larger body is not retried on status",
+            _DYNAMIC_SRC,
+        )
+
+
+def _behaviour_notes(
+    retry: Value, attempts: int, statuses: frozenset[int], any_method: bool, notes: Notes
+) -> None:
+    notes.quirk(
+        retry.child_path("attempts"),
+        f"attempts counts TOTAL tries ({attempts} tries = {attempts - 1} retries), although the "
+        "docs call it the number of times the request should be retried",
+        _RETRY_SRC,
+    )
+    notes.quirk(
+        retry.path,
+        "a network error is retried only if the request reached the proxy and no request byte "
+        "was written (a refused connection); a reset after the request was sent becomes "
+        "Traefik's 502, retried only when 502 is in status. There is no per-try timeout in the "
+        "middleware (a hung attempt is never retried)",
+        _RETRY_SRC,
+    )
+    if statuses and not any_method:
+        notes.quirk(
+            retry.child_path("retryNonIdempotentMethod"),
+            "POST, PATCH and LOCK are never retried on a status unless retryNonIdempotentMethod "
+            "is true (connection failures still are)",
+            _RETRY_SRC,
+        )

@@ -63,9 +63,10 @@ RETRYABLE_METHODS = frozenset(
 )
 """The methods nginx knows other than POST/LOCK/PATCH: retried without ``non_idempotent``."""
 
-_STATUS_WORDS = {f"http_{s}": s for s in (500, 502, 503, 504, 403, 404, 429)}
+STATUS_VALUES: dict[str, int] = {f"http_{s}": s for s in (500, 502, 503, 504, 403, 404, 429)}
+"""The ``proxy_next_upstream`` values that name a status code."""
 _NEXT_UPSTREAM_WORDS = frozenset(
-    {"error", "timeout", "invalid_header", "non_idempotent", "off", *_STATUS_WORDS}
+    {"error", "timeout", "invalid_header", "non_idempotent", "off", *STATUS_VALUES}
 )
 _SOURCE = "nginx.org ngx_http_proxy_module; retry-semantics.md §9"
 _PER_REPLICA = re.compile(r"\{\{\s*upstream_(hostport|host|port|index)\s*\}\}")
@@ -400,7 +401,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 
     active = () if off else words
     retry_on = RetryOn(
-        statuses=frozenset(_STATUS_WORDS[w] for w in active if w in _STATUS_WORDS),
+        statuses=frozenset(STATUS_VALUES[w] for w in active if w in STATUS_VALUES),
         connect_failure="error" in active,
         reset="error" in active,
         per_try_timeout="timeout" in active,

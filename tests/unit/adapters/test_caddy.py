@@ -1,0 +1,205 @@
+"""The Caddy 2.6 adapter: realistic files, documented defaults, quirks, errors, properties."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.adapters import caddy
+from harness.adapters.base import AdapterContext
+from harness.errors import BadInput
+from harness.policy.model import JitterModel
+from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
+
+CTX3 = AdapterContext(upstream_servers=3)
+
+
+def _caddyfile(subdirectives: str) -> str:
+    return (
+        "{\n\tadmin off\n}\n"
+        "http://:{{listen_port}} {\n"
+        "\tbind {{listen_host}}\n"
+        "\treverse_proxy {\n"
+        "\t\tto {{upstream_hostport}}\n"
+        f"{subdirectives}\n"
+        "\t}\n"
+        "}\n"
+    )
+
+
+# -- pinned documented numbers -------------------------------------------------------------
+
+
+def test_interval_default_250ms_only_with_try_duration() -> None:
+    assert caddy.DEFAULT_TRY_INTERVAL_S == 0.25
+    with_duration = load_text(caddy.load, _caddyfile("\t\tlb_try_duration 1s")).policy
+    assert with_duration.backoff.base_s == 0.25
+    only_retries = load_text(caddy.load, _caddyfile("\t\tlb_retries 3"))
+    assert only_retries.policy.backoff.base_s == 0.0
+    assert only_retries.policy.max_retries == 3
+    quirk = next(n for n in only_retries.quirks if n.field == "lb_try_interval")
+    assert "back to back" in quirk.text
+
+
+def test_no_retry_settings_means_no_retries() -> None:
+    adapted = caddy.load(DATA / "Caddyfile-no-retry", CTX3)
+    assert adapted.policy.max_retries == 0
+    assert "lb_retries" in fields(adapted, "default")
+
+
+# -- realistic files ----------------------------------------------------------------------
+
+
+def test_shipped_caddyfile() -> None:
+    adapted = caddy.load(SHIPPED / "Caddyfile", CTX3)
+    p = adapted.policy
+    assert p.system == "caddy"
+    assert p.max_retries == 2
+    assert p.retry_on.statuses == frozenset()  # never retries a status
+    assert p.retry_on.connect_failure and p.retry_on.reset and p.retry_on.per_try_timeout
+    assert p.backoff.base_s == 0.1
+    assert p.backoff.multiplier == 1.0
+    assert p.backoff.jitter is JitterModel.NONE
+    assert p.backoff.first_retry_waits
+    assert p.deadline_s == 5.0
+    assert p.per_try_timeout_s == 5.0
+    assert p.methods.retryable == frozenset({"GET"})
+    assert p.methods.connect_failure_any_method
+    assert p.different_upstream is False
+    assert any("status codes are never retried" in n.text for n in adapted.quirks)
+
+
+def test_shipped_try_duration_only() -> None:
+    adapted = caddy.load(SHIPPED / "Caddyfile-try-duration", CTX3)
+    p = adapted.policy
+    assert p.deadline_s == 2.0
+    assert p.backoff.base_s == 0.25
+    assert p.max_retries == 8  # ceil(2s / 250ms) when attempts fail at once
+    assert p.per_try_timeout_s is None
+    assert {"lb_try_interval", "lb_retries"} <= fields(adapted, "default")
+
+
+def test_retry_match_first_reverse_proxy_and_nesting() -> None:
+    adapted = caddy.load(DATA / "Caddyfile-retry-match", CTX3)
+    p = adapted.policy
+    assert p.max_retries == 4
+    assert p.methods.retryable == frozenset({"POST", "PUT"})
+    assert p.per_try_timeout_s == 1.5
+    assert p.retry_on.per_try_timeout
+    assert "first of 2" in adapted.notes[0].text
+    assert {"import", "fail_duration", "lb_retry_match"} <= fields(adapted, "quirk")
+
+
+def test_unmodelled_retry_match_is_noted() -> None:
+    sub = "\t\tlb_retries 1\n\t\tlb_retry_match {\n\t\t\tpath /idempotent/*\n\t\t}"
+    adapted = load_text(caddy.load, _caddyfile(sub))
+    assert adapted.policy.methods.retryable is None
+    assert any("not modelled" in n.text for n in adapted.quirks)
+
+
+def test_single_upstream_noted() -> None:
+    adapted = load_text(caddy.load, _caddyfile("\t\tlb_retries 2"), upstream_servers=1)
+    assert "to" in fields(adapted, "quirk")
+
+
+def test_zero_interval_with_duration_is_bounded_and_noted() -> None:
+    adapted = load_text(caddy.load, _caddyfile("\t\tlb_try_duration 1s\n\t\tlb_try_interval 0"))
+    assert adapted.policy.max_retries == caddy.UNBOUNDED_RETRIES
+    assert adapted.policy.backoff.base_s == 0.0
+
+
+def test_tokenizer_comments_quotes_and_placeholders() -> None:
+    sub = (
+        '\t\theader_up X-Note "a { b } # c"  # lb_retries 9\n'
+        "\t\theader_up Host {http.request.host}\n"
+        '\t\tlb_retries "5"'
+    )
+    assert load_text(caddy.load, _caddyfile(sub)).policy.max_retries == 5
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("250ms", 0.25), ("1.5s", 1.5), ("1m30s", 90.0), ("2h", 7200.0), ("1d", 86400.0)],
+)
+def test_duration_syntax(value: str, seconds: float) -> None:
+    p = load_text(caddy.load, _caddyfile(f"\t\tlb_try_duration {value}\n\t\tlb_retries 1")).policy
+    assert p.deadline_s == pytest.approx(seconds)
+
+
+# -- errors: one BadInput naming file, line and field ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sub", "field", "words"),
+    [
+        ("\t\tlb_retries two", "lb_retries", "integer"),
+        ("\t\tlb_retries -1", "lb_retries", "integer"),
+        ("\t\tlb_try_duration 5", "lb_try_duration", "'5'"),
+        ("\t\tlb_try_interval 1 s", "lb_try_interval", "one duration"),
+        ("\t\tlb_try_duration 5sec", "lb_try_duration", "5sec"),
+    ],
+)
+def test_bad_values_name_file_line_field(sub: str, field: str, words: str) -> None:
+    with pytest.raises(BadInput) as err:
+        load_text(caddy.load, _caddyfile(sub), name="Caddyfile")
+    assert err.value.file is not None and err.value.file.endswith("Caddyfile")
+    assert err.value.line == 8
+    assert err.value.field == field
+    assert words in err.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        (":80 {\n\treverse_proxy a:1 {\n\t\tlb_retries 1\n}\n", 1, "unclosed"),
+        (":80 {\n}\n}\n", 3, "unexpected '}'"),
+        (":80 {\n\treverse_proxy a:1 { lb_retries 1 }\n}\n", 2, "must end a line"),
+        (':80 {\n\trespond "hi\n}\n', 2, "unterminated"),
+        (":80 {\n\trespond hi\n}\n", None, "no reverse_proxy"),
+    ],
+)
+def test_structural_errors(text: str, line: int | None, reason: str) -> None:
+    with pytest.raises(BadInput) as err:
+        load_text(caddy.load, text)
+    assert err.value.line == line
+    assert reason in err.value.reason
+
+
+# -- properties ----------------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    retries=st.none() | st.integers(min_value=0, max_value=1000),
+    duration_ms=st.none() | st.integers(min_value=0, max_value=600_000),
+    interval_ms=st.none() | st.integers(min_value=1, max_value=60_000),
+)
+def test_property_lb_settings_round_trip(
+    retries: int | None, duration_ms: int | None, interval_ms: int | None
+) -> None:
+    lines = []
+    if retries is not None:
+        lines.append(f"\t\tlb_retries {retries}")
+    if duration_ms is not None:
+        lines.append(f"\t\tlb_try_duration {duration_ms}ms")
+    if interval_ms is not None:
+        lines.append(f"\t\tlb_try_interval {interval_ms}ms")
+    p = load_text(caddy.load, _caddyfile("\n".join(lines))).policy
+
+    duration_s = (duration_ms or 0) / 1000
+    default_interval_s = 0.25 if duration_s > 0 else 0.0  # the documented quirk
+    interval_s = default_interval_s if interval_ms is None else interval_ms / 1000
+    assert p.backoff.base_s == pytest.approx(interval_s)
+    assert p.backoff.multiplier == 1.0 and p.backoff.jitter is JitterModel.NONE
+    assert p.deadline_s == (pytest.approx(duration_s) if duration_s > 0 else None)
+    if retries:
+        assert p.max_retries == retries
+    elif duration_s > 0:
+        assert p.max_retries == max(1, math.ceil(duration_s / interval_s - 1e-9))
+    else:
+        assert p.max_retries == 0
+    assert p.retry_on.statuses == frozenset()
+    assert p.retry_on.connect_failure

@@ -29,7 +29,7 @@ def test_loads_yaml_policy(tmp_path: Path) -> None:
     policy = load_policy_file(f)
     assert policy.max_retries == 3
     assert policy.retry_on.statuses == {502, 503}
-    assert policy.methods.retryable == {"GET", "PUT"}
+    assert policy.methods.retryable == frozenset({"GET", "PUT"})
     assert policy.backoff.jitter is JitterModel.FULL
 
 

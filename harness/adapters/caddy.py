@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.adapters._common import parse_duration
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
 from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
@@ -42,17 +43,7 @@ UNBOUNDED_RETRIES = 100
 
 _SOURCE = "caddyserver/caddy v2.6.4 reverseproxy.go (tryAgain); retry-semantics.md §11"
 _PER_REPLICA = re.compile(r"\{\{\s*upstream_(hostport|host|port|index)\s*\}\}")
-_GO_DURATION = re.compile(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h|d))+")
-_UNIT_S = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-}
+_DAYS = re.compile(r"(\d+(?:\.\d+)?)d")
 
 
 @dataclass
@@ -149,23 +140,13 @@ def _find(nodes: list[_Node], name: str) -> list[_Node]:
 
 
 def _duration_s(node: _Node, file: str) -> float:
-    """Go duration ("250ms", "1.5s", "1m30s") or Caddy's "d" days; "0" alone is zero."""
+    """Caddy duration: Go syntax ("250ms", "1.5s", "1m30s") plus Caddy's days ("1d")."""
     if len(node.args) != 1:
         raise BadInput("expected one duration", file=file, line=node.line, field=node.name)
-    value = node.args[0]
-    if value == "0":
+    if node.args[0] == "0":  # Go accepts a bare zero
         return 0.0
-    if not _GO_DURATION.fullmatch(value):
-        raise BadInput(
-            f"expected a duration like 250ms, 5s, 1m (got {value!r})",
-            file=file,
-            line=node.line,
-            field=node.name,
-        )
-    return sum(
-        float(n) * _UNIT_S[u]
-        for n, _, u in re.findall(r"(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h|d)", value)
-    )
+    go_syntax = _DAYS.sub(lambda m: f"{float(m.group(1)) * 24:g}h", node.args[0])
+    return parse_duration(go_syntax, file=file, field=node.name, line=node.line, unit_s=None)
 
 
 def _last(block: list[_Node], name: str) -> _Node | None:

@@ -164,7 +164,7 @@ def kinds_seen(docs: Sequence[Value]) -> str:
 
 _GATEWAY_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 _GATEWAY_PART = re.compile(r"([0-9]{1,5})(ms|h|m|s)")
-_GATEWAY_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GATEWAY_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 
 GATEWAY_DURATION_RULE = (
     "a Gateway API duration (GEP-2257): 1-4 groups of up to 5 digits and a unit h, m, s or ms, "
@@ -192,7 +192,8 @@ def gateway_duration(value: Value, *, allow_zero: bool = True) -> float:
     text = value.data
     if not isinstance(text, str) or not _GATEWAY_DURATION.match(text):
         raise value.error(f"must be {GATEWAY_DURATION_RULE} (got {text!r})")
-    seconds = sum(int(n) * _GATEWAY_UNITS[unit] for n, unit in _GATEWAY_PART.findall(text))
+    millis = sum(int(n) * _GATEWAY_UNITS_MS[unit] for n, unit in _GATEWAY_PART.findall(text))
+    seconds = millis / 1000  # exact integer milliseconds, one rounding
     if seconds == 0 and not allow_zero:
         raise value.error(f"must be {GATEWAY_DURATION_RULE} greater than zero (got {text!r})")
     return float(seconds)

@@ -1,0 +1,195 @@
+"""Envoy Gateway BackendTrafficPolicy adapter: examples, defaults, quirks, properties, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.adapters import envoy_gateway
+from harness.policy.expectations import delay_window
+from harness.policy.model import JitterModel
+
+from ._gateway_files import bad_input, dump, line_of, load_example, load_text, note_fields
+
+BTP = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "BackendTrafficPolicy"}
+
+
+def btp(spec: dict[str, Any]) -> str:
+    return dump({**BTP, "metadata": {"name": "p"}, "spec": spec})
+
+
+def test_docs_example_multi_document() -> None:
+    """The EG retry task: HTTPRoute + BackendTrafficPolicy, retriable-status-codes [500]."""
+    adapted = load_example(envoy_gateway.load, "eg-retry-docs.yaml")
+    p = adapted.policy
+    assert adapted.system == envoy_gateway.SYSTEM == "envoy-gateway"
+    assert p.max_retries == 5
+    assert p.retry_on.statuses == {500}
+    assert p.retry_on.connect_failure and not p.retry_on.reset
+    assert not p.retry_on.per_try_timeout  # no 5xx/gateway-error/reset trigger
+    assert p.per_try_timeout_s == 0.25
+    assert (p.backoff.base_s, p.backoff.cap_s, p.backoff.jitter) == (0.1, 10.0, JitterModel.FULL)
+    assert p.methods.retryable is None
+    assert "spec.retry.perRetry.timeout" in note_fields(adapted, "quirk")
+    assert "spec.retry.perRetry.backOff" in note_fields(adapted, "quirk")
+
+
+def test_defaults_filled_and_noted() -> None:
+    """`retry: {}`: 2 retries, default triggers with 503, Envoy's 25 ms / 250 ms backoff."""
+    adapted = load_example(envoy_gateway.load, "eg-retry-defaults.yaml")
+    p = adapted.policy
+    assert p.max_retries == envoy_gateway.DEFAULT_NUM_RETRIES == 2
+    assert p.retry_on.statuses == {503}
+    assert p.retry_on.connect_failure and not p.retry_on.reset
+    assert p.backoff.base_s == 0.025 and p.backoff.cap_s == pytest.approx(0.25)
+    assert p.deadline_s == 15.0
+    assert p.budget is not None and p.budget.max_concurrent_retries == 1024
+    assert {
+        "spec.retry.numRetries",
+        "spec.retry.retryOn",
+        "spec.retry.perRetry.backOff.baseInterval",
+        "spec.timeout.http.requestTimeout",
+        "spec.circuitBreaker.maxParallelRetries",
+    } <= note_fields(adapted, "default")
+    quirks = note_fields(adapted, "quirk")
+    assert "spec.circuitBreaker.maxParallelRetries" in quirks  # 1024 instead of Envoy's 3
+    assert "spec.retry.retryOn.triggers" in quirks  # refused-stream, gRPC: no HTTP/1 form
+
+
+def test_envoy_real_backoff_windows_not_the_documented_ones() -> None:
+    """Envoy code: U[0, min(25*2^(k-1), 250)) ms; the docs' (2^k-1)*25 would give 75, 175."""
+    policy = load_example(envoy_gateway.load, "eg-retry-defaults.yaml").policy
+    highs = [delay_window(policy, k).hi_s for k in range(1, 7)]
+    assert highs == pytest.approx([0.025, 0.05, 0.1, 0.2, 0.25, 0.25])
+    assert all(delay_window(policy, k).lo_s == 0 for k in range(1, 7))
+
+
+def test_5xx_triggers_timeouts_and_breaker() -> None:
+    adapted = load_example(envoy_gateway.load, "eg-retry-5xx-budget.yaml")
+    p = adapted.policy
+    assert p.max_retries == 3
+    assert p.retry_on.statuses == frozenset(range(500, 600))
+    assert p.retry_on.connect_failure and p.retry_on.reset and p.retry_on.per_try_timeout
+    assert p.per_try_timeout_s == 0.5 and p.deadline_s == 5.0
+    assert p.backoff.cap_s == pytest.approx(0.5)  # 10 x 50 ms
+    assert p.budget is not None and p.budget.max_concurrent_retries == 10
+    assert "spec.retry.retryOn.httpStatusCodes" in note_fields(adapted, "quirk")
+
+
+def test_triggers_without_codes_drop_the_default_503() -> None:
+    text = btp({"retry": {"retryOn": {"triggers": ["connect-failure", "retriable-status-codes"]}}})
+    adapted = load_text(envoy_gateway.load, text)
+    assert adapted.policy.retry_on.statuses == frozenset()
+    assert "spec.retry.retryOn.httpStatusCodes" in note_fields(adapted, "quirk")
+
+
+def test_no_retry_means_no_retries() -> None:
+    adapted = load_text(envoy_gateway.load, btp({"circuitBreaker": {"maxParallelRetries": 5}}))
+    assert adapted.policy.max_retries == 0
+    assert "spec.retry" in note_fields(adapted, "default")
+
+
+def test_retry_budget_is_noted_and_not_modelled_as_a_ratio() -> None:
+    spec = {"retry": {}, "circuitBreaker": {"retryBudget": {"percent": {"numerator": 20}}}}
+    adapted = load_text(envoy_gateway.load, btp(spec))
+    assert adapted.policy.budget is not None
+    assert adapted.policy.budget.ratio is None
+    assert "spec.circuitBreaker.retryBudget" in note_fields(adapted, "quirk")
+
+
+_HTTP_TRIGGERS = ["5xx", "gateway-error", "reset", "reset-before-request", "connect-failure"]
+_OTHER_TRIGGERS = ["retriable-4xx", "retriable-status-codes", "refused-stream", "unavailable"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    num=st.integers(0, 50),
+    base_ms=st.integers(1, 5000),
+    max_factor=st.integers(1, 20),
+    triggers=st.lists(st.sampled_from(_HTTP_TRIGGERS + _OTHER_TRIGGERS), unique=True),
+    codes=st.lists(st.integers(100, 599), unique=True, max_size=5),
+    timeout_ms=st.none() | st.integers(1, 10_000),
+)
+def test_fields_round_trip(
+    num: int,
+    base_ms: int,
+    max_factor: int,
+    triggers: list[str],
+    codes: list[int],
+    timeout_ms: int | None,
+) -> None:
+    """Generated BackendTrafficPolicies: every field lands where the Envoy semantics say."""
+    per_retry: dict[str, Any] = {
+        "backOff": {"baseInterval": f"{base_ms}ms", "maxInterval": f"{base_ms * max_factor}ms"}
+    }
+    if timeout_ms is not None:
+        per_retry["timeout"] = f"{timeout_ms}ms"
+    retry_on: dict[str, Any] = {"triggers": triggers, "httpStatusCodes": codes}
+    text = btp({"retry": {"numRetries": num, "retryOn": retry_on, "perRetry": per_retry}})
+    p = load_text(envoy_gateway.load, text).policy
+    effective = triggers or list(envoy_gateway.DEFAULT_TRIGGERS)
+    assert p.max_retries == num
+    assert p.backoff.base_s == pytest.approx(base_ms / 1000)
+    assert p.backoff.cap_s == pytest.approx(base_ms * max_factor / 1000)
+    assert p.per_try_timeout_s == (None if timeout_ms is None else pytest.approx(timeout_ms / 1000))
+    whole = {"5xx", "gateway-error", "reset"} & set(effective)
+    assert p.retry_on.reset == bool(whole)
+    assert p.retry_on.connect_failure == bool(
+        whole | ({"connect-failure", "reset-before-request"} & set(effective))
+    )
+    assert p.retry_on.per_try_timeout == (bool(whole) and timeout_ms is not None)
+    if "retriable-status-codes" in effective:
+        assert set(codes) <= p.retry_on.statuses
+    if "5xx" in effective:
+        assert set(range(500, 600)) <= p.retry_on.statuses
+    if "retriable-4xx" in effective:
+        assert 409 in p.retry_on.statuses
+    expected_extra = set(p.retry_on.statuses) - set(codes) - set(range(500, 600)) - {409}
+    assert not expected_extra  # nothing beyond codes, 5xx/gateway-error and 409
+
+
+@settings(max_examples=30, deadline=None)
+@given(bad=st.integers(max_value=-1) | st.text(max_size=5) | st.booleans())
+def test_bad_num_retries_names_field_and_line(bad: object) -> None:
+    text = btp({"targetRefs": [{"kind": "HTTPRoute", "name": "r"}], "retry": {"numRetries": bad}})
+    err = bad_input(envoy_gateway.load, text)
+    assert err.field == "spec.retry.numRetries"
+    assert err.line == line_of(text, "numRetries:")
+    assert "integer" in err.reason
+
+
+@settings(max_examples=30, deadline=None)
+@given(bad=st.sampled_from(["1.5s", "100", "-1s", "10 ms", "1d", "0s", "123456ms"]))
+def test_bad_durations_are_rejected_with_the_gep_2257_rule(bad: str) -> None:
+    text = btp({"retry": {"perRetry": {"backOff": {"baseInterval": bad}}}})
+    err = bad_input(envoy_gateway.load, text)
+    assert err.field == "spec.retry.perRetry.backOff.baseInterval"
+    assert err.line == line_of(text, "baseInterval:")
+    assert "GEP-2257" in err.reason
+
+
+def test_max_below_base_is_rejected() -> None:
+    text = btp({"retry": {"perRetry": {"backOff": {"baseInterval": "1s", "maxInterval": "500ms"}}}})
+    err = bad_input(envoy_gateway.load, text)
+    assert err.field == "spec.retry.perRetry.backOff.maxInterval"
+    assert err.line == line_of(text, "maxInterval:")
+
+
+def test_unknown_trigger_and_unknown_field() -> None:
+    text = btp({"retry": {"retryOn": {"triggers": ["5xx", "timeout"]}}})
+    err = bad_input(envoy_gateway.load, text)
+    assert err.field == "spec.retry.retryOn.triggers[1]"
+    assert err.line == line_of(text, "- timeout")
+    assert "gateway-error" in err.reason  # lists what is allowed
+    err = bad_input(envoy_gateway.load, btp({"retry": {"numRetry": 3}}))
+    assert err.field == "spec.retry.numRetry" and "numRetries" in err.reason
+
+
+def test_wrong_kind_and_malformed_yaml() -> None:
+    err = bad_input(envoy_gateway.load, dump({"apiVersion": "v1", "kind": "Service"}))
+    assert "BackendTrafficPolicy" in err.reason and "v1/Service" in err.reason
+    err = bad_input(envoy_gateway.load, "spec:\n  retry: [1,\n")
+    assert err.line is not None and "YAML" in err.reason

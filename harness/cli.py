@@ -1,0 +1,290 @@
+"""The ``retry-harness`` command line.
+
+Exit codes (every command): 0 conformant / done, 1 violation, 2 bad input or a run that could
+not be carried out (one line naming the file, the field and what is allowed, or what happened),
+3 inconclusive, 130 interrupted (everything started has been torn down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.errors import BadInput, RunFailed
+
+EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SHIPPED_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+err = Console(stderr=True, highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="retry-harness",
+        description="Verify that a system's real retry behaviour matches its declared policy.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one scenario on the local substrate")
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument("--report-dir", type=Path, help="default: reports/<scenario name>")
+    run.add_argument("--seed", type=int, help="override the scenario's load and fault seed")
+    run.add_argument("--quiet", action="store_true", help="no progress, only the verdict")
+
+    ver = sub.add_parser("verify", help="recompute a verdict offline from a saved run folder")
+    ver.add_argument("run_dir", type=Path, help="the run/ folder of an earlier run")
+    ver.add_argument("--report-dir", type=Path, help="where to write reports (default: none)")
+
+    pol = sub.add_parser("policy", help="show the canonical policy read from a native config")
+    pol_sub = pol.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    show = pol_sub.add_parser("show", help="canonical policy and the adapter's notes")
+    show.add_argument("config", type=Path)
+    show.add_argument("--system", required=True, help="adapter name (see 'policy systems')")
+    show.add_argument("--replicas", type=int, help="number of upstream servers, if it matters")
+    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pol_sub.add_parser("systems", help="list the supported systems")
+    pol_sub.add_parser("schema", help="print the canonical policy's JSON Schema")
+
+    pl = sub.add_parser("plan", help="logical requests needed for a scenario's detection goals")
+    pl.add_argument("scenario", type=Path)
+
+    conf = sub.add_parser("conformance", help="run every shipped (or given) scenario")
+    conf.add_argument("scenarios", nargs="*", type=Path, help=f"default: {SHIPPED_SCENARIOS}")
+    conf.add_argument("--report-dir", type=Path, default=Path("reports"))
+    conf.add_argument("--seed", type=int, help="override every scenario's seed")
+
+    sch = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    sch.add_argument("what", choices=["scenario", "policy"], nargs="?", default="scenario")
+    return p
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[object]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        yield bar
+
+
+def _run_one(path: Path, report_dir: Path | None, seed: int | None, quiet: bool) -> int:
+    from harness.run import run_scenario
+
+    console = Console(highlight=False)
+    with _progress(not quiet) as bar:
+        task_id = None
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            nonlocal task_id
+            if bar is None:
+                return
+            assert isinstance(bar, Progress)
+            if task_id is None:
+                task_id = bar.add_task("requests", total=total)
+            bar.update(task_id, completed=done, total=total)
+
+        def log(text: str) -> None:
+            if not quiet:
+                err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}", markup=True)
+
+        result = run_scenario(
+            path, report_dir=report_dir, seed=seed, log=log, progress=progress, console=console
+        )
+    if not quiet:
+        for kind, p in sorted(result.report_paths.items()):
+            err.print(f"{kind} report: {p}")
+        err.print(f"run folder (for 'retry-harness verify'): {result.run_dir}")
+    return result.verdict.exit_code
+
+
+def _verify(run_dir: Path, report_dir: Path | None) -> int:
+    from harness.report import render_console, write_reports
+    from harness.run import verify_run_dir
+
+    verdict = verify_run_dir(run_dir)
+    if report_dir is not None:
+        write_reports(verdict, report_dir)
+    else:
+        render_console(verdict, Console(highlight=False))
+    return verdict.exit_code
+
+
+def _policy_show(config: Path, system: str, replicas: int | None, as_json: bool) -> int:
+    from harness.adapters import load_adapted
+    from harness.adapters.base import AdapterContext
+
+    adapted = load_adapted(system, config, AdapterContext(upstream_servers=replicas))
+    if as_json:
+        print(adapted.model_dump_json(indent=2))
+        return EXIT_OK
+    from harness.policy.expectations import delay_window
+
+    out = Console(highlight=False)
+    policy = adapted.policy
+    out.print(f"[bold]{config}[/] read as [bold]{system}[/]")
+    out.print_json(policy.model_dump_json())
+    table = Table(title="declared delay before each retry (s)")
+    for col in ("retry", "lo", "nominal", "hi"):
+        table.add_column(col, justify="right")
+    for k in range(1, min(policy.max_retries, 8) + 1):
+        w = delay_window(policy, k)
+        table.add_row(str(k), f"{w.lo_s:.4g}", f"{w.nominal_s:.4g}", f"{w.hi_s:.4g}")
+    out.print(table)
+    notes = Table(title="adapter notes", show_lines=False)
+    for col in ("kind", "field", "note"):
+        notes.add_column(col, overflow="fold")
+    for n in adapted.notes:
+        notes.add_row(n.kind, n.field, n.text)
+    out.print(notes)
+    return EXIT_OK
+
+
+def _plan(path: Path) -> int:
+    from harness.run import declared_policy, sample_plan
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(path)
+    adapted = declared_policy(scenario)
+    planned = sample_plan(scenario, adapted.policy)
+    out = Console(highlight=False)
+    table = Table(
+        title=f"sample plan for {scenario.name} (α={planned.alpha}, power={planned.power})"
+    )
+    for col in ("check", "samples", "unit", "logical requests", "how"):
+        table.add_column(col, overflow="fold")
+    for name, cp in planned.checks.items():
+        table.add_row(name, str(cp.n), cp.unit, str(cp.requests), cp.detail)
+    out.print(table)
+    sends = scenario.load.requests
+    out.print(
+        f"needs {planned.requests} logical requests; the scenario sends "
+        f"{sends if sends is not None else 'as many as fit in ' + str(scenario.load.duration_s) + ' s'}"
+    )
+    return EXIT_OK
+
+
+def _conformance(paths: Sequence[Path], report_dir: Path, seed: int | None) -> int:
+    from harness.scenario import load_scenario
+    from harness.suts.base import missing_binary
+
+    files = list(paths) or sorted(SHIPPED_SCENARIOS.glob("*.yaml"))
+    if not files:
+        raise BadInput("no scenario files found", file=SHIPPED_SCENARIOS)
+    rows: list[tuple[str, str, str]] = []
+    worst = EXIT_OK
+    started = time.monotonic()
+    for i, file in enumerate(files, 1):
+        scenario = load_scenario(file)
+        hint = missing_binary(scenario.sut, scenario.base_dir)
+        err.rule(f"[{i}/{len(files)}] {scenario.name}")
+        if hint:
+            rows.append((scenario.name, "skipped", f"SUT not installed: {hint}"))
+            err.print(f"skipped: the SUT is not installed; install it with: {hint}")
+            continue
+        t0 = time.monotonic()
+        try:
+            code = _run_one(file, report_dir / scenario.name, seed, quiet=False)
+        except (BadInput, RunFailed) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            rows.append((scenario.name, "error", str(exc)))
+            worst = max(worst, EXIT_BAD_INPUT)
+            continue
+        label = {0: "conformant", 1: "VIOLATION", 3: "inconclusive"}.get(code, str(code))
+        expect = _expected_outcome(file)
+        ok = expect is None or expect == label.lower()
+        rows.append(
+            (
+                scenario.name,
+                label,
+                f"{time.monotonic() - t0:.1f} s"
+                + ("" if expect is None else f"; expected {expect}" + (" ✓" if ok else " ✗")),
+            )
+        )
+        code = EXIT_OK if expect is not None and ok else code
+        worst = code if worst == EXIT_OK or code in (EXIT_VIOLATION, EXIT_BAD_INPUT) else worst
+    table = Table(
+        title=f"conformance: {len(files)} scenarios in {time.monotonic() - started:.0f} s"
+    )
+    for col in ("scenario", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(highlight=False).print(table)
+    return worst
+
+
+def _expected_outcome(file: Path) -> str | None:
+    """A shipped scenario may declare, in a leading comment, the verdict it is meant to get.
+
+    ``# expect: violation`` marks a showcase whose config seems to declare something the
+    system does not do; the conformance job then passes when the violation is found.
+    """
+    for line in file.read_text(encoding="utf-8").splitlines()[:10]:
+        if line.startswith("# expect:"):
+            return line.split(":", 1)[1].strip().lower()
+    return None
+
+
+def _schema(what: str) -> int:
+    if what == "policy":
+        from harness.policy.schema import policy_json_schema
+
+        print(json.dumps(policy_json_schema(), indent=2))
+    else:
+        from harness.scenario import scenario_json_schema
+
+        print(json.dumps(scenario_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run_one(args.scenario, args.report_dir, args.seed, args.quiet)
+        if args.command == "verify":
+            return _verify(args.run_dir, args.report_dir)
+        if args.command == "policy":
+            if args.policy_command == "systems":
+                from harness.adapters import known_systems
+
+                print("\n".join(known_systems()))
+                return EXIT_OK
+            if args.policy_command == "schema":
+                return _schema("policy")
+            return _policy_show(args.config, args.system, args.replicas, args.json)
+        if args.command == "plan":
+            return _plan(args.scenario)
+        if args.command == "conformance":
+            return _conformance(args.scenarios, args.report_dir, args.seed)
+        if args.command == "schema":
+            return _schema(args.what)
+    except BadInput as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_BAD_INPUT
+    except RunFailed as exc:
+        err.print(f"run failed: {exc}", markup=False)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        err.print("interrupted: everything started was stopped", markup=False)
+        return EXIT_INTERRUPTED
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

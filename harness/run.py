@@ -1,0 +1,242 @@
+"""One conformance run, end to end: scenario -> policy -> substrate -> oracle -> reports.
+
+The run folder keeps every input of the verdict (canonical policy, fault profile, journals,
+client records, ε and its evidence, α, the checks), so ``retry-harness verify RUN_DIR`` recomputes
+the same verdict offline: the verdict is a pure function of those files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fake_backends.profile import FaultProfile
+from harness.adapters import load_adapted
+from harness.adapters.base import AdaptedPolicy, AdapterContext
+from harness.errors import BadInput
+from harness.oracle.journal import load_attempts, load_client_records
+from harness.oracle.planner import DetectionGoals, SamplePlan, plan
+from harness.oracle.verdict import Verdict
+from harness.oracle.verify import verify
+from harness.policy.model import RetryPolicy
+from harness.scenario import Scenario, load_scenario
+
+RUN_FORMAT_VERSION = 1
+
+# Statistical checks assume one steady fault profile and all replicas up; a scenario whose chaos
+# changes that cannot be judged by them (its invariants still apply).
+STEADY_STATE_CHECKS = ("success_rate", "attempt_distribution", "fault_audit")
+
+Log = Callable[[str], None]
+
+
+class RunManifest(BaseModel):
+    """Everything besides the NDJSON files that the verdict depends on (``run.json``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = RUN_FORMAT_VERSION
+    scenario: str
+    seed: int
+    alpha: float
+    epsilon_s: float
+    epsilon_evidence: str
+    goals: DetectionGoals
+    checks: list[str] | None = None
+    skip_checks: list[str] = Field(default_factory=list)
+    dropped_attempts: int = 0
+    notes: list[str] = Field(default_factory=list)
+    journals: list[str]
+    client_records: str
+
+
+@dataclass
+class RunResult:
+    verdict: Verdict
+    run_dir: Path
+    report_paths: dict[str, Path]
+
+
+def with_seed(scenario: Scenario, seed: int) -> Scenario:
+    """The scenario with a new load seed and fault seed (for repeated runs)."""
+    backends = scenario.backends.model_copy(
+        update={"profile": scenario.backends.profile.model_copy(update={"seed": seed})}
+    )
+    out = scenario.model_copy(update={"seed": seed, "backends": backends})
+    out._base_dir = scenario.base_dir
+    out._source_file = scenario.source_file
+    return out
+
+
+def declared_policy(scenario: Scenario) -> AdaptedPolicy:
+    """The scenario's declared policy: an adapter's reading of a native config, or inline."""
+    spec = scenario.policy
+    if spec.inline is not None:
+        return AdaptedPolicy(
+            system="inline", source_file=str(scenario.source_file or ""), policy=spec.inline
+        )
+    assert spec.source is not None
+    file = scenario.policy_file
+    if file is None:
+        raise BadInput("no policy file", file=scenario.source_file, field="policy.source.file")
+    context = AdapterContext(upstream_servers=scenario.backends.replicas)
+    return load_adapted(spec.source.system, file, context)
+
+
+def goals_of(scenario: Scenario) -> DetectionGoals:
+    c = scenario.checks
+    return DetectionGoals(
+        extra_retries=c.detect.extra_retries,
+        success_rate_drop=c.detect.success_rate_drop,
+        delay_shortfall=c.detect.delay_shortfall,
+        alpha=c.alpha,
+        power=c.power,
+    )
+
+
+def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0) -> SamplePlan:
+    """Logical requests the scenario's detection goals need, for its most common request."""
+    load = scenario.load
+    method = max(load.methods, key=lambda m: load.methods[m])
+    return plan(
+        policy,
+        scenario.backends.profile,
+        goals_of(scenario),
+        epsilon_s=epsilon_s,
+        method=method,
+        path=load.paths[0],
+    )
+
+
+def _skipped_checks(scenario: Scenario) -> tuple[list[str], list[str]]:
+    skip = list(scenario.checks.skip)
+    notes: list[str] = []
+    if scenario.chaos:
+        auto = [c for c in STEADY_STATE_CHECKS if c not in skip]
+        skip += auto
+        if auto:
+            notes.append(
+                "chaos operations change the fault profile or the replicas mid-run: the "
+                f"steady-state statistical checks ({', '.join(auto)}) are not run; "
+                "every invariant still is"
+            )
+    return skip, notes
+
+
+def run_scenario(
+    path: Path,
+    *,
+    report_dir: Path | None = None,
+    seed: int | None = None,
+    formats: tuple[str, ...] = ("console", "json", "junit", "html"),
+    log: Log | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
+    console: Any = None,
+) -> RunResult:
+    """Run one scenario file on the local substrate and write its reports."""
+    from harness.report import write_reports
+    from harness.substrates.local import LocalSubstrate, sigterm_as_interrupt
+
+    say = log or (lambda text: None)
+    scenario = load_scenario(path)
+    if seed is not None:
+        scenario = with_seed(scenario, seed)
+    adapted = declared_policy(scenario)
+    policy = adapted.policy
+    planned = sample_plan(scenario, policy)
+    if scenario.load.requests is not None and planned.requests > scenario.load.requests:
+        say(
+            f"note: the detection goals need {planned.requests} logical requests, the load "
+            f"sends {scenario.load.requests}: under-sized statistical checks will be inconclusive"
+        )
+    report_dir = report_dir or Path("reports") / scenario.name
+    run_dir = report_dir / "run"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    with (
+        sigterm_as_interrupt(),
+        LocalSubstrate(scenario, run_dir, progress=progress, log=say) as substrate,
+    ):
+        artifacts = substrate.run_load()
+    skip, notes = _skipped_checks(scenario)
+    notes += [f"chaos: {line}" for line in artifacts.chaos_log]
+    manifest = RunManifest(
+        scenario=scenario.name,
+        seed=scenario.seed,
+        alpha=scenario.checks.alpha,
+        epsilon_s=artifacts.epsilon_s,
+        epsilon_evidence=artifacts.epsilon_evidence,
+        goals=goals_of(scenario),
+        checks=scenario.checks.only,
+        skip_checks=skip,
+        dropped_attempts=artifacts.dropped_attempts,
+        notes=notes,
+        journals=[p.name for p in artifacts.journal_paths],
+        client_records=artifacts.client_records_path.name,
+    )
+    save_inputs(run_dir, manifest, adapted, scenario.backends.profile)
+    if scenario.source_file is not None:
+        shutil.copyfile(scenario.source_file, run_dir / "scenario.yaml")
+    verdict = verify_run_dir(run_dir)
+    paths = write_reports(verdict, report_dir, formats=formats, policy=policy, console=console)
+    return RunResult(verdict=verdict, run_dir=run_dir, report_paths=paths)
+
+
+def save_inputs(
+    run_dir: Path, manifest: RunManifest, adapted: AdaptedPolicy, profile: FaultProfile
+) -> None:
+    (run_dir / "run.json").write_text(manifest.model_dump_json(indent=2) + "\n")
+    (run_dir / "policy.json").write_text(adapted.model_dump_json(indent=2) + "\n")
+    (run_dir / "profile.json").write_text(profile.model_dump_json(indent=2) + "\n")
+
+
+def _read_model(path: Path, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise BadInput(f"missing run file (expected {path.name} in a run folder)", file=path)
+    except ValueError as exc:
+        first = str(exc).splitlines()[1:3]
+        raise BadInput(f"not a valid {model.__name__}: {' '.join(first)}", file=path) from None
+
+
+def verify_run_dir(run_dir: Path) -> Verdict:
+    """Recompute the verdict of a saved run from its files alone."""
+    if not run_dir.is_dir():
+        raise BadInput("not a run folder (expected run.json, policy.json, ...)", file=run_dir)
+    manifest: RunManifest = _read_model(run_dir / "run.json", RunManifest)
+    adapted: AdaptedPolicy = _read_model(run_dir / "policy.json", AdaptedPolicy)
+    profile: FaultProfile = _read_model(run_dir / "profile.json", FaultProfile)
+    attempts = load_attempts([run_dir / name for name in manifest.journals])
+    clients = load_client_records([run_dir / manifest.client_records])
+    checks = manifest.checks
+    if manifest.skip_checks:
+        from harness.oracle.verify import ALL_CHECKS
+
+        checks = [c for c in (checks or ALL_CHECKS) if c not in manifest.skip_checks]
+    verdict = verify(
+        adapted.policy,
+        profile,
+        attempts,
+        clients,
+        alpha=manifest.alpha,
+        epsilon_s=manifest.epsilon_s,
+        goals=manifest.goals,
+        checks=checks,
+        dropped=manifest.dropped_attempts,
+        scenario=manifest.scenario,
+    )
+    notes = [manifest.epsilon_evidence, *manifest.notes]
+    notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]
+    return verdict.model_copy(update={"notes": [*verdict.notes, *notes]})
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)

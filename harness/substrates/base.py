@@ -1,0 +1,44 @@
+"""The substrate protocol: where backends, the SUT and the load generator run.
+
+A substrate brings a scenario's pieces up, offers chaos operations while the load runs, collects
+the artifacts (journals, client records) and tears everything down, on success, failure and
+Ctrl-C alike. ``local`` (processes on 127.0.0.1) is the default; ``docker`` and ``kind`` follow
+the same protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from fake_backends.profile import FaultProfile
+
+
+@dataclass
+class Artifacts:
+    """Everything a verdict is computed from, saved in the run folder."""
+
+    journal_paths: list[Path]
+    client_records_path: Path
+    dropped_attempts: int
+    epsilon_s: float
+    epsilon_evidence: str
+    locust_exit_code: int | None = None
+    chaos_log: list[str] = field(default_factory=list)
+
+
+class Substrate(Protocol):
+    def up(self) -> None: ...
+
+    def kill_replica(self, index: int) -> None: ...
+
+    def pause_replica(self, index: int) -> None: ...
+
+    def resume_replica(self, index: int) -> None: ...
+
+    def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None: ...
+
+    def run_load(self) -> Artifacts: ...
+
+    def down(self) -> None: ...

@@ -1,0 +1,122 @@
+"""Measuring the timing tolerance ε of a run, on the run's own machine and under its own load.
+
+ε covers what the backends' clock sees beyond the SUT's own wait between a failed attempt and its
+retry: the time the answer takes to reach the SUT, the SUT's own processing, and the time the next
+attempt takes to reach a backend, all under the CPU contention of the run itself.
+
+Two measurements, both from the same host clock:
+
+1. **zero-delay gaps**: while the load runs, :class:`TimingProbe` sends back-to-back pairs of
+   requests straight to one backend (request ids starting ``calib-``), so the backend journals
+   attempt 0 and attempt 1 of each pair; ``arrival(1) - end(0)`` is what a retry with zero delay
+   looks like from the backend on this machine now. These records are split out of the journals
+   before the oracle sees them (``calibration-r*.ndjson``).
+2. **forward latency through the SUT**: from the run's own traces, ``arrival(attempt 0) -
+   client start`` is the client-to-SUT-to-backend latency, an upper bound of one SUT hop.
+
+ε = max(floor, q(gaps, 0.999)) + q(forward latency, 0.99), reported with its parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import requests
+
+CALIBRATION_PREFIX = "calib-"
+EPSILON_FLOOR_S = 0.002
+_PAIR_INTERVAL_S = 0.05
+_MAX_PAIRS = 400
+
+
+class TimingProbe:
+    """Sends bounded back-to-back request pairs to one backend while the load runs."""
+
+    def __init__(self, backend_url: str, *, seed: int) -> None:
+        self.backend_url = backend_url.rstrip("/")
+        self.seed = seed
+        self.pairs_sent = 0
+
+    def run(self, stop: threading.Event) -> None:
+        session = requests.Session()
+        try:
+            while not stop.is_set() and self.pairs_sent < _MAX_PAIRS:
+                rid = f"{CALIBRATION_PREFIX}{self.seed:x}-{self.pairs_sent}"
+                headers = {"X-Request-ID": rid}
+                with contextlib.suppress(requests.RequestException):
+                    session.get(f"{self.backend_url}/__calibrate", headers=headers, timeout=2)
+                    session.get(f"{self.backend_url}/__calibrate", headers=headers, timeout=2)
+                self.pairs_sent += 1
+                stop.wait(_PAIR_INTERVAL_S)
+        finally:
+            session.close()
+
+    def epsilon(self, workdir: Path) -> tuple[float, str]:
+        """ε for this run, from the calibration journals and the run's first attempts."""
+        gaps = zero_delay_gaps(sorted(workdir.glob("calibration-r*.ndjson")))
+        forward = forward_latencies(
+            sorted(workdir.glob("journal-r*.ndjson")), workdir / "client-records.ndjson"
+        )
+        return combine(gaps, forward)
+
+
+def combine(gaps: np.ndarray, forward: np.ndarray) -> tuple[float, str]:
+    """ε from the two measured samples (seconds), and a sentence saying how."""
+    g = float(np.quantile(gaps, 0.999)) if gaps.size else 0.0
+    f = float(np.quantile(forward, 0.99)) if forward.size else 0.0
+    eps = max(EPSILON_FLOOR_S, g) + f
+    evidence = (
+        f"ε = max({EPSILON_FLOOR_S * 1e3:.0f} ms, p99.9 of {gaps.size} zero-delay gaps "
+        f"= {g * 1e3:.2f} ms) + p99 of {forward.size} client→SUT→backend latencies "
+        f"({f * 1e3:.2f} ms) = {eps * 1e3:.2f} ms"
+    )
+    return eps, evidence
+
+
+def zero_delay_gaps(paths: list[Path]) -> np.ndarray:
+    """arrival(attempt 1) - end(attempt 0) of each calibration pair, in seconds."""
+    first_end: dict[str, int] = {}
+    second_arrival: dict[str, int] = {}
+    for path in paths:
+        with path.open("rb") as f:
+            for line in f:
+                rec = orjson.loads(line)
+                rid = rec.get("request_id")
+                if not rid or rec.get("fault") in ("hang", "reset"):
+                    continue
+                if rec["attempt"] == 0:
+                    first_end[rid] = rec["end_us"]
+                elif rec["attempt"] == 1:
+                    second_arrival[rid] = rec["arrival_us"]
+    gaps = [second_arrival[r] - first_end[r] for r in second_arrival if r in first_end]
+    return np.asarray(gaps, dtype=np.float64) / 1e6
+
+
+def forward_latencies(journals: list[Path], client_records: Path) -> np.ndarray:
+    """arrival(attempt 0) - client start for every logical request, in seconds."""
+    arrival0: dict[str, int] = {}
+    for path in journals:
+        with path.open("rb") as f:
+            for line in f:
+                rec = orjson.loads(line)
+                if rec.get("attempt") == 0 and rec.get("request_id"):
+                    arrival0[rec["request_id"]] = rec["arrival_us"]
+    out: list[int] = []
+    if client_records.exists():
+        with client_records.open("rb") as f:
+            for line in f:
+                rec = orjson.loads(line)
+                a = arrival0.get(rec["request_id"])
+                if a is not None:
+                    out.append(a - rec["start_us"])
+    arr = np.asarray(out, dtype=np.float64) / 1e6
+    return arr[arr >= 0]
+
+
+def wall_us() -> int:
+    return time.time_ns() // 1000

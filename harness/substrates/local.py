@@ -1,0 +1,443 @@
+"""The local substrate (the default): every piece is a process on 127.0.0.1.
+
+``LocalSubstrate`` starts the shared attempt counter (a SQLite file, or a ``redis-server`` it
+owns), the backend replicas (gunicorn, via ``fake_backends.process.start_backend``), the SUT (via
+``harness.suts.start_sut``) and Locust (a subprocess, never in this process: see the gevent
+pitfalls in the research notes), on free ports. While the load runs it applies the scenario's
+timed chaos operations and probes the timing noise of the machine (for ε); afterwards it collects
+the journals and client records into the run folder. Everything it started is torn down by one
+``ExitStack`` on success, failure, timeout and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from fake_backends.ports import free_port
+from fake_backends.process import BackendHandle, start_backend
+from fake_backends.profile import FaultProfile
+from harness.errors import BadInput, RunFailed
+from harness.scenario import ChaosOp, Scenario, write_load_config
+from harness.substrates.base import Artifacts
+from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe
+from harness.suts.base import RunningSut, missing_binary, start_sut
+
+Progress = Callable[[str, int, int | None], None]
+"""progress(phase, done, total): called about twice a second while the load runs."""
+
+_LOCUST_GRACE_S = 30.0
+
+
+class LocalSubstrate:
+    """Processes on 127.0.0.1 for one scenario run; use as a context manager."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        workdir: Path,
+        *,
+        progress: Progress | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.workdir = workdir
+        self._progress = progress or (lambda phase, done, total: None)
+        self._log = log or (lambda text: None)
+        self._stack = contextlib.ExitStack()
+        self.backends: list[BackendHandle] = []
+        self.sut: RunningSut | None = None
+        self.counter_url: str | None = None
+        self._chaos_log: list[str] = []
+        self._killed: set[int] = set()
+        self._ports: list[tuple[int, int]] = []
+        self._profiles: dict[int, FaultProfile] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalSubstrate:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self) -> None:
+        """Start counter, backends and SUT; return when all are ready."""
+        sc = self.scenario
+        hint = missing_binary(sc.sut, sc.base_dir)
+        if hint:
+            raise BadInput(
+                f"the SUT program is not installed; install it with: {hint}",
+                file=sc.source_file,
+                field="sut",
+            )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.counter_url = self._start_counter()
+        for index in range(sc.backends.replicas):
+            self._log(f"starting backend replica r{index}")
+            self._ports.append((free_port(), free_port()))
+            self.backends.append(self._start_replica(index, sc.backends.profile))
+        self._log(f"starting SUT ({sc.sut.kind})")
+        self.sut = self._stack.enter_context(
+            start_sut(
+                sc.sut,
+                listen=("127.0.0.1", free_port()),
+                upstreams=[b.url for b in self.backends],
+                workdir=self.workdir / "sut",
+                base_dir=sc.base_dir,
+            )
+        )
+        self._log(f"SUT ready at {self.sut.url}")
+
+    def down(self) -> None:
+        """Stop everything this substrate started (idempotent)."""
+        self._stack.close()
+
+    def _start_replica(self, index: int, profile: FaultProfile) -> BackendHandle:
+        port, admin_port = self._ports[index]
+        sc = self.scenario
+        return self._stack.enter_context(
+            start_backend(
+                port,
+                admin_port,
+                workers=sc.backends.workers,
+                threads=sc.backends.threads,
+                replica=f"r{index}",
+                profile=profile,
+                counter_url=self.counter_url,
+                journal_path=self.workdir / f"journal-r{index}.raw.ndjson",
+            )
+        )
+
+    def _start_counter(self) -> str:
+        if self.scenario.backends.counter == "sqlite":
+            return f"sqlite:///{self.workdir / 'attempt-counter.sqlite3'}"
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise BadInput(
+                "counter 'redis' needs redis-server; install it with: apt-get install -y "
+                "redis-server (or use counter: sqlite on one host)",
+                file=self.scenario.source_file,
+                field="backends.counter",
+            )
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._stack.callback(_terminate_group, proc)
+        deadline = time.monotonic() + 10.0
+        import socket
+
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RunFailed(f"redis-server exited at start (code {proc.returncode})")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return f"redis://127.0.0.1:{port}/0"
+            time.sleep(0.05)
+        raise RunFailed("redis-server did not accept connections within 10 s")
+
+    # -- chaos operations --------------------------------------------------------------------
+
+    def _replica(self, index: int) -> BackendHandle:
+        if not 0 <= index < len(self.backends):
+            raise BadInput(
+                f"replica {index} does not exist (0..{len(self.backends) - 1})",
+                file=self.scenario.source_file,
+                field="chaos.replica",
+            )
+        return self.backends[index]
+
+    def kill_replica(self, index: int) -> None:
+        self._replica(index).kill()
+        self._killed.add(index)
+
+    def restart_replica(self, index: int) -> None:
+        """Start a killed replica again on the same ports, appending to the same journal."""
+        self._replica(index)
+        profile = self._profiles.get(index, self.scenario.backends.profile)
+        self.backends[index] = self._start_replica(index, profile)
+        self._killed.discard(index)
+
+    def pause_replica(self, index: int) -> None:
+        self._replica(index).pause()
+
+    def resume_replica(self, index: int) -> None:
+        self._replica(index).resume()
+
+    def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None:
+        targets = range(len(self.backends)) if replica is None else [replica]
+        for index in targets:
+            if index not in self._killed:
+                self._replica(index).admin.put_faults(profile)
+            self._profiles[index] = profile
+
+    def faults_of(self, index: int) -> FaultProfile:
+        return self._profiles.get(index, self.scenario.backends.profile)
+
+    def _apply(self, op: ChaosOp) -> None:
+        if op.action == "kill":
+            self.kill_replica(op.replica)
+        elif op.action == "pause":
+            self.pause_replica(op.replica)
+        elif op.action == "resume":
+            self.resume_replica(op.replica)
+        elif op.action == "set_faults":
+            assert op.profile is not None
+            self.set_faults(op.profile, op.replica)
+
+    # -- the load ----------------------------------------------------------------------------
+
+    def run_load(self) -> Artifacts:
+        """Run Locust through the SUT, with chaos and the timing probe; collect the artifacts."""
+        assert self.sut is not None
+        sc = self.scenario
+        records = self.workdir / "client-records.ndjson"
+        load_json = self.workdir / "load.json"
+        summary = self.workdir / "locust-summary.json"
+        write_load_config(sc, load_json)
+        records.unlink(missing_ok=True)
+        time_cap = sc.load.time_cap_s
+        cmd = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            sc.load.locustfile,
+            "--headless",
+            "-u",
+            str(sc.load.users),
+            "-r",
+            str(sc.load.spawn_rate),
+            "--host",
+            self.sut.url,
+            "--run-time",
+            f"{max(1, int(time_cap + 0.999))}s",
+            "--stop-timeout",
+            str(int(sc.load.request_timeout_s) + 1),
+            "--exit-code-on-error",
+            "0",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--csv",
+            str(self.workdir / "locust"),
+        ]
+        env = {
+            **os.environ,
+            "RETRY_HARNESS_LOAD": str(load_json),
+            "RETRY_HARNESS_CLIENT_RECORDS": str(records),
+            "RETRY_HARNESS_SUMMARY": str(summary),
+        }
+        probe = TimingProbe(self.backends[0].url, seed=sc.seed)
+        stop = threading.Event()
+        chaos_thread = threading.Thread(
+            target=self._chaos_loop, args=(stop,), name="chaos", daemon=True
+        )
+        probe_thread = threading.Thread(target=probe.run, args=(stop,), name="probe", daemon=True)
+        log_file = (self.workdir / "locust.log").open("wb")
+        self._stack.callback(log_file.close)
+        self._log(
+            f"running Locust ({Path(sc.load.locustfile).name}): {sc.load.users} users, "
+            + (f"{sc.load.requests} requests" if sc.load.requests else f"{time_cap:g} s")
+        )
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.workdir,
+        )
+        self._stack.callback(_terminate_group, proc)
+        started = time.monotonic()
+        chaos_thread.start()
+        probe_thread.start()
+        hard_deadline = started + time_cap + sc.load.request_timeout_s + _LOCUST_GRACE_S
+        try:
+            while proc.poll() is None:
+                if time.monotonic() > hard_deadline:
+                    _terminate_group(proc)
+                    raise RunFailed(
+                        f"Locust did not finish within {hard_deadline - started:.0f} s; "
+                        f"see {self.workdir / 'locust.log'}"
+                    )
+                self._progress("load", _count_lines(records), sc.load.requests)
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            chaos_thread.join(timeout=5)
+            probe_thread.join(timeout=5)
+        self._progress("load", _count_lines(records), sc.load.requests)
+        if proc.returncode != 0:
+            raise RunFailed(
+                f"Locust exited with code {proc.returncode}; last lines of "
+                f"{self.workdir / 'locust.log'}:\n{_tail(self.workdir / 'locust.log')}"
+            )
+        if not records.exists():
+            raise RunFailed(
+                "Locust wrote no client records; see " + str(self.workdir / "locust.log")
+            )
+        self._settle()
+        journals, dropped = self._collect_journals()
+        eps, evidence = probe.epsilon(self.workdir)
+        return Artifacts(
+            journal_paths=journals,
+            client_records_path=records,
+            dropped_attempts=dropped,
+            epsilon_s=eps,
+            epsilon_evidence=evidence,
+            locust_exit_code=proc.returncode,
+            chaos_log=list(self._chaos_log),
+        )
+
+    def _chaos_loop(self, stop: threading.Event) -> None:
+        """Apply the timed chaos operations (and undo those with a duration) until ``stop``."""
+        start = time.monotonic()
+        events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = [
+            (op.at_s, "do", op, None) for op in self.scenario.chaos
+        ]
+        events.sort(key=lambda e: e[0])
+        while events:
+            at, what, op, previous = events.pop(0)
+            if stop.wait(max(0.0, at - (time.monotonic() - start))):
+                return
+            stamp = f"t={time.monotonic() - start:.2f}s"
+            try:
+                if what == "do":
+                    before = self.faults_of(op.replica)
+                    self._apply(op)
+                    self._chaos_log.append(f"{stamp} {_describe(op)}")
+                    self._log(f"chaos: {_describe(op)}")
+                    if op.duration_s:
+                        events.append((at + op.duration_s, "undo", op, before))
+                        events.sort(key=lambda e: e[0])
+                else:
+                    self._undo(op, previous)
+                    self._chaos_log.append(f"{stamp} undo {_describe(op)}")
+                    self._log(f"chaos: undo {_describe(op)}")
+            except Exception as exc:  # reported in the verdict notes, never dropped
+                self._chaos_log.append(f"{stamp} {what} {_describe(op)} FAILED: {exc}")
+
+    def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
+        if op.action == "kill":
+            self.restart_replica(op.replica)
+        elif op.action == "pause":
+            self.resume_replica(op.replica)
+        elif op.action == "set_faults" and previous is not None:
+            self.set_faults(previous, op.replica)
+
+    def _settle(self) -> None:
+        """Wait (bounded) until no backend journal grows any more: late retries land first."""
+        paths = [self.workdir / f"journal-r{i}.raw.ndjson" for i in range(len(self.backends))]
+        deadline = time.monotonic() + 5.0
+        last = -1
+        while time.monotonic() < deadline:
+            size = sum(p.stat().st_size for p in paths if p.exists())
+            if size == last:
+                return
+            last = size
+            time.sleep(0.3)
+
+    def _collect_journals(self) -> tuple[list[Path], int]:
+        """Split calibration probes out of each raw journal; sum the dropped counts."""
+        out: list[Path] = []
+        dropped = 0
+        for index, handle in enumerate(self.backends):
+            raw = self.workdir / f"journal-r{index}.raw.ndjson"
+            clean = self.workdir / f"journal-r{index}.ndjson"
+            calib = self.workdir / f"calibration-r{index}.ndjson"
+            with raw.open("rb") as src, clean.open("wb") as dst, calib.open("wb") as cal:
+                for line in src:
+                    if not line.endswith(b"\n"):
+                        continue  # a record being written at a kill: not a whole attempt
+                    target = cal if _is_calibration(line) else dst
+                    target.write(line)
+            raw.unlink()
+            out.append(clean)
+            if index in self._killed:
+                continue
+            with contextlib.suppress(requests.RequestException):
+                dropped += handle.admin.stats().dropped
+        return out, dropped
+
+
+def _describe(op: ChaosOp) -> str:
+    extra = f" for {op.duration_s:g} s" if op.duration_s else ""
+    return f"{op.action} replica r{op.replica}{extra}"
+
+
+def _is_calibration(line: bytes) -> bool:
+    return f'"request_id":"{CALIBRATION_PREFIX}'.encode() in line
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
+    except FileNotFoundError:
+        return 0
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _terminate_group(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so the same teardown path runs for both."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,47 @@
+"""nox sessions: ``tests`` (unit + integration), ``lint`` (ruff, mypy), ``conformance`` (every
+shipped local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT).
+
+``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "tests"]
+
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (real gunicorn, HAProxy, nginx, Caddy, Locust on 127.0.0.1)."""
+    _install(session)
+    session.run("pytest", "--junitxml=reports/tests.xml", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check) and mypy (strict)."""
+    _install(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON, default=False)
+def conformance(session: nox.Session) -> None:
+    """Every shipped scenario in scenarios/*.yaml on the local substrate; reports in reports/.
+
+    A scenario whose SUT program is missing is reported as skipped, with the command that
+    installs it. Pass scenario files to run only those: ``nox -s conformance -- FILE...``.
+    """
+    _install(session)
+    session.run("retry-harness", "conformance", "--report-dir", "reports", *session.posargs)

@@ -201,7 +201,9 @@ def _read_model(path: Path, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate_json(path.read_bytes())
     except FileNotFoundError:
-        raise BadInput(f"missing run file (expected {path.name} in a run folder)", file=path)
+        raise BadInput(
+            f"missing run file (expected {path.name} in a run folder)", file=path
+        ) from None
     except ValueError as exc:
         first = str(exc).splitlines()[1:3]
         raise BadInput(f"not a valid {model.__name__}: {' '.join(first)}", file=path) from None

@@ -1,0 +1,145 @@
+"""Client agreement: what the load generator saw matches the backends' traces.
+
+* every trace has a client record and every client record a trace (a request the SUT answered
+  without reaching any backend, or a retry layer minting new request ids, shows up here);
+* the client's status equals the last attempt's status, except for documented mappings: a
+  reset/hang/upstream error (no status) may reach the client as 502/503/504 or as a client-side
+  error; a request the deadline cut short may end in a SUT-made 502/504 (KubeRay, Envoy);
+  a client that gave up before the last attempt ended sees an error;
+* no attempt lies outside the client's request ([start - ε, end + ε]): an attempt after the
+  client had its answer is a retry the client never waited for (a hidden or duplicate retry).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+
+from harness.oracle.context import DEADLINE, CheckContext
+from harness.oracle.journal import NO_STATUS
+from harness.oracle.results import TITLES, invariant, not_applicable
+from harness.oracle.verdict import CheckKind, CheckResult, Outcome
+
+INV = CheckKind.INVARIANT
+GATEWAY_STATUSES = np.array([502, 503, 504])
+
+
+def client_agreement(ctx: CheckContext) -> CheckResult:
+    c = ctx.clients
+    if c is None:
+        return not_applicable("client_agreement", INV, "no client records were given")
+    t = ctx.traces
+    a = t.attempts
+    row = ctx.client_row
+    has = row >= 0
+    eps_us = ctx.epsilon_s * 1e6
+    evidence: list[str] = []
+    bad_parts: list[np.ndarray] = []
+
+    missing = np.flatnonzero(~has)
+    if missing.size:
+        evidence.append(f"{missing.size} traces have no client record")
+        bad_parts.append(missing)
+
+    traced = set(a.request_ids[int(r)] for r in t.rid)
+    orphans = [i for i, rid in enumerate(c.request_ids) if rid not in traced]
+    orphan_answered = [i for i in orphans if c.status[i] != NO_STATUS]
+    orphan_ids = [c.request_ids[i] for i in orphan_answered[:10]]
+    if orphans:
+        errs = Counter(c.error[i] or "no error" for i in orphans if c.status[i] == NO_STATUS)
+        if errs:
+            evidence.append(
+                f"{sum(errs.values())} client requests never reached a backend and saw no "
+                f"status (not judged): {dict(errs.most_common(5))}"
+            )
+        if orphan_answered:
+            statuses = Counter(int(c.status[i]) for i in orphan_answered)
+            evidence.append(
+                f"{len(orphan_answered)} client requests were answered without any backend "
+                f"attempt: statuses {dict(statuses.most_common(5))}; e.g. {', '.join(orphan_ids)}"
+            )
+
+    idx = np.flatnonzero(has)
+    r = row[idx]
+    last = ctx.last[idx]
+    s_last = a.status[last]
+    s_client = c.status[r]
+    same = s_client == s_last
+    no_status = (s_last == NO_STATUS) & (
+        np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS)
+    )
+    gave_up = (s_client == NO_STATUS) & (c.end_us[r] <= a.end_us[last] + eps_us)
+    cut = ctx.stop_excuses.get(DEADLINE)
+    deadline_map = np.zeros(idx.size, bool)
+    if cut is not None:
+        deadline_map = cut[idx] & (s_last >= 500) & np.isin(s_client, np.array([502, 504]))
+    mapped = ~same & (no_status | gave_up | deadline_map)
+    mismatch = ~(same | mapped)
+    if mapped.any():
+        pairs = Counter(
+            (int(x), int(y))
+            for x, y in zip(s_last[mapped][:10000], s_client[mapped][:10000], strict=True)
+        )
+        evidence.append(
+            "documented mappings (last attempt -> client): "
+            + ", ".join(
+                f"{x if x >= 0 else 'none'}->{y if y >= 0 else 'error'}: {n}"
+                for (x, y), n in pairs.most_common(6)
+            )
+        )
+    if mismatch.any():
+        pairs = Counter(
+            (int(x), int(y))
+            for x, y in zip(s_last[mismatch][:10000], s_client[mismatch][:10000], strict=True)
+        )
+        evidence.append(
+            f"{int(mismatch.sum())} client statuses differ from the last attempt: "
+            + ", ".join(
+                f"{x if x >= 0 else 'none'}->{y if y >= 0 else 'error'}: {n}"
+                for (x, y), n in pairs.most_common(6)
+            )
+        )
+        bad_parts.append(idx[mismatch])
+
+    crow = row[t.trace]
+    att = np.flatnonzero(crow >= 0)
+    early = a.arrival_us[att] < c.start_us[crow[att]] - eps_us
+    late = a.arrival_us[att] > c.end_us[crow[att]] + eps_us
+    if early.any():
+        evidence.append(f"{int(early.sum())} attempts arrived before their client sent the request")
+    if late.any():
+        evidence.append(
+            f"{int(late.sum())} attempts arrived after their client had its answer "
+            "(a retry nobody waited for)"
+        )
+    bad_parts.append(t.trace[att[early | late]])
+
+    bad = np.concatenate(bad_parts) if bad_parts else np.zeros(0, np.int64)
+    result = invariant(
+        ctx,
+        "client_agreement",
+        bad,
+        judged=t.n_traces,
+        ok="client records and traces agree",
+        bad="client records and traces disagree",
+        evidence=evidence,
+    )
+    if orphan_answered and result.outcome is not Outcome.FAIL:
+        return CheckResult(
+            name="client_agreement",
+            title=TITLES["client_agreement"],
+            kind=INV,
+            outcome=Outcome.FAIL,
+            summary=f"{len(orphan_answered)} client requests were answered without any backend "
+            "attempt",
+            evidence=evidence,
+            request_ids=orphan_ids,
+        )
+    if orphan_answered:
+        return result.model_copy(update={"request_ids": [*result.request_ids, *orphan_ids][:20]})
+    return result
+
+
+CHECKS: dict[str, Callable[[CheckContext], CheckResult]] = {"client_agreement": client_agreement}

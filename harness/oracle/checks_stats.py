@@ -1,0 +1,439 @@
+"""Statistical checks: jitter distribution, success rate, attempt distribution, fault audit.
+
+Each returns a :class:`PendingStat` (hypotheses with p-values) that ``verify`` judges under Holm's
+correction, or a NOT_APPLICABLE result. The models assume independent attempt outcomes, drawn
+per (route profile, method, idempotency key) group from the fault profile, so:
+
+* traces that may overlap an outage window (time-based faults) are left out;
+* ``fail_first_n`` enters as a deterministic shift (``harness.oracle.model``); a trace outside
+  the model's support fails the check outright, like an invariant;
+* traces a deadline or budget legitimately cut short make the success and attempt models
+  inapplicable (NOT_APPLICABLE with the count), since neither model describes them.
+
+The jitter test is a Kolmogorov–Smirnov test made tolerant of the timing ε: the empirical CDF is
+compared with the band [F(x - ε), F(x + ε)] rather than F itself. A delay moved by at most ε can
+only shrink that statistic, so the KS p-value stays valid (conservative) under measurement noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fake_backends.profile import Faults
+from harness.oracle.context import CheckContext, Group
+from harness.oracle.journal import FAULT_KINDS, fault_code
+from harness.oracle.model import GroupModel, group_model
+from harness.oracle.records import FaultKind
+from harness.oracle.results import Hypothesis, PendingStat, not_applicable
+from harness.oracle.verdict import CheckKind, CheckResult
+from harness.policy.expectations import delay_distribution
+
+STAT = CheckKind.STATISTICAL
+MIN_KS_SAMPLES = 5
+MIN_CELL = 5.0
+MAX_PLOT_SAMPLES = 2000
+StatOut = PendingStat | CheckResult
+
+
+def ks_band(x: npt.NDArray[np.float64], dist: Any, eps: float) -> tuple[float, float]:
+    """KS statistic of ``x`` against ``dist`` widened by ±eps, and its exact p-value."""
+    from scipy import stats
+
+    n = x.size
+    xs = np.sort(x)
+    i = np.arange(1, n + 1)
+    up = i / n - dist.cdf(xs + eps)
+    down = dist.cdf(xs - eps) - (i - 1) / n
+    d = float(max(up.max(), down.max(), 0.0))
+    return d, float(stats.kstwo.sf(d, n)) if d > 0 else 1.0
+
+
+def jitter_distribution(ctx: CheckContext) -> StatOut:
+    p = ctx.policy
+    laws = {k: delay_distribution(p, k) for k in range(1, p.max_retries + 1)}
+    dists: dict[int, Any] = {k: d for k, d in laws.items() if d is not None}
+    if not dists:
+        return not_applicable(
+            "jitter_distribution",
+            STAT,
+            f"jitter model '{p.backoff.jitter}' gives no continuous law: fixed delays are judged "
+            "by the backoff window",
+        )
+    t = ctx.traces
+    plan = ctx.plan.checks.get("jitter_distribution")
+    planned_k = int(plan.extra["index"]) if plan is not None else min(dists)
+    hyps: list[Hypothesis] = []
+    per_index: dict[str, Any] = {}
+    evidence: list[str] = []
+    n_planned_index = 0
+    eligible = (t.pos >= 1) & ~ctx.ra_applies
+    for k, dist in dists.items():
+        rows = np.flatnonzero(eligible & (t.pos == k))
+        x = ctx.delay_s[rows]
+        lo, scale = (float(v) for v in (dist.kwds.get("loc", 0.0), dist.kwds.get("scale", 1.0)))
+        per_index[str(k)] = {
+            "delays_s": [round(float(v), 6) for v in x[:MAX_PLOT_SAMPLES]],
+            "dist": str(dist.dist.name),
+            "loc": lo,
+            "scale": scale,
+        }
+        if k == planned_k:
+            n_planned_index = int(x.size)
+        if x.size < MIN_KS_SAMPLES:
+            if x.size:
+                evidence.append(f"retry {k}: only {x.size} delays, not tested")
+            continue
+        d, pv = ks_band(x, dist, ctx.epsilon_s)
+        mean_ratio = float(np.mean(x) / dist.mean()) if dist.mean() > 0 else float("nan")
+        hyps.append(
+            Hypothesis(
+                label=f"retry {k}",
+                test=f"Kolmogorov–Smirnov vs {dist.dist.name}[{lo:.4g}, {lo + scale:.4g}] ± ε",
+                p_value=pv,
+                statistic=d,
+                n=int(x.size),
+                effect=f"D={d:.3f}, mean delay {mean_ratio:.2f}× the model's",
+            )
+        )
+    if not hyps:
+        return not_applicable(
+            "jitter_distribution",
+            STAT,
+            "too few retries to test any delay law",
+            per_index=per_index,
+        )
+    return PendingStat(
+        name="jitter_distribution",
+        hypotheses=hyps,
+        n=n_planned_index,
+        n_planned=plan.n if plan is not None else 0,
+        summary=f"delays fit the declared jitter law at {len(hyps)} retry indices",
+        evidence=evidence,
+        data={"per_index": per_index},
+    )
+
+
+def _models(ctx: CheckContext) -> list[tuple[Group, GroupModel, npt.NDArray[np.int64]]]:
+    """(group, model, included traces) for each group, outage and cut-short traces left out."""
+    groups, gid = ctx.groups
+    keep = ~ctx.outage_trace & ~ctx.cut_short
+    out = []
+    for g_idx, g in enumerate(groups):
+        m = group_model(ctx.policy, g.faults, g.method, has_idempotency_key=g.idem)
+        out.append((g, m, np.flatnonzero(keep & (gid == g_idx))))
+    return out
+
+
+def _exclusions(ctx: CheckContext) -> tuple[list[str], str | None]:
+    notes = []
+    n_out = int(ctx.outage_trace.sum())
+    if n_out:
+        notes.append(f"{n_out} requests that may overlap an outage window left out")
+    n_cut = int(ctx.cut_short.sum())
+    if n_cut:
+        return notes, (
+            f"{n_cut} requests were stopped early by the deadline or the budget: the "
+            "independent-attempts model does not describe them"
+        )
+    return notes, None
+
+
+def success_rate(ctx: CheckContext) -> StatOut:
+    from scipy import stats
+
+    notes, inapplicable = _exclusions(ctx)
+    if inapplicable:
+        return not_applicable("success_rate", STAT, inapplicable)
+    success = ctx.success[ctx.last]
+    hyps: list[Hypothesis] = []
+    best: dict[str, Any] = {}
+    for g, m, traces in _models(ctx):
+        n = int(traces.size)
+        if n == 0:
+            continue
+        s = int(success[traces].sum())
+        p0 = float(min(max(m.success_p, 0.0), 1.0))
+        res = stats.binomtest(s, n, p0)
+        hyps.append(
+            Hypothesis(
+                label=g.key,
+                test="exact binomial (two-sided)",
+                p_value=float(res.pvalue),
+                statistic=s / n,
+                n=n,
+                effect=f"success rate {s / n:.4f} vs model {p0:.4f} ({s / n - p0:+.4f})",
+            )
+        )
+        if n > best.get("n", -1):
+            ci = res.proportion_ci(confidence_level=1 - ctx.alpha)
+            best = {
+                "successes": s,
+                "n": n,
+                "expected_p": p0,
+                "ci": [float(ci.low), float(ci.high)],
+                "group": g.key,
+            }
+    if not hyps:
+        return not_applicable("success_rate", STAT, "no request outside outages to judge")
+    return PendingStat(
+        name="success_rate",
+        hypotheses=hyps,
+        n=int(best["n"]),
+        n_planned=ctx.plan.n_for("success_rate"),
+        summary=f"success rate {best['successes'] / best['n']:.4f} fits the model's "
+        f"{best['expected_p']:.4f} ({best['group']})",
+        evidence=notes,
+        data=best,
+    )
+
+
+def pool_cells(
+    observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Merges adjacent cells (left to right) until each expected count is at least MIN_CELL."""
+    obs_bins: list[float] = []
+    exp_bins: list[float] = []
+    o_acc = e_acc = 0.0
+    for o, e in zip(observed, expected, strict=True):
+        o_acc += float(o)
+        e_acc += float(e)
+        if e_acc >= MIN_CELL:
+            obs_bins.append(o_acc)
+            exp_bins.append(e_acc)
+            o_acc = e_acc = 0.0
+    if e_acc > 0 or o_acc > 0:
+        if exp_bins:
+            obs_bins[-1] += o_acc
+            exp_bins[-1] += e_acc
+        else:
+            obs_bins.append(o_acc)
+            exp_bins.append(e_acc)
+    return np.array(obs_bins), np.array(exp_bins)
+
+
+def attempt_distribution(ctx: CheckContext) -> StatOut:
+    from scipy import stats
+
+    notes, inapplicable = _exclusions(ctx)
+    if inapplicable:
+        return not_applicable("attempt_distribution", STAT, inapplicable)
+    t = ctx.traces
+    size = max(int(t.length.max()) if t.n_traces else 1, ctx.policy.max_retries + 1)
+    total_obs = np.zeros(size)
+    total_exp = np.zeros(size)
+    hyps: list[Hypothesis] = []
+    exact: list[npt.NDArray[np.int64]] = []
+    n_main = 0
+    evidence = list(notes)
+    for g, m, traces in _models(ctx):
+        n = int(traces.size)
+        if n == 0:
+            continue
+        n_main = max(n_main, n)
+        lengths = t.length[traces]
+        pmf = np.zeros(size)
+        pmf[: m.pmf.size] = m.pmf
+        obs = np.bincount(lengths - 1, minlength=size)[:size].astype(np.float64)
+        total_obs += obs
+        total_exp += n * pmf
+        outside = pmf[lengths - 1] <= 1e-15
+        if outside.any():
+            exact.append(traces[outside])
+        inside = ~outside
+        n_in = int(inside.sum())
+        support = pmf > 1e-15
+        if n_in == 0 or support.sum() < 2:
+            if m.deterministic:
+                evidence.append(
+                    f"{g.key}: attempt count is deterministic ({int(np.argmax(pmf)) + 1})"
+                )
+            continue
+        o = np.bincount(lengths[inside] - 1, minlength=size)[:size][support].astype(np.float64)
+        e = n_in * pmf[support] / pmf[support].sum()
+        o_b, e_b = pool_cells(o, e)
+        if o_b.size < 2:
+            evidence.append(f"{g.key}: too few requests for a goodness-of-fit test ({n_in})")
+            continue
+        g_stat, pv = stats.power_divergence(o_b, e_b, lambda_="log-likelihood")
+        mean_obs = float((lengths[inside]).mean())
+        mean_exp = float((np.arange(1, size + 1)[support] * e).sum() / n_in)
+        hyps.append(
+            Hypothesis(
+                label=g.key,
+                test=f"G-test ({o_b.size} cells after pooling expected < {MIN_CELL:g})",
+                p_value=float(pv),
+                statistic=float(g_stat),
+                n=n_in,
+                effect=f"mean attempts {mean_obs:.4f} vs model {mean_exp:.4f}",
+            )
+        )
+    bad = np.concatenate(exact) if exact else np.zeros(0, np.int64)
+    if not hyps and bad.size == 0 and n_main == 0:
+        return not_applicable("attempt_distribution", STAT, "no request outside outages to judge")
+    n_total = max(total_obs.sum(), 1.0)
+    last_used = max(int(np.flatnonzero(total_obs + total_exp > 0).max()) + 1, 1)
+    return PendingStat(
+        name="attempt_distribution",
+        hypotheses=hyps,
+        n=n_main,
+        n_planned=ctx.plan.n_for("attempt_distribution"),
+        summary="attempts per request fit the truncated-geometric model",
+        evidence=evidence,
+        data={
+            "attempts": list(range(1, last_used + 1)),
+            "observed": [int(v) for v in total_obs[:last_used]],
+            "expected": [float(v) for v in (total_exp / n_total)[:last_used]],
+        },
+        exact_failures=bad,
+        exact_reason="made a number of attempts the model gives no chance",
+    )
+
+
+_CATEGORIES = ("reset", "hang", "status", "none")
+
+
+def fault_audit(ctx: CheckContext) -> StatOut:
+    """What the backends injected, per route profile, against the profile's rates and mix."""
+    from scipy import stats
+
+    t = ctx.traces
+    a = t.attempts
+    fault = a.fault
+    first_n_code = fault_code(FaultKind.FIRST_N)
+    outage_code = fault_code(FaultKind.OUTAGE)
+    # route profile per attempt
+    key = a.method.astype(np.int64) * len(a.paths) + a.path
+    uniq, inv = np.unique(key, return_inverse=True)
+    inv = inv.reshape(-1)
+    names: dict[str, int] = {}
+    route_faults: list[tuple[str, Faults]] = []
+    per_uniq = np.empty(len(uniq), np.int64)
+    for j, u in enumerate(uniq):
+        method, path = a.methods[int(u) // len(a.paths)], a.paths[int(u) % len(a.paths)]
+        route, faults = ctx.profile.faults_for(method, path)
+        name = route or "default"
+        if name not in names:
+            names[name] = len(route_faults)
+            route_faults.append((name, faults))
+        per_uniq[j] = names[name]
+    route_of = per_uniq[inv]
+    hyps: list[Hypothesis] = []
+    exact: list[npt.NDArray[np.int64]] = []
+    evidence: list[str] = []
+    n_main = 0
+    cat_code = {
+        fault_code(FaultKind.RESET): 0,
+        fault_code(FaultKind.HANG): 1,
+        fault_code(FaultKind.STATUS): 2,
+    }
+    lut = np.full(len(FAULT_KINDS), 3, np.int64)
+    for c, i in cat_code.items():
+        lut[c] = i
+    for r_idx, (name, faults) in enumerate(route_faults):
+        in_route = route_of == r_idx
+        n_fn = faults.fail_first_n
+        forced = in_route & (fault == first_n_code)
+        should_force = in_route & (a.attempt < n_fn) & (fault != outage_code)
+        wrong = forced != should_force
+        if wrong.any():
+            exact.append(t.trace[wrong])
+            evidence.append(
+                f"{name}: {int(wrong.sum())} attempts disagree with fail_first_n={n_fn}"
+            )
+        drawn = in_route & (fault != first_n_code) & (fault != outage_code) & ~should_force
+        n = int(drawn.sum())
+        if n == 0:
+            continue
+        n_main = max(n_main, n)
+        probs = np.array(
+            [
+                faults.reset_rate,
+                faults.hang_rate,
+                faults.failure_rate,
+                max(0.0, 1 - faults.reset_rate - faults.hang_rate - faults.failure_rate),
+            ]
+        )
+        obs = np.bincount(lut[fault[drawn]], minlength=4).astype(np.float64)
+        impossible = (probs <= 0) & (obs > 0)
+        if impossible.any():
+            cats = [_CATEGORIES[i] for i in np.flatnonzero(impossible)]
+            rows = np.flatnonzero(drawn & (probs[lut[fault]] <= 0))
+            exact.append(t.trace[rows])
+            evidence.append(f"{name}: injected {', '.join(cats)} the profile never allows")
+        support = probs > 0
+        observed_rates = ", ".join(
+            f"{c} {o / n:.4f} (profile {p:.4f})"
+            for c, o, p in zip(_CATEGORIES, obs, probs, strict=True)
+        )
+        if support.sum() >= 2:
+            o = obs[support]
+            e = o.sum() * probs[support] / probs[support].sum()
+            g, pv = stats.power_divergence(o, e, lambda_="log-likelihood")
+            hyps.append(
+                Hypothesis(
+                    label=f"{name}: fault kinds",
+                    test="G-test (multinomial: reset, hang, status, none)",
+                    p_value=float(pv),
+                    statistic=float(g),
+                    n=n,
+                    effect=observed_rates,
+                )
+            )
+        statuses = np.array(sorted(faults.failure_status), np.int64)
+        st_rows = drawn & (fault == fault_code(FaultKind.STATUS))
+        st = a.status[st_rows]
+        unknown = ~np.isin(st, statuses)
+        if unknown.any():
+            exact.append(t.trace[np.flatnonzero(st_rows)[unknown]])
+            evidence.append(f"{name}: injected statuses outside the profile's failure_status")
+        if statuses.size >= 2 and st.size:
+            weights = np.array([faults.failure_status[int(s)] for s in statuses])
+            o = np.array([(st == s).sum() for s in statuses], np.float64)
+            e = o.sum() * weights
+            g, pv = stats.power_divergence(o[weights > 0], e[weights > 0], lambda_="log-likelihood")
+            hyps.append(
+                Hypothesis(
+                    label=f"{name}: status mix",
+                    test="G-test (multinomial over failure_status)",
+                    p_value=float(pv),
+                    statistic=float(g),
+                    n=int(st.size),
+                    effect=", ".join(
+                        f"{s}: {int(c)} ({w:.2f} expected)"
+                        for s, c, w in zip(statuses, o, weights, strict=True)
+                    ),
+                )
+            )
+    n_forced = int((fault == first_n_code).sum())
+    n_outage = int((fault == outage_code).sum())
+    if n_forced or n_outage:
+        evidence.append(
+            f"deterministic faults not in the draw: {n_forced} fail_first_n, {n_outage} outage"
+        )
+    bad = np.concatenate(exact) if exact else np.zeros(0, np.int64)
+    if not hyps and bad.size == 0:
+        return not_applicable(
+            "fault_audit", STAT, "the profile draws no random faults: nothing to audit"
+        )
+    return PendingStat(
+        name="fault_audit",
+        hypotheses=hyps,
+        n=n_main,
+        n_planned=ctx.plan.n_for("fault_audit"),
+        summary="the backends injected faults at the profile's rates and mix",
+        evidence=evidence,
+        exact_failures=bad,
+        exact_reason="received faults the profile does not allow (a harness fault, not the SUT's)",
+    )
+
+
+CHECKS: dict[str, Callable[[CheckContext], StatOut]] = {
+    "jitter_distribution": jitter_distribution,
+    "success_rate": success_rate,
+    "attempt_distribution": attempt_distribution,
+    "fault_audit": fault_audit,
+}

@@ -1,0 +1,268 @@
+"""Invariant checks with a timing tolerance ε: backoff window, Retry-After, per-try timeout,
+overall deadline, retry budget.
+
+Delay k is measured on the backends' clock: arrival of attempt k minus the end of attempt k-1.
+It therefore includes the SUT's own hops, which the measured ε must cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from harness.oracle.budget import budget_times, count_in, limit
+from harness.oracle.context import CheckContext
+from harness.oracle.journal import fault_code
+from harness.oracle.records import FaultKind
+from harness.oracle.results import invariant, not_applicable
+from harness.oracle.verdict import CheckKind, CheckResult
+from harness.policy.expectations import delay_window
+
+INV = CheckKind.INVARIANT
+MAX_PLOT_SAMPLES = 2000
+
+
+def _per_index_data(ctx: CheckContext, rows: np.ndarray) -> dict[str, Any]:
+    """Delays per retry index (first samples) and the plain backoff window, for plots."""
+    out: dict[str, Any] = {}
+    pos = ctx.traces.pos[rows]
+    for k in np.unique(pos):
+        sel = rows[pos == k][:MAX_PLOT_SAMPLES]
+        w = delay_window(ctx.policy, int(k))
+        out[str(int(k))] = {
+            "delays_s": [round(float(x), 6) for x in ctx.delay_s[sel]],
+            "lo_s": w.lo_s,
+            "hi_s": w.hi_s if np.isfinite(w.hi_s) else None,
+            "nominal_s": w.nominal_s if np.isfinite(w.nominal_s) else None,
+        }
+    return out
+
+
+def backoff_window(ctx: CheckContext) -> CheckResult:
+    t = ctx.traces
+    rows = np.flatnonzero(t.pos >= 1)
+    if rows.size == 0:
+        return not_applicable("backoff_window", INV, "no retry in the run: no delay to judge")
+    eps = ctx.epsilon_s
+    lo, hi, _ = ctx.window
+    d = ctx.delay_s[rows]
+    short = d < lo[rows] - eps
+    long = d > hi[rows] + eps
+    evidence = []
+    for label, mask, gap in (
+        ("shorter than the window", short, lo[rows] - d),
+        ("longer than the window", long, d - hi[rows]),
+    ):
+        if mask.any():
+            worst = int(np.argmax(np.where(mask, gap, -np.inf)))
+            r = int(rows[worst])
+            evidence.append(
+                f"{int(mask.sum())} delays {label}; worst: retry {int(t.pos[r])} waited "
+                f"{d[worst] * 1e3:.2f} ms, window [{lo[r] * 1e3:.2f}, {hi[r] * 1e3:.2f}] ms "
+                f"± ε={eps * 1e3:.2f} ms"
+            )
+    if ctx.ra_applies[rows].any():
+        evidence.append(
+            f"{int(ctx.ra_applies[rows].sum())} delays followed an honoured Retry-After and were "
+            "judged against it"
+        )
+    if ctx.policy.different_upstream:
+        evidence.append(
+            "retries go to a different upstream peer (nginx/Kong): delays are immediate"
+        )
+    return invariant(
+        ctx,
+        "backoff_window",
+        t.trace[rows[short | long]],
+        judged=int(rows.size),
+        ok=f"every delay lay in its window ± ε={eps * 1e3:.2f} ms ({rows.size} delays)",
+        bad="a delay fell outside its backoff window ± ε",
+        evidence=evidence,
+        data={"per_index": _per_index_data(ctx, rows), "epsilon_s": eps},
+    )
+
+
+def retry_after(ctx: CheckContext) -> CheckResult:
+    rule = ctx.policy.retry_after
+    if not rule.honoured:
+        return not_applicable("retry_after", INV, "the policy does not honour Retry-After")
+    t = ctx.traces
+    a = t.attempts
+    rows = np.flatnonzero(ctx.ra_applies)
+    if rows.size == 0:
+        return not_applicable(
+            "retry_after", INV, "no retried answer carried a Retry-After the policy honours"
+        )
+    ra = a.retry_after_s[rows - 1]
+    if rule.max_s is not None:
+        ra = np.minimum(ra, rule.max_s)
+    judged = ra > 0
+    d = ctx.delay_s[rows]
+    bad = judged & (d < ra - ctx.epsilon_s)
+    evidence = []
+    if bad.any():
+        gap = np.where(bad, ra - d, -np.inf)
+        w = int(np.argmax(gap))
+        evidence.append(
+            f"{int(bad.sum())} retries came early; worst: waited {d[w]:.3f} s after "
+            f"Retry-After {ra[w]:.3f} s"
+        )
+    return invariant(
+        ctx,
+        "retry_after",
+        t.trace[rows[bad]],
+        judged=int(judged.sum()),
+        ok=f"every retry waited at least the Retry-After value (- ε) ({int(judged.sum())} judged)",
+        bad="a retry came before the Retry-After value",
+        evidence=evidence,
+    )
+
+
+def per_try_timeout(ctx: CheckContext) -> CheckResult:
+    p = ctx.policy
+    if p.per_try_timeout_s is None:
+        return not_applicable("per_try_timeout", INV, "the policy declares no per-try timeout")
+    t = ctx.traces
+    a = t.attempts
+    rows = np.flatnonzero(a.fault == fault_code(FaultKind.HANG))
+    if rows.size == 0:
+        return not_applicable("per_try_timeout", INV, "no attempt hung: nothing to judge")
+    eps = ctx.epsilon_s
+    ptt = p.per_try_timeout_s
+    dur = (a.end_us[rows] - a.arrival_us[rows]) / 1e6
+    late = dur > ptt + eps
+    early = dur < ptt - eps
+    excuse = np.zeros(rows.size, bool)
+    if p.deadline_s is not None:
+        deadline = a.arrival_us[t.start[t.trace[rows]]] / 1e6 + p.deadline_s
+        excuse |= a.arrival_us[rows] / 1e6 + ptt >= deadline - eps
+    if ctx.clients is not None:
+        row = ctx.client_row[t.trace[rows]]
+        has = row >= 0
+        c_end = np.full(rows.size, np.inf)
+        c_end[has] = ctx.clients.end_us[row[has]] / 1e6
+        excuse |= c_end < a.arrival_us[rows] / 1e6 + ptt - eps
+    early &= ~excuse
+    evidence = []
+    if late.any():
+        evidence.append(
+            f"{int(late.sum())} hung attempts held longer than {ptt:.3f} s + ε "
+            f"(longest {dur[late].max():.3f} s)"
+        )
+    if early.any():
+        evidence.append(
+            f"{int(early.sum())} hung attempts abandoned before {ptt:.3f} s - ε "
+            f"(shortest {dur[early].min():.3f} s)"
+        )
+    return invariant(
+        ctx,
+        "per_try_timeout",
+        t.trace[rows[late | early]],
+        judged=int(rows.size),
+        ok=f"every hung attempt was abandoned at {ptt:.3f} s ± ε",
+        bad=f"a hung attempt was not abandoned at the per-try timeout {ptt:.3f} s ± ε",
+        evidence=evidence,
+    )
+
+
+def overall_deadline(ctx: CheckContext) -> CheckResult:
+    p = ctx.policy
+    if p.deadline_s is None:
+        return not_applicable("overall_deadline", INV, "the policy declares no overall deadline")
+    t = ctx.traces
+    a = t.attempts
+    eps_us = ctx.epsilon_s * 1e6
+    limit_us = a.arrival_us[t.start] + p.deadline_s * 1e6 + eps_us
+    late_rows = np.flatnonzero(a.arrival_us > limit_us[t.trace])
+    bad = [t.trace[late_rows]]
+    evidence = []
+    if late_rows.size:
+        over = (a.arrival_us[late_rows] - limit_us[t.trace[late_rows]]) / 1e6
+        evidence.append(
+            f"{late_rows.size} attempts started after the deadline of {p.deadline_s:.3f} s + ε "
+            f"(worst by {over.max() * 1e3:.1f} ms)"
+        )
+    if ctx.clients is not None:
+        c = ctx.clients
+        row = ctx.client_row
+        has = np.flatnonzero(row >= 0)
+        latency = (c.end_us[row[has]] - c.start_us[row[has]]) / 1e6
+        slow = latency > p.deadline_s + ctx.epsilon_s
+        if slow.any():
+            evidence.append(
+                f"{int(slow.sum())} clients waited longer than the deadline "
+                f"(worst {latency[slow].max():.3f} s)"
+            )
+            bad.append(has[slow])
+    return invariant(
+        ctx,
+        "overall_deadline",
+        np.concatenate(bad),
+        judged=t.n_traces,
+        ok=f"no attempt started after the {p.deadline_s:.3f} s deadline (+ ε)",
+        bad=f"the {p.deadline_s:.3f} s deadline was overrun",
+        evidence=evidence,
+    )
+
+
+def retry_budget(ctx: CheckContext) -> CheckResult:
+    b = ctx.policy.budget
+    if b is None:
+        return not_applicable("retry_budget", INV, "the policy declares no retry budget")
+    t = ctx.traces
+    a = t.attempts
+    rows = np.flatnonzero(t.pos >= 1)
+    if rows.size == 0:
+        return not_applicable("retry_budget", INV, "no retry in the run: nothing to judge")
+    bt = budget_times(ctx)
+    eps = ctx.epsilon_s * 1e6
+    w = b.window_s * 1e6
+    at = a.arrival_us[rows]
+    bad_mask = np.zeros(rows.size, bool)
+    evidence = []
+    if b.ratio is not None or b.min_per_s > 0:
+        retries = count_in(bt.retries, at - w + eps, at)
+        requests = count_in(bt.requests, at - w - eps, at + eps)
+        allowed = limit(b, requests) + 1  # slack: one retry for the window edge
+        over = retries > allowed
+        if over.any():
+            worst = int(np.argmax(retries - allowed))
+            evidence.append(
+                f"{int(over.sum())} retries arrived in a {b.window_s:g} s window already over "
+                f"budget; worst: {int(retries[worst])} retries with "
+                f"{int(requests[worst])} requests "
+                f"(allowed {allowed[worst] - 1:.1f} + 1 slack)"
+            )
+        bad_mask |= over
+    if b.max_concurrent_retries is not None:
+        starts = a.end_us[rows - 1]
+        begun = np.searchsorted(bt.inflight_start, starts, side="right")
+        finished = np.searchsorted(bt.inflight_end, starts + eps, side="left")
+        conc = begun - finished
+        over_c = conc > b.max_concurrent_retries
+        if over_c.any():
+            evidence.append(
+                f"{int(over_c.sum())} retries began with more than {b.max_concurrent_retries} "
+                f"retries in flight (most: {int(conc.max())})"
+            )
+        bad_mask |= over_c
+    return invariant(
+        ctx,
+        "retry_budget",
+        t.trace[rows[bad_mask]],
+        judged=int(rows.size),
+        ok="retries stayed within the budget in every window",
+        bad="retries exceeded the budget",
+        evidence=evidence,
+    )
+
+
+CHECKS: dict[str, Callable[[CheckContext], CheckResult]] = {
+    "backoff_window": backoff_window,
+    "retry_after": retry_after,
+    "per_try_timeout": per_try_timeout,
+    "overall_deadline": overall_deadline,
+    "retry_budget": retry_budget,
+}

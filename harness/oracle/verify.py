@@ -1,0 +1,249 @@
+"""The oracle's entry point: ``verify`` judges one run and returns a :class:`Verdict`.
+
+``verify`` is a pure function of (policy, fault profile, attempt table, client table, α, ε, goals,
+checks, dropped count): it groups attempts into traces, runs every check of VERIFICATION.md,
+applies Holm's correction over all statistical hypotheses at the family-wise α, and sets the
+outcome: FAIL if any check fails, else INCONCLUSIVE if any check is inconclusive or journal
+records were dropped, else PASS.
+
+``verify_files`` loads the artifacts of a run (for the offline ``verify`` command);
+``verdict_to_json`` / ``verdict_from_json`` round-trip a verdict.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from fake_backends.profile import FaultProfile
+from harness.errors import BadInput
+from harness.oracle import checks_client, checks_count, checks_stats, checks_timing
+from harness.oracle.context import CheckContext
+from harness.oracle.journal import AttemptTable, ClientTable, load_attempts, load_client_records
+from harness.oracle.planner import DetectionGoals, SamplePlan, plan
+from harness.oracle.results import PendingStat, finish_stat, holm
+from harness.oracle.traces import build_traces
+from harness.oracle.verdict import CheckResult, Outcome, Verdict
+from harness.policy.model import RetryPolicy
+
+DEFAULT_ALPHA = 0.001
+
+_ALL: dict[str, Callable[[CheckContext], CheckResult | PendingStat]] = {
+    **checks_count.CHECKS,
+    **checks_timing.CHECKS,
+    **checks_stats.CHECKS,
+    **checks_client.CHECKS,
+}
+CHECK_NAMES: tuple[str, ...] = tuple(_ALL)
+
+
+def _dominant_request(attempts: AttemptTable) -> tuple[str, str, bool]:
+    """(method, path, idempotency key) of the most common first attempt, for the planner."""
+    import numpy as np
+
+    if len(attempts) == 0:
+        return ("GET", "/", False)
+    first = attempts.attempt == attempts.attempt.min()
+    key = (attempts.method[first].astype(np.int64) * len(attempts.paths) + attempts.path[first]) * 2
+    key = key + attempts.idem[first]
+    values, counts = np.unique(key, return_counts=True)
+    top = int(values[np.argmax(counts)])
+    mp = top // 2
+    return (
+        attempts.methods[mp // len(attempts.paths)],
+        attempts.paths[mp % len(attempts.paths)],
+        bool(top % 2),
+    )
+
+
+def verify(
+    policy: RetryPolicy,
+    profile: FaultProfile,
+    attempts: AttemptTable,
+    clients: ClientTable | None,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    epsilon_s: float,
+    goals: DetectionGoals | None = None,
+    checks: Collection[str] | None = None,
+    dropped: int = 0,
+    scenario: str | None = None,
+) -> Verdict:
+    """Judges one run against ``policy``; see the module docstring."""
+    if not 0 < alpha < 1:
+        raise BadInput(f"must be in (0, 1) (got {alpha})", field="alpha")
+    if epsilon_s < 0:
+        raise BadInput(f"must be >= 0 (got {epsilon_s})", field="epsilon_s")
+    selected = list(CHECK_NAMES if checks is None else checks)
+    unknown = [c for c in selected if c not in _ALL]
+    if unknown:
+        raise BadInput(
+            f"unknown check(s) {', '.join(unknown)} (allowed: {', '.join(CHECK_NAMES)})",
+            field="checks",
+        )
+    goals = (goals or DetectionGoals()).model_copy(update={"alpha": alpha})
+    method, path, idem = _dominant_request(attempts)
+    sample_plan: SamplePlan = plan(
+        policy,
+        profile,
+        goals,
+        alpha,
+        goals.power,
+        epsilon_s=epsilon_s,
+        method=method,
+        path=path,
+        has_idempotency_key=idem,
+    )
+    traces = build_traces(attempts)
+    ctx = CheckContext(
+        policy=policy,
+        profile=profile,
+        traces=traces,
+        clients=clients,
+        epsilon_s=epsilon_s,
+        alpha=alpha,
+        plan=sample_plan,
+        dropped=dropped,
+    )
+    done: dict[str, CheckResult] = {}
+    pending: list[PendingStat] = []
+    if traces.n_traces:
+        for name in selected:
+            out = _ALL[name](ctx)
+            if isinstance(out, PendingStat):
+                pending.append(out)
+            else:
+                done[name] = out
+    hyps = [h for p in pending for h in p.hypotheses]
+    rejected, levels = holm([h.p_value for h in hyps], alpha)
+    for h, rej, lvl in zip(hyps, rejected, levels, strict=True):
+        h.rejected, h.threshold = rej, lvl
+    for p in pending:
+        done[p.name] = finish_stat(ctx, p, alpha)
+    results = [done[n] for n in selected if n in done]
+    notes = _notes(ctx, attempts, pending, sample_plan)
+    outcomes = {r.outcome for r in results}
+    if Outcome.FAIL in outcomes:
+        outcome = Outcome.FAIL
+    elif Outcome.INCONCLUSIVE in outcomes or dropped > 0 or traces.n_traces == 0:
+        outcome = Outcome.INCONCLUSIVE
+    else:
+        outcome = Outcome.PASS
+    return Verdict(
+        scenario=scenario,
+        outcome=outcome,
+        alpha=alpha,
+        epsilon_s=epsilon_s,
+        traces=traces.n_traces,
+        attempts=len(attempts),
+        client_records=len(clients) if clients is not None else 0,
+        dropped_attempts=dropped,
+        checks=results,
+        notes=notes,
+    )
+
+
+def _notes(
+    ctx: CheckContext, attempts: AttemptTable, pending: Sequence[PendingStat], sp: SamplePlan
+) -> list[str]:
+    notes = [
+        f"timing tolerance ε = {ctx.epsilon_s * 1e3:.3f} ms; family-wise α = {ctx.alpha:g} "
+        f"over {sum(len(p.hypotheses) for p in pending)} statistical hypotheses (Holm)"
+    ]
+    if ctx.traces.n_traces == 0:
+        notes.append("no traced attempt in the journals: nothing was judged")
+    if ctx.dropped > 0:
+        notes.append(
+            f"{ctx.dropped} journal records were dropped: the journal is incomplete, so this run "
+            "cannot pass (inconclusive at best)"
+        )
+    if attempts.no_request_id:
+        notes.append(f"{attempts.no_request_id} attempts carried no request id and were not traced")
+    if ctx.policy.different_upstream:
+        notes.append(
+            "the policy sends each retry to a different upstream peer (nginx/Kong): attempt "
+            "counts are capped by the peers available, delays are immediate"
+        )
+    if ctx.traces.n_traces and ctx.outage_trace.any():
+        notes.append(
+            f"{int(ctx.outage_trace.sum())} requests may overlap an outage window and are left "
+            "out of the statistical checks"
+        )
+    for name, cp in sp.checks.items():
+        notes.append(f"plan {name}: {cp.n} {cp.unit} (~{cp.requests} requests) to {cp.detail}")
+    return notes
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _load_model(source: M | str | os.PathLike[str], model: type[M], what: str) -> M:
+    if isinstance(source, model):
+        return source
+    path = Path(source)  # type: ignore[arg-type]
+    try:
+        raw: Any = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise BadInput(f"cannot read {what}: {exc.strerror}", file=path) from exc
+    except yaml.YAMLError as exc:
+        raise BadInput(f"not valid YAML/JSON: {exc}", file=path) from exc
+    if isinstance(raw, dict) and what == "policy" and "policy" in raw:
+        raw = raw["policy"]
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise BadInput(err["msg"], file=path, field=field or None) from exc
+
+
+def verify_files(
+    policy: RetryPolicy | str | os.PathLike[str],
+    profile: FaultProfile | str | os.PathLike[str],
+    journals: Iterable[str | os.PathLike[str]],
+    client_records: Iterable[str | os.PathLike[str]] | None = None,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    epsilon_s: float,
+    goals: DetectionGoals | None = None,
+    checks: Collection[str] | None = None,
+    dropped: int = 0,
+    scenario: str | None = None,
+) -> Verdict:
+    """Loads a run's saved artifacts and verifies them (the offline ``verify`` command)."""
+    pol = _load_model(policy, RetryPolicy, "policy")
+    prof = _load_model(profile, FaultProfile, "fault profile")
+    attempts = load_attempts(list(journals))
+    paths = list(client_records) if client_records is not None else []
+    clients = load_client_records(paths) if paths else None
+    return verify(
+        pol,
+        prof,
+        attempts,
+        clients,
+        alpha=alpha,
+        epsilon_s=epsilon_s,
+        goals=goals,
+        checks=checks,
+        dropped=dropped,
+        scenario=scenario,
+    )
+
+
+def verdict_to_json(v: Verdict) -> str:
+    """The verdict as JSON text (stable key order, NaN written as null)."""
+    return orjson.dumps(v.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode()
+
+
+def verdict_from_json(s: str | bytes) -> Verdict:
+    """Parses :func:`verdict_to_json` output (or any verdict JSON) back into a Verdict."""
+    try:
+        return Verdict.model_validate_json(s)
+    except ValidationError as exc:
+        raise BadInput(f"not a verdict: {exc.errors()[0]['msg']}") from exc

@@ -79,6 +79,29 @@ def source_line_of(output: str, rendered: Path, lines: Sequence[RenderedLine]) -
     return None
 
 
+def _tidy(line: str) -> str:
+    """A tool's log line without timestamps and pids (nginx, haproxy prefixes)."""
+    line = re.sub(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\s+", "", line.strip())
+    line = re.sub(r"\s*\(\d+\)\s*:", ":", line)
+    line = re.sub(r"\b\d+#\d+: ", "", line)
+    return re.sub(r"\s+", " ", line)
+
+
+def _point_at_source(
+    message: str, source: Path, rendered: Path, lines: Sequence[RenderedLine]
+) -> str:
+    """Rewrite ``<rendered>:<n>`` into ``<user's file>:<user's line>`` in a tool message."""
+
+    def repl(match: re.Match[str]) -> str:
+        index = int(match.group(1)) - 1
+        if 0 <= index < len(lines) and lines[index].source_line is not None:
+            return f"{source.name}:{lines[index].source_line}"
+        return f"{source.name} (rendered {rendered}):{match.group(1)}"
+
+    message = re.sub(re.escape(str(rendered)) + r":(\d+)", repl, message)
+    return message.replace(str(rendered), f"{source.name} (rendered)")
+
+
 def validate_with_tool(
     argv: Sequence[str],
     *,
@@ -112,13 +135,14 @@ def validate_with_tool(
     if done.returncode == 0:
         return
     output = (done.stdout + "\n" + done.stderr).strip()
-    quoted = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    line = source_line_of(output, rendered, lines)
+    quoted = [_tidy(ln) for ln in output.splitlines() if ln.strip()]
     if keep:
         quoted = [ln for ln in quoted if re.search(keep, ln)] or quoted
-    message = " | ".join(quoted[-8:]).replace(str(rendered), f"{rendered.name} (rendered)")
+    message = _point_at_source(" | ".join(quoted[:3]), source, rendered, lines)
     raise BadInput(
         f"{tool} rejects the config (exit {done.returncode}): {message}",
         file=source,
-        line=source_line_of(output, rendered, lines),
+        line=line,
         field="sut.config",
     )

@@ -68,20 +68,25 @@ def _wait_group_gone(pgid: int, deadline: float) -> bool:
 
 
 def terminate(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, wait up to TERM_GRACE_S, then SIGKILL it. Idempotent."""
+    """SIGTERM the process group, wait up to TERM_GRACE_S, then SIGKILL it. Idempotent.
+
+    The leader is reaped first (a zombie still counts as a group member), then any children
+    left in the group get the same treatment.
+    """
     pgid = proc.pid  # leader of its own session, so its pid is the group id
-    if proc.poll() is None or _group_alive(pgid):
+    if proc.poll() is None:
         _signal_group(pgid, signal.SIGTERM)
         try:
             proc.wait(timeout=TERM_GRACE_S)
         except subprocess.TimeoutExpired:
             _signal_group(pgid, signal.SIGKILL)
-        # Children may outlive the leader briefly (or, being stuck, forever).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=KILL_WAIT_S)
+    if _group_alive(pgid):
+        _signal_group(pgid, signal.SIGTERM)
         if not _wait_group_gone(pgid, time.monotonic() + TERM_GRACE_S):
             _signal_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=KILL_WAIT_S)
-    _wait_group_gone(pgid, time.monotonic() + KILL_WAIT_S)
+            _wait_group_gone(pgid, time.monotonic() + KILL_WAIT_S)
 
 
 def spawn(plan: LaunchPlan, log_path: Path) -> subprocess.Popen[bytes]:

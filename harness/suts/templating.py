@@ -108,7 +108,8 @@ def render_lines(
     globals_ = global_values(listen, upstreams)
     replicas = replica_values(upstreams)
     out: list[RenderedLine] = []
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    # Lines end at \n only (as editors and the SUTs count them), each keeping its ending.
+    for number, line in enumerate(re.findall(r"[^\n]*\n|[^\n]+$", text), start=1):
         names = {m.group(1) for m in _DOUBLE.finditer(line)}
         unknown = sorted(names.difference(ALLOWED_NAMES))
         if unknown:

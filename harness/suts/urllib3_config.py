@@ -155,12 +155,14 @@ def load_client_config(path: Path) -> Urllib3ClientConfig:
         err = exc.errors()[0]
         key = err["loc"][0] if err["loc"] else None
         reason = err["msg"]
+        field = _field_path(err["loc"])
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(Urllib3ClientConfig.model_fields)
             reason = f"unknown key; allowed: {allowed}"
+            field = ".".join(str(p) for p in err["loc"])
         raise BadInput(
             reason,
             file=path,
             line=_line_of(text, key) if key is not None else None,
-            field=_field_path(err["loc"]),
+            field=field,
         ) from None

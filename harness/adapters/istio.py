@@ -334,11 +334,13 @@ def _budget(docs: list[Value], notes: Notes) -> Budget:
 
 
 def _host_notes(route: Value, notes: Notes, context: AdapterContext) -> None:
-    servers = context.upstream_servers
-    if servers is None or servers <= 1:
-        return
     ignore = route.dig("retries", "retryIgnorePreviousHosts")
-    if ignore is None or ignore.as_bool():
+    ignores = True if ignore is None else ignore.as_bool()
+    remote = route.dig("retries", "retryRemoteLocalities")
+    if remote is not None:
+        remote.as_bool()
+    servers = context.upstream_servers
+    if ignores and servers is not None and servers > 1:
         notes.quirk(
             route.child_path("retries.retryIgnorePreviousHosts"),
             "Istio adds the previous_hosts predicate (host_selection_retry_max_attempts 5): a "

@@ -147,6 +147,9 @@ def test_bad_values_name_field_and_line() -> None:
     text = virtual_service({"retries": {"attempts": 2, "backof": "1s"}})
     err = bad_input(istio.load, text)
     assert err.field == "spec.http[0].retries.backof" and "backoff" in err.reason
+    text = virtual_service({"retries": {"attempts": 2, "retryIgnorePreviousHosts": "yes"}})
+    err = bad_input(istio.load, text)
+    assert err.field == "spec.http[0].retries.retryIgnorePreviousHosts"
     text = virtual_service({"timeout": "soon"})
     err = bad_input(istio.load, text)
     assert err.field == "spec.http[0].timeout" and err.line == line_of(text, "timeout:")

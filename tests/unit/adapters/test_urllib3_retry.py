@@ -77,6 +77,18 @@ def test_retry_after_makes_429_retryable_and_replaces_backoff(tmp_path: Path) ->
     assert (w.lo_s, w.hi_s) == (30, 30)
 
 
+@pytest.mark.parametrize(("total", "respect"), [(0, True), (3, False), (None, True)])
+def test_retry_after_alone_needs_positive_total_and_respect(
+    tmp_path: Path, total: int | None, respect: bool
+) -> None:
+    kwargs: dict[str, Any] = {"total": total, "respect_retry_after_header": respect}
+    if total is None:
+        kwargs["status"] = 3  # a finite limit for the harness
+    p = adapt_yaml(tmp_path, kwargs)
+    assert not urllib3.Retry(**kwargs).is_retry("GET", 429, has_retry_after=True)
+    assert not is_retryable_status(p, 429, has_retry_after=True)
+
+
 def test_counters_fold_to_smallest_limit_with_note(tmp_path: Path) -> None:
     f = tmp_path / "retry.yaml"
     f.write_text("total: 5\nstatus: 2\nconnect: 0\nstatus_forcelist: [503]\n")
@@ -217,7 +229,7 @@ def test_real_jittered_delays_fall_in_window(
             assert delay_window(p, k).contains(retry.get_backoff_time(), epsilon_s=1e-9)
 
 
-@tmp_settings
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     allowed=st.none() | st.sets(st.sampled_from(METHODS), min_size=1),
     forcelist=st.sets(st.sampled_from([408, 413, 429, 500, 502, 503, 504])),

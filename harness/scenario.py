@@ -417,8 +417,8 @@ def _union_members(tp: Any) -> list[Any]:
     return [tp]
 
 
-def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
-    """The model class that validated the object at pydantic ``loc`` (tags included)."""
+def _types_at(loc: Sequence[str | int]) -> list[Any]:
+    """The candidate types of the object at pydantic ``loc`` (union tags included in loc)."""
     current: list[Any] = [Scenario]
     for part in loc:
         nxt: list[Any] = []
@@ -438,11 +438,26 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
                 elif origin is dict and len(args) == 2:
                     nxt.append(args[1])
         current = nxt
-    for tp in current:
-        for member in _union_members(tp):
-            if isinstance(member, type) and issubclass(member, BaseModel):
-                return member
+    return [m for tp in current for m in _union_members(tp)]
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class that validated the object at pydantic ``loc``."""
+    for member in _types_at(loc):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return member
     return None
+
+
+def _tags_at(loc: Sequence[str | int]) -> list[str]:
+    """The ``kind`` tags of the discriminated union at ``loc``."""
+    tags: list[str] = []
+    for member in _types_at(loc):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            kind = member.model_fields.get("kind")
+            if kind is not None and isinstance(kind.default, str):
+                tags.append(kind.default)
+    return tags
 
 
 def _short(value: Any) -> str:
@@ -464,8 +479,12 @@ def _reason(err: Any) -> tuple[tuple[str | int, ...], str]:
         return loc, f"unknown field '{loc[-1]}'; allowed: {allowed}"
     if kind == "missing":
         return loc, "required field is missing"
-    if kind == "union_tag_not_found":
-        return loc, f"needs '{ctx.get('discriminator', 'kind')}'"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        field = str(ctx.get("discriminator", "'kind'")).strip("'")
+        allowed = ", ".join(_tags_at(loc))
+        if kind == "union_tag_invalid":
+            return loc, f"unknown {field} '{ctx.get('tag')}'; allowed: {allowed}"
+        return loc, f"needs '{field}'; allowed: {allowed}"
     if kind == "model_type" or kind == "model_attributes_type":
         model = _model_at(loc)
         allowed = ", ".join(model.model_fields) if model is not None else "?"
@@ -632,7 +651,7 @@ def load_scenario(path: Path) -> Scenario:
 
 def dump_scenario(scenario: Scenario) -> str:
     """The scenario as YAML that ``load_scenario`` reads back to an equal model."""
-    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False, allow_unicode=False)
 
 
 def load_config_dict(scenario: Scenario) -> dict[str, Any]:

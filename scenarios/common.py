@@ -180,6 +180,7 @@ class RunState:
     issued_this_test: int = 0
     inflight: int = 0
     done_sent: bool = False
+    draining: bool = False
     requests_sent: int = 0
     records_written: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
@@ -239,6 +240,17 @@ def _end_test(environment: Environment, why: str) -> None:
         runner.quit()
     else:
         runner.stop()
+
+
+def _drain_then_end(environment: Environment) -> None:
+    """At the time cap: send no new requests, let in-flight ones finish (each is bounded by
+    ``request_timeout_s``), then end the test. Only Locust's own ``-t`` cuts requests short."""
+    st = STATE
+    st.draining = True
+    give_up = time.monotonic() + st.config.load.request_timeout_s + 1.0
+    while st.inflight > 0 and time.monotonic() < give_up:
+        gevent.sleep(0.01)
+    _end_test(environment, "time cap reached")
 
 
 def _maybe_budget_done(environment: Environment) -> None:
@@ -336,6 +348,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     st.worker = max(runner.worker_index, 0) if isinstance(runner, WorkerRunner) else 0
     st.issued_this_test = 0
     st.done_sent = False
+    st.draining = False
     st.workers_seen.clear()
     st.budget = load.requests
     if isinstance(runner, WorkerRunner) and load.requests is not None:
@@ -357,9 +370,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if not isinstance(runner, WorkerRunner):
         if st.cap_greenlet is not None:
             st.cap_greenlet.kill(block=False)
-        st.cap_greenlet = gevent.spawn_later(
-            st.config.time_cap_s, _end_test, environment, "time cap reached"
-        )
+        st.cap_greenlet = gevent.spawn_later(st.config.time_cap_s, _drain_then_end, environment)
 
 
 def _open_records() -> None:
@@ -472,8 +483,8 @@ class RetryHarnessUser(HttpUser):
     @task
     def logical_request(self) -> None:
         st = STATE
-        if st.budget is not None and st.issued_this_test >= st.budget:
-            gevent.sleep(self.idle_s)  # budget spent: idle until the runner ends the test
+        if st.draining or (st.budget is not None and st.issued_this_test >= st.budget):
+            gevent.sleep(self.idle_s)  # budget spent or time up: idle until the test ends
             return
         st.issued_this_test += 1
         st.requests_sent += 1

@@ -1,0 +1,261 @@
+"""load_scenario: valid files load and resolve; each kind of bad input is one clear line."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.errors import BadInput
+from harness.scenario import (
+    DEFAULT_TIME_CAP_S,
+    SHIPPED_ROOT,
+    Scenario,
+    load_config_dict,
+    load_scenario,
+    write_load_config,
+)
+
+VALID = """\
+name: haproxy-steady
+description: steady flaky load through haproxy
+seed: 42
+backends:
+  replicas: 3
+  profile:
+    failure_rate: 0.3
+    failure_status: {503: 1}
+sut:
+  kind: haproxy
+  config: haproxy.cfg
+policy:
+  source: {system: haproxy}
+load:
+  users: 8
+  spawn_rate: 4
+  requests: 500
+  methods: {get: 0.8, POST: 0.2}
+  idempotency_keys: true
+chaos:
+  - {at_s: 5, action: kill, replica: 2, duration_s: 3}
+checks:
+  detect: {extra_retries: null}
+  skip: [budget]
+"""
+
+
+BOTH_POLICIES = "  source: {system: haproxy}\n  inline: {max_retries: 1}"
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    (tmp_path / "haproxy.cfg").write_text("# placeholder config\n", encoding="utf-8")
+    return path
+
+
+def bad(tmp_path: Path, text: str) -> BadInput:
+    with pytest.raises(BadInput) as info:
+        load_scenario(write(tmp_path, text))
+    return info.value
+
+
+def test_valid_file_loads_with_resolved_paths(tmp_path: Path) -> None:
+    s = load_scenario(write(tmp_path, VALID))
+    assert s.name == "haproxy-steady"
+    assert s.base_dir == tmp_path.resolve()
+    assert s.sut.kind == "haproxy"
+    assert s.sut.config == (tmp_path / "haproxy.cfg").resolve()
+    assert s.policy_file == s.sut.config  # source.file omitted: the SUT's own config
+    assert s.load.methods == {"GET": 0.8, "POST": 0.2}
+    assert s.load.idempotency_keys == 1.0
+    assert s.load.locustfile == str(SHIPPED_ROOT / "scenarios" / "steady.py")
+    assert s.load.time_cap_s == DEFAULT_TIME_CAP_S
+    assert s.backends.replicas == 3 and s.backends.counter == "sqlite"
+    assert s.chaos[0].action == "kill" and s.chaos[0].replica == 2
+    assert s.checks.alpha == 0.001 and s.checks.detect.extra_retries is None
+
+
+def test_inline_policy_and_own_locustfile(tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text("# a locustfile\n", encoding="utf-8")
+    s = load_scenario(
+        write(
+            tmp_path,
+            """\
+            name: inline
+            sut: {kind: url, url: "http://127.0.0.1:9"}
+            policy:
+              inline: {max_retries: 2, retry_on: {statuses: [503]}}
+            load: {duration_s: 30, locustfile: mine.py, shape: {at_s: 1, users: 9, duration_s: 2}}
+            """,
+        )
+    )
+    assert s.policy.inline is not None and s.policy.inline.max_retries == 2
+    assert s.policy_file is None
+    assert s.load.locustfile == str((tmp_path / "mine.py").resolve())
+    assert s.load.time_cap_s == 30
+
+
+def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
+    s = load_scenario(write(tmp_path, VALID))
+    path = write_load_config(s, tmp_path / "load.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data == load_config_dict(s)
+    assert data["version"] == 1 and data["seed"] == 42
+    assert data["load"]["requests"] == 500 and data["load"]["methods"] == {"GET": 0.8, "POST": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "needle"),
+    [
+        (  # unknown field: names the allowed ones
+            VALID.replace("  users: 8", "  user: 8"),
+            15,
+            "load.user",
+            "unknown field 'user'; allowed: users, spawn_rate, requests, duration_s, methods",
+        ),
+        (  # wrong type
+            VALID.replace("spawn_rate: 4", "spawn_rate: fast"),
+            16,
+            "load.spawn_rate",
+            "valid number",
+        ),
+        (  # out of range
+            VALID.replace("users: 8", "users: 0"),
+            15,
+            "load.users",
+            "greater than or equal to 1 (got 0)",
+        ),
+        (  # missing required field (reported at its parent)
+            VALID.replace("name: haproxy-steady\n", ""),
+            1,
+            "name",
+            "required field is missing",
+        ),
+        (  # literal
+            VALID.replace("  replicas: 3", "  replicas: 3\n  counter: etcd"),
+            6,
+            "backends.counter",
+            "'sqlite' or 'redis'",
+        ),
+        (  # unknown field inside a discriminated union member
+            VALID.replace("  config: haproxy.cfg", "  config: haproxy.cfg\n  confg: x"),
+            12,
+            "sut.confg",
+            "allowed: ready_timeout_s, kind, config, binary",
+        ),
+        (  # unknown SUT kind
+            VALID.replace("kind: haproxy", "kind: envoyy"),
+            9,
+            "sut",
+            "unknown kind 'envoyy'; allowed: haproxy, nginx, caddy",
+        ),
+        (  # both policy forms
+            VALID.replace("  source: {system: haproxy}", BOTH_POLICIES),
+            12,
+            "policy",
+            "exactly one of 'source'",
+        ),
+        (  # neither policy form
+            VALID.replace("  source: {system: haproxy}", "  {}"),
+            12,
+            "policy",
+            "neither given",
+        ),
+        (  # cross-field: chaos replica out of range
+            VALID.replace("replica: 2", "replica: 3"),
+            21,
+            "chaos[0].replica",
+            "allowed: 0..2",
+        ),
+        (  # per-action rule with its own field
+            VALID.replace("action: kill", "action: set_faults"),
+            21,
+            "chaos[0].profile",
+            "set_faults needs a profile",
+        ),
+        (  # load needs a bound
+            VALID.replace("  requests: 500\n", ""),
+            14,
+            "load",
+            "set requests",
+        ),
+        (  # bad method name in the mix
+            VALID.replace("get: 0.8", "'GE T': 0.8"),
+            18,
+            "load.methods",
+            "not an HTTP method",
+        ),
+        (  # policy file omitted for a SUT without its own config
+            VALID.replace("kind: haproxy\n  config: haproxy.cfg", 'kind: url\n  url: "http://x"'),
+            13,
+            "policy.source.file",
+            "may be omitted only for caddy, haproxy, nginx, urllib3_client",
+        ),
+        (  # referenced file does not exist
+            VALID.replace("config: haproxy.cfg", "config: nope.cfg"),
+            11,
+            "sut.config",
+            "nope.cfg does not exist",
+        ),
+        (  # unknown locustfile
+            VALID.replace("  requests: 500", "  requests: 500\n  locustfile: nope.py"),
+            18,
+            "load.locustfile",
+            "shipped: scenarios/deadline.py",
+        ),
+        (  # nested FaultProfile rule
+            VALID.replace("failure_rate: 0.3", "failure_rate: 1.5"),
+            7,
+            "backends.profile.failure_rate",
+            "less than or equal to 1",
+        ),
+        (  # duplicate key
+            VALID.replace("  users: 8", "  users: 8\n  users: 9"),
+            16,
+            "load.users",
+            "duplicate key 'users'",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_with_file_line_field_and_rule(
+    tmp_path: Path, text: str, line: int, field: str, needle: str
+) -> None:
+    err = bad(tmp_path, text)
+    message = str(err)
+    assert "\n" not in message
+    assert err.file is not None and err.file.endswith("s.yaml")
+    assert (err.line, err.field) == (line, field), message
+    assert needle in message, message
+    assert message.startswith(f"{err.file}:{line}: {field}: ")
+
+
+def test_several_problems_report_the_first_and_count_the_rest(tmp_path: Path) -> None:
+    text = VALID.replace("users: 8", "users: 0").replace("spawn_rate: 4", "spawn_rate: -1")
+    err = bad(tmp_path, text)
+    assert err.line == 15 and err.field == "load.users"
+    assert "(and 1 more problem)" in str(err)
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    err = bad(tmp_path, "name: x\nload: {users: 1\nsut: y\n")
+    assert err.line is not None and err.line >= 2
+    assert "invalid YAML" in str(err)
+
+
+@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just a string\n"])
+def test_not_a_mapping(tmp_path: Path, text: str) -> None:
+    err = bad(tmp_path, text)
+    assert "must be a mapping with fields name, description, seed" in str(err)
+
+
+def test_missing_scenario_file(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="scenario file does not exist"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+def test_model_rejects_unknown_fields_directly() -> None:
+    with pytest.raises(ValueError, match="Extra inputs"):
+        Scenario.model_validate({"name": "x", "bogus": 1})

@@ -16,6 +16,7 @@ from harness.policy import (
     attempt_probabilities,
     delay_distribution,
     delay_window,
+    is_retryable_method,
     nominal_delay,
     outcome_model,
 )
@@ -124,3 +125,35 @@ def test_minimum_only_window_is_unbounded_above() -> None:
     w = delay_window(policy, 2)
     assert (w.lo_s, w.hi_s) == (0.2, float("inf"))
     assert delay_distribution(policy, 2) is None
+
+
+def test_method_rule_triggers_and_idempotency_key() -> None:
+    policy = RetryPolicy(
+        max_retries=1,
+        methods=MethodRule(retryable=frozenset({"GET"}), idempotency_key_header="Idempotency-Key"),
+    )
+    assert is_retryable_method(policy, "POST", has_idempotency_key=False, trigger="connect")
+    assert not is_retryable_method(policy, "POST", has_idempotency_key=False, trigger="reset")
+    assert is_retryable_method(policy, "POST", has_idempotency_key=True, trigger="status")
+    strict = policy.model_copy(
+        update={"methods": MethodRule(retryable=frozenset(), connect_failure_any_method=False)}
+    )
+    assert not is_retryable_method(strict, "GET", has_idempotency_key=True, trigger="connect")
+
+
+def test_hang_is_retryable_only_with_a_per_try_timeout() -> None:
+    faults = Faults(hang_rate=0.2, failure_rate=0.1, failure_status={429: 1}, retry_after="1")
+    no_timeout = RetryPolicy(max_retries=2, retry_on=RetryOn(per_try_timeout=True))
+    assert attempt_probabilities(no_timeout, faults, "GET").retryable_failure == 0
+    with_timeout = no_timeout.model_copy(update={"per_try_timeout_s": 1.0})
+    assert attempt_probabilities(with_timeout, faults, "GET").retryable_failure == 0.2
+    urllib3_like = with_timeout.model_copy(
+        update={
+            "retry_after": RetryAfterRule(
+                honoured=True, statuses=frozenset({413, 429, 503}), makes_retryable=True
+            )
+        }
+    )
+    probs = attempt_probabilities(urllib3_like, faults, "GET")
+    assert probs.retryable_failure == pytest.approx(0.3)
+    assert probs.success == pytest.approx(0.7)

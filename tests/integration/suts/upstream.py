@@ -60,6 +60,11 @@ class Upstream:
             return [a for a in self.arrivals if "x-request-id" not in a.headers]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 drops connections under a burst
+
+
 def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -98,8 +103,7 @@ def running_upstream(
 ) -> Iterator[Upstream]:
     """Serve an Upstream on 127.0.0.1:<free port> in a thread; shut it down afterwards."""
     upstream = Upstream(name=name, fail_first=fail_first, fail_status=fail_status)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(upstream))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _handler(upstream))
     upstream.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

@@ -23,7 +23,7 @@ from harness.errors import BadInput
 from harness.oracle.journal import load_attempts, load_client_records
 from harness.oracle.planner import DetectionGoals, SamplePlan, plan
 from harness.oracle.verdict import Verdict
-from harness.oracle.verify import verify
+from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
 from harness.scenario import Scenario, load_scenario
 
@@ -129,6 +129,20 @@ def _skipped_checks(scenario: Scenario) -> tuple[list[str], list[str]]:
     return skip, notes
 
 
+def _check_names(scenario: Scenario) -> None:
+    for field, names in (
+        ("checks.only", scenario.checks.only or []),
+        ("checks.skip", scenario.checks.skip),
+    ):
+        unknown = [n for n in names if n not in CHECK_NAMES]
+        if unknown:
+            raise BadInput(
+                f"unknown check(s) {', '.join(unknown)}; allowed: {', '.join(CHECK_NAMES)}",
+                file=scenario.source_file,
+                field=field,
+            )
+
+
 def run_scenario(
     path: Path,
     *,
@@ -147,6 +161,7 @@ def run_scenario(
     scenario = load_scenario(path)
     if seed is not None:
         scenario = with_seed(scenario, seed)
+    _check_names(scenario)
     adapted = declared_policy(scenario)
     policy = adapted.policy
     planned = sample_plan(scenario, policy)
@@ -220,9 +235,7 @@ def verify_run_dir(run_dir: Path) -> Verdict:
     clients = load_client_records([run_dir / manifest.client_records])
     checks = manifest.checks
     if manifest.skip_checks:
-        from harness.oracle.verify import ALL_CHECKS
-
-        checks = [c for c in (checks or ALL_CHECKS) if c not in manifest.skip_checks]
+        checks = [c for c in (checks or CHECK_NAMES) if c not in manifest.skip_checks]
     verdict = verify(
         adapted.policy,
         profile,

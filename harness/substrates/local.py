@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from fake_backends.admin_client import AdminError
 from fake_backends.ports import free_port
 from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
@@ -292,6 +293,7 @@ class LocalSubstrate:
                         f"Locust did not finish within {hard_deadline - started:.0f} s; "
                         f"see {self.workdir / 'locust.log'}"
                     )
+                self._must_be_alive()
                 self._progress("load", _count_lines(records), sc.load.requests)
                 time.sleep(0.5)
         finally:
@@ -357,6 +359,20 @@ class LocalSubstrate:
         elif op.action == "set_faults" and previous is not None:
             self.set_faults(previous, op.replica)
 
+    def _must_be_alive(self) -> None:
+        """Raise RunFailed when a backend or the SUT died without a chaos operation."""
+        for index, handle in enumerate(self.backends):
+            if index not in self._killed and not handle.alive():
+                tail = " | ".join(handle.log_text().strip().splitlines()[-5:])
+                raise RunFailed(
+                    f"backend replica r{index} died during the run (exit status "
+                    f"{handle.process.returncode}); last log lines: {tail or '(none)'}"
+                )
+        if self.sut is not None and self.sut.pid is not None and not _pid_alive(self.sut.pid):
+            raise RunFailed(
+                f"the SUT ({self.sut.name}) died during the run; see {self.sut.log_path}"
+            )
+
     def _settle(self) -> None:
         """Wait (bounded) until no backend journal grows any more: late retries land first."""
         paths = [self.workdir / f"journal-r{i}.raw.ndjson" for i in range(len(self.backends))]
@@ -374,6 +390,11 @@ class LocalSubstrate:
         out: list[Path] = []
         dropped = 0
         for index, handle in enumerate(self.backends):
+            if index not in self._killed:
+                try:
+                    dropped += handle.admin.stats().dropped
+                except (requests.RequestException, AdminError) as exc:
+                    raise RunFailed(f"backend r{index} did not report its journal: {exc}") from exc
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             clean = self.workdir / f"journal-r{index}.ndjson"
             calib = self.workdir / f"calibration-r{index}.ndjson"
@@ -383,12 +404,7 @@ class LocalSubstrate:
                         continue  # a record being written at a kill: not a whole attempt
                     target = cal if _is_calibration(line) else dst
                     target.write(line)
-            raw.unlink()
             out.append(clean)
-            if index in self._killed:
-                continue
-            with contextlib.suppress(requests.RequestException):
-                dropped += handle.admin.stats().dropped
         return out, dropped
 
 
@@ -399,6 +415,20 @@ def _describe(op: ChaosOp) -> str:
 
 def _is_calibration(line: bytes) -> bool:
     return f'"request_id":"{CALIBRATION_PREFIX}'.encode() in line
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie still answers kill(0): read its state
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _count_lines(path: Path) -> int:

@@ -126,8 +126,10 @@ _locustfile_defaults: dict[str, Any] = {}
 
 def set_defaults(**load_fields: Any) -> None:
     """Load fields a locustfile uses when ``RETRY_HARNESS_LOAD`` is absent (plain ``locust -f``)."""
-    LoadSpec.model_validate({"duration_s": DEFAULT_TIME_CAP_S, **load_fields})
     _locustfile_defaults.update(load_fields)
+    fields = {"duration_s": DEFAULT_TIME_CAP_S, **_locustfile_defaults}
+    if not STATE.config.from_file:
+        STATE.config = replace(STATE.config, load=LoadSpec.model_validate(fields))
 
 
 def _config_from_env() -> RunConfig:

@@ -374,7 +374,7 @@ def resolve_loc(root: yaml.Node | None, loc: Sequence[str | int]) -> tuple[int |
     parts: list[str | int] = []
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if isinstance(part, str) and part.startswith("["):
+        if isinstance(part, str) and (part.startswith("[") or _is_tag(loc[:i], part)):
             continue
         if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
             if 0 <= part < len(node.value):
@@ -439,6 +439,12 @@ def _types_at(loc: Sequence[str | int]) -> list[Any]:
                     nxt.append(args[1])
         current = nxt
     return [m for tp in current for m in _union_members(tp)]
+
+
+def _is_tag(parent: Sequence[str | int], part: str) -> bool:
+    """Whether ``part`` is a discriminated-union tag that pydantic put into the loc."""
+    models = [m for m in _types_at(parent) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return len(models) > 1 and part in _tags_at(parent)
 
 
 def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
@@ -508,7 +514,7 @@ def _bad_from_validation(exc: ValidationError, root: yaml.Node | None, file: Pat
         loc, reason = _reason(err)
         line, field = resolve_loc(root, loc)
         found.append((line or 0, field, reason))
-    found.sort(key=lambda t: t[0])
+    found.sort(key=lambda t: (t[2] == "required field is missing", t[0]))  # precise lines first
     line, field, reason = found[0]
     if len(found) > 1:
         more = len(found) - 1
@@ -516,25 +522,32 @@ def _bad_from_validation(exc: ValidationError, root: yaml.Node | None, file: Pat
     return BadInput(reason, file=file, line=line or None, field=field or None)
 
 
-def _check_duplicate_keys(node: yaml.Node | None, file: Path, path: str = "") -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            key = k.value if isinstance(k, yaml.ScalarNode) else None
-            here = f"{path}.{key}" if path else str(key)
-            if key is not None:
-                if key in seen:
-                    raise BadInput(
-                        f"duplicate key '{key}'",
-                        file=file,
-                        line=k.start_mark.line + 1,
-                        field=here,
-                    )
-                seen.add(key)
-            _check_duplicate_keys(v, file, here)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicate_keys(item, file, f"{path}[{i}]")
+def _check_duplicate_keys(root: yaml.Node | None, file: Path) -> None:
+    """Reject a mapping that names one key twice (PyYAML silently keeps the last)."""
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:  # an alias: already checked
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for k, v in node.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else None
+                here = f"{path}.{key}" if path else str(key)
+                if key is not None:
+                    if key in keys:
+                        raise BadInput(
+                            f"duplicate key '{key}'",
+                            file=file,
+                            line=k.start_mark.line + 1,
+                            field=here,
+                        )
+                    keys.add(key)
+                stack.append((v, here))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
 
 
 # --------------------------------------------------------------------------- path resolution
@@ -645,6 +658,8 @@ def load_scenario(path: Path) -> Scenario:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise _bad_from_validation(exc, root, path) from None
+    except RecursionError:
+        raise BadInput("the YAML refers to itself (a recursive alias)", file=path) from None
     base = path.resolve().parent
     return _finish(scenario, base, path, root)
 

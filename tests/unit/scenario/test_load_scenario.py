@@ -259,3 +259,14 @@ def test_missing_scenario_file(tmp_path: Path) -> None:
 def test_model_rejects_unknown_fields_directly() -> None:
     with pytest.raises(ValueError, match="Extra inputs"):
         Scenario.model_validate({"name": "x", "bogus": 1})
+
+
+def test_recursive_alias_is_bad_input_not_a_crash(tmp_path: Path) -> None:
+    err = bad(tmp_path, "name: a\nsut: &s {kind: url, url: x, env: *s}\n")
+    assert err.line == 2 and err.field == "sut.env"
+
+
+def test_precise_errors_come_before_missing_fields(tmp_path: Path) -> None:
+    err = bad(tmp_path, "name: a\nload: {users: 1, requests: 1, bogus: 2}\n")
+    assert (err.line, err.field) == (2, "load.bogus")
+    assert "(and 2 more problems)" in str(err)  # sut and policy are missing

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from fake_backends.profile import FaultProfile
-from harness.adapters import load_adapted
+from harness.adapters import known_systems, load_adapted
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
 from harness.oracle.journal import load_attempts, load_client_records
@@ -85,6 +85,12 @@ def declared_policy(scenario: Scenario) -> AdaptedPolicy:
     file = scenario.policy_file
     if file is None:
         raise BadInput("no policy file", file=scenario.source_file, field="policy.source.file")
+    if spec.source.system not in known_systems():
+        raise BadInput(
+            f"unknown system '{spec.source.system}'; allowed: {', '.join(known_systems())}",
+            file=scenario.source_file,
+            field="policy.source.system",
+        )
     context = AdapterContext(upstream_servers=scenario.backends.replicas)
     return load_adapted(spec.source.system, file, context)
 

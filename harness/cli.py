@@ -67,6 +67,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+TAIL_LINES_SHOWN = 5
+
+
+def one_line(text: str) -> str:
+    """A message on one line: its first line, then at most the last ``TAIL_LINES_SHOWN``
+    non-empty lines of what follows (a quoted log tail), joined with `` | ``."""
+    lines = [line.strip() for line in text.splitlines()]
+    head, rest = (lines[0] if lines else ""), [line for line in lines[1:] if line]
+    return " | ".join([head, *rest[-TAIL_LINES_SHOWN:]]) if rest else head
+
+
+def _say_error(prefix: str, what: object) -> None:
+    """One line on stderr, never wrapped (rich would fold it at the terminal width)."""
+    sys.stderr.write(f"{prefix}: {one_line(str(what))}\n")
+    sys.stderr.flush()
+
+
 @contextmanager
 def _progress(enabled: bool) -> Iterator[object]:
     if not enabled:
@@ -191,15 +208,15 @@ def _conformance(paths: Sequence[Path], report_dir: Path, seed: int | None) -> i
         hint = missing_binary(scenario.sut, scenario.base_dir)
         err.rule(f"[{i}/{len(files)}] {scenario.name}")
         if hint:
-            rows.append((scenario.name, "skipped", f"SUT not installed; install it with: {hint}"))
-            err.print(f"skipped: the SUT is not installed; install it with: {hint}")
+            rows.append((scenario.name, "skipped", f"SUT not installed: {hint}"))
+            err.print(f"skipped: the SUT is not installed: {hint}", markup=False)
             continue
         t0 = time.monotonic()
         try:
             code = _run_one(file, report_dir / scenario.name, seed, quiet=False)
         except (BadInput, RunFailed) as exc:
-            err.print(f"error: {exc}", markup=False)
-            rows.append((scenario.name, "error", str(exc)))
+            _say_error("error", exc)
+            rows.append((scenario.name, "error", one_line(str(exc))))
             codes.append(EXIT_BAD_INPUT)
             continue
         got = _LABELS.get(code, str(code))
@@ -271,13 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             return _schema(args.what)
     except BadInput as exc:
-        err.print(f"error: {exc}", markup=False)
+        _say_error("error", exc)
         return EXIT_BAD_INPUT
     except RunFailed as exc:
-        err.print(f"run failed: {exc}", markup=False)
+        _say_error("run failed", exc)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        err.print("interrupted: everything started was stopped", markup=False)
+        _say_error("interrupted", "everything started was stopped")
         return EXIT_INTERRUPTED
     raise AssertionError(f"unhandled command {args.command}")
 

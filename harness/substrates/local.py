@@ -84,27 +84,44 @@ class LocalSubstrate:
         hint = missing_binary(sc.sut, sc.base_dir)
         if hint:
             raise BadInput(
-                f"the SUT program is not installed; install it with: {hint}",
+                f"the SUT program is not installed: {hint}",
                 file=sc.source_file,
-                field="sut",
+                field="sut.command" if sc.sut.kind == "command" else "sut.binary",
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.counter_url = self._start_counter()
         for index in range(sc.backends.replicas):
             self._log(f"starting backend replica r{index}")
             self._ports.append((free_port(), free_port()))
-            self.backends.append(self._start_replica(index, sc.backends.profile))
+            try:
+                self.backends.append(self._start_replica(index, sc.backends.profile))
+            except RunFailed as exc:
+                raise self._failed("backends", str(exc)) from None
         self._log(f"starting SUT ({sc.sut.kind})")
-        self.sut = self._stack.enter_context(
-            start_sut(
-                sc.sut,
-                listen=("127.0.0.1", free_port()),
-                upstreams=[b.url for b in self.backends],
-                workdir=self.workdir / "sut",
-                base_dir=sc.base_dir,
+        try:
+            self.sut = self._stack.enter_context(
+                start_sut(
+                    sc.sut,
+                    listen=("127.0.0.1", free_port()),
+                    upstreams=[b.url for b in self.backends],
+                    workdir=self.workdir / "sut",
+                    base_dir=sc.base_dir,
+                )
             )
-        )
+        except BadInput as exc:
+            if exc.file is not None:
+                raise
+            raise BadInput(
+                exc.reason, file=sc.source_file, line=exc.line, field=exc.field
+            ) from None
+        except RunFailed as exc:
+            raise self._failed("sut", str(exc)) from None
         self._log(f"SUT ready at {self.sut.url}")
+
+    def _failed(self, field: str, what: str) -> RunFailed:
+        """A ``RunFailed`` naming the scenario file and the part of it that failed."""
+        file = self.scenario.source_file
+        return RunFailed((f"{file}: " if file is not None else "") + f"{field}: {what}")
 
     def down(self) -> None:
         """Stop everything this substrate started (idempotent)."""
@@ -162,11 +179,13 @@ class LocalSubstrate:
 
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise RunFailed(f"redis-server exited at start (code {proc.returncode})")
+                raise self._failed(
+                    "backends.counter", f"redis-server exited at start (code {proc.returncode})"
+                )
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
                 return f"redis://127.0.0.1:{port}/0"
             time.sleep(0.05)
-        raise RunFailed("redis-server did not accept connections within 10 s")
+        raise self._failed("backends.counter", "redis-server did not accept connections in 10 s")
 
     # -- chaos operations --------------------------------------------------------------------
 
@@ -289,9 +308,10 @@ class LocalSubstrate:
             while proc.poll() is None:
                 if time.monotonic() > hard_deadline:
                     _terminate_group(proc)
-                    raise RunFailed(
+                    raise self._failed(
+                        "load",
                         f"Locust did not finish within {hard_deadline - started:.0f} s; "
-                        f"see {self.workdir / 'locust.log'}"
+                        f"see {self.workdir / 'locust.log'}",
                     )
                 self._must_be_alive()
                 self._progress("load", _count_lines(records), sc.load.requests)
@@ -302,13 +322,14 @@ class LocalSubstrate:
             probe_thread.join(timeout=5)
         self._progress("load", _count_lines(records), sc.load.requests)
         if proc.returncode != 0:
-            raise RunFailed(
+            raise self._failed(
+                "load",
                 f"Locust exited with code {proc.returncode}; last lines of "
-                f"{self.workdir / 'locust.log'}:\n{_tail(self.workdir / 'locust.log')}"
+                f"{self.workdir / 'locust.log'}:\n{_tail(self.workdir / 'locust.log')}",
             )
         if not records.exists():
-            raise RunFailed(
-                "Locust wrote no client records; see " + str(self.workdir / "locust.log")
+            raise self._failed(
+                "load", "Locust wrote no client records; see " + str(self.workdir / "locust.log")
             )
         self._settle()
         journals, dropped = self._collect_journals()
@@ -364,13 +385,14 @@ class LocalSubstrate:
         for index, handle in enumerate(self.backends):
             if index not in self._killed and not handle.alive():
                 tail = " | ".join(handle.log_text().strip().splitlines()[-5:])
-                raise RunFailed(
+                raise self._failed(
+                    "backends",
                     f"backend replica r{index} died during the run (exit status "
-                    f"{handle.process.returncode}); last log lines: {tail or '(none)'}"
+                    f"{handle.process.returncode}); last log lines: {tail or '(none)'}",
                 )
         if self.sut is not None and self.sut.pid is not None and not _pid_alive(self.sut.pid):
-            raise RunFailed(
-                f"the SUT ({self.sut.name}) died during the run; see {self.sut.log_path}"
+            raise self._failed(
+                "sut", f"the SUT ({self.sut.name}) died during the run; see {self.sut.log_path}"
             )
 
     def _settle(self) -> None:
@@ -394,7 +416,9 @@ class LocalSubstrate:
                 try:
                     dropped += handle.admin.stats().dropped
                 except (requests.RequestException, AdminError) as exc:
-                    raise RunFailed(f"backend r{index} did not report its journal: {exc}") from exc
+                    raise self._failed(
+                        "backends", f"backend r{index} did not report its journal: {exc}"
+                    ) from exc
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             clean = self.workdir / f"journal-r{index}.ndjson"
             calib = self.workdir / f"calibration-r{index}.ndjson"

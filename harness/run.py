@@ -178,9 +178,14 @@ def run_scenario(
         )
     report_dir = report_dir or Path("reports") / scenario.name
     run_dir = report_dir / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    try:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot create the run folder {run_dir}: {exc.strerror or exc}", field="--report-dir"
+        ) from None
     with (
         sigterm_as_interrupt(),
         LocalSubstrate(scenario, run_dir, progress=progress, log=say) as substrate,

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fake_backends.profile import Faults
-from harness.oracle.context import CheckContext, Group
+from harness.oracle.context import CheckContext, Group, distinct_keys
 from harness.oracle.journal import FAULT_KINDS, fault_code
 from harness.oracle.model import GroupModel, group_model
 from harness.oracle.records import FaultKind
@@ -307,20 +307,19 @@ def fault_audit(ctx: CheckContext) -> StatOut:
     outage_code = fault_code(FaultKind.OUTAGE)
     # route profile per attempt
     key = a.method.astype(np.int64) * len(a.paths) + a.path
-    uniq, inv = np.unique(key, return_inverse=True)
-    inv = inv.reshape(-1)
+    uniq = distinct_keys(key)
     names: dict[str, int] = {}
     route_faults: list[tuple[str, Faults]] = []
-    per_uniq = np.empty(len(uniq), np.int64)
-    for j, u in enumerate(uniq):
+    per_uniq = np.zeros(int(uniq.max()) + 1 if uniq.size else 1, np.int64)
+    for u in uniq:
         method, path = a.methods[int(u) // len(a.paths)], a.paths[int(u) % len(a.paths)]
         route, faults = ctx.profile.faults_for(method, path)
         name = route or "default"
         if name not in names:
             names[name] = len(route_faults)
             route_faults.append((name, faults))
-        per_uniq[j] = names[name]
-    route_of = per_uniq[inv]
+        per_uniq[u] = names[name]
+    route_of = per_uniq[key]
     hyps: list[Hypothesis] = []
     exact: list[npt.NDArray[np.int64]] = []
     evidence: list[str] = []

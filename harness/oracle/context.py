@@ -45,6 +45,16 @@ DEADLINE = "the deadline left no room for the next delay"
 BUDGET = "the retry budget may have been spent"
 
 
+def distinct_keys(key: I64) -> I64:
+    """Distinct values of small non-negative integer keys (no sort when the range is small)."""
+    if key.size == 0:
+        return key
+    top = int(key.max())
+    if top < 4 * key.size + 1_000_000:
+        return np.flatnonzero(np.bincount(key, minlength=top + 1))
+    return np.asarray(np.unique(key), np.int64)
+
+
 @dataclass(frozen=True)
 class Group:
     """Traces that share one fault model: (route profile, method, idempotency key present)."""
@@ -111,14 +121,13 @@ class CheckContext:
         st = trig == TRIG_STATUS
         if st.any():
             key = a.status[st].astype(np.int64) * 2 + self.has_retry_after[st]
-            uniq, inv = np.unique(key, return_inverse=True)
-            ok = np.array(
-                [
-                    is_retryable_status(self.policy, int(u // 2), has_retry_after=bool(u % 2))
-                    for u in uniq
-                ]
-            )
-            out[st] = ok[inv]
+            uniq = distinct_keys(key)
+            table = np.zeros(int(uniq.max()) + 1, bool)
+            for u in uniq:
+                table[u] = is_retryable_status(
+                    self.policy, int(u // 2), has_retry_after=bool(u % 2)
+                )
+            out[st] = table[key]
         out[trig == TRIG_RESET] = self.policy.retry_on.reset
         out[trig == TRIG_TIMEOUT] = self.policy.retry_on.per_try_timeout
         return out
@@ -132,22 +141,18 @@ class CheckContext:
         out = np.zeros(len(a), bool)
         if not fail.any():
             return out
-        key = (self.trace_method[fail].astype(np.int64) * 2 + self.trace_idem[fail]) * 8 + trig[
-            fail
-        ]
-        uniq, inv = np.unique(key, return_inverse=True)
-        ok = np.array(
-            [
-                is_retryable_method(
-                    self.policy,
-                    a.methods[int(u // 16)],
-                    has_idempotency_key=bool((u // 8) % 2),
-                    trigger=_TRIGGER_NAME[int(u % 8)],
-                )
-                for u in uniq
-            ]
-        )
-        out[fail] = ok[inv]
+        mi = self.trace_method[fail].astype(np.int64) * 2 + self.trace_idem[fail]
+        key = mi * 8 + trig[fail]
+        uniq = distinct_keys(key)
+        table = np.zeros(int(uniq.max()) + 1, bool)
+        for u in uniq:
+            table[u] = is_retryable_method(
+                self.policy,
+                a.methods[int(u // 16)],
+                has_idempotency_key=bool((u // 8) % 2),
+                trigger=_TRIGGER_NAME[int(u % 8)],
+            )
+        out[fail] = table[key]
         return out
 
     @cached_property
@@ -186,20 +191,32 @@ class CheckContext:
         lo, hi, nom = np.empty(n), np.empty(n), np.empty(n)
         if n == 0:
             return lo, hi, nom
-        ra_ms = np.where(np.isnan(ra_s), -1, np.round(np.nan_to_num(ra_s, nan=0.0) * 1e3))
-        key = np.stack([k.astype(np.float64), ra_ms, status.astype(np.float64)], axis=1)
-        uniq, inv = np.unique(key, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
-        wl, wh, wn = np.empty(len(uniq)), np.empty(len(uniq)), np.empty(len(uniq))
-        for j, (kk, ms, st) in enumerate(uniq):
-            w = delay_window(
-                self.policy,
-                int(kk),
-                retry_after_s=None if ms < 0 else ms / 1e3,
-                status=None if st < 0 else int(st),
-            )
-            wl[j], wh[j], wn[j] = w.lo_s, w.hi_s, w.nominal_s
-        return wl[inv], wh[inv], wn[inv]
+        plain = np.isnan(ra_s)
+        if plain.any():  # no Retry-After: the window depends on k alone
+            kp = k[plain]
+            ks = distinct_keys(kp)
+            tl, th, tn = (np.zeros(int(ks.max()) + 1) for _ in range(3))
+            for kk in ks:
+                w = delay_window(self.policy, int(kk))
+                tl[kk], th[kk], tn[kk] = w.lo_s, w.hi_s, w.nominal_s
+            lo[plain], hi[plain], nom[plain] = tl[kp], th[kp], tn[kp]
+        rows = np.flatnonzero(~plain)
+        if rows.size:
+            ra_ms = np.round(ra_s[rows] * 1e3)
+            key = np.stack([k[rows].astype(np.float64), ra_ms, status[rows].astype(np.float64)], 1)
+            uniq, inv = np.unique(key, axis=0, return_inverse=True)
+            inv = inv.reshape(-1)
+            wl, wh, wn = np.empty(len(uniq)), np.empty(len(uniq)), np.empty(len(uniq))
+            for j, (kk, ms, st) in enumerate(uniq):
+                w = delay_window(
+                    self.policy,
+                    int(kk),
+                    retry_after_s=ms / 1e3,
+                    status=None if st < 0 else int(st),
+                )
+                wl[j], wh[j], wn[j] = w.lo_s, w.hi_s, w.nominal_s
+            lo[rows], hi[rows], nom[rows] = wl[inv], wh[inv], wn[inv]
+        return lo, hi, nom
 
     @cached_property
     def window(self) -> tuple[F64, F64, F64]:

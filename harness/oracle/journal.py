@@ -11,11 +11,14 @@ unique values kept once. Attempts without a request id cannot be traced: they ar
 
 from __future__ import annotations
 
+import gc
 import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from email.utils import parsedate_to_datetime
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +100,20 @@ class ClientTable:
 class _Codebook:
     """Factorises strings into dense integer codes in order of first appearance."""
 
-    def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
+    def __init__(self, normalise: Callable[[str], str] | None = None) -> None:
+        self.codes: dict[str, int] = {}  # normalised value -> code
+        self.raw: dict[str, int] = {}  # value as written -> code
+        self.normalise = normalise
 
-    def encode(self, values: Sequence[str]) -> list[int]:
-        codes = self.codes
-        return [codes.setdefault(v, len(codes)) for v in values]
+    def encode(self, values: Sequence[str]) -> npt.NDArray[np.int32]:
+        codes, raw = self.codes, self.raw
+        for v in dict.fromkeys(values):
+            if v not in raw:
+                if not isinstance(v, str):
+                    raise TypeError(f"expected a string, got {type(v).__name__}")
+                key = self.normalise(v) if self.normalise else v
+                raw[v] = codes.setdefault(key, len(codes))
+        return np.array(list(map(raw.__getitem__, values)), np.int32)
 
     def values(self) -> tuple[str, ...]:
         return tuple(self.codes)
@@ -147,21 +158,31 @@ def _chunks(sources: Iterable[Source] | Source) -> Iterator[tuple[str, int, list
         yield ("<lines>", pending_start, pending)
 
 
-def _parse(name: str, first: int, lines: list[bytes]) -> list[tuple[int, dict[str, Any]]]:
-    """Parses non-blank lines, naming the file and line of the first bad one."""
-    kept = [(first + i, ln) for i, ln in enumerate(lines) if ln.strip()]
+def _numbered(first: int, lines: list[bytes]) -> list[tuple[int, bytes]]:
+    return [(first + i, ln) for i, ln in enumerate(lines) if ln.strip()]
+
+
+def _parse(name: str, first: int, lines: list[bytes]) -> list[Any]:
+    """Parses non-blank lines (one JSON value each), naming the line of the first bad one."""
+    kept = [ln for ln in lines if ln] if b"" in lines else lines
     try:
-        objs = orjson.loads(b"[" + b",".join(ln for _, ln in kept) + b"]")
+        objs: list[Any] = orjson.loads(b"[" + b",".join(kept) + b"]")
+        if len(objs) == len(kept) and (not objs or isinstance(objs[0], dict)):
+            return objs
     except orjson.JSONDecodeError:
-        objs = []
-        for number, ln in kept:
-            try:
-                objs.append(orjson.loads(ln))
-            except orjson.JSONDecodeError as exc:
-                raise BadInput(f"not a JSON object: {exc}", file=name, line=number) from exc
-    if len(objs) != len(kept):  # a line held two values, e.g. '1, 2'
-        raise BadInput("each line must hold exactly one JSON object", file=name, line=first)
-    return [(number, obj) for (number, _), obj in zip(kept, objs, strict=True)]
+        pass
+    objs = []
+    for number, ln in _numbered(first, lines):
+        try:
+            objs.append(orjson.loads(ln))
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"not a JSON object: {exc}", file=name, line=number) from exc
+    return objs
+
+
+def _rows(first: int, lines: list[bytes], objs: list[Any]) -> list[tuple[int, Any]]:
+    """(line number, parsed value) pairs, for error reports (slow path)."""
+    return [(n, o) for (n, _), o in zip(_numbered(first, lines), objs, strict=False)]
 
 
 def _bad_field(
@@ -222,17 +243,31 @@ class _RetryAfterParser:
         return result
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pauses the cyclic GC: parsing creates millions of short-lived dicts and no cycles, and
+    the collector's repeated scans of them cost about a third of the load time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_attempts(sources: Iterable[Source] | Source) -> AttemptTable:
     """Loads journal NDJSON (file paths, or an iterable of lines) into an :class:`AttemptTable`.
 
     Raises :class:`BadInput` naming the file, line and field of the first malformed record.
     """
-    rid_book, method_book, path_book, replica_book = (
-        _Codebook(),
-        _Codebook(),
-        _Codebook(),
-        _Codebook(),
-    )
+    with _gc_paused():
+        return _load_attempts(sources)
+
+
+def _load_attempts(sources: Iterable[Source] | Source) -> AttemptTable:
+    rid_book, method_book = _Codebook(), _Codebook(str.upper)
+    path_book, replica_book = _Codebook(), _Codebook()
     ra_parser = _RetryAfterParser()
     cols: dict[str, list[Any]] = {
         k: []
@@ -243,14 +278,20 @@ def load_attempts(sources: Iterable[Source] | Source) -> AttemptTable:
     }
     no_rid = 0
     for name, first, lines in _chunks(sources):
-        rows = _parse(name, first, lines)
+        objs = all_objs = _parse(name, first, lines)
         try:
-            objs = [o for _, o in rows if o["request_id"] is not None]
-            no_rid += len(rows) - len(objs)
-            if any(o.get("v", JOURNAL_FORMAT_VERSION) != JOURNAL_FORMAT_VERSION for o in objs):
+            rids = list(map(itemgetter("request_id"), objs))
+            if None in rids:
+                n_all = len(objs)
+                objs = [o for o, r in zip(objs, rids, strict=True) if r is not None]
+                rids = [r for r in rids if r is not None]
+                no_rid += n_all - len(objs)
+            n = len(objs)
+            versions = set(map(methodcaller("get", "v", JOURNAL_FORMAT_VERSION), objs))
+            if versions - {JOURNAL_FORMAT_VERSION}:
                 bad = next(
-                    n
-                    for n, o in rows
+                    num
+                    for num, o in _rows(first, lines, all_objs)
                     if o.get("v", JOURNAL_FORMAT_VERSION) != JOURNAL_FORMAT_VERSION
                 )
                 raise BadInput(
@@ -259,41 +300,66 @@ def load_attempts(sources: Iterable[Source] | Source) -> AttemptTable:
                     line=bad,
                     field="v",
                 )
-            cols["rid"].append(np.array(rid_book.encode([o["request_id"] for o in objs]), np.int32))
-            cols["method"].append(
-                np.array(method_book.encode([o["method"].upper() for o in objs]), np.int32)
+            cols["rid"].append(rid_book.encode(rids))
+            fields_ = (
+                list(
+                    zip(
+                        *map(
+                            itemgetter(
+                                "method",
+                                "path",
+                                "replica",
+                                "status",
+                                "arrival_us",
+                                "end_us",
+                                "attempt",
+                            ),
+                            objs,
+                        ),
+                        strict=True,
+                    )
+                )
+                or [()] * 7
             )
-            cols["path"].append(np.array(path_book.encode([o["path"] for o in objs]), np.int32))
-            cols["replica"].append(
-                np.array(replica_book.encode([o["replica"] for o in objs]), np.int32)
-            )
-            status = [o["status"] for o in objs]
-            cols["status"].append(
-                np.array([NO_STATUS if s is None else s for s in status], np.int32)
-            )
-            fault = np.array([FAULT_CODE.get(o["fault"], -1) for o in objs], np.int32)
-            if (fault < 0).any():
-                number = next(n for n, o in rows if o.get("fault") not in FAULT_CODE)
+            methods, paths, replicas, statuses, arrivals, ends, indices = fields_
+            cols["method"].append(method_book.encode(methods))
+            cols["path"].append(path_book.encode(paths))
+            cols["replica"].append(replica_book.encode(replicas))
+            status = np.array(statuses, np.float64)
+            cols["status"].append(np.nan_to_num(status, nan=NO_STATUS).astype(np.int32))
+            try:
+                fault = np.fromiter(
+                    map(FAULT_CODE.__getitem__, map(itemgetter("fault"), objs)), np.int32, count=n
+                )
+            except KeyError:
+                number = next(
+                    num
+                    for num, o in _rows(first, lines, all_objs)
+                    if o.get("fault") not in FAULT_CODE
+                )
                 raise BadInput(
                     f"unknown fault kind (allowed: {', '.join(FAULT_CODE)})",
                     file=name,
                     line=number,
                     field="fault",
-                )
+                ) from None
             cols["fault"].append(fault)
-            cols["arrival"].append(np.array([o["arrival_us"] for o in objs], np.int64))
-            cols["end"].append(np.array([o["end_us"] for o in objs], np.int64))
-            cols["attempt"].append(np.array([o["attempt"] for o in objs], np.int32))
-            cols["idem"].append(np.array([bool(o.get("idempotency_key")) for o in objs], bool))
-            cols["gone"].append(np.array([bool(o.get("client_gone")) for o in objs], bool))
-            ra_values = [o.get("retry_after") for o in objs]
-            parsed = [
-                (math.nan, False) if v is None else ra_parser.parse(str(v)) for v in ra_values
-            ]
-            cols["ra"].append(np.array([p[0] for p in parsed], np.float64))
-            cols["ra_abs"].append(np.array([p[1] for p in parsed], bool))
+            cols["arrival"].append(np.array(arrivals, np.int64))
+            cols["end"].append(np.array(ends, np.int64))
+            cols["attempt"].append(np.array(indices, np.int32))
+            for key, col in (("idempotency_key", "idem"), ("client_gone", "gone")):
+                vals = np.array(list(map(methodcaller("get", key), objs)), dtype=object)
+                cols[col].append(vals.astype(bool))
+            ra_vals = np.array(list(map(methodcaller("get", "retry_after"), objs)), dtype=object)
+            ra = np.full(n, np.nan)
+            ra_abs = np.zeros(n, bool)
+            present = np.flatnonzero(ra_vals.astype(bool))  # None and "" carry no value
+            for i in present:
+                ra[i], ra_abs[i] = ra_parser.parse(str(ra_vals[i]))
+            cols["ra"].append(ra)
+            cols["ra_abs"].append(ra_abs)
         except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
-            raise _bad_field(name, rows, _ATTEMPT_REQUIRED) from exc
+            raise _bad_field(name, _rows(first, lines, all_objs), _ATTEMPT_REQUIRED) from exc
 
     def cat(key: str, dtype: Any) -> Any:
         parts = cols[key]
@@ -337,15 +403,20 @@ _CLIENT_REQUIRED: dict[str, type | tuple[type, ...]] = {
 
 def load_client_records(sources: Iterable[Source] | Source) -> ClientTable:
     """Loads client-record NDJSON (paths or lines) into a :class:`ClientTable`."""
+    with _gc_paused():
+        return _load_client_records(sources)
+
+
+def _load_client_records(sources: Iterable[Source] | Source) -> ClientTable:
     method_book = _Codebook()
     rids: list[str] = []
     errors: list[str | None] = []
     cols: dict[str, list[Any]] = {k: [] for k in ("method", "status", "start", "end", "idem")}
     seen: dict[str, tuple[str, int]] = {}
     for name, first, lines in _chunks(sources):
-        rows = _parse(name, first, lines)
+        objs = _parse(name, first, lines)
+        rows = _rows(first, lines, objs)
         try:
-            objs = [o for _, o in rows]
             chunk_rids = [o["request_id"] for o in objs]
             cols["method"].extend(method_book.encode([o["method"].upper() for o in objs]))
             cols["status"].extend(NO_STATUS if o["status"] is None else o["status"] for o in objs)

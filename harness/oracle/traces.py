@@ -74,9 +74,24 @@ class Traces:
         return f"{self.request_id(t)}: " + " | ".join(parts)
 
 
+def _order(attempts: AttemptTable) -> npt.NDArray[np.int64]:
+    """Row order by (request id, arrival, journaled attempt index)."""
+    if len(attempts) == 0:
+        return np.zeros(0, np.int64)
+    arrival = attempts.arrival_us
+    span = int(arrival.max()) - int(arrival.min())
+    rid_bits = max(int(attempts.rid.max()), 1).bit_length()
+    time_bits = max(span, 1).bit_length()
+    if rid_bits + time_bits <= 62:  # one stable argsort of a combined key
+        key = (attempts.rid.astype(np.int64) << time_bits) | (arrival - arrival.min())
+        pre = np.argsort(attempts.attempt, kind="stable")
+        return np.asarray(pre[np.argsort(key[pre], kind="stable")], np.int64)
+    return np.asarray(np.lexsort((attempts.attempt, arrival, attempts.rid)), np.int64)
+
+
 def build_traces(attempts: AttemptTable) -> Traces:
     """Groups attempts by request id, ordered by arrival (ties by the journaled attempt index)."""
-    order = np.lexsort((attempts.attempt, attempts.arrival_us, attempts.rid))
+    order = _order(attempts)
     table = attempts.take(order)
     n = len(table)
     if n == 0:

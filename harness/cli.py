@@ -117,15 +117,21 @@ def _run_one(path: Path, report_dir: Path | None, seed: int | None, quiet: bool)
 
         def log(text: str) -> None:
             if not quiet:
-                err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}", markup=True)
+                err.print(
+                    f"[dim]{time.strftime('%H:%M:%S')}[/] {text}", markup=True, soft_wrap=True
+                )
 
         result = run_scenario(
             path, report_dir=report_dir, seed=seed, log=log, progress=progress, console=console
         )
     if not quiet:
         for kind, p in sorted(result.report_paths.items()):
-            err.print(f"{kind} report: {p}")
-        err.print(f"run folder (for 'retry-harness verify'): {result.run_dir}")
+            err.print(f"{kind} report: {p}", markup=False, soft_wrap=True)
+        err.print(
+            f"run folder (for 'retry-harness verify'): {result.run_dir}",
+            markup=False,
+            soft_wrap=True,
+        )
     return result.verdict.exit_code
 
 

@@ -107,10 +107,14 @@ def goals_of(scenario: Scenario) -> DetectionGoals:
 
 
 def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0) -> SamplePlan:
-    """Logical requests the scenario's detection goals need, for its most common request."""
+    """Logical requests the scenario's detection goals need, for its most common request.
+
+    Checks the scenario does not run (``checks.skip``, ``checks.only``, or steady-state checks
+    under chaos) are left out of the plan.
+    """
     load = scenario.load
     method = max(load.methods, key=lambda m: load.methods[m])
-    return plan(
+    planned = plan(
         policy,
         scenario.backends.profile,
         goals_of(scenario),
@@ -118,6 +122,14 @@ def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0)
         method=method,
         path=load.paths[0],
     )
+    skip, _ = _skipped_checks(scenario)
+    only = scenario.checks.only
+    kept = {
+        name: cp
+        for name, cp in planned.checks.items()
+        if name not in skip and (only is None or name in only)
+    }
+    return planned.model_copy(update={"checks": kept})
 
 
 def _skipped_checks(scenario: Scenario) -> tuple[list[str], list[str]]:

@@ -1,0 +1,180 @@
+"""Issue #4's bad-input promise, through the real CLI: an unknown field, a wrong type, a missing
+SUT binary, a port in use, a SUT that never becomes ready, a backend that dies, Ctrl-C and
+SIGTERM. Each gives one line naming the file and the field (exit 2; 130 when interrupted) and
+leaves nothing running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cli.helpers import (
+    CLI,
+    REPO,
+    assert_nothing_left,
+    error_line,
+    processes_mentioning,
+    run_cli,
+    tiny_scenario,
+    wait_for_load,
+    write_scenario,
+)
+
+pytestmark = pytest.mark.integration
+
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+
+
+def _run(scenario: Path, tmp_path: Path) -> str:
+    """Run the scenario; assert exit 2 and nothing left; return the one error line."""
+    result = run_cli("run", scenario, "--report-dir", tmp_path / "report", "--quiet")
+    assert result.returncode == EXIT_BAD_INPUT, result.stderr
+    line = error_line(result)
+    assert_nothing_left(str(tmp_path))
+    return line
+
+
+def test_unknown_field_names_file_line_field_and_allowed(tmp_path: Path) -> None:
+    data = tiny_scenario("unknown-field")
+    data["load"]["userz"] = 4
+    scenario = write_scenario(tmp_path, data)
+    line = _run(scenario, tmp_path)
+    assert line.startswith(f"error: {scenario}:")
+    assert "load.userz" in line
+    assert "unknown field 'userz'" in line
+    assert "allowed:" in line and "users" in line.split("allowed:")[1]
+    assert not (tmp_path / "report").exists()  # nothing was started, nothing written
+
+
+def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    data = tiny_scenario("wrong-type")
+    data["backends"]["replicas"] = "two"
+    scenario = write_scenario(tmp_path, data)
+    line = _run(scenario, tmp_path)
+    lines = scenario.read_text().splitlines()
+    number = next(i for i, text in enumerate(lines, 1) if "replicas: two" in text)
+    assert line.startswith(f"error: {scenario}:{number}: backends.replicas: ")
+    assert "integer" in line and "'two'" in line
+
+
+def test_missing_sut_binary_says_how_to_install(tmp_path: Path) -> None:
+    data = tiny_scenario("missing-binary")
+    data["sut"]["binary"] = "haproxy-not-installed-1f3a"
+    scenario = write_scenario(tmp_path, data)
+    line = _run(scenario, tmp_path)
+    assert line.startswith(f"error: {scenario}: sut.binary: ")
+    assert "haproxy-not-installed-1f3a" in line
+    assert "apt-get install -y haproxy" in line
+
+
+def test_port_in_use_is_reported_and_everything_stopped(tmp_path: Path) -> None:
+    # The user's config binds a fixed port as well as {{listen}}; something else holds it.
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        write_scenario(tmp_path, tiny_scenario("port-in-use"))
+        config = tmp_path / "haproxy.cfg"
+        text = config.read_text()
+        config.write_text(
+            text.replace(
+                "    bind {{listen}}", f"    bind {{{{listen}}}}\n    bind 127.0.0.1:{busy}"
+            )
+        )
+        line = _run(tmp_path / "scenario.yaml", tmp_path)
+    assert line.startswith(f"run failed: {tmp_path / 'scenario.yaml'}: sut: haproxy SUT")
+    assert "exited with code" in line
+    assert "Address already in use" in line and str(busy) in line
+
+
+def test_sut_never_ready_is_stopped_after_its_timeout(tmp_path: Path) -> None:
+    data = tiny_scenario(
+        "never-ready",
+        sut={
+            "kind": "command",
+            "command": f'{sys.executable} -c "import time; time.sleep(120)"',
+            "ready_timeout_s": 1,
+        },
+        policy={"inline": {"max_retries": 0}},
+    )
+    scenario = write_scenario(tmp_path, data)
+    line = _run(scenario, tmp_path)  # the sleeping SUT runs in tmp_path: it must be gone
+    assert line.startswith(f"run failed: {scenario}: sut: command SUT")
+    assert "did not become ready within 1 s" in line
+
+
+# -------------------------------------------------------------------- failures during the load
+
+
+@pytest.fixture
+def long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """A run whose load lasts long enough to be interrupted: (CLI process, run dir, stderr)."""
+    data = tiny_scenario("long-run")
+    data["load"].update({"users": 2, "spawn_rate": 2, "requests": 100_000, "duration_s": 60})
+    scenario = write_scenario(tmp_path, data)
+    report = tmp_path / "report"
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("wb") as err, (tmp_path / "stdout.txt").open("wb") as out:
+        proc = subprocess.Popen(
+            [*CLI, "run", str(scenario), "--report-dir", str(report), "--quiet"],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+        )
+    try:
+        wait_for_load(proc, report / "run", records=20)
+        yield proc, report / "run", stderr
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def test_backend_that_dies_stops_the_run(
+    long_run: tuple[subprocess.Popen[bytes], Path, Path], tmp_path: Path
+) -> None:
+    proc, run_dir, stderr = long_run
+    journal = str(run_dir / "journal-r0.raw.ndjson")
+    running = processes_mentioning(str(tmp_path))
+    kinds = " ".join(p.cmdline for p in running)
+    assert "fake_backends" in kinds and "haproxy" in kinds and "locust" in kinds
+    masters = [
+        p
+        for p in running
+        if "fake_backends" in p.cmdline
+        and journal in p.cmdline
+        and os.getpgid(p.pid) == p.pid  # the gunicorn master leads its process group
+    ]
+    assert len(masters) == 1, running
+    os.kill(masters[0].pid, signal.SIGKILL)  # its workers are orphaned, still serving
+    assert proc.wait(60) == EXIT_BAD_INPUT
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr.read_text())
+    line = error_line(result)
+    assert line.startswith(f"run failed: {tmp_path / 'scenario.yaml'}: backends: ")
+    assert "backend replica r0 died during the run" in line
+    assert_nothing_left(str(tmp_path))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_mid_load_tears_everything_down(
+    long_run: tuple[subprocess.Popen[bytes], Path, Path], tmp_path: Path, sig: signal.Signals
+) -> None:
+    proc, _, stderr = long_run
+    assert len(processes_mentioning(str(tmp_path))) >= 4  # CLI, backend, haproxy, Locust
+    proc.send_signal(sig)
+    assert proc.wait(60) == EXIT_INTERRUPTED
+    text = stderr.read_text()
+    assert text.splitlines() == ["interrupted: everything started was stopped"], text
+    assert_nothing_left(str(tmp_path))

@@ -201,14 +201,18 @@ def _bad_field(
     rows: list[tuple[int, dict[str, Any]]],
     required: dict[str, type | tuple[type, ...]],
     nullable: set[str] | None = None,
+    untraced_ok: bool = False,
 ) -> BadInput:
     """Finds the first row that breaks ``required`` and describes it (slow path).
 
-    ``nullable`` names the keys that may be null (``None``: all of them).
+    ``nullable`` names the keys that may be null (``None``: all of them). With ``untraced_ok``
+    a row whose request id is null needs no other field (the loader leaves it out).
     """
     for number, obj in rows:
         if not isinstance(obj, dict):
             return BadInput("each line must be a JSON object", file=name, line=number)
+        if untraced_ok and "request_id" in obj and obj["request_id"] is None:
+            continue
         for key, kind in required.items():
             if key not in obj:
                 return BadInput("required field is missing", file=name, line=number, field=key)
@@ -388,7 +392,9 @@ def _attempts_via_rows(sources: Iterable[Source] | Source) -> AttemptTable:
             cols["ra"].append(ra)
             cols["ra_abs"].append(ra_abs)
         except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
-            raise _bad_field(name, _rows(first, lines, all_objs), _ATTEMPT_REQUIRED) from exc
+            rows = _rows(first, lines, all_objs)
+            nullable = {"request_id", "status"}
+            raise _bad_field(name, rows, _ATTEMPT_REQUIRED, nullable, untraced_ok=True) from exc
 
     def cat(key: str, dtype: Any) -> Any:
         parts = cols[key]
@@ -545,23 +551,31 @@ _CLIENT_NOT_NULL = ("request_id", "method", "status", "start_us", "end_us")
 _PLAIN_SECONDS = r"^[0-9]{1,15}(\.[0-9]{1,15})?$"  # parsed alike by Arrow's cast and float()
 
 
-def _buffers(items: list[Source]) -> Iterator[tuple[bytes, int | None]]:
-    """(NDJSON bytes, number of lines it must hold or None) per file and per run of lines."""
+def _buffers(items: Sequence[Source]) -> Iterator[tuple[bytes, int | None]]:
+    """(NDJSON bytes, number of lines it must hold or None) per file and per run of lines.
+
+    Empty and blank buffers are left out (the row reader skips blank lines).
+    """
     group: list[bytes] = []
     for item in items:
         if not _is_path(item):
             group.append(item if isinstance(item, bytes) else str(item).encode())
             continue
         if group:
-            yield b"\n".join(group), len(group)
+            yield from _non_blank(b"\n".join(group), len(group))
             group = []
         try:
             data = Path(item).read_bytes()  # type: ignore[arg-type]
         except OSError as exc:
             raise _NotPlain from exc
-        yield data, None
+        yield from _non_blank(data, None)
     if group:
-        yield b"\n".join(group), len(group)
+        yield from _non_blank(b"\n".join(group), len(group))
+
+
+def _non_blank(data: bytes, lines: int | None) -> Iterator[tuple[bytes, int | None]]:
+    if data and not data.isspace():  # isspace stops at the first other byte
+        yield data, lines
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -577,12 +591,13 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _plain(data: bytes, lines: int | None) -> bytes:
-    """``data`` with explicit status nulls (and request-id nulls) rewritten for Arrow.
+def _plain(data: bytes, lines: int | None) -> tuple[bytes, int]:
+    """``data`` with explicit null statuses rewritten for Arrow, and its number of lines.
 
-    Raises :class:`_NotPlain` unless every line holds exactly one object (``{`` first, ``}``
-    last, so that Arrow's rows are the row reader's lines), no ``\\r`` (the row reader splits
-    lines there too) and valid UTF-8 (Arrow does not check keys it skips).
+    Raises :class:`_NotPlain` unless every line starts with ``{`` and ends with ``}`` (so a
+    line that Arrow reads as one row is one object, as the row reader needs), there is no
+    ``\\r`` (the row reader splits lines there too) and the bytes are UTF-8 (Arrow does not
+    check the keys it skips). The caller checks that Arrow found one row per line.
     """
     end = len(data) - 1 if data.endswith(b"\n") else len(data)
     if end <= 0 or data[0] != ord("{") or data[end - 1] != ord("}") or b"\r" in data:
@@ -595,15 +610,19 @@ def _plain(data: bytes, lines: int | None) -> bytes:
     # A null status and a missing one are both null to Arrow; the row reader rejects only the
     # latter. The pattern can only be a key followed by null (inside a string the quote before
     # ':' would be escaped): an explicit top-level null, or one in a key Arrow ignores.
-    return data.replace(*_STATUS_NULL)
+    return data.replace(*_STATUS_NULL), newlines + 1
 
 
-def _read(data: bytes, schema: Any) -> Any:
+def _read(data: bytes, rows: int, schema: Any) -> Any:
+    """The Arrow table of plain NDJSON, which must hold ``rows`` rows (one per line)."""
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     try:
-        return pa_json.read_json(pa.BufferReader(data), parse_options=options)
+        table = pa_json.read_json(pa.BufferReader(data), parse_options=options)
     except pa.ArrowException as exc:
         raise _NotPlain from exc
+    if table.num_rows != rows:  # a line held two objects
+        raise _NotPlain
+    return table
 
 
 def _numpy(column: Any, dtype: Any) -> Any:
@@ -658,7 +677,7 @@ def _retry_after(column: Any, end_us: I64) -> F64:
     return ra
 
 
-def _attempts_via_arrow(items: list[Source]) -> AttemptTable | None:
+def _attempts_via_arrow(items: Sequence[Source]) -> AttemptTable | None:
     """The Arrow reader; None when the input must go to the row reader."""
     try:
         return _arrow_attempts(items)
@@ -666,20 +685,18 @@ def _attempts_via_arrow(items: list[Source]) -> AttemptTable | None:
         return None
 
 
-def _arrow_attempts(items: list[Source]) -> AttemptTable:
+def _arrow_attempts(items: Sequence[Source]) -> AttemptTable:
     tables = []
     no_rid = 0
     for data, lines in _buffers(items):
-        if not data:
-            continue
-        text = _plain(data, lines)
+        text, rows = _plain(data, lines)
         del data
         rewritten = _RID_NULL[0] in text
         if rewritten:
             if b"\\u0000" in text:  # the rewritten null must not be a real request id
                 raise _NotPlain
             text = text.replace(*_RID_NULL)
-        table = _read(text, _ATTEMPT_SCHEMA)
+        table = _read(text, rows, _ATTEMPT_SCHEMA)
         del text
         if table.column("request_id").null_count:  # a missing request_id
             raise _NotPlain
@@ -725,7 +742,7 @@ def _arrow_attempts(items: list[Source]) -> AttemptTable:
     )
 
 
-def _clients_via_arrow(items: list[Source]) -> ClientTable | None:
+def _clients_via_arrow(items: Sequence[Source]) -> ClientTable | None:
     """The Arrow reader for client records; None when the row reader must decide."""
     try:
         return _arrow_clients(items)
@@ -733,8 +750,10 @@ def _clients_via_arrow(items: list[Source]) -> ClientTable | None:
         return None
 
 
-def _arrow_clients(items: list[Source]) -> ClientTable:
-    tables = [_read(_plain(data, lines), _CLIENT_SCHEMA) for data, lines in _buffers(items) if data]
+def _arrow_clients(items: Sequence[Source]) -> ClientTable:
+    tables = [
+        _read(*_plain(data, lines), _CLIENT_SCHEMA) for data, lines in _buffers(items) if data
+    ]
     table = pa.concat_tables(tables) if tables else _CLIENT_SCHEMA.empty_table()
     for name in _CLIENT_NOT_NULL:
         if table.column(name).null_count:

@@ -23,12 +23,13 @@ import gc
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from email.utils import parsedate_to_datetime
 from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -548,6 +549,7 @@ _CLIENT_SCHEMA = pa.schema(
     ]
 )
 _CLIENT_NOT_NULL = ("request_id", "method", "status", "start_us", "end_us")
+_P = TypeVar("_P")
 _PLAIN_SECONDS = r"^[0-9]{1,15}(\.[0-9]{1,15})?$"  # parsed alike by Arrow's cast and float()
 
 
@@ -685,17 +687,38 @@ def _attempts_via_arrow(items: Sequence[Source]) -> AttemptTable | None:
         return None
 
 
+def _prepared(items: Sequence[Source], prepare: Callable[[bytes, int | None], _P]) -> Iterator[_P]:
+    """``prepare(data, lines)`` per buffer, one buffer ahead in a worker thread: the byte checks
+    of the next file run while Arrow parses this one (Arrow releases the GIL)."""
+    buffers = _buffers(items)
+
+    def step() -> _P | None:
+        item = next(buffers, None)
+        return None if item is None else prepare(*item)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(step)
+        while (result := future.result()) is not None:
+            future = pool.submit(step)
+            yield result
+
+
+def _prepare_journal(data: bytes, lines: int | None) -> tuple[bytes, int, bool]:
+    """Plain journal bytes, their rows, and whether explicit null request ids were rewritten."""
+    text, rows = _plain(data, lines)
+    del data
+    rewritten = _RID_NULL[0] in text
+    if rewritten:
+        if b"\\u0000" in text:  # the rewritten null must not be a real request id
+            raise _NotPlain
+        text = text.replace(*_RID_NULL)
+    return text, rows, rewritten
+
+
 def _arrow_attempts(items: Sequence[Source]) -> AttemptTable:
     tables = []
     no_rid = 0
-    for data, lines in _buffers(items):
-        text, rows = _plain(data, lines)
-        del data
-        rewritten = _RID_NULL[0] in text
-        if rewritten:
-            if b"\\u0000" in text:  # the rewritten null must not be a real request id
-                raise _NotPlain
-            text = text.replace(*_RID_NULL)
+    for text, rows, rewritten in _prepared(items, _prepare_journal):
         table = _read(text, rows, _ATTEMPT_SCHEMA)
         del text
         if table.column("request_id").null_count:  # a missing request_id
@@ -751,9 +774,7 @@ def _clients_via_arrow(items: Sequence[Source]) -> ClientTable | None:
 
 
 def _arrow_clients(items: Sequence[Source]) -> ClientTable:
-    tables = [
-        _read(*_plain(data, lines), _CLIENT_SCHEMA) for data, lines in _buffers(items) if data
-    ]
+    tables = [_read(text, rows, _CLIENT_SCHEMA) for text, rows in _prepared(items, _plain)]
     table = pa.concat_tables(tables) if tables else _CLIENT_SCHEMA.empty_table()
     for name in _CLIENT_NOT_NULL:
         if table.column(name).null_count:

@@ -683,7 +683,7 @@ def _attempts_via_arrow(items: Sequence[Source]) -> AttemptTable | None:
     """The Arrow reader; None when the input must go to the row reader."""
     try:
         return _arrow_attempts(items)
-    except _NotPlain:
+    except (_NotPlain, pa.ArrowException):  # e.g. a string column over 2 GiB: rows reader
         return None
 
 
@@ -769,7 +769,7 @@ def _clients_via_arrow(items: Sequence[Source]) -> ClientTable | None:
     """The Arrow reader for client records; None when the row reader must decide."""
     try:
         return _arrow_clients(items)
-    except _NotPlain:
+    except (_NotPlain, pa.ArrowException):  # e.g. a string column over 2 GiB: rows reader
         return None
 
 

@@ -509,14 +509,12 @@ class _NotPlain(Exception):
     """The Arrow reader cannot vouch for this input: the row reader decides (and names errors)."""
 
 
-_NULL_RID = (
-    "\x00"  # explicit ``"request_id":null``, rewritten so that it differs from a missing key
-)
-_STATUS_NULL = (
-    b'"status":null',
-    b'"status":-1  ',
-)  # same length: replaced in place; -1 = NO_STATUS
+# An explicit ``"request_id":null`` is rewritten to a NUL id so that Arrow tells it from a
+# missing key (only where no real NUL occurs). An explicit null status becomes NO_STATUS (-1),
+# with the same length so that the bytes are replaced in place.
+_NULL_RID = "\x00"
 _RID_NULL = (b'"request_id":null', b'"request_id":"\\u0000"')
+_STATUS_NULL = (b'"status":null', b'"status":-1  ')
 
 # Only the keys the oracle reads (others are ignored, as the row reader ignores them).
 _ATTEMPT_SCHEMA = pa.schema(

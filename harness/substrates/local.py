@@ -155,25 +155,26 @@ class LocalSubstrate:
                 field="backends.counter",
             )
         port = free_port()
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self._stack.callback(_terminate_group, proc)
+        with signals_deferred():
+            proc = subprocess.Popen(
+                [
+                    binary,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--protected-mode",
+                    "yes",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self._stack.callback(_terminate_group, proc)
         deadline = time.monotonic() + 10.0
         import socket
 
@@ -291,15 +292,16 @@ class LocalSubstrate:
             f"running Locust ({Path(sc.load.locustfile).name}): {sc.load.users} users, "
             + (f"{sc.load.requests} requests" if sc.load.requests else f"{time_cap:g} s")
         )
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=self.workdir,
-        )
-        self._stack.callback(_terminate_group, proc)
+        with signals_deferred():  # a Ctrl-C between start and registration would leak Locust
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.workdir,
+            )
+            self._stack.callback(_terminate_group, proc)
         started = time.monotonic()
         chaos_thread.start()
         probe_thread.start()
@@ -481,6 +483,32 @@ def _terminate_group(proc: subprocess.Popen[Any]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a child is started and registered for teardown.
+
+    A signal that arrives meanwhile is raised again, with the handlers that were in force,
+    once the block is left: by then the child is known to the teardown. Outside the main
+    thread (where handlers cannot be set) the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        caught.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for held in dict.fromkeys(caught):
+            signal.raise_signal(held)
 
 
 @contextlib.contextmanager

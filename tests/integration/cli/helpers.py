@@ -155,3 +155,26 @@ def wait_for_load(
         assert proc.poll() is None, f"the CLI exited early with code {proc.returncode}"
         assert time.monotonic() < deadline, f"no load after {timeout} s"
         time.sleep(0.1)
+
+
+def wait_for_child(
+    cli: subprocess.Popen[bytes], program: bytes, cwd_under: Path, timeout: float = 60
+) -> int:
+    """Poll /proc as fast as it can for a process running ``program`` (a command-line
+    fragment) in a folder below ``cwd_under``; its pid. Cheap enough per pass to catch a
+    child within a millisecond or so of its exec."""
+    deadline = time.monotonic() + timeout
+    prefix = str(cwd_under)
+    while time.monotonic() < deadline:
+        assert cli.poll() is None, f"the CLI exited early with code {cli.returncode}"
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if program in (entry / "cmdline").read_bytes() and os.readlink(
+                    entry / "cwd"
+                ).startswith(prefix):
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise AssertionError(f"no {program!r} process under {cwd_under} after {timeout} s")

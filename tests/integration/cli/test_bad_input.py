@@ -23,6 +23,7 @@ from tests.integration.cli.helpers import (
     processes_mentioning,
     run_cli,
     tiny_scenario,
+    wait_for_child,
     wait_for_load,
     write_scenario,
 )
@@ -113,9 +114,8 @@ def test_sut_never_ready_is_stopped_after_its_timeout(tmp_path: Path) -> None:
 # -------------------------------------------------------------------- failures during the load
 
 
-@pytest.fixture
-def long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
-    """A run whose load lasts long enough to be interrupted: (CLI process, run dir, stderr)."""
+def _start_long_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """Start a run whose load lasts long enough to be interrupted: (CLI, report dir, stderr)."""
     data = tiny_scenario("long-run")
     data["load"].update({"users": 2, "spawn_rate": 2, "requests": 100_000, "duration_s": 60})
     scenario = write_scenario(tmp_path, data)
@@ -129,17 +129,28 @@ def long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Pa
             stdin=subprocess.DEVNULL,
             cwd=REPO,
         )
+    return proc, report, stderr
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture
+def long_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """A run with its load going: (CLI process, run dir, stderr file)."""
+    proc, report, stderr = _start_long_run(tmp_path)
     try:
         wait_for_load(proc, report / "run", records=20)
         yield proc, report / "run", stderr
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        _stop(proc)
 
 
 def test_backend_that_dies_stops_the_run(
@@ -177,4 +188,18 @@ def test_interrupt_mid_load_tears_everything_down(
     assert proc.wait(60) == EXIT_INTERRUPTED
     text = stderr.read_text()
     assert text.splitlines() == ["interrupted: everything started was stopped"], text
+    assert_nothing_left(str(tmp_path))
+
+
+def test_sigterm_as_locust_starts_leaves_nothing(tmp_path: Path) -> None:
+    # The signal lands right after Locust's exec, before or while the substrate registers it
+    # for teardown: that window once leaked Locust about every other time.
+    proc, report, stderr = _start_long_run(tmp_path)
+    try:
+        wait_for_child(proc, b"locust", report / "run")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == EXIT_INTERRUPTED
+    finally:
+        _stop(proc)
+    assert stderr.read_text().splitlines() == ["interrupted: everything started was stopped"]
     assert_nothing_left(str(tmp_path))

@@ -1,3 +1,0 @@
-"""The plugin's fixtures are tested as a user would use them: in test files run by pytester."""
-
-pytest_plugins = ["pytester"]

@@ -82,19 +82,28 @@ def now_us() -> int:
 
 
 class _JournaledBody:
-    """A WSGI body whose ``close`` (called by the server after sending) journals the attempt."""
+    """A WSGI body that stamps the end of the attempt and journals it on ``close``.
 
-    __slots__ = ("_body", "_finish")
+    The end is stamped just before the response is handed to the server for sending (the
+    server writes status, headers and this one chunk together), never after: a thread that is
+    descheduled between the last write and the stamp would otherwise stamp the end late, and the
+    delay to the next attempt would look shorter than it was. An end stamped a little early can
+    only make a delay look longer, which the measured timing tolerance ε covers.
+    """
 
-    def __init__(self, body: bytes, finish: Callable[[], None]) -> None:
+    __slots__ = ("_body", "_end_us", "_finish")
+
+    def __init__(self, body: bytes, finish: Callable[[int | None], None]) -> None:
         self._body = body
         self._finish = finish
+        self._end_us: int | None = None
 
     def __iter__(self) -> Iterator[bytes]:
+        self._end_us = now_us()
         yield self._body
 
     def close(self) -> None:
-        self._finish()
+        self._finish(self._end_us)
 
 
 class DataPlane:
@@ -186,8 +195,8 @@ class DataPlane:
             "upstream_status": None,
         }
 
-        def finish() -> None:
-            record["end_us"] = now_us()
+        def finish(end_us: int | None = None) -> None:
+            record["end_us"] = end_us if end_us is not None else now_us()
             self.journal.write(seq, record)
             metrics.count_attempt(
                 self.replica, record["status"], record["fault"], route, decision.latency_ms
@@ -224,7 +233,7 @@ class DataPlane:
     # -- faults without a response -----------------------------------------------------------
 
     @staticmethod
-    def _reset(environ: dict[str, Any], finish: Callable[[], None]) -> None:
+    def _reset(environ: dict[str, Any], finish: Callable[[int | None], None]) -> None:
         """Send a TCP RST: SO_LINGER 0, then drop the connection's last descriptor.
 
         ``dup2`` of a fresh, unconnected socket over the client's descriptor closes the
@@ -233,6 +242,7 @@ class DataPlane:
         gunicorn skip the response and log only at debug level.
         """
         sock = environ.get("gunicorn.socket")
+        end_us = now_us()  # stamped before the RST leaves (see _JournaledBody)
         if sock is not None:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
@@ -240,7 +250,7 @@ class DataPlane:
                     os.dup2(spare.fileno(), sock.fileno())
             except OSError:
                 pass
-        finish()
+        finish(end_us)
         raise ConnectionResetError(errno.ECONNRESET, "injected connection reset")
 
     @staticmethod
@@ -248,7 +258,7 @@ class DataPlane:
         environ: dict[str, Any],
         decision: Decision,
         record: dict[str, Any],
-        finish: Callable[[], None],
+        finish: Callable[[int | None], None],
     ) -> None:
         """Hold the connection until the client leaves, the bound passes or the worker stops."""
         sock = environ.get("gunicorn.socket")
@@ -275,7 +285,7 @@ class DataPlane:
             except OSError:
                 gone = True
         record["client_gone"] = gone
-        finish()
+        finish(None)
         if gone:
             raise ConnectionResetError(errno.ECONNRESET, "client left during an injected hang")
         raise BrokenPipeError(errno.EPIPE, "injected hang ended; closing without a response")
@@ -297,7 +307,7 @@ class DataPlane:
         start_response: StartResponse,
         upstream: str,
         record: dict[str, Any],
-        finish: Callable[[], None],
+        finish: Callable[[int | None], None],
     ) -> Iterable[bytes]:
         import requests
 

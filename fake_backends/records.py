@@ -48,8 +48,9 @@ class AttemptRecord(BaseModel):
     )
     arrival_us: int = Field(description="Wall clock when the request arrived, stamped first")
     end_us: int = Field(
-        description="Wall clock when the response was fully sent, the connection reset, or a "
-        "hang ended (client gone or bound reached)"
+        description="Wall clock just before the response was handed over for sending or the "
+        "connection was reset (never after: a late stamp would shorten the next delay), or when "
+        "a hang ended (client gone or bound reached)"
     )
     status: int | None = Field(description="HTTP status sent; null for reset and hang")
     fault: FaultKind

@@ -14,8 +14,18 @@ from fake_backends.profile import FaultProfile, Latency, Outage, RouteProfile
 pytestmark = pytest.mark.integration
 
 
-def _records(handle: BackendHandle) -> list[dict[str, object]]:
-    return list(handle.admin.iter_journal())
+def _records(handle: BackendHandle, expect: int = 1) -> list[dict[str, object]]:
+    """The journal once it holds at least ``expect`` records (bounded wait).
+
+    A record is journaled when the server closes the response, which can be a moment after the
+    client already has the answer.
+    """
+    deadline = time.monotonic() + 5.0
+    records = list(handle.admin.iter_journal())
+    while len(records) < expect and time.monotonic() < deadline:
+        time.sleep(0.02)
+        records = list(handle.admin.iter_journal())
+    return records
 
 
 def test_reset_is_a_connection_error_and_is_journaled_once(fresh: BackendHandle) -> None:
@@ -23,7 +33,7 @@ def test_reset_is_a_connection_error_and_is_journaled_once(fresh: BackendHandle)
     for i in range(5):
         with pytest.raises(requests.ConnectionError):
             requests.get(fresh.url + "/r", headers={"X-Request-ID": f"reset-{i}"}, timeout=5)
-    records = _records(fresh)
+    records = _records(fresh, expect=5)
     assert [(r["fault"], r["status"]) for r in records] == [("reset", None)] * 5
     assert "Traceback" not in fresh.log_text()
     assert "Error" not in fresh.log_text()
@@ -97,7 +107,7 @@ def test_route_profile_over_http(fresh: BackendHandle) -> None:
     fresh.admin.put_faults(FaultProfile(routes=(route,)))
     assert requests.post(fresh.url + "/api/users", timeout=5).status_code == 503
     assert requests.get(fresh.url + "/api/users", timeout=5).status_code == 200
-    assert [r["route"] for r in _records(fresh)] == ["users", None]
+    assert [r["route"] for r in _records(fresh, expect=2)] == ["users", None]
 
 
 def test_pass_through_to_an_upstream(fresh: BackendHandle) -> None:

@@ -25,6 +25,7 @@ import requests
 from fake_backends.admin_client import AdminClient
 from fake_backends.profile import FaultProfile
 from harness.errors import RunFailed
+from harness.signals import signals_deferred
 
 # Fault variables a parent's environment must not leak into a replica started with a profile.
 FAULT_ENV_VARS = (
@@ -186,7 +187,7 @@ def start_backend(
         cmd += ["--counter", counter_url]
     handle: BackendHandle | None = None
     try:
-        with open(log_path, "wb") as log:
+        with signals_deferred(), open(log_path, "wb") as log:
             process = subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
@@ -195,16 +196,16 @@ def start_backend(
                 env=env,
                 start_new_session=True,
             )
-        handle = BackendHandle(
-            process=process,
-            url=f"http://{host}:{port}",
-            admin_url=f"http://{host}:{admin_port}",
-            admin=AdminClient(f"http://{host}:{admin_port}", token=admin_token),
-            replica=replica,
-            journal_path=journal,
-            state_dir=state_dir,
-            log_path=log_path,
-        )
+            handle = BackendHandle(
+                process=process,
+                url=f"http://{host}:{port}",
+                admin_url=f"http://{host}:{admin_port}",
+                admin=AdminClient(f"http://{host}:{admin_port}", token=admin_token),
+                replica=replica,
+                journal_path=journal,
+                state_dir=state_dir,
+                log_path=log_path,
+            )
         _wait_ready(handle, ready_timeout)
         yield handle
     finally:

@@ -173,7 +173,8 @@ def run_scenario(
 ) -> RunResult:
     """Run one scenario file on the local substrate and write its reports."""
     from harness.report import write_reports
-    from harness.substrates.local import LocalSubstrate, sigterm_as_interrupt
+    from harness.signals import sigterm_as_interrupt
+    from harness.substrates.local import LocalSubstrate
 
     say = log or (lambda text: None)
     scenario = load_scenario(path)

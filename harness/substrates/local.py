@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
 from harness.scenario import ChaosOp, Scenario, write_load_config
+from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
 from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe
 from harness.suts.base import RunningSut, missing_binary, start_sut
@@ -483,43 +484,3 @@ def _terminate_group(proc: subprocess.Popen[Any]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM while a child is started and registered for teardown.
-
-    A signal that arrives meanwhile is raised again, with the handlers that were in force,
-    once the block is left: by then the child is known to the teardown. Outside the main
-    thread (where handlers cannot be set) the block runs as is.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-
-    def hold(signum: int, frame: object) -> None:
-        caught.append(signum)
-
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for held in dict.fromkeys(caught):
-            signal.raise_signal(held)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so the same teardown path runs for both."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import RunFailed
+from harness.signals import signals_deferred
 from harness.suts.network import base_url, wait_until_ready
 
 TERM_GRACE_S = 5.0
@@ -118,11 +119,15 @@ def running_process(
     ready_timeout_s: float,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """Start the plan, wait for readiness, yield ``(process, base_url)``; always tear down."""
+    held = signals_deferred()
+    held.__enter__()  # released once the teardown below owns the process
     try:
         proc = spawn(plan, log_path)
     except OSError as exc:
+        held.__exit__(None, None, None)
         raise RunFailed(f"{name}: cannot start {_describe(plan.argv)}: {exc}") from exc
     try:
+        held.__exit__(None, None, None)
         deadline = time.monotonic() + ready_timeout_s
         ready = wait_until_ready(
             listen[0],

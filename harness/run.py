@@ -22,6 +22,7 @@ from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
 from harness.oracle.journal import load_attempts, load_client_records
 from harness.oracle.planner import DetectionGoals, SamplePlan, plan
+from harness.oracle.records import DownWindow
 from harness.oracle.verdict import Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
@@ -51,6 +52,9 @@ class RunManifest(BaseModel):
     checks: list[str] | None = None
     skip_checks: list[str] = Field(default_factory=list)
     dropped_attempts: int = 0
+    down_windows: list[DownWindow] = Field(
+        default_factory=list, description="Replicas down on purpose (chaos), wall clock"
+    )
     notes: list[str] = Field(default_factory=list)
     journals: list[str]
     client_records: str
@@ -216,6 +220,7 @@ def run_scenario(
         checks=scenario.checks.only,
         skip_checks=skip,
         dropped_attempts=artifacts.dropped_attempts,
+        down_windows=artifacts.down_windows,
         notes=notes,
         journals=[p.name for p in artifacts.journal_paths],
         client_records=artifacts.client_records_path.name,
@@ -271,6 +276,7 @@ def verify_run_dir(run_dir: Path) -> Verdict:
         checks=checks,
         dropped=manifest.dropped_attempts,
         scenario=manifest.scenario,
+        **({"down_windows": manifest.down_windows} if manifest.down_windows else {}),
     )
     notes = [manifest.epsilon_evidence, *manifest.notes]
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]

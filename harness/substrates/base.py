@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from fake_backends.profile import FaultProfile
+from harness.oracle.records import DownWindow
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Artifacts:
     epsilon_evidence: str
     locust_exit_code: int | None = None
     chaos_log: list[str] = field(default_factory=list)
+    down_windows: list[DownWindow] = field(default_factory=list)
 
 
 class Substrate(Protocol):

@@ -14,7 +14,10 @@ Two measurements, both from the same host clock:
 2. **forward latency through the SUT**: from the run's own traces, ``arrival(attempt 0) -
    client start`` is the client-to-SUT-to-backend latency, an upper bound of one SUT hop.
 
-ε = max(floor, q(gaps, 0.999)) + q(forward latency, 0.99), reported with its parts.
+ε = max(floor, largest gap) + largest forward latency, reported with its parts. Maxima, not
+quantiles: the delays a run judges number in the hundreds or thousands, and on a loaded 2-core
+machine the noise has a heavy tail (a p99-based ε let 5 of 360 zero-backoff HAProxy retries land
+outside it in a seed sweep run beside other CPU-heavy jobs).
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ import requests
 
 CALIBRATION_PREFIX = "calib-"
 EPSILON_FLOOR_S = 0.002
-_PAIR_INTERVAL_S = 0.05
-_MAX_PAIRS = 400
+_PAIR_INTERVAL_S = 0.01
+_MAX_PAIRS = 1000
 
 
 class TimingProbe:
@@ -67,12 +70,12 @@ class TimingProbe:
 
 def combine(gaps: np.ndarray, forward: np.ndarray) -> tuple[float, str]:
     """ε from the two measured samples (seconds), and a sentence saying how."""
-    g = float(np.quantile(gaps, 0.999)) if gaps.size else 0.0
-    f = float(np.quantile(forward, 0.99)) if forward.size else 0.0
+    g = float(gaps.max()) if gaps.size else 0.0
+    f = float(forward.max()) if forward.size else 0.0
     eps = max(EPSILON_FLOOR_S, g) + f
     evidence = (
-        f"ε = max({EPSILON_FLOOR_S * 1e3:.0f} ms, p99.9 of {gaps.size} zero-delay gaps "
-        f"= {g * 1e3:.2f} ms) + p99 of {forward.size} client→SUT→backend latencies "
+        f"ε = max({EPSILON_FLOOR_S * 1e3:.0f} ms, largest of {gaps.size} zero-delay gaps "
+        f"= {g * 1e3:.2f} ms) + largest of {forward.size} client→SUT→backend latencies "
         f"({f * 1e3:.2f} ms) = {eps * 1e3:.2f} ms"
     )
     return eps, evidence

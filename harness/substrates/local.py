@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -30,10 +30,11 @@ from fake_backends.ports import free_port
 from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
+from harness.oracle.records import DownWindow
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
-from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe
+from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe, wall_us
 from harness.suts.base import RunningSut, missing_binary, start_sut
 
 Progress = Callable[[str, int, int | None], None]
@@ -62,6 +63,7 @@ class LocalSubstrate:
         self.sut: RunningSut | None = None
         self.counter_url: str | None = None
         self._chaos_log: list[str] = []
+        self._down: list[DownWindow] = []
         self._killed: set[int] = set()
         self._ports: list[tuple[int, int]] = []
         self._profiles: dict[int, FaultProfile] = {}
@@ -201,8 +203,10 @@ class LocalSubstrate:
         return self.backends[index]
 
     def kill_replica(self, index: int) -> None:
-        self._replica(index).kill()
-        self._killed.add(index)
+        handle = self._replica(index)
+        self._killed.add(index)  # first: the liveness watch must not take this for a crash
+        self._open_window(index, "kill")
+        handle.kill()
 
     def restart_replica(self, index: int) -> None:
         """Start a killed replica again on the same ports, appending to the same journal."""
@@ -210,12 +214,26 @@ class LocalSubstrate:
         profile = self._profiles.get(index, self.scenario.backends.profile)
         self.backends[index] = self._start_replica(index, profile)
         self._killed.discard(index)
+        self._close_window(index, "kill")
 
     def pause_replica(self, index: int) -> None:
-        self._replica(index).pause()
+        handle = self._replica(index)
+        self._open_window(index, "pause")
+        handle.pause()
 
     def resume_replica(self, index: int) -> None:
         self._replica(index).resume()
+        self._close_window(index, "pause")
+
+    def _open_window(self, index: int, kind: Literal["kill", "pause"]) -> None:
+        self._down.append(DownWindow(replica=f"r{index}", kind=kind, start_us=wall_us()))
+
+    def _close_window(self, index: int, kind: Literal["kill", "pause"]) -> None:
+        for i in range(len(self._down) - 1, -1, -1):
+            w = self._down[i]
+            if w.replica == f"r{index}" and w.kind == kind and w.end_us is None:
+                self._down[i] = w.model_copy(update={"end_us": wall_us()})
+                return
 
     def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None:
         targets = range(len(self.backends)) if replica is None else [replica]
@@ -345,6 +363,7 @@ class LocalSubstrate:
             epsilon_evidence=evidence,
             locust_exit_code=proc.returncode,
             chaos_log=list(self._chaos_log),
+            down_windows=list(self._down),
         )
 
     def _chaos_loop(self, stop: threading.Event) -> None:

@@ -8,6 +8,15 @@
   a client that gave up before the last attempt ended sees an error;
 * no attempt lies outside the client's request ([start - ε, end + ε]): an attempt after the
   client had its answer is a retry the client never waited for (a hidden or duplicate retry).
+
+Around a replica's down window (``harness.oracle.down``) the journals may miss the attempt the
+client's answer came from: for a request overlapping a window the SUT's own answers (502, 503,
+504, or a client-side error) are accepted whatever the last seen attempt said, and so is the
+status of the last attempt whose place in the order is known or of an attempt a paused replica
+journaled late; a client request answered 502/503/504 (or with an error) without any journaled
+attempt is accepted when it overlaps a window (every try may have gone to the down replica).
+A status the SUT could not have made or relayed (a 200 after a seen 503 last) is still a
+mismatch. Attempts a paused replica journaled late are not held to the client's time span.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from harness.oracle.context import DEADLINE, CheckContext
+from harness.oracle.down import overlaps_spans
 from harness.oracle.journal import NO_STATUS
 from harness.oracle.results import TITLES, invariant, not_applicable
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
@@ -45,6 +55,20 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
 
     traced = set(a.request_ids)  # every request id of the table has at least one attempt
     orphans = [i for i, rid in enumerate(c.request_ids) if rid not in traced]
+    if orphans and ctx.down_windows:
+        o = np.array(orphans, np.int64)
+        near = overlaps_spans(c.start_us[o], c.end_us[o], ctx.down.affected)
+        sut_made = np.isin(c.status[o], GATEWAY_STATUSES) | (c.status[o] == NO_STATUS)
+        if (near & sut_made).any():
+            statuses = Counter(
+                int(x) if x != NO_STATUS else "error" for x in c.status[o[near & sut_made]]
+            )
+            evidence.append(
+                f"not judged: {int((near & sut_made).sum())} client requests overlapping a down "
+                f"replica reached no journal (every try may have gone to it): "
+                f"{dict(statuses.most_common(5))}"
+            )
+            orphans = [int(i) for i in o[~(near & sut_made)]]
     orphan_answered = [i for i in orphans if c.status[i] != NO_STATUS]
     orphan_ids = [c.request_ids[i] for i in orphan_answered[:10]]
     if orphans:
@@ -75,7 +99,10 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     deadline_map = np.zeros(idx.size, bool)
     if cut is not None:
         deadline_map = cut[idx] & (s_last >= 500) & np.isin(s_client, np.array([502, 504]))
-    mapped = ~same & (no_status | gave_up | deadline_map)
+    down_map = np.zeros(idx.size, bool)
+    if ctx.down_windows:
+        down_map = _down_accepts(ctx, idx, s_client)
+    mapped = ~same & (no_status | gave_up | deadline_map | down_map)
     mismatch = ~(same | mapped)
     if mapped.any():
         pairs = Counter(
@@ -104,7 +131,7 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
         bad_parts.append(idx[mismatch])
 
     crow = row[t.trace]
-    att = np.flatnonzero(crow >= 0)
+    att = np.flatnonzero((crow >= 0) & ~ctx.down.displaced)
     early = a.arrival_us[att] < c.start_us[crow[att]] - eps_us
     late = a.arrival_us[att] > c.end_us[crow[att]] + eps_us
     if early.any():
@@ -140,6 +167,32 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     if orphan_answered:
         return result.model_copy(update={"request_ids": [*result.request_ids, *orphan_ids][:20]})
     return result
+
+
+def _down_accepts(ctx: CheckContext, idx: np.ndarray, s_client: np.ndarray) -> np.ndarray:
+    """For traces ``idx`` (with client statuses ``s_client``): overlapping a down window, the
+    client's status is one the SUT made or could have relayed from an attempt the journals
+    may place last."""
+    t = ctx.traces
+    a = t.attempts
+    down = ctx.down_trace[idx]
+    ok = down & (np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS))
+    displaced = ctx.down.displaced
+    if displaced.any():
+        # the last attempt whose place is known, and any late-journaled one, may be the last
+        pos = np.where(displaced, -1, t.pos)
+        last_known = np.full(t.n_traces, -1, np.int64)
+        np.maximum.at(last_known, t.trace, pos)
+        lk = last_known[idx]
+        has = lk >= 0
+        rel = np.full(idx.size, NO_STATUS - 1, np.int64)
+        rel[has] = a.status[t.start[idx[has]] + lk[has]]
+        ok |= down & (s_client == rel)
+        rows = np.flatnonzero(displaced)
+        late = set(zip(t.trace[rows].tolist(), a.status[rows].tolist(), strict=True))
+        ask = np.flatnonzero(down & ~ok)
+        ok[ask] = [(int(idx[j]), int(s_client[j])) in late for j in ask]
+    return np.asarray(ok)
 
 
 CHECKS: dict[str, Callable[[CheckContext], CheckResult]] = {"client_agreement": client_agreement}

@@ -2,6 +2,23 @@
 
 attempts bound, stop on success, non-retryable status (any failure outside retry_on),
 non-retryable method, retry when due. Each is a vectorised mask over the sorted attempts.
+
+Traces that overlap a replica's down window (``harness.oracle.down``) may have attempts no
+journal shows (sent to a killed replica) and attempts shown out of place (stamped late by a
+paused replica). What stays sound:
+
+* attempts bound: unseen attempts only make the true count larger, so more seen attempts than
+  allowed is still a violation;
+* stop on success / non-retryable failure / non-retryable method: each says "after attempt A
+  the SUT sent nothing". An unseen attempt can only add attempts, never remove the one seen
+  after A, and an unseen attempt *between* A and the seen one is itself an attempt after A, so
+  a seen attempt after A stays a violation — provided A's answer is the one the SUT saw and the
+  order is real. So A must not be ``unsure`` (journaled on the replica as it went down: the SUT
+  may have seen a reset or its own timeout instead), and the attempt after A must not be
+  ``displaced`` (a paused replica's late stamp: it may really have been sent before A);
+* retry when due: NOT judged for overlapping traces. The missing retry may be an unseen attempt
+  to the down replica, which (when the policy retries connect failures / per-try timeouts) may
+  also have used up the retries left, or (when it does not) ended the request by policy.
 """
 
 from __future__ import annotations
@@ -12,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from harness.oracle.context import TRIG_STATUS, CheckContext
+from harness.oracle.down import followed
 from harness.oracle.journal import FAULT_KINDS
 from harness.oracle.results import invariant, not_applicable
 from harness.oracle.verdict import CheckKind, CheckResult
@@ -41,9 +59,22 @@ def attempts_bound(ctx: CheckContext) -> CheckResult:
     )
 
 
+def _unsure_note(ctx: CheckContext, rows: np.ndarray) -> list[str]:
+    """Evidence line for attempts left out because their answer may not be what the SUT saw."""
+    n = int(ctx.down.unsure[rows].sum()) if rows.size else 0
+    if not n:
+        return []
+    return [
+        f"not judged: {n} attempts journaled on a replica as it went down (the SUT may have "
+        "seen a reset or its own timeout instead of the journaled answer)"
+    ]
+
+
 def stop_on_success(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
-    bad = t.trace[ctx.success & ~t.is_last]
+    unsure = ctx.down.unsure
+    after = followed(t, ctx.down.displaced)
+    bad = t.trace[ctx.success & ~unsure & after]
     return invariant(
         ctx,
         "stop_on_success",
@@ -51,6 +82,7 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
         judged=t.n_traces,
         ok="no attempt followed a successful one",
         bad="an attempt followed a successful answer",
+        evidence=_unsure_note(ctx, np.flatnonzero(ctx.success)),
     )
 
 
@@ -66,15 +98,17 @@ def _describe(ctx: CheckContext, rows: np.ndarray) -> str:
 def non_retryable_status(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     fail = ctx.trigger != 0
-    judged_rows = np.flatnonzero(fail & ~ctx.trigger_retryable)
+    seen = fail & ~ctx.trigger_retryable
+    judged_rows = np.flatnonzero(seen & ~ctx.down.unsure)
     if judged_rows.size == 0:
         return not_applicable(
             "non_retryable_status",
             INV,
             "no attempt failed in a way outside retry_on: nothing to judge",
         )
-    bad_rows = judged_rows[~t.is_last[judged_rows]]
+    bad_rows = judged_rows[followed(t, ctx.down.displaced)[judged_rows]]
     evidence = [f"non-retryable failures seen: {_describe(ctx, judged_rows)}"]
+    evidence += _unsure_note(ctx, np.flatnonzero(seen))
     if bad_rows.size:
         evidence.append(f"retried anyway: {_describe(ctx, bad_rows)}")
     return invariant(
@@ -92,14 +126,15 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     if ctx.policy.methods.retryable is None:
         return not_applicable("non_retryable_method", INV, "the policy retries every method")
-    judged_rows = np.flatnonzero(ctx.trigger_retryable & ~ctx.method_ok)
+    seen = ctx.trigger_retryable & ~ctx.method_ok
+    judged_rows = np.flatnonzero(seen & ~ctx.down.unsure)
     if judged_rows.size == 0:
         return not_applicable(
             "non_retryable_method",
             INV,
             "no request with a non-retryable method met a retryable failure: nothing to judge",
         )
-    bad_rows = judged_rows[~t.is_last[judged_rows]]
+    bad_rows = judged_rows[followed(t, ctx.down.displaced)[judged_rows]]
     a = t.attempts
     methods = Counter(a.methods[ctx.trace_method[i]] for i in judged_rows[:10000])
     return invariant(
@@ -111,7 +146,8 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
         bad="a request with a non-retryable method was retried",
         evidence=[
             "non-retryable methods with retryable failures: "
-            + ", ".join(f"{k}: {v}" for k, v in methods.most_common())
+            + ", ".join(f"{k}: {v}" for k, v in methods.most_common()),
+            *_unsure_note(ctx, np.flatnonzero(seen)),
         ],
     )
 
@@ -133,6 +169,21 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
     excused = ctx.stop_excuses
     excuse = np.zeros(t.n_traces, bool)
     evidence = []
+    if ctx.down_windows:
+        # the retry was due by the end of its window: it may have gone to a down replica even
+        # when the trace (without a client record) ended just before the window began
+        _, hi = ctx.next_window
+        a = t.attempts
+        due_by = a.end_us[last] + np.where(np.isfinite(hi), hi, 0.0) * 1e6
+        down = ctx.down_trace | ctx.down.overlaps(a.end_us[last], due_by.astype(np.int64))
+        hit = int((down & candidates).sum())
+        if hit:
+            evidence.append(
+                f"not judged: {hit} requests overlapped a down replica (attempts to it reach no "
+                f"journal): {_down_reason(ctx)}"
+            )
+            n_judged -= hit
+        excuse |= down
     for reason, mask in excused.items():
         hit = int((mask & candidates & ~excuse).sum())
         if hit:
@@ -148,6 +199,37 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
         bad="ended on a retryable failure with retries, time and budget left",
         evidence=evidence,
     )
+
+
+def _down_reason(ctx: CheckContext) -> str:
+    """Why a missing retry in a trace overlapping a down window cannot be judged."""
+    p = ctx.policy
+    kinds = {w.kind for w in ctx.down_windows}
+    parts = []
+    if "kill" in kinds:
+        if p.retry_on.connect_failure:
+            parts.append(
+                "an attempt to a killed replica fails to connect and is journaled nowhere; the "
+                "policy retries connect failures, so such unseen attempts may have used the "
+                "retries that look left"
+            )
+        else:
+            parts.append(
+                "the due retry may have gone to a killed replica, failed to connect (journaled "
+                "nowhere) and, as the policy does not retry connect failures, ended the request"
+            )
+    if "pause" in kinds:
+        if p.per_try_timeout_s is not None and p.retry_on.per_try_timeout:
+            parts.append(
+                "attempts to a paused replica are abandoned at the per-try timeout and journaled "
+                "late or never; they may have used the retries that look left"
+            )
+        else:
+            parts.append(
+                "the due retry may have gone to a paused replica and ended there (timed out or "
+                "abandoned) with its late record out of place or missing"
+            )
+    return "; ".join(parts)
 
 
 CHECKS: dict[str, Callable[[CheckContext], CheckResult]] = {

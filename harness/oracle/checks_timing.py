@@ -3,6 +3,17 @@ overall deadline, retry budget.
 
 Delay k is measured on the backends' clock: arrival of attempt k minus the end of attempt k-1.
 It therefore includes the SUT's own hops, which the measured ε must cover.
+
+Traces that overlap a replica's down window (``harness.oracle.down``) may hide attempts sent to
+the down replica, so the delay between two seen attempts may really be two delays around an
+unseen one, and the retry index of a seen attempt is unknown: backoff window and Retry-After do
+not judge the delays of such traces (counted as not judged). Per-try timeout and overall
+deadline judge single attempts and stay sound with care: attempts journaled on the replica as it
+went down (``unsure``: a paused replica stamps them late) are not judged; an unseen earlier
+first attempt only makes the deadline tighter, so a seen attempt past the deadline measured
+from the first seen one is still past it; the "abandoned early" excuse measures the deadline
+from the client's send time (and is granted when there is no client record). The retry budget
+is judged only on retries whose budget window lies clear of every down window.
 """
 
 from __future__ import annotations
@@ -40,17 +51,32 @@ def _per_index_data(ctx: CheckContext, rows: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _down_delays(ctx: CheckContext, retry: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Rows of ``retry`` outside traces that overlap a down window, and an evidence line."""
+    down = ctx.down_trace[ctx.traces.trace[retry]]
+    if not down.any():
+        return retry, []
+    n_req = int(np.unique(ctx.traces.trace[retry[down]]).size)
+    note = (
+        f"not judged: {int(down.sum())} delays of {n_req} requests that overlapped a down replica "
+        "(a delay between two seen attempts may span an unseen attempt to it)"
+    )
+    return retry[~down], [note]
+
+
 def backoff_window(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     rows = np.flatnonzero(t.pos >= 1)
     if rows.size == 0:
         return not_applicable("backoff_window", INV, "no retry in the run: no delay to judge")
+    rows, evidence = _down_delays(ctx, rows)
+    if rows.size == 0:
+        return not_applicable("backoff_window", INV, evidence[0])
     eps = ctx.epsilon_s
     lo, hi, _ = ctx.window
     d = ctx.delay_s[rows]
     short = d < lo[rows] - eps
     long = d > hi[rows] + eps
-    evidence = []
     for label, mask, gap in (
         ("shorter than the window", short, lo[rows] - d),
         ("longer than the window", long, d - hi[rows]),
@@ -95,13 +121,15 @@ def retry_after(ctx: CheckContext) -> CheckResult:
         return not_applicable(
             "retry_after", INV, "no retried answer carried a Retry-After the policy honours"
         )
+    rows, evidence = _down_delays(ctx, rows)
+    if rows.size == 0:
+        return not_applicable("retry_after", INV, evidence[0])
     ra = a.retry_after_s[rows - 1]
     if rule.max_s is not None:
         ra = np.minimum(ra, rule.max_s)
     judged = ra > 0
     d = ctx.delay_s[rows]
     bad = judged & (d < ra - ctx.epsilon_s)
-    evidence = []
     if bad.any():
         gap = np.where(bad, ra - d, -np.inf)
         w = int(np.argmax(gap))
@@ -126,18 +154,32 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
         return not_applicable("per_try_timeout", INV, "the policy declares no per-try timeout")
     t = ctx.traces
     a = t.attempts
-    rows = np.flatnonzero(a.fault == fault_code(FaultKind.HANG))
+    hung = a.fault == fault_code(FaultKind.HANG)
+    rows = np.flatnonzero(hung & ~ctx.down.unsure)
+    evidence = []
+    n_unsure = int((hung & ctx.down.unsure).sum())
+    if n_unsure:
+        evidence.append(
+            f"not judged: {n_unsure} hung attempts journaled on a replica as it went down "
+            "(their stamps may be late)"
+        )
     if rows.size == 0:
-        return not_applicable("per_try_timeout", INV, "no attempt hung: nothing to judge")
+        reason = evidence[0] if evidence else "no attempt hung: nothing to judge"
+        return not_applicable("per_try_timeout", INV, reason)
     eps = ctx.epsilon_s
     ptt = p.per_try_timeout_s
     dur = (a.end_us[rows] - a.arrival_us[rows]) / 1e6
     late = dur > ptt + eps
     early = dur < ptt - eps
     excuse = np.zeros(rows.size, bool)
+    tr = t.trace[rows]
+    down = ctx.down_trace[tr]
     if p.deadline_s is not None:
-        deadline = a.arrival_us[t.start[t.trace[rows]]] / 1e6 + p.deadline_s
+        # an overlapping trace may have had an unseen first attempt: count from the client's send
+        first_us = np.where(down, ctx.down.span_start_us[tr], a.arrival_us[t.start[tr]])
+        deadline = first_us / 1e6 + p.deadline_s
         excuse |= a.arrival_us[rows] / 1e6 + ptt >= deadline - eps
+        excuse |= down & (ctx.client_row[tr] < 0)
     if ctx.clients is not None:
         row = ctx.client_row[t.trace[rows]]
         has = row >= 0
@@ -145,7 +187,6 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
         c_end[has] = ctx.clients.end_us[row[has]] / 1e6
         excuse |= c_end < a.arrival_us[rows] / 1e6 + ptt - eps
     early &= ~excuse
-    evidence = []
     if late.any():
         evidence.append(
             f"{int(late.sum())} hung attempts held longer than {ptt:.3f} s + ε "
@@ -175,9 +216,16 @@ def overall_deadline(ctx: CheckContext) -> CheckResult:
     a = t.attempts
     eps_us = ctx.epsilon_s * 1e6
     limit_us = a.arrival_us[t.start] + p.deadline_s * 1e6 + eps_us
-    late_rows = np.flatnonzero(a.arrival_us > limit_us[t.trace])
+    # a displaced attempt (late stamp of a paused replica) may have been sent in time; an unseen
+    # earlier first attempt would only move the limit earlier, so the rest stays sound
+    displaced = ctx.down.displaced
+    late_rows = np.flatnonzero((a.arrival_us > limit_us[t.trace]) & ~displaced)
     bad = [t.trace[late_rows]]
     evidence = []
+    if displaced.any():
+        evidence.append(
+            f"not judged: {int(displaced.sum())} attempts journaled late by a paused replica"
+        )
     if late_rows.size:
         over = (a.arrival_us[late_rows] - limit_us[t.trace[late_rows]]) / 1e6
         evidence.append(
@@ -219,9 +267,21 @@ def retry_budget(ctx: CheckContext) -> CheckResult:
     bt = budget_times(ctx)
     eps = ctx.epsilon_s * 1e6
     w = b.window_s * 1e6
+    evidence = []
+    if ctx.down_windows:
+        # windows with hidden or misplaced attempts would count too few retries AND too few
+        # requests (a request whose every attempt went to a killed replica counts for nothing)
+        clear_lo = np.minimum(a.arrival_us[rows] - w, a.end_us[rows - 1]) - eps
+        near = ctx.down.overlaps(clear_lo.astype(np.int64), a.arrival_us[rows] + int(eps))
+        if near.any():
+            evidence.append(
+                f"not judged: {int(near.sum())} retries whose budget window meets a down window"
+            )
+            rows = rows[~near]
+        if rows.size == 0:
+            return not_applicable("retry_budget", INV, evidence[0])
     at = a.arrival_us[rows]
     bad_mask = np.zeros(rows.size, bool)
-    evidence = []
     if b.ratio is not None or b.min_per_s > 0:
         retries = count_in(bt.retries, at - w + eps, at)
         requests = count_in(bt.requests, at - w - eps, at + eps)

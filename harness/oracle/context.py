@@ -15,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from fake_backends.profile import FaultProfile, Faults
+from harness.oracle.down import DownView, down_view
 from harness.oracle.journal import NO_STATUS, ClientTable, fault_code
 from harness.oracle.planner import SamplePlan
-from harness.oracle.records import FaultKind
+from harness.oracle.records import DownWindow, FaultKind
 from harness.oracle.traces import Traces
 from harness.policy.expectations import (
     Trigger,
@@ -78,6 +79,7 @@ class CheckContext:
     alpha: float
     plan: SamplePlan
     dropped: int = 0
+    down_windows: tuple[DownWindow, ...] = ()
     notes: list[str] = field(default_factory=list)
 
     # ---- per attempt -------------------------------------------------------------------------
@@ -358,6 +360,18 @@ class CheckContext:
             phase = np.mod(first - o.offset_s, o.period_s)
             hit |= (phase < o.duration_s) | (phase + span_max >= o.period_s)
         return hit
+
+    @cached_property
+    def down(self) -> DownView:
+        """What the replicas' down windows may hide (all empty masks when there are none)."""
+        return down_view(
+            self.traces, self.clients, self.client_row, self.down_windows, self.epsilon_s * 1e6
+        )
+
+    @cached_property
+    def down_trace(self) -> B:
+        """Per trace: its span meets a down window (it may have attempts no journal shows)."""
+        return self.down.overlap
 
     @cached_property
     def run_end_us(self) -> int:

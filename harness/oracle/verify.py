@@ -1,10 +1,15 @@
 """The oracle's entry point: ``verify`` judges one run and returns a :class:`Verdict`.
 
 ``verify`` is a pure function of (policy, fault profile, attempt table, client table, α, ε, goals,
-checks, dropped count): it groups attempts into traces, runs every check of VERIFICATION.md,
-applies Holm's correction over all statistical hypotheses at the family-wise α, and sets the
-outcome: FAIL if any check fails, else INCONCLUSIVE if any check is inconclusive or journal
-records were dropped, else PASS.
+checks, dropped count, down windows): it groups attempts into traces, runs every check of
+VERIFICATION.md, applies Holm's correction over all statistical hypotheses at the family-wise α,
+and sets the outcome: FAIL if any check fails, else INCONCLUSIVE if any check is inconclusive or
+journal records were dropped, else PASS.
+
+``down_windows`` are the spans in which a replica was down on purpose (chaos: killed or paused).
+Traces overlapping one may have attempts no journal shows; each check judges them only as far
+as that stays sound (see ``harness.oracle.down`` and the check modules), and a note says how
+many requests that concerns.
 
 ``verify_files`` loads the artifacts of a run (for the offline ``verify`` command);
 ``verdict_to_json`` / ``verdict_from_json`` round-trip a verdict.
@@ -25,8 +30,10 @@ from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.oracle import checks_client, checks_count, checks_stats, checks_timing
 from harness.oracle.context import CheckContext
+from harness.oracle.down import describe_windows
 from harness.oracle.journal import AttemptTable, ClientTable, load_attempts, load_client_records
 from harness.oracle.planner import DetectionGoals, SamplePlan, plan
+from harness.oracle.records import DownWindow
 from harness.oracle.results import PendingStat, finish_stat, holm
 from harness.oracle.traces import build_traces
 from harness.oracle.verdict import CheckResult, Outcome, Verdict
@@ -74,8 +81,15 @@ def verify(
     checks: Collection[str] | None = None,
     dropped: int = 0,
     scenario: str | None = None,
+    down_windows: Sequence[DownWindow] = (),
 ) -> Verdict:
     """Judges one run against ``policy``; see the module docstring."""
+    for i, w in enumerate(down_windows):
+        if w.end_us is not None and w.end_us < w.start_us:
+            raise BadInput(
+                f"window of {w.replica} ends before it starts ({w.end_us} < {w.start_us})",
+                field=f"down_windows.{i}",
+            )
     if not 0 < alpha < 1:
         raise BadInput(f"must be in (0, 1) (got {alpha})", field="alpha")
     if epsilon_s < 0:
@@ -110,6 +124,7 @@ def verify(
         alpha=alpha,
         plan=sample_plan,
         dropped=dropped,
+        down_windows=tuple(down_windows),
     )
     done: dict[str, CheckResult] = {}
     pending: list[PendingStat] = []
@@ -175,9 +190,27 @@ def _notes(
             f"{int(ctx.outage_trace.sum())} requests may overlap an outage window and are left "
             "out of the statistical checks"
         )
+    if ctx.down_windows and ctx.traces.n_traces:
+        notes.append(_down_note(ctx))
     for name, cp in sp.checks.items():
         notes.append(f"plan {name}: {cp.n} {cp.unit} (~{cp.requests} requests) to {cp.detail}")
     return notes
+
+
+def _down_note(ctx: CheckContext) -> str:
+    d = ctx.down
+    t0 = int(d.span_start_us.min())
+    n, m = int(d.overlap.sum()), ctx.traces.n_traces
+    return (
+        f"{n} of {m} requests overlapped a down replica ({describe_windows(d.windows, t0)}; "
+        "times from the first request): attempts to a killed replica fail to connect and reach "
+        "no journal, a paused replica journals late what it serves after the resume. For those "
+        "requests a missing retry is not judged, delays between their seen attempts are not "
+        "timed, SUT-made answers (502/503/504, errors) are accepted, attempts journaled on the "
+        "replica as it went down are not judged, and they are left out of the statistical "
+        "checks; attempt bounds and what followed a success or a non-retryable failure are "
+        "still judged"
+    )
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -215,6 +248,7 @@ def verify_files(
     checks: Collection[str] | None = None,
     dropped: int = 0,
     scenario: str | None = None,
+    down_windows: Sequence[DownWindow] = (),
 ) -> Verdict:
     """Loads a run's saved artifacts and verifies them (the offline ``verify`` command)."""
     pol = _load_model(policy, RetryPolicy, "policy")
@@ -233,6 +267,7 @@ def verify_files(
         checks=checks,
         dropped=dropped,
         scenario=scenario,
+        down_windows=down_windows,
     )
 
 

@@ -5,7 +5,10 @@ correction, or a NOT_APPLICABLE result. The models assume independent attempt ou
 per (route profile, method, idempotency key) group from the fault profile, so:
 
 * traces that may overlap an outage window (time-based faults) are left out, and so are traces
-  that overlap a replica's down window (their attempts may be hidden or out of place);
+  that may overlap a replica's down window (their attempts may be hidden or out of place). Both
+  rules look at a trace's start time alone (could a trace starting then, lasting as long as the
+  longest trace, reach the window?): leaving out just the traces that did overlap would keep
+  short traces and drop long ones, a bias towards fewer attempts and shorter delays;
 * ``fail_first_n`` enters as a deterministic shift (``harness.oracle.model``); a trace outside
   the model's support fails the check outright, like an invariant;
 * traces a deadline or budget legitimately cut short make the success and attempt models
@@ -71,10 +74,11 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
     per_index: dict[str, Any] = {}
     evidence: list[str] = []
     n_planned_index = 0
-    eligible = (t.pos >= 1) & ~ctx.ra_applies & ~ctx.down_trace[t.trace]
-    n_down = int(((t.pos >= 1) & ~ctx.ra_applies & ctx.down_trace[t.trace]).sum())
+    near_down = ctx.down.stat_excluded[t.trace]
+    eligible = (t.pos >= 1) & ~ctx.ra_applies & ~near_down
+    n_down = int(((t.pos >= 1) & ~ctx.ra_applies & near_down).sum())
     if n_down:
-        evidence.append(f"{n_down} delays of requests that overlapped a down replica left out")
+        evidence.append(f"{n_down} delays of requests that may overlap a down replica left out")
     for k, dist in dists.items():
         rows = np.flatnonzero(eligible & (t.pos == k))
         x = ctx.delay_s[rows]
@@ -124,7 +128,7 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
 def _models(ctx: CheckContext) -> list[tuple[Group, GroupModel, npt.NDArray[np.int64]]]:
     """(group, model, included traces) for each group, outage and cut-short traces left out."""
     groups, gid = ctx.groups
-    keep = ~ctx.outage_trace & ~ctx.cut_short & ~ctx.down_trace
+    keep = ~ctx.outage_trace & ~ctx.cut_short & ~ctx.down.stat_excluded
     out = []
     for g_idx, g in enumerate(groups):
         m = group_model(ctx.policy, g.faults, g.method, has_idempotency_key=g.idem)
@@ -137,9 +141,9 @@ def _exclusions(ctx: CheckContext) -> tuple[list[str], str | None]:
     n_out = int(ctx.outage_trace.sum())
     if n_out:
         notes.append(f"{n_out} requests that may overlap an outage window left out")
-    n_down = int(ctx.down_trace.sum())
+    n_down = int(ctx.down.stat_excluded.sum())
     if n_down:
-        notes.append(f"{n_down} requests that overlapped a down replica left out")
+        notes.append(f"{n_down} requests that may overlap a down replica left out")
     n_cut = int(ctx.cut_short.sum())
     if n_cut:
         return notes, (
@@ -327,8 +331,8 @@ def fault_audit(ctx: CheckContext) -> StatOut:
             route_faults.append((name, faults))
         per_uniq[u] = names[name]
     route_of = per_uniq[key]
-    # attempts of requests that overlapped a down replica: left out (hidden or misplaced)
-    clear = ~ctx.down_trace[t.trace]
+    # attempts of requests that may overlap a down replica: left out (hidden or misplaced)
+    clear = ~ctx.down.stat_excluded[t.trace]
     hyps: list[Hypothesis] = []
     exact: list[npt.NDArray[np.int64]] = []
     evidence: list[str] = []
@@ -420,7 +424,7 @@ def fault_audit(ctx: CheckContext) -> StatOut:
     n_outage = int((fault == outage_code).sum())
     if not clear.all():
         evidence.append(
-            f"{int((~clear).sum())} attempts of requests that overlapped a down replica left out"
+            f"{int((~clear).sum())} attempts of requests that may overlap a down replica left out"
         )
     if n_forced or n_outage:
         evidence.append(

@@ -21,7 +21,12 @@ whose time span meets a window may have attempts the journals do not show, or sh
   stamps may be late, so its place in its trace's order is unknown (a killed replica's stamps
   are exact: it journals nothing after the kill);
 * the time spans in which attempts may be missing or misplaced (``affected``), for checks that
-  count attempts in sliding windows.
+  count attempts in sliding windows;
+* per trace, ``stat_excluded``: its start lies within the longest span of any trace before an
+  affected span, or inside one. The statistical checks leave these out rather than just the
+  overlapping traces: whether a trace overlaps depends on how long it lasted, i.e. on its
+  retries and delays, so dropping only overlapping traces would bias the sample towards short
+  traces (too few attempts, delays too short). A rule on the start time alone does not.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class DownView:
     unsure: B  # per attempt: the SUT may have seen another answer than the journaled one
     displaced: B  # per attempt: stamps may be late (paused replica), place in order unknown
     affected: tuple[tuple[float, float], ...]  # (lo, hi) µs where attempts may be hidden/moved
+    stat_excluded: B  # per trace: left out of statistical checks (a rule on start time alone)
 
     def overlaps(self, lo_us: npt.NDArray[np.int64], hi_us: npt.NDArray[np.int64]) -> B:
         """Whether each [lo, hi] meets an affected span."""
@@ -122,6 +128,10 @@ def down_view(
         affected.append((lo, span_hi))
         overlap |= hit
         hits.append(int(hit.sum()))
+    span_max = float((end - start).max()) if n_t else 0.0
+    stat_excluded = overlap.copy()
+    for lo, hi in affected:
+        stat_excluded |= (start >= lo - span_max) & (start <= hi)
     return DownView(
         windows=tuple(windows),
         span_start_us=start,
@@ -131,6 +141,7 @@ def down_view(
         unsure=unsure,
         displaced=displaced,
         affected=tuple(affected),
+        stat_excluded=stat_excluded,
     )
 
 

@@ -12,6 +12,12 @@ from the profile). A correct SUT then decides as the policy says (retry-on, meth
 left, deadline with or without precheck, budget) and waits the delay drawn from the jitter model
 (or the honoured Retry-After), plus a measurement noise in [0, noise_s) for its own hops.
 Each :class:`Defect` breaks exactly one rule.
+
+Chaos: with ``kills`` the SUT spreads attempt k of request i over ``n_replicas`` replicas round
+robin ((i + k) mod n, like nginx's next upstream), and an attempt sent to a replica while it is
+killed fails to connect at once and reaches no journal (the SUT then decides as its policy says
+for connect failures; a request that ends on one is answered 502). ``SimRun.down_windows`` holds
+the windows as the run layer records them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -29,7 +35,7 @@ import orjson
 
 from fake_backends.profile import RETRY_AFTER_STATUSES, FaultProfile, Faults
 from harness.oracle.journal import NO_STATUS, AttemptTable, ClientTable, fault_code
-from harness.oracle.records import FaultKind
+from harness.oracle.records import DownWindow, FaultKind
 from harness.policy.expectations import (
     Trigger,
     is_retryable_method,
@@ -73,10 +79,26 @@ class Traffic:
 
 
 @dataclass(frozen=True)
+class Kill:
+    """Replica ``replica`` is killed from ``start_s`` to ``end_s`` (seconds after the traffic's
+    start; ``None``: for good)."""
+
+    replica: int
+    start_s: float
+    end_s: float | None = None
+
+
+CONNECT_REFUSED_S = 0.0002  # how long a refused connect takes the SUT
+_DEAD = 6  # internal fault index: sent to a killed replica (never journaled)
+
+
+@dataclass(frozen=True)
 class SimRun:
     attempts: AttemptTable
     clients: ClientTable
     retry_after_text: tuple[str | None, ...]  # per attempt: the header as sent
+    down_windows: tuple[DownWindow, ...] = ()
+    unjournaled: int = 0  # attempts sent to a killed replica
 
 
 _KINDS = (
@@ -108,7 +130,11 @@ class _Sim:
         seed: int,
         defect: Defect,
         noise_s: float,
+        kills: Sequence[Kill] = (),
+        n_replicas: int = 2,
     ) -> None:
+        self.kills = tuple(kills)
+        self.n_replicas = n_replicas
         self.p = policy
         self.prof = profile
         self.tr = traffic
@@ -210,7 +236,26 @@ class _Sim:
                 held = np.maximum(held, 0.0)
             gone[hang] = held < bound
             end[hang] = arrival[hang] + held
-        return {"fault": fault, "status": status, "end": end, "ra": ra, "gone": gone}
+        if not self.kills:
+            replica = idx % 2
+        else:
+            replica = (idx + k) % self.n_replicas
+            dead = np.zeros(n, bool)
+            for kl in self.kills:
+                t0 = self.tr.start_s + kl.start_s
+                t1 = math.inf if kl.end_s is None else self.tr.start_s + kl.end_s
+                dead |= (replica == kl.replica) & (arrival >= t0) & (arrival < t1)
+            fault[dead], status[dead] = _DEAD, NO_STATUS
+            end[dead] = arrival[dead] + CONNECT_REFUSED_S
+            ra[dead], gone[dead] = np.nan, False
+        return {
+            "fault": fault,
+            "status": status,
+            "end": end,
+            "ra": ra,
+            "gone": gone,
+            "replica": replica,
+        }
 
     # ---- decisions -------------------------------------------------------------------------
     def _method_ok(self, idx: I64, trigger: Trigger) -> B:
@@ -253,6 +298,9 @@ class _Sim:
         hang = fault == 3
         if hang.any() and self.p.per_try_timeout_s is not None and self.p.retry_on.per_try_timeout:
             res[hang] = self._method_ok(idx, "timeout")[hang]
+        dead = fault == _DEAD
+        if dead.any():
+            res[dead] = self.p.retry_on.connect_failure & self._method_ok(idx, "connect")[dead]
         return res
 
     def nominal(self, j: int) -> float:
@@ -325,7 +373,8 @@ class _Sim:
 
 
 def _rows() -> dict[str, list[np.ndarray]]:
-    return {k: [] for k in ("trace", "k", "arrival", "end", "fault", "status", "ra", "gone")}
+    keys = ("trace", "k", "arrival", "end", "fault", "status", "ra", "gone", "replica")
+    return {k: [] for k in keys}
 
 
 def simulate(
@@ -337,9 +386,14 @@ def simulate(
     defect: Defect = Defect.NONE,
     noise_s: float = 0.0005,
     duplicate_share: float = 0.2,
+    kills: Sequence[Kill] = (),
+    n_replicas: int = 3,
 ) -> SimRun:
-    """Simulates ``traffic`` through a SUT following ``policy`` (or breaking it by ``defect``)."""
-    sim = _Sim(policy, profile, traffic, seed, defect, noise_s)
+    """Simulates ``traffic`` through a SUT following ``policy`` (or breaking it by ``defect``).
+
+    ``kills`` and ``n_replicas`` (used only with kills): see the module docstring.
+    """
+    sim = _Sim(policy, profile, traffic, seed, defect, noise_s, kills, n_replicas)
     if policy.budget is not None and defect is not Defect.IGNORE_BUDGET:
         rows = _run_events(sim)
     else:
@@ -353,7 +407,7 @@ def _append(
     rows["trace"].append(idx)
     rows["k"].append(np.full(idx.size, k))
     rows["arrival"].append(arr)
-    for key in ("end", "fault", "status", "ra", "gone"):
+    for key in ("end", "fault", "status", "ra", "gone", "replica"):
         rows[key].append(out[key])
 
 
@@ -443,25 +497,32 @@ def _assemble(sim: _Sim, rows: dict[str, list[np.ndarray]]) -> SimRun:
     kinds = np.array([fault_code(k) for k in _KINDS], np.int32)
     methods = tuple(sim.method_names)
     request_ids = tuple(f"req-{i:07d}" for i in range(n))
-    ra = cat["ra"]
+    # attempts sent to a killed replica reach no journal
+    kept = np.flatnonzero(cat["fault"] != _DEAD)
+    k_trace = trace[kept]
+    used = np.unique(k_trace)  # request ids with at least one journaled attempt
+    ra = cat["ra"][kept]
     ra_text = tuple(None if math.isnan(v) else f"{v:g}" for v in ra)
+    replicas = (
+        tuple(f"r{j}" for j in range(sim.n_replicas)) if sim.kills else ("replica-0", "replica-1")
+    )
     attempts = AttemptTable(
-        rid=trace.astype(np.int32),
-        method=sim.method[trace].astype(np.int32),
-        path=np.zeros(trace.size, np.int32),
-        status=cat["status"].astype(np.int32),
-        fault=kinds[cat["fault"]],
-        arrival_us=to_us(cat["arrival"]),
-        end_us=to_us(cat["end"]),
-        replica=(trace % 2).astype(np.int32),
+        rid=np.searchsorted(used, k_trace).astype(np.int32),
+        method=sim.method[k_trace].astype(np.int32),
+        path=np.zeros(k_trace.size, np.int32),
+        status=cat["status"][kept].astype(np.int32),
+        fault=kinds[cat["fault"][kept]],
+        arrival_us=to_us(cat["arrival"][kept]),
+        end_us=to_us(cat["end"][kept]),
+        replica=cat["replica"][kept].astype(np.int32),
         retry_after_s=ra,
-        idem=sim.idem[trace],
-        attempt=cat["k"].astype(np.int32),
-        client_gone=cat["gone"],
-        request_ids=request_ids,
+        idem=sim.idem[k_trace],
+        attempt=cat["k"][kept].astype(np.int32),
+        client_gone=cat["gone"][kept],
+        request_ids=tuple(request_ids[int(i)] for i in used),
         methods=methods,
         paths=(sim.tr.path,),
-        replicas=("replica-0", "replica-1"),
+        replicas=replicas,
     )
     # client view: the answer of the last attempt (by arrival) of each request
     order = np.lexsort((cat["arrival"], trace))
@@ -488,7 +549,18 @@ def _assemble(sim: _Sim, rows: dict[str, list[np.ndarray]]) -> SimRun:
         end_us = clients.end_us.copy()
         end_us[has] = to_us(first_ok[has])
         clients = ClientTable(**{**clients.__dict__, "end_us": end_us})
-    return SimRun(attempts, clients, ra_text)
+    windows = tuple(
+        DownWindow(
+            replica=replicas[kl.replica],
+            kind="kill",
+            start_us=int(to_us(np.array([sim.tr.start_s + kl.start_s]))[0]),
+            end_us=None
+            if kl.end_s is None
+            else int(to_us(np.array([sim.tr.start_s + kl.end_s]))[0]),
+        )
+        for kl in sim.kills
+    )
+    return SimRun(attempts, clients, ra_text, windows, int(trace.size - kept.size))
 
 
 def journal_lines(run: SimRun) -> Iterator[bytes]:
@@ -514,7 +586,7 @@ def journal_lines(run: SimRun) -> Iterator[bytes]:
                 "fault": str(FAULT_KINDS[a.fault[i]]),
                 "retry_after": run.retry_after_text[i],
                 "client_gone": bool(a.client_gone[i]),
-                "idempotency_key": f"k-{a.rid[i]}" if a.idem[i] else None,
+                "idempotency_key": f"k-{a.request_ids[a.rid[i]]}" if a.idem[i] else None,
             }
         )
 
@@ -533,6 +605,6 @@ def client_lines(run: SimRun) -> Iterator[bytes]:
                 "error": c.error[i],
                 "start_us": int(c.start_us[i]),
                 "end_us": int(c.end_us[i]),
-                "idempotency_key": f"k-{i}" if c.idem[i] else None,
+                "idempotency_key": f"k-{rid}" if c.idem[i] else None,
             }
         )

@@ -3,7 +3,8 @@
 The generator itself lives in ``harness.oracle.synth`` (the benchmark uses it too); this module
 re-exports it and defines four reference set-ups: an Envoy-style full-jitter exponential policy,
 a KubeRay fixed schedule (with the real 30 s deadline, and a tight one that binds), a urllib3
-schedule that honours Retry-After, and a Linkerd-style budgeted policy.
+schedule that honours Retry-After, and a Linkerd-style budgeted policy; plus ``NGINX`` (next
+upstream on 502/503/504 and connect failures, no delay, three replicas) for chaos tests.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fake_backends.profile import FaultProfile
-from harness.oracle.synth import Defect, SimRun, Traffic, client_lines, journal_lines, simulate
+from harness.oracle.synth import (
+    Defect,
+    Kill,
+    SimRun,
+    Traffic,
+    client_lines,
+    journal_lines,
+    simulate,
+)
 from harness.policy.model import (
     Backoff,
     Budget,
@@ -23,8 +32,10 @@ from harness.policy.model import (
 )
 
 __all__ = [
+    "NGINX",
     "SETUPS",
     "Defect",
+    "Kill",
     "Setup",
     "SimRun",
     "Traffic",
@@ -112,3 +123,16 @@ SETUPS: dict[str, Setup] = {
     "urllib3": URLLIB3,
     "budgeted": BUDGETED,
 }
+
+# not in SETUPS (the false-failure and defect tables): used by the chaos (down window) tests
+NGINX = Setup(
+    RetryPolicy(
+        system="nginx",
+        max_retries=2,
+        retry_on=RetryOn(statuses=frozenset({502, 503, 504}), connect_failure=True, reset=True),
+        backoff=Backoff(base_s=0.0, multiplier=1.0),
+        different_upstream=True,
+    ),
+    FaultProfile(failure_rate=0.2, failure_status={503: 1.0}),
+    Traffic(n_requests=1500),
+)

@@ -145,13 +145,15 @@ def down_view(
     )
 
 
-def describe_windows(windows: Sequence[DownWindow], t0_us: int) -> str:
-    """'r1 killed from +2.000 s to the end of the run; r2 paused from +1.0 s to +3.0 s'."""
+def describe_windows(view: DownView, t0_us: int) -> str:
+    """'r1 killed from +2.000 s to the end of the run: 812 requests; r2 paused ...'."""
     parts = []
-    for w in windows:
+    for w, n in zip(view.windows, view.hits, strict=True):
         verb = "killed" if w.kind == "kill" else "paused"
         until = "the end of the run" if w.end_us is None else f"{(w.end_us - t0_us) / 1e6:+.3f} s"
-        parts.append(f"{w.replica} {verb} from {(w.start_us - t0_us) / 1e6:+.3f} s to {until}")
+        parts.append(
+            f"{w.replica} {verb} from {(w.start_us - t0_us) / 1e6:+.3f} s to {until}: {n} requests"
+        )
     return "; ".join(parts)
 
 

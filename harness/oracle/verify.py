@@ -201,15 +201,22 @@ def _down_note(ctx: CheckContext) -> str:
     d = ctx.down
     t0 = int(d.span_start_us.min())
     n, m = int(d.overlap.sum()), ctx.traces.n_traces
+    kinds = {w.kind for w in d.windows}
+    why = []
+    if "kill" in kinds:
+        why.append("attempts to a killed replica fail to connect and reach no journal")
+    if "pause" in kinds:
+        why.append(
+            "a paused replica answers nothing until resumed and journals late what it then serves"
+        )
     return (
-        f"{n} of {m} requests overlapped a down replica ({describe_windows(d.windows, t0)}; "
-        "times from the first request): attempts to a killed replica fail to connect and reach "
-        "no journal, a paused replica journals late what it serves after the resume. For those "
-        "requests a missing retry is not judged, delays between their seen attempts are not "
-        "timed, SUT-made answers (502/503/504, errors) are accepted, attempts journaled on the "
-        "replica as it went down are not judged, and they are left out of the statistical "
-        "checks; attempt bounds and what followed a success or a non-retryable failure are "
-        "still judged"
+        f"{n} of {m} requests overlapped a down replica ({describe_windows(d, t0)}; "
+        f"times from the first request): {'; '.join(why)}. For those requests a missing retry "
+        "is not judged, delays between their seen attempts are not timed, SUT-made answers "
+        "(502/503/504, errors) are accepted, attempts journaled on the replica as it went down "
+        "are not taken at their word, and requests that may overlap a window are left out of "
+        "the statistical checks; attempt bounds, the deadline and what followed a success or a "
+        "non-retryable failure are still judged"
     )
 
 

@@ -276,7 +276,7 @@ def verify_run_dir(run_dir: Path) -> Verdict:
         checks=checks,
         dropped=manifest.dropped_attempts,
         scenario=manifest.scenario,
-        **({"down_windows": manifest.down_windows} if manifest.down_windows else {}),
+        down_windows=manifest.down_windows,
     )
     notes = [manifest.epsilon_evidence, *manifest.notes]
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]

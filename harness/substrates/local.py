@@ -12,6 +12,7 @@ the journals and client records into the run folder. Everything it started is to
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -20,13 +21,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
 import requests
 
 from fake_backends.admin_client import AdminError
-from fake_backends.ports import free_port
+from fake_backends.ports import free_port, free_ports
 from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
@@ -41,6 +44,7 @@ Progress = Callable[[str, int, int | None], None]
 """progress(phase, done, total): called about twice a second while the load runs."""
 
 _LOCUST_GRACE_S = 30.0
+_STOP_TIMEOUT_S = 3.0  # journals are collected before teardown: no need to wait longer
 
 
 class LocalSubstrate:
@@ -93,13 +97,7 @@ class LocalSubstrate:
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.counter_url = self._start_counter()
-        for index in range(sc.backends.replicas):
-            self._log(f"starting backend replica r{index}")
-            self._ports.append((free_port(), free_port()))
-            try:
-                self.backends.append(self._start_replica(index, sc.backends.profile))
-            except RunFailed as exc:
-                raise self._failed("backends", str(exc)) from None
+        self._start_replicas(sc.backends.replicas, sc.backends.profile)
         self._log(f"starting SUT ({sc.sut.kind})")
         try:
             self.sut = self._stack.enter_context(
@@ -127,24 +125,63 @@ class LocalSubstrate:
         return RunFailed((f"{file}: " if file is not None else "") + f"{field}: {what}")
 
     def down(self) -> None:
-        """Stop everything this substrate started (idempotent)."""
+        """Stop everything this substrate started (idempotent), the slow parts in parallel.
+
+        Backends (gunicorn's graceful stop takes up to a few seconds each) and the SUT are
+        stopped side by side first; the exit stack then finds them gone and releases the rest.
+        """
+        stoppers: list[Callable[[], object]] = [
+            functools.partial(b.stop, _STOP_TIMEOUT_S) for b in self.backends if b.alive()
+        ]
+        if self.sut is not None:
+            stoppers.append(self.sut.stop)
+        if stoppers:
+            with ThreadPoolExecutor(max_workers=len(stoppers)) as pool:
+                for future in [pool.submit(stop) for stop in stoppers]:
+                    with contextlib.suppress(Exception):
+                        future.result()
         self._stack.close()
 
-    def _start_replica(self, index: int, profile: FaultProfile) -> BackendHandle:
+    def _backend(self, index: int, profile: FaultProfile) -> AbstractContextManager[BackendHandle]:
         port, admin_port = self._ports[index]
         sc = self.scenario
-        return self._stack.enter_context(
-            start_backend(
-                port,
-                admin_port,
-                workers=sc.backends.workers,
-                threads=sc.backends.threads,
-                replica=f"r{index}",
-                profile=profile,
-                counter_url=self.counter_url,
-                journal_path=self.workdir / f"journal-r{index}.raw.ndjson",
-            )
+        return start_backend(
+            port,
+            admin_port,
+            workers=sc.backends.workers,
+            threads=sc.backends.threads,
+            replica=f"r{index}",
+            profile=profile,
+            counter_url=self.counter_url,
+            journal_path=self.workdir / f"journal-r{index}.raw.ndjson",
         )
+
+    def _start_replica(self, index: int, profile: FaultProfile) -> BackendHandle:
+        """Start one replica (again) and register it for teardown."""
+        return self._stack.enter_context(self._backend(index, profile))
+
+    def _start_replicas(self, count: int, profile: FaultProfile) -> None:
+        """Start every replica side by side; each is registered for teardown once up."""
+        self._log(f"starting {count} backend replica{'s' if count > 1 else ''}")
+        ports = free_ports(2 * count)
+        self._ports = [(ports[2 * i], ports[2 * i + 1]) for i in range(count)]
+        contexts = [self._backend(i, profile) for i in range(count)]
+        failure: BaseException | None = None
+        # Held signals: a Ctrl-C now would leave a replica that a thread is still starting.
+        with signals_deferred(), ThreadPoolExecutor(max_workers=count) as pool:
+            futures = [pool.submit(ctx.__enter__) for ctx in contexts]
+            for ctx, future in zip(contexts, futures, strict=True):
+                try:
+                    handle = future.result()
+                except BaseException as exc:  # started replicas are still registered below
+                    failure = failure or exc
+                    continue
+                self._stack.push(ctx.__exit__)
+                self.backends.append(handle)
+        if isinstance(failure, RunFailed):
+            raise self._failed("backends", str(failure)) from None
+        if failure is not None:
+            raise failure
 
     def _start_counter(self) -> str:
         if self.scenario.backends.counter == "sqlite":

@@ -103,9 +103,10 @@ def backoff_window(ctx: CheckContext) -> CheckResult:
         "backoff_window",
         t.trace[rows[short | long]],
         judged=int(rows.size),
-        ok=f"every delay lay in its window ± ε={eps * 1e3:.2f} ms ({rows.size} delays)",
+        ok=f"every delay lay in its window ± ε={eps * 1e3:.2f} ms",
         bad="a delay fell outside its backoff window ± ε",
         evidence=evidence,
+        unit="delays",
         data={"per_index": _per_index_data(ctx, rows), "epsilon_s": eps},
     )
 
@@ -142,9 +143,10 @@ def retry_after(ctx: CheckContext) -> CheckResult:
         "retry_after",
         t.trace[rows[bad]],
         judged=int(judged.sum()),
-        ok=f"every retry waited at least the Retry-After value (- ε) ({int(judged.sum())} judged)",
+        ok="every retry waited at least the Retry-After value (- ε)",
         bad="a retry came before the Retry-After value",
         evidence=evidence,
+        unit="delays",
     )
 
 
@@ -205,6 +207,7 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
         ok=f"every hung attempt was abandoned at {ptt:.3f} s ± ε",
         bad=f"a hung attempt was not abandoned at the per-try timeout {ptt:.3f} s ± ε",
         evidence=evidence,
+        unit="hung attempts",
     )
 
 
@@ -316,6 +319,7 @@ def retry_budget(ctx: CheckContext) -> CheckResult:
         ok="retries stayed within the budget in every window",
         bad="retries exceeded the budget",
         evidence=evidence,
+        unit="retries",
     )
 
 

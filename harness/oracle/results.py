@@ -58,16 +58,23 @@ def invariant(
     bad: str,
     evidence: Sequence[str] = (),
     data: dict[str, Any] | None = None,
+    unit: str | None = None,
 ) -> CheckResult:
-    """PASS when ``bad_traces`` is empty, else FAIL naming the first counter-examples."""
+    """PASS when ``bad_traces`` is empty, else FAIL naming the first counter-examples.
+
+    The summary states how many were judged, once: "(N judged)" for requests, or
+    "(N <unit> judged)" when the check judges something else (delays, hung attempts, retries).
+    ``ok`` and ``bad`` must not carry that count themselves.
+    """
     bad_traces = np.unique(bad_traces)
     if bad_traces.size == 0:
+        counted = f"{judged} {unit} judged" if unit else f"{judged} judged"
         return CheckResult(
             name=name,
             title=TITLES[name],
             kind=CheckKind.INVARIANT,
             outcome=Outcome.PASS,
-            summary=f"{ok} ({judged} judged)",
+            summary=f"{ok} ({counted})",
             evidence=list(evidence),
             data=data or {},
         )
@@ -77,7 +84,11 @@ def invariant(
         title=TITLES[name],
         kind=CheckKind.INVARIANT,
         outcome=Outcome.FAIL,
-        summary=f"{bad_traces.size} of {judged} requests: {bad}",
+        summary=(
+            f"{bad_traces.size} requests ({judged} {unit} judged): {bad}"
+            if unit
+            else f"{bad_traces.size} of {judged} requests: {bad}"
+        ),
         evidence=[*evidence, *timelines],
         request_ids=ids,
         data=data or {},

@@ -4,7 +4,11 @@
   without reaching any backend, or a retry layer minting new request ids, shows up here);
 * the client's status equals the last attempt's status, except for documented mappings: a
   reset/hang/upstream error (no status) may reach the client as 502/503/504 or as a client-side
-  error; a request the deadline cut short may end in a SUT-made 502/504 (KubeRay, Envoy);
+  error; a request that legitimately ended by giving up may end in a SUT-made 502/503/504:
+  its last attempt was a retryable failure and no retry was left (max_retries + 1 attempts:
+  urllib3's MaxRetryError under raise_on_status) or the deadline or budget stopped it (the
+  excuses retry_when_due grants: KubeRay's 502 on its deadline, Envoy); the evidence counts
+  these. A 502 after 1 of 4 allowed attempts, or a 200 after a final 503, stays a mismatch;
   a client that gave up before the last attempt ended sees an error;
 * no attempt lies outside the client's request ([start - ε, end + ε]): an attempt after the
   client had its answer is a retry the client never waited for (a hidden or duplicate retry).
@@ -26,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.oracle.context import DEADLINE, CheckContext
+from harness.oracle.context import BUDGET, DEADLINE, CheckContext
 from harness.oracle.down import overlaps_spans
 from harness.oracle.journal import NO_STATUS
 from harness.oracle.results import TITLES, invariant, not_applicable
@@ -95,38 +99,28 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
         np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS)
     )
     gave_up = (s_client == NO_STATUS) & (c.end_us[r] <= a.end_us[last] + eps_us)
-    cut = ctx.stop_excuses.get(DEADLINE)
-    deadline_map = np.zeros(idx.size, bool)
-    if cut is not None:
-        deadline_map = cut[idx] & (s_last >= 500) & np.isin(s_client, np.array([502, 504]))
+    sut_gave_up = ~same & ctx.gave_up[idx] & np.isin(s_client, GATEWAY_STATUSES)
     down_map = np.zeros(idx.size, bool)
     if ctx.down_windows:
         down_map = _down_accepts(ctx, idx, s_client)
-    mapped = ~same & (no_status | gave_up | deadline_map | down_map)
+    mapped = ~same & (no_status | gave_up | sut_gave_up | down_map)
     mismatch = ~(same | mapped)
-    if mapped.any():
-        pairs = Counter(
-            (int(x), int(y))
-            for x, y in zip(s_last[mapped][:10000], s_client[mapped][:10000], strict=True)
+    accepted = sut_gave_up & ~(no_status | gave_up | down_map)
+    if accepted.any():
+        evidence.append(
+            f"{int(accepted.sum())} SUT-made give-up answers accepted (last attempt a "
+            f"retryable failure; {_gave_up_reasons(ctx, idx[accepted])}): "
+            + _pairs(s_last[accepted], s_client[accepted])
         )
+    if mapped.any():
         evidence.append(
             "documented mappings (last attempt -> client): "
-            + ", ".join(
-                f"{x if x >= 0 else 'none'}->{y if y >= 0 else 'error'}: {n}"
-                for (x, y), n in pairs.most_common(6)
-            )
+            + _pairs(s_last[mapped], s_client[mapped])
         )
     if mismatch.any():
-        pairs = Counter(
-            (int(x), int(y))
-            for x, y in zip(s_last[mismatch][:10000], s_client[mismatch][:10000], strict=True)
-        )
         evidence.append(
             f"{int(mismatch.sum())} client statuses differ from the last attempt: "
-            + ", ".join(
-                f"{x if x >= 0 else 'none'}->{y if y >= 0 else 'error'}: {n}"
-                for (x, y), n in pairs.most_common(6)
-            )
+            + _pairs(s_last[mismatch], s_client[mismatch])
         )
         bad_parts.append(idx[mismatch])
 
@@ -167,6 +161,33 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     if orphan_answered:
         return result.model_copy(update={"request_ids": [*result.request_ids, *orphan_ids][:20]})
     return result
+
+
+def _pairs(last: np.ndarray, client: np.ndarray) -> str:
+    """The most common (last attempt -> client) status pairs, for evidence."""
+    pairs = Counter((int(x), int(y)) for x, y in zip(last[:10000], client[:10000], strict=True))
+    return ", ".join(
+        f"{x if x >= 0 else 'none'}->{y if y >= 0 else 'error'}: {n}"
+        for (x, y), n in pairs.most_common(6)
+    )
+
+
+def _gave_up_reasons(ctx: CheckContext, traces: np.ndarray) -> str:
+    """Why the SUT legitimately gave up on ``traces``, with counts."""
+    t = ctx.traces
+    m = ctx.policy.max_retries
+    parts = []
+    exhausted = int((t.length[traces] == m + 1).sum())
+    if exhausted:
+        parts.append(f"{exhausted} used all {m + 1} attempts")
+    cut = ctx.cut_short[traces]
+    for reason in (DEADLINE, BUDGET):
+        mask = ctx.stop_excuses.get(reason)
+        if mask is not None:
+            n = int((cut & mask[traces]).sum())
+            if n:
+                parts.append(f"{n} stopped as {reason}")
+    return "; ".join(parts)
 
 
 def _down_accepts(ctx: CheckContext, idx: np.ndarray, s_client: np.ndarray) -> np.ndarray:

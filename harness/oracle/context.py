@@ -302,6 +302,17 @@ class CheckContext:
         return np.asarray(cand & cut)
 
     @cached_property
+    def gave_up(self) -> B:
+        """Per trace: it ended by giving up as the policy allows. Its last attempt was a
+        retryable failure and either no retry was left (max_retries + 1 attempts) or the
+        deadline or budget stopped it (:attr:`cut_short`, the excuses of retry_when_due). A SUT
+        may answer such a request with its own 502/503/504 instead of the last answer (urllib3's
+        MaxRetryError with raise_on_status, KubeRay's 502 on its deadline)."""
+        t = self.traces
+        exhausted = self.retryable[self.last] & (t.length == self.policy.max_retries + 1)
+        return np.asarray(exhausted | self.cut_short)
+
+    @cached_property
     def client_row(self) -> I64:
         """Per trace: the row of its client record, -1 if none."""
         t = self.traces

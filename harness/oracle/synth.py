@@ -99,6 +99,7 @@ class SimRun:
     retry_after_text: tuple[str | None, ...]  # per attempt: the header as sent
     down_windows: tuple[DownWindow, ...] = ()
     unjournaled: int = 0  # attempts sent to a killed replica
+    gave_up: int = 0  # requests stopped on a retryable failure (no retry left, deadline, budget)
 
 
 _KINDS = (
@@ -134,6 +135,9 @@ class _Sim:
         n_replicas: int = 2,
     ) -> None:
         self.kills = tuple(kills)
+        # per request: it ended on a failure the policy retries, stopped by the retries left,
+        # the deadline or the budget (a SUT may answer those with its own give-up status)
+        self.gave_up = np.zeros(traffic.n_requests, bool)
         self.n_replicas = n_replicas
         self.p = policy
         self.prof = profile
@@ -388,17 +392,21 @@ def simulate(
     duplicate_share: float = 0.2,
     kills: Sequence[Kill] = (),
     n_replicas: int = 3,
+    give_up_status: int | None = None,
 ) -> SimRun:
     """Simulates ``traffic`` through a SUT following ``policy`` (or breaking it by ``defect``).
 
     ``kills`` and ``n_replicas`` (used only with kills): see the module docstring.
+    ``give_up_status``: the SUT answers a request with this status of its own when it stopped
+    on a failure its policy retries (no retry left, deadline, budget), like urllib3's
+    MaxRetryError under raise_on_status (answered 502); ``None`` relays the last answer.
     """
     sim = _Sim(policy, profile, traffic, seed, defect, noise_s, kills, n_replicas)
     if policy.budget is not None and defect is not Defect.IGNORE_BUDGET:
         rows = _run_events(sim)
     else:
         rows = _run_rounds(sim, duplicate_share)
-    return _assemble(sim, rows)
+    return _assemble(sim, rows, give_up_status)
 
 
 def _append(
@@ -429,10 +437,12 @@ def _run_rounds(sim: _Sim, duplicate_share: float) -> dict[str, list[np.ndarray]
                 d_arr = out["end"][dup] + sim.noise * sim.rng.random(d_idx.size)
                 d_out = sim.attempt(d_idx, k + 1, d_arr)
                 _append(rows, d_idx, k + 1, d_arr, d_out)
-        go = sim.wants_retry(idx, out) & (k < sim.max_retries)
+        want = sim.wants_retry(idx, out)
+        go = want & (k < sim.max_retries)
         j = k + 1
         delay = sim.delay(j, idx.size, prev_delay[idx], out["ra"], out["status"])
         go &= ~sim.deadline_stops(idx, j, out["end"], delay)
+        sim.gave_up[idx[want & ~go]] = True
         if not go.any():
             break
         prev_delay[idx[go]] = delay[go]
@@ -469,16 +479,21 @@ def _run_events(sim: _Sim) -> dict[str, list[np.ndarray]]:
             if budget.ratio is None and budget.min_per_s == 0:
                 allowed = math.inf
             if len(admitted) + 1 > allowed:
+                sim.gave_up[i] = True
                 continue  # refused: the request ends with its previous answer
             admitted.append(arrival)
         arr = np.array([arrival])
         out = sim.attempt(idx, k, arr)
         _append(rows, idx, k, arr, out)
         j = k + 1
-        if not (sim.wants_retry(idx, out)[0] and k < sim.max_retries):
+        if not sim.wants_retry(idx, out)[0]:
+            continue
+        if k >= sim.max_retries:
+            sim.gave_up[i] = True
             continue
         delay = sim.delay(j, 1, np.array([prev]), out["ra"], out["status"])
         if sim.deadline_stops(idx, j, out["end"], delay)[0]:
+            sim.gave_up[i] = True
             continue
         nxt = float(out["end"][0] + delay[0] + sim.noise * sim.rng.random())
         heapq.heappush(heap, (nxt, i, j, float(delay[0])))
@@ -490,7 +505,9 @@ def to_us(x: F64) -> I64:
     return np.asarray(np.round(x * 1e6), np.int64)
 
 
-def _assemble(sim: _Sim, rows: dict[str, list[np.ndarray]]) -> SimRun:
+def _assemble(
+    sim: _Sim, rows: dict[str, list[np.ndarray]], give_up_status: int | None = None
+) -> SimRun:
     cat = {k: np.concatenate(v) for k, v in rows.items()}
     trace = cat["trace"].astype(np.int64)
     n = sim.tr.n_requests
@@ -529,6 +546,8 @@ def _assemble(sim: _Sim, rows: dict[str, list[np.ndarray]]) -> SimRun:
     last = order[np.flatnonzero(np.append(trace[order][1:] != trace[order][:-1], True))]
     status = cat["status"][last].astype(np.int32)
     status = np.where(status == NO_STATUS, np.where(cat["fault"][last] == 3, 504, 502), status)
+    if give_up_status is not None:
+        status = np.where(sim.gave_up[trace[last]], give_up_status, status)
     rng = sim.rng
     clients = ClientTable(
         request_ids=request_ids,
@@ -560,7 +579,14 @@ def _assemble(sim: _Sim, rows: dict[str, list[np.ndarray]]) -> SimRun:
         )
         for kl in sim.kills
     )
-    return SimRun(attempts, clients, ra_text, windows, int(trace.size - kept.size))
+    return SimRun(
+        attempts,
+        clients,
+        ra_text,
+        windows,
+        int(trace.size - kept.size),
+        int(sim.gave_up.sum()),
+    )
 
 
 def journal_lines(run: SimRun) -> Iterator[bytes]:

@@ -19,6 +19,13 @@ paused replica). What stays sound:
 * retry when due: NOT judged for overlapping traces. The missing retry may be an unseen attempt
   to the down replica, which (when the policy retries connect failures / per-try timeouts) may
   also have used up the retries left, or (when it does not) ended the request by policy.
+
+A ``different_upstream`` policy (nginx, Kong: each retry to another peer) owes no retry once
+every upstream replica the SUT can reach was tried in the request. That number is not in the
+journals; it is the number of replicas the run started when ``verify`` is told
+(``replicas=``), else the replicas seen across the whole run
+(``CheckContext.reachable_replicas``). With the first, an nginx that proxies to one server of a
+2-replica run fails retry_when_due: it declares retries it can never make.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ def attempts_bound(ctx: CheckContext) -> CheckResult:
     if ctx.policy.different_upstream:
         evidence.append(
             "policy retries on a different upstream each time (nginx/Kong): retries are also "
-            f"capped by the number of upstream peers ({len(t.attempts.replicas)} seen)"
+            f"capped by the number of upstream peers ({ctx.reachable_replicas} "
+            f"{ctx.reachable_source})"
         )
     most = int(t.length.max()) - 1 if t.n_traces else 0
     return invariant(
@@ -188,8 +196,18 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
         hit = int((mask & candidates & ~excuse).sum())
         if hit:
             evidence.append(f"{hit} requests not judged: {reason}")
+            n_judged -= hit
         excuse |= mask
     bad = np.flatnonzero(candidates & ~excuse)
+    if p.different_upstream:
+        evidence.append(_peer_note(ctx))
+    if n_judged == 0 and bad.size == 0:
+        return not_applicable(
+            "retry_when_due",
+            INV,
+            "every request that met a retryable failure with retries left was excused: "
+            + "; ".join(evidence),
+        )
     return invariant(
         ctx,
         "retry_when_due",
@@ -199,6 +217,27 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
         bad="ended on a retryable failure with retries, time and budget left",
         evidence=evidence,
     )
+
+
+def _peer_note(ctx: CheckContext) -> str:
+    """How a ``different_upstream`` policy's due retries were counted."""
+    n, seen = ctx.reachable_replicas, ctx.replicas_seen
+    note = (
+        "retries go to a different upstream peer each time (nginx/Kong): a retry is due while "
+        f"the request has an untried upstream replica ({n} {_replicas(n)}, "
+        f"{ctx.reachable_source})"
+    )
+    if ctx.replicas is not None and seen < n:
+        note += (
+            f"; only {seen} of the {n} replicas the run started appear in the journals: the SUT "
+            "seems to reach fewer upstream servers than the run started (e.g. proxy_pass to one "
+            f"server), so the {ctx.policy.max_retries} declared retries cannot happen"
+        )
+    return note
+
+
+def _replicas(n: int) -> str:
+    return "replica" if n == 1 else "replicas"
 
 
 def _down_reason(ctx: CheckContext) -> str:

@@ -42,6 +42,7 @@ _TRIGGER_NAME: dict[int, Trigger] = {
 }
 MAX_EXAMPLES = 10
 RUN_ENDED = "the run ended before the retry was due"
+NO_PEER = "every upstream replica the SUT can reach was already tried"
 DEADLINE = "the deadline left no room for the next delay"
 BUDGET = "the retry budget may have been spent"
 
@@ -80,6 +81,7 @@ class CheckContext:
     plan: SamplePlan
     dropped: int = 0
     down_windows: tuple[DownWindow, ...] = ()
+    replicas: int | None = None  # backend replicas the run started (None: not known)
     notes: list[str] = field(default_factory=list)
 
     # ---- per attempt -------------------------------------------------------------------------
@@ -276,7 +278,7 @@ class CheckContext:
             bt = budget_times(self)
             excused[BUDGET] = exhausted_near(self, p.budget, bt, t_end, hi_us)
         if p.different_upstream:
-            excused["no upstream peer left to try"] = np.asarray(t.length >= len(a.replicas))
+            excused[NO_PEER] = np.asarray(self.replicas_tried >= self.reachable_replicas)
         if self.clients is not None:
             row = self.client_row
             has = row >= 0
@@ -287,6 +289,41 @@ class CheckContext:
             )
             excused["the client gave up first"] = gone
         return excused
+
+    @cached_property
+    def replicas_seen(self) -> int:
+        """Distinct replicas that appear anywhere in the run's journals."""
+        return int(distinct_keys(self.traces.attempts.replica.astype(np.int64)).size)
+
+    @property
+    def reachable_replicas(self) -> int:
+        """How many upstream replicas the SUT can reach, for a ``different_upstream`` policy.
+
+        The journals cannot tell: a SUT configured with one server of two (nginx's
+        ``proxy_pass`` to one URL) shows only that one. So the replicas the run started are
+        used when known (``replicas``): the declared policy then owes a retry on every other
+        replica, and a config that reaches fewer fails retry_when_due, which is the honest
+        verdict on what it declares. Without that number (an offline verify of bare files, an
+        older run folder) the replicas seen across the whole run stand in, which cannot tell
+        "unreachable" from "never needed".
+        """
+        return self.replicas if self.replicas is not None else self.replicas_seen
+
+    @property
+    def reachable_source(self) -> str:
+        """Where :attr:`reachable_replicas` comes from, for evidence."""
+        if self.replicas is not None:
+            return "started by the run"
+        return "seen in the journals; the run did not say how many it started"
+
+    @cached_property
+    def replicas_tried(self) -> I64:
+        """Per trace: how many distinct replicas its attempts went to."""
+        t = self.traces
+        a = t.attempts
+        width = max(len(a.replicas), 1)
+        pairs = distinct_keys(t.trace * width + a.replica.astype(np.int64))
+        return np.bincount(pairs // width, minlength=t.n_traces).astype(np.int64)
 
     @cached_property
     def cut_short(self) -> B:

@@ -18,6 +18,10 @@ robin ((i + k) mod n, like nginx's next upstream), and an attempt sent to a repl
 killed fails to connect at once and reaches no journal (the SUT then decides as its policy says
 for connect failures; a request that ends on one is answered 502). ``SimRun.down_windows`` holds
 the windows as the run layer records them.
+
+Upstream peers: with ``peers`` the SUT reaches only the first ``peers`` of ``n_replicas``
+replicas, spreads attempts over them the same way, and (like nginx's next upstream) stops once
+every one was tried in the request; ``peers=1`` is nginx proxying to one server of a larger run.
 """
 
 from __future__ import annotations
@@ -133,8 +137,10 @@ class _Sim:
         noise_s: float,
         kills: Sequence[Kill] = (),
         n_replicas: int = 2,
+        peers: int | None = None,
     ) -> None:
         self.kills = tuple(kills)
+        self.peers = peers
         # per request: it ended on a failure the policy retries, stopped by the retries left,
         # the deadline or the budget (a SUT may answer those with its own give-up status)
         self.gave_up = np.zeros(traffic.n_requests, bool)
@@ -240,10 +246,11 @@ class _Sim:
                 held = np.maximum(held, 0.0)
             gone[hang] = held < bound
             end[hang] = arrival[hang] + held
-        if not self.kills:
+        if not self.kills and self.peers is None:
             replica = idx % 2
         else:
-            replica = (idx + k) % self.n_replicas
+            replica = (idx + k) % (self.peers or self.n_replicas)
+        if self.kills:
             dead = np.zeros(n, bool)
             for kl in self.kills:
                 t0 = self.tr.start_s + kl.start_s
@@ -393,15 +400,19 @@ def simulate(
     kills: Sequence[Kill] = (),
     n_replicas: int = 3,
     give_up_status: int | None = None,
+    peers: int | None = None,
 ) -> SimRun:
     """Simulates ``traffic`` through a SUT following ``policy`` (or breaking it by ``defect``).
 
-    ``kills`` and ``n_replicas`` (used only with kills): see the module docstring.
+    ``kills``, ``n_replicas`` (used only with kills or peers) and ``peers``: see the module
+    docstring.
     ``give_up_status``: the SUT answers a request with this status of its own when it stopped
     on a failure its policy retries (no retry left, deadline, budget), like urllib3's
     MaxRetryError under raise_on_status (answered 502); ``None`` relays the last answer.
     """
-    sim = _Sim(policy, profile, traffic, seed, defect, noise_s, kills, n_replicas)
+    if peers is not None and not 1 <= peers <= n_replicas:
+        raise ValueError(f"peers must be in [1, n_replicas={n_replicas}] (got {peers})")
+    sim = _Sim(policy, profile, traffic, seed, defect, noise_s, kills, n_replicas, peers)
     if policy.budget is not None and defect is not Defect.IGNORE_BUDGET:
         rows = _run_events(sim)
     else:
@@ -443,6 +454,8 @@ def _run_rounds(sim: _Sim, duplicate_share: float) -> dict[str, list[np.ndarray]
         delay = sim.delay(j, idx.size, prev_delay[idx], out["ra"], out["status"])
         go &= ~sim.deadline_stops(idx, j, out["end"], delay)
         sim.gave_up[idx[want & ~go]] = True
+        if sim.peers is not None:
+            go &= j < sim.peers  # every reachable peer tried: nginx relays the last answer
         if not go.any():
             break
         prev_delay[idx[go]] = delay[go]
@@ -491,6 +504,8 @@ def _run_events(sim: _Sim) -> dict[str, list[np.ndarray]]:
         if k >= sim.max_retries:
             sim.gave_up[i] = True
             continue
+        if sim.peers is not None and j >= sim.peers:
+            continue
         delay = sim.delay(j, 1, np.array([prev]), out["ra"], out["status"])
         if sim.deadline_stops(idx, j, out["end"], delay)[0]:
             sim.gave_up[i] = True
@@ -521,7 +536,9 @@ def _assemble(
     ra = cat["ra"][kept]
     ra_text = tuple(None if math.isnan(v) else f"{v:g}" for v in ra)
     replicas = (
-        tuple(f"r{j}" for j in range(sim.n_replicas)) if sim.kills else ("replica-0", "replica-1")
+        tuple(f"r{j}" for j in range(sim.n_replicas))
+        if sim.kills or sim.peers is not None
+        else ("replica-0", "replica-1")
     )
     attempts = AttemptTable(
         rid=np.searchsorted(used, k_trace).astype(np.int32),

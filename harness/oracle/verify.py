@@ -11,6 +11,10 @@ Traces overlapping one may have attempts no journal shows; each check judges the
 as that stays sound (see ``harness.oracle.down`` and the check modules), and a note says how
 many requests that concerns.
 
+``replicas`` is the number of backend replicas the run started (the run layer knows it). A
+``different_upstream`` policy (nginx/Kong) owes a retry while one of them is untried in the
+request; without it the replicas seen in the journals stand in (see ``checks_count``).
+
 ``verify_files`` loads the artifacts of a run (for the offline ``verify`` command);
 ``verdict_to_json`` / ``verdict_from_json`` round-trip a verdict.
 """
@@ -82,8 +86,11 @@ def verify(
     dropped: int = 0,
     scenario: str | None = None,
     down_windows: Sequence[DownWindow] = (),
+    replicas: int | None = None,
 ) -> Verdict:
     """Judges one run against ``policy``; see the module docstring."""
+    if replicas is not None and replicas < 1:
+        raise BadInput(f"must be >= 1 (got {replicas})", field="replicas")
     for i, w in enumerate(down_windows):
         if w.end_us is not None and w.end_us < w.start_us:
             raise BadInput(
@@ -125,6 +132,7 @@ def verify(
         plan=sample_plan,
         dropped=dropped,
         down_windows=tuple(down_windows),
+        replicas=replicas,
     )
     done: dict[str, CheckResult] = {}
     pending: list[PendingStat] = []
@@ -183,7 +191,8 @@ def _notes(
     if ctx.policy.different_upstream:
         notes.append(
             "the policy sends each retry to a different upstream peer (nginx/Kong): attempt "
-            "counts are capped by the peers available, delays are immediate"
+            f"counts are capped by the {ctx.reachable_replicas} upstream replicas "
+            f"({ctx.reachable_source}), delays are immediate"
         )
     if ctx.traces.n_traces and ctx.outage_trace.any():
         notes.append(
@@ -256,6 +265,7 @@ def verify_files(
     dropped: int = 0,
     scenario: str | None = None,
     down_windows: Sequence[DownWindow] = (),
+    replicas: int | None = None,
 ) -> Verdict:
     """Loads a run's saved artifacts and verifies them (the offline ``verify`` command)."""
     pol = _load_model(policy, RetryPolicy, "policy")
@@ -275,6 +285,7 @@ def verify_files(
         dropped=dropped,
         scenario=scenario,
         down_windows=down_windows,
+        replicas=replicas,
     )
 
 

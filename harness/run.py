@@ -55,6 +55,9 @@ class RunManifest(BaseModel):
     down_windows: list[DownWindow] = Field(
         default_factory=list, description="Replicas down on purpose (chaos), wall clock"
     )
+    replicas: int | None = Field(
+        default=None, description="Backend replicas the run started (null: an older run folder)"
+    )
     notes: list[str] = Field(default_factory=list)
     journals: list[str]
     client_records: str
@@ -221,6 +224,7 @@ def run_scenario(
         skip_checks=skip,
         dropped_attempts=artifacts.dropped_attempts,
         down_windows=artifacts.down_windows,
+        replicas=scenario.backends.replicas,
         notes=notes,
         journals=[p.name for p in artifacts.journal_paths],
         client_records=artifacts.client_records_path.name,
@@ -277,6 +281,7 @@ def verify_run_dir(run_dir: Path) -> Verdict:
         dropped=manifest.dropped_attempts,
         scenario=manifest.scenario,
         down_windows=manifest.down_windows,
+        replicas=manifest.replicas,
     )
     notes = [manifest.epsilon_evidence, *manifest.notes]
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]

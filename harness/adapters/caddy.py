@@ -19,6 +19,14 @@ https://caddyserver.com/docs/caddyfile/directives/reverse_proxy (load balancing 
 
 The file is read lexically, placeholders and all: a ``to {{upstream_hostport}}`` line stands for
 ``context.upstream_servers`` upstreams.
+
+Two findings of this harness against Caddy 2.6.2 are added as quirk notes (the declared policy
+stays what the file and the docs say): with upstream keep-alive on (the default), Go's HTTP
+transport replays an idempotent request on a reset reused connection by itself, on the same
+upstream and outside ``lb_retries``/``lb_try_interval`` (``scenarios/caddy-keepalive-hidden-
+retries.yaml``; ``keepalive off`` removes it); and ``lb_try_duration`` is checked before the
+``lb_try_interval`` sleep, so the last attempt may start up to one interval after the try
+duration (``scenarios/deadline.yaml``).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ UNBOUNDED_RETRIES = 100
 """``max_retries`` when only ``lb_try_duration`` limits retries and the interval is 0."""
 
 _SOURCE = "caddyserver/caddy v2.6.4 reverseproxy.go (tryAgain); retry-semantics.md §11"
+_FINDING = "finding of retry-harness against Caddy 2.6.2"
 _PER_REPLICA = re.compile(r"\{\{\s*upstream_(hostport|host|port|index)\s*\}\}")
 _DAYS = re.compile(r"(\d+(?:\.\d+)?)d")
 
@@ -308,8 +317,25 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 
     transport = next((n for n in block if n.name == "transport" and n.args[:1] == ("http",)), None)
     header_timeout = None
+    keepalive = None
     if transport is not None:
         header_timeout = _last(transport.children or [], "response_header_timeout")
+        keepalive = _last(transport.children or [], "keepalive")
+    if keepalive is None or keepalive.args[:1] != ("off",):
+        notes.append(
+            AdapterNote(
+                kind="quirk",
+                field="transport http.keepalive",
+                text="upstream keep-alive is on (the default): when a REUSED connection is reset "
+                "before any response byte, Go's HTTP transport under Caddy replays an idempotent "
+                "request (GET, HEAD, OPTIONS, TRACE, or one with an Idempotency-Key header) by "
+                "itself, ~2 ms later, on the same upstream, outside lb_retries and without "
+                "lb_try_interval: hidden retries beyond the declared count. 'keepalive off' in "
+                "the http transport removes them",
+                source=f"{_FINDING} (scenarios/caddy-keepalive-hidden-retries.yaml); Go "
+                "net/http persistConn.shouldRetryRequest",
+            )
+        )
     per_try_s = _duration_s(header_timeout, file) if header_timeout is not None else 0.0
     if header_timeout is None:
         notes.append(
@@ -334,6 +360,19 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "lb_try_duration",
                 "measured from the start of the handler (attempt time included); checked after "
                 "an attempt fails, it never cuts an attempt short",
+            )
+        )
+    if duration_s > 0 and interval_s > 0:
+        notes.append(
+            AdapterNote(
+                kind="quirk",
+                field="lb_try_duration",
+                text=f"checked BEFORE Caddy sleeps lb_try_interval, so the last attempt can "
+                f"start up to one interval after the try duration: attempts may start until "
+                f"{duration_s:g}s + {interval_s:g}s = {duration_s + interval_s:g}s, not "
+                f"{duration_s:g}s (the declared deadline is the documented {duration_s:g}s)",
+                source=f"{_FINDING} (scenarios/deadline.yaml); reverseproxy.go "
+                "LoadBalancing.tryAgain",
             )
         )
     upstreams = _count_upstreams(rp, context)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.adapters import caddy
-from harness.adapters.base import AdapterContext
+from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
 from harness.policy.model import JitterModel
 from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
@@ -203,3 +203,51 @@ def test_property_lb_settings_round_trip(
         assert p.max_retries == 0
     assert p.retry_on.statuses == frozenset()
     assert p.retry_on.connect_failure
+
+
+# -- findings of this harness against Caddy 2.6.2 ----------------------------------------------
+
+
+def _keepalive_note(adapted: AdaptedPolicy) -> list[AdapterNote]:
+    return [n for n in adapted.quirks if n.field == "transport http.keepalive"]
+
+
+@pytest.mark.parametrize(
+    "transport",
+    [
+        "",
+        "\t\ttransport http {\n\t\t\tdial_timeout 1s\n\t\t}",
+        "\t\ttransport http {\n\t\t\tkeepalive 30s\n\t\t}",
+    ],
+    ids=["no-transport", "transport-without-keepalive", "keepalive-duration"],
+)
+def test_keepalive_on_notes_hidden_transport_replays(transport: str) -> None:
+    adapted = load_text(caddy.load, _caddyfile("\t\tlb_retries 2\n" + transport))
+    (note,) = _keepalive_note(adapted)
+    assert "replays an idempotent request" in note.text
+    assert "same upstream" in note.text and "outside lb_retries" in note.text
+    assert "keepalive off" in note.text
+    assert "caddy-keepalive-hidden-retries.yaml" in (note.source or "")
+    assert "2.6.2" in (note.source or "")
+    assert adapted.policy.max_retries == 2  # the declared count is what the file says
+
+
+def test_keepalive_off_has_no_replay_note() -> None:
+    adapted = caddy.load(SHIPPED / "Caddyfile-no-keepalive", CTX3)
+    assert _keepalive_note(adapted) == []
+    assert _keepalive_note(caddy.load(SHIPPED / "Caddyfile", CTX3))
+
+
+def test_try_duration_checked_before_the_interval_sleep_is_noted() -> None:
+    adapted = caddy.load(SHIPPED / "Caddyfile-deadline", CTX3)
+    assert adapted.policy.deadline_s == 1.0 and adapted.policy.backoff.base_s == 0.7
+    overrun = [n for n in adapted.quirks if n.field == "lb_try_duration" and "BEFORE" in n.text]
+    assert len(overrun) == 1
+    assert "up to one interval after the try duration" in overrun[0].text
+    assert "1s + 0.7s = 1.7s" in overrun[0].text
+    assert "scenarios/deadline.yaml" in (overrun[0].source or "")
+
+
+def test_no_overrun_note_without_a_try_duration() -> None:
+    adapted = load_text(caddy.load, _caddyfile("\t\tlb_retries 2\n\t\tlb_try_interval 100ms"))
+    assert not [n for n in adapted.quirks if "BEFORE" in n.text]

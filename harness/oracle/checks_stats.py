@@ -119,7 +119,7 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
         hypotheses=hyps,
         n=n_planned_index,
         n_planned=plan.n if plan is not None else 0,
-        summary=f"delays fit the declared jitter law at {len(hyps)} retry indices",
+        summary=f"delays vs the declared jitter law at {len(hyps)} retry indices",
         evidence=evidence,
         data={"per_index": per_index},
     )
@@ -195,7 +195,7 @@ def success_rate(ctx: CheckContext) -> StatOut:
         hypotheses=hyps,
         n=int(best["n"]),
         n_planned=ctx.plan.n_for("success_rate"),
-        summary=f"success rate {best['successes'] / best['n']:.4f} fits the model's "
+        summary=f"success rate {best['successes'] / best['n']:.4f} vs the model's "
         f"{best['expected_p']:.4f} ({best['group']})",
         evidence=notes,
         data=best,
@@ -292,7 +292,7 @@ def attempt_distribution(ctx: CheckContext) -> StatOut:
         hypotheses=hyps,
         n=n_main,
         n_planned=ctx.plan.n_for("attempt_distribution"),
-        summary="attempts per request fit the truncated-geometric model",
+        summary="attempts per request vs the truncated-geometric model",
         evidence=evidence,
         data={
             "attempts": list(range(1, last_used + 1)),

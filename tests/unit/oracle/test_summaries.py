@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.oracle.verdict import Outcome
 from harness.oracle.verify import verify
-from tests.unit.oracle.simulator import EPSILON_S, NOISE_S, SETUPS, Defect, simulate
+from tests.unit.oracle.simulator import EPSILON_S, NGINX, NOISE_S, SETUPS, Defect, simulate
 
 
 def test_every_summary_says_judged_at_most_once() -> None:
@@ -28,3 +28,13 @@ def test_failed_delay_check_counts_requests_and_delays_apart() -> None:
     ra = next(c for c in v.checks if c.name == "retry_after")
     assert ra.outcome is Outcome.FAIL
     assert ra.summary.count("judged") == 1 and "delays judged)" in ra.summary, ra.summary
+
+
+def test_rejected_statistical_check_does_not_claim_a_fit() -> None:
+    """nginx to one server: no retry ever, so the success rate is far below the model's."""
+    s = NGINX
+    run = simulate(s.policy, s.profile, s.traffic, seed=8, noise_s=NOISE_S, n_replicas=2, peers=1)
+    v = verify(s.policy, s.profile, run.attempts, run.clients, epsilon_s=EPSILON_S)
+    sr = next(c for c in v.checks if c.name == "success_rate")
+    assert sr.outcome is Outcome.FAIL and sr.summary.startswith("rejected"), sr.summary
+    assert "fit" not in sr.summary and "vs the model's" in sr.summary

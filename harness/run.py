@@ -196,7 +196,7 @@ def run_scenario(
             f"note: the detection goals need {planned.requests} logical requests, the load "
             f"sends {scenario.load.requests}: under-sized statistical checks will be inconclusive"
         )
-    report_dir = report_dir or Path("reports") / scenario.name
+    report_dir = (report_dir or Path("reports") / scenario.name).resolve()
     run_dir = report_dir / "run"
     try:
         if run_dir.exists():

@@ -59,7 +59,7 @@ class LocalSubstrate:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.scenario = scenario
-        self.workdir = workdir
+        self.workdir = workdir.resolve()  # Locust runs inside it: every path must be absolute
         self._progress = progress or (lambda phase, done, total: None)
         self._log = log or (lambda text: None)
         self._stack = contextlib.ExitStack()

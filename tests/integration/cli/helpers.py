@@ -71,14 +71,16 @@ def write_scenario(folder: Path, data: dict[str, Any], file: str = "scenario.yam
     return path
 
 
-def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str | Path, timeout: float = 120, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     """The CLI as a subprocess, to completion."""
     return subprocess.run(
         [*CLI, *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=REPO,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
 

@@ -48,7 +48,9 @@ def _run(folder: Path, data: dict[str, Any], *extra: str) -> Run:
     scenario = write_scenario(folder, data)
     report = folder / "report"
     try:
-        result = run_cli("run", scenario, "--report-dir", report, *extra)
+        # A relative --report-dir, from another working directory: Locust runs inside the run
+        # folder, so every path the run hands it must have been made absolute first.
+        result = run_cli("run", scenario, "--report-dir", "report", *extra, cwd=folder)
         assert "Traceback" not in result.stderr, result.stderr
         assert_nothing_left(str(folder))
     finally:

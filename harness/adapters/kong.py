@@ -36,6 +36,7 @@ from harness.adapters._gateway_common import (
     load_yaml_documents,
 )
 from harness.adapters.base import AdaptedPolicy, AdapterContext
+from harness.adapters.nginx import RETRYABLE_METHODS
 from harness.errors import BadInput
 from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
 
@@ -52,24 +53,6 @@ DEFAULT_RETRIES = 5
 MAX_RETRIES = 32767
 DEFAULT_TIMEOUT_MS = 60000
 MAX_TIMEOUT_MS = 2**31 - 2
-NON_IDEMPOTENT = frozenset({"POST", "LOCK", "PATCH"})
-RETRYABLE_METHODS = frozenset(
-    {
-        "GET",
-        "HEAD",
-        "PUT",
-        "DELETE",
-        "OPTIONS",
-        "TRACE",
-        "CONNECT",
-        "PROPFIND",
-        "PROPPATCH",
-        "MKCOL",
-        "COPY",
-        "MOVE",
-        "UNLOCK",
-    }
-)
 _TIMEOUTS = ("connect_timeout", "write_timeout", "read_timeout")
 _ANNOTATIONS = {
     "retries": "konghq.com/retries",

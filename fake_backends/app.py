@@ -7,8 +7,9 @@ of :mod:`fake_backends.admin`.
 
 Everything the gunicorn workers of one replica share lives in its state directory: the profile
 store (``state.bin``, ``profiles/``), the default journal (``journal.ndjson`` + ``.seq``), the
-default attempt counter (``counter.sqlite``) and the Prometheus multiprocess files. The server
-prepares it once in the master (:func:`prepare_state_dir`); each worker attaches to it.
+default attempt counter (``counter.bin``, a ``file://`` table) and the Prometheus multiprocess
+files. The server prepares it once in the master (:func:`prepare_state_dir`); each worker
+attaches to it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def journal_path(settings: BackendSettings, state_dir: Path) -> Path:
 
 
 def counter_url(settings: BackendSettings, state_dir: Path) -> str:
-    return settings.counter_url or f"sqlite:///{state_dir / 'counter.sqlite'}"
+    return settings.counter_url or f"file://{(state_dir / 'counter.bin').absolute()}"
 
 
 def prepare_state_dir(state_dir: Path, profile: FaultProfile, settings: BackendSettings) -> None:

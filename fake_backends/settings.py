@@ -25,8 +25,9 @@ Fault profile variables (all optional; ``FAULT_PROFILE`` is the base, the others
 ========================  ===========================================================
 
 Service variables: ``REPLICA``, ``REQUEST_ID_HEADER`` (default ``X-Request-ID``),
-``CHAOS_ADMIN_TOKEN``, ``COUNTER_URL`` (``sqlite:///path`` or ``redis://host:port/db``),
-``JOURNAL`` (file path), ``JOURNAL_MAX_RECORDS`` (cap, default 1,000,000).
+``CHAOS_ADMIN_TOKEN``, ``COUNTER_URL`` (``file:///path[?slots=N]``, ``sqlite:///path`` or
+``redis://host:port/db``), ``JOURNAL`` (file path), ``JOURNAL_MAX_RECORDS`` (cap, default
+1,000,000).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fake_backends.counter import parse_file_url
 from fake_backends.profile import FaultProfile, RouteProfile
 from harness.errors import BadInput
 
@@ -61,7 +63,9 @@ class BackendSettings(BaseModel):
     request_id_header: str = DEFAULT_REQUEST_ID_HEADER
     admin_token: str | None = None
     counter_url: str | None = Field(
-        default=None, description="sqlite:///path or redis://host:port/db; None: a private file"
+        default=None,
+        description="file:///path[?slots=N], sqlite:///path or redis://host:port/db; "
+        "None: a private file:// table in the state dir",
     )
     journal_path: Path | None = Field(default=None, description="None: a file in the state dir")
     journal_max_records: int = Field(default=DEFAULT_JOURNAL_MAX_RECORDS, ge=1)
@@ -316,11 +320,19 @@ def settings_from_env(env: Mapping[str, str], **overrides: Any) -> BackendSettin
             field="REQUEST_ID_HEADER",
         )
     counter_url = data.get("counter_url")
-    if counter_url is not None and not re.match(r"^(sqlite:///.+|rediss?://.+)$", counter_url):
+    if counter_url is not None and not re.match(
+        r"^(file:.+|sqlite:///.+|rediss?://.+)$", counter_url
+    ):
         raise BadInput(
-            f"must be sqlite:///PATH or redis://HOST:PORT/DB (got {counter_url!r})",
+            "must be file:///ABSOLUTE/PATH[?slots=N], sqlite:///PATH or redis://HOST:PORT/DB "
+            f"(got {counter_url!r})",
             field="COUNTER_URL",
         )
+    if counter_url is not None and counter_url.startswith("file:"):
+        try:
+            parse_file_url(counter_url)
+        except ValueError as exc:
+            raise BadInput(str(exc), field="COUNTER_URL") from None
     return BackendSettings.model_validate(data)
 
 

@@ -1,12 +1,13 @@
 """Attempts per second of one flaky backend against a bare Flask app, same gunicorn settings.
 
 Both servers run with 2 gunicorn ``gthread`` workers x 16 threads on 127.0.0.1 (the settings
-of :func:`fake_backends.server.gunicorn_options`). The backend has its journal on, the SQLite
-attempt counter, and FAILURE_RATE=0.3; every request carries a unique X-Request-ID so the
-counter and the journal do their full work. Load: ``wrk`` (C, Debian package ``wrk``) with a
-Lua script for the request ids, or, when wrk is missing, a multi-process Python client
-(``http.client`` keep-alive, one process per connection group). Prints both rates and the ratio
-(goal: >= 0.9 and >= 4,000 attempts/s on a 2-core machine). Never asserted in tests.
+of :func:`fake_backends.server.gunicorn_options`). The backend has its journal on, the default
+``file://`` (mmap) attempt counter, and FAILURE_RATE=0.3; every request carries a unique
+X-Request-ID so the counter and the journal do their full work. Load: ``wrk`` (C, Debian
+package ``wrk``) with a Lua script for the request ids, or, when wrk is missing, a multi-process
+Python client (``http.client`` keep-alive, one process per connection group). Prints both rates
+and the ratio (goal: >= 0.9 and >= 4,000 attempts/s on a 2-core machine). Never asserted in
+tests.
 
     python bench/backend_throughput.py [--duration 10] [--connections 32] [--rounds 1]
 """

@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--replica", help="replica name (env REPLICA, default r0)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--journal", type=Path, help="journal file (env JOURNAL)")
-    p.add_argument("--counter", help="sqlite:///PATH or redis://HOST:PORT/DB (env COUNTER_URL)")
+    p.add_argument(
+        "--counter",
+        help="file:///PATH (default), sqlite:///PATH or redis://HOST:PORT/DB (env COUNTER_URL)",
+    )
     p.add_argument("--state-dir", type=Path, help="shared state of the workers (default: temp)")
     p.add_argument("--log-level", default="warning", help="gunicorn log level")
     return p

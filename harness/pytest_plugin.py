@@ -73,6 +73,7 @@ def flaky_backend(tmp_path: Path) -> Iterator[Callable[..., BackendHandle]]:
     from fake_backends.ports import free_port
     from fake_backends.process import start_backend
 
+    shared_counter = tmp_path.absolute() / "attempt-counter.bin"  # one for all the test's replicas
     with contextlib.ExitStack() as stack:
 
         def start(
@@ -92,7 +93,7 @@ def flaky_backend(tmp_path: Path) -> Iterator[Callable[..., BackendHandle]]:
                     threads=threads,
                     replica=replica,
                     profile=profile,
-                    counter_url=counter_url or f"sqlite:///{tmp_path / 'attempt-counter.sqlite3'}",
+                    counter_url=counter_url or f"file://{shared_counter}",
                     journal_path=tmp_path / f"journal-{replica}.ndjson",
                     **kwargs,
                 )

@@ -113,8 +113,11 @@ class BackendsSpec(_Frozen):
     workers: int = Field(default=2, ge=1, le=64, description="gunicorn workers per replica")
     threads: int = Field(default=16, ge=1, le=1024, description="gunicorn threads per worker")
     profile: FaultProfile = Field(default_factory=FaultProfile)
-    counter: Literal["sqlite", "redis"] = Field(
-        default="sqlite", description="Shared attempt counter across workers and replicas"
+    counter: Literal["file", "sqlite", "redis"] = Field(
+        default="file",
+        description="Shared attempt counter across workers and replicas: 'file' (a memory-mapped "
+        "table, the fastest, one host), 'sqlite' (one host) or 'redis' (a redis-server the "
+        "harness starts)",
     )
 
 

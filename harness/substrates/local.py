@@ -184,13 +184,15 @@ class LocalSubstrate:
             raise failure
 
     def _start_counter(self) -> str:
+        if self.scenario.backends.counter == "file":
+            return f"file://{self.workdir / 'attempt-counter.bin'}"
         if self.scenario.backends.counter == "sqlite":
             return f"sqlite:///{self.workdir / 'attempt-counter.sqlite3'}"
         binary = shutil.which("redis-server")
         if binary is None:
             raise BadInput(
                 "counter 'redis' needs redis-server; install it with: apt-get install -y "
-                "redis-server (or use counter: sqlite on one host)",
+                "redis-server (or use counter: file on one host)",
                 file=self.scenario.source_file,
                 field="backends.counter",
             )

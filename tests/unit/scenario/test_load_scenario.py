@@ -73,7 +73,7 @@ def test_valid_file_loads_with_resolved_paths(tmp_path: Path) -> None:
     assert s.load.idempotency_keys == 1.0
     assert s.load.locustfile == str(SHIPPED_ROOT / "scenarios" / "steady.py")
     assert s.load.time_cap_s == DEFAULT_TIME_CAP_S
-    assert s.backends.replicas == 3 and s.backends.counter == "sqlite"
+    assert s.backends.replicas == 3 and s.backends.counter == "file"
     assert s.chaos[0].action == "kill" and s.chaos[0].replica == 2
     assert s.checks.alpha == 0.001 and s.checks.detect.extra_retries is None
 
@@ -138,7 +138,7 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             VALID.replace("  replicas: 3", "  replicas: 3\n  counter: etcd"),
             6,
             "backends.counter",
-            "'sqlite' or 'redis'",
+            "'file', 'sqlite' or 'redis'",
         ),
         (  # unknown field inside a discriminated union member
             VALID.replace("  config: haproxy.cfg", "  config: haproxy.cfg\n  confg: x"),

@@ -163,7 +163,7 @@ def scenarios(draw: st.DrawFn, config: Path) -> Scenario:
             workers=draw(st.integers(1, 8)),
             threads=draw(st.integers(1, 64)),
             profile=draw(profiles()),
-            counter=draw(st.sampled_from(["sqlite", "redis"])),
+            counter=draw(st.sampled_from(["file", "sqlite", "redis"])),
         ),
         sut=sut,
         policy=policy,

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -24,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import requests
 
@@ -39,6 +38,7 @@ from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
 from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe, wall_us
 from harness.suts.base import RunningSut, missing_binary, start_sut
+from harness.suts.process import terminate
 
 Progress = Callable[[str, int, int | None], None]
 """progress(phase, done, total): called about twice a second while the load runs."""
@@ -216,7 +216,7 @@ class LocalSubstrate:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            self._stack.callback(_terminate_group, proc)
+            self._stack.callback(terminate, proc)
         deadline = time.monotonic() + 10.0
         import socket
 
@@ -359,7 +359,7 @@ class LocalSubstrate:
                 start_new_session=True,
                 cwd=self.workdir,
             )
-            self._stack.callback(_terminate_group, proc)
+            self._stack.callback(terminate, proc)
         started = time.monotonic()
         chaos_thread.start()
         probe_thread.start()
@@ -367,7 +367,7 @@ class LocalSubstrate:
         try:
             while proc.poll() is None:
                 if time.monotonic() > hard_deadline:
-                    _terminate_group(proc)
+                    terminate(proc)
                     raise self._failed(
                         "load",
                         f"Locust did not finish within {hard_deadline - started:.0f} s; "
@@ -529,16 +529,3 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def _terminate_group(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)

@@ -7,7 +7,6 @@ the same verdict offline: the verdict is a pure function of those files.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -286,7 +285,3 @@ def verify_run_dir(run_dir: Path) -> Verdict:
     notes = [manifest.epsilon_evidence, *manifest.notes]
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]
     return verdict.model_copy(update={"notes": [*verdict.notes, *notes]})
-
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True)

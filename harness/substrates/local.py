@@ -35,7 +35,7 @@ from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
-from harness.substrates.base import Artifacts
+from harness.substrates.base import Artifacts, Substrate
 from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe, wall_us
 from harness.suts.base import RunningSut, missing_binary, start_sut
 from harness.suts.process import terminate
@@ -529,3 +529,6 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+_IS_A_SUBSTRATE: type[Substrate] = LocalSubstrate  # mypy checks it keeps the protocol

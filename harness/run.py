@@ -7,6 +7,7 @@ the same verdict offline: the verdict is a pure function of those files.
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,12 +21,12 @@ from harness.adapters import known_systems, load_adapted
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
 from harness.oracle.journal import load_attempts, load_client_records
-from harness.oracle.planner import DetectionGoals, SamplePlan, plan
+from harness.oracle.planner import CheckPlan, DetectionGoals, SamplePlan, plan
 from harness.oracle.records import DownWindow
 from harness.oracle.verdict import Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import IDEMPOTENT_METHODS, LoadSpec, Scenario, load_scenario
 
 RUN_FORMAT_VERSION = 1
 
@@ -112,30 +113,71 @@ def goals_of(scenario: Scenario) -> DetectionGoals:
     )
 
 
-def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0) -> SamplePlan:
-    """Logical requests the scenario's detection goals need, for its most common request.
+def request_groups(load: LoadSpec) -> list[tuple[str, str, bool, float]]:
+    """Every kind of logical request the load sends: (method, path, key?, share of requests).
 
+    Mirrors the locustfiles' draw: the method by its weight, the path uniformly, and an
+    Idempotency-Key on a non-idempotent method with probability ``idempotency_keys``.
+    """
+    total = sum(load.methods.values())
+    groups: list[tuple[str, str, bool, float]] = []
+    for method, weight in load.methods.items():
+        for path in load.paths:
+            share = weight / total / len(load.paths)
+            keyed = 0.0 if method in IDEMPOTENT_METHODS else load.idempotency_keys
+            for with_key, part in ((False, 1.0 - keyed), (True, keyed)):
+                if share * part > 0:
+                    groups.append((method, path, with_key, share * part))
+    return groups
+
+
+def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0) -> SamplePlan:
+    """Logical requests the scenario's detection goals need, over every kind of request it sends.
+
+    The oracle judges each (method, path, idempotency key) group on its own, so a check needs
+    its planned sample in every group: the plan is the largest ``needed / share`` over groups.
     Checks the scenario does not run (``checks.skip``, ``checks.only``, or steady-state checks
     under chaos) are left out of the plan.
     """
-    load = scenario.load
-    method = max(load.methods, key=lambda m: load.methods[m])
-    planned = plan(
-        policy,
-        scenario.backends.profile,
-        goals_of(scenario),
-        epsilon_s=epsilon_s,
-        method=method,
-        path=load.paths[0],
-    )
     skip, _ = _skipped_checks(scenario)
     only = scenario.checks.only
-    kept = {
-        name: cp
-        for name, cp in planned.checks.items()
-        if name not in skip and (only is None or name in only)
-    }
-    return planned.model_copy(update={"checks": kept})
+    profile = scenario.backends.profile
+    groups = request_groups(scenario.load)
+    route_share: dict[str | None, float] = {}  # the fault audit judges a route's attempts
+    for method, path, _, share in groups:
+        route = profile.faults_for(method, path)[0]
+        route_share[route] = route_share.get(route, 0.0) + share
+    best: dict[str, CheckPlan] = {}
+    planned: SamplePlan | None = None
+    for method, path, with_key, group_share in groups:
+        planned = plan(
+            policy,
+            profile,
+            goals_of(scenario),
+            epsilon_s=epsilon_s,
+            method=method,
+            path=path,
+            has_idempotency_key=with_key,
+        )
+        for name, cp in planned.checks.items():
+            if name in skip or (only is not None and name not in only):
+                continue
+            share = group_share
+            if name == "fault_audit":
+                share = route_share[profile.faults_for(method, path)[0]]
+            needed = math.ceil(cp.requests / share)
+            if name not in best or needed > best[name].requests:
+                group = f"{method} {path}" + (" with Idempotency-Key" if with_key else "")
+                if name == "fault_audit":
+                    group = f"route {profile.faults_for(method, path)[0] or 'default'}"
+                best[name] = cp.model_copy(
+                    update={
+                        "requests": needed,
+                        "detail": f"{cp.detail}; group {group} is {share:.0%} of requests",
+                    }
+                )
+    assert planned is not None  # a load has at least one method and one path
+    return planned.model_copy(update={"checks": best})
 
 
 def _skipped_checks(scenario: Scenario) -> tuple[list[str], list[str]]:

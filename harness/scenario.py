@@ -61,6 +61,7 @@ from harness.suts.spec import SutSpec
 
 __all__ = [
     "DEFAULT_TIME_CAP_S",
+    "IDEMPOTENT_METHODS",
     "LOAD_CONFIG_VERSION",
     "SHIPPED_ROOT",
     "BackendsSpec",
@@ -88,6 +89,9 @@ LOAD_CONFIG_VERSION = 1
 
 SHIPPED_ROOT = Path(__file__).resolve().parents[1]
 """The folder holding the shipped ``scenarios/`` locustfiles."""
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+"""Methods that never carry an Idempotency-Key in the shipped locustfiles (RFC 9110 idempotent)."""
 
 SUT_KINDS_WITH_OWN_CONFIG = frozenset({"haproxy", "nginx", "caddy", "urllib3_client"})
 _METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")

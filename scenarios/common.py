@@ -57,7 +57,13 @@ import gevent
 from pydantic import ValidationError
 from urllib3.util.retry import Retry
 
-from harness.scenario import DEFAULT_TIME_CAP_S, LOAD_CONFIG_VERSION, LoadSpec, SpikeShape
+from harness.scenario import (
+    DEFAULT_TIME_CAP_S,
+    IDEMPOTENT_METHODS,
+    LOAD_CONFIG_VERSION,
+    LoadSpec,
+    SpikeShape,
+)
 
 __all__ = [
     "ENV_CLIENT_RECORDS",
@@ -81,7 +87,6 @@ ENV_SUMMARY = "RETRY_HARNESS_SUMMARY"
 REQUEST_ID_HEADER = "X-Request-ID"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 HARNESS_BROKEN_EXIT_CODE = 3
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 BUDGET_DONE_MESSAGE = "retry_harness_budget_done"
 REPORT_KEY = "retry_harness"

@@ -162,10 +162,12 @@ def success_rate(ctx: CheckContext) -> StatOut:
     success = ctx.success[ctx.last]
     hyps: list[Hypothesis] = []
     best: dict[str, Any] = {}
+    n_least = 0  # every group is judged on its own: the smallest one decides "inconclusive"
     for g, m, traces in _models(ctx):
         n = int(traces.size)
         if n == 0:
             continue
+        n_least = n if n_least == 0 else min(n_least, n)
         s = int(success[traces].sum())
         p0 = float(min(max(m.success_p, 0.0), 1.0))
         res = stats.binomtest(s, n, p0)
@@ -193,7 +195,7 @@ def success_rate(ctx: CheckContext) -> StatOut:
     return PendingStat(
         name="success_rate",
         hypotheses=hyps,
-        n=int(best["n"]),
+        n=n_least,
         n_planned=ctx.plan.n_for("success_rate"),
         summary=f"success rate {best['successes'] / best['n']:.4f} vs the model's "
         f"{best['expected_p']:.4f} ({best['group']})",
@@ -239,12 +241,14 @@ def attempt_distribution(ctx: CheckContext) -> StatOut:
     hyps: list[Hypothesis] = []
     exact: list[npt.NDArray[np.int64]] = []
     n_main = 0
+    n_least = 0
     evidence = list(notes)
     for g, m, traces in _models(ctx):
         n = int(traces.size)
         if n == 0:
             continue
         n_main = max(n_main, n)
+        n_least = n if n_least == 0 else min(n_least, n)  # the smallest group decides
         lengths = t.length[traces]
         pmf = np.zeros(size)
         pmf[: m.pmf.size] = m.pmf
@@ -290,7 +294,7 @@ def attempt_distribution(ctx: CheckContext) -> StatOut:
     return PendingStat(
         name="attempt_distribution",
         hypotheses=hyps,
-        n=n_main,
+        n=n_least,
         n_planned=ctx.plan.n_for("attempt_distribution"),
         summary="attempts per request vs the truncated-geometric model",
         evidence=evidence,

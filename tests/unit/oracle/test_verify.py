@@ -68,6 +68,24 @@ def test_statistical_check_below_plan_is_inconclusive_never_pass() -> None:
     assert v.outcome is Outcome.INCONCLUSIVE and v.exit_code == 3
 
 
+def test_a_small_group_below_plan_makes_the_check_inconclusive() -> None:
+    """Each (method, key) group is judged on its own: a big group cannot vouch for a small one."""
+    goals = DetectionGoals(success_rate_drop=0.05)
+    mixed = replace(ENVOY.traffic, methods={"GET": 0.97, "PUT": 0.03})
+    for traffic, expected in (
+        (replace(mixed, methods={"GET": 1.0}), Outcome.PASS),
+        (mixed, Outcome.INCONCLUSIVE),
+    ):
+        run = simulate(ENVOY.policy, ENVOY.profile, traffic, seed=3, noise_s=NOISE_S)
+        v = verify(
+            ENVOY.policy, ENVOY.profile, run.attempts, run.clients, epsilon_s=EPSILON_S, goals=goals
+        )
+        sr = check(v, "success_rate")
+        assert sr.outcome is expected, sr  # type: ignore[attr-defined]
+        if expected is Outcome.INCONCLUSIVE:
+            assert sr.stat.n < sr.stat.n_planned  # type: ignore[attr-defined]
+
+
 def test_dropped_records_forbid_a_clean_pass() -> None:
     s = SETUPS["kuberay_tight"]
     run = simulate(s.policy, s.profile, s.traffic, seed=4, noise_s=NOISE_S)

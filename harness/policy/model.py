@@ -110,6 +110,36 @@ class Budget(Frozen):
     max_concurrent_retries: int | None = Field(default=None, ge=0)
 
 
+class Aspect(StrEnum):
+    """A part of the declared policy that checks depend on.
+
+    An adapter that meets a construct it cannot evaluate statically (a condition on a header or
+    a variable, a Lua hook, a construct the system accepts but whose effect is not documented)
+    names the aspects it affects in :attr:`RetryPolicy.not_judged`; the oracle then reports every
+    check that depends on one of them as *not judged*, with the construct and the reason, instead
+    of judging it against a guess.
+    """
+
+    METHODS = "methods"  # which methods are retried
+    STATUSES = "statuses"  # which answers (statuses, resets, connect failures, timeouts) are retried
+    MAX_RETRIES = "max_retries"  # how many retries a request may get
+    BACKOFF = "backoff"  # the delay before each retry
+    PER_TRY_TIMEOUT = "per_try_timeout"
+    DEADLINE = "deadline"
+    RETRY_AFTER = "retry_after"
+    BUDGET = "budget"
+    UPSTREAM = "upstream"  # which upstream server a retry goes to
+
+
+class Unmodelled(Frozen):
+    """One construct of the native config that the adapter cannot evaluate statically."""
+
+    aspects: frozenset[Aspect] = Field(min_length=1, description="What the construct affects")
+    native: str = Field(description="The native text or field, e.g. 'if { req.hdr(x) -m found }'")
+    reason: str = Field(description="Why it cannot be evaluated without running the system")
+    location: str | None = Field(default=None, description="FILE:LINE of the construct, if known")
+
+
 class RetryPolicy(Frozen):
     """The canonical, declared retry policy of one system under test."""
 
@@ -132,6 +162,15 @@ class RetryPolicy(Frozen):
     different_upstream: bool = Field(
         default=False, description="Each retry goes to another upstream server (nginx, Kong)"
     )
+    not_judged: tuple[Unmodelled, ...] = Field(
+        default=(),
+        description="Constructs the adapter cannot evaluate; checks depending on their aspects "
+        "are reported as not judged",
+    )
+
+    def unmodelled(self, aspect: Aspect) -> tuple[Unmodelled, ...]:
+        """The constructs that make ``aspect`` impossible to judge (empty when it is modelled)."""
+        return tuple(u for u in self.not_judged if aspect in u.aspects)
 
     @model_validator(mode="after")
     def _coherent(self) -> RetryPolicy:

@@ -583,7 +583,7 @@ def _shipped_locustfiles() -> list[str]:
     return sorted(
         f"scenarios/{p.name}"
         for p in folder.glob("*.py")
-        if p.name not in ("__init__.py", "common.py")
+        if p.name != "__init__.py"
     )
 
 

@@ -6,7 +6,7 @@ gives up first (the scenario YAML sets ``load.request_timeout_s``; 120 s without
 
 from __future__ import annotations
 
-from scenarios.common import RetryHarnessUser, set_defaults
+from scenarios.locust_support import RetryHarnessUser, set_defaults
 
 set_defaults(request_timeout_s=120.0)
 

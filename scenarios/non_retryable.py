@@ -7,7 +7,7 @@ the checks then expect no retries of these answers. This file only spreads reque
 
 from __future__ import annotations
 
-from scenarios.common import RetryHarnessUser, set_defaults
+from scenarios.locust_support import RetryHarnessUser, set_defaults
 
 set_defaults(
     paths=["/non-retryable/400", "/non-retryable/404", "/non-retryable/501", "/"],

@@ -6,7 +6,7 @@ key (``methods.idempotency_key_header``) and never the others.
 
 from __future__ import annotations
 
-from scenarios.common import RetryHarnessUser, set_defaults
+from scenarios.locust_support import RetryHarnessUser, set_defaults
 
 set_defaults(methods={"POST": 1.0}, idempotency_keys=0.5, body_bytes=64)
 

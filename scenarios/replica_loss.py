@@ -7,7 +7,7 @@ load that makes the SUT's failover and retries visible.
 
 from __future__ import annotations
 
-from scenarios.common import RetryHarnessUser
+from scenarios.locust_support import RetryHarnessUser
 
 
 class ReplicaLossUser(RetryHarnessUser):

@@ -6,7 +6,7 @@ The load is steady; what matters is the profile's ``retry_after`` and the policy
 
 from __future__ import annotations
 
-from scenarios.common import RetryHarnessUser
+from scenarios.locust_support import RetryHarnessUser
 
 
 class RetryAfterUser(RetryHarnessUser):

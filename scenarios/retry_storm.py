@@ -7,7 +7,7 @@ run's hard time cap still end the run; the request budget too.
 
 from __future__ import annotations
 
-from scenarios.common import RetryHarnessUser, SpikeShape, SpikeShapeBase, set_defaults
+from scenarios.locust_support import RetryHarnessUser, SpikeShape, SpikeShapeBase, set_defaults
 
 set_defaults(shape=SpikeShape(at_s=5.0, users=16, duration_s=10.0))
 

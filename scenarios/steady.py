@@ -6,7 +6,7 @@ Plain use: ``locust -f scenarios/steady.py --host http://127.0.0.1:PORT``.
 
 from __future__ import annotations
 
-from scenarios.common import RetryHarnessUser
+from scenarios.locust_support import RetryHarnessUser
 
 
 class SteadyUser(RetryHarnessUser):

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
 
+import orjson
 import requests
 
 from fake_backends.admin_client import AdminError
@@ -483,12 +484,7 @@ class LocalSubstrate:
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             clean = self.workdir / f"journal-r{index}.ndjson"
             calib = self.workdir / f"calibration-r{index}.ndjson"
-            with raw.open("rb") as src, clean.open("wb") as dst, calib.open("wb") as cal:
-                for line in src:
-                    if not line.endswith(b"\n"):
-                        continue  # a record being written at a kill: not a whole attempt
-                    target = cal if _is_calibration(line) else dst
-                    target.write(line)
+            split_calibration(raw, clean, calib)
             out.append(clean)
         return out, dropped
 
@@ -498,8 +494,29 @@ def _describe(op: ChaosOp) -> str:
     return f"{op.action} replica r{op.replica}{extra}"
 
 
+def split_calibration(raw: Path, clean: Path, calib: Path) -> None:
+    """Copy the whole lines of a raw journal to ``clean``, calibration probes to ``calib``.
+
+    A last line without its newline (a record being written at a kill) is not a whole attempt
+    and is left out.
+    """
+    with raw.open("rb") as src, clean.open("wb") as dst, calib.open("wb") as cal:
+        for line in src:
+            if line.endswith(b"\n"):
+                (cal if _is_calibration(line) else dst).write(line)
+
+
 def _is_calibration(line: bytes) -> bool:
-    return f'"request_id":"{CALIBRATION_PREFIX}'.encode() in line
+    """Whether a journal line is a calibration probe's attempt (by its parsed request id).
+
+    A line that does not parse stays in the run's journal, where the oracle names the error.
+    """
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    rid = record.get("request_id") if isinstance(record, dict) else None
+    return isinstance(rid, str) and rid.startswith(CALIBRATION_PREFIX)
 
 
 def _pid_alive(pid: int) -> bool:

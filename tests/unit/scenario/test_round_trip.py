@@ -30,7 +30,7 @@ from harness.suts.spec import CommandSut, HaproxySut, UrlSut
 LOCUSTFILES = sorted(
     str(p)
     for p in (SHIPPED_ROOT / "scenarios").glob("*.py")
-    if p.name not in ("__init__.py", "common.py")
+    if p.name != "__init__.py"
 )
 
 pos = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)

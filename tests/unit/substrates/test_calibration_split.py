@@ -1,0 +1,37 @@
+"""Calibration probes are split out of a raw journal by their parsed request id.
+
+The split once matched the bytes ``"request_id":"calib-`` and so depended on the journal's
+compact JSON: a journal written with spaces left every probe in the run's journal, where the
+oracle counted the harness's own traffic as client requests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.substrates.calibration import CALIBRATION_PREFIX
+from harness.substrates.local import split_calibration
+
+
+def _line(request_id: str | None, *, compact: bool) -> str:
+    record = {"request_id": request_id, "method": "GET", "path": "/", "attempt": 0}
+    separators = (",", ":") if compact else (", ", ": ")
+    return json.dumps(record, separators=separators) + "\n"
+
+
+def test_probes_are_split_whatever_the_json_spacing(tmp_path: Path) -> None:
+    raw, clean, calib = tmp_path / "raw", tmp_path / "clean", tmp_path / "calib"
+    probe = f"{CALIBRATION_PREFIX}ab-1"
+    lines = [
+        _line(probe, compact=True),
+        _line(probe, compact=False),
+        _line("run-1", compact=False),
+        _line(None, compact=True),
+        _line(f"x-{CALIBRATION_PREFIX}", compact=True),  # the prefix, but not at the start
+        "not json\n",
+    ]
+    raw.write_text("".join(lines) + _line("cut-at-a-kill", compact=True).rstrip("\n"))
+    split_calibration(raw, clean, calib)
+    assert calib.read_text().splitlines() == [lines[0].strip(), lines[1].strip()]
+    assert clean.read_text().splitlines() == [x.strip() for x in lines[2:]]

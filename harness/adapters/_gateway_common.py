@@ -11,9 +11,10 @@ Gateway and Istio live here too.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from harness.adapters import _common
 from harness.adapters._common import KeyPath, LineMap, PathKey, dotted
 from harness.adapters.base import AdapterNote
 from harness.errors import BadInput
+from harness.policy.model import Aspect, Unmodelled
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,19 @@ class Value:
             node = node.get(key)
         return node
 
-    def check_fields(self, allowed: frozenset[str]) -> None:
-        """BadInput on the first key not in ``allowed`` (catches typos such as numRetry)."""
+    def check_fields(self, allowed: frozenset[str], hints: Mapping[str, str] | None = None) -> None:
+        """BadInput on the first key not in ``allowed`` (catches typos such as numRetry).
+
+        The message names the field the user most likely meant: ``hints`` (known mistakes,
+        e.g. fields copied from retry guides that the API never had) first, else the closest
+        allowed name (:func:`closest_field`).
+        """
         for key, child in self.items():
             if key not in allowed:
-                raise child.error(f"unknown field; allowed here: {', '.join(sorted(allowed))}")
+                hint = unknown_field_hint(key, allowed, hints)
+                raise child.error(
+                    f"unknown field; {hint}Allowed here: {', '.join(sorted(allowed))}"
+                )
 
     # --- typed reads ------------------------------------------------------------------
     def error(self, reason: str) -> BadInput:
@@ -106,6 +116,24 @@ class Value:
         if not isinstance(self.data, str):
             raise self.error(f"must be a string (got {self.data!r})")
         return self.data
+
+
+def closest_field(key: str, allowed: Iterable[str]) -> str | None:
+    """The allowed name closest to ``key`` (case-insensitive difflib match), or None."""
+    by_lower = {name.lower(): name for name in allowed}
+    match = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
+
+
+def unknown_field_hint(
+    key: str, allowed: Iterable[str], hints: Mapping[str, str] | None = None
+) -> str:
+    """ "did you mean 'x'? " (or a known mistake's explanation), or "" when nothing is close."""
+    if hints and key in hints:
+        hint = hints[key]
+        return f"{hint} " if hint.endswith("?") else f"{hint}. "
+    close = closest_field(key, allowed)
+    return f"did you mean {close!r}? " if close else ""
 
 
 def _type_name(data: Any) -> str:
@@ -207,6 +235,7 @@ class Notes:
     """Collects :class:`AdapterNote` items in the order they were found."""
 
     items: list[AdapterNote] = field(default_factory=list)
+    not_judged: list[Unmodelled] = field(default_factory=list)
 
     def default(self, field_: str, text: str, source: str | None = None) -> None:
         self.items.append(AdapterNote(kind="default", field=field_, text=text, source=source))
@@ -214,8 +243,33 @@ class Notes:
     def quirk(self, field_: str, text: str, source: str | None = None) -> None:
         self.items.append(AdapterNote(kind="quirk", field=field_, text=text, source=source))
 
+    def unmodelled(
+        self,
+        value: Value,
+        aspects: Iterable[Aspect],
+        reason: str,
+        source: str | None = None,
+        *,
+        native: str | None = None,
+    ) -> None:
+        """Record a construct the harness cannot evaluate: a ``not_judged`` entry on ``aspects``
+        (the oracle reports checks depending on them as not judged) and a note naming it."""
+        text = native if native is not None else f"{value.path}: {_short(value.data)}"
+        where = f"{value.file}:{value.line}" if value.line is not None else str(value.file)
+        chosen = frozenset(aspects)
+        self.not_judged.append(
+            Unmodelled(aspects=chosen, native=text, reason=reason, location=where)
+        )
+        affected = ", ".join(sorted(a.value for a in chosen))
+        self.quirk(value.path, f"NOT JUDGED ({affected}): {reason}", source)
+
     def __iter__(self) -> Iterator[AdapterNote]:
         return iter(self.items)
+
+
+def _short(data: Any, limit: int = 120) -> str:
+    text = repr(data) if not isinstance(data, str) else data
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def first_of(candidates: Sequence[Value], what: str, notes: Notes) -> Value:
@@ -235,10 +289,33 @@ def status_range(low: int, high: int) -> frozenset[int]:
     return frozenset(range(low, high + 1))
 
 
+# --- sources ------------------------------------------------------------------------------
+
+
+def github(repo: str, ref: str, path: str, what: str | None = None) -> str:
+    """A public source citation: the file's URL in ``repo`` at ``ref`` (commit or tag)."""
+    url = f"https://github.com/{repo}/blob/{ref}/{path}"
+    return f"{url} ({what})" if what else url
+
+
 # --- Envoy retry semantics (shared by Envoy Gateway and Istio) ------------------------------
 
-ENVOY_SRC = "envoyproxy/envoy: source/common/router/retry_state_impl.cc"
-ENVOY_BACKOFF_SRC = "envoyproxy/envoy: source/common/common/backoff_strategy.cc"
+ENVOY_REF = "v1.35.0"
+ENVOY_SRC = github(
+    "envoyproxy/envoy", ENVOY_REF, "source/common/router/retry_state_impl.cc", "RetryStateImpl"
+)
+ENVOY_BACKOFF_SRC = github(
+    "envoyproxy/envoy",
+    ENVOY_REF,
+    "source/common/common/backoff_strategy.cc",
+    "JitteredExponentialBackOffStrategy",
+)
+ENVOY_ROUTE_DOCS = (
+    "https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/route/v3/route_components.proto"
+)
+ENVOY_BREAKER_DOCS = (
+    "https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/circuit_breaker.proto"
+)
 ENVOY_DEFAULT_BASE_S = 0.025  # runtime upstream.base_retry_backoff_ms
 ENVOY_HTTP_TRIGGERS = frozenset(
     {

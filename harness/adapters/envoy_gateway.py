@@ -1,11 +1,22 @@
 """Envoy Gateway adapter: ``BackendTrafficPolicy.spec.retry`` to the canonical RetryPolicy.
 
 Reads a (multi-document) YAML file holding a ``BackendTrafficPolicy``
-(``gateway.envoyproxy.io/v1alpha1``): ``spec.retry`` {numRetries, retryOn{triggers,
-httpStatusCodes}, perRetry{timeout, backOff{baseInterval, maxInterval}}},
+(``gateway.envoyproxy.io/v1alpha1``): ``spec.retry`` {numRetries, numAttemptsPerPriority,
+retryOn{triggers, httpStatusCodes}, perRetry{timeout, backOff{baseInterval, maxInterval}}},
 ``spec.circuitBreaker`` {maxParallelRetries, retryBudget} and ``spec.timeout.http.requestTimeout``.
 
-Sources (see ``retry-semantics.md`` §2-§3):
+Absent, empty and set are three cases, as in Envoy Gateway's ``buildRetry``: no ``retry`` means
+no retry policy; ``retry: {}`` is the default policy (2 retries, default triggers, status 503);
+``retryOn: {}`` keeps the defaults too (buildRetry drops a RetryOn with neither list), while
+``retryOn`` with ``triggers`` or ``httpStatusCodes`` (even an empty list) replaces the status
+list with ``httpStatusCodes``, dropping the default 503.
+
+Fields the API does not have (``perRetryPolicy``, ``backoff``, ``retry.budget``,
+``jitterPercent``, as some retry guides show) are refused, as the API server refuses them, with
+the field the user most likely meant. ``numAttemptsPerPriority`` and ``circuitBreaker.retryBudget``
+depend on the deployment at run time: they become ``not_judged`` entries.
+
+Sources:
 
 * envoyproxy/gateway@d32f2829: ``api/v1alpha1/retry_types.go``,
   ``api/v1alpha1/circuitbreaker_types.go``, ``internal/gatewayapi/clustersettings.go``
@@ -24,7 +35,9 @@ from pathlib import Path
 from harness.adapters._gateway_common import (
     ENVOY_BACKOFF_QUIRK,
     ENVOY_BACKOFF_SRC,
+    ENVOY_BREAKER_DOCS,
     ENVOY_DEFAULT_BASE_S,
+    ENVOY_ROUTE_DOCS,
     ENVOY_SRC,
     Notes,
     Value,
@@ -32,20 +45,33 @@ from harness.adapters._gateway_common import (
     envoy_retry_on,
     first_of,
     gateway_duration,
+    github,
     kinds_seen,
     load_yaml_documents,
     note_unmodelled_triggers,
 )
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
-from harness.policy.model import Backoff, Budget, JitterModel, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import (
+    Aspect,
+    Backoff,
+    Budget,
+    JitterModel,
+    MethodRule,
+    RetryOn,
+    RetryPolicy,
+)
 
 SYSTEM = "envoy-gateway"
 
-_EG = "envoyproxy/gateway@d32f2829"
-_TYPES_SRC = f"{_EG}: api/v1alpha1/retry_types.go"
-_XDS_SRC = f"{_EG}: internal/xds/translator/route.go (buildRetryPolicy)"
-_CB_SRC = f"{_EG}: api/v1alpha1/circuitbreaker_types.go, internal/xds/translator/cluster.go"
+_EG_REPO = "envoyproxy/gateway"
+_EG_SHA = "d32f28294245e454d20f81d323d626a90e660c1e"
+_TYPES_SRC = github(_EG_REPO, _EG_SHA, "api/v1alpha1/retry_types.go")
+_BUILD_SRC = github(_EG_REPO, _EG_SHA, "internal/gatewayapi/clustersettings.go", "buildRetry")
+_XDS_SRC = github(_EG_REPO, _EG_SHA, "internal/xds/translator/route.go", "buildRetryPolicy")
+_CB_SRC = github(
+    _EG_REPO, _EG_SHA, "internal/xds/translator/cluster.go", "buildXdsClusterCircuitBreaker"
+)
 
 DEFAULT_NUM_RETRIES = 2
 DEFAULT_TRIGGERS = (
@@ -77,10 +103,97 @@ TRIGGERS = frozenset(
         "unavailable",
     }
 )
+_SPEC_FIELDS = frozenset(
+    {
+        # PolicyTargetReferences
+        "targetRef",
+        "targetRefs",
+        "targetSelectors",
+        # ClusterSettings (api/v1alpha1/shared_types.go)
+        "loadBalancer",
+        "retry",
+        "proxyProtocol",
+        "tcpKeepalive",
+        "healthCheck",
+        "circuitBreaker",
+        "timeout",
+        "connection",
+        "dns",
+        "http2",
+        # BackendTrafficPolicySpec (api/v1alpha1/backendtrafficpolicy_types.go)
+        "mergeType",
+        "rateLimit",
+        "bandwidthLimit",
+        "faultInjection",
+        "admissionControl",
+        "useClientProtocol",
+        "compression",
+        "compressor",
+        "responseOverride",
+        "httpUpgrade",
+        "requestBuffer",
+        "telemetry",
+        "routingType",
+    }
+)
 _RETRY_FIELDS = frozenset({"numRetries", "numAttemptsPerPriority", "retryOn", "perRetry"})
+_BREAKER_FIELDS = frozenset(
+    {
+        "maxConnections",
+        "maxPendingRequests",
+        "maxParallelRequests",
+        "maxParallelRetries",
+        "maxRequestsPerConnection",
+        "perEndpoint",
+        "retryBudget",
+    }
+)
 _RETRY_ON_FIELDS = frozenset({"triggers", "httpStatusCodes"})
 _PER_RETRY_FIELDS = frozenset({"timeout", "backOff"})
 _BACKOFF_FIELDS = frozenset({"baseInterval", "maxInterval"})
+_NO_JITTER_FIELD = (
+    "Envoy Gateway has no jitter field: Envoy always uses full jitter (each delay is uniform "
+    "in [0, interval)); remove it and set perRetry.backOff.baseInterval / maxInterval"
+)
+_BUDGET_HINT = (
+    "did you mean spec.circuitBreaker.retryBudget? (Envoy Gateway's retry budget lives in the "
+    "circuit breaker, not under retry)"
+)
+# Fields copied from retry guides that the BackendTrafficPolicy API never had, by level.
+SPEC_HINTS = {
+    "retries": "did you mean 'retry'?",
+    "retryPolicy": "did you mean 'retry'?",
+    "retryBudget": "did you mean circuitBreaker.retryBudget?",
+}
+RETRY_HINTS = {
+    "perRetryPolicy": "did you mean 'perRetry'?",
+    "perTryTimeout": "did you mean perRetry.timeout?",
+    "timeout": "did you mean perRetry.timeout? (spec.timeout.http.requestTimeout bounds "
+    "all attempts)",
+    "backoff": "did you mean perRetry.backOff?",
+    "backOff": "did you mean perRetry.backOff?",
+    "budget": _BUDGET_HINT,
+    "retryBudget": _BUDGET_HINT,
+    "attempts": "did you mean 'numRetries'? (retries after the first attempt)",
+    "maxRetries": "did you mean 'numRetries'?",
+    "retries": "did you mean 'numRetries'?",
+    "jitterPercent": _NO_JITTER_FIELD,
+    "jitter": _NO_JITTER_FIELD,
+}
+PER_RETRY_HINTS = {
+    "backoff": "did you mean 'backOff'? (capital O)",
+    "perTryTimeout": "did you mean 'timeout'?",
+    "budget": _BUDGET_HINT,
+    "jitterPercent": _NO_JITTER_FIELD,
+    "jitter": _NO_JITTER_FIELD,
+}
+BACKOFF_HINTS = {
+    "jitterPercent": _NO_JITTER_FIELD,
+    "jitter": _NO_JITTER_FIELD,
+    "initialInterval": "did you mean 'baseInterval'?",
+    "maxBackoff": "did you mean 'maxInterval'?",
+    "multiplier": "Envoy Gateway has no multiplier: Envoy doubles the interval up to maxInterval",
+}
 _UINT32_MAX = 4_294_967_295
 _INT32_MAX = 2_147_483_647
 
@@ -100,7 +213,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     spec = doc.get("spec")
     if spec is None:
         raise doc.error("a BackendTrafficPolicy needs a spec")
-    spec.mapping()
+    spec.check_fields(_SPEC_FIELDS, SPEC_HINTS)
     deadline = _deadline(spec, notes)
     budget = _budget(spec, notes)
     retry = spec.get("retry")
@@ -108,11 +221,18 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         notes.default(
             "spec.retry",
             "no spec.retry: Envoy Gateway configures no retry policy on the route (0 retries)",
-            _XDS_SRC,
+            _BUILD_SRC,
         )
-        policy = RetryPolicy(system=SYSTEM, max_retries=0, deadline_s=deadline, budget=budget)
+        policy = RetryPolicy(
+            system=SYSTEM,
+            max_retries=0,
+            deadline_s=deadline,
+            budget=budget,
+            not_judged=tuple(notes.not_judged),
+        )
         return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
-    retry.check_fields(_RETRY_FIELDS)
+    retry.check_fields(_RETRY_FIELDS, RETRY_HINTS)
+    _priority(retry, notes)
     max_retries = _num_retries(retry, notes)
     retry_on, per_try_timeout = _retry_on(retry, notes)
     backoff = _backoff(retry, notes)
@@ -126,8 +246,30 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         per_try_timeout_s=per_try_timeout,
         deadline_s=deadline,
         budget=budget,
+        not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
+
+
+def _priority(retry: Value, notes: Notes) -> None:
+    value = retry.get("numAttemptsPerPriority")
+    if value is None:
+        return
+    if value.as_int(minimum=0, maximum=_INT32_MAX) == 0:
+        notes.default(
+            value.path,
+            "numAttemptsPerPriority 0: every attempt goes to the highest healthy priority "
+            "(the same as not setting it)",
+            _TYPES_SRC,
+        )
+        return
+    notes.unmodelled(
+        value,
+        {Aspect.UPSTREAM},
+        "numAttemptsPerPriority adds Envoy's previous_priorities retry priority: which "
+        "locality priority a retry goes to depends on endpoint health at run time",
+        _XDS_SRC,
+    )
 
 
 def _num_retries(retry: Value, notes: Notes) -> int:
@@ -140,13 +282,6 @@ def _num_retries(retry: Value, notes: Notes) -> int:
             _TYPES_SRC,
         )
         return DEFAULT_NUM_RETRIES
-    if retry.get("numAttemptsPerPriority") is not None:
-        notes.quirk(
-            "spec.retry.numAttemptsPerPriority",
-            "retry priority (previous_priorities) is not modelled: it only changes which "
-            "locality a retry goes to",
-            _XDS_SRC,
-        )
     return num.as_int(minimum=0, maximum=_INT32_MAX)
 
 
@@ -154,43 +289,49 @@ def _retry_on(retry: Value, notes: Notes) -> tuple[RetryOn, float | None]:
     triggers: list[str] = list(DEFAULT_TRIGGERS)
     codes: list[int] = list(DEFAULT_STATUS_CODES)
     retry_on = retry.get("retryOn")
-    if retry_on is None:
+    field = "spec.retry.retryOn"
+    if retry_on is not None:
+        retry_on.check_fields(_RETRY_ON_FIELDS)
+    given_triggers = _triggers(retry_on) if retry_on is not None else None
+    given_codes = _status_codes(retry_on) if retry_on is not None else None
+    if given_triggers is None and given_codes is None:
+        what = "not set" if retry_on is None else "empty ({})"
         notes.default(
-            "spec.retry.retryOn",
-            "retryOn not set: Envoy Gateway retries on connect-failure, refused-stream, "
-            "unavailable, cancelled and retriable-status-codes with status 503",
-            _XDS_SRC,
+            field,
+            f"retryOn {what}: Envoy Gateway's defaults, retry on "
+            f"{', '.join(DEFAULT_TRIGGERS)} with status {DEFAULT_STATUS_CODES[0]}"
+            + ("" if retry_on is None else " (buildRetry drops a retryOn with neither list)"),
+            _BUILD_SRC,
         )
     else:
-        retry_on.check_fields(_RETRY_ON_FIELDS)
-        given = _triggers(retry_on)
-        if given:
-            triggers = given
+        if given_triggers:
+            triggers = given_triggers
         else:
             notes.default(
-                "spec.retry.retryOn.triggers",
-                "no triggers given: Envoy Gateway keeps its default triggers "
-                f"({', '.join(DEFAULT_TRIGGERS)})",
+                f"{field}.triggers",
+                f"triggers {'not set' if given_triggers is None else 'empty'}: Envoy Gateway "
+                f"keeps its default triggers ({', '.join(DEFAULT_TRIGGERS)})",
                 _XDS_SRC,
             )
-        codes = _status_codes(retry_on)
+        codes = given_codes or []
         if not codes and "retriable-status-codes" in triggers:
             notes.quirk(
-                "spec.retry.retryOn.httpStatusCodes",
-                "setting retryOn replaces the default status list [503] with httpStatusCodes, "
-                "even when that list is empty: no status code is retried "
-                "(the default 503 is silently dropped)",
+                f"{field}.httpStatusCodes",
+                "a retryOn with triggers or httpStatusCodes replaces the default status list "
+                f"[{DEFAULT_STATUS_CODES[0]}] with httpStatusCodes, here "
+                f"{'absent' if given_codes is None else 'empty'}: no status code is retried "
+                f"(the default {DEFAULT_STATUS_CODES[0]} is dropped)",
                 _XDS_SRC,
             )
         if codes and "retriable-status-codes" not in triggers:
             notes.quirk(
-                "spec.retry.retryOn.httpStatusCodes",
+                f"{field}.httpStatusCodes",
                 "httpStatusCodes are ignored unless the retriable-status-codes trigger is set: "
                 f"{codes} will not be retried",
                 _TYPES_SRC,
             )
     semantics = envoy_retry_on(triggers, codes)
-    note_unmodelled_triggers(notes, "spec.retry.retryOn.triggers", semantics.unmodelled)
+    note_unmodelled_triggers(notes, f"{field}.triggers", semantics.unmodelled)
     per_try_timeout = _per_try_timeout(retry, notes, semantics.per_try_timeout)
     canonical = RetryOn(
         statuses=semantics.statuses,
@@ -201,10 +342,11 @@ def _retry_on(retry: Value, notes: Notes) -> tuple[RetryOn, float | None]:
     return canonical, per_try_timeout
 
 
-def _triggers(retry_on: Value) -> list[str]:
+def _triggers(retry_on: Value) -> list[str] | None:
+    """The triggers, or None when absent (an empty list is not absent: see buildRetry)."""
     value = retry_on.get("triggers")
     if value is None:
-        return []
+        return None
     triggers = []
     for item in value.elements():
         if item.data not in TRIGGERS:
@@ -215,10 +357,11 @@ def _triggers(retry_on: Value) -> list[str]:
     return triggers
 
 
-def _status_codes(retry_on: Value) -> list[int]:
+def _status_codes(retry_on: Value) -> list[int] | None:
+    """The codes, or None when absent (an empty list is not absent: see buildRetry)."""
     value = retry_on.get("httpStatusCodes")
     if value is None:
-        return []
+        return None
     return [item.as_int(minimum=100, maximum=599) for item in value.elements()]
 
 
@@ -226,7 +369,7 @@ def _per_try_timeout(retry: Value, notes: Notes, retried: bool) -> float | None:
     timeout = retry.dig("perRetry", "timeout")
     per_retry = retry.get("perRetry")
     if per_retry is not None:
-        per_retry.check_fields(_PER_RETRY_FIELDS)
+        per_retry.check_fields(_PER_RETRY_FIELDS, PER_RETRY_HINTS)
     if timeout is None:
         return None
     seconds = gateway_duration(timeout, allow_zero=False)
@@ -244,7 +387,7 @@ def _backoff(retry: Value, notes: Notes) -> Backoff:
     backoff = retry.dig("perRetry", "backOff")
     base_v = max_v = None
     if backoff is not None:
-        backoff.check_fields(_BACKOFF_FIELDS)
+        backoff.check_fields(_BACKOFF_FIELDS, BACKOFF_HINTS)
         base_v = backoff.get("baseInterval")
         max_v = backoff.get("maxInterval")
     field = "spec.retry.perRetry.backOff"
@@ -289,18 +432,24 @@ def _deadline(spec: Value, notes: Notes) -> float | None:
             field,
             f"requestTimeout not set: Envoy's route timeout default {DEFAULT_ROUTE_TIMEOUT_S:g} s, "
             "which covers all attempts and backoffs",
-            "envoyproxy/envoy: api/envoy/config/route/v3/route_components.proto (timeout)",
+            f"{ENVOY_ROUTE_DOCS} (RouteAction.timeout)",
         )
         return DEFAULT_ROUTE_TIMEOUT_S
     seconds = gateway_duration(timeout)
     if seconds == 0:
-        notes.default(field, "requestTimeout 0s disables the route timeout: no deadline")
+        notes.default(
+            field,
+            "requestTimeout 0s disables the route timeout: no deadline",
+            f"{ENVOY_ROUTE_DOCS} (RouteAction.timeout)",
+        )
         return None
     return seconds
 
 
 def _budget(spec: Value, notes: Notes) -> Budget:
     breaker = spec.get("circuitBreaker")
+    if breaker is not None:
+        breaker.check_fields(_BREAKER_FIELDS, {"maxRetries": "did you mean 'maxParallelRetries'?"})
     field = "spec.circuitBreaker.maxParallelRetries"
     max_parallel = breaker.get("maxParallelRetries") if breaker is not None else None
     if max_parallel is None:
@@ -322,12 +471,14 @@ def _budget(spec: Value, notes: Notes) -> Budget:
         limit = max_parallel.as_int(minimum=0, maximum=_UINT32_MAX)
     retry_budget = breaker.get("retryBudget") if breaker is not None else None
     if retry_budget is not None:
-        notes.quirk(
-            "spec.circuitBreaker.retryBudget",
+        notes.unmodelled(
+            retry_budget,
+            {Aspect.BUDGET},
             "Envoy's retry budget limits concurrently active retries to max(percent x active "
-            "requests, minRetryConcurrency) and overrides maxParallelRetries; this concurrency "
-            "limit is not a windowed ratio and is not checked by the harness",
-            "envoyproxy/envoy: api/envoy/config/cluster/v3/circuit_breaker.proto",
+            "requests, minRetryConcurrency) and overrides maxParallelRetries: the limit moves "
+            "with the number of requests in flight at run time, so it is neither a fixed "
+            "concurrency limit nor a windowed ratio",
+            f"{ENVOY_BREAKER_DOCS} (Thresholds.retry_budget)",
         )
         return Budget(max_concurrent_retries=None)
     return Budget(max_concurrent_retries=limit)

@@ -63,3 +63,35 @@ def note_fields(adapted: AdaptedPolicy, kind: str) -> set[str]:
 
 def note_text(adapted: AdaptedPolicy, kind: str) -> str:
     return "\n".join(n.text for n in adapted.notes if n.kind == kind)
+
+
+def policy_show(
+    capsys: pytest.CaptureFixture[str], system: str, name: str | Path
+) -> tuple[int, str, str]:
+    """``retry-harness policy show FILE --system NAME --json`` in-process: (exit, out, err).
+
+    ``name`` is an example file under DATA or a path."""
+    from harness.cli import main
+
+    path = name if isinstance(name, Path) else DATA / name
+    capsys.readouterr()
+    code = main(["policy", "show", str(path), "--system", system, "--json"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def shown_policy(capsys: pytest.CaptureFixture[str], system: str, name: str | Path) -> Any:
+    """The JSON ``policy show`` prints for a valid example (asserts exit 0)."""
+    import json
+
+    code, out, err = policy_show(capsys, system, name)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def refused(capsys: pytest.CaptureFixture[str], system: str, name: str | Path) -> str:
+    """The one error line ``policy show`` prints for a refused example (asserts exit 2)."""
+    code, out, err = policy_show(capsys, system, name)
+    assert code == 2, out
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err

@@ -10,9 +10,19 @@ from hypothesis import strategies as st
 
 from harness.adapters import envoy_gateway
 from harness.policy.expectations import delay_window
-from harness.policy.model import JitterModel
+from harness.policy.model import Aspect, JitterModel
 
-from ._gateway_files import bad_input, dump, line_of, load_example, load_text, note_fields
+from ._gateway_files import (
+    DATA,
+    bad_input,
+    dump,
+    line_of,
+    load_example,
+    load_text,
+    note_fields,
+    refused,
+    shown_policy,
+)
 
 BTP = {"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "BackendTrafficPolicy"}
 
@@ -193,3 +203,129 @@ def test_wrong_kind_and_malformed_yaml() -> None:
     assert "BackendTrafficPolicy" in err.reason and "v1/Service" in err.reason
     err = bad_input(envoy_gateway.load, "spec:\n  retry: [1,\n")
     assert err.line is not None and "YAML" in err.reason
+
+
+# --- absent / empty / set (issue 7): as buildRetry and buildRetryPolicy read them -------------
+
+
+def test_retry_on_empty_keeps_the_defaults_and_503(capsys: pytest.CaptureFixture[str]) -> None:
+    """`retryOn: {}`: buildRetry drops a RetryOn with neither list, so 503 stays retried."""
+    shown = shown_policy(capsys, "envoy-gateway", "eg-retryon-empty.yaml")
+    policy = shown["policy"]
+    assert policy["max_retries"] == 3
+    assert policy["retry_on"] == {
+        "statuses": [503],
+        "connect_failure": True,
+        "reset": False,
+        "per_try_timeout": False,
+    }
+    texts = [n["text"] for n in shown["notes"] if n["field"] == "spec.retry.retryOn"]
+    assert any("empty" in t and "503" in t for t in texts)
+    assert not any("dropped" in n["text"] for n in shown["notes"])
+
+
+def test_triggers_without_codes_drop_503_in_policy_show(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shown = shown_policy(capsys, "envoy-gateway", "eg-retryon-triggers-only.yaml")
+    assert shown["policy"]["retry_on"]["statuses"] == []
+    assert shown["policy"]["retry_on"]["connect_failure"] is True
+    assert any("503 is dropped" in n["text"] for n in shown["notes"])
+
+
+@pytest.mark.parametrize("key", ["triggers", "httpStatusCodes"])
+def test_an_empty_list_is_set_not_absent(key: str) -> None:
+    """An empty list is non-nil in Go: the RetryOn is kept and its (empty) codes replace 503."""
+    adapted = load_text(envoy_gateway.load, btp({"retry": {"retryOn": {key: []}}}))
+    p = adapted.policy
+    assert p.retry_on.statuses == frozenset()
+    assert p.retry_on.connect_failure  # default triggers kept
+    assert "spec.retry.retryOn.httpStatusCodes" in note_fields(adapted, "quirk")
+
+
+def test_retry_absent_empty_and_set_are_three_cases() -> None:
+    absent = load_text(envoy_gateway.load, btp({"timeout": {"http": {"requestTimeout": "5s"}}}))
+    empty = load_text(envoy_gateway.load, btp({"retry": {}}))
+    zero = load_text(envoy_gateway.load, btp({"retry": {"numRetries": 0}}))
+    assert absent.policy.max_retries == 0
+    assert empty.policy.max_retries == 2 and empty.policy.retry_on.statuses == {503}
+    assert zero.policy.max_retries == 0 and zero.policy.retry_on.statuses == {503}
+
+
+# --- fields copied from guides that the API never had (issue 7) ------------------------------
+
+GUIDE_MISTAKES = [
+    ("eg-guide-perretrypolicy.yaml", "spec.retry.perRetryPolicy", "did you mean 'perRetry'?"),
+    ("eg-guide-backoff.yaml", "spec.retry.perRetry.backoff", "did you mean 'backOff'?"),
+    ("eg-guide-budget.yaml", "spec.retry.budget", "circuitBreaker.retryBudget"),
+    (
+        "eg-guide-jitter.yaml",
+        "spec.retry.perRetry.backOff.jitterPercent",
+        "has no jitter field: Envoy always uses full jitter",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "field", "hint"), GUIDE_MISTAKES)
+def test_guide_fields_are_refused_with_the_field_meant(
+    capsys: pytest.CaptureFixture[str], name: str, field: str, hint: str
+) -> None:
+    """The API server refuses these too: exit 2, one line naming file:line, field and the fix."""
+    err = refused(capsys, "envoy-gateway", name)
+    text = (DATA / name).read_text()
+    key = field.rsplit(".", 1)[1]
+    assert f"{name}:{line_of(text, key + ':')}: {field}: unknown field" in err
+    assert hint in err
+
+
+@pytest.mark.parametrize(
+    ("retry", "field", "meant"),
+    [
+        ({"numRetry": 3}, "spec.retry.numRetry", "numRetries"),
+        ({"retryon": {}}, "spec.retry.retryon", "retryOn"),
+        (
+            {"retryOn": {"httpStatusCode": [503]}},
+            "spec.retry.retryOn.httpStatusCode",
+            "httpStatusCodes",
+        ),
+        (
+            {"perRetry": {"backOff": {"baseinterval": "1s"}}},
+            "spec.retry.perRetry.backOff.baseinterval",
+            "baseInterval",
+        ),
+    ],
+)
+def test_typos_name_the_closest_field(retry: dict[str, Any], field: str, meant: str) -> None:
+    err = bad_input(envoy_gateway.load, btp({"retry": retry}))
+    assert err.field == field
+    assert f"did you mean {meant!r}?" in err.reason
+
+
+def test_unknown_spec_field_is_refused_with_a_suggestion() -> None:
+    err = bad_input(envoy_gateway.load, btp({"retryPolicy": {"numRetries": 3}}))
+    assert err.field == "spec.retryPolicy" and "did you mean 'retry'?" in err.reason
+    err = bad_input(envoy_gateway.load, btp({"circuitBreaker": {"maxRetries": 3}}))
+    assert "maxParallelRetries" in err.reason
+
+
+# --- constructs that depend on the run: not judged, never a guess (issue 7) ------------------
+
+
+def test_retry_budget_is_not_judged() -> None:
+    spec = {"retry": {}, "circuitBreaker": {"retryBudget": {"percent": {"numerator": 20}}}}
+    text = btp(spec)
+    p = load_text(envoy_gateway.load, text).policy
+    [entry] = p.unmodelled(Aspect.BUDGET)
+    assert entry.aspects == {Aspect.BUDGET}
+    assert "in flight" in entry.reason and "circuitBreaker.retryBudget" in entry.native
+    assert entry.location is not None and entry.location.endswith(
+        f":{line_of(text, 'retryBudget:')}"
+    )
+
+
+def test_num_attempts_per_priority_leaves_the_upstream_not_judged() -> None:
+    p = load_text(envoy_gateway.load, btp({"retry": {"numAttemptsPerPriority": 2}})).policy
+    assert [u.aspects for u in p.not_judged] == [{Aspect.UPSTREAM}]
+    assert p.max_retries == 2  # the default still applies (the note used to need numRetries)
+    p = load_text(envoy_gateway.load, btp({"retry": {"numAttemptsPerPriority": 0}})).policy
+    assert p.not_judged == ()

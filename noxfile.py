@@ -1,5 +1,6 @@
-"""nox sessions: ``tests`` (unit + integration), ``lint`` (ruff, mypy), ``conformance`` (every
-shipped local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT).
+"""nox sessions: ``fast`` (the edit loop: every test not marked ``slow`` or ``statistical``),
+``tests`` (the full suite, as CI runs it), ``lint`` (ruff, mypy), ``conformance`` (every shipped
+local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT).
 
 ``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README.
 """
@@ -14,6 +15,7 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "tests"]
 
 PYTHON = "3.11"
+FAST_MARKERS = "not slow and not statistical"
 
 
 def _install(session: nox.Session) -> None:
@@ -25,6 +27,14 @@ def tests(session: nox.Session) -> None:
     """Unit and integration tests (real gunicorn, HAProxy, nginx, Caddy, Locust on 127.0.0.1)."""
     _install(session)
     session.run("pytest", "--junitxml=reports/tests.xml", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def fast(session: nox.Session) -> None:
+    """The edit loop: unit and integration tests except those marked slow (whole runs, large
+    samples) or statistical (procedures repeated over many seeds). CI runs the full ``tests``."""
+    _install(session)
+    session.run("pytest", "-m", FAST_MARKERS, *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -580,11 +580,7 @@ def _absolutise(model: BaseModel, base: Path) -> BaseModel:
 
 def _shipped_locustfiles() -> list[str]:
     folder = SHIPPED_ROOT / "scenarios"
-    return sorted(
-        f"scenarios/{p.name}"
-        for p in folder.glob("*.py")
-        if p.name != "__init__.py"
-    )
+    return sorted(f"scenarios/{p.name}" for p in folder.glob("*.py") if p.name != "__init__.py")
 
 
 def _resolve_locustfile(value: str, base: Path) -> Path | None:

@@ -18,7 +18,7 @@ from fake_backends.process import BackendHandle
 from fake_backends.profile import FaultProfile
 from tests.integration.backends.load import fire
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ALPHA = 0.001
 N = 10_000
 RATE = 0.3

@@ -26,7 +26,7 @@ from tests.integration.cli.helpers import (
     write_scenario,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @dataclass(frozen=True)

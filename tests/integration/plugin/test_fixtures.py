@@ -15,7 +15,7 @@ from tests.integration.cli.helpers import assert_nothing_left, kill_leftovers
 
 # In this module, not a conftest: pytest allows pytest_plugins only in the root conftest.
 pytest_plugins = ["pytester"]
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -28,9 +28,7 @@ from harness.scenario import (
 from harness.suts.spec import CommandSut, HaproxySut, UrlSut
 
 LOCUSTFILES = sorted(
-    str(p)
-    for p in (SHIPPED_ROOT / "scenarios").glob("*.py")
-    if p.name != "__init__.py"
+    str(p) for p in (SHIPPED_ROOT / "scenarios").glob("*.py") if p.name != "__init__.py"
 )
 
 pos = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)

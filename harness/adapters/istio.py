@@ -5,17 +5,28 @@ optionally a ``DestinationRule``: ``http[].retries`` {attempts, perTryTimeout, r
 backoff, retryRemoteLocalities, retryIgnorePreviousHosts}, ``http[].timeout`` and
 ``trafficPolicy.connectionPool.http.maxRetries`` / ``trafficPolicy.retryBudget``.
 
-Route selection: the first entry of ``spec.http`` (a note says so when there are several),
-because a route without ``retries`` still has Istio's default retry policy.
+Absent, empty and set are three cases, as in istio/istio's ``ConvertPolicy``: no ``retries``
+gives Istio's default policy (2 retries); ``retries`` without ``attempts`` (or ``attempts: 0``)
+disables retries; ``retryOn: ""`` keeps the default conditions. Istio's validation refuses what
+the adapter refuses: a retry policy with attempts 0 that sets perTryTimeout, retryOn or
+retryRemoteLocalities, and a retryOn item that is neither a known condition nor a registered
+HTTP status (it splits at "," without trimming spaces).
 
-Sources (see ``retry-semantics.md`` §2 and §5):
+Route selection: the first entry of ``spec.http`` (a route without ``retries`` still has Istio's
+default retry policy). When it has ``match`` conditions, a request that does not match takes a
+later route: every aspect in which those routes' policies differ is *not judged*. The
+``retriable-headers`` and ``envoy-ratelimited`` conditions depend on headers at run time: not
+judged. So is a DestinationRule ``retryBudget``.
 
-* istio/api@b8f8791d: ``networking/v1alpha3/virtual_service.proto`` (HTTPRetry, HTTPRoute
+Sources:
+
+* istio/api@3e169507: ``networking/v1alpha3/virtual_service.proto`` (HTTPRetry, HTTPRoute
   timeout), ``networking/v1alpha3/destination_rule.proto`` (ConnectionPoolSettings.HTTP
   maxRetries, retryBudget);
-* istio/istio: ``pilot/pkg/networking/core/route/retry/retry.go`` (DefaultPolicy,
-  ConvertPolicy, parseRetryOn), Istio 1.24 release notes (EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY);
-* envoyproxy/envoy: ``source/common/router/retry_state_impl.cc``,
+* istio/istio@86c9f01f: ``pilot/pkg/networking/core/route/retry/retry.go`` (DefaultPolicy,
+  ConvertPolicy, parseRetryOn), ``pkg/config/validation/agent/validation.go``
+  (ValidateHTTPRetry), ``releasenotes/notes/50506.yaml`` (503 left out of the default policy);
+* envoyproxy/envoy@v1.35.0: ``source/common/router/retry_state_impl.cc``,
   ``source/common/common/backoff_strategy.cc``.
 """
 
@@ -27,15 +38,18 @@ from pathlib import Path
 from harness.adapters._gateway_common import (
     ENVOY_BACKOFF_QUIRK,
     ENVOY_BACKOFF_SRC,
+    ENVOY_BREAKER_DOCS,
     ENVOY_DEFAULT_BASE_S,
     ENVOY_GRPC_TRIGGERS,
     ENVOY_HTTP_TRIGGERS,
     ENVOY_SRC,
     Notes,
     Value,
+    closest_field,
     documents_of_kind,
     envoy_retry_on,
     first_of,
+    github,
     go_duration,
     kinds_seen,
     load_yaml_documents,
@@ -43,14 +57,33 @@ from harness.adapters._gateway_common import (
 )
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
-from harness.policy.model import Backoff, Budget, JitterModel, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import (
+    Aspect,
+    Backoff,
+    Budget,
+    JitterModel,
+    MethodRule,
+    RetryOn,
+    RetryPolicy,
+)
 
 SYSTEM = "istio"
 
-_RETRY_SRC = "istio/istio: pilot/pkg/networking/core/route/retry/retry.go"
-_VS_SRC = "istio/api@b8f8791d: networking/v1alpha3/virtual_service.proto"
-_DR_SRC = "istio/api@b8f8791d: networking/v1alpha3/destination_rule.proto"
-_RELEASE_SRC = "Istio 1.24 release notes (EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY)"
+_ISTIO_SHA = "86c9f01fd735fb01d8192f5bcaf0d424afb7f14c"
+_API_SHA = "3e169507f953cff09795940abf0f82a9d20622e9"
+_RETRY_SRC = github(
+    "istio/istio", _ISTIO_SHA, "pilot/pkg/networking/core/route/retry/retry.go", "ConvertPolicy"
+)
+_VALIDATION_SRC = github(
+    "istio/istio", _ISTIO_SHA, "pkg/config/validation/agent/validation.go", "ValidateHTTPRetry"
+)
+_VS_SRC = github("istio/api", _API_SHA, "networking/v1alpha3/virtual_service.proto")
+_DR_SRC = github("istio/api", _API_SHA, "networking/v1alpha3/destination_rule.proto")
+_RELEASE_SRC = github("istio/istio", _ISTIO_SHA, "releasenotes/notes/50506.yaml")
+_ENVOY_HEADERS_DOCS = (
+    "https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/"
+    "router_filter#x-envoy-retry-on"
+)
 
 DEFAULT_ATTEMPTS = 2
 DEFAULT_RETRY_ON = (
@@ -72,6 +105,25 @@ _RETRIES_FIELDS = frozenset(
     }
 )
 _RETRY_ON_NAMES = ENVOY_HTTP_TRIGGERS | ENVOY_GRPC_TRIGGERS
+_HEADER_CONDITIONS = frozenset({"retriable-headers", "envoy-ratelimited"})
+RETRIES_HINTS = {
+    "retries": "did you mean 'attempts'?",
+    "maxRetries": "did you mean 'attempts'?",
+    "numRetries": "did you mean 'attempts'?",
+    "timeout": "did you mean 'perTryTimeout'? (the route's own timeout, spec.http[].timeout, "
+    "bounds all attempts)",
+    "retryBudget": "did you mean the DestinationRule's spec.trafficPolicy.retryBudget?",
+    "budget": "did you mean the DestinationRule's spec.trafficPolicy.retryBudget?",
+    "retryOnStatusCodes": "did you mean 'retryOn'? (status codes go in retryOn, e.g. \"5xx,503\")",
+    "jitter": "Istio has no jitter field: Envoy always uses full jitter",
+}
+_ALL_ASPECTS = (
+    Aspect.MAX_RETRIES,
+    Aspect.STATUSES,
+    Aspect.BACKOFF,
+    Aspect.PER_TRY_TIMEOUT,
+    Aspect.DEADLINE,
+)
 _INT32_MAX = 2_147_483_647
 _MIN_DURATION_S = 0.001
 
@@ -88,31 +140,123 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         )
     notes = Notes()
     service = first_of(services, "VirtualService documents", notes)
-    route = _select_route(service, notes)
-    deadline = _deadline(route, notes)
+    routes = _routes(service)
+    route = routes[0]
+    if len(routes) > 1:
+        where = f" (line {route.line})" if route.line else ""
+        notes.default(
+            route.path,
+            f"the VirtualService holds {len(routes)} HTTP routes; the first{where} was used "
+            "(Istio evaluates them in order: it takes every request it matches)",
+            _VS_SRC,
+        )
+    parts = _route_policy(route, notes)
+    _matched_routes(routes, parts, notes)
     budget = _budget(docs, notes)
-    retries = route.get("retries")
-    if retries is None:
-        max_retries, retry_on, per_try, backoff_v = _default_policy(route, notes)
-    else:
-        retries.check_fields(_RETRIES_FIELDS)
-        max_retries, retry_on, per_try, backoff_v = _declared_policy(retries, notes)
-    backoff = _backoff(backoff_v, route.child_path("retries.backoff"), notes)
     _host_notes(route, notes, context)
     policy = RetryPolicy(
         system=SYSTEM,
-        max_retries=max_retries,
-        retry_on=retry_on,
+        max_retries=parts.max_retries,
+        retry_on=parts.retry_on,
         methods=MethodRule(retryable=None),
-        backoff=backoff,
-        per_try_timeout_s=per_try,
-        deadline_s=deadline,
+        backoff=parts.backoff,
+        per_try_timeout_s=parts.per_try,
+        deadline_s=parts.deadline,
         budget=budget,
+        not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
 
 
-def _select_route(service: Value, notes: Notes) -> Value:
+class _RoutePolicy:
+    """The parts of the policy one HTTP route decides."""
+
+    def __init__(
+        self,
+        max_retries: int,
+        retry_on: RetryOn,
+        per_try: float | None,
+        backoff: Backoff,
+        deadline: float | None,
+    ) -> None:
+        self.max_retries = max_retries
+        self.retry_on = retry_on
+        self.per_try = per_try
+        self.backoff = backoff
+        self.deadline = deadline
+
+    def differences(self, other: _RoutePolicy) -> set[Aspect]:
+        pairs = {
+            Aspect.MAX_RETRIES: (self.max_retries, other.max_retries),
+            Aspect.STATUSES: (self.retry_on, other.retry_on),
+            Aspect.BACKOFF: (self.backoff, other.backoff),
+            Aspect.PER_TRY_TIMEOUT: (self.per_try, other.per_try),
+            Aspect.DEADLINE: (self.deadline, other.deadline),
+        }
+        return {aspect for aspect, (a, b) in pairs.items() if a != b}
+
+
+def _route_policy(route: Value, notes: Notes) -> _RoutePolicy:
+    route.mapping()
+    deadline = _deadline(route, notes)
+    retries = route.get("retries")
+    if retries is None:
+        max_retries, retry_on, per_try, backoff_v = _default_policy(route, notes)
+    else:
+        retries.check_fields(_RETRIES_FIELDS, RETRIES_HINTS)
+        max_retries, retry_on, per_try, backoff_v = _declared_policy(retries, notes)
+    backoff = _backoff(backoff_v, route.child_path("retries.backoff"), notes)
+    return _RoutePolicy(max_retries, retry_on, per_try, backoff, deadline)
+
+
+def _catch_all(route: Value) -> bool:
+    """A route without match conditions (or with an empty one) takes every request."""
+    match = route.get("match")
+    if match is None:
+        return True
+    return any(isinstance(m.data, dict) and not m.data for m in match.elements())
+
+
+def _matched_routes(routes: list[Value], first: _RoutePolicy, notes: Notes) -> None:
+    """When the first route has match conditions, compare it with the routes that take the
+    requests it does not match (up to the first catch-all route); differences are not judged."""
+    if _catch_all(routes[0]):
+        return
+    match = routes[0].get("match")
+    assert match is not None
+    differing: set[Aspect] = set()
+    others: list[str] = []
+    for route in routes[1:]:
+        other = _route_policy(route, Notes())  # validated; its notes would repeat the first's
+        found = first.differences(other)
+        if found:
+            differing |= found
+            others.append(route.path)
+        if _catch_all(route):
+            break
+    else:
+        differing |= set(_ALL_ASPECTS) if first.max_retries else set()
+        others.append("no route (Istio answers 404)")
+    if not differing:
+        notes.default(
+            match.path,
+            "the first route has match conditions, but the routes that take the other "
+            "requests declare the same retry policy: it applies to every request",
+            _VS_SRC,
+        )
+        return
+    notes.unmodelled(
+        match,
+        differing,
+        "the first route's match conditions (headers, URI, method, query ...) decide at run "
+        "time which requests it takes; the others go to "
+        f"{', '.join(others)}, whose retry policy differs",
+        _VS_SRC,
+        native=f"{match.path}: {match.data!r}"[:200],
+    )
+
+
+def _routes(service: Value) -> list[Value]:
     spec = service.get("spec")
     if spec is None:
         raise service.error("a VirtualService needs a spec")
@@ -122,9 +266,7 @@ def _select_route(service: Value, notes: Notes) -> Value:
     routes = http.elements()
     if not routes:
         raise http.error("must hold at least one HTTP route")
-    route = first_of(routes, "HTTP routes", notes)
-    route.mapping()
-    return route
+    return routes
 
 
 def _default_policy(route: Value, notes: Notes) -> tuple[int, RetryOn, float | None, Value | None]:
@@ -146,9 +288,10 @@ def _default_policy(route: Value, notes: Notes) -> tuple[int, RetryOn, float | N
 def _quirk_no_503(notes: Notes, field: str) -> None:
     notes.quirk(
         field,
-        "since Istio 1.24 the default policy no longer retries 503 "
-        "(EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY=true): retriable-status-codes is set with an "
-        "empty code list, so no status is retried; older docs still say 503 is retried",
+        "since Istio 1.24 the default policy no longer retries 503: retriable-status-codes "
+        "is set with no code list, so no status is retried (the "
+        "EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY flag that could restore 503 is gone from the "
+        "code); older docs still say 503 is retried",
         _RELEASE_SRC,
     )
 
@@ -159,6 +302,13 @@ def _declared_policy(
     attempts_v = retries.get("attempts")
     attempts = attempts_v.as_int(minimum=0, maximum=_INT32_MAX) if attempts_v is not None else 0
     if attempts == 0:
+        for name in ("perTryTimeout", "retryOn", "retryRemoteLocalities"):
+            value = retries.get(name)
+            if value is not None and value.data != "":
+                raise value.error(
+                    "http retry policy configured when attempts are set to 0 (disabled): "
+                    "Istio's validation refuses it; set attempts >= 1 or drop the field"
+                )
         notes.quirk(
             retries.child_path("attempts"),
             "a retries stanza with attempts 0 (or no attempts at all) disables retries on this "
@@ -167,19 +317,22 @@ def _declared_policy(
         )
         return 0, RetryOn(), None, None
     retry_on_v = retries.get("retryOn")
-    if retry_on_v is None:
+    if retry_on_v is None or retry_on_v.data == "":
         triggers: list[str] = list(DEFAULT_RETRY_ON)
         codes: list[int] = []
+        what = "not set" if retry_on_v is None else 'empty ("")'
         notes.default(
             retries.child_path("retryOn"),
-            f"retryOn not set: Istio's default conditions {', '.join(DEFAULT_RETRY_ON)}",
+            f"retryOn {what}: Istio's default conditions {', '.join(DEFAULT_RETRY_ON)} "
+            "(ConvertPolicy parses retryOn only when it is not empty)",
             _RETRY_SRC,
         )
         _quirk_no_503(notes, retries.child_path("retryOn"))
     else:
         triggers, codes = _parse_retry_on(retry_on_v, notes)
     semantics = envoy_retry_on(triggers, codes)
-    note_unmodelled_triggers(notes, retries.child_path("retryOn"), semantics.unmodelled)
+    never_exercised = [t for t in semantics.unmodelled if t not in _HEADER_CONDITIONS]
+    note_unmodelled_triggers(notes, retries.child_path("retryOn"), never_exercised)
     per_try_v = retries.get("perTryTimeout")
     per_try = None
     if per_try_v is not None:
@@ -210,39 +363,50 @@ def _declared_policy(
 
 
 def _parse_retry_on(value: Value, notes: Notes) -> tuple[list[str], list[int]]:
+    """Conditions and status codes, as ValidateHTTPRetry checks and parseRetryOn splits them."""
     text = value.as_str()
     triggers: list[str] = []
     codes: list[int] = []
-    for raw in text.split(","):
-        part = raw.strip()
-        if not part:
-            continue
-        if part.isdigit():
+    for part in text.split(","):  # Istio's validation does not trim: " 503" is refused
+        if part.isascii() and part.isdigit():
             code = int(part)
-            if not 100 <= code <= 599:
-                raise value.error(f"status code {part} is not an HTTP status code 100..599")
             if code in HTTPStatus._value2member_map_:
                 codes.append(code)
-            else:
-                notes.quirk(
-                    value.path,
-                    f"{code} is not a registered HTTP status: Istio passes it to Envoy as a "
-                    "retry_on name, not a status code, so it is never retried",
-                    _RETRY_SRC,
-                )
+                continue
+        if part in _RETRY_ON_NAMES:
+            triggers.append(part)
             continue
-        if part not in _RETRY_ON_NAMES:
-            allowed = ", ".join(sorted(_RETRY_ON_NAMES))
-            raise value.error(
-                f"unknown retry condition {part!r}; allowed: {allowed}, or HTTP status codes"
-            )
-        triggers.append(part)
+        if part.strip() != part and (part.strip() in _RETRY_ON_NAMES or part.strip().isdigit()):
+            fix = "remove the spaces around the commas"
+        else:
+            close = closest_field(part, _RETRY_ON_NAMES) if part else None
+            fix = f"did you mean {close!r}?" if close else "a condition or an HTTP status code"
+        raise value.error(
+            f"{part!r} is not a valid retryOn policy (Istio's validation refuses it: "
+            f"{fix}); allowed: {', '.join(sorted(_RETRY_ON_NAMES))}, or registered HTTP "
+            "status codes, separated by commas"
+        )
     if codes and "retriable-status-codes" not in triggers:
         triggers.append("retriable-status-codes")
         notes.default(
             value.path,
             "status codes in retryOn: Istio appends the retriable-status-codes condition",
             _RETRY_SRC,
+        )
+    for condition in sorted(_HEADER_CONDITIONS & set(triggers)):
+        notes.unmodelled(
+            value,
+            {Aspect.STATUSES},
+            f"the {condition} condition retries an answer by its headers "
+            + (
+                "(those named by the x-envoy-retriable-header-names request header; a "
+                "VirtualService cannot set retriable_headers)"
+                if condition == "retriable-headers"
+                else "(x-envoy-ratelimited, set by Envoy's rate limit filter)"
+            )
+            + ", which are known only at run time",
+            _ENVOY_HEADERS_DOCS,
+            native=f"{value.path}: {condition}",
         )
     return triggers, codes
 
@@ -291,7 +455,7 @@ def _deadline(route: Value, notes: Notes) -> float | None:
         return None
     seconds = go_duration(timeout)
     if seconds == 0:
-        notes.default(timeout.path, "timeout 0s: no deadline")
+        notes.default(timeout.path, "timeout 0s: no deadline", _VS_SRC)
         return None
     return seconds
 
@@ -322,12 +486,13 @@ def _budget(docs: list[Value], notes: Notes) -> Budget:
         limit = max_retries_v.as_int(minimum=0, maximum=_INT32_MAX)
     budget_v = policy.get("retryBudget") if policy is not None else None
     if budget_v is not None:
-        notes.quirk(
-            budget_v.path,
+        notes.unmodelled(
+            budget_v,
+            {Aspect.BUDGET},
             "Envoy's retry budget limits concurrently active retries to max(percent x active "
-            "requests, minRetryConcurrency) and overrides maxRetries; this concurrency limit "
-            "is not a windowed ratio and is not checked by the harness",
-            _DR_SRC,
+            "requests, minRetryConcurrency) and overrides maxRetries: the limit moves with the "
+            "number of requests in flight at run time",
+            f"{_DR_SRC}; {ENVOY_BREAKER_DOCS} (Thresholds.retry_budget)",
         )
         return Budget(max_concurrent_retries=None)
     return Budget(max_concurrent_retries=limit)

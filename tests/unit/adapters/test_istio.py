@@ -10,9 +10,17 @@ from hypothesis import strategies as st
 
 from harness.adapters import istio
 from harness.policy.expectations import delay_window
-from harness.policy.model import JitterModel
+from harness.policy.model import Aspect, JitterModel
 
-from ._gateway_files import bad_input, dump, line_of, load_example, load_text, note_fields
+from ._gateway_files import (
+    bad_input,
+    dump,
+    line_of,
+    load_example,
+    load_text,
+    note_fields,
+    shown_policy,
+)
 
 VS = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService"}
 
@@ -71,10 +79,23 @@ def test_codes_backoff_timeout_and_destination_rule() -> None:
 
 
 def test_attempts_zero_or_missing_disables() -> None:
-    for retries in ({"attempts": 0}, {"perTryTimeout": "1s"}):
+    for retries in ({"attempts": 0}, {}, {"attempts": 0, "retryOn": ""}):
         adapted = load_text(istio.load, virtual_service({"retries": retries}))
         assert adapted.policy.max_retries == 0
         assert "spec.http[0].retries.attempts" in note_fields(adapted, "quirk")
+
+
+@pytest.mark.parametrize(
+    "retries",
+    [{"perTryTimeout": "1s"}, {"attempts": 0, "retryOn": "5xx"}, {"retryRemoteLocalities": True}],
+)
+def test_settings_on_a_disabled_policy_are_refused_like_istio_validation(
+    retries: dict[str, Any],
+) -> None:
+    """ValidateHTTPRetry: 'http retry policy configured when attempts are set to 0'."""
+    err = bad_input(istio.load, virtual_service({"retries": retries}))
+    assert "attempts are set to 0" in err.reason
+    assert err.field is not None and err.field.startswith("spec.http[0].retries.")
 
 
 def test_retry_budget_in_destination_rule_is_noted() -> None:
@@ -128,13 +149,94 @@ def test_fields_round_trip(
 
 
 @settings(max_examples=20, deadline=None)
-@given(token=st.sampled_from(["timeout", "5XX", "retry-on-503", "all"]))
+@given(token=st.sampled_from(["timeout", "5XX", "retry-on-503", "all", "599", "", " 503"]))
 def test_unknown_retry_on_condition_rejected(token: str) -> None:
+    """Istio's validation refuses these (unknown, unregistered status, empty item, spaces)."""
     text = virtual_service({"retries": {"attempts": 2, "retryOn": f"5xx,{token}"}})
     err = bad_input(istio.load, text)
     assert err.field == "spec.http[0].retries.retryOn"
     assert err.line == line_of(text, "retryOn:")
-    assert "gateway-error" in err.reason
+    assert "gateway-error" in err.reason and "not a valid retryOn policy" in err.reason
+
+
+def test_retry_on_suggestions() -> None:
+    err = bad_input(istio.load, virtual_service({"retries": {"attempts": 2, "retryOn": "5XX"}}))
+    assert "did you mean '5xx'?" in err.reason
+    text = virtual_service({"retries": {"attempts": 2, "retryOn": "5xx, 503"}})
+    assert "remove the spaces" in bad_input(istio.load, text).reason
+
+
+# --- absent / empty / set (issue 7) -----------------------------------------------------------
+
+
+def test_empty_retry_on_keeps_the_default_conditions(capsys: pytest.CaptureFixture[str]) -> None:
+    shown = shown_policy(capsys, "istio", "istio-vs-retryon-empty.yaml")
+    assert shown["policy"]["max_retries"] == 3
+    assert shown["policy"]["retry_on"] == {
+        "statuses": [],
+        "connect_failure": True,
+        "reset": False,
+        "per_try_timeout": False,
+    }
+    assert any('empty ("")' in n["text"] for n in shown["notes"])
+    absent = load_text(istio.load, virtual_service({"retries": {"attempts": 3}})).policy
+    assert absent.retry_on.model_dump() == shown["policy"]["retry_on"] | {"statuses": set()}
+
+
+# --- not judged: what only the run decides (issue 7) -----------------------------------------
+
+
+def test_header_matched_route_with_another_policy_is_not_judged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shown = shown_policy(capsys, "istio", "istio-vs-header-match.yaml")
+    [entry] = shown["policy"]["not_judged"]
+    assert set(entry["aspects"]) == {"max_retries", "statuses"}  # 5 on 5xx vs 2 on defaults
+    assert entry["native"].startswith("spec.http[0].match")
+    assert "spec.http[1]" in entry["reason"]
+    assert entry["location"].endswith(":12")  # the match: key
+    assert any(n["text"].startswith("NOT JUDGED") for n in shown["notes"])
+
+
+def test_header_matched_route_with_the_same_policy_is_judged() -> None:
+    """Both routes of the Istio docs example have Istio's default policy: nothing to lose."""
+    adapted = load_example(istio.load, "istio-vs-default.yaml")
+    assert adapted.policy.not_judged == ()
+    assert any("same retry policy" in n.text for n in adapted.defaults)
+
+
+def test_match_without_a_catch_all_route_is_not_judged() -> None:
+    text = virtual_service({"match": [{"uri": {"prefix": "/api"}}], "retries": {"attempts": 1}})
+    p = load_text(istio.load, text).policy
+    assert p.not_judged and "404" in p.not_judged[0].reason
+
+
+@pytest.mark.parametrize("condition", ["retriable-headers", "envoy-ratelimited"])
+def test_header_conditions_are_not_judged(condition: str) -> None:
+    text = virtual_service({"retries": {"attempts": 2, "retryOn": f"5xx,{condition}"}})
+    p = load_text(istio.load, text).policy
+    [entry] = p.not_judged
+    assert entry.aspects == {Aspect.STATUSES} and condition in entry.native
+    assert p.retry_on.statuses == frozenset(range(500, 600))  # the rest is still read
+
+
+def test_retry_budget_is_not_judged() -> None:
+    dr = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "b"},
+        "spec": {"host": "backend", "trafficPolicy": {"retryBudget": {"percent": 20}}},
+    }
+    text = virtual_service({"retries": {"attempts": 2}}) + "---\n" + dump(dr)
+    [entry] = load_text(istio.load, text).policy.not_judged
+    assert entry.aspects == {Aspect.BUDGET}
+
+
+def test_guide_style_fields_name_the_field_meant() -> None:
+    err = bad_input(istio.load, virtual_service({"retries": {"attempts": 2, "retryon": "5xx"}}))
+    assert "did you mean 'retryOn'?" in err.reason
+    err = bad_input(istio.load, virtual_service({"retries": {"attempts": 2, "timeout": "1s"}}))
+    assert "perTryTimeout" in err.reason
 
 
 def test_bad_values_name_field_and_line() -> None:

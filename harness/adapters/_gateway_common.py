@@ -251,6 +251,7 @@ class Notes:
         source: str | None = None,
         *,
         native: str | None = None,
+        field: str | None = None,
     ) -> None:
         """Record a construct the harness cannot evaluate: a ``not_judged`` entry on ``aspects``
         (the oracle reports checks depending on them as not judged) and a note naming it."""
@@ -261,7 +262,7 @@ class Notes:
             Unmodelled(aspects=chosen, native=text, reason=reason, location=where)
         )
         affected = ", ".join(sorted(a.value for a in chosen))
-        self.quirk(value.path, f"NOT JUDGED ({affected}): {reason}", source)
+        self.quirk(field or value.path, f"NOT JUDGED ({affected}): {reason}", source)
 
     def __iter__(self) -> Iterator[AdapterNote]:
         return iter(self.items)

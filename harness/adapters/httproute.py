@@ -5,14 +5,22 @@ Reads a (multi-document) YAML file holding an ``HTTPRoute`` (``gateway.networkin
 ``rules[].timeouts`` {request, backendRequest}. The policy encodes what the Gateway API
 *declares*; what Envoy-based implementations do differently is listed as quirks.
 
+Absent, empty and set: a rule without ``retry`` declares nothing (implementations may still
+retry: Istio applies its default policy); ``retry: {}`` asks for retries with every detail left
+to the implementation. Whatever the Gateway API leaves implementation-specific (retries with no
+stanza, ``attempts`` or ``codes`` not set or an empty ``codes``) is *not judged*
+(``RetryPolicy.not_judged``) rather than filled with one implementation's default. Fields the
+API does not have (``retries``, ``numRetries``, ``perTryTimeout`` ...) are refused with the
+field meant.
+
 Rule selection: the first rule that has a ``retry`` stanza, else the first rule (a note says
 which one when there are several).
 
-Sources (see ``retry-semantics.md`` §3-§4):
+Sources:
 
-* kubernetes-sigs/gateway-api@4564255a: ``apis/v1/httproute_types.go`` (HTTPRouteRetry,
-  HTTPRouteTimeouts, HTTPRouteRetryStatusCode), ``geps/gep-1731/index.md``,
-  ``geps/gep-2257/index.md`` (Duration format), ``conformance/tests/httproute-retry*.{go,yaml}``;
+* kubernetes-sigs/gateway-api@v1.3.0: ``apis/v1/httproute_types.go`` (HTTPRouteRetry,
+  HTTPRouteTimeouts, HTTPRouteRetryStatusCode); GEP-1731 and GEP-2257 on
+  gateway-api.sigs.k8s.io; ``conformance/tests/httproute-retry.go`` (at e6445986);
 * envoyproxy/gateway@d32f2829: ``internal/gatewayapi/route.go`` (processRouteRetry: attempts to
   num_retries, backoff to base_interval, codes to retriable_status_codes).
 """
@@ -27,23 +35,77 @@ from harness.adapters._gateway_common import (
     documents_of_kind,
     first_of,
     gateway_duration,
+    github,
     kinds_seen,
     load_yaml_documents,
 )
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
-from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import (
+    Aspect,
+    Backoff,
+    JitterModel,
+    MethodRule,
+    RetryOn,
+    RetryPolicy,
+)
 
 SYSTEM = "httproute"
 
-_GWAPI = "kubernetes-sigs/gateway-api@4564255a"
-_TYPES_SRC = f"{_GWAPI}: apis/v1/httproute_types.go"
-_GEP_SRC = f"{_GWAPI}: geps/gep-1731/index.md"
-_CONFORMANCE_SRC = f"{_GWAPI}: conformance/tests/httproute-retry.go"
-_EG_SRC = "envoyproxy/gateway@d32f2829: internal/gatewayapi/route.go (processRouteRetry)"
+_GWAPI = "kubernetes-sigs/gateway-api"
+_TYPES_SRC = github(_GWAPI, "v1.3.0", "apis/v1/httproute_types.go", "HTTPRouteRetry")
+_GEP_SRC = "https://gateway-api.sigs.k8s.io/geps/gep-1731/"
+_CONFORMANCE_SRC = github(
+    _GWAPI, "e6445986561fbe4d482be16004bf562b90b36312", "conformance/tests/httproute-retry.go"
+)
+_EG_SRC = github(
+    "envoyproxy/gateway",
+    "d32f28294245e454d20f81d323d626a90e660c1e",
+    "internal/gatewayapi/route.go",
+    "processRouteRetry",
+)
+_ISTIO_DEFAULT_SRC = github(
+    "istio/istio",
+    "86c9f01fd735fb01d8192f5bcaf0d424afb7f14c",
+    "pilot/pkg/networking/core/route/retry/retry.go",
+    "DefaultPolicy",
+)
 
 DEFAULT_ATTEMPTS = 2  # implementation-specific; Envoy Gateway's and Istio's default
 _RETRY_FIELDS = frozenset({"codes", "attempts", "backoff"})
+_RULE_FIELDS = frozenset(
+    {
+        "name",
+        "matches",
+        "filters",
+        "backendRefs",
+        "timeouts",
+        "retry",
+        "sessionPersistence",
+        "cors",
+    }
+)
+RULE_HINTS = {
+    "retries": "did you mean 'retry'?",
+    "retryPolicy": "did you mean 'retry'?",
+    "timeout": "did you mean 'timeouts'? (request and backendRequest)",
+}
+RETRY_HINTS = {
+    "retries": "did you mean 'attempts'? (the number of retries)",
+    "numRetries": "did you mean 'attempts'? (the number of retries)",
+    "maxRetries": "did you mean 'attempts'? (the number of retries)",
+    "retryOn": "did you mean 'codes'? (a list of HTTP status codes 400-599)",
+    "statusCodes": "did you mean 'codes'?",
+    "httpStatusCodes": "did you mean 'codes'?",
+    "perTryTimeout": "did you mean the rule's timeouts.backendRequest? (the per-attempt timeout)",
+    "timeout": "did you mean the rule's timeouts.backendRequest? (the per-attempt timeout)",
+    "backOff": "did you mean 'backoff'? (one duration, the minimum wait before a retry)",
+    "baseInterval": "did you mean 'backoff'? (one duration, the minimum wait before a retry)",
+}
+_NOT_SPECIFIED = (
+    "the Gateway API leaves it implementation-specific (Envoy Gateway: its own defaults, "
+    "2 retries and 503; Istio: its default policy)"
+)
 _TIMEOUT_FIELDS = frozenset({"request", "backendRequest"})
 _MAX_ATTEMPTS = 2_147_483_647
 
@@ -65,17 +127,25 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     timeouts = rule.get("timeouts")
     per_try, deadline = _timeouts(timeouts, notes, rule.child_path("timeouts"))
     if retry is None:
-        notes.default(
-            rule.child_path("retry"),
-            "no retry stanza: the route declares no retries (0). Implementations may still "
-            "retry by default (Istio applies its own default policy of 2 retries)",
-            _GEP_SRC,
+        notes.unmodelled(
+            rule,
+            {Aspect.MAX_RETRIES, Aspect.STATUSES},
+            "no retry stanza: whether the implementation retries is implementation-specific "
+            "(Envoy Gateway does not; Istio applies its default policy of 2 retries on connect "
+            "failures); the policy declares 0 retries but that count is not judged",
+            _ISTIO_DEFAULT_SRC,
+            native=f"{rule.path}: no retry",
+            field=rule.child_path("retry"),
         )
         policy = RetryPolicy(
-            system=SYSTEM, max_retries=0, per_try_timeout_s=per_try, deadline_s=deadline
+            system=SYSTEM,
+            max_retries=0,
+            per_try_timeout_s=per_try,
+            deadline_s=deadline,
+            not_judged=tuple(notes.not_judged),
         )
         return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
-    retry.check_fields(_RETRY_FIELDS)
+    retry.check_fields(_RETRY_FIELDS, RETRY_HINTS)
     max_retries = _attempts(retry, notes)
     statuses = _codes(retry, notes)
     backoff = _backoff(retry, notes)
@@ -109,6 +179,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         backoff=backoff,
         per_try_timeout_s=per_try,
         deadline_s=deadline,
+        not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
 
@@ -124,7 +195,7 @@ def _select_rule(route: Value, notes: Notes) -> Value:
     if not rules:
         raise rules_v.error("must hold at least one rule")
     for rule in rules:
-        rule.mapping()
+        rule.check_fields(_RULE_FIELDS, RULE_HINTS)
     with_retry = [r for r in rules if r.get("retry") is not None]
     if with_retry:
         return first_of(with_retry, "rules with a retry stanza", notes)
@@ -135,11 +206,14 @@ def _attempts(retry: Value, notes: Notes) -> int:
     attempts = retry.get("attempts")
     field = retry.child_path("attempts")
     if attempts is None:
-        notes.default(
-            field,
-            "attempts not set: the number of retries is implementation-specific; the policy "
-            f"assumes {DEFAULT_ATTEMPTS} (the default of Envoy Gateway and Istio)",
+        notes.unmodelled(
+            retry,
+            {Aspect.MAX_RETRIES},
+            f"attempts not set: the number of retries is {_NOT_SPECIFIED}; the policy "
+            f"carries {DEFAULT_ATTEMPTS} but the count is not judged",
             _TYPES_SRC,
+            native=f"{field}: not set",
+            field=field,
         )
         value = DEFAULT_ATTEMPTS
     else:
@@ -157,17 +231,27 @@ def _attempts(retry: Value, notes: Notes) -> int:
 
 def _codes(retry: Value, notes: Notes) -> frozenset[int]:
     codes_v = retry.get("codes")
-    if codes_v is None:
-        notes.default(
-            retry.child_path("codes"),
-            "codes not set: status retries are implementation-specific; the policy retries no "
-            "status code (only connection errors)",
-            _TYPES_SRC,
+    codes = frozenset(
+        item.as_int(minimum=400, maximum=599) for item in (codes_v.elements() if codes_v else [])
+    )
+    if not codes:
+        what = "not set" if codes_v is None else "empty ([])"
+        notes.unmodelled(
+            codes_v or retry,
+            {Aspect.STATUSES},
+            f"codes {what}: which statuses are retried is {_NOT_SPECIFIED}; "
+            + (
+                "Envoy Gateway treats an empty list as not set (len(codes) > 0)"
+                if codes_v is not None
+                else "the policy lists none, but that is not judged"
+            ),
+            _EG_SRC if codes_v is not None else _TYPES_SRC,
+            native=f"{retry.child_path('codes')}: {what}",
+            field=retry.child_path("codes"),
         )
         return frozenset()
-    codes = frozenset(item.as_int(minimum=400, maximum=599) for item in codes_v.elements())
     unusual = sorted(c for c in codes if c not in (500, 502, 503, 504))
-    if unusual:
+    if unusual and codes_v is not None:
         notes.quirk(
             codes_v.path,
             f"implementations MUST support 500, 502, 503 and 504 only; {unusual} MAY be "
@@ -228,5 +312,5 @@ def _timeouts(
         )
     for name, value in (("request", request), ("backendRequest", backend)):
         if value == 0:
-            notes.default(f"{field}.{name}", f"{name} 0s disables that timeout")
+            notes.default(f"{field}.{name}", f"{name} 0s disables that timeout", _TYPES_SRC)
     return (backend or None), (request or None)

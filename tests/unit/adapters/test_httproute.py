@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.adapters import httproute
 from harness.policy.expectations import nominal_delay
+from harness.policy.model import Aspect
 
 from ._gateway_files import (
+    DATA,
     bad_input,
     dump,
     line_of,
@@ -18,6 +21,7 @@ from ._gateway_files import (
     load_text,
     note_fields,
     note_text,
+    shown_policy,
 )
 
 ROUTE = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute"}
@@ -58,25 +62,65 @@ def test_timeouts_and_minimum_backoff() -> None:
     assert "U[0, backoff)" in note_text(adapted, "quirk")  # Envoy-based gateways break it
 
 
-def test_defaults_for_an_empty_retry_stanza() -> None:
+def test_defaults_for_an_empty_retry_stanza(capsys: pytest.CaptureFixture[str]) -> None:
+    """`retry: {}` asks for retries and leaves count and statuses to the implementation:
+    those are not judged (no guessed default that one implementation would fail)."""
     adapted = load_text(httproute.load, route({"retry": {}}))
     p = adapted.policy
     assert p.max_retries == httproute.DEFAULT_ATTEMPTS == 2
     assert p.retry_on.statuses == frozenset()
+    assert p.retry_on.connect_failure  # the GEP: connection errors SHOULD be retried
     assert p.backoff.minimum_only and p.backoff.base_s == 0
-    assert {
-        "spec.rules[0].retry.attempts",
-        "spec.rules[0].retry.codes",
-        "spec.rules[0].retry.backoff",
-        "spec.rules[0].timeouts",
-    } <= note_fields(adapted, "default")
+    assert {u.aspects for u in p.not_judged} == {
+        frozenset({Aspect.MAX_RETRIES}),
+        frozenset({Aspect.STATUSES}),
+    }
+    assert {"spec.rules[0].retry.backoff", "spec.rules[0].timeouts"} <= note_fields(
+        adapted, "default"
+    )
+    assert {"spec.rules[0].retry.attempts", "spec.rules[0].retry.codes"} <= note_fields(
+        adapted, "quirk"
+    )
+    shown = shown_policy(capsys, "httproute", DATA / "httproute-retry-empty.yaml")
+    assert shown["policy"] == p.model_dump(mode="json") | {
+        "not_judged": shown["policy"]["not_judged"]
+    }
+    assert len(shown["policy"]["not_judged"]) == 2
 
 
-def test_no_retry_stanza_declares_no_retries() -> None:
+def test_empty_codes_are_not_judged_either() -> None:
+    p = load_text(httproute.load, route({"retry": {"attempts": 3, "codes": []}})).policy
+    [entry] = p.not_judged
+    assert entry.aspects == {Aspect.STATUSES} and "empty" in entry.native
+    assert p.max_retries == 3
+
+
+def test_no_retry_stanza_declares_no_retries_not_judged() -> None:
+    """Absent: the route declares nothing; Istio still retries twice: count not judged."""
     adapted = load_text(httproute.load, route({"timeouts": {"request": "10s"}}))
-    assert adapted.policy.max_retries == 0
-    assert adapted.policy.deadline_s == 10.0
-    assert "spec.rules[0].retry" in note_fields(adapted, "default")
+    p = adapted.policy
+    assert p.max_retries == 0
+    assert p.deadline_s == 10.0
+    [entry] = p.not_judged
+    assert entry.aspects == {Aspect.MAX_RETRIES, Aspect.STATUSES}
+    assert "spec.rules[0].retry" in note_fields(adapted, "quirk")
+
+
+@pytest.mark.parametrize(
+    ("retry", "hint"),
+    [
+        ({"numRetries": 3}, "did you mean 'attempts'?"),
+        ({"retryOn": [503]}, "did you mean 'codes'?"),
+        ({"perTryTimeout": "1s"}, "timeouts.backendRequest"),
+        ({"attempt": 3}, "did you mean 'attempts'?"),
+    ],
+)
+def test_fields_the_api_lacks_name_the_field_meant(retry: dict[str, Any], hint: str) -> None:
+    err = bad_input(httproute.load, route({"retry": retry}))
+    assert err.field is not None and err.field.startswith("spec.rules[0].retry.")
+    assert hint in err.reason
+    err = bad_input(httproute.load, route({"retries": {"attempts": 2}}))
+    assert err.field == "spec.rules[0].retries" and "did you mean 'retry'?" in err.reason
 
 
 def test_zero_timeouts_disable() -> None:

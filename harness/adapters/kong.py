@@ -4,50 +4,78 @@ Reads either
 
 * a declarative config (``kong.yml`` with ``_format_version`` and ``services[]``): the first
   service's ``retries``, ``connect_timeout``, ``write_timeout``, ``read_timeout``; or
-* Kubernetes manifests for the Kong Ingress Controller: a ``v1/Service`` annotated with
+* Kubernetes manifests for the Kong Ingress Controller (KIC): a ``v1/Service`` annotated with
   ``konghq.com/retries``, ``konghq.com/connect-timeout``, ``konghq.com/read-timeout``,
-  ``konghq.com/write-timeout``, else a ``KongIngress`` (``configuration.konghq.com``) with a
-  ``proxy`` section using the entity's field names.
+  ``konghq.com/write-timeout``.
+
+What Kong accepts but ignores is read as what Kong really does, with a note: these annotations
+on anything but a Service (an HTTPRoute, an Ingress: KIC reads them on Services only), and an
+annotation value ``strconv.Atoi`` cannot read (KIC skips it), leave Kong's defaults in force.
+What Kong or the API server refuses is refused: a non-string annotation, a value out of Kong's
+range, a ``KongIngress`` with a ``proxy`` section (disallowed since KIC 3.0), a ``KongPlugin``
+without ``plugin:`` (Kong ships no retry plugin). Plugins that run code of their own
+(``pre-function``, ``post-function``, any plugin Kong does not ship) may change retries at run
+time: what they may affect is *not judged*.
 
 Kong retries through nginx's balancer (``set_more_tries``) with nginx's default
 ``proxy_next_upstream error timeout``: connection errors and timeouts only, immediately, to the
 next target, never for a non-idempotent request once it was sent.
 
-Sources (see ``retry-semantics.md`` §8-§9):
+Sources:
 
-* Kong/kong@22246ef2: ``kong/db/schema/entities/services.lua`` (retries default 5, 0..32767;
+* Kong/kong@3.9.0: ``kong/db/schema/entities/services.lua`` (retries default 5, 0..32767;
   timeouts default 60000 ms), ``kong/init.lua`` (balancer phase, set_more_tries),
-  ``kong/runloop/upstream_retry.lua``, ``kong/templates/nginx_kong.lua`` (no proxy_next_upstream);
-* nginx/nginx@3f6f7824: ``src/http/ngx_http_upstream.c`` (ngx_http_upstream_next,
-  non-idempotent rule), nginx.org ``ngx_http_proxy_module`` docs (proxy_next_upstream default);
-* Kong/kubernetes-ingress-controller docs: ``konghq.com/*`` Service annotations, KongIngress.
+  ``kong/templates/nginx_kong.lua`` (no proxy_next_upstream);
+* nginx.org ``ngx_http_proxy_module`` docs (proxy_next_upstream default and the
+  non-idempotent rule);
+* Kong/kubernetes-ingress-controller@1fa68f86: ``internal/dataplane/kongstate/service.go``
+  (overrideByAnnotation: Service annotations only, strconv.Atoi), ``CHANGELOG.md`` 3.0.0
+  (KongIngress proxy removed).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from harness.adapters._gateway_common import (
     Notes,
     Value,
+    closest_field,
     documents_of_kind,
     first_of,
+    github,
     kinds_seen,
     load_yaml_documents,
 )
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.adapters.nginx import RETRYABLE_METHODS
 from harness.errors import BadInput
-from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import (
+    Aspect,
+    Backoff,
+    JitterModel,
+    MethodRule,
+    RetryOn,
+    RetryPolicy,
+)
 
 SYSTEM = "kong"
 
-_KONG = "Kong/kong@22246ef2"
-_SCHEMA_SRC = f"{_KONG}: kong/db/schema/entities/services.lua"
-_TEMPLATE_SRC = f"{_KONG}: kong/templates/nginx_kong.lua; nginx proxy_next_upstream default"
-_NGINX_SRC = "nginx/nginx@3f6f7824: src/http/ngx_http_upstream.c (ngx_http_upstream_next)"
-_BALANCER_SRC = f"{_KONG}: kong/init.lua (balancer phase)"
-_KIC_SRC = "Kong/kubernetes-ingress-controller: konghq.com/* Service annotations"
+_KONG_REF = "3.9.0"
+_SCHEMA_SRC = github("Kong/kong", _KONG_REF, "kong/db/schema/entities/services.lua")
+_TEMPLATE_SRC = github("Kong/kong", _KONG_REF, "kong/templates/nginx_kong.lua")
+_NGINX_DOCS = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream"
+_BALANCER_SRC = github("Kong/kong", _KONG_REF, "kong/init.lua", "balancer phase")
+_KIC_SHA = "1fa68f8642daef18fe676d852381a37447b31daf"
+_KIC_SRC = github(
+    "Kong/kubernetes-ingress-controller",
+    _KIC_SHA,
+    "internal/dataplane/kongstate/service.go",
+    "overrideByAnnotation",
+)
+_KIC_CHANGELOG = github("Kong/kubernetes-ingress-controller", _KIC_SHA, "CHANGELOG.md", "3.0.0")
+_PLUGIN_HUB = "https://docs.konghq.com/hub/"
 
 DEFAULT_RETRIES = 5
 MAX_RETRIES = 32767
@@ -62,6 +90,78 @@ _ANNOTATIONS = {
 }
 
 
+_ATOI = re.compile(r"[+-]?[0-9]+")  # what Go's strconv.Atoi reads
+_PLUGIN_KINDS = {"KongPlugin", "KongClusterPlugin"}
+# Plugins Kong ships that authenticate, log, measure, limit or rewrite headers: they do not
+# touch the balancer's retries or the upstream target.
+HARMLESS_PLUGINS = frozenset(
+    {
+        "acl",
+        "basic-auth",
+        "bot-detection",
+        "correlation-id",
+        "cors",
+        "datadog",
+        "file-log",
+        "hmac-auth",
+        "http-log",
+        "ip-restriction",
+        "jwt",
+        "key-auth",
+        "ldap-auth",
+        "loggly",
+        "oauth2",
+        "opentelemetry",
+        "prometheus",
+        "rate-limiting",
+        "request-size-limiting",
+        "request-transformer",
+        "response-ratelimiting",
+        "response-transformer",
+        "statsd",
+        "syslog",
+        "tcp-log",
+        "udp-log",
+        "zipkin",
+    }
+)
+_CODE_PLUGINS = frozenset({"pre-function", "post-function"})
+_PLUGIN_ASPECTS = frozenset({Aspect.MAX_RETRIES, Aspect.STATUSES, Aspect.UPSTREAM})
+NO_RETRY_PLUGIN = (
+    "Kong ships no retry plugin: a Service's retries are its `retries` field (the "
+    "konghq.com/retries annotation on the Kubernetes Service)"
+)
+SERVICE_HINTS = {
+    "retry": "did you mean 'retries'?",
+    "max_retries": "did you mean 'retries'?",
+    "retry_count": "did you mean 'retries'?",
+    "timeout": "did you mean read_timeout, connect_timeout or write_timeout (milliseconds)?",
+}
+_SERVICE_FIELDS = frozenset({"retries", *("connect_timeout", "write_timeout", "read_timeout")})
+_OTHER_SERVICE_FIELDS = frozenset(  # services.lua, plus the declarative url, routes, plugins
+    {
+        "id",
+        "created_at",
+        "updated_at",
+        "name",
+        "protocol",
+        "host",
+        "port",
+        "path",
+        "tags",
+        "client_certificate",
+        "tls_verify",
+        "tls_verify_depth",
+        "ca_certificates",
+        "enabled",
+        "tls_sans",
+        "url",
+        "routes",
+        "plugins",
+    }
+)
+
+
 class _Settings:
     """The four service fields, each a Value (or None when absent), plus how to name them."""
 
@@ -74,12 +174,20 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     """Read the retry settings of the first Kong service in ``path``."""
     docs = load_yaml_documents(path)
     notes = Notes()
+    _kong_ingresses(docs)
+    _plugins(docs, notes)
+    misplaced = _misplaced_annotations(docs, notes)
     settings = _declarative(docs, notes) or _kubernetes(docs, notes)
+    if settings is None and (misplaced or _has_plugins(docs)):
+        settings = _Settings(
+            dict.fromkeys(("retries", *_TIMEOUTS)),
+            {name: f"Service metadata.annotations.{key}" for name, key in _ANNOTATIONS.items()},
+        )
     if settings is None:
         raise BadInput(
             "no Kong service found: expected a declarative config (_format_version, "
-            "services[]), a v1 Service with konghq.com/* annotations, or a KongIngress with a "
-            f"proxy section; kinds seen: {kinds_seen(docs)}",
+            "services[]) or a v1 Service with konghq.com/* annotations; kinds seen: "
+            f"{kinds_seen(docs)}",
             file=path,
         )
     retries = _retries(settings, notes)
@@ -98,6 +206,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         per_try_timeout_s=read_timeout_s,
         deadline_s=None,
         different_upstream=different,
+        not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
 
@@ -114,7 +223,13 @@ def _declarative(docs: list[Value], notes: Notes) -> _Settings | None:
     if not services:
         raise services_v.error("must hold at least one service")
     service = first_of(services, "services", notes)
-    service.mapping()
+    for key, child in service.items():
+        if key in _SERVICE_FIELDS or key in _OTHER_SERVICE_FIELDS:
+            continue
+        close = closest_field(key, _SERVICE_FIELDS)
+        if key in SERVICE_HINTS or close:
+            hint = SERVICE_HINTS.get(key) or f"did you mean {close!r}?"
+            raise child.error(f"unknown field (Kong refuses it); {hint}")
     fields = {name: service.get(name) for name in ("retries", *_TIMEOUTS)}
     return _Settings(fields, {name: service.child_path(name) for name in fields})
 
@@ -127,44 +242,124 @@ def _kubernetes(docs: list[Value], notes: Notes) -> _Settings | None:
             str(k).startswith("konghq.com/") for k in annotations.mapping()
         ):
             annotated.append(doc)
-    if annotated:
-        service = first_of(annotated, "Services with konghq.com annotations", notes)
-        annotations = service.dig("metadata", "annotations")
-        assert annotations is not None
-        fields = {name: annotations.get(key) for name, key in _ANNOTATIONS.items()}
-        names = {name: annotations.child_path(key) for name, key in _ANNOTATIONS.items()}
-        for name, value in fields.items():
-            if value is not None:
-                fields[name] = _annotation_int(value)
-        return _Settings(fields, names)
-    ingresses = documents_of_kind(docs, {"KongIngress"}, "configuration.konghq.com")
-    with_proxy = [d for d in ingresses if d.get("proxy") is not None]
-    if not with_proxy:
+    if not annotated:
         return None
-    ingress = first_of(with_proxy, "KongIngress documents with a proxy section", notes)
-    proxy = ingress.get("proxy")
-    assert proxy is not None
-    proxy.mapping()
-    notes.quirk(
-        proxy.path,
-        "KongIngress is deprecated for services: the Kong Ingress Controller prefers the "
-        "konghq.com/* annotations on the Service, which win when both are set",
-        _KIC_SRC,
-    )
-    fields = {name: proxy.get(name) for name in ("retries", *_TIMEOUTS)}
-    return _Settings(fields, {name: proxy.child_path(name) for name in fields})
+    service = first_of(annotated, "Services with konghq.com annotations", notes)
+    annotations = service.dig("metadata", "annotations")
+    assert annotations is not None
+    fields = {name: annotations.get(key) for name, key in _ANNOTATIONS.items()}
+    names = {name: annotations.child_path(key) for name, key in _ANNOTATIONS.items()}
+    for name, value in fields.items():
+        if value is not None:
+            fields[name] = _annotation_int(value, notes)
+    return _Settings(fields, names)
 
 
-def _annotation_int(value: Value) -> Value:
-    """Annotation values are strings: "3" -> 3 (anything else is an error)."""
+def _kong_ingresses(docs: list[Value]) -> None:
+    """KIC 3.0 disallows KongIngress proxy (and route) sections: the API server refuses them."""
+    for ingress in documents_of_kind(docs, {"KongIngress"}, "configuration.konghq.com"):
+        proxy = ingress.get("proxy")
+        if proxy is not None:
+            raise proxy.error(
+                "KongIngress proxy is disallowed since Kong Ingress Controller 3.0 (the CRD "
+                "refuses it); did you mean the konghq.com/retries, konghq.com/connect-timeout, "
+                "konghq.com/read-timeout and konghq.com/write-timeout annotations on the Service?"
+            )
+
+
+def _misplaced_annotations(docs: list[Value], notes: Notes) -> bool:
+    """konghq.com/retries and the timeouts on anything but a Service: accepted, no effect."""
+    found = False
+    for doc in docs:
+        annotations = doc.dig("metadata", "annotations")
+        if annotations is None or doc.data.get("kind") == "Service":
+            continue
+        for key in _ANNOTATIONS.values():
+            value = annotations.get(key)
+            if value is None:
+                continue
+            found = True
+            kind = doc.data.get("kind") or "this object"
+            notes.quirk(
+                value.path,
+                f"{key} has no effect on a {kind}: the Kong Ingress Controller reads it on "
+                "Kubernetes Services only (overrideByAnnotation); Kong's default applies unless "
+                "the Service behind the route sets it",
+                _KIC_SRC,
+            )
+    return found
+
+
+def _annotation_int(value: Value, notes: Notes) -> Value | None:
+    """An annotation read as KIC reads it: strconv.Atoi, or skipped (None) when it fails."""
     text = value.data
-    if isinstance(text, bool) or not isinstance(text, str | int):
-        raise value.error(f'must be a quoted integer such as "3" (got {text!r})')
-    if isinstance(text, str):
-        if not text.strip().isdigit():
-            raise value.error(f'must be a quoted integer such as "3" (got {text!r})')
-        return Value(int(text.strip()), value.keys, value.file, value.lines)
-    return value
+    if not isinstance(text, str):
+        raise value.error(
+            f"annotation values must be strings (the API server refuses {text!r}): quote it, "
+            f'e.g. "{text}"'
+        )
+    if not _ATOI.fullmatch(text):
+        notes.quirk(
+            value.path,
+            f"{text!r} is not an integer strconv.Atoi can read: the Kong Ingress Controller "
+            "skips the annotation, so Kong's default applies",
+            _KIC_SRC,
+        )
+        return None
+    return Value(int(text), value.keys, value.file, value.lines)
+
+
+def _has_plugins(docs: list[Value]) -> bool:
+    return bool(documents_of_kind(docs, _PLUGIN_KINDS, "configuration.konghq.com"))
+
+
+def _plugins(docs: list[Value], notes: Notes) -> None:
+    for doc in documents_of_kind(docs, _PLUGIN_KINDS, "configuration.konghq.com"):
+        plugin = doc.get("plugin")
+        name = doc.dig("metadata", "name")
+        label = f"{doc.data.get('kind')} {name.data if name is not None else ''}".strip()
+        if plugin is None:
+            raise doc.error(
+                f"{label} has no plugin: field (the CRD requires it). {NO_RETRY_PLUGIN}"
+            )
+        _plugin_effect(plugin, notes)
+    for config in (d for d in docs if "_format_version" in d.data):
+        for entry in _declarative_plugins(config):
+            plugin = entry.get("name")
+            if plugin is None:
+                raise entry.error(f"a plugin needs a name. {NO_RETRY_PLUGIN}")
+            _plugin_effect(plugin, notes)
+
+
+def _declarative_plugins(config: Value) -> list[Value]:
+    found: list[Value] = []
+    plugins = config.get("plugins")
+    if plugins is not None:
+        found += plugins.elements()
+    for group in ("services", "routes"):
+        entities = config.get(group)
+        for entity in entities.elements() if entities is not None else []:
+            if isinstance(entity.data, dict):
+                found += _declarative_plugins(entity)
+    return found
+
+
+def _plugin_effect(plugin: Value, notes: Notes) -> None:
+    name = plugin.as_str()
+    if name in HARMLESS_PLUGINS:
+        return
+    if name in _CODE_PLUGINS:
+        reason = (
+            f"{name} runs Lua code of its own in the request: it may change the retries "
+            "(kong.service.set_retries), the target or the answer, which only running it shows"
+        )
+    else:
+        reason = (
+            f"{name!r} is not one of the plugins Kong ships that leave proxying alone (Kong "
+            "ships no retry plugin): a custom plugin's Lua code may change the retries "
+            "(kong.service.set_retries), the target or the answer, which only running it shows"
+        )
+    notes.unmodelled(plugin, _PLUGIN_ASPECTS, reason, _PLUGIN_HUB)
 
 
 def _retries(settings: _Settings, notes: Notes) -> int:
@@ -199,16 +394,16 @@ def _quirks(
     notes.quirk(
         retries_field,
         "Kong documents retries as 'the number of retries to execute upon failure to proxy'; "
-        "it sets no proxy_next_upstream, so nginx's default 'error timeout' applies: connect "
-        "errors, resets and timeouts before the response header are retried, a 5xx (or any) "
-        "answer from the upstream never is",
-        _TEMPLATE_SRC,
+        "its nginx template sets no proxy_next_upstream, so nginx's default 'error timeout' "
+        "applies: connect errors, resets and timeouts before the response header are "
+        "retried, a 5xx (or any) answer from the upstream never is",
+        f"{_TEMPLATE_SRC}; {_NGINX_DOCS}",
     )
     notes.quirk(
         retries_field,
         "nginx's non-idempotent rule: once a POST, LOCK or PATCH request was sent, its failure "
         "is not retried (no non_idempotent in proxy_next_upstream); a connect failure still is",
-        _NGINX_SRC,
+        _NGINX_DOCS,
     )
     notes.quirk(
         retries_field,

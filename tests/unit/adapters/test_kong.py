@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.adapters import kong
 from harness.policy.expectations import delay_window, is_retryable_method
+from harness.policy.model import Aspect
 
-from ._gateway_files import bad_input, dump, line_of, load_example, load_text, note_fields
+from ._gateway_files import (
+    bad_input,
+    dump,
+    line_of,
+    load_example,
+    load_text,
+    note_fields,
+    refused,
+    shown_policy,
+)
 
 
 def declarative(**service: Any) -> str:
@@ -63,16 +74,16 @@ def test_kubernetes_annotations() -> None:
     assert "metadata.annotations.konghq.com/write-timeout" in note_fields(adapted, "default")
 
 
-def test_kong_ingress_proxy_section() -> None:
+def test_kong_ingress_proxy_section_is_refused_with_the_annotations_meant() -> None:
+    """KIC 3.0 removed KongIngress proxy; its CRD refuses the section."""
     ingress = {
         "apiVersion": "configuration.konghq.com/v1",
         "kind": "KongIngress",
         "metadata": {"name": "retries"},
         "proxy": {"retries": 7, "read_timeout": 2500},
     }
-    adapted = load_text(kong.load, dump(ingress))
-    assert (adapted.policy.max_retries, adapted.policy.per_try_timeout_s) == (7, 2.5)
-    assert "proxy" in note_fields(adapted, "quirk")  # deprecated in favour of annotations
+    err = bad_input(kong.load, dump(ingress))
+    assert err.field == "proxy" and "konghq.com/retries" in err.reason
 
 
 def test_single_upstream_retries_the_same_server() -> None:
@@ -106,18 +117,101 @@ def test_bad_retries_name_field_and_line(bad: object) -> None:
     assert "0..32767" in err.reason
 
 
-def test_bad_annotation_and_timeout() -> None:
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "echo", "annotations": {"konghq.com/retries": "three"}},
-    }
-    text = dump(service)
-    err = bad_input(kong.load, text)
+def annotated(value: object) -> str:
+    return dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "echo", "annotations": {"konghq.com/retries": value}},
+        }
+    )
+
+
+@pytest.mark.parametrize("value", ["three", "", " 3", "3.0", "3s"])
+def test_annotation_atoi_cannot_read_is_skipped_like_kic(value: str) -> None:
+    """KIC: strconv.Atoi fails -> the annotation is skipped: Kong's default 5, with a note."""
+    adapted = load_text(kong.load, annotated(value))
+    assert adapted.policy.max_retries == kong.DEFAULT_RETRIES == 5
+    assert any("strconv.Atoi" in n.text for n in adapted.quirks)
+
+
+def test_annotation_signs_and_refusals() -> None:
+    assert load_text(kong.load, annotated("+3")).policy.max_retries == 3  # Atoi reads "+3"
+    text = annotated("-1")
+    err = bad_input(kong.load, text)  # KIC passes -1, Kong's schema refuses it
     assert err.field == "metadata.annotations.konghq.com/retries"
-    assert err.line == line_of(text, "konghq.com/retries")
+    assert err.line == line_of(text, "konghq.com/retries") and "0..32767" in err.reason
+    err = bad_input(kong.load, annotated(3))  # annotations are strings: the API refuses 3
+    assert "quote it" in err.reason
     err = bad_input(kong.load, declarative(read_timeout=0))
     assert err.field == "services[0].read_timeout"
+
+
+# --- accepted without effect / unknown to the API (issue 7) ----------------------------------
+
+
+def test_retries_annotation_on_an_httproute_has_no_effect(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What Kong will really do: its default 5 retries, with a note saying why."""
+    shown = shown_policy(capsys, "kong", "kong-httproute-annotation.yaml")
+    assert shown["policy"]["max_retries"] == 5
+    assert shown["policy"]["per_try_timeout_s"] == 60.0
+    [note] = [n for n in shown["notes"] if "has no effect on a HTTPRoute" in n["text"]]
+    assert note["field"] == "metadata.annotations.konghq.com/retries"
+    assert note["source"].startswith("https://github.com/Kong/kubernetes-ingress-controller/")
+
+
+def test_misplaced_annotation_next_to_an_annotated_service() -> None:
+    route = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "i", "annotations": {"konghq.com/retries": "9"}},
+    }
+    adapted = load_text(kong.load, annotated("2") + "---\n" + dump(route))
+    assert adapted.policy.max_retries == 2  # the Service's, not the Ingress's
+    assert any("has no effect on a Ingress" in n.text for n in adapted.quirks)
+
+
+def test_kong_plugin_without_plugin_says_kong_ships_no_retry_plugin(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    err = refused(capsys, "kong", "kong-plugin-no-name.yaml")
+    assert "KongPlugin retry-on-failure has no plugin: field" in err
+    assert "Kong ships no retry plugin" in err
+
+
+@pytest.mark.parametrize("plugin", ["pre-function", "post-function", "retry", "my-balancer"])
+def test_plugins_with_code_of_their_own_are_not_judged(plugin: str) -> None:
+    kong_plugin = {
+        "apiVersion": "configuration.konghq.com/v1",
+        "kind": "KongPlugin",
+        "metadata": {"name": "p"},
+        "plugin": plugin,
+    }
+    p = load_text(kong.load, annotated("2") + "---\n" + dump(kong_plugin)).policy
+    [entry] = p.not_judged
+    assert entry.aspects == {Aspect.MAX_RETRIES, Aspect.STATUSES, Aspect.UPSTREAM}
+    assert plugin in entry.reason and p.max_retries == 2
+
+
+def test_harmless_plugins_and_declarative_plugins() -> None:
+    text = dump(
+        {
+            "_format_version": "3.0",
+            "plugins": [{"name": "rate-limiting"}],
+            "services": [{"name": "s", "url": "http://b", "plugins": [{"name": "post-function"}]}],
+        }
+    )
+    p = load_text(kong.load, text).policy
+    assert [e.native.split(":")[0] for e in p.not_judged] == ["services[0].plugins[0].name"]
+
+
+def test_declarative_typos_name_the_field_meant() -> None:
+    err = bad_input(kong.load, declarative(retry=3))
+    assert err.field == "services[0].retry" and "did you mean 'retries'?" in err.reason
+    err = bad_input(kong.load, declarative(read_timeot=100))
+    assert "did you mean 'read_timeout'?" in err.reason
 
 
 def test_no_service_found() -> None:

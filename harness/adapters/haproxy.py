@@ -2,10 +2,18 @@
 
 Owns the HAProxy tokenizer (sections + keyword lines, quotes, comments), the ``defaults``
 inheritance into the chosen backend, and the mapping of ``retries`` / ``retry-on`` /
-``timeout server`` / ``timeout connect`` / ``option redispatch`` /
-``http-request disable-l7-retry`` to the policy.
+``timeout server`` / ``timeout connect`` / ``option redispatch`` / ``option http-buffer-request``
+/ ``http-request disable-l7-retry`` to the policy. Conditions of ``disable-l7-retry`` rules
+(``if``/``unless``, ``!``, AND, ``or``/``||``, named, anonymous and predefined ACLs) are
+evaluated per method by :mod:`harness.adapters.haproxy_conditions`; a condition that depends on
+anything but the method becomes an :class:`~harness.policy.model.Unmodelled` entry (aspect
+METHODS) instead of a guess, and a rule that can never be true gets a note saying it is dead.
 
-Sources (see ``retry-semantics.md`` §10, HAProxy 2.6):
+Not judged (``RetryPolicy.not_judged``): such conditions; and, without
+``option http-buffer-request``, which requests with a body (POST, PUT, PATCH) get layer-7
+retries (HAProxy drops them for a request not received completely when first sent).
+
+Sources (HAProxy 2.6):
 
 - haproxy/haproxy tag v2.6.0 ``doc/configuration.txt``: ``retries`` (default 3, one counter for
   connection and layer-7 retries), ``retry-on`` (default ``conn-failure``; the keyword list and
@@ -24,13 +32,16 @@ A ``server`` line with a per-replica placeholder stands for ``context.upstream_s
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.adapters import haproxy_conditions as conditions
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
+from harness.adapters.haproxy_conditions import AclTable
 from harness.errors import BadInput
-from harness.policy.model import Backoff, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
 
 SYSTEM: str = "haproxy"
 
@@ -78,9 +89,232 @@ _OTHER_SECTIONS = frozenset(
         "fcgi-app",
     }
 )
-_METHOD_ACL = re.compile(r"^METH_([A-Z]+)$")
-_ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"})
-_SOURCE = "HAProxy 2.6 configuration.txt; retry-semantics.md §10"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""Methods whose requests usually carry a body (the http-buffer-request question)."""
+_BACKEND_ONLY = frozenset({"retries", "retry-on"})
+_RETRY_KEYWORDS = ("retries", "retry-on")
+_RETRY_OPTIONS = ("redispatch", "http-buffer-request")
+_KNOWN_HTTP_REQUEST = frozenset(
+    {
+        "add-acl",
+        "add-header",
+        "allow",
+        "auth",
+        "cache-use",
+        "capture",
+        "del-acl",
+        "del-header",
+        "del-map",
+        "deny",
+        "disable-l7-retry",
+        "do-resolve",
+        "early-hint",
+        "normalize-uri",
+        "redirect",
+        "reject",
+        "replace-header",
+        "replace-path",
+        "replace-pathq",
+        "replace-uri",
+        "replace-value",
+        "return",
+        "sc-inc-gpc",
+        "sc-inc-gpc0",
+        "sc-inc-gpc1",
+        "sc-set-gpt",
+        "sc-set-gpt0",
+        "send-spoe-group",
+        "set-bandwidth-limit",
+        "set-dst",
+        "set-dst-port",
+        "set-header",
+        "set-log-level",
+        "set-map",
+        "set-mark",
+        "set-method",
+        "set-nice",
+        "set-path",
+        "set-pathq",
+        "set-priority-class",
+        "set-priority-offset",
+        "set-query",
+        "set-src",
+        "set-src-port",
+        "set-timeout",
+        "set-tos",
+        "set-uri",
+        "set-var",
+        "set-var-fmt",
+        "silent-drop",
+        "strict-mode",
+        "tarpit",
+        "track-sc0",
+        "track-sc1",
+        "track-sc2",
+        "unset-var",
+        "use-service",
+        "wait-for-body",
+        "wait-for-handshake",
+        "lua",
+        "set-retries",
+    }
+)
+_KNOWN_OPTIONS = frozenset(
+    {
+        "redispatch",
+        "http-buffer-request",
+        "httplog",
+        "tcplog",
+        "httpchk",
+        "forwardfor",
+        "http-server-close",
+        "http-keep-alive",
+        "httpclose",
+        "dontlognull",
+        "log-health-checks",
+        "abortonclose",
+        "allbackups",
+        "http-no-delay",
+        "http-pretend-keepalive",
+        "http-use-htx",
+        "log-separate-errors",
+        "logasap",
+        "prefer-last-server",
+        "splice-auto",
+        "splice-request",
+        "splice-response",
+        "tcp-check",
+        "tcpka",
+        "clitcpka",
+        "srvtcpka",
+        "transparent",
+        "persist",
+        "http-ignore-probes",
+        "http-use-proxy-header",
+        "independent-streams",
+        "nolinger",
+        "originalto",
+        "socket-stats",
+        "spop-check",
+        "checkcache",
+        "contstats",
+        "disable-h2-upgrade",
+        "accept-invalid-http-request",
+        "accept-invalid-http-response",
+        "h1-case-adjust-bogus-client",
+        "h1-case-adjust-bogus-server",
+        "http-restrict-req-hdr-names",
+        "idle-close-on-response",
+        "ldap-check",
+        "mysql-check",
+        "pgsql-check",
+        "redis-check",
+        "smtpchk",
+        "ssl-hello-chk",
+        "external-check",
+        "dontlog-normal",
+        "httpslog",
+        "tcp-smart-accept",
+        "tcp-smart-connect",
+    }
+)
+_KNOWN_PROXY_KEYWORDS = frozenset(
+    {
+        "acl",
+        "backlog",
+        "balance",
+        "bind",
+        "bind-process",
+        "capture",
+        "compression",
+        "cookie",
+        "declare",
+        "default-server",
+        "default_backend",
+        "description",
+        "disabled",
+        "dispatch",
+        "email-alert",
+        "enabled",
+        "errorfile",
+        "errorfiles",
+        "errorloc",
+        "errorloc302",
+        "errorloc303",
+        "error-log-format",
+        "external-check",
+        "force-persist",
+        "filter",
+        "fullconn",
+        "grace",
+        "hash-balance-factor",
+        "hash-type",
+        "http-after-response",
+        "http-check",
+        "http-error",
+        "http-request",
+        "http-response",
+        "http-reuse",
+        "http-send-name-header",
+        "id",
+        "ignore-persist",
+        "load-server-state-from-file",
+        "log",
+        "log-format",
+        "log-format-sd",
+        "log-tag",
+        "max-keep-alive-queue",
+        "max-session-srv-conns",
+        "maxconn",
+        "mode",
+        "monitor",
+        "monitor-uri",
+        "no",
+        "option",
+        "persist",
+        "rate-limit",
+        "redirect",
+        "redispatch",
+        "retries",
+        "retry-on",
+        "server",
+        "server-state-file-name",
+        "server-template",
+        "source",
+        "stats",
+        "stick",
+        "stick-table",
+        "tcp-check",
+        "tcp-request",
+        "tcp-response",
+        "timeout",
+        "transparent",
+        "unique-id-format",
+        "unique-id-header",
+        "use-fcgi-app",
+        "use-server",
+        "use_backend",
+        "uri",
+        "nbthread",
+    }
+)
+_DOC = "https://docs.haproxy.org/2.6/configuration.html"
+_DOC_KEYWORDS = "https://docs.haproxy.org/2.6/configuration.html#4.1"
+_DOC_RETRY_ON = "https://docs.haproxy.org/2.6/configuration.html#4.2-retry-on"
+_DOC_REDISPATCH = "https://docs.haproxy.org/2.6/configuration.html#4.2-option%20redispatch"
+_DOC_DISABLE = "https://docs.haproxy.org/2.6/configuration.html#4.2-http-request%20disable-l7-retry"
+_DOC_CONDITIONS = (
+    "https://docs.haproxy.org/2.6/configuration.html#7.2 (conditions) and #7.4 (predefined "
+    "ACLs); haproxy/haproxy v2.6 src/acl.c parse_acl_cond"
+)
+_DOC_BUFFER = "https://docs.haproxy.org/2.6/configuration.html#4.2-option%20http-buffer-request"
+_SRC_L7_SEND = (
+    "haproxy/haproxy v2.6 src/conn_stream.c cs_conn_send (src/stream_interface.c si_cs_send "
+    "before 2.6): the L7-retry flag is dropped when the request is not complete "
+    "(req.msg_state != HTTP_MSG_DONE) at the first send"
+)
+_SRC_BACKEND = "haproxy/haproxy v2.6 src/backend.c back_handle_st_cer"
+_SRC_STREAM = "haproxy/haproxy v2.6 src/stream.c stream_choose_redispatch"
 
 
 @dataclass(frozen=True)
@@ -214,6 +448,7 @@ class _Effective:
     timeout_server_s: float | None = None
     timeout_connect_s: float | None = None
     redispatch: int | None = None  # the interval; None = off
+    buffer_request: bool = False  # option http-buffer-request
 
 
 def _apply(sec: _Section, eff: _Effective, file: str) -> None:
@@ -253,6 +488,10 @@ def _apply(sec: _Section, eff: _Effective, file: str) -> None:
             eff.redispatch = interval if interval != 0 else None
         elif w[:3] == ("no", "option", "redispatch"):
             eff.redispatch = None
+        elif w[:2] == ("option", "http-buffer-request"):
+            eff.buffer_request = True
+        elif w[:3] == ("no", "option", "http-buffer-request"):
+            eff.buffer_request = False
 
 
 def _check_retry_on(words: tuple[str, ...], file: str, line: int) -> tuple[str, ...]:
@@ -265,13 +504,15 @@ def _check_retry_on(words: tuple[str, ...], file: str, line: int) -> tuple[str, 
         elif w in _RETRY_ON_WORDS or (w.isdigit() and int(w) in RETRY_ON_STATUSES):
             out.append(w)
         else:
-            allowed = " ".join(
+            allowed_words = (
                 sorted(_RETRY_ON_WORDS)
                 + [str(s) for s in sorted(RETRY_ON_STATUSES)]
                 + ["all-retryable-errors"]
             )
+            close = difflib.get_close_matches(w, allowed_words, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise BadInput(
-                f"unknown keyword {w!r} (allowed: {allowed})",
+                f"unknown keyword {w!r} ({hint}allowed: {' '.join(allowed_words)})",
                 file=file,
                 line=line,
                 field="retry-on",
@@ -341,42 +582,66 @@ def _choose_backend(sections: list[_Section], file: str) -> tuple[_Section, _Sec
     )
 
 
-def _disable_l7(
-    sections: tuple[_Section, ...], file: str
-) -> tuple[bool, frozenset[str] | None, list[str]]:
-    """``http-request disable-l7-retry`` rules: (unconditional?, methods excluded, unmodelled)."""
-    unconditional = False
-    excluded: set[str] = set()
-    unmodelled: list[str] = []
+@dataclass
+class _L7Rules:
+    """What the ``http-request disable-l7-retry`` rules do, per method."""
+
+    disabled: frozenset[str] = frozenset()  # some rule is true for the method
+    undecided: frozenset[str] = frozenset()  # some rule may be true (depends on more)
+    unmodelled: list[Unmodelled] = field(default_factory=list)
+    dead: list[_Line] = field(default_factory=list)
+
+
+def _disable_l7(sections: tuple[_Section, ...], file: str) -> _L7Rules:
+    """Evaluate every ``http-request disable-l7-retry`` rule (frontend first, then backend).
+
+    ACLs are read in file order per section (HAProxy refuses an ACL used before its ``acl``
+    line); conditions go through :mod:`harness.adapters.haproxy_conditions`.
+    """
+    out = _L7Rules()
+    disabled: set[str] = set()
+    undecided: set[str] = set()
     for sec in sections:
-        for ln in sec.all("http-request", "disable-l7-retry"):
-            cond = ln.words[2:]
-            if not cond:
-                unconditional = True
+        acls = AclTable()
+        for ln in sec.lines:
+            if ln.words[0] == "acl":
+                acls.declare(ln.words[1:], file=file, line=ln.line)
                 continue
-            methods = _methods_of_condition(cond)
-            if methods is None:
-                unmodelled.append(f"line {ln.line}: {' '.join(ln.words)}")
-            else:
-                excluded |= methods
-    return unconditional, (frozenset(excluded) if excluded else None), unmodelled
-
-
-def _methods_of_condition(cond: tuple[str, ...]) -> set[str] | None:
-    """``if METH_POST [|| METH_PUT ...]`` -> {"POST", ...}; anything else -> None."""
-    if len(cond) < 2 or cond[0] != "if":
-        return None
-    methods: set[str] = set()
-    for i, word in enumerate(cond[1:]):
-        if i % 2 == 1:
-            if word not in {"||", "or"}:
-                return None
-            continue
-        m = _METHOD_ACL.match(word)
-        if not m:
-            return None
-        methods.add(m.group(1))
-    return methods
+            if ln.words[:2] != ("http-request", "disable-l7-retry"):
+                continue
+            cond = ln.words[2:]
+            truth = (
+                conditions.TRUE
+                if not cond
+                else conditions.parse_condition(
+                    cond,
+                    acls.acls,
+                    file=file,
+                    line=ln.line,
+                    field_name="http-request disable-l7-retry",
+                )
+            )
+            disabled |= truth.true
+            undecided |= truth.unknown
+            if not truth.true and not truth.unknown:
+                out.dead.append(ln)
+            if truth.unknown:
+                out.unmodelled.append(
+                    Unmodelled(
+                        aspects=frozenset({Aspect.METHODS}),
+                        native=" ".join(ln.words),
+                        reason=(
+                            "whether layer-7 retries are switched off for "
+                            f"{', '.join(m for m in conditions.METHODS if m in truth.unknown)} "
+                            f"depends on {', '.join(truth.unknowns)}, which is not decided by "
+                            "the config and the method alone"
+                        ),
+                        location=f"{file}:{ln.line}",
+                    )
+                )
+    out.disabled = frozenset(disabled)
+    out.undecided = frozenset(undecided - disabled)
+    return out
 
 
 def _server_count(backend: _Section, context: AdapterContext) -> int | None:
@@ -399,13 +664,29 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     except (OSError, UnicodeDecodeError) as err:
         raise BadInput(f"cannot read the HAProxy config: {err}", file=file) from err
     sections = _parse_sections(text, file)
+    for sec in sections:
+        if sec.kind in _PROXY_SECTIONS:
+            _refuse_misspelt(sec, file)
     backend, frontend, why = _choose_backend(sections, file)
     notes: list[AdapterNote] = [
-        AdapterNote(kind="default", field="backend", text=f"policy read from {why}", source=_SOURCE)
+        AdapterNote(kind="default", field="backend", text=f"policy read from {why}", source=_DOC)
     ]
+    if frontend is not None:
+        for ln in frontend.lines:
+            if ln.words[0] in _BACKEND_ONLY or ln.words[:2] == ("option", "redispatch"):
+                notes.append(
+                    _quirk(
+                        ln.words[0],
+                        f"line {ln.line}: '{' '.join(ln.words)}' in a frontend has no effect "
+                        "(a backend keyword; HAProxy warns and ignores it); the backend's "
+                        "value applies",
+                        source=_DOC_KEYWORDS,
+                    )
+                )
 
     eff = _Effective()
-    for d in _defaults_for(backend, sections, file):
+    chain = _defaults_for(backend, sections, file)
+    for d in chain:
         _apply(d, eff, file)
     _apply(backend, eff, file)
 
@@ -427,25 +708,48 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             )
         words = ("conn-failure",)
 
-    unconditional, excluded, unmodelled = _disable_l7(
-        tuple(s for s in (frontend, backend) if s is not None), file
-    )
+    rules = _disable_l7(tuple(s for s in (frontend, backend) if s is not None), file)
+    for d in chain:
+        if d.all("http-request", "disable-l7-retry"):
+            notes.append(
+                _quirk(
+                    "http-request disable-l7-retry",
+                    f"defaults section at line {d.line}: its http-request rules are not read "
+                    "(only the frontend's and the backend's are)",
+                )
+            )
     l7_words = [w for w in words if w in _L7_WORDS]
-    if unconditional and l7_words:
+    not_judged: list[Unmodelled] = []
+    for ln in rules.dead:
         notes.append(
             _quirk(
                 "http-request disable-l7-retry",
-                "an unconditional rule turns layer-7 retries off: only conn-failure remains",
+                f"line {ln.line}: '{' '.join(ln.words)}' is dead: its condition is false for "
+                "every method (one request has one method), so it never switches anything off",
+                source=_DOC_CONDITIONS,
+            )
+        )
+    all_off = rules.disabled >= frozenset(conditions.METHODS)
+    if all_off and l7_words:
+        notes.append(
+            _quirk(
+                "http-request disable-l7-retry",
+                "the rules switch layer-7 retries off for every method: only conn-failure remains",
+                source=_DOC_DISABLE,
             )
         )
         words = tuple(w for w in words if w not in _L7_WORDS)
-    for rule in unmodelled:
-        notes.append(
-            _quirk(
-                "http-request disable-l7-retry",
-                f"conditional rule not modelled (only 'if METH_X [|| METH_Y]' is): {rule}",
+        l7_words = []
+    if l7_words:
+        not_judged.extend(rules.unmodelled)
+        for u in rules.unmodelled:
+            notes.append(
+                _quirk(
+                    "http-request disable-l7-retry",
+                    f"not judged (methods): {u.native} at {u.location}: {u.reason}",
+                    source=_DOC_CONDITIONS,
+                )
             )
-        )
 
     statuses = frozenset(int(w) for w in words if w.isdigit())
     retry_on = RetryOn(
@@ -468,23 +772,67 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         notes.append(_quirk("retry-on", "0rtt-rejected concerns TLS early data only; ignored"))
 
     methods = MethodRule()
-    if excluded and l7_words and not unconditional:
-        methods = MethodRule(retryable=_ALL_METHODS - excluded, connect_failure_any_method=True)
+    retryable = frozenset(conditions.METHODS) - rules.disabled
+    if l7_words and rules.disabled:
+        methods = MethodRule(retryable=retryable, connect_failure_any_method=True)
         notes.append(
             _quirk(
                 "http-request disable-l7-retry",
-                f"layer-7 retries are off for {', '.join(sorted(excluded))}; connection failures "
-                "(request not sent) are still retried for every method",
+                f"layer-7 retries are off for {', '.join(sorted(rules.disabled))} (retried: "
+                f"{', '.join(m for m in conditions.METHODS if m in retryable)}); connection "
+                "failures (request not sent) are still retried for every method",
+                source=_DOC_DISABLE,
             )
         )
-    elif l7_words and not unconditional:
+    elif l7_words and not rules.undecided:
         notes.append(
             _quirk(
                 "retry-on",
                 "HAProxy has no method filter: layer-7 retries also replay POST and other "
                 "non-idempotent requests (the docs warn; use http-request disable-l7-retry)",
+                source=_DOC_RETRY_ON,
             )
         )
+    body_methods = [
+        m for m in conditions.METHODS if m in _BODY_METHODS & (retryable - rules.undecided)
+    ]
+    if l7_words and body_methods:
+        if eff.buffer_request:
+            notes.append(
+                _quirk(
+                    "option http-buffer-request",
+                    "set: HAProxy waits for the whole request body before connecting, so "
+                    "requests with a body are complete when first sent and stay retryable",
+                    source=_DOC_BUFFER,
+                )
+            )
+        else:
+            construct = (
+                f"retry-on {' '.join(l7_words)} without option http-buffer-request "
+                f"({', '.join(body_methods)} layer-7 retryable)"
+            )
+            reason = (
+                "HAProxy keeps layer-7 retries only for a request it had received completely "
+                "when first sending it to a server; whether a request with a body was (body in "
+                "the same packet as the headers) or not (body sent later: never retried) "
+                "depends on the client and the network, not on the config"
+            )
+            not_judged.append(
+                Unmodelled(
+                    aspects=frozenset({Aspect.METHODS}),
+                    native=construct,
+                    reason=reason,
+                    location=f"{file}:{eff.retry_on_line}" if eff.retry_on_line else None,
+                )
+            )
+            notes.append(
+                _quirk(
+                    "option http-buffer-request",
+                    f"not set: not judged (methods): {reason}. 'option http-buffer-request' "
+                    "makes them retryable",
+                    source=f"{_SRC_L7_SEND}; {_DOC_BUFFER}",
+                )
+            )
 
     if eff.timeout_server_s is None:
         notes.append(
@@ -506,35 +854,17 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "timeout connect",
                 f"a connection retry to the same server waits min(timeout connect, 1s) = "
                 f"{wait:g}s (not in the backoff, which is 0: layer-7 retries are immediate)",
+                source=_SRC_BACKEND,
             )
         )
-    if eff.redispatch is None:
-        notes.append(
-            _quirk(
-                "option redispatch",
-                "not set: retries stay on the server of the first attempt (inference from "
-                "stream_choose_redispatch in src/stream.c)",
-            )
-        )
-    else:
-        where = (
-            "only the last retry"
-            if eff.redispatch == -1
-            else "every retry"
-            if eff.redispatch == 1
-            else f"every {eff.redispatch}th retry"
-            if eff.redispatch > 0
-            else f"the retry {-eff.redispatch - 1} before the last"
-        )
-        notes.append(
-            _quirk("option redispatch", f"{where} may go to another server; others reuse it")
-        )
+    notes.append(_redispatch_note(eff.redispatch))
     if l7_words:
         notes.append(
             _quirk(
                 "retry-on",
                 "layer-7 retries need the whole request in one buffer (tune.bufsize); "
                 "requests with larger bodies are not retried",
+                source=_DOC_RETRY_ON,
             )
         )
     notes.append(
@@ -542,11 +872,17 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             "retries",
             "HAProxy 2.6.0 made only retries-1 retries (counter incremented before the check); "
             "fixed by bc6b23813 (connection) and 41ade746c (layer 7), backported to later 2.6.x",
+            source="https://github.com/haproxy/haproxy/commit/bc6b23813 and "
+            "https://github.com/haproxy/haproxy/commit/41ade746c",
         )
     )
     servers = _server_count(backend, context)
     if servers == 1 and eff.redispatch is not None:
-        notes.append(_quirk("server", "one server: redispatch has nowhere else to go"))
+        notes.append(
+            _quirk(
+                "server", "one server: redispatch has nowhere else to go", source=_DOC_REDISPATCH
+            )
+        )
 
     policy = RetryPolicy(
         system=SYSTEM,
@@ -556,13 +892,66 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         backoff=Backoff(base_s=0.0, multiplier=1.0),
         per_try_timeout_s=eff.timeout_server_s,
         different_upstream=eff.redispatch == 1 and servers != 1,
+        not_judged=tuple(not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
 
 
-def _default(field_name: str, text: str) -> AdapterNote:
-    return AdapterNote(kind="default", field=field_name, text=text, source=_SOURCE)
+def _redispatch_note(interval: int | None) -> AdapterNote:
+    """What ``option redispatch [<interval>]`` does to where retries go (configuration.txt)."""
+    if interval is None:
+        text = (
+            "not set: every retry stays on the server of the first attempt "
+            "(stream_choose_redispatch in src/stream.c)"
+        )
+    elif interval == 1:
+        text = "1: every retry may go to another server"
+    elif interval > 1:
+        text = (
+            f"{interval}: every {interval}th retry may go to another server; the retries in "
+            "between stay on the server of the attempt before them"
+        )
+    elif interval == -1:
+        text = (
+            "-1 (the default interval): only the last retry may go to another server; the "
+            "retries before it stay on the first attempt's server"
+        )
+    else:
+        text = (
+            f"{interval}: only the retry {-interval - 1} before the last may go to another "
+            "server; the other retries stay on the server of the attempt before them"
+        )
+    return _quirk("option redispatch", text, source=f"{_DOC_REDISPATCH}; {_SRC_STREAM}")
 
 
-def _quirk(field_name: str, text: str) -> AdapterNote:
-    return AdapterNote(kind="quirk", field=field_name, text=text, source=_SOURCE)
+def _refuse_misspelt(sec: _Section, file: str) -> None:
+    """BadInput for a near miss of a retry keyword HAProxy does not know (it refuses them too)."""
+    for ln in sec.lines:
+        w = ln.words
+        candidates: tuple[str, ...] = ()
+        word = w[0]
+        if word not in _KNOWN_PROXY_KEYWORDS:
+            candidates, shown = _RETRY_KEYWORDS, word
+        elif word == "option" and len(w) > 1 and w[1] not in _KNOWN_OPTIONS:
+            candidates, word, shown = _RETRY_OPTIONS, w[1], f"option {w[1]}"
+        elif word == "http-request" and len(w) > 1 and w[1] not in _KNOWN_HTTP_REQUEST:
+            candidates, word, shown = ("disable-l7-retry",), w[1], f"http-request {w[1]}"
+        if not candidates:
+            continue
+        close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+        if close:
+            raise BadInput(
+                f"unknown keyword {shown!r} in a {sec.kind} section; did you mean "
+                f"{close[0]!r}? (HAProxy refuses it too)",
+                file=file,
+                line=ln.line,
+                field=shown,
+            )
+
+
+def _default(field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
+    return AdapterNote(kind="default", field=field_name, text=text, source=source or _DOC)
+
+
+def _quirk(field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
+    return AdapterNote(kind="quirk", field=field_name, text=text, source=source or _DOC)

@@ -160,7 +160,8 @@ def test_unmodelled_condition_is_noted_not_guessed() -> None:
     text = _cfg("    retry-on 503\n    http-request disable-l7-retry if { path_beg /upload }")
     adapted = load_text(haproxy.load, text)
     assert adapted.policy.methods.retryable is None
-    assert any("not modelled" in n.text for n in adapted.quirks)
+    assert any("not judged" in n.text for n in adapted.quirks)
+    assert any("path_beg /upload" in u.native for u in adapted.policy.not_judged)
 
 
 def test_comments_quotes_and_escapes() -> None:

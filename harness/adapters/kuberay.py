@@ -1,44 +1,45 @@
-"""KubeRay APIServer adapter: HTTP_CLIENT_* env vars in Helm values or manifests -> policy.
+"""KubeRay APIServer adapter: the V2 proxy's hard-coded retry policy, and what a file declares.
 
-Reads a Helm values file or Kubernetes manifests (multi-document YAML) and collects the
-``HTTP_CLIENT_*`` variables from every ``env`` it finds: container ``env:`` lists of
-``{name, value}`` (Deployment, StatefulSet, Pod ...) or Helm-style ``env:`` mappings
-``{NAME: value}`` at any depth (``apiserver.env``, ``env`` ...). The same variable set twice with
-different values is an error naming both lines.
+KubeRay's APIServer (V2, ``apiserversdk``) retries the requests it proxies with a retry
+configuration that is hard-coded: ``newRetryRoundTripper`` always uses the constants of
+``apiserversdk/util/config.go``, and its retry guide says "As of v1.5.0, the retry configuration
+is hard-coded and cannot be customized". So the declared policy is always that one:
 
-Facts (retry-semantics.md §1; ray-project/kuberay@feeaf72f ``apiserversdk/util/config.go``,
-``apiserversdk/util/http.go``, ``apiserversdk/proxy.go``, ``apiserversdk/docs/retry-behavior.md``):
+* 3 retries, delay before retry k ``min(500 ms * int(2**(k-1)), 10 s)`` (0.5, 1, 2 s), no
+  jitter; one 30 s deadline over all attempts, and a backoff that would overrun it is not slept:
+  the proxy gives up at once and the client sees 502 Bad Gateway;
+* retried statuses 408, 429, 500, 502, 503, 504, for every method (the body is replayed);
+  transport errors (connect refused, reset, timeout) are returned at once; Retry-After is
+  ignored.
 
-* Defaults: max retry 3, backoff factor 2, initial backoff 500 ms, max backoff 10 s, overall
-  timeout 30 s. Delay before retry k: ``min(init * int(factor**(k-1)), max)`` (the exponent is
-  truncated to an integer before multiplying: factor 1.5 gives 0.5, 0.5, 1.0, 1.5 s). No jitter.
-* Retried statuses: 408, 429, 500, 502, 503, 504, for every method (the body is replayed).
-  Transport errors (connect refused, reset, timeout) are returned at once; Retry-After is ignored.
-* One overall deadline spans all attempts; a backoff that would overrun it is not slept: the
-  proxy gives up at once, and the client then sees 502 Bad Gateway.
-* **These env vars are not read by KubeRay's code** (as of v1.5.0 the retry configuration is
-  hard-coded): the policy states what the file declares, and a note says so.
+The file read is a Helm values file or Kubernetes manifests. ``HTTP_CLIENT_*`` variables in any
+``env`` (container ``env:`` lists of ``{name, value}`` or Helm-style ``env:`` mappings at any
+depth) are named only in a draft of that guide (commit 30234a2b, removed again by 14638bde)
+and were never read by any KubeRay code: the
+Kubernetes API accepts them, KubeRay ignores them. They are reported, with their values, in a
+note saying they have no effect, and the policy stays the hard-coded one (a file with no such
+variable gives the same policy). Their values are not checked: nothing reads them.
+
+Sources (ray-project/kuberay@feeaf72f): ``apiserversdk/util/config.go`` (constants),
+``apiserversdk/util/http.go`` (GetRetryBackoff, IsRetryableHTTPStatusCodes,
+CheckContextDeadline), ``apiserversdk/proxy.go`` (newRetryRoundTripper, RoundTrip),
+``apiserversdk/docs/retry-behavior.md``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from harness.adapters._common import (
     KeyPath,
-    bad_input_from_validation,
     dotted,
-    fail,
     load_yaml_documents,
     note_default,
     note_quirk,
-    parse_duration,
 )
+from harness.adapters._gateway_common import github
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.policy.model import (
     Backoff,
@@ -50,8 +51,13 @@ from harness.policy.model import (
 )
 
 SYSTEM = "kuberay"
-SOURCE = "ray-project/kuberay@feeaf72f apiserversdk/{util/config.go,util/http.go,proxy.go}"
-DOC_SOURCE = "ray-project/kuberay apiserversdk/docs/retry-behavior.md; retry-semantics.md §1.1"
+
+_REPO = "ray-project/kuberay"
+_SHA = "feeaf72facab4881ba2b179248bb67315634e229"
+CONFIG_SOURCE = github(_REPO, _SHA, "apiserversdk/util/config.go", "HTTPClientDefault*")
+HTTP_SOURCE = github(_REPO, _SHA, "apiserversdk/util/http.go", "GetRetryBackoff")
+PROXY_SOURCE = github(_REPO, _SHA, "apiserversdk/proxy.go", "retryRoundTripper")
+DOC_SOURCE = github(_REPO, _SHA, "apiserversdk/docs/retry-behavior.md")
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 PREFIX = "HTTP_CLIENT_"
@@ -62,28 +68,31 @@ MAX_BACKOFF_MS = "HTTP_CLIENT_MAX_BACKOFF_MS"
 OVERALL_TIMEOUT_MS = "HTTP_CLIENT_OVERALL_TIMEOUT_MS"
 KNOWN_VARS = (MAX_RETRY, BACKOFF_FACTOR, INIT_BACKOFF_MS, MAX_BACKOFF_MS, OVERALL_TIMEOUT_MS)
 
+# apiserversdk/util/config.go: the values newRetryRoundTripper always uses
 DEFAULT_MAX_RETRY = 3
 DEFAULT_BACKOFF_FACTOR = 2.0
 DEFAULT_INIT_BACKOFF_S = 0.5
 DEFAULT_MAX_BACKOFF_S = 10.0
 DEFAULT_OVERALL_TIMEOUT_S = 30.0
 
+_VALUE_FROM = "<valueFrom>"
 
-class _EnvValue:
-    """One variable's value and where it was found."""
 
-    def __init__(self, value: Any, where: KeyPath, line: int | None) -> None:
+class EnvValue:
+    """One ``HTTP_CLIENT_*`` variable as written in the file, and where."""
+
+    def __init__(self, name: str, value: Any, field: str, line: int | None) -> None:
+        self.name = name
         self.value = value
-        self.where = where
+        self.field = field
         self.line = line
 
 
 def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
-    """Read HTTP_CLIENT_* env vars from Helm values or manifests in ``path``."""
+    """The hard-coded policy, with notes on any ``HTTP_CLIENT_*`` variable ``path`` sets."""
     del context  # retries go to the same URL: topology does not matter
     path = Path(path)
-    found = collect_env(path)
-    return adapt(found, file=path)
+    return adapt(collect_env(path), file=path)
 
 
 def _env_entries(value: Any, path: KeyPath) -> Iterator[tuple[str, Any, KeyPath]]:
@@ -105,9 +114,6 @@ def _env_entries(value: Any, path: KeyPath) -> Iterator[tuple[str, Any, KeyPath]
                 yield name, _VALUE_FROM, (*path, name)
 
 
-_VALUE_FROM = object()
-
-
 def _walk(node: Any, path: KeyPath) -> Iterator[tuple[str, Any, KeyPath]]:
     if isinstance(node, dict):
         for key, value in node.items():
@@ -120,198 +126,97 @@ def _walk(node: Any, path: KeyPath) -> Iterator[tuple[str, Any, KeyPath]]:
             yield from _walk(item, (*path, i))
 
 
-def collect_env(path: Path) -> dict[str, _EnvValue]:
-    """Every HTTP_CLIENT_* variable in the file; conflicting duplicates raise BadInput."""
+def collect_env(path: Path) -> list[EnvValue]:
+    """Every ``HTTP_CLIENT_*`` variable in the file, in order (BadInput on malformed YAML)."""
     docs = load_yaml_documents(path)
-    found: dict[str, _EnvValue] = {}
+    found: list[EnvValue] = []
     for doc_index, (doc, lines) in enumerate(docs):
         for name, value, where in _walk(doc, ()):
-            if not name.startswith(PREFIX):
-                continue
-            field = _field_name(doc_index, len(docs), where)
-            line = lines.line(*where)
-            if value is _VALUE_FROM:
-                fail(
-                    f"{name} comes from valueFrom (a Secret/ConfigMap); write the value inline "
-                    "so the harness can read it",
-                    file=path,
-                    field=field,
-                    line=line,
-                )
-            if value is None:
-                fail(f"{name} has no value", file=path, field=field, line=line)
-            previous = found.get(name)
-            if previous is not None and str(previous.value) != str(value):
-                fail(
-                    f"{name} is set twice with different values ({previous.value!r} at line "
-                    f"{previous.line}, {value!r} here)",
-                    file=path,
-                    field=field,
-                    line=line,
-                )
-            if previous is None:
-                found[name] = _EnvValue(value, where, line)
+            if name.startswith(PREFIX):
+                field = dotted(where)
+                if len(docs) > 1:
+                    field = f"document[{doc_index}].{field}"
+                found.append(EnvValue(name, value, field, lines.line(*where)))
     return found
 
 
-def _field_name(doc_index: int, n_docs: int, where: KeyPath) -> str:
-    name = dotted(where)
-    return f"document[{doc_index}].{name}" if n_docs > 1 else name
-
-
-def _number(
-    found: dict[str, _EnvValue], name: str, *, file: Path, integer: bool
-) -> float | int | None:
-    entry = found.get(name)
-    if entry is None:
-        return None
-    raw = entry.value
-    text = str(raw).strip() if not isinstance(raw, bool) else ""
-    try:
-        number: float | int = int(text) if integer else float(text)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        fail(f"must be {kind} (got {raw!r})", file=file, field=name, line=entry.line)
-    if not math.isfinite(number):
-        fail(f"must be finite (got {raw!r})", file=file, field=name, line=entry.line)
-    return number
-
-
-def _millis(
-    found: dict[str, _EnvValue], name: str, *, file: Path, allow_zero: bool = True
-) -> float | None:
-    """Milliseconds as a plain number ("500") or a Go duration ("500ms", "10s") -> seconds."""
-    entry = found.get(name)
-    if entry is None:
-        return None
-    raw = entry.value
-    return parse_duration(
-        raw if isinstance(raw, int | float | bool) else str(raw),
-        file=file,
-        field=name,
-        line=entry.line,
-        unit_s=1e-3,
-        allow_zero=allow_zero,
+def hard_coded_policy() -> RetryPolicy:
+    """The V2 proxy's retry policy (newRetryRoundTripper with the config.go constants)."""
+    return RetryPolicy(
+        system=SYSTEM,
+        max_retries=DEFAULT_MAX_RETRY,
+        retry_on=RetryOn(statuses=RETRYABLE_STATUSES),
+        methods=MethodRule(retryable=None),
+        backoff=Backoff(
+            base_s=DEFAULT_INIT_BACKOFF_S,
+            multiplier=DEFAULT_BACKOFF_FACTOR,
+            cap_s=DEFAULT_MAX_BACKOFF_S,
+            jitter=JitterModel.NONE,
+            integer_exponent=True,
+        ),
+        deadline_s=DEFAULT_OVERALL_TIMEOUT_S,
+        deadline_precheck=True,
+        retry_after=RetryAfterRule(honoured=False),
     )
 
 
-def adapt(found: dict[str, _EnvValue], *, file: Path) -> AdaptedPolicy:
-    """The canonical policy for the collected variables, defaults filled and noted."""
-    notes: list[AdapterNote] = []
-    for name in sorted(set(found) - set(KNOWN_VARS)):
-        notes.append(note_quirk(name, "not a KubeRay retry variable; ignored", source=DOC_SOURCE))
-
-    max_retry = _number(found, MAX_RETRY, file=file, integer=True)
-    if max_retry is not None and max_retry < 0:
-        fail(
-            f"must be >= 0 (got {max_retry})",
-            file=file,
-            field=MAX_RETRY,
-            line=found[MAX_RETRY].line,
+def adapt(found: list[EnvValue], *, file: Path) -> AdaptedPolicy:
+    """The hard-coded policy, the notes saying so, and one note per variable without effect."""
+    notes: list[AdapterNote] = [
+        note_default(
+            "retry configuration",
+            "3 retries, factor 2, 500ms, 10s, 30s",
+            "KubeRay's APIServer hard-codes its retry configuration (newRetryRoundTripper "
+            'always uses the config.go constants; its retry guide: "As of v1.5.0, the retry '
+            'configuration is hard-coded and cannot be customized")',
+            source=PROXY_SOURCE,
         )
-    factor = _number(found, BACKOFF_FACTOR, file=file, integer=False)
-    if factor is not None and factor < 1:
-        fail(
-            f"must be >= 1 (got {factor}); a factor below 1 would shrink the backoff",
-            file=file,
-            field=BACKOFF_FACTOR,
-            line=found[BACKOFF_FACTOR].line,
-        )
-    init = _millis(found, INIT_BACKOFF_MS, file=file)
-    cap = _millis(found, MAX_BACKOFF_MS, file=file)
-    overall = _millis(found, OVERALL_TIMEOUT_MS, file=file, allow_zero=False)
-    defaults: list[tuple[str, object, object]] = [
-        (MAX_RETRY, max_retry, DEFAULT_MAX_RETRY),
-        (BACKOFF_FACTOR, factor, DEFAULT_BACKOFF_FACTOR),
-        (INIT_BACKOFF_MS, init, "500ms"),
-        (MAX_BACKOFF_MS, cap, "10s"),
-        (OVERALL_TIMEOUT_MS, overall, "30s"),
     ]
-    for name, value, default in defaults:
-        if value is None:
-            notes.append(note_default(name, default, source=SOURCE))
-    max_retry_v = int(max_retry) if max_retry is not None else DEFAULT_MAX_RETRY
-    factor_v = float(factor) if factor is not None else DEFAULT_BACKOFF_FACTOR
-    init_v = init if init is not None else DEFAULT_INIT_BACKOFF_S
-    cap_v = cap if cap is not None else DEFAULT_MAX_BACKOFF_S
-    overall_v = overall if overall is not None else DEFAULT_OVERALL_TIMEOUT_S
-    if cap_v < init_v:
-        fail(
-            f"max backoff {cap_v:g}s is below the initial backoff {init_v:g}s",
-            file=file,
-            field=MAX_BACKOFF_MS if cap is not None else INIT_BACKOFF_MS,
-            line=(found.get(MAX_BACKOFF_MS) or found.get(INIT_BACKOFF_MS) or _NOWHERE).line,
+    for entry in found:
+        shown = entry.value if entry.value is not _VALUE_FROM else "a valueFrom reference"
+        where = f" (line {entry.line})" if entry.line is not None else ""
+        known = entry.name in KNOWN_VARS
+        why = (
+            "it is named only in a draft of KubeRay's retry guide (added by commit 30234a2b, "
+            "removed by 14638bde) and no KubeRay code reads it"
+            if known
+            else "not a KubeRay variable"
         )
-    try:
-        policy = RetryPolicy(
-            system=SYSTEM,
-            max_retries=max_retry_v,
-            retry_on=RetryOn(statuses=RETRYABLE_STATUSES),
-            methods=MethodRule(retryable=None),
-            backoff=Backoff(
-                base_s=init_v,
-                multiplier=factor_v,
-                cap_s=cap_v,
-                jitter=JitterModel.NONE,
-                integer_exponent=True,
-            ),
-            deadline_s=overall_v,
-            deadline_precheck=True,
-            retry_after=RetryAfterRule(honoured=False),
-        )
-    except ValidationError as err:  # pragma: no cover - values were checked above
-        raise bad_input_from_validation(err, file=file) from None
-    notes.extend(_quirks(found, factor_v, init_v))
-    return AdaptedPolicy(system=SYSTEM, source_file=str(file), policy=policy, notes=notes)
-
-
-_NOWHERE = _EnvValue(None, (), None)
-
-
-def _quirks(found: dict[str, _EnvValue], factor: float, init: float) -> list[AdapterNote]:
-    declared = [n for n in KNOWN_VARS if n in found]
-    hard_coded = (
-        "KubeRay does not read these env vars: as of v1.5.0 the retry configuration is "
-        "hard-coded (3 retries, factor 2, 500ms, 10s, 30s). They appear only in a draft doc "
-        "(PR #4144) that was withdrawn"
-    )
-    if declared:
-        hard_coded += (
-            f"; the declared {', '.join(declared)} will have no effect, so expect the harness to "
-            "measure the hard-coded behaviour"
-        )
-    notes = [
-        note_quirk("HTTP_CLIENT_*", hard_coded, source=DOC_SOURCE),
-        note_quirk(
-            "retry_on",
-            "only 408, 429, 500, 502, 503, 504 are retried, for every method (POST included; the "
-            "body is replayed); transport errors (connect refused, reset, timeout) are not retried",
-            source=SOURCE,
-        ),
-        note_quirk(
-            BACKOFF_FACTOR,
-            "no jitter; Retry-After is ignored; no per-try timeout",
-            source=SOURCE,
-        ),
-        note_quirk(
-            OVERALL_TIMEOUT_MS,
-            "one deadline covers all attempts; when the next backoff would overrun it the proxy "
-            "gives up at once without sleeping, and the client sees 502 Bad Gateway instead of "
-            "the upstream status",
-            source=SOURCE,
-        ),
-    ]
-    if factor != int(factor):
-        schedule = ", ".join(f"{init * int(factor ** (k - 1)):g}s" for k in range(1, 5))
         notes.append(
             note_quirk(
-                BACKOFF_FACTOR,
-                f"factor {factor:g} is truncated: int(factor**(k-1)) multiplies the initial "
-                f"backoff, giving {schedule} for retries 1-4",
-                source=SOURCE,
+                entry.field,
+                f"{entry.name}={shown!r}{where} has no effect: {why}; the APIServer keeps its "
+                "hard-coded retry configuration, which is the declared policy",
+                source=DOC_SOURCE,
             )
         )
-    return notes
+    notes.extend(
+        [
+            note_quirk(
+                "retry_on",
+                "only 408, 429, 500, 502, 503, 504 are retried, for every method (POST "
+                "included; the body is replayed); transport errors (connect refused, reset, "
+                "timeout) are not retried",
+                source=HTTP_SOURCE,
+            ),
+            note_quirk(
+                "backoff",
+                "delay before retry k is min(500ms * int(2^(k-1)), 10s): 0.5, 1, 2 s; no "
+                "jitter; Retry-After is ignored; no per-try timeout",
+                source=HTTP_SOURCE,
+            ),
+            note_quirk(
+                "deadline",
+                "one 30 s deadline covers all attempts; when the next backoff would overrun it "
+                "the proxy gives up at once without sleeping, and the client sees 502 Bad "
+                "Gateway instead of the upstream status",
+                source=PROXY_SOURCE,
+            ),
+        ]
+    )
+    return AdaptedPolicy(
+        system=SYSTEM, source_file=str(file), policy=hard_coded_policy(), notes=notes
+    )
 
 
-__all__ = ["SYSTEM", "adapt", "collect_env", "load"]
+__all__ = ["SYSTEM", "adapt", "collect_env", "hard_coded_policy", "load"]

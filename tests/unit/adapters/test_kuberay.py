@@ -1,4 +1,4 @@
-"""KubeRay adapter: env vars from manifests and Helm values, defaults, quirks, errors."""
+"""KubeRay adapter: the hard-coded V2 proxy policy whatever the file declares, and the notes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.adapters import load_adapted
+from harness.adapters import kuberay, load_adapted
 from harness.errors import BadInput
 from harness.policy import JitterModel, is_retryable_status, nominal_delay
 
@@ -45,111 +45,75 @@ def write(tmp_path: Path, text: str) -> Path:
     return f
 
 
-def test_deployment_env_is_read_and_rest_defaulted(tmp_path: Path) -> None:
-    adapted = load_adapted("kuberay", write(tmp_path, DEPLOYMENT))
-    p = adapted.policy
+def assert_hard_coded(p: kuberay.RetryPolicy) -> None:
+    """newRetryRoundTripper's constants (apiserversdk/util/config.go) and RoundTrip's rules."""
     assert p.system == "kuberay"
-    assert p.max_retries == 5
-    assert p.backoff.multiplier == 1.5 and p.backoff.base_s == 0.2
-    assert p.backoff.cap_s == 10 and p.deadline_s == 30  # defaults
+    assert p.max_retries == 3
+    assert [nominal_delay(p, k) for k in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert p.backoff.cap_s == 10 and p.deadline_s == 30
     assert p.backoff.integer_exponent and p.backoff.jitter is JitterModel.NONE
     assert p.deadline_precheck
     assert p.retry_on.statuses == {408, 429, 500, 502, 503, 504}
     assert not (p.retry_on.connect_failure or p.retry_on.reset or p.retry_on.per_try_timeout)
     assert p.methods.retryable is None
     assert not p.retry_after.honoured
-    assert {n.field for n in adapted.defaults} == {
-        "HTTP_CLIENT_MAX_BACKOFF_MS",
-        "HTTP_CLIENT_OVERALL_TIMEOUT_MS",
-    }
-    quirks = " ".join(n.text for n in adapted.quirks)
-    assert "hard-coded" in quirks and "v1.5.0" in quirks
-    assert "502" in quirks and "truncated" in quirks
+    assert p.not_judged == ()
 
 
-def test_helm_values_mapping_style(tmp_path: Path) -> None:
+def test_env_vars_in_a_deployment_have_no_effect(tmp_path: Path) -> None:
+    """KubeRay reads none of them: the declared policy is what it really does, with notes."""
+    adapted = load_adapted("kuberay", write(tmp_path, DEPLOYMENT))
+    assert_hard_coded(adapted.policy)
+    no_effect = [n for n in adapted.quirks if "has no effect" in n.text]
+    assert [n.text.split("=")[0] for n in no_effect] == [
+        "HTTP_CLIENT_MAX_RETRY",
+        "HTTP_CLIENT_BACKOFF_FACTOR",
+        "HTTP_CLIENT_INIT_BACKOFF_MS",
+    ]
+    assert no_effect[0].field == "document[1].spec.template.spec.containers[0].env[0].value"
+    assert "(line 16)" in no_effect[0].text and "30234a2b" in no_effect[0].text
+    [default] = adapted.defaults
+    assert "hard-coded" in default.text and "v1.5.0" in default.text
+
+
+def test_no_note_contradicts_the_policy(tmp_path: Path) -> None:
+    """The old note said 'the policy states what the file declares' and 'expect the hard-coded
+    behaviour' at once; now every note agrees with the (hard-coded) policy."""
+    adapted = load_adapted("kuberay", write(tmp_path, DEPLOYMENT))
+    text = " ".join(n.text for n in adapted.notes)
+    assert "declares" not in text and "withdrawn" not in text
+    assert "truncated" not in text  # factor 2: truncating 2^(k-1) changes nothing
+
+
+def test_helm_values_mapping_style_and_bad_values_are_not_refused(tmp_path: Path) -> None:
+    """Values nothing reads are not checked: 'three' or a valueFrom is as inert as '2'."""
     f = write(
         tmp_path,
         "apiserver:\n  image: {tag: v1.5.0}\n  env:\n"
-        "    HTTP_CLIENT_MAX_RETRY: 2\n    HTTP_CLIENT_MAX_BACKOFF_MS: 4s\n"
-        "    HTTP_CLIENT_OVERALL_TIMEOUT_MS: 12000\n",
+        "    HTTP_CLIENT_MAX_RETRY: three\n    HTTP_CLIENT_MAX_BACKOFF_MS: 4s\n"
+        "    HTTP_CLIENT_OVERALL_TIMEOUT_MS: {valueFrom: {configMapKeyRef: {name: c, key: k}}}\n",
     )
-    p = load_adapted("kuberay", f).policy
-    assert (p.max_retries, p.backoff.cap_s, p.deadline_s) == (2, 4.0, 12.0)
+    adapted = load_adapted("kuberay", f)
+    assert_hard_coded(adapted.policy)
+    text = " ".join(n.text for n in adapted.quirks)
+    assert "HTTP_CLIENT_MAX_RETRY='three'" in text and "valueFrom" in text
 
 
-def test_no_env_gives_the_hard_coded_defaults(tmp_path: Path) -> None:
+def test_no_env_gives_the_same_policy(tmp_path: Path) -> None:
     adapted = load_adapted("kuberay", write(tmp_path, "replicaCount: 1\n"))
-    p = adapted.policy
-    assert [nominal_delay(p, k) for k in (1, 2, 3)] == [0.5, 1.0, 2.0]
-    assert p.max_retries == 3 and p.deadline_s == 30
-    assert len(adapted.defaults) == 5
+    assert_hard_coded(adapted.policy)
+    assert is_retryable_status(adapted.policy, 408)
+    assert not is_retryable_status(adapted.policy, 409)
+    assert not any("has no effect" in n.text for n in adapted.notes)
 
 
-def test_truncated_exponent_schedule(tmp_path: Path) -> None:
-    f = write(tmp_path, "env:\n  - {name: HTTP_CLIENT_BACKOFF_FACTOR, value: '1.5'}\n")
-    p = load_adapted("kuberay", f).policy
-    assert [nominal_delay(p, k) for k in (1, 2, 3, 4)] == [0.5, 0.5, 1.0, 1.5]
-    assert is_retryable_status(p, 408) and not is_retryable_status(p, 409)
-
-
-@pytest.mark.parametrize(
-    ("text", "field", "line", "match"),
-    [
-        (
-            "env:\n  - name: HTTP_CLIENT_MAX_RETRY\n    value: three\n",
-            "HTTP_CLIENT_MAX_RETRY",
-            3,
-            "integer",
-        ),
-        (
-            "env:\n  - name: HTTP_CLIENT_MAX_RETRY\n    value: '-1'\n",
-            "HTTP_CLIENT_MAX_RETRY",
-            3,
-            ">= 0",
-        ),
-        ("env:\n  HTTP_CLIENT_BACKOFF_FACTOR: 0.5\n", "HTTP_CLIENT_BACKOFF_FACTOR", 2, ">= 1"),
-        ("env:\n  HTTP_CLIENT_BACKOFF_FACTOR: nan\n", "HTTP_CLIENT_BACKOFF_FACTOR", 2, "finite"),
-        (
-            "env:\n  HTTP_CLIENT_INIT_BACKOFF_MS: soon\n",
-            "HTTP_CLIENT_INIT_BACKOFF_MS",
-            2,
-            "duration",
-        ),
-        (
-            "env:\n  HTTP_CLIENT_OVERALL_TIMEOUT_MS: 0\n",
-            "HTTP_CLIENT_OVERALL_TIMEOUT_MS",
-            2,
-            "greater",
-        ),
-        (
-            "env:\n  HTTP_CLIENT_INIT_BACKOFF_MS: 5000\n  HTTP_CLIENT_MAX_BACKOFF_MS: 1000\n",
-            "HTTP_CLIENT_MAX_BACKOFF_MS",
-            3,
-            "below",
-        ),
-        (
-            "a:\n  env:\n  - name: HTTP_CLIENT_MAX_RETRY\n"
-            "    valueFrom: {secretKeyRef: {name: s}}\n",
-            "a.env[0].valueFrom",
-            4,
-            "valueFrom",
-        ),
-        (
-            "a:\n  env: {HTTP_CLIENT_MAX_RETRY: 1}\nb:\n  env: {HTTP_CLIENT_MAX_RETRY: 2}\n",
-            "b.env.HTTP_CLIENT_MAX_RETRY",
-            4,
-            "twice",
-        ),
-    ],
-)
-def test_bad_values_name_field_and_line(
-    tmp_path: Path, text: str, field: str, line: int, match: str
-) -> None:
-    f = write(tmp_path, text)
-    with pytest.raises(BadInput, match=match) as err:
-        load_adapted("kuberay", f)
-    assert (err.value.file, err.value.field, err.value.line) == (str(f), field, line)
+def test_every_note_cites_kuberay_source_at_a_commit(tmp_path: Path) -> None:
+    adapted = load_adapted("kuberay", write(tmp_path, DEPLOYMENT))
+    for note in adapted.notes:
+        assert note.source is not None
+        assert note.source.startswith(
+            "https://github.com/ray-project/kuberay/blob/feeaf72facab4881ba2b179248bb67315634e229/"
+        )
 
 
 def test_malformed_yaml_and_non_mapping(tmp_path: Path) -> None:
@@ -169,38 +133,24 @@ def go_backoff_ns(init_ms: int, factor: float, max_ms: int, attempt: int) -> int
     return min(init_ms * 1_000_000 * pow_as_duration, max_ms * 1_000_000)
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
 @given(
-    retries=st.integers(0, 8),
-    factor=st.sampled_from([1, 1.25, 1.5, 2, 2.5, 3, 4]),
-    init_ms=st.integers(1, 2000),
-    extra_ms=st.integers(0, 60_000),
-    overall_ms=st.integers(1, 600_000),
+    env=st.dictionaries(
+        st.sampled_from(kuberay.KNOWN_VARS),
+        st.text(max_size=6) | st.integers(-5, 100_000).map(str),
+        max_size=5,
+    ),
     style=st.sampled_from(["list", "map"]),
 )
-def test_round_trip_matches_go_formula(
-    tmp_path: Path,
-    retries: int,
-    factor: float,
-    init_ms: int,
-    extra_ms: int,
-    overall_ms: int,
-    style: str,
+def test_any_declared_values_give_the_go_schedule_of_the_constants(
+    tmp_path: Path, env: dict[str, str], style: str
 ) -> None:
-    max_ms = init_ms + extra_ms
-    env = {
-        "HTTP_CLIENT_MAX_RETRY": str(retries),
-        "HTTP_CLIENT_BACKOFF_FACTOR": str(factor),
-        "HTTP_CLIENT_INIT_BACKOFF_MS": str(init_ms),
-        "HTTP_CLIENT_MAX_BACKOFF_MS": str(max_ms),
-        "HTTP_CLIENT_OVERALL_TIMEOUT_MS": str(overall_ms),
-    }
     node = [{"name": k, "value": v} for k, v in env.items()] if style == "list" else env
     f = write(tmp_path, yaml.safe_dump({"apiserver": {"env": node}}))
     adapted = load_adapted("kuberay", f)
     p = adapted.policy
-    assert adapted.defaults == []
-    assert p.max_retries == retries and p.deadline_s == pytest.approx(overall_ms / 1000)
-    for k in range(1, 9):
-        expected_s = go_backoff_ns(init_ms, factor, max_ms, k - 1) / 1e9
+    assert_hard_coded(p)
+    for k in range(1, 4):
+        expected_s = go_backoff_ns(500, 2, 10_000, k - 1) / 1e9
         assert nominal_delay(p, k) == pytest.approx(expected_s, rel=1e-12)
+    assert sum("has no effect" in n.text for n in adapted.notes) == len(env)

@@ -273,6 +273,10 @@ def _short(data: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+SELECTION_SRC = "README.md#systems-supported-and-their-known-quirks"
+"""Where the harness's own rule (the first candidate is read) is documented, in this repo."""
+
+
 def first_of(candidates: Sequence[Value], what: str, notes: Notes) -> Value:
     """The first candidate; when there are several, say which one was used."""
     chosen = candidates[0]
@@ -282,6 +286,7 @@ def first_of(candidates: Sequence[Value], what: str, notes: Notes) -> Value:
             chosen.path or what,
             f"the file holds {len(candidates)} {what}; the first{where} was used. "
             "Put the one under test first, or in a file of its own.",
+            SELECTION_SRC,
         )
     return chosen
 

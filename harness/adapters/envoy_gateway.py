@@ -23,7 +23,7 @@ Sources:
   (buildRetry), ``internal/gatewayapi/route.go`` (processRouteRetry),
   ``internal/xds/translator/route.go`` (buildRetryPolicy),
   ``internal/xds/translator/cluster.go`` (buildXdsClusterCircuitBreaker);
-* envoyproxy/envoy: ``source/common/router/retry_state_impl.cc`` (which resets each trigger
+* envoyproxy/envoy@v1.35.0: ``source/common/router/retry_state_impl.cc`` (which resets each trigger
   retries), ``source/common/common/backoff_strategy.cc`` (the real backoff),
   ``api/envoy/config/route/v3/route_components.proto`` (route timeout default 15 s).
 """

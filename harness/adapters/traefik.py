@@ -12,7 +12,13 @@ Fields: ``attempts`` (required), ``initialInterval`` and, since v3.7.0, ``timeou
 ``retryNonIdempotentMethod``. Durations are Go strings ("100ms") or integers (seconds).
 Selection: the first retry middleware found (a note says so when there are several).
 
-Sources (see ``retry-semantics.md`` §7):
+Absent and empty are the same in Traefik for ``status``, ``initialInterval`` and ``timeout``
+(Go zero values); ``maxRequestBodyBytes`` absent is 2 MiB (SetDefaults), ``-1`` unbounded, and an
+explicit ``0`` stops status retries for every request with a body, which only the traffic
+decides: *not judged*. Fields the middleware does not have (``maxAttempts``, ``retryOn``,
+``perTryTimeout`` ...) are refused with the field meant.
+
+Sources:
 
 * traefik/traefik@fd5a576d (v3.7.x): ``pkg/middlewares/retry/retry.go`` (attempts loop,
   newBackOff, network-error rule, idempotent methods, timeout), ``pkg/config/dynamic/
@@ -32,6 +38,7 @@ from harness.adapters._gateway_common import (
     Value,
     documents_of_kind,
     first_of,
+    github,
     go_duration,
     kinds_seen,
     load_toml_document,
@@ -40,15 +47,37 @@ from harness.adapters._gateway_common import (
 )
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
-from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import (
+    Aspect,
+    Backoff,
+    JitterModel,
+    MethodRule,
+    RetryOn,
+    RetryPolicy,
+)
 
 SYSTEM = "traefik"
 
-_TRAEFIK = "traefik/traefik@fd5a576d"
-_RETRY_SRC = f"{_TRAEFIK}: pkg/middlewares/retry/retry.go"
-_DOCS_SRC = f"{_TRAEFIK}: docs/content/reference/routing-configuration/http/middlewares/retry.md"
-_DYNAMIC_SRC = f"{_TRAEFIK}: pkg/config/dynamic/middlewares.go"
-_BACKOFF_SRC = "cenkalti/backoff@v4.3.0: exponential.go"
+_TRAEFIK = "traefik/traefik"
+_TRAEFIK_SHA = "fd5a576df2e8aeb0bfc8a96b6ef6e60a61f7ec0a"
+_RETRY_SRC = github(_TRAEFIK, _TRAEFIK_SHA, "pkg/middlewares/retry/retry.go")
+_DOCS_SRC = github(
+    _TRAEFIK,
+    _TRAEFIK_SHA,
+    "docs/content/reference/routing-configuration/http/middlewares/retry.md",
+)
+_DYNAMIC_SRC = github(_TRAEFIK, _TRAEFIK_SHA, "pkg/config/dynamic/middlewares.go", "Retry")
+_MIRROR_SRC = github(
+    _TRAEFIK,
+    _TRAEFIK_SHA,
+    "pkg/server/service/loadbalancer/mirror/mirror.go",
+    "NewReusableRequest",
+)
+_V37_SRC = (
+    "https://github.com/traefik/traefik/commit/827f5ca8c7b5e5746e1f4239a20acca5052cac28 "
+    "(first in v3.7.0)"
+)
+_BACKOFF_SRC = github("cenkalti/backoff", "v4.3.0", "exponential.go")
 
 RANDOMIZATION_FACTOR = 0.5
 MAX_INTERVAL_S = 60.0
@@ -65,6 +94,18 @@ V37_FIELDS = (
     "retryNonIdempotentMethod",
 )
 _FIELDS = frozenset({"attempts", "initialInterval", *V37_FIELDS})
+RETRY_HINTS = {
+    "maxAttempts": "did you mean 'attempts'? (total tries, the first included)",
+    "retries": "did you mean 'attempts'? (total tries, the first included)",
+    "maxRetries": "did you mean 'attempts'? (total tries, the first included)",
+    "interval": "did you mean 'initialInterval'?",
+    "backoff": "did you mean 'initialInterval'? (the first delay of the exponential backoff)",
+    "retryOn": "did you mean 'status'? (status codes or ranges such as \"500-599\")",
+    "statusCodes": "did you mean 'status'?",
+    "codes": "did you mean 'status'?",
+    "perTryTimeout": "the retry middleware has no per-try timeout; did you mean 'timeout'? "
+    "(the window for all retries)",
+}
 _CRD_GROUPS = ("traefik.io", "traefik.containo.us")
 _STATUS_BLOCK = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 _INT_MAX = 2**63 - 1
@@ -75,7 +116,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     notes = Notes()
     retry = _find_retry(path, notes)
     retry.mapping()
-    retry.check_fields(_FIELDS)
+    retry.check_fields(_FIELDS, RETRY_HINTS)
     attempts = _attempts(retry)
     statuses = _statuses(retry)
     no_network = _flag(retry, "disableRetryOnNetworkError")
@@ -87,6 +128,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         )
     backoff = _backoff(retry, attempts, notes)
     deadline = _deadline(retry, notes)
+    _body_limit(retry, statuses, notes)
     _version_notes(retry, statuses, notes)
     _behaviour_notes(retry, attempts, statuses, any_method, notes)
     policy = RetryPolicy(
@@ -104,6 +146,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         ),
         backoff=backoff,
         deadline_s=deadline,
+        not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
 
@@ -138,7 +181,20 @@ def _crd_retries(docs: list[Value]) -> list[Value]:
             retry = doc.dig("spec", "retry")
             if retry is not None:
                 found.append(retry)
+            else:
+                spec = doc.get("spec")
+                if spec is not None and isinstance(spec.data, dict):
+                    _misspelt_retry(spec)
     return found
+
+
+def _misspelt_retry(middleware: Value) -> None:
+    """A middleware key that is almost 'retry' ('retries', 'Retry'): refused with the fix."""
+    for key, child in middleware.items():
+        if key != "retry" and key.lower() in ("retry", "retries", "retrypolicy"):
+            raise child.error(
+                "unknown middleware type; did you mean 'retry'? (Traefik's retry middleware)"
+            )
 
 
 def _file_provider_retries(docs: list[Value]) -> list[Value]:
@@ -148,6 +204,8 @@ def _file_provider_retries(docs: list[Value]) -> list[Value]:
         if middlewares is None:
             continue
         for _name, middleware in middlewares.items():
+            if isinstance(middleware.data, dict):
+                _misspelt_retry(middleware)
             if isinstance(middleware.data, dict) and middleware.get("retry") is not None:
                 retry = middleware.get("retry")
                 assert retry is not None
@@ -255,6 +313,37 @@ def _deadline(retry: Value, notes: Notes) -> float | None:
     return seconds
 
 
+def _body_limit(retry: Value, statuses: frozenset[int], notes: Notes) -> None:
+    value = retry.get("maxRequestBodyBytes")
+    if value is None or not statuses:
+        if value is not None:
+            value.as_int(minimum=-1)
+        return
+    limit = value.as_int(minimum=-1)
+    if limit < 0:
+        notes.default(
+            value.path,
+            "maxRequestBodyBytes -1: every request body is buffered, whatever its size, so "
+            "every request can be retried on status",
+            _MIRROR_SRC,
+        )
+    elif limit == 0:
+        notes.unmodelled(
+            value,
+            {Aspect.STATUSES},
+            "maxRequestBodyBytes 0: a request with any body is not retried on status (its "
+            "body is larger than the limit), one without a body is; which requests carry a "
+            "body is known only at run time",
+            _MIRROR_SRC,
+        )
+    else:
+        notes.quirk(
+            value.path,
+            f"a request whose body is larger than {limit} bytes is not retried on status",
+            _MIRROR_SRC,
+        )
+
+
 # --- notes -----------------------------------------------------------------------------------
 
 
@@ -265,7 +354,7 @@ def _version_notes(retry: Value, statuses: frozenset[int], notes: Notes) -> None
             retry.path,
             f"{', '.join(used)} need Traefik v3.7.0 or later; older versions reject them and "
             "retry network errors only",
-            f"{_RETRY_SRC} (PR #12667)",
+            _V37_SRC,
         )
     if not statuses:
         notes.default(

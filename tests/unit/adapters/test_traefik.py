@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from harness.adapters import traefik
 from harness.policy.expectations import delay_window, is_retryable_method, nominal_delay
-from harness.policy.model import JitterModel
+from harness.policy.model import Aspect, JitterModel
 
 from ._gateway_files import bad_input, dump, line_of, load_example, load_text, note_fields
 
@@ -122,3 +122,56 @@ def test_configuration_errors() -> None:
     assert "retry middleware" in err.reason
     err = bad_input(traefik.load, "[http.middlewares.x.retry]\nattempts = \n", name="bad.toml")
     assert "TOML" in err.reason
+
+
+# --- absent / empty / set, and fields the middleware lacks (issue 7) --------------------------
+
+
+def test_empty_status_and_zero_interval_are_the_same_as_absent() -> None:
+    """Go zero values: status [] is no status, initialInterval 0 no backoff, timeout 0 none."""
+    absent = load_text(traefik.load, file_provider(attempts=3)).policy
+    empty = load_text(
+        traefik.load, file_provider(attempts=3, status=[], initialInterval=0, timeout=0)
+    ).policy
+    assert absent == empty
+
+
+@pytest.mark.parametrize(("limit", "judged"), [(None, True), (-1, True), (0, False), (1024, True)])
+def test_body_limit_absent_unbounded_zero_and_set(limit: int | None, judged: bool) -> None:
+    """Absent: 2 MiB (SetDefaults); -1 unbounded; 0: any body stops status retries."""
+    retry: dict[str, Any] = {"attempts": 3, "status": ["503"]}
+    if limit is not None:
+        retry["maxRequestBodyBytes"] = limit
+    adapted = load_text(traefik.load, file_provider(**retry))
+    assert (adapted.policy.not_judged == ()) is judged
+    if not judged:
+        [entry] = adapted.policy.not_judged
+        assert entry.aspects == {Aspect.STATUSES} and "body" in entry.reason
+
+
+@pytest.mark.parametrize(
+    ("retry", "hint"),
+    [
+        ({"attempts": 3, "maxAttempts": 3}, "did you mean 'attempts'?"),
+        ({"attempts": 3, "retryOn": ["503"]}, "did you mean 'status'?"),
+        ({"attempts": 3, "perTryTimeout": "1s"}, "no per-try timeout"),
+        ({"attempts": 3, "initialinterval": "1s"}, "did you mean 'initialInterval'?"),
+    ],
+)
+def test_fields_the_middleware_lacks_name_the_field_meant(retry: dict[str, Any], hint: str) -> None:
+    err = bad_input(traefik.load, file_provider(**retry))
+    assert err.field is not None and err.field.startswith("http.middlewares.test-retry.retry.")
+    assert hint in err.reason
+
+
+def test_misspelt_middleware_type_is_named() -> None:
+    text = dump({"http": {"middlewares": {"r": {"retries": {"attempts": 3}}}}})
+    err = bad_input(traefik.load, text)
+    assert err.field == "http.middlewares.r.retries" and "did you mean 'retry'?" in err.reason
+    crd = {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "Middleware",
+        "metadata": {"name": "r"},
+        "spec": {"retries": {"attempts": 3}},
+    }
+    assert "did you mean 'retry'?" in bad_input(traefik.load, dump(crd)).reason

@@ -1,12 +1,15 @@
 """Helpers shared by the gateway/mesh adapters: navigable values with lines, durations, notes.
 
-Private to ``envoy_gateway``, ``httproute``, ``istio``, ``kong`` and ``traefik``; built on
+Private to ``envoy_gateway``, ``httproute``, ``istio``, ``kong``, ``traefik`` (and ``kuberay``
+for :func:`github`); built on
 :mod:`harness.adapters._common` (file reading, YAML with line maps, Go durations).
 
 A :class:`Value` is one YAML (or TOML) value together with its key path and line map, so every
 :class:`~harness.errors.BadInput` names file, line, dotted field and the rule that was broken.
-The Gateway API duration (GEP-2257) and the Envoy retry-trigger semantics shared by Envoy
-Gateway and Istio live here too.
+The Gateway API duration (GEP-2257), the Envoy retry-trigger semantics shared by Envoy
+Gateway and Istio, "did you mean" hints for fields an API does not have
+(:meth:`Value.check_fields`), ``not_judged`` entries for constructs only a run can decide
+(:meth:`Notes.unmodelled`) and source citations as URLs (:func:`github`) live here too.
 """
 
 from __future__ import annotations

@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--report-dir", type=Path, help="default: reports/<scenario name>")
     run.add_argument("--seed", type=int, help="override the scenario's load and fault seed")
     run.add_argument("--quiet", action="store_true", help="no progress, only the verdict")
+    _substrate_args(run)
+    run.add_argument(
+        "--render",
+        type=Path,
+        metavar="DIR",
+        help="with --substrate kind: only write every manifest and the kind cluster config",
+    )
 
     ver = sub.add_parser("verify", help="recompute a verdict offline from a saved run folder")
     ver.add_argument("run_dir", type=Path, help="the run/ folder of an earlier run")
@@ -61,10 +68,25 @@ def _parser() -> argparse.ArgumentParser:
     conf.add_argument("scenarios", nargs="*", type=Path, help=f"default: {SHIPPED_SCENARIOS}")
     conf.add_argument("--report-dir", type=Path, default=Path("reports"))
     conf.add_argument("--seed", type=int, help="override every scenario's seed")
+    _substrate_args(conf)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     sch.add_argument("what", choices=["scenario", "policy"], nargs="?", default="scenario")
     return p
+
+
+def _substrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--substrate",
+        choices=["local", "docker", "kind"],
+        default="local",
+        help="where backends and SUT run (default: local processes; kind: the kits in "
+        "scenarios/kits/ in a kind cluster)",
+    )
+    p.add_argument(
+        "--keep-cluster", action="store_true", help="kind: keep the cluster for the next run"
+    )
+    p.add_argument("--cluster-name", default="retry-harness", help="kind: cluster name")
 
 
 TAIL_LINES_SHOWN = 5
@@ -99,8 +121,50 @@ def _progress(enabled: bool) -> Iterator[object]:
         yield bar
 
 
-def _run_one(path: Path, report_dir: Path | None, seed: int | None, quiet: bool) -> int:
+def _kind_factory(path: Path, args: argparse.Namespace | None) -> object:
+    """The ``make_substrate`` of ``--substrate kind`` (checked now), else None (local)."""
+    from harness.substrates.kind_run import check_substrate, kind_substrate_factory
+
+    substrate = getattr(args, "substrate", "local")
+    check_substrate(path, substrate, getattr(args, "render", None))
+    if substrate == "kind":
+        assert args is not None
+        return kind_substrate_factory(
+            path, keep_cluster=args.keep_cluster, cluster_name=args.cluster_name
+        )
+    if substrate == "docker":
+        raise BadInput("the docker substrate is not available in this build", field="--substrate")
+    return None
+
+
+def _render(path: Path, out: Path) -> int:
+    from harness.substrates.kind_run import render_only
+
+    rendered = render_only(path, out)
+    err.print(f"rendered {path} into {rendered.root}", markup=False, soft_wrap=True)
+    err.print(f"  kind cluster config: {rendered.cluster_config}", markup=False, soft_wrap=True)
+    err.print(f"  commands, in order:  {rendered.install_script}", markup=False, soft_wrap=True)
+    err.print(
+        f"  build offline:       kubectl kustomize {rendered.root}", markup=False, soft_wrap=True
+    )
+    return EXIT_OK
+
+
+def _run_one(
+    path: Path,
+    report_dir: Path | None,
+    seed: int | None,
+    quiet: bool,
+    args: argparse.Namespace | None = None,
+) -> int:
     from harness.run import run_scenario
+
+    if args is not None and getattr(args, "render", None) is not None:
+        from harness.substrates.kind_run import check_substrate
+
+        check_substrate(path, args.substrate, args.render)
+        return _render(path, args.render)
+    make_substrate = _kind_factory(path, args)
 
     console = Console(highlight=False)
     with _progress(not quiet) as bar:
@@ -122,7 +186,13 @@ def _run_one(path: Path, report_dir: Path | None, seed: int | None, quiet: bool)
                 )
 
         result = run_scenario(
-            path, report_dir=report_dir, seed=seed, log=log, progress=progress, console=console
+            path,
+            report_dir=report_dir,
+            seed=seed,
+            log=log,
+            progress=progress,
+            console=console,
+            make_substrate=make_substrate,  # type: ignore[arg-type]
         )
     if not quiet:
         for kind, p in sorted(result.report_paths.items()):
@@ -199,11 +269,24 @@ def _plan(path: Path) -> int:
     return EXIT_OK
 
 
-def _conformance(paths: Sequence[Path], report_dir: Path, seed: int | None) -> int:
+def _conformance(
+    paths: Sequence[Path],
+    report_dir: Path,
+    seed: int | None,
+    args: argparse.Namespace | None = None,
+) -> int:
     from harness.scenario import load_scenario
+    from harness.substrates.kind_run import kit_scenarios
     from harness.suts.base import missing_binary
 
-    files = list(paths) or sorted(SHIPPED_SCENARIOS.glob("*.yaml"))
+    on_kind = getattr(args, "substrate", "local") == "kind"
+    if on_kind:  # a missing program is one line before the first scenario, not one per kit
+        from harness.substrates.kind_tools import require_tools
+
+        require_tools(["docker"])
+    files = list(paths) or (
+        kit_scenarios() if on_kind else sorted(SHIPPED_SCENARIOS.glob("*.yaml"))
+    )
     if not files:
         raise BadInput("no scenario files found", file=SHIPPED_SCENARIOS)
     rows: list[tuple[str, str, str]] = []
@@ -219,7 +302,7 @@ def _conformance(paths: Sequence[Path], report_dir: Path, seed: int | None) -> i
             continue
         t0 = time.monotonic()
         try:
-            code = _run_one(file, report_dir / scenario.name, seed, quiet=False)
+            code = _run_one(file, report_dir / scenario.name, seed, quiet=False, args=args)
         except (BadInput, RunFailed) as exc:
             _say_error("error", exc)
             rows.append((scenario.name, "error", one_line(str(exc))))
@@ -275,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run_one(args.scenario, args.report_dir, args.seed, args.quiet)
+            return _run_one(args.scenario, args.report_dir, args.seed, args.quiet, args)
         if args.command == "verify":
             return _verify(args.run_dir, args.report_dir)
         if args.command == "policy":
@@ -290,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "plan":
             return _plan(args.scenario)
         if args.command == "conformance":
-            return _conformance(args.scenarios, args.report_dir, args.seed)
+            return _conformance(args.scenarios, args.report_dir, args.seed, args)
         if args.command == "schema":
             return _schema(args.what)
     except BadInput as exc:

@@ -218,8 +218,13 @@ def run_scenario(
     log: Log | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
     console: Any = None,
+    make_substrate: Callable[..., Any] | None = None,
 ) -> RunResult:
-    """Run one scenario file on the local substrate and write its reports."""
+    """Run one scenario file and write its reports.
+
+    ``make_substrate(scenario, run_dir, progress=, log=)`` returns the substrate (a context
+    manager with ``run_load``); default: the local substrate.
+    """
     from harness.report import write_reports
     from harness.signals import sigterm_as_interrupt
     from harness.substrates.local import LocalSubstrate
@@ -249,7 +254,9 @@ def run_scenario(
         ) from None
     with (
         sigterm_as_interrupt(),
-        LocalSubstrate(scenario, run_dir, progress=progress, log=say) as substrate,
+        (make_substrate or LocalSubstrate)(
+            scenario, run_dir, progress=progress, log=say
+        ) as substrate,
     ):
         artifacts = substrate.run_load()
     skip, notes = _skipped_checks(scenario)

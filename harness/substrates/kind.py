@@ -1,0 +1,555 @@
+"""The kind substrate: backends and the SUT kit in a kind cluster, Locust on the host.
+
+``KindSubstrate`` drives pytest-kind's ``KindCluster`` (pytest-kind-ng) with the absolute
+``kind``/``kubectl`` paths of :mod:`harness.substrates.kind_tools`, so nothing is downloaded:
+
+1. render the scenario and its kit (:mod:`harness.substrates.kind_render`) into
+   ``<run folder>/manifests``;
+2. create the cluster from ``kind-cluster.yaml`` (or reuse one of the same name: its kubeconfig is
+   exported first), wait until the node is Ready, ``kind load docker-image`` the backend image;
+3. run the kit's install steps (pinned Helm charts / manifests), ``kubectl apply -k`` the
+   rendered folder, wait for every rollout and the kit's own ready steps, then until the SUT
+   answers on its NodePort (kind ``extraPortMappings`` on 127.0.0.1; never
+   ``kubectl port-forward``, which is a known bottleneck under load);
+4. run Locust on the host against that address, with the scenario's chaos as scaling a replica's
+   Deployment to 0 and force-deleting its pod (``kill``), scaling back (its undo) and ``PUT
+   /faults`` on a replica's admin Service (``set_faults``); ``pause``/``resume`` have no
+   Kubernetes equivalent and are refused before anything starts;
+5. collect every replica's journal through its admin Service (a NodePort on 127.0.0.1, token from
+   the rendered Secret; never through the SUT), pulled during the run too, so a replica about
+   to be killed is read first;
+6. tear down, also on failure and Ctrl-C: Locust first, then either ``kind delete cluster`` (the
+   run created the cluster and ``--keep-cluster`` was not given) or ``kubectl delete -k`` of the
+   rendered folder (a reused or kept cluster keeps the kit's controllers, loses the run's
+   objects).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+
+from fake_backends.admin_client import AdminClient, AdminError
+from fake_backends.profile import FaultProfile
+from harness.errors import BadInput, RunFailed
+from harness.oracle.records import DownWindow
+from harness.scenario import ChaosOp, Scenario, write_load_config
+from harness.signals import signals_deferred
+from harness.substrates.base import Artifacts
+from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe, wall_us
+from harness.substrates.images import backend_image_ref
+from harness.substrates.kind_kit import Kit
+from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
+from harness.substrates.kind_tools import Tools
+from harness.suts.process import terminate
+
+Progress = Callable[[str, int, int | None], None]
+DEFAULT_CLUSTER_NAME = "retry-harness"
+_LOCUST_GRACE_S = 30.0
+_STEP_TIMEOUT_S = 900.0
+
+
+class Cluster(Protocol):
+    """The part of pytest-kind's ``KindCluster`` the substrate uses."""
+
+    name: str
+    kubeconfig_path: Path
+
+    def create(self, config_file: str | Path | None = None) -> None: ...
+
+    def load_docker_image(self, docker_image: str) -> None: ...
+
+    def kubectl(self, *args: str, **kwargs: Any) -> str: ...
+
+    def delete(self) -> None: ...
+
+
+ClusterFactory = Callable[..., Cluster]
+
+
+def pytest_kind_cluster(
+    name: str, *, kubeconfig: Path, kind_path: Path, kubectl_path: Path
+) -> Cluster:
+    """``pytest_kind.KindCluster`` with absolute, existing binaries (it never downloads then)."""
+    from pytest_kind import KindCluster
+
+    cluster: Cluster = KindCluster(
+        name, kubeconfig=kubeconfig, kind_path=kind_path, kubectl_path=kubectl_path
+    )
+    return cluster
+
+
+def unsupported_chaos(scenario: Scenario) -> None:
+    """``BadInput`` for chaos the kind substrate cannot do (before anything starts)."""
+    for i, op in enumerate(scenario.chaos):
+        if op.action in ("pause", "resume"):
+            raise BadInput(
+                f"{op.action} has no Kubernetes equivalent; on --substrate kind use kill "
+                "(scale to 0 and delete the pod; duration_s scales it back) or set_faults",
+                file=scenario.source_file,
+                field=f"chaos[{i}].action",
+            )
+    if scenario.backends.replicas > MAX_KIND_REPLICAS:
+        raise BadInput(
+            f"at most {MAX_KIND_REPLICAS} replicas on --substrate kind (one admin NodePort each)",
+            file=scenario.source_file,
+            field="backends.replicas",
+        )
+
+
+class KindSubstrate:
+    """One scenario run in a kind cluster; use as a context manager (``down`` always runs)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        workdir: Path,
+        *,
+        kit: Kit,
+        tools: Tools,
+        cluster_name: str = DEFAULT_CLUSTER_NAME,
+        keep_cluster: bool = False,
+        token: str | None = None,
+        progress: Progress | None = None,
+        log: Callable[[str], None] | None = None,
+        cluster_factory: ClusterFactory = pytest_kind_cluster,
+    ) -> None:
+        unsupported_chaos(scenario)
+        self.scenario = scenario
+        self.workdir = workdir.resolve()
+        self.kit = kit
+        self.tools = tools
+        self.cluster_name = cluster_name
+        self.keep_cluster = keep_cluster
+        self.token = token or secrets.token_hex(16)
+        self._progress = progress or (lambda phase, done, total: None)
+        self._log = log or (lambda text: None)
+        self._factory = cluster_factory
+        self.cluster: Cluster | None = None
+        self.rendered: Rendered | None = None
+        self.created_cluster = False
+        self.applied = False
+        self.teardown: list[str] = []
+        """What ``down`` did, in order (for the report and the tests)."""
+        self._stack = contextlib.ExitStack()
+        self._chaos_log: list[str] = []
+        self._down: list[DownWindow] = []
+        self._killed: set[int] = set()
+        self._profiles: dict[int, FaultProfile] = {}
+        self._cursors: dict[int, str | None] = {}
+        self._journal_lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> KindSubstrate:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self) -> None:
+        """Render, create or reuse the cluster, load the image, install, apply, wait."""
+        sc = self.scenario
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.rendered = render(
+            sc,
+            self.kit,
+            self.workdir / "manifests",
+            token=self.token,
+            kubectl=str(self.tools.kubectl),
+        )
+        kubeconfig = self.workdir / "kubeconfig"
+        with contextlib.chdir(self.workdir):  # KindCluster makes ./.pytest-kind/<name>/
+            self.cluster = self._factory(
+                self.cluster_name,
+                kubeconfig=kubeconfig,
+                kind_path=self.tools.kind,
+                kubectl_path=self.tools.kubectl,
+            )
+        existing = self.cluster_name in self._kind("get", "clusters").split()
+        if existing:
+            self._log(f"reusing kind cluster {self.cluster_name}")
+            self._kind(
+                "export", "kubeconfig", "--name", self.cluster_name, "--kubeconfig", str(kubeconfig)
+            )
+        else:
+            self._log(f"creating kind cluster {self.cluster_name} (about a minute)")
+            self.created_cluster = True  # before create: a Ctrl-C inside it still deletes it
+        self._step("kind create cluster", self.cluster.create, self.rendered.cluster_config)
+        self.kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s")
+        image = backend_image_ref()
+        self._log(f"loading {image} into the cluster")
+        self._step("kind load docker-image", self.cluster.load_docker_image, image)
+        self.applied = True  # from here on, down() removes the run's objects
+        for argv in self.rendered.commands:
+            self._log(
+                "$ " + " ".join(Path(argv[0]).name if i == 0 else a for i, a in enumerate(argv))
+            )
+            self.run_step(argv)
+        self._wait_for_sut()
+
+    def down(self) -> None:
+        """Stop Locust, then delete the cluster (created here, not kept) or the run's objects."""
+        self._stack.close()
+        if self.cluster is None:
+            return
+        if self.created_cluster and not self.keep_cluster:
+            self.teardown.append("kind delete cluster")
+            with contextlib.suppress(Exception):
+                self.cluster.delete()
+        elif self.applied and self.rendered is not None:
+            self.teardown.append("kubectl delete -k")
+            with contextlib.suppress(Exception):
+                self.kubectl(
+                    "delete",
+                    "-k",
+                    str(self.rendered.root),
+                    "--ignore-not-found",
+                    "--wait=true",
+                    "--timeout=120s",
+                )
+        self.cluster = None
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _failed(self, what: str) -> RunFailed:
+        file = self.scenario.source_file
+        return RunFailed((f"{file}: " if file is not None else "") + f"kind: {what}")
+
+    def _step(self, what: str, fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except subprocess.CalledProcessError as exc:
+            raise self._failed(f"{what} failed (exit status {exc.returncode})") from None
+
+    def _env(self) -> dict[str, str]:
+        assert self.cluster is not None
+        return {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig_path)}
+
+    def _kind(self, *args: str) -> str:
+        return self._run([str(self.tools.kind), *args])
+
+    def kubectl(self, *args: str) -> str:
+        """kubectl against the cluster (``KindCluster.kubectl``: it sets ``KUBECONFIG``)."""
+        assert self.cluster is not None
+        try:
+            return self.cluster.kubectl(*args, stderr=subprocess.PIPE, timeout=_STEP_TIMEOUT_S)
+        except subprocess.CalledProcessError as exc:
+            tail = (exc.stderr or "").strip().splitlines()[-3:]
+            raise self._failed(
+                f"kubectl {' '.join(args)} failed (exit status {exc.returncode}): "
+                + " | ".join(tail)
+            ) from None
+
+    def run_step(self, argv: Sequence[str]) -> str:
+        """One rendered command: kubectl through the cluster, anything else with KUBECONFIG."""
+        if argv and Path(argv[0]) == self.tools.kubectl:
+            return self.kubectl(*argv[1:])
+        program = argv[0]
+        path = self.tools.others.get(program)
+        return self._run([str(path) if path else program, *argv[1:]])
+
+    def _run(self, argv: Sequence[str]) -> str:
+        env = self._env() if self.cluster is not None else dict(os.environ)
+        try:
+            done = subprocess.run(
+                list(argv),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=_STEP_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise self._failed(f"{' '.join(argv)}: {exc}") from None
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise self._failed(
+                f"{Path(argv[0]).name} {' '.join(argv[1:])} failed (exit status "
+                f"{done.returncode}): " + " | ".join(tail)
+            )
+        return done.stdout
+
+    def _wait_for_sut(self) -> None:
+        assert self.rendered is not None
+        url = self.rendered.entry_url
+        deadline = time.monotonic() + self.scenario.sut.ready_timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url + "/", timeout=2)
+                self._log(f"SUT ready at {url}")
+                return
+            except requests.RequestException as exc:
+                last = type(exc).__name__
+            time.sleep(1.0)
+        raise self._failed(
+            f"the SUT did not answer on {url} within {self.scenario.sut.ready_timeout_s:g} s "
+            f"({last}); kind maps NodePort {self.kit.spec.entry.node_port} there"
+        )
+
+    # -- chaos -------------------------------------------------------------------------------
+
+    def admin(self, index: int) -> AdminClient:
+        assert self.rendered is not None
+        return AdminClient(self.rendered.admin_urls[index], token=self.token)
+
+    def kill_replica(self, index: int) -> None:
+        """Pull the replica's journal, scale its Deployment to 0, force-delete its pod."""
+        self.pull_journal(index)
+        self._killed.add(index)
+        self._down.append(DownWindow(replica=f"r{index}", kind="kill", start_us=wall_us()))
+        self.kubectl("scale", "-n", NAMESPACE, f"deployment/backend-r{index}", "--replicas=0")
+        self.kubectl(
+            "delete",
+            "pod",
+            "-n",
+            NAMESPACE,
+            "-l",
+            f"retry-harness/replica=r{index}",
+            "--grace-period=0",
+            "--force",
+            "--wait=false",
+        )
+
+    def restart_replica(self, index: int) -> None:
+        """Scale back to 1 and wait for the rollout; the new pod starts a fresh journal."""
+        self.kubectl("scale", "-n", NAMESPACE, f"deployment/backend-r{index}", "--replicas=1")
+        self.kubectl(
+            "rollout",
+            "status",
+            "-n",
+            NAMESPACE,
+            f"deployment/backend-r{index}",
+            "--timeout=120s",
+        )
+        profile = self._profiles.get(index)
+        if profile is not None:
+            self.admin(index).put_faults(profile)
+        self._cursors[index] = None
+        self._killed.discard(index)
+        for i in range(len(self._down) - 1, -1, -1):
+            w = self._down[i]
+            if w.replica == f"r{index}" and w.end_us is None:
+                self._down[i] = w.model_copy(update={"end_us": wall_us()})
+                break
+
+    def pause_replica(self, index: int) -> None:
+        raise BadInput("pause has no Kubernetes equivalent", field="chaos")
+
+    def resume_replica(self, index: int) -> None:
+        raise BadInput("resume has no Kubernetes equivalent", field="chaos")
+
+    def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None:
+        targets = range(self.scenario.backends.replicas) if replica is None else [replica]
+        for index in targets:
+            if index not in self._killed:
+                self.admin(index).put_faults(profile)
+            self._profiles[index] = profile
+
+    def _apply(self, op: ChaosOp) -> None:
+        if op.action == "kill":
+            self.kill_replica(op.replica)
+        elif op.action == "set_faults":
+            assert op.profile is not None
+            self.set_faults(op.profile, op.replica)
+
+    def _chaos_loop(self, stop: threading.Event) -> None:
+        start = time.monotonic()
+        events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = sorted(
+            ((op.at_s, "do", op, None) for op in self.scenario.chaos), key=lambda e: e[0]
+        )
+        while events:
+            at, what, op, previous = events.pop(0)
+            if stop.wait(max(0.0, at - (time.monotonic() - start))):
+                return
+            stamp = f"t={time.monotonic() - start:.2f}s"
+            desc = f"{op.action} replica r{op.replica}"
+            try:
+                if what == "do":
+                    before = self._profiles.get(op.replica, self.scenario.backends.profile)
+                    self._apply(op)
+                    self._chaos_log.append(f"{stamp} {desc}")
+                    if op.duration_s:
+                        events.append((at + op.duration_s, "undo", op, before))
+                        events.sort(key=lambda e: e[0])
+                else:
+                    if op.action == "kill":
+                        self.restart_replica(op.replica)
+                    elif previous is not None:
+                        self.set_faults(previous, op.replica)
+                    self._chaos_log.append(f"{stamp} undo {desc}")
+            except Exception as exc:  # reported in the verdict notes, never dropped
+                self._chaos_log.append(f"{stamp} {what} {desc} FAILED: {exc}")
+
+    # -- journals ----------------------------------------------------------------------------
+
+    def pull_journal(self, index: int) -> None:
+        """Append the replica's new journal lines to ``journal-r<i>.raw.ndjson``."""
+        with self._journal_lock:
+            client = self.admin(index)
+            raw = self.workdir / f"journal-r{index}.raw.ndjson"
+            try:
+                with raw.open("a", encoding="utf-8") as out:
+                    while True:
+                        records, cursor = client.journal(self._cursors.get(index))
+                        if not records:
+                            break
+                        self._cursors[index] = cursor
+                        for rec in records:
+                            out.write(_ndjson(rec))
+            finally:
+                client.close()
+
+    def _collect_journals(self) -> tuple[list[Path], int]:
+        out: list[Path] = []
+        dropped = 0
+        for index in range(self.scenario.backends.replicas):
+            if index not in self._killed:
+                try:
+                    self.pull_journal(index)
+                    dropped += self.admin(index).stats().dropped
+                except (requests.RequestException, AdminError) as exc:
+                    raise self._failed(
+                        f"replica r{index} did not report its journal: {exc}"
+                    ) from exc
+            raw = self.workdir / f"journal-r{index}.raw.ndjson"
+            raw.touch()
+            clean = self.workdir / f"journal-r{index}.ndjson"
+            calib = self.workdir / f"calibration-r{index}.ndjson"
+            marker = f'"request_id":"{CALIBRATION_PREFIX}'
+            with raw.open(encoding="utf-8") as src, clean.open("w") as dst, calib.open("w") as cal:
+                for line in src:
+                    (cal if marker in line.replace(": ", ":") else dst).write(line)
+            out.append(clean)
+        return out, dropped
+
+    # -- the load ----------------------------------------------------------------------------
+
+    def run_load(self) -> Artifacts:
+        """Locust on the host through the SUT's NodePort, chaos, journals pulled each second."""
+        assert self.rendered is not None
+        sc = self.scenario
+        records = self.workdir / "client-records.ndjson"
+        load_json = write_load_config(sc, self.workdir / "load.json")
+        records.unlink(missing_ok=True)
+        time_cap = sc.load.time_cap_s
+        cmd = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            sc.load.locustfile,
+            "--headless",
+            "-u",
+            str(sc.load.users),
+            "-r",
+            str(sc.load.spawn_rate),
+            "--host",
+            self.rendered.entry_url,
+            "--run-time",
+            f"{max(1, int(time_cap + 0.999))}s",
+            "--stop-timeout",
+            str(int(sc.load.request_timeout_s) + 1),
+            "--exit-code-on-error",
+            "0",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--csv",
+            str(self.workdir / "locust"),
+        ]
+        env = {
+            **os.environ,
+            "RETRY_HARNESS_LOAD": str(load_json),
+            "RETRY_HARNESS_CLIENT_RECORDS": str(records),
+            "RETRY_HARNESS_SUMMARY": str(self.workdir / "locust-summary.json"),
+        }
+        probe = TimingProbe(self.rendered.probe_url, seed=sc.seed)
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=self._chaos_loop, args=(stop,), daemon=True),
+            threading.Thread(target=probe.run, args=(stop,), daemon=True),
+            threading.Thread(target=self._pull_loop, args=(stop,), daemon=True),
+        ]
+        log_file = (self.workdir / "locust.log").open("wb")
+        self._stack.callback(log_file.close)
+        self._log(f"running Locust on the host against {self.rendered.entry_url}")
+        with signals_deferred():
+            proc = subprocess.Popen(
+                cmd,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.workdir,
+            )
+            self._stack.callback(terminate, proc)
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        deadline = started + time_cap + sc.load.request_timeout_s + _LOCUST_GRACE_S
+        try:
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    terminate(proc)
+                    raise self._failed(f"Locust did not finish in {deadline - started:.0f} s")
+                self._progress("load", _count_lines(records), sc.load.requests)
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+        if proc.returncode != 0 or not records.exists():
+            raise self._failed(
+                f"Locust exited with code {proc.returncode}; see {self.workdir / 'locust.log'}"
+            )
+        time.sleep(1.0)  # late retries land in the journals first
+        journals, dropped = self._collect_journals()
+        eps, evidence = probe.epsilon(self.workdir)
+        return Artifacts(
+            journal_paths=journals,
+            client_records_path=records,
+            dropped_attempts=dropped,
+            epsilon_s=eps,
+            epsilon_evidence=evidence + " (host → kind NodePort → pod)",
+            locust_exit_code=proc.returncode,
+            chaos_log=list(self._chaos_log),
+            down_windows=list(self._down),
+        )
+
+    def _pull_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            for index in range(self.scenario.backends.replicas):
+                if index not in self._killed:
+                    with contextlib.suppress(requests.RequestException, AdminError):
+                        self.pull_journal(index)
+
+
+def _ndjson(rec: dict[str, Any]) -> str:
+    import orjson
+
+    return orjson.dumps(rec).decode() + "\n"
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0

@@ -1,0 +1,79 @@
+"""``retry-harness run/conformance --substrate kind``: checks, render-only mode, the substrate.
+
+Everything here runs before anything is started: a kit scenario on another substrate, a
+scenario without a kit, unsupported chaos or a missing program (kind, kubectl, helm, docker,
+pytest-kind-ng) is one ``BadInput`` line (exit status 2).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BadInput
+from harness.scenario import Scenario, load_scenario
+from harness.substrates.kind_kit import KIT_FILE, kit_of
+from harness.substrates.kind_render import KITS_ROOT, Rendered, render
+
+SUBSTRATES = ("local", "docker", "kind")
+
+
+def kit_scenarios() -> list[Path]:
+    """The shipped kit scenarios (``scenarios/kits/*/scenario.yaml``), sorted."""
+    return sorted(KITS_ROOT.glob("*/scenario.yaml"))
+
+
+def is_kit_scenario(path: Path) -> bool:
+    return (path.resolve().parent / KIT_FILE).is_file()
+
+
+def check_substrate(path: Path, substrate: str, render_dir: Path | None) -> None:
+    """A kit scenario needs ``--substrate kind``; ``--render`` needs it too."""
+    if render_dir is not None and substrate != "kind":
+        raise BadInput(
+            "--render writes the manifests of --substrate kind; add it", field="--render"
+        )
+    if substrate != "kind" and is_kit_scenario(path):
+        raise BadInput(
+            f"this scenario is an in-cluster kit ({KIT_FILE} beside it): run it with "
+            "--substrate kind (or only render it: --substrate kind --render DIR)",
+            file=path,
+        )
+
+
+def render_only(path: Path, out: Path) -> Rendered:
+    """``--render DIR``: every manifest and the kind cluster config, no cluster, no tools."""
+    from harness.substrates.kind import unsupported_chaos
+
+    scenario = load_scenario(path)
+    kit = kit_of(scenario)
+    unsupported_chaos(scenario)
+    return render(scenario, kit, out, token=secrets.token_hex(16))
+
+
+def kind_substrate_factory(
+    path: Path, *, keep_cluster: bool, cluster_name: str
+) -> Callable[..., Any]:
+    """Check the scenario, its kit and the programs now; return ``make_substrate`` for run."""
+    from harness.substrates.kind import KindSubstrate, unsupported_chaos
+    from harness.substrates.kind_tools import require_tools
+
+    scenario = load_scenario(path)
+    kit = kit_of(scenario)
+    unsupported_chaos(scenario)
+    tools = require_tools([*kit.tools(), "docker"])
+
+    def make(scenario: Scenario, run_dir: Path, **kw: Any) -> KindSubstrate:
+        return KindSubstrate(
+            scenario,
+            run_dir,
+            kit=kit,
+            tools=tools,
+            keep_cluster=keep_cluster,
+            cluster_name=cluster_name,
+            **kw,
+        )
+
+    return make

@@ -396,3 +396,15 @@ def _behaviour_notes(
             "is true (connection failures still are)",
             _RETRY_SRC,
         )
+    if not statuses:
+        for name, what in (
+            (
+                "retryNonIdempotentMethod",
+                "it only lets POST, PATCH and LOCK be retried on a "
+                "status; network errors are retried for every method anyway",
+            ),
+            ("maxRequestBodyBytes", "the body is buffered only for status retries"),
+        ):
+            value = retry.get(name)
+            if value is not None:
+                notes.quirk(value.path, f"{name} has no effect without status: {what}", _RETRY_SRC)

@@ -175,3 +175,16 @@ def test_misspelt_middleware_type_is_named() -> None:
         "spec": {"retries": {"attempts": 3}},
     }
     assert "did you mean 'retry'?" in bad_input(traefik.load, dump(crd)).reason
+
+
+def test_settings_without_effect_are_noted_not_refused() -> None:
+    """Accepted by Traefik, ignored without `status`: read as what happens, with a note."""
+    text = file_provider(attempts=2, retryNonIdempotentMethod=True, maxRequestBodyBytes=0)
+    adapted = load_text(traefik.load, text)
+    assert adapted.policy.not_judged == ()  # 0 only matters for status retries
+    assert adapted.policy.max_retries == 1 and adapted.policy.retry_on.statuses == frozenset()
+    quirks = [n for n in adapted.quirks if "has no effect without status" in n.text]
+    assert {n.field.rsplit(".", 1)[1] for n in quirks} == {
+        "retryNonIdempotentMethod",
+        "maxRequestBodyBytes",
+    }

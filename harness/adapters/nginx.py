@@ -1,7 +1,7 @@
 """Adapter: an nginx 1.22 ``nginx.conf`` (template) -> the canonical :class:`RetryPolicy`.
 
-Owns the nginx tokenizer (``name args;`` directives, ``{}`` blocks, quotes, ``#`` comments,
-``${var}`` and ``{{placeholder}}`` inside words), the choice of the proxied location, the
+Owns the reading of the config through crossplane (with ``include`` expanded and
+``{{placeholder}}`` words kept), the choice of the proxied location, the
 http -> server -> location inheritance of ``proxy_*`` directives and their mapping:
 
 - ``proxy_next_upstream`` (default ``error timeout``): ``error`` -> connect failure + reset,
@@ -12,26 +12,43 @@ http -> server -> location inheritance of ``proxy_*`` directives and their mappi
 - ``proxy_next_upstream_timeout`` (default 0 = none) -> ``deadline_s``;
 - ``proxy_read_timeout`` (default 60s) -> ``per_try_timeout_s``.
 
-Sources (``retry-semantics.md`` §9): nginx/nginx@3f6f7824 ``src/http/ngx_http_upstream.c``
+Sources: nginx/nginx release-1.22.1 ``src/http/ngx_http_upstream.c``
 (ngx_http_upstream_next), ``src/http/ngx_http_upstream_round_robin.c`` (one try per peer; a
 single-server upstream gets ``tries = 0``);
 https://nginx.org/en/docs/http/ngx_http_proxy_module.html (``proxy_next_upstream*``,
 ``proxy_read_timeout``) and https://nginx.org/en/docs/http/ngx_http_upstream_module.html
 (``server ... max_fails fail_timeout``).
 
-The file is read lexically, placeholders and all: an upstream ``server`` line with a per-replica
-placeholder stands for ``context.upstream_servers`` servers; ``proxy_pass {{upstream}}`` is one.
+The file and every file it ``include``s (relative to its folder, globs allowed) are parsed by
+crossplane (the nginx config parser kept by NGINX Inc.), placeholders and all: an upstream
+``server`` line with a per-replica placeholder stands for ``context.upstream_servers`` servers;
+``proxy_pass {{upstream}}`` is one.
+
+Not judged (``RetryPolicy.not_judged``): with ``keepalive`` in the upstream block (and
+``error`` in ``proxy_next_upstream``), the retry count and the upstream of each retry (an error
+on a reused connection does not use up a try); a ``proxy_pass`` URL holding a variable; ``if``
+blocks on the way to the proxied location that set ``proxy_*`` retry directives.
 """
 
 from __future__ import annotations
 
+import difflib
+import io
 import re
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import crossplane  # type: ignore[import-untyped]
+from crossplane import analyzer as crossplane_analyzer
+from crossplane import lexer as crossplane_lexer
+from crossplane import parser as crossplane_parser
 
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
-from harness.policy.model import Backoff, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
 
 SYSTEM: str = "nginx"
 
@@ -68,126 +85,151 @@ STATUS_VALUES: dict[str, int] = {f"http_{s}": s for s in (500, 502, 503, 504, 40
 _NEXT_UPSTREAM_WORDS = frozenset(
     {"error", "timeout", "invalid_header", "non_idempotent", "off", *STATUS_VALUES}
 )
-_SOURCE = "nginx.org ngx_http_proxy_module; retry-semantics.md §9"
+_SOURCE = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream"
+_SRC_NEXT = (
+    "nginx/nginx release-1.22.1 src/http/ngx_http_upstream.c ngx_http_upstream_next; "
+    "https://nginx.org/en/docs/http/ngx_http_upstream_module.html#keepalive"
+)
+_SRC_RR = (
+    "nginx/nginx release-1.22.1 src/http/ngx_http_upstream_round_robin.c "
+    "(ngx_http_upstream_free_round_robin_peer: tries = 0 for a single peer)"
+)
+_IF_ASPECTS: dict[str, tuple[Aspect, ...]] = {
+    "proxy_pass": (Aspect.MAX_RETRIES, Aspect.UPSTREAM),
+    "proxy_next_upstream": (Aspect.STATUSES, Aspect.METHODS, Aspect.MAX_RETRIES),
+    "proxy_next_upstream_tries": (Aspect.MAX_RETRIES,),
+    "proxy_next_upstream_timeout": (Aspect.DEADLINE,),
+    "proxy_read_timeout": (Aspect.PER_TRY_TIMEOUT,),
+    "proxy_connect_timeout": (Aspect.PER_TRY_TIMEOUT,),
+}
+"""What an ``if`` block setting each directive makes unjudgeable."""
 _PER_REPLICA = re.compile(r"\{\{\s*upstream_(hostport|host|port|index)\s*\}\}")
 
 
 @dataclass
 class _Node:
-    """One directive: ``name args;`` or ``name args { children }``."""
+    """One directive: ``name args;`` or ``name args { children }``, with its file and line."""
 
     name: str
     args: tuple[str, ...]
     line: int
     children: list[_Node] | None = None
+    file: str = ""
+
+    def where(self, main: str) -> str:
+        """``line N`` in the main file, ``FILE:N`` in an included one."""
+        return f"line {self.line}" if self.file in ("", main) else f"{self.file}:{self.line}"
 
 
-class _Lexer:
-    """Splits nginx config text into words, ``;``, ``{`` and ``}`` with their line numbers."""
+_LEX_SWAP = threading.Lock()
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+_SENTINEL = re.compile(r"__rh_placeholder_([A-Za-z0-9_]+)__")
 
-    def __init__(self, text: str, file: str) -> None:
-        self.text = text
-        self.file = file
-        self.pos = 0
-        self.line = 1
 
-    def tokens(self) -> list[tuple[str, int, bool]]:
-        """(token, line, is_word); quoted strings are words even if they look like ``;``."""
-        out: list[tuple[str, int, bool]] = []
-        t = self.text
-        while self.pos < len(t):
-            ch = t[self.pos]
-            if ch == "\n":
-                self.line += 1
-                self.pos += 1
-            elif ch.isspace():
-                self.pos += 1
-            elif ch == "#":
-                while self.pos < len(t) and t[self.pos] != "\n":
-                    self.pos += 1
-            elif ch in ";{}" and not t.startswith("{{", self.pos):
-                out.append((ch, self.line, False))
-                self.pos += 1
-            else:
-                line = self.line
-                out.append((self._word(), line, True))
+def _lex_templates(filename: str) -> Iterator[tuple[str, int, bool]]:
+    """crossplane's lexer over a file whose ``{{placeholders}}`` are hidden in plain words."""
+    text = Path(filename).read_text(encoding="utf-8", errors="replace")
+    hidden = _PLACEHOLDER.sub(lambda m: f"__rh_placeholder_{m.group(1)}__", text)
+    tokens = crossplane_lexer._lex_file_object(io.StringIO(hidden))
+    yield from crossplane_lexer._balance_braces(tokens, filename)
+
+
+def _restore(word: str) -> str:
+    return _SENTINEL.sub(lambda m: "{{" + m.group(1) + "}}", word)
+
+
+def _parse(path: Path, file: str) -> list[_Node]:
+    """The config and every file it includes (relative to its folder, globs allowed), as nginx
+    reads them, parsed by crossplane (https://github.com/nginxinc/crossplane, 0.5.8).
+
+    ``include`` directives are replaced by the directives of the files they name, in order.
+    BadInput with file and line for a syntax error or an include that names a missing file.
+    """
+    if not path.is_file():
+        raise BadInput("file not found" if not path.exists() else "is not a file", file=file)
+    with _LEX_SWAP:  # crossplane reads every file through its module-level ``lex``
+        original = crossplane_parser.lex
+        crossplane_parser.lex = _lex_templates
+        try:
+            payload = crossplane.parse(
+                str(path), catch_errors=True, check_ctx=False, check_args=True
+            )
+        except (OSError, UnicodeError) as err:
+            raise BadInput(f"cannot read the nginx config: {err}", file=file) from None
+        finally:
+            crossplane_parser.lex = original
+    if payload["errors"]:
+        first = payload["errors"][0]
+        reason = str(first["error"])
+        reason = re.sub(r"\s+in \S+:\d+$", "", reason)
+        named = re.search(r'directive "([a-z0-9_]+)"|"([a-z0-9_]+)" directive', reason)
+        raise BadInput(
+            _restore(reason),
+            file=first["file"],
+            line=first.get("line"),
+            field=next((g for g in named.groups() if g), None) if named else None,
+        )
+    files = payload["config"]
+
+    def convert(stmts: list[dict[str, Any]], fname: str, seen: tuple[int, ...]) -> list[_Node]:
+        out: list[_Node] = []
+        for stmt in stmts:
+            if stmt["directive"] == "include" and "includes" in stmt:
+                for index in stmt["includes"]:
+                    if index in seen:
+                        raise BadInput(
+                            "includes itself (an include loop)",
+                            file=fname,
+                            line=stmt["line"],
+                            field="include",
+                        )
+                    inc = files[index]
+                    out.extend(convert(inc["parsed"], inc["file"], (*seen, index)))
+                continue
+            block = stmt.get("block")
+            out.append(
+                _Node(
+                    _restore(stmt["directive"]),
+                    tuple(_restore(a) for a in stmt["args"]),
+                    stmt["line"],
+                    None if block is None else convert(block, fname, seen),
+                    fname,
+                )
+            )
         return out
 
-    def _word(self) -> str:
-        t = self.text
-        buf: list[str] = []
-        if t[self.pos] in "\"'":
-            quote = t[self.pos]
-            start_line = self.line
-            self.pos += 1
-            while self.pos < len(t) and t[self.pos] != quote:
-                if t[self.pos] == "\\" and self.pos + 1 < len(t):
-                    self.pos += 1
-                if t[self.pos] == "\n":
-                    self.line += 1
-                buf.append(t[self.pos])
-                self.pos += 1
-            if self.pos >= len(t):
-                raise BadInput(f"unterminated {quote} quote", file=self.file, line=start_line)
-            self.pos += 1
-            return "".join(buf)
-        while self.pos < len(t):
-            ch = t[self.pos]
-            if t.startswith("{{", self.pos):
-                end = t.find("}}", self.pos)
-                if end < 0:
-                    raise BadInput("unterminated {{placeholder}}", file=self.file, line=self.line)
-                buf.append(t[self.pos : end + 2])
-                self.pos = end + 2
-            elif t.startswith("${", self.pos):
-                end = t.find("}", self.pos)
-                if end < 0:
-                    raise BadInput("unterminated ${variable}", file=self.file, line=self.line)
-                buf.append(t[self.pos : end + 1])
-                self.pos = end + 1
-            elif ch.isspace() or ch in ";{}":
-                break
-            else:
-                if ch == "\\" and self.pos + 1 < len(t):
-                    self.pos += 1
-                buf.append(t[self.pos])
-                self.pos += 1
-        return "".join(buf)
-
-
-def _parse(text: str, file: str) -> list[_Node]:
-    tokens = _Lexer(text, file).tokens()
-    root: list[_Node] = []
-    stack: list[tuple[list[_Node], _Node | None]] = [(root, None)]
-    words: list[tuple[str, int]] = []
-    for tok, line, is_word in tokens:
-        if is_word:
-            words.append((tok, line))
-            continue
-        if tok == "}":
-            if words:
-                raise BadInput(
-                    "missing ';' before '}'", file=file, line=words[0][1], field=words[0][0]
-                )
-            if len(stack) == 1:
-                raise BadInput("unexpected '}'", file=file, line=line)
-            stack.pop()
-            continue
-        if not words:
-            raise BadInput(f"unexpected {tok!r}", file=file, line=line)
-        node = _Node(words[0][0], tuple(w for w, _ in words[1:]), words[0][1])
-        stack[-1][0].append(node)
-        words = []
-        if tok == "{":
-            node.children = []
-            stack.append((node.children, node))
-    if words:
-        raise BadInput("missing ';' at end of file", file=file, line=words[0][1], field=words[0][0])
-    if len(stack) > 1:
-        opened = stack[-1][1]
-        assert opened is not None
-        raise BadInput("unclosed '{'", file=file, line=opened.line, field=opened.name)
+    root = convert(files[0]["parsed"], files[0]["file"], (0,))
+    _refuse_misspelt(root)
     return root
+
+
+_RETRY_DIRECTIVES = (
+    "proxy_next_upstream",
+    "proxy_next_upstream_tries",
+    "proxy_next_upstream_timeout",
+    "proxy_read_timeout",
+    "proxy_connect_timeout",
+    "proxy_request_buffering",
+    "keepalive",
+)
+
+
+def _refuse_misspelt(nodes: list[_Node]) -> None:
+    """BadInput for a directive nginx does not know that is a near miss of a retry directive
+    (nginx refuses unknown directives: 'unknown directive'); the known set is crossplane's."""
+    for n in nodes:
+        if n.name not in crossplane_analyzer.DIRECTIVES:
+            close = difflib.get_close_matches(n.name, _RETRY_DIRECTIVES, n=1, cutoff=0.8)
+            if close:
+                raise BadInput(
+                    f"unknown directive {n.name!r}; did you mean {close[0]!r}? "
+                    "(nginx refuses it too)",
+                    file=n.file,
+                    line=n.line,
+                    field=n.name,
+                )
+        if n.children:
+            _refuse_misspelt(n.children)
 
 
 def _walk(nodes: list[_Node], chain: tuple[_Node, ...] = ()) -> list[tuple[_Node, ...]]:
@@ -239,6 +281,7 @@ class _Upstream:
     servers: int | None  # None = depends on an unknown replica count
     described: str
     zero_max_fails: bool
+    keepalive: _Node | None = None  # the upstream block's ``keepalive`` directive
 
 
 def _upstream_of(
@@ -271,7 +314,12 @@ def _upstream_of(
             "has no usable server lines", file=file, line=block.line, field=f"upstream {host}"
         )
     shown = "an unknown number of" if total is None else str(total)
-    return _Upstream(total, f"upstream {host} ({shown} servers)", zero_max_fails=all_zero)
+    return _Upstream(
+        total,
+        f"upstream {host} ({shown} servers)",
+        zero_max_fails=all_zero,
+        keepalive=_direct(block.children, "keepalive"),
+    )
 
 
 def _choose_location(root: list[_Node], file: str) -> tuple[tuple[_Node, ...], _Node, str]:
@@ -286,16 +334,16 @@ def _choose_location(root: list[_Node], file: str) -> tuple[tuple[_Node, ...], _
     if not candidates:
         raise BadInput("no location with a proxy_pass", file=file, field="proxy_pass")
 
-    def server_of(chain: tuple[_Node, ...]) -> int:
-        servers = [n.line for n in chain if n.name == "server"]
-        return servers[-1] if servers else 0
+    def server_of(chain: tuple[_Node, ...]) -> tuple[str, int]:
+        servers = [(n.file, n.line) for n in chain if n.name == "server"]
+        return servers[-1] if servers else ("", 0)
 
     first_server = server_of(candidates[0][0])
     in_server = [c for c in candidates if server_of(c[0]) == first_server]
     slash = [c for c in in_server if c[0][-1].name == "location" and c[0][-1].args == ("/",)]
     chosen = slash[0] if slash else in_server[0]
     loc = chosen[0][-1]
-    why = f"{loc.name} {' '.join(loc.args)} (line {loc.line})".replace("  ", " ")
+    why = f"{loc.name} {' '.join(loc.args)} ({loc.where(file)})".replace("  ", " ")
     why += ": 'location /' of the first proxying server" if slash else ": the first proxy_pass"
     if len(candidates) > 1:
         why += f" ({len(candidates)} locations proxy; the others are not read)"
@@ -315,22 +363,9 @@ def _inherited(chain: tuple[_Node, ...], root: list[_Node], name: str) -> _Node 
 def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     """Read ``path`` (an nginx.conf template) into the declared policy of its proxied location."""
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInput(f"cannot read the nginx config: {err}", file=file) from err
-    root = _parse(text, file)
+    root = _parse(path, file)
     chain, proxy_pass, why = _choose_location(root, file)
     notes = [_note("default", "location", f"policy read from {why}")]
-    for chain_all in _walk(root):
-        for n in chain_all[-1].children or []:
-            if n.name == "include":
-                notes.append(
-                    _note("quirk", "include", f"line {n.line}: included files are not read")
-                )
-    for n in root:
-        if n.name == "include":
-            notes.append(_note("quirk", "include", f"line {n.line}: included files are not read"))
 
     def get(name: str) -> _Node | None:
         return _inherited(chain, root, name)
@@ -441,14 +476,41 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 )
             )
 
-    if upstream.servers == 1 and max_retries > 0:
+    not_judged: list[Unmodelled] = []
+    keepalive = upstream.keepalive
+    if keepalive is not None and "error" in active:
+        reason = (
+            "a failure (error) on a reused, cached keep-alive connection does not use up a try "
+            "(ngx_http_upstream_next: u->peer.tries++ when u->peer.cached), so a request may "
+            "get more retries than proxy_next_upstream_tries allows and a single-server "
+            "upstream does retry, to the same server; how many depends on which connections "
+            "were reused, not on the config"
+        )
+        not_judged.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM}),
+                native=f"keepalive {' '.join(keepalive.args)} in {upstream.described}",
+                reason=reason,
+                location=f"{keepalive.file or file}:{keepalive.line}",
+            )
+        )
+        notes.append(
+            _note(
+                "quirk",
+                "keepalive",
+                f"{keepalive.where(file)}: not judged (max_retries, upstream): {reason}",
+                source=_SRC_NEXT,
+            )
+        )
+    if upstream.servers == 1 and max_retries > 0 and keepalive is None:
         notes.append(
             _note(
                 "quirk",
                 "proxy_next_upstream_tries",
-                f"{upstream.described}: nginx never retries a single-server upstream "
-                f"(tries = 0 for peers->single), so the declared {max_retries} retries "
-                "never happen",
+                f"{upstream.described}: nginx never retries a single-server upstream without "
+                f"keepalive (tries = 0 for peers->single), so the declared {max_retries} "
+                "retries never happen",
+                source=_SRC_RR,
             )
         )
     elif upstream.servers is not None and max_retries > upstream.servers - 1:
@@ -457,7 +519,9 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "quirk",
                 "proxy_next_upstream_tries",
                 f"{upstream.described}: nginx tries each server at most once per request, so at "
-                f"most {upstream.servers - 1} of the declared {max_retries} retries can happen",
+                f"most {upstream.servers - 1} of the declared {max_retries} retries can happen"
+                + (" (apart from errors on reused keep-alive connections)" if keepalive else ""),
+                source=_SRC_RR,
             )
         )
     elif upstream.servers is None:
@@ -467,6 +531,43 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "proxy_next_upstream_tries",
                 f"{upstream.described}: nginx tries each server at most once per request, so "
                 "at most (servers - 1) retries can happen",
+                source=_SRC_RR,
+            )
+        )
+    if any("$" in a for a in proxy_pass.args):
+        not_judged.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM}),
+                native=f"proxy_pass {' '.join(proxy_pass.args)}",
+                reason="the URL holds a variable: the servers, and so how many tries nginx can "
+                "make, are resolved at run time",
+                location=f"{proxy_pass.file or file}:{proxy_pass.line}",
+            )
+        )
+    ifs = [b for b in chain if b.name == "if"] + [
+        c for b in chain for c in b.children or [] if c.name == "if" and c not in chain
+    ]
+    for block in ifs:
+        names = sorted({n.name for n in block.children or [] if n.name in _IF_ASPECTS})
+        if chain[-1] is block or names:
+            aspects = (
+                frozenset(a for n in names for a in _IF_ASPECTS[n])
+                if chain[-1] is not block
+                else frozenset(Aspect)
+            )
+            not_judged.append(
+                Unmodelled(
+                    aspects=aspects,
+                    native=f"if ({' '.join(block.args)}) {{ {' '.join(names) or 'proxy_pass'} }}",
+                    reason="an 'if' block applies only to requests its condition matches at run "
+                    "time; the harness does not evaluate nginx conditions",
+                    location=f"{block.file or file}:{block.line}",
+                )
+            )
+    for u in not_judged[1 if keepalive is not None and "error" in active else 0 :]:
+        notes.append(
+            _note(
+                "quirk", u.native.split()[0], f"not judged: {u.native} at {u.location}: {u.reason}"
             )
         )
     if not upstream.zero_max_fails and upstream.servers != 1:
@@ -487,10 +588,6 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "off: a request whose body was already sent is never passed to another server",
             )
         )
-    if any("$" in a for a in proxy_pass.args):
-        notes.append(
-            _note("quirk", "proxy_pass", "the URL holds a variable: servers resolved at run time")
-        )
 
     policy = RetryPolicy(
         system=SYSTEM,
@@ -501,9 +598,10 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         per_try_timeout_s=read_s or None,
         deadline_s=deadline_s or None,
         different_upstream=True,
+        not_judged=tuple(not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
 
 
-def _note(kind: str, field_name: str, text: str) -> AdapterNote:
-    return AdapterNote(kind=kind, field=field_name, text=text, source=_SOURCE)
+def _note(kind: str, field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
+    return AdapterNote(kind=kind, field=field_name, text=text, source=source or _SOURCE)

@@ -69,6 +69,10 @@ _EG_SHA = "d32f28294245e454d20f81d323d626a90e660c1e"
 _TYPES_SRC = github(_EG_REPO, _EG_SHA, "api/v1alpha1/retry_types.go")
 _BUILD_SRC = github(_EG_REPO, _EG_SHA, "internal/gatewayapi/clustersettings.go", "buildRetry")
 _XDS_SRC = github(_EG_REPO, _EG_SHA, "internal/xds/translator/route.go", "buildRetryPolicy")
+_POLICY_DOCS = "https://gateway.envoyproxy.io/contributions/design/backend-traffic-policy/"
+_MERGE_DOCS = (
+    "https://gateway.envoyproxy.io/v1.9/concepts/gateway_api_extensions/backend-traffic-policy/"
+)
 _CB_SRC = github(
     _EG_REPO, _EG_SHA, "internal/xds/translator/cluster.go", "buildXdsClusterCircuitBreaker"
 )
@@ -209,7 +213,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             file=path,
         )
     notes = Notes()
-    doc = first_of(candidates, "BackendTrafficPolicy documents", notes)
+    doc = _most_specific(candidates, notes)
     spec = doc.get("spec")
     if spec is None:
         raise doc.error("a BackendTrafficPolicy needs a spec")
@@ -249,6 +253,55 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
+
+
+_ROUTE_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "TLSRoute"})
+
+
+def _targets_route(doc: Value) -> bool:
+    spec = doc.data.get("spec")
+    if not isinstance(spec, dict):
+        return False
+    refs = spec.get("targetRefs") or []
+    ref = spec.get("targetRef")
+    if isinstance(ref, dict):
+        refs = [*refs, ref] if isinstance(refs, list) else [ref]
+    return isinstance(refs, list) and any(
+        isinstance(r, dict) and r.get("kind") in _ROUTE_KINDS for r in refs
+    )
+
+
+def _most_specific(candidates: list[Value], notes: Notes) -> Value:
+    """A route-targeted policy wins over a Gateway-targeted one (Envoy Gateway's precedence);
+    with mergeType it is merged with it instead, which is not modelled."""
+    routes = [d for d in candidates if _targets_route(d)]
+    gateways = [d for d in candidates if not _targets_route(d)]
+    if not routes or not gateways:
+        return first_of(candidates, "BackendTrafficPolicy documents", notes)
+    chosen = first_of(routes, "route-targeted BackendTrafficPolicy documents", notes)
+    notes.default(
+        chosen.path or "BackendTrafficPolicy",
+        f"the file also holds {len(gateways)} Gateway-level BackendTrafficPolicy: the "
+        f"route-level one (line {chosen.line}) takes precedence for the route's traffic",
+        _POLICY_DOCS,
+    )
+    merge = chosen.dig("spec", "mergeType")
+    if merge is not None:
+        notes.unmodelled(
+            merge,
+            {
+                Aspect.MAX_RETRIES,
+                Aspect.STATUSES,
+                Aspect.BACKOFF,
+                Aspect.PER_TRY_TIMEOUT,
+                Aspect.DEADLINE,
+                Aspect.BUDGET,
+            },
+            "mergeType merges this route-level policy into the Gateway-level one (a JSON "
+            "merge patch or strategic merge): the merged retry policy is not computed here",
+            _MERGE_DOCS,
+        )
+    return chosen
 
 
 def _priority(retry: Value, notes: Notes) -> None:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.adapters import envoy_gateway
+from harness.adapters._gateway_common import envoy_retry_on
 from harness.policy.expectations import delay_window
 from harness.policy.model import Aspect, JitterModel
 
@@ -329,3 +330,73 @@ def test_num_attempts_per_priority_leaves_the_upstream_not_judged() -> None:
     assert p.max_retries == 2  # the default still applies (the note used to need numRetries)
     p = load_text(envoy_gateway.load, btp({"retry": {"numAttemptsPerPriority": 0}})).policy
     assert p.not_judged == ()
+
+
+def test_route_level_policy_wins_over_the_gateway_level_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shown = shown_policy(capsys, "envoy-gateway", "eg-gateway-and-route-policies.yaml")
+    assert shown["policy"]["max_retries"] == 4  # the HTTPRoute's, though it comes second
+    assert shown["policy"]["not_judged"] == []
+    assert any("takes precedence" in n["text"] for n in shown["notes"])
+
+
+def test_merge_type_is_not_judged() -> None:
+    gateway = {
+        **BTP,
+        "metadata": {"name": "g"},
+        "spec": {"targetRefs": [{"kind": "Gateway", "name": "eg"}], "retry": {"numRetries": 1}},
+    }
+    route = {
+        **BTP,
+        "metadata": {"name": "r"},
+        "spec": {
+            "targetRefs": [{"kind": "HTTPRoute", "name": "r"}],
+            "mergeType": "StrategicMerge",
+            "retry": {"numRetries": 4},
+        },
+    }
+    p = load_text(envoy_gateway.load, dump(gateway, route)).policy
+    [entry] = p.not_judged
+    assert Aspect.MAX_RETRIES in entry.aspects and "mergeType" in entry.native
+
+
+def reference_retry_on(retry_on: dict[str, Any] | None) -> tuple[list[str], list[int]]:
+    """Envoy Gateway@d32f2829 buildRetry + buildRetryPolicy, transcribed: (retry_on, codes).
+
+    buildRetry keeps a RetryOn only when Triggers or HTTPStatusCodes is non-nil (an empty list
+    is non-nil); buildRetryPolicy then replaces the triggers when there is at least one and
+    always replaces the status codes (nil -> none)."""
+    triggers = list(envoy_gateway.DEFAULT_TRIGGERS)
+    codes = list(envoy_gateway.DEFAULT_STATUS_CODES)
+    if retry_on is None:
+        return triggers, codes
+    given_t, given_c = retry_on.get("triggers"), retry_on.get("httpStatusCodes")
+    if given_t is None and given_c is None:
+        return triggers, codes
+    if given_t:
+        triggers = sorted(set(given_t))
+    return triggers, sorted(set(given_c or []))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    retry_on=st.none()
+    | st.fixed_dictionaries(
+        {},
+        optional={
+            "triggers": st.none() | st.lists(st.sampled_from(_HTTP_TRIGGERS + _OTHER_TRIGGERS)),
+            "httpStatusCodes": st.none()
+            | st.lists(st.sampled_from([409, 429, 500, 502, 503, 504])),
+        },
+    )
+)
+def test_absent_empty_and_set_match_build_retry(retry_on: dict[str, Any] | None) -> None:
+    """Random retryOn shapes (absent, {}, null lists, empty lists, values) read as EG does."""
+    retry: dict[str, Any] = {} if retry_on is None else {"retryOn": retry_on}
+    p = load_text(envoy_gateway.load, btp({"retry": retry})).policy
+    triggers, codes = reference_retry_on(retry_on)
+    expected = envoy_retry_on(triggers, codes)
+    assert p.retry_on.statuses == expected.statuses
+    assert p.retry_on.connect_failure == expected.connect_failure
+    assert p.retry_on.reset == expected.reset

@@ -26,7 +26,7 @@ SYSTEMS = {
 _PINNED = re.compile(
     r"^https://(github\.com/[^/]+/[^/]+/(blob/[^/]+/|commit/[0-9a-f]{40})"
     r"|www\.envoyproxy\.io/docs/|gateway-api\.sigs\.k8s\.io/|nginx\.org/en/docs/"
-    r"|docs\.konghq\.com/)"
+    r"|docs\.konghq\.com/|gateway\.envoyproxy\.io/)"
     r"|^README\.md#"  # the harness's own selection rule, documented in this repository
 )
 

@@ -2,7 +2,8 @@
 ``tests`` (the full suite, as CI runs it), ``lint`` (ruff, mypy), ``conformance`` (every shipped
 local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT).
 
-``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README.
+``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README;
+``nox -s kind`` runs the in-cluster kits in a kind cluster (the CI conformance workflow).
 """
 
 from __future__ import annotations
@@ -55,3 +56,24 @@ def conformance(session: nox.Session) -> None:
     """
     _install(session)
     session.run("retry-harness", "conformance", "--report-dir", "reports", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def kind(session: nox.Session) -> None:
+    """The in-cluster SUT kits (scenarios/kits/) in a kind cluster; reports in reports/kind/.
+
+    Needs kind, kubectl, helm and docker on PATH (or $KIND, $KUBECTL, $HELM, $DOCKER) and the
+    backend image (``nox -s image``); a missing program stops it with the command that installs
+    it. Pass kit scenarios to run only those, and ``--keep-cluster`` to reuse the cluster:
+    ``nox -s kind -- scenarios/kits/kong/scenario.yaml --keep-cluster``.
+    """
+    _install(session)
+    session.run(
+        "retry-harness",
+        "conformance",
+        "--substrate",
+        "kind",
+        "--report-dir",
+        "reports/kind",
+        *session.posargs,
+    )

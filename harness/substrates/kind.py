@@ -46,11 +46,12 @@ from harness.oracle.records import DownWindow
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
-from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe, wall_us
+from harness.substrates.calibration import TimingProbe, wall_us
 from harness.substrates.images import backend_image_ref
 from harness.substrates.kind_kit import Kit
 from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
 from harness.substrates.kind_tools import Tools
+from harness.substrates.local import split_calibration
 from harness.suts.process import terminate
 
 Progress = Callable[[str, int, int | None], None]
@@ -431,11 +432,7 @@ class KindSubstrate:
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             raw.touch()
             clean = self.workdir / f"journal-r{index}.ndjson"
-            calib = self.workdir / f"calibration-r{index}.ndjson"
-            marker = f'"request_id":"{CALIBRATION_PREFIX}'
-            with raw.open(encoding="utf-8") as src, clean.open("w") as dst, calib.open("w") as cal:
-                for line in src:
-                    (cal if marker in line.replace(": ", ":") else dst).write(line)
+            split_calibration(raw, clean, self.workdir / f"calibration-r{index}.ndjson")
             out.append(clean)
         return out, dropped
 

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from harness.errors import BadInput
 
-KIND_VERSION = "v0.32.0"
-"""kind release the CI job installs (its default node image is pinned by digest in the release)."""
+KIND_VERSION = "v0.30.0"
+"""kind release the CI job installs (.ci/install-go-tools pins the same; its default node image
+is pinned by digest in that release)."""
 
 INSTALL_HINTS: dict[str, str] = {
-    "kind": f"go install sigs.k8s.io/kind@{KIND_VERSION} (or: bash .ci/install-kind-tools)",
+    "kind": f"go install sigs.k8s.io/kind@{KIND_VERSION} (or: bash .ci/install-go-tools kind)",
     "kubectl": "see https://kubernetes.io/docs/tasks/tools/ (Debian: apt-get install kubectl "
     "from the Kubernetes apt repository)",
     "helm": "see https://helm.sh/docs/intro/install/",

@@ -38,9 +38,21 @@ def _expected(path: Path) -> str:
 def test_kit_in_kind(scenario: Path, tmp_path: Path) -> None:
     _need_cluster_tools()
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(scenario), "--substrate", "kind",
-         "--report-dir", str(tmp_path / "reports"), "--quiet"],
-        capture_output=True, text=True, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            str(scenario),
+            "--substrate",
+            "kind",
+            "--report-dir",
+            str(tmp_path / "reports"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert done.returncode == EXPECTED_EXIT[_expected(scenario)], done.stderr[-2000:]
     assert (tmp_path / "reports" / "run" / "run.json").is_file()

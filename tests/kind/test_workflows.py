@@ -22,9 +22,17 @@ def test_workflows_exist() -> None:
 
 def test_workflows_match_the_github_workflow_schema() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-         *map(str, WORKFLOWS)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *map(str, WORKFLOWS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -35,22 +43,46 @@ def test_a_broken_workflow_fails_the_schema(tmp_path: Path) -> None:
     data["jobs"]["tests"]["stepz"] = data["jobs"]["tests"].pop("steps")
     bad.write_text(yaml.safe_dump(data))
     done = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-         str(bad)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 1 and "stepz" in done.stdout
 
 
-def test_actionlint() -> None:
+def _actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     actionlint = shutil.which("actionlint") or shutil.which(str(Path.home() / "go/bin/actionlint"))
     if actionlint is None:
         pytest.skip("actionlint not on PATH (bash .ci/install-go-tools actionlint)")
-    done = subprocess.run(
-        [actionlint, "-no-color", "-shellcheck=", "-pyflakes=", *map(str, WORKFLOWS)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    return subprocess.run(
+        [actionlint, "-no-color", "-shellcheck=", "-pyflakes=", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
+
+
+def test_actionlint() -> None:
+    done = _actionlint(*WORKFLOWS)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_a_wrong_matrix_key(tmp_path: Path) -> None:
+    bad = tmp_path / ".github" / "workflows" / "conformance.yml"
+    bad.parent.mkdir(parents=True)
+    text = (ROOT / ".github" / "workflows" / "conformance.yml").read_text()
+    bad.write_text(text.replace("${{ matrix.kit }}/scenario", "${{ matrix.kitt }}/scenario"))
+    done = _actionlint(bad)
+    assert done.returncode == 1 and "kitt" in done.stdout
 
 
 def test_conformance_matrix_covers_every_kit() -> None:
@@ -70,3 +102,12 @@ def test_tests_workflow_runs_the_readme_command() -> None:
     runs = [step.get("run", "") for step in data["jobs"]["tests"]["steps"]]
     assert "nox -s lint tests" in runs
     assert "nox -s tests" in readme
+
+
+def test_kind_pin_is_the_one_ci_installs() -> None:
+    from harness.substrates.kind_tools import KIND_VERSION
+
+    script = ROOT / ".ci" / "install-go-tools"
+    if not script.exists():
+        pytest.skip(".ci/install-go-tools is not in this tree")
+    assert f"[kind]={KIND_VERSION}" in script.read_text()

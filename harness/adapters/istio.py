@@ -484,6 +484,19 @@ def _budget(docs: list[Value], notes: Notes) -> Budget:
         limit = DEFAULT_MAX_RETRIES_CB
     else:
         limit = max_retries_v.as_int(minimum=0, maximum=_INT32_MAX)
+        if limit == 0:
+            notes.default(
+                max_retries_v.path,
+                f"maxRetries 0 is proto3's unset: Istio keeps its default {DEFAULT_MAX_RETRIES_CB}"
+                " (2^32-1) concurrent retries (it copies maxRetries only when > 0)",
+                github(
+                    "istio/istio",
+                    _ISTIO_SHA,
+                    "pilot/pkg/networking/core/cluster_traffic_policy.go",
+                    "applyConnectionPool",
+                ),
+            )
+            limit = DEFAULT_MAX_RETRIES_CB
     budget_v = policy.get("retryBudget") if policy is not None else None
     if budget_v is not None:
         notes.unmodelled(

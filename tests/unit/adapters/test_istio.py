@@ -260,3 +260,21 @@ def test_bad_values_name_field_and_line() -> None:
 def test_not_a_virtual_service() -> None:
     err = bad_input(istio.load, dump({"apiVersion": "networking.istio.io/v1", "kind": "Gateway"}))
     assert "VirtualService" in err.reason
+
+
+def test_destination_rule_max_retries_zero_is_unset() -> None:
+    """cluster_traffic_policy.go copies maxRetries only when > 0: 0 keeps 2^32-1, not 'none'."""
+    dr = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "b"},
+        "spec": {
+            "host": "backend",
+            "trafficPolicy": {"connectionPool": {"http": {"maxRetries": 0}}},
+        },
+    }
+    text = virtual_service({"retries": {"attempts": 2}}) + "---\n" + dump(dr)
+    adapted = load_text(istio.load, text)
+    assert adapted.policy.budget is not None
+    assert adapted.policy.budget.max_concurrent_retries == istio.DEFAULT_MAX_RETRIES_CB
+    assert any("proto3's unset" in n.text for n in adapted.defaults)

@@ -22,6 +22,7 @@ SYSTEMS = {
     "istio-": "istio",
     "kong-": "kong",
     "traefik-": "traefik",
+    "kuberay-": "kuberay",
 }
 _PINNED = re.compile(
     r"^https://(github\.com/[^/]+/[^/]+/(blob/[^/]+/|commit/[0-9a-f]{40})"

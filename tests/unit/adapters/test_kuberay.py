@@ -13,6 +13,8 @@ from harness.adapters import kuberay, load_adapted
 from harness.errors import BadInput
 from harness.policy import JitterModel, is_retryable_status, nominal_delay
 
+from ._gateway_files import shown_policy
+
 DEPLOYMENT = """\
 apiVersion: v1
 kind: Service
@@ -154,3 +156,18 @@ def test_any_declared_values_give_the_go_schedule_of_the_constants(
         expected_s = go_backoff_ns(500, 2, 10_000, k - 1) / 1e9
         assert nominal_delay(p, k) == pytest.approx(expected_s, rel=1e-12)
     assert sum("has no effect" in n.text for n in adapted.notes) == len(env)
+
+
+def test_policy_show_of_the_draft_guide_values(capsys: pytest.CaptureFixture[str]) -> None:
+    """`retry-harness policy show FILE --system kuberay`: the hard-coded policy, 3 notes."""
+    shown = shown_policy(capsys, "kuberay", "kuberay-helm-env.yaml")
+    policy = shown["policy"]
+    assert policy["max_retries"] == 3 and policy["deadline_s"] == 30.0
+    assert policy["backoff"]["base_s"] == 0.5 and policy["backoff"]["multiplier"] == 2.0
+    assert sorted(policy["retry_on"]["statuses"]) == [408, 429, 500, 502, 503, 504]
+    no_effect = [n for n in shown["notes"] if "has no effect" in n["text"]]
+    assert [n["field"] for n in no_effect] == [
+        "apiserver.env[0].value",
+        "apiserver.env[1].value",
+        "apiserver.env[2].value",
+    ]

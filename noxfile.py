@@ -1,6 +1,7 @@
 """nox sessions: ``fast`` (the edit loop: every test not marked ``slow`` or ``statistical``),
 ``tests`` (the full suite, as CI runs it), ``lint`` (ruff, mypy), ``conformance`` (every shipped
-local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT).
+local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT), ``image`` (the
+backend and SUT images) and ``conformance_docker`` (shipped scenarios on the docker substrate).
 
 ``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README;
 ``nox -s kind`` runs the in-cluster kits in a kind cluster (the CI conformance workflow).
@@ -76,4 +77,38 @@ def kind(session: nox.Session) -> None:
         "--report-dir",
         "reports/kind",
         *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON, default=False)
+def image(session: nox.Session) -> None:
+    """Build the backend and SUT images (needs a running dockerd).
+
+    ``nox -s image`` bases them on official slim images from a registry;
+    ``nox -s image -- --offline-base`` on bases made from this machine's apt sources
+    (mmdebstrap + docker import), with no registry and no network in the build.
+    """
+    _install(session)
+    session.run("python", "-m", "harness.substrates.images", *session.posargs)
+
+
+DOCKER_SCENARIOS = ("scenarios/haproxy.yaml", "scenarios/replica-loss.yaml")
+
+
+@nox.session(python=PYTHON, default=False)
+def conformance_docker(session: nox.Session) -> None:
+    """Shipped scenarios on the docker substrate (needs dockerd and ``nox -s image``).
+
+    Each must get the verdict it gets on the local substrate (the one its file declares); by
+    default HAProxy and nginx replica loss (chaos: a backend container is killed).
+    """
+    _install(session)
+    session.run(
+        "retry-harness",
+        "conformance",
+        "--substrate",
+        "docker",
+        "--report-dir",
+        "reports/docker",
+        *(session.posargs or DOCKER_SCENARIOS),
     )

@@ -8,6 +8,7 @@ not be carried out (one line naming the file, the field and what is allowed, or 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -80,13 +81,19 @@ def _substrate_args(p: argparse.ArgumentParser) -> None:
         "--substrate",
         choices=["local", "docker", "kind"],
         default="local",
-        help="where backends and SUT run (default: local processes; kind: the kits in "
+        help="where backends and SUT run (default: local processes; docker: containers on a "
+        "network of the run's own, images from 'nox -s image'; kind: the kits in "
         "scenarios/kits/ in a kind cluster)",
     )
     p.add_argument(
         "--keep-cluster", action="store_true", help="kind: keep the cluster for the next run"
     )
     p.add_argument("--cluster-name", default="retry-harness", help="kind: cluster name")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="docker: leave the run's containers and network up (prints how to remove them)",
+    )
 
 
 TAIL_LINES_SHOWN = 5
@@ -133,7 +140,11 @@ def _kind_factory(path: Path, args: argparse.Namespace | None) -> object:
             path, keep_cluster=args.keep_cluster, cluster_name=args.cluster_name
         )
     if substrate == "docker":
-        raise BadInput("the docker substrate is not available in this build", field="--substrate")
+        assert args is not None
+        from harness.substrates.docker import DockerSubstrate, check_docker
+
+        check_docker([path])  # docker, the images and the scenario, before anything starts
+        return functools.partial(DockerSubstrate, keep=args.keep)
     return None
 
 
@@ -284,6 +295,10 @@ def _conformance(
         from harness.substrates.kind_tools import require_tools
 
         require_tools(["docker"])
+    if getattr(args, "substrate", "local") == "docker":  # one line, not one per scenario
+        from harness.substrates.docker import check_docker
+
+        check_docker()
     files = list(paths) or (
         kit_scenarios() if on_kind else sorted(SHIPPED_SCENARIOS.glob("*.yaml"))
     )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from fake_backends.admin_client import AdminClient
 from fake_backends.profile import FaultProfile
 from harness.oracle.records import DownWindow
 
@@ -28,6 +29,37 @@ class Artifacts:
     locust_exit_code: int | None = None
     chaos_log: list[str] = field(default_factory=list)
     down_windows: list[DownWindow] = field(default_factory=list)
+
+
+class _ExitStatus(Protocol):
+    @property
+    def returncode(self) -> Any: ...
+
+
+class Replica(Protocol):
+    """One running backend replica as a substrate drives it: a process group on the local
+    substrate (``fake_backends.process.BackendHandle``), a container on the docker one."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def admin(self) -> AdminClient: ...
+
+    @property
+    def process(self) -> _ExitStatus: ...
+
+    def alive(self) -> bool: ...
+
+    def stop(self, timeout: float = ...) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def log_text(self) -> str: ...
 
 
 class Substrate(Protocol):

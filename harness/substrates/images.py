@@ -1,15 +1,372 @@
-"""Container image names shared by the docker and kind substrates (one place for each)."""
+"""The container images of retry-harness: their names, how they are built, and checks before a run.
+
+Two images, tagged with the package version:
+
+- ``BACKEND_IMAGE`` (``retry-harness-backend``): ``fake_backends`` under gunicorn as user 10001,
+  a ``HEALTHCHECK`` on the admin port, the fault profile from environment variables
+  (``FAULT_PROFILE``, ``FAILURE_RATE``, ...; see ``fake_backends.settings``). The harness
+  sources, the shipped locustfiles and Locust are in it too, so the same image runs the urllib3
+  client SUT and Locust workers (``--entrypoint python -m locust``).
+- ``SUT_IMAGE`` (``retry-harness-sut``): Debian's HAProxy, nginx-light and Caddy.
+
+Two ways to get a base (``build_images(offline=...)``):
+
+- default: the official ``python:3.11-slim-bookworm`` and ``debian:bookworm-slim`` images, pulled
+  from a registry;
+- offline (``nox -s image -- --offline-base``): bases made from the machine's apt sources with
+  ``mmdebstrap`` and ``docker import`` (https://manpages.debian.org/bookworm/mmdebstrap/mmdebstrap.1.en.html,
+  https://docs.docker.com/reference/cli/docker/image/import/), kept as ``OFFLINE_BASE`` tags.
+
+In both modes the Python packages come from wheels that ``pip download`` fetches on the host,
+pinned to the versions installed here, and the backend build runs with ``--network none``.
+
+Everything is driven through the docker SDK (https://docker-py.readthedocs.io/). A missing docker,
+a daemon that does not answer or a missing image is a ``BadInput`` naming the command that fixes
+it, raised before anything is started.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from harness import __version__
+from harness.errors import BadInput
+
+if TYPE_CHECKING:
+    import docker
 
 BACKEND_IMAGE = "retry-harness-backend"
-"""The flaky-backend image (it also carries the harness and Locust); tagged with the version."""
+SUT_IMAGE = "retry-harness-sut"
+OFFLINE_BASE = "retry-harness-base"
+# The package version; RETRY_HARNESS_IMAGE_TAG picks another build of the images.
+IMAGE_TAG = os.environ.get("RETRY_HARNESS_IMAGE_TAG") or __version__
+BACKEND_TAG = IMAGE_TAG
 
-BACKEND_TAG = __version__
+DEFAULT_BASES = {BACKEND_IMAGE: "python:3.11-slim-bookworm", SUT_IMAGE: "debian:bookworm-slim"}
+OFFLINE_BASES = {
+    BACKEND_IMAGE: f"{OFFLINE_BASE}:python-bookworm",
+    SUT_IMAGE: f"{OFFLINE_BASE}:sut-bookworm",
+}
+
+# Debian packages of each offline base (the SUT packages are the ones .ci/bootstrap installs).
+OFFLINE_PACKAGES = {
+    BACKEND_IMAGE: ("python3", "python3-venv", "passwd"),
+    SUT_IMAGE: ("haproxy", "nginx-light", "caddy", "ca-certificates"),
+}
+_MMDEBSTRAP_SLIM = (
+    "--dpkgopt=path-exclude=/usr/share/man/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+    "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+    "--dpkgopt=path-exclude=/usr/share/doc/*",
+    "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+)
+
+# What the backend, the urllib3 client SUT and Locust import at run time; pinned to the
+# installed versions.
+BACKEND_DISTRIBUTIONS = (
+    "flask",
+    "gunicorn",
+    "pydantic",
+    "pydantic-settings",
+    "orjson",
+    "prometheus-client",
+    "redis",
+    "requests",
+    "urllib3",
+    "pyyaml",
+    "locust",  # the same image runs Locust workers
+)
+# Wheels some pinned distribution needs only on an older Python than the host's (the offline base
+# has Debian's Python 3.11.2: redis wants async-timeout below 3.11.3).
+EXTRA_WHEELS = ("async-timeout>=4.0.3",)
+_PACKAGES = ("fake_backends", "harness", "scenarios")  # copied into /app of the backend image
+
+LABEL = "io.retry-harness"  # every image, container, network and volume the harness makes
+HERE = Path(__file__).resolve().parent / "image"
+START_DOCKERD = ".ci/dockerd start (or: dockerd >/var/log/dockerd.log 2>&1 &)"
+
+Log = Callable[[str], None]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def image_ref(name: str) -> str:
+    """``name:tag`` of one of our images at this package version."""
+    return f"{name}:{IMAGE_TAG}"
 
 
 def backend_image_ref() -> str:
     """``retry-harness-backend:<package version>``: never ``latest`` (kind would try to pull it)."""
-    return f"{BACKEND_IMAGE}:{BACKEND_TAG}"
+    return image_ref(BACKEND_IMAGE)
+
+
+def docker_client() -> docker.DockerClient:
+    """A client of the local docker daemon, or ``BadInput`` with the command that fixes it."""
+    try:
+        import docker
+        import docker.errors
+    except ImportError:
+        raise BadInput(
+            "the docker SDK for Python is missing; install it with: pip install docker",
+            field="--substrate",
+        ) from None
+    if shutil.which("dockerd") is None and shutil.which("docker") is None:
+        raise BadInput(
+            "docker is not installed; install it with: apt-get install -y docker.io",
+            field="--substrate",
+        )
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except (docker.errors.DockerException, OSError, ValueError) as exc:  # requests' errors too
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInput(
+            f"the docker daemon does not answer ({reason[:120]}); start it with: {START_DOCKERD}",
+            field="--substrate",
+        ) from None
+    return client
+
+
+def require_images(client: docker.DockerClient, names: Sequence[str]) -> None:
+    """``BadInput`` naming the build command when one of our images is not in the daemon."""
+    import docker.errors
+
+    for name in names:
+        try:
+            client.images.get(image_ref(name))
+        except docker.errors.ImageNotFound:
+            raise BadInput(
+                f"image {image_ref(name)} not found; build it with: nox -s image -- --offline-base "
+                "(or without --offline-base where a registry is reachable)",
+                field="--substrate",
+            ) from None
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+def _pins() -> list[str]:
+    pins = []
+    for dist in BACKEND_DISTRIBUTIONS:
+        try:
+            pins.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue  # not a dependency of this version of the package
+    return pins
+
+
+def _download_wheels(dest: Path, pins: list[str], log: Log) -> None:
+    log(f"downloading wheels on the host: {', '.join(pins)}")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "-d",
+            str(dest),
+            *pins,
+            *EXTRA_WHEELS,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+        raise BadInput(f"pip download of the backend's wheels failed: {tail}", field="wheels")
+
+
+def _copy_packages(dest: Path) -> None:
+    import importlib
+
+    for name in _PACKAGES:
+        source = Path(importlib.import_module(name).__file__ or "").parent
+        shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
+def _offline_base(client: docker.DockerClient, image: str, rebuild: bool, log: Log) -> str:
+    """The offline base of ``image``, made with mmdebstrap + docker import unless present."""
+    import docker.errors
+
+    ref = OFFLINE_BASES[image]
+    if not rebuild:
+        try:
+            client.images.get(ref)
+            log(f"offline base {ref} present (rebuild with --rebuild-base)")
+            return ref
+        except docker.errors.ImageNotFound:
+            pass
+    if shutil.which("mmdebstrap") is None:
+        raise BadInput(
+            "the offline base needs mmdebstrap; install it with: apt-get install -y mmdebstrap",
+            field="--offline-base",
+        )
+    packages = ",".join(OFFLINE_PACKAGES[image])
+    with tempfile.TemporaryDirectory(prefix="retry-harness-rootfs-") as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        log(f"mmdebstrap: Debian bookworm minbase + {packages} (from this machine's apt sources)")
+        t0 = time.monotonic()
+        done = subprocess.run(
+            [
+                "mmdebstrap",
+                "--quiet",
+                "--variant=minbase",
+                f"--include={packages}",
+                *_MMDEBSTRAP_SLIM,
+                "bookworm",
+                str(tar),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            raise BadInput(f"mmdebstrap failed: {tail}", field="--offline-base")
+        log(f"rootfs made in {time.monotonic() - t0:.1f} s; docker import as {ref}")
+        repo, tag = ref.split(":")
+        client.api.import_image_from_file(
+            str(tar),
+            repository=repo,
+            tag=tag,
+            changes=[
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                f"LABEL {LABEL}=base",
+                'CMD ["/bin/bash"]',
+            ],
+        )
+    return ref
+
+
+def _build(
+    client: docker.DockerClient,
+    context: Path,
+    dockerfile: str,
+    name: str,
+    base: str,
+    *,
+    network: str | None,
+    log: Log,
+) -> Any:
+    import docker.errors
+
+    log(f"building {image_ref(name)} from {base}" + (f" (network {network})" if network else ""))
+    t0 = time.monotonic()
+    try:
+        image, _ = client.images.build(
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=image_ref(name),
+            buildargs={"BASE": base, "VERSION": IMAGE_TAG},
+            labels={LABEL: name},
+            network_mode=network,
+            rm=True,
+            forcerm=True,
+            pull=False,
+        )
+    except docker.errors.BuildError as exc:
+        lines = [
+            _ANSI.sub("", str(c.get("stream", c.get("error", "")))).strip() for c in exc.build_log
+        ]
+        tail = " | ".join([line for line in lines if line][-3:])
+        hint = ""
+        if "pull access denied" in tail or "no such host" in tail or "not found" in tail:
+            hint = "; without a registry build with: nox -s image -- --offline-base"
+        raise BadInput(f"building {image_ref(name)} failed: {tail}{hint}", field="image") from None
+    except docker.errors.APIError as exc:
+        raise BadInput(
+            f"building {image_ref(name)} failed: {exc.explanation or exc}"
+            + "; without a registry build with: nox -s image -- --offline-base",
+            field="image",
+        ) from None
+    log(f"built {image_ref(name)} in {time.monotonic() - t0:.1f} s")
+    return image
+
+
+def build_images(
+    *,
+    offline: bool,
+    rebuild_base: bool = False,
+    log: Log | None = None,
+    images: Sequence[str] = (BACKEND_IMAGE, SUT_IMAGE),
+) -> dict[str, int]:
+    """Build our images; returns each image's size in bytes. Raises ``BadInput`` on failure."""
+    say = log or (lambda text: None)
+    client = docker_client()
+    sizes: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="retry-harness-image-") as tmp:
+        context = Path(tmp)
+        for file in ("Dockerfile.backend", "Dockerfile.sut", "healthcheck.py"):
+            shutil.copyfile(HERE / file, context / file)
+        for name in images:
+            base = (
+                _offline_base(client, name, rebuild_base, say) if offline else DEFAULT_BASES[name]
+            )
+            if name == BACKEND_IMAGE:
+                pins = _pins()
+                (context / "requirements.txt").write_text("\n".join(pins) + "\n")
+                _download_wheels(context / "wheels", pins, say)
+                _copy_packages(context / "app")
+                image = _build(
+                    client, context, "Dockerfile.backend", name, base, network="none", log=say
+                )
+            else:
+                # Offline: the base already holds the SUTs and nothing is fetched. From a registry
+                # base, apt needs the network.
+                image = _build(
+                    client,
+                    context,
+                    "Dockerfile.sut",
+                    name,
+                    base,
+                    network="none" if offline else None,
+                    log=say,
+                )
+            sizes[name] = int(image.attrs.get("Size", 0))
+    return sizes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m harness.substrates.images [--offline-base] [--rebuild-base]`` (nox -s image)."""
+    p = argparse.ArgumentParser(
+        prog="nox -s image --", description="Build the retry-harness images."
+    )
+    p.add_argument(
+        "--offline-base",
+        action="store_true",
+        help="base images from this machine's apt sources (mmdebstrap); no registry",
+    )
+    p.add_argument("--rebuild-base", action="store_true", help="make the offline bases again")
+    args = p.parse_args(argv)
+
+    def log(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} image: {text}", file=sys.stderr, flush=True)
+
+    t0 = time.monotonic()
+    try:
+        sizes = build_images(offline=args.offline_base, rebuild_base=args.rebuild_base, log=log)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, size in sizes.items():
+        print(f"{image_ref(name)}: {size / 1e6:.0f} MB")
+    print(f"built in {time.monotonic() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

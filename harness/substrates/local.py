@@ -36,7 +36,7 @@ from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
-from harness.substrates.base import Artifacts, Substrate
+from harness.substrates.base import Artifacts, Replica, Substrate
 from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe, wall_us
 from harness.suts.base import RunningSut, missing_binary, start_sut
 from harness.suts.process import terminate
@@ -64,7 +64,7 @@ class LocalSubstrate:
         self._progress = progress or (lambda phase, done, total: None)
         self._log = log or (lambda text: None)
         self._stack = contextlib.ExitStack()
-        self.backends: list[BackendHandle] = []
+        self.backends: list[Replica] = []
         self.sut: RunningSut | None = None
         self.counter_url: str | None = None
         self._chaos_log: list[str] = []
@@ -233,7 +233,7 @@ class LocalSubstrate:
 
     # -- chaos operations --------------------------------------------------------------------
 
-    def _replica(self, index: int) -> BackendHandle:
+    def _replica(self, index: int) -> Replica:
         if not 0 <= index < len(self.backends):
             raise BadInput(
                 f"replica {index} does not exist (0..{len(self.backends) - 1})",

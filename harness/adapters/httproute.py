@@ -103,7 +103,7 @@ RETRY_HINTS = {
     "baseInterval": "did you mean 'backoff'? (one duration, the minimum wait before a retry)",
 }
 _NOT_SPECIFIED = (
-    "the Gateway API leaves it implementation-specific (Envoy Gateway: its own defaults, "
+    "left implementation-specific by the Gateway API (Envoy Gateway: its own defaults, "
     "2 retries and 503; Istio: its default policy)"
 )
 _TIMEOUT_FIELDS = frozenset({"request", "backendRequest"})

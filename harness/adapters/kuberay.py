@@ -36,7 +36,6 @@ from harness.adapters._common import (
     KeyPath,
     dotted,
     load_yaml_documents,
-    note_default,
     note_quirk,
 )
 from harness.adapters._gateway_common import github
@@ -163,12 +162,13 @@ def hard_coded_policy() -> RetryPolicy:
 def adapt(found: list[EnvValue], *, file: Path) -> AdaptedPolicy:
     """The hard-coded policy, the notes saying so, and one note per variable without effect."""
     notes: list[AdapterNote] = [
-        note_default(
-            "retry configuration",
-            "3 retries, factor 2, 500ms, 10s, 30s",
-            "KubeRay's APIServer hard-codes its retry configuration (newRetryRoundTripper "
-            'always uses the config.go constants; its retry guide: "As of v1.5.0, the retry '
-            'configuration is hard-coded and cannot be customized")',
+        AdapterNote(
+            kind="default",
+            field="retry configuration",
+            text="KubeRay's APIServer hard-codes its retry configuration: 3 retries, backoff "
+            "factor 2, initial backoff 500 ms, max backoff 10 s, overall timeout 30 s "
+            "(newRetryRoundTripper always uses the config.go constants; its retry guide: "
+            '"As of v1.5.0, the retry configuration is hard-coded and cannot be customized")',
             source=PROXY_SOURCE,
         )
     ]

@@ -196,8 +196,48 @@ class _RoutePolicy:
         return {aspect for aspect, (a, b) in pairs.items() if a != b}
 
 
+_ROUTE_FIELDS = frozenset(  # istio/api HTTPRoute
+    {
+        "name",
+        "match",
+        "route",
+        "redirect",
+        "directResponse",
+        "delegate",
+        "rewrite",
+        "timeout",
+        "retries",
+        "fault",
+        "mirror",
+        "mirrors",
+        "mirrorPercent",
+        "mirrorPercentage",
+        "corsPolicy",
+        "headers",
+    }
+)
+ROUTE_HINTS = {
+    "retry": "did you mean 'retries'?",
+    "retryPolicy": "did you mean 'retries'?",
+    "timeouts": "did you mean 'timeout'?",
+}
+
+
+def _check_route_fields(route: Value) -> None:
+    """A misspelt retries/timeout would silently leave Istio's default policy: refuse it (the
+    API server refuses unknown fields); other unknown keys are left to Istio's validation."""
+    for key, child in route.items():
+        if key in _ROUTE_FIELDS:
+            continue
+        close = closest_field(key, ("retries", "timeout"))
+        if key in ROUTE_HINTS or close:
+            hint = ROUTE_HINTS.get(key) or f"did you mean {close!r}?"
+            raise child.error(f"unknown field; {hint} (the HTTP route's fields: retries, timeout)")
+
+
 def _route_policy(route: Value, notes: Notes) -> _RoutePolicy:
     route.mapping()
+    _check_route_fields(route)
     deadline = _deadline(route, notes)
     retries = route.get("retries")
     if retries is None:

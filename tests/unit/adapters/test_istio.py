@@ -278,3 +278,12 @@ def test_destination_rule_max_retries_zero_is_unset() -> None:
     assert adapted.policy.budget is not None
     assert adapted.policy.budget.max_concurrent_retries == istio.DEFAULT_MAX_RETRIES_CB
     assert any("proto3's unset" in n.text for n in adapted.defaults)
+
+
+@pytest.mark.parametrize(
+    ("field", "hint"), [("retry", "'retries'"), ("timeouts", "'timeout'"), ("retires", "'retries'")]
+)
+def test_misspelt_route_fields_are_refused_not_read_as_the_default(field: str, hint: str) -> None:
+    """`retry:` on an HTTP route would otherwise leave Istio's default policy in force."""
+    err = bad_input(istio.load, virtual_service({field: {"attempts": 5}}))
+    assert err.field == f"spec.http[0].{field}" and f"did you mean {hint}?" in err.reason

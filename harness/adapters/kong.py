@@ -249,6 +249,17 @@ def _kubernetes(docs: list[Value], notes: Notes) -> _Settings | None:
     assert annotations is not None
     fields = {name: annotations.get(key) for name, key in _ANNOTATIONS.items()}
     names = {name: annotations.child_path(key) for name, key in _ANNOTATIONS.items()}
+    for key, annotation in annotations.items():
+        if not key.startswith("konghq.com/") or key in _ANNOTATIONS.values():
+            continue
+        close = closest_field(key, _ANNOTATIONS.values())
+        if close is not None:
+            notes.quirk(
+                annotation.path,
+                f"{key} is not an annotation the Kong Ingress Controller reads (did you mean "
+                f"{close}?): it has no effect",
+                _KIC_SRC,
+            )
     for name, value in fields.items():
         if value is not None:
             fields[name] = _annotation_int(value, notes)

@@ -217,3 +217,16 @@ def test_declarative_typos_name_the_field_meant() -> None:
 def test_no_service_found() -> None:
     err = bad_input(kong.load, dump({"apiVersion": "v1", "kind": "ConfigMap"}))
     assert "Kong service" in err.reason
+
+
+def test_misspelt_annotation_has_no_effect_and_names_the_one_meant() -> None:
+    text = dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "echo", "annotations": {"konghq.com/retry": "2"}},
+        }
+    )
+    adapted = load_text(kong.load, text)
+    assert adapted.policy.max_retries == 5  # KIC ignores the unknown annotation
+    assert any("did you mean konghq.com/retries?" in n.text for n in adapted.quirks)

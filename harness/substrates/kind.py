@@ -195,7 +195,11 @@ class KindSubstrate:
         self.kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s")
         image = backend_image_ref()
         self._log(f"loading {image} into the cluster")
-        self._step("kind load docker-image", self.cluster.load_docker_image, image)
+        self._step(
+            f"kind load docker-image {image} (build it first: nox -s image)",
+            self.cluster.load_docker_image,
+            image,
+        )
         self.applied = True  # from here on, down() removes the run's objects
         for argv in self.rendered.commands:
             self._log(
@@ -299,9 +303,15 @@ class KindSubstrate:
             except requests.RequestException as exc:
                 last = type(exc).__name__
             time.sleep(1.0)
+        reused = (
+            ""
+            if self.created_cluster
+            else "; a reused cluster keeps the port mappings it was created with (delete it, "
+            "or pass another --cluster-name)"
+        )
         raise self._failed(
             f"the SUT did not answer on {url} within {self.scenario.sut.ready_timeout_s:g} s "
-            f"({last}); kind maps NodePort {self.kit.spec.entry.node_port} there"
+            f"({last}); kind maps NodePort {self.kit.spec.entry.node_port} there{reused}"
         )
 
     # -- chaos -------------------------------------------------------------------------------
@@ -311,10 +321,16 @@ class KindSubstrate:
         return AdminClient(self.rendered.admin_urls[index], token=self.token)
 
     def kill_replica(self, index: int) -> None:
-        """Pull the replica's journal, scale its Deployment to 0, force-delete its pod."""
-        self.pull_journal(index)
-        self._killed.add(index)
+        """Pull the replica's journal, scale its Deployment to 0, force-delete its pod.
+
+        The down window opens before the last pull: an attempt served between that pull and
+        the pod's end reaches no saved journal, and the oracle judges its trace as overlapping
+        a down window.
+        """
         self._down.append(DownWindow(replica=f"r{index}", kind="kill", start_us=wall_us()))
+        with contextlib.suppress(requests.RequestException, AdminError):
+            self.pull_journal(index)
+        self._killed.add(index)
         self.kubectl("scale", "-n", NAMESPACE, f"deployment/backend-r{index}", "--replicas=0")
         self.kubectl(
             "delete",

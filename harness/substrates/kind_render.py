@@ -13,8 +13,10 @@
     locust/                   Locust master + workers for in-cluster load (applied on demand)
     install.sh                every command the substrate runs, in order (for reading/replaying)
 
-``kubectl kustomize out`` builds it offline. The admin token is written to the rendered Secret
-generator only (``harness/admin-token``); it protects the admin API of a throwaway cluster.
+``kubectl kustomize out`` builds it offline. In the cluster the replicas always share the redis
+attempt counter of ``base/counter`` (``backends.counter`` of the scenario is for one host). The
+admin token is written to the rendered Secret generator only (``harness/admin-token``); it
+protects the admin API of a throwaway cluster.
 """
 
 from __future__ import annotations

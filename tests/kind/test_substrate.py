@@ -285,3 +285,25 @@ def test_a_kit_scenario_on_the_local_substrate_is_refused(tmp_path: Path) -> Non
     done = _cli("run", str(KITS_ROOT / "kong" / "scenario.yaml"), path_env=str(tmp_path))
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "run it with --substrate kind" in done.stderr
+
+
+def test_kill_is_scale_to_zero_and_pod_deletion_and_its_undo_scales_back(
+    env: Path, tmp_path: Path, sut_port: int
+) -> None:
+    path = _kit_copy(tmp_path, sut_port)
+    with _substrate(path, tmp_path / "run", cluster_name="rh-test") as sub:
+        before = len(_calls(env))
+        sub.kill_replica(1)
+        (window,) = sub._down
+        assert window.replica == "r1" and window.kind == "kill" and window.end_us is None
+        sub.restart_replica(1)
+        lines = [_argv(c) for c in _calls(env)][before:]
+    assert lines == [
+        f"kubectl scale -n {NAMESPACE} deployment/backend-r1 --replicas=0",
+        f"kubectl delete pod -n {NAMESPACE} -l retry-harness/replica=r1 --grace-period=0 "
+        "--force --wait=false",
+        f"kubectl scale -n {NAMESPACE} deployment/backend-r1 --replicas=1",
+        f"kubectl rollout status -n {NAMESPACE} deployment/backend-r1 --timeout=120s",
+    ]
+    (window,) = sub._down
+    assert window.end_us is not None and window.end_us >= window.start_us

@@ -21,6 +21,9 @@ from harness.substrates.kind_render import (
 from harness.substrates.kind_validate import kustomize_build
 from tests.kind.conftest import KIT_IDS, by_kind, kit_scenario, need_kustomize, render_kit
 
+DOCKERFILE = (
+    Path(__file__).resolve().parents[2] / "harness" / "substrates" / "image" / "Dockerfile.backend"
+).read_text()
 CLUSTER_SCOPED = {"Namespace", "GatewayClass", "ClusterRole", "ClusterRoleBinding"}
 
 
@@ -48,7 +51,9 @@ def test_kit_renders_and_builds(name: str, tmp_path: Path) -> None:
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         assert container["image"] == f"{BACKEND_IMAGE}:{BACKEND_TAG}"
         assert container["imagePullPolicy"] == "Never"  # loaded by kind, never pulled
-        assert "readinessProbe" in container
+        probe = container["readinessProbe"]["exec"]["command"]
+        assert f"COPY healthcheck.py {probe[-1]}" in DOCKERFILE  # the image's own health check
+        assert "args" in container and "command" not in container  # the image's entrypoint
         env = {e["name"]: e for e in container["env"]}
         assert env["CHAOS_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "backend-admin"
         cm_name = container["envFrom"][0]["configMapRef"]["name"]

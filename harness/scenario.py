@@ -304,6 +304,12 @@ class Scenario(_Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)
     description: str = ""
+    expect: Literal["conformant", "violation", "inconclusive"] = Field(
+        default="conformant",
+        description="The verdict this scenario is meant to get: 'conformant' for a system that "
+        "does what its config declares; 'violation' for a showcase whose config seems to declare "
+        "something the system does not do. `conformance` passes a scenario when it gets this",
+    )
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     backends: BackendsSpec = Field(default_factory=BackendsSpec)
     sut: SutSpec

@@ -1,4 +1,4 @@
-"""Seed sweep: how often do the shipped conformant scenarios fail a conformant SUT?
+"""Seed sweep: how often do conformant scenarios fail a conformant SUT, and are defects caught?
 
 Runs each scenario N times with different seeds (``retry-harness run FILE --seed S --quiet``, one
 subprocess per run, exactly as a user or CI would) and prints, per scenario: runs, conformant
@@ -8,50 +8,87 @@ The last line compares the false-failure count with the stated per-run α: with 
 conformant scenarios the expected count is R·α, and ``P(X >= k)`` under Binomial(R, α) says
 whether the count is compatible with the promise.
 
-Showcases (a leading ``# expect: violation`` line) are skipped unless named explicitly; for
-them the table's "false failures" column counts the expected violations instead.
+Showcases (``expect: violation`` in the scenario) are skipped unless named explicitly; for
+them the table's "false failures" column counts the runs that missed the expected violation.
+
+``--hog`` runs every run twice as often: once on the machine as it is and once while
+``stress-ng --cpu 2`` (one CPU hog per core, bounded by ``--timeout``) loads every core, and
+reports the two halves separately. ``--jobs J`` runs J runs side by side (more load, too).
+
+``--proxy`` sweeps the retrying proxy of ``tests/support/retrying_proxy.py`` (test code) with
+its scenarios in ``tests/scenarios/retrying_proxy``: the correct proxy (false-failure rate, no
+failure allowed) and each injected defect at the scenario's size (detection rate: a defect is
+caught when the run exits 1). ``--defect-runs M`` sets the runs per defect.
 
 Usage::
 
     python bench/seed_sweep.py                 # every conformant shipped scenario, N=20
+    python bench/seed_sweep.py -n 20 --hog     # the same, quiet and under a CPU hog
     python bench/seed_sweep.py -n 5 scenarios/nginx.yaml scenarios/caddy.yaml
+    python bench/seed_sweep.py --proxy -n 34 --hog --jobs 2 --defect-runs 3
     nohup python bench/seed_sweep.py > /tmp/seed_sweep.txt 2>&1 &
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from scipy.stats import binom
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
+PROXY = ROOT / "tests" / "support" / "retrying_proxy.py"
+PROXY_SCENARIOS = ROOT / "tests" / "scenarios" / "retrying_proxy"
 EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE = 0, 1, 3
 FIRST_SEED = 1000
+HOG_TIMEOUT_S = 900  # one stress-ng never outlives this, whatever happens to the sweep
+
+# Which proxy scenario exposes which injected defect (tests/support/retrying_proxy.py DEFECTS).
+DEFECT_SCENARIOS: dict[str, str] = {
+    "no_jitter": "backoff",
+    "wait_half": "backoff",
+    "no_cap": "backoff",
+    "linear": "backoff",
+    "extra_retry": "backoff",
+    "fewer_retries": "backoff",
+    "retry_non_retryable": "backoff",
+    "no_retry_reset": "backoff",
+    "retry_post": "limits",
+    "ignore_deadline": "limits",
+    "ignore_budget": "limits",
+    "ignore_per_try_timeout": "limits",
+    "ignore_retry_after": "retry-after",
+}
 
 
 @dataclass
 class Sweep:
-    """The outcomes of one scenario's runs."""
+    """The outcomes of one scenario's runs (in one condition: quiet or under a CPU hog)."""
 
     name: str
     expect: str
+    condition: str = "quiet"
     codes: list[int] = field(default_factory=list)
     wall_s: list[float] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
     attempts: list[int] = field(default_factory=list)
     epsilon_ms: list[float] = field(default_factory=list)
     failed_seeds: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, code: int) -> int:
         return sum(1 for c in self.codes if c == code)
@@ -60,13 +97,49 @@ class Sweep:
     def errors(self) -> int:
         return sum(1 for c in self.codes if c not in (EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE))
 
+    @property
+    def unexpected(self) -> int:
+        """Runs that got the wrong one of pass/violation (inconclusive and errors aside)."""
+        if self.expect == "violation":
+            return self.count(EXIT_OK)
+        return self.count(EXIT_VIOLATION)
+
 
 def expected_outcome(path: Path) -> str:
-    """``violation`` for a showcase (``# expect: violation`` near the top), else conformant."""
-    for line in path.read_text(encoding="utf-8").splitlines()[:10]:
-        if line.startswith("# expect:"):
-            return line.split(":", 1)[1].strip().lower()
-    return "conformant"
+    """The scenario's ``expect:`` field (conformant when absent or unreadable)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return "conformant"
+    value = doc.get("expect") if isinstance(doc, dict) else None
+    return str(value) if value else "conformant"
+
+
+@contextlib.contextmanager
+def cpu_hog(enabled: bool) -> Iterator[None]:
+    """``stress-ng --cpu 2`` (bounded by --timeout) while the block runs, if enabled."""
+    if not enabled:
+        yield
+        return
+    binary = shutil.which("stress-ng")
+    if binary is None:
+        raise SystemExit("--hog needs stress-ng (apt-get install -y stress-ng)")
+    proc = subprocess.Popen(
+        [binary, "--cpu", "2", "--timeout", f"{HOG_TIMEOUT_S}s", "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(0.5)  # let the hogs spin up before the run starts
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, dict[str, object]]:
@@ -97,26 +170,69 @@ def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, d
     return proc.returncode, wall, verdict
 
 
-def sweep(scenario: Path, n: int, work: Path) -> Sweep:
-    """Run ``scenario`` with seeds FIRST_SEED .. FIRST_SEED + n - 1."""
-    result = Sweep(name=scenario.stem, expect=expected_outcome(scenario))
-    for i in range(n):
-        seed = FIRST_SEED + i
-        code, wall, verdict = run_once(scenario, seed, work / f"{scenario.stem}-{seed}")
+def _one(result: Sweep, scenario: Path, seed: int, work: Path, hog: bool) -> None:
+    folder = work / f"{result.name}-{result.condition}-{seed}"
+    with cpu_hog(hog):
+        code, wall, verdict = run_once(scenario, seed, folder)
+    with result.lock:
         result.codes.append(code)
         result.wall_s.append(wall)
         if verdict:
             result.requests.append(int(str(verdict.get("client_records", 0))))
             result.attempts.append(int(str(verdict.get("attempts", 0))))
             result.epsilon_ms.append(float(str(verdict.get("epsilon_s", 0.0))) * 1e3)
-        folder = work / f"{scenario.stem}-{seed}"
-        wanted = EXIT_VIOLATION if result.expect == "violation" else EXIT_OK
-        if code == wanted:
-            shutil.rmtree(folder, ignore_errors=True)  # keep only the runs worth a look
-        else:
+    wanted = EXIT_VIOLATION if result.expect == "violation" else EXIT_OK
+    if code == wanted:
+        shutil.rmtree(folder, ignore_errors=True)  # keep only the runs worth a look
+    else:
+        with result.lock:
             result.failed_seeds.append(seed)
-            print(f"  {scenario.stem} seed {seed}: exit {code} (kept in {folder})", flush=True)
+        print(f"  {result.name} [{result.condition}] seed {seed}: exit {code} (kept in {folder})")
+    sys.stdout.flush()
+
+
+def sweep(
+    scenario: Path,
+    n: int,
+    work: Path,
+    *,
+    name: str | None = None,
+    expect: str | None = None,
+    hog: bool = False,
+    jobs: int = 1,
+) -> Sweep:
+    """Run ``scenario`` with seeds FIRST_SEED .. FIRST_SEED + n - 1 (``jobs`` at a time).
+
+    With ``hog`` one ``stress-ng --cpu 2`` runs for the whole batch (bounded by its timeout).
+    """
+    result = Sweep(
+        name=name or scenario.stem,
+        expect=expect or expected_outcome(scenario),
+        condition="cpu-hog" if hog else "quiet",
+    )
+    seeds = [FIRST_SEED + i for i in range(n)]
+    with cpu_hog(hog), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for future in [pool.submit(_one, result, scenario, s, work, False) for s in seeds]:
+            future.result()
     return result
+
+
+def defect_variant(base: Path, defect: str, out_dir: Path) -> Path:
+    """A copy of a proxy scenario whose proxy runs with ``--defect DEFECT`` (expect: violation)."""
+    doc = yaml.safe_load(base.read_text(encoding="utf-8"))
+    out = out_dir / f"{base.stem}-{defect}.yaml"
+    doc["name"] = f"{doc['name']}-{defect}"
+    doc["expect"] = "violation"
+    doc["sut"]["command"] = (
+        f"{sys.executable} {PROXY} --listen {{listen}} --upstreams {{upstreams}} "
+        f"--scenario {out} --defect {defect}"
+    )
+    locustfile = doc.get("load", {}).get("locustfile")
+    if locustfile and not Path(locustfile).is_absolute() and (base.parent / locustfile).exists():
+        doc["load"]["locustfile"] = str((base.parent / locustfile).resolve())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return out
 
 
 def _mean(values: Sequence[float], fmt: str) -> str:
@@ -129,17 +245,16 @@ def _range(values: Sequence[float]) -> str:
 
 def table(results: Sequence[Sweep]) -> str:
     head = (
-        f"{'scenario':32} {'expect':10} {'runs':>4} {'conf':>4} {'false':>5} {'inc':>3} "
-        f"{'err':>3} {'wall s':>6} {'requests':>8} {'attempts':>8} {'ε ms mean':>9} "
-        f"{'ε ms range':>11}"
+        f"{'scenario':40} {'condition':9} {'expect':10} {'runs':>4} {'pass':>4} {'viol':>4} "
+        f"{'inc':>3} {'err':>3} {'wrong':>5} {'wall s':>6} {'requests':>8} {'attempts':>8} "
+        f"{'ε ms mean':>9} {'ε ms range':>11}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
-        false_failures = r.count(EXIT_VIOLATION) if r.expect != "violation" else r.count(EXIT_OK)
         lines.append(
-            f"{r.name:32} {r.expect:10} {len(r.codes):4} {r.count(EXIT_OK):4} "
-            f"{false_failures:5} {r.count(EXIT_INCONCLUSIVE):3} {r.errors:3} "
-            f"{_mean(r.wall_s, '.1f'):>6} {_mean(r.requests, '.0f'):>8} "
+            f"{r.name:40} {r.condition:9} {r.expect:10} {len(r.codes):4} {r.count(EXIT_OK):4} "
+            f"{r.count(EXIT_VIOLATION):4} {r.count(EXIT_INCONCLUSIVE):3} {r.errors:3} "
+            f"{r.unexpected:5} {_mean(r.wall_s, '.1f'):>6} {_mean(r.requests, '.0f'):>8} "
             f"{_mean(r.attempts, '.0f'):>8} {_mean(r.epsilon_ms, '.1f'):>9} "
             f"{_range(r.epsilon_ms):>11}"
         )
@@ -147,43 +262,94 @@ def table(results: Sequence[Sweep]) -> str:
 
 
 def summary(results: Sequence[Sweep], alpha: float) -> str:
+    out: list[str] = []
     conformant = [r for r in results if r.expect != "violation"]
-    runs = sum(len(r.codes) for r in conformant)
-    false_failures = sum(r.count(EXIT_VIOLATION) for r in conformant)
-    inconclusive = sum(r.count(EXIT_INCONCLUSIVE) for r in conformant)
-    if runs == 0:
-        return "no conformant scenario was run"
-    p_tail = float(binom.sf(false_failures - 1, runs, alpha)) if false_failures else 1.0
-    text = (
-        f"conformant scenarios: {runs} runs, {false_failures} false failures "
-        f"(expected {runs * alpha:.3f} at α={alpha} per run; P(X >= {false_failures}) = "
-        f"{p_tail:.3g}), {inconclusive} inconclusive"
-    )
-    seeds = {r.name: r.failed_seeds for r in results if r.failed_seeds}
+    for label, part in (
+        ("all", conformant),
+        ("quiet", [r for r in conformant if r.condition == "quiet"]),
+        ("cpu-hog", [r for r in conformant if r.condition == "cpu-hog"]),
+    ):
+        runs = sum(len(r.codes) for r in part)
+        if runs == 0:
+            continue
+        false_failures = sum(r.count(EXIT_VIOLATION) for r in part)
+        inconclusive = sum(r.count(EXIT_INCONCLUSIVE) for r in part)
+        errors = sum(r.errors for r in part)
+        p_tail = float(binom.sf(false_failures - 1, runs, alpha)) if false_failures else 1.0
+        out.append(
+            f"conformant ({label}): {runs} runs, {false_failures} false failures "
+            f"({false_failures / runs:.1%}; expected {runs * alpha:.3f} at α={alpha} per run; "
+            f"P(X >= {false_failures}) = {p_tail:.3g}), {inconclusive} inconclusive, "
+            f"{errors} errors"
+        )
+    showcases = [r for r in results if r.expect == "violation"]
+    if showcases:
+        runs = sum(len(r.codes) for r in showcases)
+        caught = sum(r.count(EXIT_VIOLATION) for r in showcases)
+        missed = [r.name for r in showcases if r.count(EXIT_VIOLATION) < len(r.codes)]
+        out.append(
+            f"expected violations: {caught} of {runs} runs caught ({caught / runs:.1%})"
+            + (f"; not always caught: {', '.join(missed)}" if missed else "")
+        )
+    if not out:
+        return "nothing was run"
+    seeds = {f"{r.name}[{r.condition}]": r.failed_seeds for r in results if r.failed_seeds}
     if seeds:
-        text += f"\nseeds with an unexpected outcome: {seeds}"
-    return text
+        out.append(f"seeds with an unexpected outcome: {seeds}")
+    return "\n".join(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenarios", nargs="*", type=Path, help="default: conformant shipped ones")
-    parser.add_argument("-n", "--runs", type=int, default=20, help="runs per scenario")
+    parser.add_argument("-n", "--runs", type=int, default=20, help="runs per scenario (and hog)")
     parser.add_argument("--alpha", type=float, default=0.001, help="stated false-failure rate")
     parser.add_argument("--work", type=Path, help="report folders (default: a temp folder)")
+    parser.add_argument("--hog", action="store_true", help="also run each under stress-ng --cpu 2")
+    parser.add_argument("--jobs", type=int, default=1, help="runs side by side")
+    parser.add_argument("--proxy", action="store_true", help="sweep the retrying test proxy")
+    parser.add_argument("--defect-runs", type=int, default=3, help="--proxy: runs per defect")
+    parser.add_argument("--defects", help="--proxy: comma-separated defects (default: all)")
     args = parser.parse_args(argv)
-    files = list(args.scenarios) or [
-        p for p in sorted(SCENARIOS.glob("*.yaml")) if expected_outcome(p) != "violation"
-    ]
+    if args.proxy:
+        files = list(args.scenarios) or sorted(PROXY_SCENARIOS.glob("*.yaml"))
+    else:
+        files = list(args.scenarios) or [
+            p for p in sorted(SCENARIOS.glob("*.yaml")) if expected_outcome(p) != "violation"
+        ]
     work = args.work or Path(tempfile.mkdtemp(prefix="seed-sweep-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"seed sweep: {len(files)} scenarios x {args.runs} runs; report folders in {work}")
+    conditions = [False, True] if args.hog else [False]
+    print(
+        f"seed sweep: {len(files)} scenarios x {args.runs} runs x {len(conditions)} conditions"
+        f" ({args.jobs} at a time); report folders in {work}",
+        flush=True,
+    )
     results: list[Sweep] = []
     started = time.monotonic()
-    for file in files:
-        t0 = time.monotonic()
-        results.append(sweep(file.resolve(), args.runs, work))
-        print(f"{file.stem}: done in {time.monotonic() - t0:.0f} s", flush=True)
+    for hog in conditions:
+        for file in files:
+            t0 = time.monotonic()
+            results.append(sweep(file.resolve(), args.runs, work, hog=hog, jobs=args.jobs))
+            r = results[-1]
+            print(
+                f"{file.stem} [{r.condition}]: {len(r.codes)} runs, {r.unexpected} unexpected, "
+                f"{r.count(EXIT_INCONCLUSIVE)} inconclusive, in {time.monotonic() - t0:.0f} s",
+                flush=True,
+            )
+    if args.proxy:
+        chosen = args.defects.split(",") if args.defects else list(DEFECT_SCENARIOS)
+        for defect in chosen:
+            base = PROXY_SCENARIOS / f"{DEFECT_SCENARIOS[defect]}.yaml"
+            variant = defect_variant(base, defect, work / "variants")
+            t0 = time.monotonic()
+            r = sweep(variant, args.defect_runs, work, name=f"{base.stem}+{defect}", jobs=args.jobs)
+            results.append(r)
+            print(
+                f"defect {defect}: caught {r.count(EXIT_VIOLATION)} of {len(r.codes)} "
+                f"(inconclusive {r.count(EXIT_INCONCLUSIVE)}) in {time.monotonic() - t0:.0f} s",
+                flush=True,
+            )
     print()
     print(table(results))
     print()

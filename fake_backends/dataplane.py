@@ -5,7 +5,8 @@ Order of work for each attempt, any method and path:
 1. stamp ``arrival_us`` (wall clock) before anything else;
 2. take the replica's arrival sequence number (journal cap, key of requests without an id);
 3. take the attempt index from the shared counter (requests with a request id only);
-4. decide the fault (:func:`fake_backends.decision.decide`), sleep the injected latency;
+4. decide the fault (:func:`fake_backends.decision.decide`; none for the harness's own traffic,
+   marked with ``HARNESS_PROBE_HEADER``), sleep the injected latency;
 5. answer: a small JSON body naming replica and attempt, an injected failure status (with
    Retry-After on 429/503 when configured), a pass-through answer from ``UPSTREAM_URL``, a
    connection reset (``SO_LINGER 0`` then close: the client gets a TCP RST and no bytes), or a
@@ -38,7 +39,7 @@ from fake_backends import metrics
 from fake_backends.counter import AttemptCounter
 from fake_backends.decision import Decision, decide
 from fake_backends.journal import Journal
-from fake_backends.records import JOURNAL_FORMAT_VERSION, FaultKind
+from fake_backends.records import HARNESS_PROBE_HEADER, JOURNAL_FORMAT_VERSION, FaultKind
 from fake_backends.shared_state import SharedState
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -46,6 +47,8 @@ StartResponse = Callable[..., Any]
 
 PLANE_ENVIRON_KEY = "fake_backends.plane"  # "admin" or "data"; only for in-process test clients
 _HANG_POLL_S = 0.05
+_PROBE_KEY = "HTTP_" + HARNESS_PROBE_HEADER.upper().replace("-", "_")
+_NO_FAULT = Decision(FaultKind.NONE, None, None, 0.0, 0.0)
 _LINGER_ZERO = struct.pack("ii", 1, 0)
 _HOP_BY_HOP = frozenset(
     {
@@ -161,15 +164,18 @@ class DataPlane:
             route, faults = profile.faults_for(method, path)
         else:
             route, faults = None, profile
-        decision = decide(
-            faults,
-            profile.seed,
-            self.replica,
-            request_id,
-            attempt,
-            now_s=arrival_us / 1e6,
-            anon_seq=seq,
-        )
+        if _PROBE_KEY in environ:  # the harness's own traffic: never a fault (see records)
+            decision = _NO_FAULT
+        else:
+            decision = decide(
+                faults,
+                profile.seed,
+                self.replica,
+                request_id,
+                attempt,
+                now_s=arrival_us / 1e6,
+                anon_seq=seq,
+            )
         envoy_count = environ.get("HTTP_X_ENVOY_ATTEMPT_COUNT")
         record: dict[str, Any] = {
             "v": JOURNAL_FORMAT_VERSION,

@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 JOURNAL_FORMAT_VERSION = 1
 
+HARNESS_PROBE_HEADER = "X-Retry-Harness-Probe"
+"""Marks the harness's own traffic (readiness and calibration probes): a backend answers such an
+attempt at once, with 200 and no injected fault or latency, and journals it like any other (its
+request id says which probe it was), so harness traffic can never fail, slow down or exhaust
+anything in the system under test, and every one of its attempts is on record."""
+
 
 class FaultKind(StrEnum):
     """What the backend did to one attempt."""

@@ -324,7 +324,7 @@ def _conformance(
             codes.append(EXIT_BAD_INPUT)
             continue
         got = _LABELS.get(code, str(code))
-        expect = _expected_outcome(file) or "conformant"
+        expect = scenario.expect
         detail = f"{time.monotonic() - t0:.1f} s; expected {expect}"
         rows.append((scenario.name, got, detail + (" ✓" if got == expect else " ✗")))
         # A showcase that is meant to expose a violation passes the job when it does.
@@ -343,18 +343,6 @@ def _conformance(
 
 
 _LABELS = {EXIT_OK: "conformant", EXIT_VIOLATION: "violation", EXIT_INCONCLUSIVE: "inconclusive"}
-
-
-def _expected_outcome(file: Path) -> str | None:
-    """A shipped scenario may declare, in a leading comment, the verdict it is meant to get.
-
-    ``# expect: violation`` marks a showcase whose config seems to declare something the
-    system does not do; the conformance job then passes when the violation is found.
-    """
-    for line in file.read_text(encoding="utf-8").splitlines()[:10]:
-        if line.startswith("# expect:"):
-            return line.split(":", 1)[1].strip().lower()
-    return None
 
 
 def _schema(what: str) -> int:

@@ -27,6 +27,7 @@ from harness.oracle.verdict import Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
 from harness.scenario import IDEMPOTENT_METHODS, LoadSpec, Scenario, load_scenario
+from harness.traffic import HarnessTraffic, summarize
 
 RUN_FORMAT_VERSION = 1
 
@@ -59,6 +60,9 @@ class RunManifest(BaseModel):
         default=None, description="Backend replicas the run started (null: an older run folder)"
     )
     notes: list[str] = Field(default_factory=list)
+    harness_traffic: HarnessTraffic | None = Field(
+        default=None, description="The harness's own attempts (readiness, calibration)"
+    )
     journals: list[str]
     client_records: str
 
@@ -274,6 +278,7 @@ def run_scenario(
         down_windows=artifacts.down_windows,
         replicas=scenario.backends.replicas,
         notes=notes,
+        harness_traffic=summarize(run_dir, artifacts.client_records_path),
         journals=[p.name for p in artifacts.journal_paths],
         client_records=artifacts.client_records_path.name,
     )
@@ -332,5 +337,7 @@ def verify_run_dir(run_dir: Path) -> Verdict:
         replicas=manifest.replicas,
     )
     notes = [manifest.epsilon_evidence, *manifest.notes]
+    if manifest.harness_traffic is not None:
+        notes += manifest.harness_traffic.notes()
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]
     return verdict.model_copy(update={"notes": [*verdict.notes, *notes]})

@@ -94,7 +94,14 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELET
 """Methods that never carry an Idempotency-Key in the shipped locustfiles (RFC 9110 idempotent)."""
 
 SUT_KINDS_WITH_OWN_CONFIG = frozenset({"haproxy", "nginx", "caddy", "urllib3_client"})
-_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH")
+"""Methods the load may send: RFC 9110 section 9 (CONNECT aside, it is not proxied) and PATCH
+(RFC 5789). A misspelt method (``GETT``) would be sent as is and judged as non-idempotent."""
+
+MAX_USERS = 10_000
+MAX_REQUESTS = 10_000_000
+MAX_DURATION_S = 86_400.0
+WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 class ScenarioFieldError(ValueError):
@@ -157,8 +164,8 @@ class SpikeShape(_Frozen):
     """A retry-storm spike: ``users`` users from ``at_s`` for ``duration_s`` seconds."""
 
     at_s: float = Field(ge=0, description="Seconds after the start when the spike begins")
-    users: int = Field(ge=1, description="Users during the spike")
-    duration_s: float = Field(gt=0)
+    users: int = Field(ge=1, le=MAX_USERS, description="Users during the spike")
+    duration_s: float = Field(gt=0, le=MAX_DURATION_S)
     spawn_rate: float | None = Field(
         default=None, gt=0, description="Users per second while ramping; default: all at once"
     )
@@ -187,11 +194,18 @@ IdempotencyFraction = Annotated[
 class LoadSpec(_Frozen):
     """The Locust load (also the ``load`` object of the ``RETRY_HARNESS_LOAD`` JSON file)."""
 
-    users: int = Field(default=4, ge=1)
-    spawn_rate: float = Field(default=4.0, gt=0, description="Users started per second")
-    requests: int | None = Field(default=None, ge=1, description="Logical requests in total")
+    users: int = Field(default=4, ge=1, le=MAX_USERS)
+    spawn_rate: float = Field(
+        default=4.0, gt=0, le=MAX_USERS, description="Users started per second"
+    )
+    requests: int | None = Field(
+        default=None, ge=1, le=MAX_REQUESTS, description="Logical requests in total"
+    )
     duration_s: float | None = Field(
-        default=None, gt=0, description="Run time; with requests, a hard time cap"
+        default=None,
+        gt=0,
+        le=MAX_DURATION_S,
+        description="Run time; with requests, a hard time cap",
     )
     methods: dict[str, float] = Field(
         default_factory=lambda: {"GET": 1.0}, description="Method -> weight"
@@ -200,7 +214,7 @@ class LoadSpec(_Frozen):
     idempotency_keys: IdempotencyFraction = 0.0
     body_bytes: int = Field(default=0, ge=0, le=10_000_000, description="POST/PUT/PATCH body")
     request_timeout_s: float = Field(
-        default=30.0, gt=0, description="Client timeout per logical request"
+        default=30.0, gt=0, le=3600, description="Client timeout per logical request"
     )
     locustfile: str = Field(default="scenarios/steady.py", min_length=1)
     shape: SpikeShape | None = None
@@ -218,8 +232,11 @@ class LoadSpec(_Frozen):
         if not v:
             raise ValueError("needs at least one method, e.g. {GET: 1.0}")
         for method, weight in v.items():
-            if not method or not set(method) <= _METHOD_CHARS:
-                raise ValueError(f"'{method}' is not an HTTP method name (letters only)")
+            if method not in HTTP_METHODS:
+                raise ValueError(
+                    f"'{method}' is not an HTTP method the load can send; allowed: "
+                    + ", ".join(HTTP_METHODS)
+                )
             if not weight >= 0 or weight == float("inf"):
                 raise ValueError(f"weight of {method} must be a finite number >= 0")
         if sum(v.values()) <= 0:
@@ -663,6 +680,7 @@ def load_scenario(path: Path) -> Scenario:
             file=path,
             line=root.start_mark.line + 1 if root is not None else None,
         )
+    _check_status_weights(data, root, path)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -671,6 +689,38 @@ def load_scenario(path: Path) -> Scenario:
         raise BadInput("the YAML refers to itself (a recursive alias)", file=path) from None
     base = path.resolve().parent
     return _finish(scenario, base, path, root)
+
+
+def _check_status_weights(data: Any, root: yaml.Node | None, path: Path) -> None:
+    """Every ``failure_status`` mix (profile, routes, chaos profiles) sums to 1.
+
+    The backends would silently rescale a mix that does not (``{503: 0.5, 502: 0.3}`` is read
+    as 62.5 % / 37.5 %), so a typo would change the faults without a word.
+    """
+
+    def walk(node: Any, loc: tuple[str | int, ...]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "failure_status" and isinstance(value, dict):
+                    weights = [w for w in value.values() if isinstance(w, int | float)]
+                    if len(weights) == len(value) and weights:
+                        total = float(sum(weights))
+                        if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+                            line, field = resolve_loc(root, (*loc, key))
+                            raise BadInput(
+                                f"status weights sum to {total:g}; they must sum to 1 (each "
+                                "weight is the share of failures answered with that status)",
+                                file=path,
+                                line=line,
+                                field=field,
+                            )
+                elif isinstance(key, str):
+                    walk(value, (*loc, key))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, (*loc, i))
+
+    walk(data, ())
 
 
 def dump_scenario(scenario: Scenario) -> str:

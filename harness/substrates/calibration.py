@@ -7,10 +7,12 @@ attempt takes to reach a backend, all under the CPU contention of the run itself
 Two measurements, both from the same host clock:
 
 1. **zero-delay gaps**: while the load runs, :class:`TimingProbe` sends back-to-back pairs of
-   requests straight to one backend (request ids starting ``calib-``), so the backend journals
-   attempt 0 and attempt 1 of each pair; ``arrival(1) - end(0)`` is what a retry with zero delay
-   looks like from the backend on this machine now. These records are split out of the journals
-   before the oracle sees them (``calibration-r*.ndjson``).
+   requests straight to one backend, never through the SUT (request ids starting
+   ``harness-calib-``, marked as harness traffic so the backend answers them without fault or
+   injected latency: see :mod:`harness.traffic`), so the backend journals attempt 0 and attempt 1
+   of each pair; ``arrival(1) - end(0)`` is what a retry with zero delay looks like from the
+   backend on this machine now. These records are split out of the journals before the oracle
+   sees them (``calibration-r*.ndjson``) and counted in the run's harness-traffic summary.
 2. **forward latency through the SUT**: from the run's own traces, ``arrival(attempt 0) -
    client start`` is the client-to-SUT-to-backend latency, an upper bound of one SUT hop.
 
@@ -31,7 +33,9 @@ import numpy as np
 import orjson
 import requests
 
-CALIBRATION_PREFIX = "calib-"
+from fake_backends.settings import DEFAULT_REQUEST_ID_HEADER as REQUEST_ID_HEADER
+from harness.traffic import CALIBRATION_PREFIX, PROBE_HEADERS
+
 EPSILON_FLOOR_S = 0.002
 _PAIR_INTERVAL_S = 0.01
 _MAX_PAIRS = 1000
@@ -50,7 +54,7 @@ class TimingProbe:
         try:
             while not stop.is_set() and self.pairs_sent < _MAX_PAIRS:
                 rid = f"{CALIBRATION_PREFIX}{self.seed:x}-{self.pairs_sent}"
-                headers = {"X-Request-ID": rid}
+                headers = {**PROBE_HEADERS, REQUEST_ID_HEADER: rid}
                 with contextlib.suppress(requests.RequestException):
                     session.get(f"{self.backend_url}/__calibrate", headers=headers, timeout=2)
                     session.get(f"{self.backend_url}/__calibrate", headers=headers, timeout=2)

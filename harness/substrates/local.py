@@ -25,7 +25,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
 
-import orjson
 import requests
 
 from fake_backends.admin_client import AdminError
@@ -37,9 +36,10 @@ from harness.oracle.records import DownWindow
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
-from harness.substrates.calibration import CALIBRATION_PREFIX, TimingProbe, wall_us
+from harness.substrates.calibration import TimingProbe, wall_us
 from harness.suts.base import RunningSut, missing_binary, start_sut
 from harness.suts.process import terminate
+from harness.traffic import split_journal
 
 Progress = Callable[[str, int, int | None], None]
 """progress(phase, done, total): called about twice a second while the load runs."""
@@ -470,7 +470,7 @@ class LocalSubstrate:
             time.sleep(0.3)
 
     def _collect_journals(self) -> tuple[list[Path], int]:
-        """Split calibration probes out of each raw journal; sum the dropped counts."""
+        """Split the harness's own traffic out of each raw journal; sum the dropped counts."""
         out: list[Path] = []
         dropped = 0
         for index, handle in enumerate(self.backends):
@@ -484,7 +484,8 @@ class LocalSubstrate:
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             clean = self.workdir / f"journal-r{index}.ndjson"
             calib = self.workdir / f"calibration-r{index}.ndjson"
-            split_calibration(raw, clean, calib)
+            own = self.workdir / f"harness-traffic-r{index}.ndjson"
+            split_journal(raw, clean, calib, own)
             out.append(clean)
         return out, dropped
 
@@ -492,31 +493,6 @@ class LocalSubstrate:
 def _describe(op: ChaosOp) -> str:
     extra = f" for {op.duration_s:g} s" if op.duration_s else ""
     return f"{op.action} replica r{op.replica}{extra}"
-
-
-def split_calibration(raw: Path, clean: Path, calib: Path) -> None:
-    """Copy the whole lines of a raw journal to ``clean``, calibration probes to ``calib``.
-
-    A last line without its newline (a record being written at a kill) is not a whole attempt
-    and is left out.
-    """
-    with raw.open("rb") as src, clean.open("wb") as dst, calib.open("wb") as cal:
-        for line in src:
-            if line.endswith(b"\n"):
-                (cal if _is_calibration(line) else dst).write(line)
-
-
-def _is_calibration(line: bytes) -> bool:
-    """Whether a journal line is a calibration probe's attempt (by its parsed request id).
-
-    A line that does not parse stays in the run's journal, where the oracle names the error.
-    """
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    rid = record.get("request_id") if isinstance(record, dict) else None
-    return isinstance(rid, str) and rid.startswith(CALIBRATION_PREFIX)
 
 
 def _pid_alive(pid: int) -> bool:

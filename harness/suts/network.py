@@ -1,8 +1,11 @@
 """Loopback-only networking helpers for SUT drivers: URLs, the busy-port check, readiness probes.
 
 Readiness means: a TCP connection to the SUT's address succeeds *and* an HTTP request on it gets
-an answer with any status. Probes carry ``X-Retry-Harness-Probe: 1`` and no ``X-Request-ID``, so
-a backend journals them as attempts without a request id, which the oracle ignores.
+an answer with any status. The harness's own traffic must not change the SUT unseen
+(:mod:`harness.traffic`): each probe carries the harness probe header, which the backends answer
+with 200 and no fault (so a SUT never retries a probe, spends budget on it or marks a backend
+down for it), and its own ``X-Request-ID`` (``harness-ready-…``), so every attempt it causes is
+journaled, split out of the judged journals and counted in the run's notes.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import socket
 import time
 from collections.abc import Callable
 
+from fake_backends.settings import DEFAULT_REQUEST_ID_HEADER
 from harness.errors import BadInput
 from harness.suts.templating import hostport
+from harness.traffic import PROBE_HEADERS, readiness_id
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-PROBE_HEADERS = {"X-Retry-Harness-Probe": "1", "User-Agent": "retry-harness-readiness"}
 
 
 def is_loopback(host: str) -> bool:
@@ -78,7 +82,8 @@ def probe_once(host: str, port: int, path: str, timeout_s: float) -> int | None:
     """One readiness probe: the HTTP status (never 0), or None if no connection or answer."""
     conn = http.client.HTTPConnection(host, port, timeout=max(timeout_s, 0.05))
     try:
-        conn.request("GET", path, headers=PROBE_HEADERS)
+        headers = {**PROBE_HEADERS, DEFAULT_REQUEST_ID_HEADER: readiness_id()}
+        conn.request("GET", path, headers=headers)
         return conn.getresponse().status
     except (OSError, http.client.HTTPException):
         return None

@@ -231,6 +231,7 @@ class Proxy:
         self, method: str, path: str, headers: list[tuple[str, str]], body: bytes, timeout: float
     ) -> Outcome:
         u = self.next_upstream()
+        ends = time.monotonic() + max(timeout, 0.001)  # the per-try timeout bounds the whole try
         conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=max(timeout, 0.001))
         try:
             try:
@@ -241,6 +242,8 @@ class Proxy:
             for k, v in headers:
                 conn.putheader(k, v)
             conn.endheaders(body if body else None)
+            assert conn.sock is not None
+            conn.sock.settimeout(max(ends - time.monotonic(), 0.001))
             resp = conn.getresponse()
             data = resp.read()
             return Outcome(status=resp.status, headers=resp.getheaders(), body=data)

@@ -26,6 +26,7 @@ def test_schema_names_the_sections_and_forbids_extra_fields() -> None:
     assert set(schema["properties"]) == {
         "name",
         "description",
+        "expect",
         "seed",
         "backends",
         "sut",

@@ -1,4 +1,5 @@
-"""Calibration probes are split out of a raw journal by their parsed request id.
+"""The harness's own traffic (calibration and readiness probes) is split out of a raw journal by
+its parsed request id.
 
 The split once matched the bytes ``"request_id":"calib-`` and so depended on the journal's
 compact JSON: a journal written with spaces left every probe in the run's journal, where the
@@ -10,8 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.substrates.calibration import CALIBRATION_PREFIX
-from harness.substrates.local import split_calibration
+from harness.traffic import CALIBRATION_PREFIX, READINESS_PREFIX, split_journal
 
 
 def _line(request_id: str | None, *, compact: bool) -> str:
@@ -22,6 +22,7 @@ def _line(request_id: str | None, *, compact: bool) -> str:
 
 def test_probes_are_split_whatever_the_json_spacing(tmp_path: Path) -> None:
     raw, clean, calib = tmp_path / "raw", tmp_path / "clean", tmp_path / "calib"
+    own = tmp_path / "harness"
     probe = f"{CALIBRATION_PREFIX}ab-1"
     lines = [
         _line(probe, compact=True),
@@ -30,8 +31,10 @@ def test_probes_are_split_whatever_the_json_spacing(tmp_path: Path) -> None:
         _line(None, compact=True),
         _line(f"x-{CALIBRATION_PREFIX}", compact=True),  # the prefix, but not at the start
         "not json\n",
+        _line(f"{READINESS_PREFIX}1-0", compact=False),
     ]
     raw.write_text("".join(lines) + _line("cut-at-a-kill", compact=True).rstrip("\n"))
-    split_calibration(raw, clean, calib)
+    split_journal(raw, clean, calib, own)
     assert calib.read_text().splitlines() == [lines[0].strip(), lines[1].strip()]
-    assert clean.read_text().splitlines() == [x.strip() for x in lines[2:]]
+    assert clean.read_text().splitlines() == [x.strip() for x in lines[2:-1]]
+    assert own.read_text().splitlines() == [lines[-1].strip()]

@@ -698,7 +698,13 @@ def _check_status_weights(data: Any, root: yaml.Node | None, path: Path) -> None
     as 62.5 % / 37.5 %), so a typo would change the faults without a word.
     """
 
+    seen: set[int] = set()  # a recursive alias is reported by the model's validation
+
     def walk(node: Any, loc: tuple[str | int, ...]) -> None:
+        if isinstance(node, dict | list):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "failure_status" and isinstance(value, dict):

@@ -32,6 +32,7 @@ LOCUSTFILES = sorted(
 )
 
 pos = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)
+run_time = st.floats(min_value=0.001, max_value=86_400, allow_nan=False, allow_infinity=False)
 unit = st.floats(min_value=0.0, max_value=1.0)
 text = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 
@@ -74,7 +75,7 @@ def policies(draw: st.DrawFn, config: Path) -> PolicySpec:
 @st.composite
 def loads(draw: st.DrawFn) -> LoadSpec:
     requests = draw(st.none() | st.integers(1, 10**6))
-    duration = draw(pos) if requests is None else draw(st.none() | pos)
+    duration = draw(run_time) if requests is None else draw(st.none() | run_time)
     methods = draw(
         st.dictionaries(
             st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]),
@@ -88,20 +89,20 @@ def loads(draw: st.DrawFn) -> LoadSpec:
             SpikeShape,
             at_s=st.floats(0, 100),
             users=st.integers(1, 500),
-            duration_s=pos,
+            duration_s=run_time,
             spawn_rate=st.none() | pos,
         )
     )
     return LoadSpec(
         users=draw(st.integers(1, 1000)),
-        spawn_rate=draw(pos),
+        spawn_rate=draw(st.floats(min_value=0.001, max_value=10_000)),
         requests=requests,
         duration_s=duration,
         methods=methods,
         paths=draw(st.lists(st.from_regex(r"\A/[a-z0-9/_-]{0,12}\Z"), min_size=1, max_size=4)),
         idempotency_keys=draw(unit),
         body_bytes=draw(st.integers(0, 10_000)),
-        request_timeout_s=draw(pos),
+        request_timeout_s=draw(st.floats(min_value=0.001, max_value=3600)),
         locustfile=draw(st.sampled_from(LOCUSTFILES)),
         shape=shape,
     )

@@ -51,8 +51,8 @@ from harness.substrates.images import backend_image_ref
 from harness.substrates.kind_kit import Kit
 from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
 from harness.substrates.kind_tools import Tools
-from harness.substrates.local import split_calibration
 from harness.suts.process import terminate
+from harness.traffic import split_journal
 
 Progress = Callable[[str, int, int | None], None]
 DEFAULT_CLUSTER_NAME = "retry-harness"
@@ -448,7 +448,12 @@ class KindSubstrate:
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             raw.touch()
             clean = self.workdir / f"journal-r{index}.ndjson"
-            split_calibration(raw, clean, self.workdir / f"calibration-r{index}.ndjson")
+            split_journal(
+                raw,
+                clean,
+                self.workdir / f"calibration-r{index}.ndjson",
+                self.workdir / f"harness-traffic-r{index}.ndjson",
+            )
             out.append(clean)
         return out, dropped
 

@@ -17,6 +17,7 @@ from harness.scenario import ChaosOp
 from harness.substrates.kind import KindSubstrate
 from harness.substrates.kind_render import Rendered
 from harness.substrates.kind_tools import Tools
+from harness.traffic import CALIBRATION_PREFIX
 from tests.kind.conftest import kit_scenario
 
 pytestmark = pytest.mark.integration
@@ -70,10 +71,11 @@ def test_run_load_accounts_for_every_attempt(tmp_path: Path) -> None:
     assert len(clients) == 150
     journals = [_lines(p) for p in artifacts.journal_paths]
     calibration = [_lines(run / f"calibration-r{i}.ndjson") for i in range(2)]
+    own = [_lines(run / f"harness-traffic-r{i}.ndjson") for i in range(2)]
     # every attempt each replica recorded is in the run folder, exactly once
     for i in range(2):
-        assert len(journals[i]) + len(calibration[i]) == recorded[i]
-    assert all(str(r["request_id"]).startswith("calib-") for r in calibration[0])
+        assert len(journals[i]) + len(calibration[i]) + len(own[i]) == recorded[i]
+    assert all(str(r["request_id"]).startswith(CALIBRATION_PREFIX) for r in calibration[0])
     assert calibration[0], "the timing probe reached replica r0"
     ids = {c["request_id"] for c in clients}
     assert {r["request_id"] for r in journals[0]} == ids  # no SUT here: one attempt each

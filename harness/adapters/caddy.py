@@ -1,27 +1,35 @@
-"""Adapter: a Caddy 2.6 ``Caddyfile`` (template) -> the canonical :class:`RetryPolicy`.
+"""Adapter: a Caddy 2.6 config (a ``Caddyfile`` template or Caddy's JSON) -> :class:`RetryPolicy`.
 
-Owns the Caddyfile tokenizer (whitespace-separated tokens, ``"..."`` and backtick quotes, ``#``
-comments, a ``{`` ending a line opens a block, a lone ``}`` closes it; ``{placeholders}`` and
-``{{template placeholders}}`` are ordinary tokens), the choice of the ``reverse_proxy`` block and
-the mapping of its load-balancing retry subdirectives:
+Owns the reading of Caddy configs through Caddy's own parser and the mapping of the
+``reverse_proxy`` handler's load-balancing retry settings:
 
-- ``lb_retries N`` -> N + 1 tries (``max_retries = N``);
-- ``lb_try_duration`` -> ``deadline_s`` (measured from the handler start, attempts included);
-- ``lb_try_interval`` -> a fixed delay (multiplier 1, no jitter, also before retry 1); its
-  default is 250ms **only if** ``lb_try_duration`` > 0, otherwise 0 (back-to-back retries);
-- dial errors are retried for any method; other errors only for GET unless ``lb_retry_match``;
-  a completed round trip ends the loop, so **no status code is ever retried**.
+- a Caddyfile is turned into Caddy's JSON by ``caddy adapt --adapter caddyfile`` (so snippets,
+  ``import`` of files and globs relative to the importing file, and every directive are read by
+  Caddy itself); ``{{placeholders}}`` of the harness are rendered first (the rendered copy sits
+  in a temporary folder whose entries link to the Caddyfile's folder, so relative imports still
+  resolve). Without the ``caddy`` binary a Caddyfile is refused with the install command; a JSON
+  config (``.json``, or text starting with ``{`` that parses as JSON) is read without it.
+- the first ``reverse_proxy`` handler (in server, route and subroute order) is read:
+  ``load_balancing.retries`` (``lb_retries``) -> ``max_retries``; ``try_duration``
+  (``lb_try_duration``) -> ``deadline_s`` (measured from the handler start, attempts included);
+  ``try_interval`` (``lb_try_interval``) -> a fixed delay (multiplier 1, no jitter, also before
+  retry 1), whose default is 250ms **only if** try_duration > 0, otherwise 0;
+  ``retry_match`` (``lb_retry_match``) -> the methods retried after a connection was made
+  (default: GET only); dial errors are retried for any method; a completed round trip ends the
+  loop, so **no status code is ever retried**.
 
-Sources (``retry-semantics.md`` §11): caddyserver/caddy tag v2.6.4
-``modules/caddyhttp/reverseproxy/reverseproxy.go`` (LoadBalancing, tryAgain, Provision),
-``modules/caddyhttp/reverseproxy/caddyfile.go``;
-https://caddyserver.com/docs/caddyfile/directives/reverse_proxy (load balancing subdirectives) and https://caddyserver.com/docs/conventions#durations.
+Not judged (``RetryPolicy.not_judged``): a ``retry_match`` matcher set that tests anything but
+the method (path, header, expression ...): which requests are retried then depends on the
+request, aspect METHODS.
 
-The file is read lexically, placeholders and all: a ``to {{upstream_hostport}}`` line stands for
-``context.upstream_servers`` upstreams.
+Sources: caddyserver/caddy tag v2.6.4 ``modules/caddyhttp/reverseproxy/reverseproxy.go``
+(LoadBalancing, tryAgain, Provision) and ``modules/caddyhttp/reverseproxy/caddyfile.go``;
+https://caddyserver.com/docs/caddyfile/directives/reverse_proxy (load balancing subdirectives),
+https://caddyserver.com/docs/json/apps/http/servers/routes/handle/reverse_proxy/ and
+https://caddyserver.com/docs/caddyfile/directives/import.
 
 Two findings of this harness against Caddy 2.6.2 are added as quirk notes (the declared policy
-stays what the file and the docs say): with upstream keep-alive on (the default), Go's HTTP
+stays what the config and the docs say): with upstream keep-alive on (the default), Go's HTTP
 transport replays an idempotent request on a reset reused connection by itself, on the same
 upstream and outside ``lb_retries``/``lb_try_interval`` (``scenarios/caddy-keepalive-hidden-
 retries.yaml``; ``keepalive off`` removes it); and ``lb_try_duration`` is checked before the
@@ -31,153 +39,269 @@ duration (``scenarios/deadline.yaml``).
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
+import os
 import re
-from dataclasses import dataclass, field
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.adapters._common import parse_duration
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
-from harness.policy.model import Backoff, JitterModel, MethodRule, RetryOn, RetryPolicy
+from harness.policy.model import (
+    Aspect,
+    Backoff,
+    JitterModel,
+    MethodRule,
+    RetryOn,
+    RetryPolicy,
+    Unmodelled,
+)
+from harness.suts.templating import join_lines, render_lines
 
 SYSTEM: str = "caddy"
 
 DEFAULT_TRY_INTERVAL_S = 0.25
 """``lb_try_interval`` when ``lb_try_duration`` > 0 and no interval is set (Provision)."""
 
-UNBOUNDED_RETRIES = 100
-"""``max_retries`` when only ``lb_try_duration`` limits retries and the interval is 0."""
+ADAPT_TIMEOUT_S = 30.0
+INSTALL_HINT = "apt-get install -y caddy"
 
-_SOURCE = "caddyserver/caddy v2.6.4 reverseproxy.go (tryAgain); retry-semantics.md §11"
+_SOURCE = "caddyserver/caddy v2.6.4 modules/caddyhttp/reverseproxy/reverseproxy.go (tryAgain)"
+_DOC = "https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#load-balancing"
+_JSON_DOC = "https://caddyserver.com/docs/json/apps/http/servers/routes/handle/reverse_proxy/"
 _FINDING = "finding of retry-harness against Caddy 2.6.2"
-_PER_REPLICA = re.compile(r"\{\{\s*upstream_(hostport|host|port|index)\s*\}\}")
-_DAYS = re.compile(r"(\d+(?:\.\d+)?)d")
+
+LB_FIELDS = frozenset(
+    {"selection_policy", "retries", "try_duration", "try_interval", "retry_match"}
+)
+"""``load_balancing`` fields of Caddy 2.6 (Caddy refuses others: strict JSON decoding)."""
+HANDLER_FIELDS = frozenset(
+    {
+        "handler",
+        "transport",
+        "circuit_breaker",
+        "load_balancing",
+        "health_checks",
+        "upstreams",
+        "dynamic_upstreams",
+        "flush_interval",
+        "trusted_proxies",
+        "headers",
+        "request_buffers",
+        "response_buffers",
+        "stream_timeout",
+        "stream_close_delay",
+        "rewrite",
+        "handle_response",
+        "verbose_logs",
+        "buffer_requests",
+        "buffer_responses",
+        "max_buffer_size",
+    }
+)
+"""``reverse_proxy`` handler fields of Caddy 2.6."""
+SUBDIRECTIVES = (
+    "to",
+    "lb_policy",
+    "lb_retries",
+    "lb_try_duration",
+    "lb_try_interval",
+    "lb_retry_match",
+    "health_uri",
+    "health_port",
+    "health_interval",
+    "health_timeout",
+    "health_status",
+    "health_body",
+    "health_headers",
+    "fail_duration",
+    "max_fails",
+    "unhealthy_status",
+    "unhealthy_latency",
+    "unhealthy_request_count",
+    "flush_interval",
+    "request_buffers",
+    "response_buffers",
+    "stream_timeout",
+    "stream_close_delay",
+    "trusted_proxies",
+    "header_up",
+    "header_down",
+    "method",
+    "rewrite",
+    "transport",
+    "handle_response",
+    "replace_status",
+    "dynamic",
+)
+"""``reverse_proxy`` Caddyfile subdirectives of Caddy 2.6 (for suggestions)."""
+
+_JSON_START = re.compile(r"^\s*\{\s*\"")
 
 
-@dataclass
-class _Node:
-    """One Caddyfile line: its tokens, line number and, if it opens a block, the block's lines."""
-
-    name: str
-    args: tuple[str, ...]
-    line: int
-    children: list[_Node] | None = None
-    parent: _Node | None = field(default=None, repr=False)
+@dataclass(frozen=True)
+class _Found:
+    handler: dict[str, Any]
+    where: str  # JSON path of the handler, e.g. apps.http.servers.srv0.routes[0].handle[0]
 
 
-def _tokenize_line(text: str, lineno: int, file: str) -> list[tuple[str, bool]]:
-    """Tokens of one line as (token, was_quoted)."""
-    tokens: list[tuple[str, bool]] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-        elif ch == "#":
-            break
-        elif ch in '"`':
-            end = i + 1
-            buf: list[str] = []
-            while end < len(text) and text[end] != ch:
-                if ch == '"' and text[end] == "\\" and end + 1 < len(text):
-                    end += 1
-                buf.append(text[end])
-                end += 1
-            if end >= len(text):
-                raise BadInput(f"unterminated {ch} quote", file=file, line=lineno)
-            tokens.append(("".join(buf), True))
-            i = end + 1
-        else:
-            end = i
-            while end < len(text) and not text[end].isspace():
-                end += 1
-            tokens.append((text[i:end], False))
-            i = end
-    return tokens
+# -- reading the config ------------------------------------------------------------------------
 
 
-def _parse(text: str, file: str) -> list[_Node]:
-    root: list[_Node] = []
-    stack: list[tuple[list[_Node], _Node | None]] = [(root, None)]
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        tokens = _tokenize_line(raw, lineno, file)
-        if not tokens:
-            continue
-        if tokens == [("}", False)]:
-            if len(stack) == 1:
-                raise BadInput("unexpected '}'", file=file, line=lineno)
-            stack.pop()
-            continue
-        opens = tokens[-1] == ("{", False)
-        body = tokens[:-1] if opens else tokens
-        for tok, quoted in body:
-            if not quoted and tok in {"{", "}"}:
-                raise BadInput(
-                    f"'{tok}' must end a line ('{{') or stand alone ('}}')",
-                    file=file,
-                    line=lineno,
-                    field=body[0][0],
-                )
-        parent = stack[-1][1]
-        node = _Node(
-            name=body[0][0] if body else "",
-            args=tuple(t for t, _ in body[1:]),
-            line=lineno,
-            parent=parent,
+def _looks_like_json(path: Path, text: str) -> bool:
+    return path.suffix == ".json" or bool(_JSON_START.match(text))
+
+
+def _render_placeholders(text: str, path: Path, context: AdapterContext) -> str:
+    """Harness ``{{placeholders}}`` rendered with stand-in addresses (one per upstream)."""
+    n = context.upstream_servers or 1
+    upstreams = [f"http://127.0.0.1:{10001 + i}" for i in range(n)]
+    return join_lines(
+        render_lines(text, listen=("127.0.0.1", 10000), upstreams=upstreams, source=path)
+    )
+
+
+def _adapt(path: Path, text: str, context: AdapterContext) -> dict[str, Any]:
+    """Caddy's JSON for a Caddyfile, by ``caddy adapt`` (BadInput without the binary)."""
+    binary = shutil.which("caddy")
+    if binary is None:
+        raise BadInput(
+            "reading a Caddyfile needs Caddy's own parser: the 'caddy' binary is not on PATH; "
+            f"install it with `{INSTALL_HINT}`, or give the config as Caddy JSON "
+            "(`caddy adapt --config Caddyfile` prints it)",
+            file=path,
+            field="caddy",
         )
-        stack[-1][0].append(node)
-        if opens:
-            node.children = []
-            stack.append((node.children, node))
-    if len(stack) > 1:
-        opened = stack[-1][1]
-        assert opened is not None
-        raise BadInput("unclosed '{'", file=file, line=opened.line, field=opened.name or "{")
-    return root
+    with tempfile.TemporaryDirectory(prefix="rh-caddy-adapt-") as tmp:
+        target = path
+        if "{{" in text:
+            target = Path(tmp) / path.name
+            target.write_text(_render_placeholders(text, path, context), encoding="utf-8")
+            for entry in path.parent.resolve().iterdir():  # relative imports still resolve
+                if entry.name != path.name:
+                    os.symlink(entry, Path(tmp) / entry.name)
+        try:
+            done = subprocess.run(
+                [binary, "adapt", "--config", str(target), "--adapter", "caddyfile"],
+                capture_output=True,
+                text=True,
+                timeout=ADAPT_TIMEOUT_S,
+                check=False,
+                cwd=path.parent,
+            )
+        except subprocess.TimeoutExpired:
+            raise BadInput(
+                f"'caddy adapt' did not finish within {ADAPT_TIMEOUT_S:g}s", file=path
+            ) from None
+        if done.returncode != 0:
+            raise _adapt_error(done.stderr or done.stdout, path, target)
+    try:
+        data = json.loads(done.stdout)
+    except json.JSONDecodeError as err:
+        raise BadInput(f"'caddy adapt' printed no JSON ({err})", file=path) from None
+    if not isinstance(data, dict):
+        raise BadInput("'caddy adapt' printed no JSON object", file=path)
+    return data
 
 
-def _find(nodes: list[_Node], name: str) -> list[_Node]:
-    out: list[_Node] = []
-    for n in nodes:
-        if n.name == name:
-            out.append(n)
-        # the global options block has an empty name; snippets are "(name)"
-        if n.children is not None and n.name and not n.name.startswith("("):
-            out.extend(_find(n.children, name))
-    return out
+def _adapt_error(output: str, path: Path, rendered: Path) -> BadInput:
+    """Caddy's own message, pointing at the user's file and line, with a suggestion if any."""
+    message = output.strip().splitlines()[-1] if output.strip() else "caddy adapt failed"
+    message = message.removeprefix("Error: ").replace(str(rendered), str(path))
+    line = None
+    file: str | Path = path
+    where = re.search(r"(/[^\s:]+):(\d+)\b", message)
+    if where is not None:
+        line = int(where.group(2))
+        file = where.group(1)
+        message = message.replace(where.group(0), "").strip(" -:")
+    if "Error during parsing:" in message:
+        message = message.rsplit("Error during parsing:", 1)[1].strip()
+    field = _first_word(Path(file), line)
+    unknown = re.search(r"unrecognized (?:subdirective|directive):? '?([A-Za-z_]+)'?", message)
+    if unknown is not None:
+        field = unknown.group(1)
+        close = difflib.get_close_matches(field, SUBDIRECTIVES, n=1, cutoff=0.75)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+    return BadInput(f"Caddy refuses the config: {message}", file=file, line=line, field=field)
 
 
-def _duration_s(node: _Node, file: str) -> float:
-    """Caddy duration: Go syntax ("250ms", "1.5s", "1m30s") plus Caddy's days ("1d")."""
-    if len(node.args) != 1:
-        raise BadInput("expected one duration", file=file, line=node.line, field=node.name)
-    if node.args[0] == "0":  # Go accepts a bare zero
-        return 0.0
-    go_syntax = _DAYS.sub(lambda m: f"{float(m.group(1)) * 24:g}h", node.args[0])
-    return parse_duration(go_syntax, file=file, field=node.name, line=node.line, unit_s=None)
+def _first_word(file: Path, line: int | None) -> str | None:
+    """The directive (first word) on ``line`` of ``file``, for the error's field."""
+    if line is None:
+        return None
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not 1 <= line <= len(lines):
+        return None
+    words = lines[line - 1].split()
+    return words[0] if words and words[0] not in {"{", "}"} else None
 
 
-def _last(block: list[_Node], name: str) -> _Node | None:
-    found = None
-    for n in block:
-        if n.name == name:
-            found = n
-    return found
+def _load_json(path: Path, text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BadInput(f"malformed JSON: {err.msg}", file=path, line=err.lineno) from None
+    if not isinstance(data, dict):
+        raise BadInput("a Caddy JSON config must be an object", file=path)
+    return data
 
 
-def _count_upstreams(rp: _Node, context: AdapterContext) -> int | None:
-    tokens = list(rp.args)
-    if tokens and (tokens[0] == "*" or tokens[0].startswith(("/", "@"))):
-        tokens = tokens[1:]
-    lines = [tokens]
-    lines += [list(n.args) for n in rp.children or [] if n.name == "to"]
-    total: int | None = 0
-    for words in lines:
-        for w in words:
-            n = context.upstream_servers if _PER_REPLICA.search(w) else 1
-            total = None if total is None or n is None else total + n
-    return total
+def _handlers(node: Any, where: str) -> Iterator[_Found]:
+    """Every ``reverse_proxy`` handler under ``node``, in document order."""
+    if isinstance(node, dict):
+        if node.get("handler") == "reverse_proxy":
+            yield _Found(node, where)
+        for key, value in node.items():
+            yield from _handlers(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _handlers(item, f"{where}[{i}]")
+
+
+def _duration(value: Any, *, file: Path, field: str) -> float:
+    """A Caddy duration in JSON: integer nanoseconds or a string ("250ms", "1d")."""
+    if isinstance(value, bool):
+        raise BadInput(f"must be a duration (got {value!r})", file=file, field=field)
+    if isinstance(value, int | float):
+        if value < 0:
+            raise BadInput(f"must be >= 0 (got {value!r})", file=file, field=field)
+        return float(value) / 1e9
+    if isinstance(value, str):
+        go_syntax = re.sub(r"(\d+(?:\.\d+)?)d", lambda m: f"{float(m.group(1)) * 24:g}h", value)
+        if go_syntax == "0":
+            return 0.0
+        return parse_duration(go_syntax, file=file, field=field, unit_s=None)
+    raise BadInput(f"must be a duration (got {value!r})", file=file, field=field)
+
+
+def _refuse_unknown(
+    data: dict[str, Any], allowed: frozenset[str], *, file: Path, prefix: str
+) -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise BadInput(
+                f"unknown field ({hint}allowed: {', '.join(sorted(allowed))}); Caddy refuses it",
+                file=file,
+                field=f"{prefix}.{key}",
+            )
+
+
+# -- the policy ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -186,80 +310,115 @@ class _RetryMatch:
     unmodelled: tuple[str, ...]
 
 
-def _retry_match(node: _Node, file: str) -> _RetryMatch:
-    """``lb_retry_match`` matchers: the methods of ``method`` matchers; others are unmodelled."""
-    entries = [(node.args, node.line)] if node.args else []
-    entries += [((c.name, *c.args), c.line) for c in node.children or []]
-    if not entries:
-        raise BadInput("expects a request matcher", file=file, line=node.line, field=node.name)
+def _retry_match(value: Any, *, file: Path, field: str) -> _RetryMatch:
+    """``retry_match``: matcher sets ORed, matchers of a set ANDed; only ``method`` is decided."""
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+        raise BadInput("must be a list of matcher sets", file=file, field=field)
     methods: set[str] = set()
     unmodelled: list[str] = []
-    for words, line in entries:
-        if words[0] == "method" and len(words) > 1:
-            methods |= {m.upper() for m in words[1:]}
+    for matcher_set in value:
+        if not matcher_set:  # an empty set matches every request
+            return _RetryMatch(None, ())
+        if set(matcher_set) == {"method"} and isinstance(matcher_set["method"], list):
+            methods |= {str(m).upper() for m in matcher_set["method"]}
         else:
-            unmodelled.append(f"line {line}: {' '.join(words)}")
-    return _RetryMatch(frozenset(methods) if methods else None, tuple(unmodelled))
+            unmodelled.append(json.dumps(matcher_set, sort_keys=True))
+    return _RetryMatch(frozenset(methods), tuple(unmodelled))
 
 
 def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
-    """Read ``path`` (a Caddyfile template) into the declared policy of its reverse_proxy."""
-    file = str(path)
+    """Read ``path`` (a Caddyfile template or Caddy JSON) into the policy of its reverse_proxy."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise BadInput(f"cannot read the Caddyfile: {err}", file=file) from err
-    root = _parse(text, file)
-    proxies = _find(root, "reverse_proxy")
-    if not proxies:
-        raise BadInput("no reverse_proxy directive", file=file, field="reverse_proxy")
-    rp = proxies[0]
-    why = f"policy read from the reverse_proxy at line {rp.line}"
-    if len(proxies) > 1:
-        why += f": the first of {len(proxies)} (the others are not read)"
-    notes = [_note("default", "reverse_proxy", why)]
-    for imp in _find(root, "import"):
-        notes.append(_note("quirk", "import", f"line {imp.line}: imported files are not read"))
-    block = rp.children or []
+        raise BadInput(f"cannot read the Caddy config: {err}", file=path) from err
+    if _looks_like_json(path, text):
+        data, how = _load_json(path, text), "Caddy JSON"
+    else:
+        data, how = _adapt(path, text, context), "the Caddyfile as adapted by `caddy adapt`"
+    found = list(_handlers(data, ""))
+    if not found:
+        raise BadInput(
+            f"no reverse_proxy handler in {how} (check the site blocks, snippets and imports)",
+            file=path,
+            field="reverse_proxy",
+        )
+    rp = found[0]
+    why = f"policy read from {how}: the reverse_proxy at {rp.where}"
+    if len(found) > 1:
+        why += f", the first of {len(found)} (the others are not read)"
+    upstreams_known = "{{upstream" not in text or context.upstream_servers is not None
+    return _policy(rp, path, why, upstreams_known=upstreams_known)
 
-    retries_node = _last(block, "lb_retries")
-    retries = 0
-    if retries_node is not None:
-        if len(retries_node.args) != 1 or not retries_node.args[0].isdigit():
-            raise BadInput(
-                "expected one integer >= 0", file=file, line=retries_node.line, field="lb_retries"
+
+def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> AdaptedPolicy:
+    h = rp.handler
+    _refuse_unknown(h, HANDLER_FIELDS, file=path, prefix=rp.where)
+    lb = h.get("load_balancing") or {}
+    if not isinstance(lb, dict):
+        raise BadInput("must be an object", file=path, field=f"{rp.where}.load_balancing")
+    _refuse_unknown(lb, LB_FIELDS, file=path, prefix=f"{rp.where}.load_balancing")
+    notes = [_note("default", "reverse_proxy", why)]
+
+    retries_value = lb.get("retries", 0)
+    if isinstance(retries_value, bool) or not isinstance(retries_value, int):
+        raise BadInput(
+            f"must be an integer >= 0 (got {retries_value!r})", file=path, field="lb_retries"
+        )
+    if retries_value < 0:
+        raise BadInput(
+            f"{retries_value}: Caddy accepts it and then retries without limit (tryAgain stops "
+            "at lb_retries only when it is > 0) unless lb_try_duration ends it; give a "
+            "finite lb_retries >= 0",
+            file=path,
+            field="lb_retries",
+        )
+    retries = retries_value
+    duration_s = (
+        _duration(lb["try_duration"], file=path, field="lb_try_duration")
+        if lb.get("try_duration") is not None
+        else 0.0
+    )
+    interval_set = lb.get("try_interval") is not None
+    interval_s = (
+        _duration(lb["try_interval"], file=path, field="lb_try_interval") if interval_set else 0.0
+    )
+    if interval_set and retries == 0 and duration_s == 0:
+        notes.append(
+            _note(
+                "quirk",
+                "lb_try_interval",
+                "set, but neither lb_retries nor lb_try_duration is: Caddy makes no retry, "
+                "so the interval has no effect",
+                source=_DOC,
             )
-        retries = int(retries_node.args[0])
-    duration_node = _last(block, "lb_try_duration")
-    duration_s = _duration_s(duration_node, file) if duration_node is not None else 0.0
-    interval_node = _last(block, "lb_try_interval")
-    if interval_node is not None:
-        interval_s = _duration_s(interval_node, file)
-    elif duration_s > 0:
+        )
+    if duration_s > 0 and interval_s == 0:
         interval_s = DEFAULT_TRY_INTERVAL_S
         notes.append(
             _note(
                 "default",
                 "lb_try_interval",
-                "not set and lb_try_duration > 0: default 250ms between tries",
+                ("0, which Caddy treats as unset" if interval_set else "not set")
+                + ", and lb_try_duration > 0: Caddy waits its default 250ms between tries "
+                "(Provision: a zero interval would spin for the whole try duration)",
             )
         )
-    else:
-        interval_s = 0.0
-        if retries > 0:
-            notes.append(
-                _note(
-                    "quirk",
-                    "lb_try_interval",
-                    "not set and no lb_try_duration: the interval is 0, not the documented "
-                    "250ms (that default applies only with lb_try_duration), so retries are "
-                    "back to back",
-                )
+    elif interval_s == 0 and retries > 0:
+        notes.append(
+            _note(
+                "quirk",
+                "lb_try_interval",
+                "not set and no lb_try_duration: the interval is 0, not the documented "
+                "250ms (that default applies only with lb_try_duration), so retries are "
+                "back to back",
             )
+        )
 
     if retries > 0:
         max_retries = retries
-    elif duration_s > 0 and interval_s > 0:
+    elif duration_s > 0:
         max_retries = max(1, math.ceil(duration_s / interval_s - 1e-9))
         notes.append(
             _note(
@@ -268,16 +427,6 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 f"not set: retries are limited only by lb_try_duration; at most "
                 f"ceil({duration_s:g}s / {interval_s:g}s) = {max_retries} when attempts fail "
                 "at once (fewer when they take time)",
-            )
-        )
-    elif duration_s > 0:
-        max_retries = UNBOUNDED_RETRIES
-        notes.append(
-            _note(
-                "quirk",
-                "lb_try_interval",
-                f"0 with lb_try_duration and no lb_retries: retries spin without pause until "
-                f"the duration ends; bounded here at {UNBOUNDED_RETRIES}",
             )
         )
     else:
@@ -290,8 +439,8 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             )
         )
 
-    match_node = _last(block, "lb_retry_match")
-    if match_node is None:
+    not_judged: list[Unmodelled] = []
+    if "retry_match" not in lb or lb["retry_match"] is None:
         methods = MethodRule(retryable=frozenset({"GET"}), connect_failure_any_method=True)
         notes.append(
             _note(
@@ -302,10 +451,24 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             )
         )
     else:
-        match = _retry_match(match_node, file)
+        match = _retry_match(lb["retry_match"], file=path, field="lb_retry_match")
         methods = MethodRule(retryable=match.methods, connect_failure_any_method=True)
         for entry in match.unmodelled:
-            notes.append(_note("quirk", "lb_retry_match", f"matcher not modelled: {entry}"))
+            reason = (
+                "the matcher set tests more than the method, so whether a request is retried "
+                "after a connection was made depends on the request itself"
+            )
+            not_judged.append(
+                Unmodelled(
+                    aspects=frozenset({Aspect.METHODS}),
+                    native=f"lb_retry_match {entry}",
+                    reason=reason,
+                    location=f"{path}: {rp.where}.load_balancing.retry_match",
+                )
+            )
+            notes.append(
+                _note("quirk", "lb_retry_match", f"not judged (methods): {entry}: {reason}")
+            )
         notes.append(
             _note(
                 "quirk",
@@ -314,14 +477,22 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "connection was made (GET too only if it matches)",
             )
         )
+        if max_retries == 0:
+            notes.append(
+                _note(
+                    "quirk",
+                    "lb_retry_match",
+                    "set, but Caddy makes no retry (no lb_retries or lb_try_duration): no effect",
+                )
+            )
 
-    transport = next((n for n in block if n.name == "transport" and n.args[:1] == ("http",)), None)
-    header_timeout = None
-    keepalive = None
-    if transport is not None:
-        header_timeout = _last(transport.children or [], "response_header_timeout")
-        keepalive = _last(transport.children or [], "keepalive")
-    if keepalive is None or keepalive.args[:1] != ("off",):
+    transport = h.get("transport") or {}
+    if not isinstance(transport, dict):
+        raise BadInput("must be an object", file=path, field=f"{rp.where}.transport")
+    header_timeout = transport.get("response_header_timeout")
+    keep_alive = transport.get("keep_alive") or {}
+    keepalive_on = not (isinstance(keep_alive, dict) and keep_alive.get("enabled") is False)
+    if transport.get("protocol", "http") == "http" and keepalive_on:
         notes.append(
             AdapterNote(
                 kind="quirk",
@@ -332,11 +503,15 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "itself, ~2 ms later, on the same upstream, outside lb_retries and without "
                 "lb_try_interval: hidden retries beyond the declared count. 'keepalive off' in "
                 "the http transport removes them",
-                source=f"{_FINDING} (scenarios/caddy-keepalive-hidden-retries.yaml); Go "
-                "net/http persistConn.shouldRetryRequest",
+                source=f"{_FINDING} (scenarios/caddy-keepalive-hidden-retries.yaml); Go 1.19 "
+                "src/net/http/transport.go persistConn.shouldRetryRequest",
             )
         )
-    per_try_s = _duration_s(header_timeout, file) if header_timeout is not None else 0.0
+    per_try_s = (
+        _duration(header_timeout, file=path, field="transport http.response_header_timeout")
+        if header_timeout is not None
+        else 0.0
+    )
     if header_timeout is None:
         notes.append(
             _note(
@@ -375,20 +550,19 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "LoadBalancing.tryAgain",
             )
         )
-    upstreams = _count_upstreams(rp, context)
-    if upstreams == 1 and max_retries > 0:
+    upstreams = h.get("upstreams")
+    if upstreams_known and isinstance(upstreams, list) and len(upstreams) == 1 and max_retries > 0:
         notes.append(_note("quirk", "to", "one upstream: every retry goes to the same server"))
-    for name in ("fail_duration", "max_fails", "unhealthy_status"):
-        if _last(block, name) is not None:
-            notes.append(
-                _note(
-                    "quirk",
-                    name,
-                    "passive health checks can mark an upstream down; with none left the "
-                    "request fails with no retry to a backend",
-                )
+    passive = (h.get("health_checks") or {}).get("passive")
+    if isinstance(passive, dict) and passive:
+        notes.append(
+            _note(
+                "quirk",
+                "fail_duration",
+                "passive health checks can mark an upstream down; with none left the "
+                "request fails with no retry to a backend",
             )
-            break
+        )
 
     policy = RetryPolicy(
         system=SYSTEM,
@@ -403,9 +577,10 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         backoff=Backoff(base_s=interval_s, multiplier=1.0, jitter=JitterModel.NONE),
         per_try_timeout_s=per_try_s or None,
         deadline_s=duration_s or None,
+        not_judged=tuple(not_judged),
     )
-    return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
+    return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes)
 
 
-def _note(kind: str, field_name: str, text: str) -> AdapterNote:
-    return AdapterNote(kind=kind, field=field_name, text=text, source=_SOURCE)
+def _note(kind: str, field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
+    return AdapterNote(kind=kind, field=field_name, text=text, source=source or _SOURCE)

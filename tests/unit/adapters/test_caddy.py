@@ -90,14 +90,15 @@ def test_retry_match_first_reverse_proxy_and_nesting() -> None:
     assert p.per_try_timeout_s == 1.5
     assert p.retry_on.per_try_timeout
     assert "first of 2" in adapted.notes[0].text
-    assert {"import", "fail_duration", "lb_retry_match"} <= fields(adapted, "quirk")
+    assert {"fail_duration", "lb_retry_match"} <= fields(adapted, "quirk")
 
 
 def test_unmodelled_retry_match_is_noted() -> None:
     sub = "\t\tlb_retries 1\n\t\tlb_retry_match {\n\t\t\tpath /idempotent/*\n\t\t}"
     adapted = load_text(caddy.load, _caddyfile(sub))
-    assert adapted.policy.methods.retryable is None
-    assert any("not modelled" in n.text for n in adapted.quirks)
+    (u,) = adapted.policy.not_judged
+    assert '"path"' in u.native and "/idempotent/*" in u.native
+    assert any("not judged" in n.text for n in adapted.quirks)
 
 
 def test_single_upstream_noted() -> None:
@@ -105,10 +106,11 @@ def test_single_upstream_noted() -> None:
     assert "to" in fields(adapted, "quirk")
 
 
-def test_zero_interval_with_duration_is_bounded_and_noted() -> None:
+def test_zero_interval_with_duration_is_caddys_250ms_default() -> None:
+    """Caddy's Provision replaces a zero try_interval by 250ms when try_duration > 0."""
     adapted = load_text(caddy.load, _caddyfile("\t\tlb_try_duration 1s\n\t\tlb_try_interval 0"))
-    assert adapted.policy.max_retries == caddy.UNBOUNDED_RETRIES
-    assert adapted.policy.backoff.base_s == 0.0
+    assert adapted.policy.backoff.base_s == 0.25
+    assert adapted.policy.max_retries == 4  # ceil(1s / 250ms)
 
 
 def test_tokenizer_comments_quotes_and_placeholders() -> None:
@@ -135,10 +137,10 @@ def test_duration_syntax(value: str, seconds: float) -> None:
 @pytest.mark.parametrize(
     ("sub", "field", "words"),
     [
-        ("\t\tlb_retries two", "lb_retries", "integer"),
-        ("\t\tlb_retries -1", "lb_retries", "integer"),
-        ("\t\tlb_try_duration 5", "lb_try_duration", "'5'"),
-        ("\t\tlb_try_interval 1 s", "lb_try_interval", "one duration"),
+        # Caddy's own messages (caddy adapt), with the user's file, line and directive
+        ("\t\tlb_retries two", "lb_retries", "bad lb_retries number 'two'"),
+        ("\t\tlb_try_duration 5", "lb_try_duration", "missing unit"),
+        ("\t\tlb_try_interval 1 s", "lb_try_interval", "bad interval value '1'"),
         ("\t\tlb_try_duration 5sec", "lb_try_duration", "5sec"),
     ],
 )
@@ -154,18 +156,29 @@ def test_bad_values_name_file_line_field(sub: str, field: str, words: str) -> No
 @pytest.mark.parametrize(
     ("text", "line", "reason"),
     [
-        (":80 {\n\treverse_proxy a:1 {\n\t\tlb_retries 1\n}\n", 1, "unclosed"),
-        (":80 {\n}\n}\n", 3, "unexpected '}'"),
-        (":80 {\n\treverse_proxy a:1 { lb_retries 1 }\n}\n", 2, "must end a line"),
-        (':80 {\n\trespond "hi\n}\n', 2, "unterminated"),
+        # Caddy's own messages (caddy adapt)
+        (":80 {\n}\n}\n", None, "subject does not qualify for certificate: '}'"),
+        (":80 {\n\treverse_proxy a:1 { lb_retries 1 }\n}\n", 2, "after '{' on same line"),
         (":80 {\n\trespond hi\n}\n", None, "no reverse_proxy"),
     ],
 )
 def test_structural_errors(text: str, line: int | None, reason: str) -> None:
     with pytest.raises(BadInput) as err:
         load_text(caddy.load, text)
-    assert err.value.line == line
     assert reason in err.value.reason
+    assert err.value.line == line
+
+
+def test_a_block_left_open_at_the_end_is_read_as_caddy_reads_it() -> None:
+    """Caddy 2.6 accepts it (caddy adapt gives the JSON); so does the adapter."""
+    text = ":80 {\n\treverse_proxy a:1 {\n\t\tlb_retries 1\n}\n"
+    assert load_text(caddy.load, text).policy.max_retries == 1
+
+
+def test_negative_lb_retries_would_retry_forever_and_is_refused() -> None:
+    with pytest.raises(BadInput, match="retries without limit") as err:
+        load_text(caddy.load, _caddyfile("\t\tlb_retries -1"))
+    assert err.value.field == "lb_retries"
 
 
 # -- properties ----------------------------------------------------------------------------

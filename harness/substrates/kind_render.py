@@ -302,7 +302,10 @@ def render(
     )
     # in the cluster the SUT's NodePort is reached on the node's address (NODE_IP, see base)
     _locust(out, scenario, f"http://$(NODE_IP):{kit.spec.entry.node_port}", workers)
-    commands = apply_commands(scenario, kit, out, kubectl=kubectl)
+    # install steps name the rendered copy of the kit ({kit}): the folder is self-contained
+    commands = apply_commands(
+        scenario, Kit(spec=kit.spec, dir=out / "kits" / kit.name), out, kubectl=kubectl
+    )
     script = out / "install.sh"
     lines = [
         "#!/bin/sh",

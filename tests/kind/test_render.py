@@ -170,3 +170,12 @@ def test_locust_master_and_workers_render(tmp_path: Path) -> None:
     (cm,) = by_kind(objects, "ConfigMap")
     load = json.loads(cm["data"]["load.json"])
     assert load["load"]["requests"] == scenario.load.requests and load["seed"] == scenario.seed
+
+
+def test_install_steps_name_the_rendered_copy_of_the_kit(tmp_path: Path) -> None:
+    rendered = render_kit("istio", tmp_path / "out")
+    values = [c for c in rendered.commands if "--values" in c]
+    assert values and values[0][values[0].index("--values") + 1] == str(
+        rendered.root / "kits" / "istio" / "gateway-values.yaml"
+    )
+    assert (rendered.root / "kits" / "istio" / "gateway-values.yaml").is_file()

@@ -76,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _worker_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..32 (got {text!r})") from None
+    if not 0 <= value <= 32:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..32 (got {value})")
+    return value
+
+
 def _substrate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--substrate",
@@ -89,6 +99,12 @@ def _substrate_args(p: argparse.ArgumentParser) -> None:
         "--keep-cluster", action="store_true", help="kind: keep the cluster for the next run"
     )
     p.add_argument("--cluster-name", default="retry-harness", help="kind: cluster name")
+    p.add_argument(
+        "--workers",
+        type=_worker_count,
+        metavar="N",
+        help="Locust as a master and N worker processes (overrides load.workers; 0: one process)",
+    )
     p.add_argument(
         "--keep",
         action="store_true",
@@ -204,6 +220,7 @@ def _run_one(
             progress=progress,
             console=console,
             make_substrate=make_substrate,  # type: ignore[arg-type]
+            workers=getattr(args, "workers", None),
         )
     if not quiet:
         for kind, p in sorted(result.report_paths.items()):

@@ -85,6 +85,16 @@ def with_seed(scenario: Scenario, seed: int) -> Scenario:
     return out
 
 
+def with_workers(scenario: Scenario, workers: int) -> Scenario:
+    """The scenario with ``load.workers`` set (``--workers N``: a Locust master and N workers)."""
+    out = scenario.model_copy(
+        update={"load": scenario.load.model_copy(update={"workers": workers})}
+    )
+    out._base_dir = scenario.base_dir
+    out._source_file = scenario.source_file
+    return out
+
+
 def declared_policy(scenario: Scenario) -> AdaptedPolicy:
     """The scenario's declared policy: an adapter's reading of a native config, or inline."""
     spec = scenario.policy
@@ -223,6 +233,7 @@ def run_scenario(
     progress: Callable[[str, int, int | None], None] | None = None,
     console: Any = None,
     make_substrate: Callable[..., Any] | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Run one scenario file and write its reports.
 
@@ -237,6 +248,8 @@ def run_scenario(
     scenario = load_scenario(path)
     if seed is not None:
         scenario = with_seed(scenario, seed)
+    if workers is not None:
+        scenario = with_workers(scenario, workers)
     _check_names(scenario)
     adapted = declared_policy(scenario)
     policy = adapted.policy

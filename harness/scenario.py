@@ -218,6 +218,14 @@ class LoadSpec(_Frozen):
     )
     locustfile: str = Field(default="scenarios/steady.py", min_length=1)
     shape: SpikeShape | None = None
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=32,
+        description="Locust worker processes: 0 runs one Locust process; N runs a master and N "
+        "workers (Locust's --master/--worker), each worker with its share of the request "
+        "budget and its own request ids, every client record shipped to the master",
+    )
 
     @field_validator("methods", mode="before")
     @classmethod

@@ -33,7 +33,7 @@ from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
-from harness.scenario import ChaosOp, Scenario, write_load_config
+from harness.scenario import ChaosOp, LoadSpec, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
 from harness.substrates.calibration import TimingProbe, wall_us
@@ -322,7 +322,7 @@ class LocalSubstrate:
             "--host",
             self.sut.url,
             "--run-time",
-            f"{max(1, int(time_cap + 0.999))}s",
+            f"{max(1, int(_locust_run_time(time_cap, sc.load) + 0.999))}s",
             "--stop-timeout",
             str(int(sc.load.request_timeout_s) + 1),
             "--exit-code-on-error",
@@ -333,6 +333,20 @@ class LocalSubstrate:
             "--csv",
             str(self.workdir / "locust"),
         ]
+        workers = sc.load.workers
+        master_port = free_port() if workers else 0
+        if workers:  # Locust's own distribution: a master and N workers on 127.0.0.1
+            cmd += [
+                "--master",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(master_port),
+                "--expect-workers",
+                str(workers),
+                "--expect-workers-max-wait",
+                str(int(_LOCUST_GRACE_S)),
+            ]
         env = {
             **os.environ,
             "RETRY_HARNESS_LOAD": str(load_json),
@@ -350,6 +364,7 @@ class LocalSubstrate:
         self._log(
             f"running Locust ({Path(sc.load.locustfile).name}): {sc.load.users} users, "
             + (f"{sc.load.requests} requests" if sc.load.requests else f"{time_cap:g} s")
+            + (f", a master and {workers} workers" if workers else "")
         )
         with signals_deferred():  # a Ctrl-C between start and registration would leak Locust
             proc = subprocess.Popen(
@@ -361,10 +376,25 @@ class LocalSubstrate:
                 cwd=self.workdir,
             )
             self._stack.callback(terminate, proc)
+        worker_cmd = [*cmd[:5], "--worker", "--master-host", "127.0.0.1", "--master-port"]
+        for index in range(workers):
+            worker_log = (self.workdir / f"locust-worker-{index}.log").open("wb")
+            self._stack.callback(worker_log.close)
+            with signals_deferred():
+                worker = subprocess.Popen(
+                    [*worker_cmd, str(master_port), "--loglevel", "WARNING"],
+                    env=env,
+                    stdout=worker_log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=self.workdir,
+                )
+                self._stack.callback(terminate, worker)
         started = time.monotonic()
         chaos_thread.start()
         probe_thread.start()
-        hard_deadline = started + time_cap + sc.load.request_timeout_s + _LOCUST_GRACE_S
+        hard_deadline = started + _locust_run_time(time_cap, sc.load) + _LOCUST_GRACE_S
+        hard_deadline += sc.load.request_timeout_s
         try:
             while proc.poll() is None:
                 if time.monotonic() > hard_deadline:
@@ -488,6 +518,15 @@ class LocalSubstrate:
             split_journal(raw, clean, calib, own)
             out.append(clean)
         return out, dropped
+
+
+def _locust_run_time(time_cap: float, load: LoadSpec) -> float:
+    """Locust's own ``--run-time``: the time cap, or (distributed) later than the locustfile's
+    own drain at the cap (each worker finishes its in-flight requests and ships its last
+    client records, bounded by the request timeout), so that it never cuts the drain short."""
+    if not load.workers:
+        return time_cap
+    return time_cap + load.request_timeout_s + 5.0
 
 
 def _describe(op: ChaosOp) -> str:

@@ -20,8 +20,9 @@ Inputs (all optional, so plain ``locust -f`` works):
   (written by ``harness.scenario.write_load_config``). Absent: the locustfile's defaults, a
   time-derived seed and a ``DEFAULT_TIME_CAP_S`` cap.
 - ``RETRY_HARNESS_CLIENT_RECORDS``: NDJSON file, one ``ClientRecord`` line per logical request,
-  appended and line-buffered. A Locust worker process (``--processes``/``--worker``) writes
-  ``<stem>.worker-<pid><suffix>`` next to it instead; the master writes none.
+  appended and line-buffered. In a distributed run (``--processes``, ``--master``/``--worker``)
+  the workers ship their records to the master with Locust's ``send_message`` and the master
+  writes this one file (the workers need no shared folder; see :mod:`.events`).
 - ``RETRY_HARNESS_SUMMARY``: JSON summary written at quit (see ``RunState.summary``); workers
   write ``<stem>.worker-<pid><suffix>``, the master the totals over its workers.
 - Custom arguments (also in the web UI's start form), defaulting to the values above:

@@ -1,7 +1,9 @@
 """Process-wide state of one Locust process (its greenlets share it) and the client records.
 
 Each logical request ends in exactly one :class:`~harness.oracle.records.ClientRecord`, written
-as one NDJSON line: the same model the oracle reads, so the two sides cannot drift.
+as one NDJSON line: the same model the oracle reads, so the two sides cannot drift. In a
+distributed run (``--master``/``--worker``, ``--processes``) a worker keeps its lines in an outbox
+that ``events`` ships to the master with Locust's ``send_message``; the master writes them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class RunState:
     inflight: int = 0
     done_sent: bool = False
     draining: bool = False
+    ending: bool = False
     requests_sent: int = 0
     records_written: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
@@ -43,6 +46,11 @@ class RunState:
     cap_greenlet: Any = None
     workers_seen: set[str] = field(default_factory=set)
     worker_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # distributed runs: a worker's records waiting to be shipped to the master, and on the
+    # master the records each worker said it sent and those that arrived (by worker index)
+    outbox: list[str] = field(default_factory=list)
+    declared: dict[int, int] = field(default_factory=dict)
+    received: dict[int, int] = field(default_factory=dict)
 
     def harness_error(self, message: str) -> None:
         log.error("retry-harness: %s", message)
@@ -64,12 +72,10 @@ class RunState:
         }
 
     def open_records(self, target: str | None) -> None:
-        """Open the client records file (a worker's own ``.worker-<pid>`` file), once."""
-        if not target or self.records is not None:
+        """Open the client records file, once (not on a worker: its records go to the master)."""
+        if not target or self.records is not None or self.role == "worker":
             return
         path = Path(target)
-        if self.role == "worker":
-            path = per_process(path)
         try:
             self.records = path.open("a", encoding="utf-8", buffering=1)
         except OSError as exc:
@@ -77,6 +83,10 @@ class RunState:
         self.records_path = path
 
     def write_record(self, record: ClientRecord) -> None:
+        if self.role == "worker":  # shipped to the master (events.ship_records)
+            self.outbox.append(record.model_dump_json())
+            self.records_written += 1
+            return
         if self.records is None:
             return
         try:
@@ -85,6 +95,18 @@ class RunState:
             self.harness_error(f"cannot write a client record to {self.records_path}: {exc}")
         else:
             self.records_written += 1
+
+    def write_lines(self, lines: list[str]) -> int:
+        """The master: write records shipped by a worker as they are; how many were written."""
+        if self.records is None:
+            return 0
+        try:
+            self.records.write("".join(line + "\n" for line in lines))
+        except (OSError, ValueError) as exc:
+            self.harness_error(f"cannot write client records to {self.records_path}: {exc}")
+            return 0
+        self.records_written += len(lines)
+        return len(lines)
 
 
 def per_process(path: Path) -> Path:

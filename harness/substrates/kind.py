@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -51,6 +52,7 @@ from harness.substrates.images import backend_image_ref
 from harness.substrates.kind_kit import Kit
 from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
 from harness.substrates.kind_tools import Tools
+from harness.suts.network import probe_once
 from harness.suts.process import terminate
 from harness.traffic import split_journal
 
@@ -293,15 +295,15 @@ class KindSubstrate:
     def _wait_for_sut(self) -> None:
         assert self.rendered is not None
         url = self.rendered.entry_url
+        port = urlsplit(url).port
+        assert port is not None
         deadline = time.monotonic() + self.scenario.sut.ready_timeout_s
-        last = "no answer"
         while time.monotonic() < deadline:
-            try:
-                requests.get(url + "/", timeout=2)
-                self._log(f"SUT ready at {url}")
+            # a marked probe (own request id, probe header): one faultless attempt, split out
+            status = probe_once("127.0.0.1", port, "/", 2.0)
+            if status is not None:
+                self._log(f"SUT ready at {url} (HTTP {status})")
                 return
-            except requests.RequestException as exc:
-                last = type(exc).__name__
             time.sleep(1.0)
         reused = (
             ""
@@ -311,7 +313,7 @@ class KindSubstrate:
         )
         raise self._failed(
             f"the SUT did not answer on {url} within {self.scenario.sut.ready_timeout_s:g} s "
-            f"({last}); kind maps NodePort {self.kit.spec.entry.node_port} there{reused}"
+            f"(no HTTP answer); kind maps NodePort {self.kit.spec.entry.node_port} there{reused}"
         )
 
     # -- chaos -------------------------------------------------------------------------------

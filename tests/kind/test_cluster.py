@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.scenario import load_scenario
 from harness.substrates.kind_tools import find_tool
 from tests.kind.conftest import KIT_IDS, KIT_SCENARIOS
 
@@ -28,10 +29,7 @@ def _need_cluster_tools() -> None:
 
 
 def _expected(path: Path) -> str:
-    for line in path.read_text(encoding="utf-8").splitlines()[:10]:
-        if line.startswith("# expect:"):
-            return line.split(":", 1)[1].strip()
-    return "conformant"
+    return load_scenario(path).expect
 
 
 @pytest.mark.parametrize("scenario", KIT_SCENARIOS, ids=KIT_IDS)

@@ -153,7 +153,10 @@ def _kind_factory(path: Path, args: argparse.Namespace | None) -> object:
     if substrate == "kind":
         assert args is not None
         return kind_substrate_factory(
-            path, keep_cluster=args.keep_cluster, cluster_name=args.cluster_name
+            path,
+            keep_cluster=args.keep_cluster,
+            cluster_name=args.cluster_name,
+            workers=getattr(args, "workers", None),
         )
     if substrate == "docker":
         assert args is not None

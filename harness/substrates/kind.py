@@ -102,6 +102,14 @@ def unsupported_chaos(scenario: Scenario) -> None:
                 file=scenario.source_file,
                 field=f"chaos[{i}].action",
             )
+    if scenario.load.workers:
+        raise BadInput(
+            "Locust workers are not supported on --substrate kind yet: its Locust runs as one "
+            "process on the host (drop --workers / load.workers, or render the in-cluster "
+            "master and workers with --render DIR and apply DIR/locust yourself)",
+            file=scenario.source_file,
+            field="load.workers",
+        )
     if scenario.backends.replicas > MAX_KIND_REPLICAS:
         raise BadInput(
             f"at most {MAX_KIND_REPLICAS} replicas on --substrate kind (one admin NodePort each)",

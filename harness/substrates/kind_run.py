@@ -54,13 +54,16 @@ def render_only(path: Path, out: Path) -> Rendered:
 
 
 def kind_substrate_factory(
-    path: Path, *, keep_cluster: bool, cluster_name: str
+    path: Path, *, keep_cluster: bool, cluster_name: str, workers: int | None = None
 ) -> Callable[..., Any]:
     """Check the scenario, its kit and the programs now; return ``make_substrate`` for run."""
+    from harness.run import with_workers
     from harness.substrates.kind import KindSubstrate, unsupported_chaos
     from harness.substrates.kind_tools import require_tools
 
     scenario = load_scenario(path)
+    if workers is not None:
+        scenario = with_workers(scenario, workers)
     kit = kit_of(scenario)
     unsupported_chaos(scenario)
     tools = require_tools([*kit.tools(), "docker"])

@@ -307,3 +307,15 @@ def test_kill_is_scale_to_zero_and_pod_deletion_and_its_undo_scales_back(
     ]
     (window,) = sub._down
     assert window.end_us is not None and window.end_us >= window.start_us
+
+
+def test_locust_workers_are_refused_on_kind_before_anything_starts(
+    env: Path, tmp_path: Path
+) -> None:
+    path = _kit_copy(tmp_path, 30080)
+    data = yaml.safe_load(path.read_text())
+    data["load"]["workers"] = 2
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(BadInput, match=r"load\.workers: Locust workers are not supported"):
+        _substrate(path, tmp_path / "run")
+    assert _calls(env) == []

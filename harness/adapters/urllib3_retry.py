@@ -5,8 +5,9 @@ Input is either a YAML/JSON mapping of ``urllib3.util.Retry`` keyword arguments 
 or a small Python file holding exactly one ``Retry(...)`` call with literal arguments (an optional
 literal ``timeout=`` keyword on any call, e.g. ``PoolManager(retries=Retry(3), timeout=2.0)``).
 
-Semantics (retry-semantics.md §12.1; urllib3/urllib3 ``src/urllib3/util/retry.py``, 2.x, read
-at 2.7.0):
+Semantics (urllib3/urllib3 ``src/urllib3/util/retry.py`` and ``src/urllib3/connectionpool.py``
+``HTTPConnectionPool.urlopen``, 2.x, read at 2.7.0 and checked against the installed 2.8.0;
+https://urllib3.readthedocs.io/en/stable/reference/urllib3.util.html#urllib3.util.Retry):
 
 * ``Retry()`` defaults: total=10, connect/read/status/other=None, allowed_methods =
   {HEAD, GET, PUT, DELETE, OPTIONS, TRACE}, status_forcelist=None, backoff_factor=0,
@@ -18,6 +19,16 @@ at 2.7.0):
   ``allowed_methods``. A status is retried when in ``status_forcelist``, or when it is 413/429/503,
   carries Retry-After, ``total`` is truthy and ``respect_retry_after_header`` is set.
 * Retry-After (clamped to ``retry_after_max``) replaces the backoff on any retried answer.
+* Once ``total`` reaches 0, a 413/429/503 with Retry-After that is not in ``status_forcelist`` is
+  no longer retried (``is_retry`` needs a truthy ``total``): ``urlopen`` returns that last answer
+  instead of raising ``MaxRetryError``, whatever ``raise_on_status`` says.
+
+Absent, empty and set are told apart as urllib3 does: ``allowed_methods`` absent is the default
+set, ``None`` every method, ``[]`` every method too (urllib3 2.x warns that 3.0 will retry no
+method); ``status_forcelist`` absent, ``None`` and ``[]`` all retry no status; ``total`` absent is
+10, ``None`` leaves only the per-kind counters, ``0``/``False`` means no retry. Keyword arguments
+urllib3 2.x does not take are refused with the one meant (``method_whitelist`` was renamed
+``allowed_methods`` in 1.26 and removed in 2.0).
 
 Folding the counters: the canonical policy has one retry limit, so ``max_retries`` is the
 smallest limit that applies to an enabled trigger: ``min(total, connect, read, status)`` over
@@ -29,6 +40,7 @@ which kinds of failure urllib3 would retry more often than the policy states.
 from __future__ import annotations
 
 import ast
+import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,7 +69,16 @@ from harness.policy.model import (
 )
 
 SYSTEM = "urllib3"
-SOURCE = "urllib3/urllib3 src/urllib3/util/retry.py (2.x); retry-semantics.md §12.1"
+SOURCE = "urllib3/urllib3 2.x src/urllib3/util/retry.py"
+SOURCE_URLOPEN = "urllib3/urllib3 2.x src/urllib3/connectionpool.py HTTPConnectionPool.urlopen"
+RENAMED: dict[str, str] = {
+    "method_whitelist": "allowed_methods was its name from urllib3 1.26; method_whitelist was "
+    "removed in 2.0 (Retry() raises TypeError)",
+    "DEFAULT_METHOD_WHITELIST": "allowed_methods (the class attribute "
+    "DEFAULT_METHOD_WHITELIST is now DEFAULT_ALLOWED_METHODS; pass allowed_methods=...)",
+    "BACKOFF_MAX": "backoff_max (a keyword argument since urllib3 2.0)",
+}
+"""Legacy names users paste from old guides -> what to write instead."""
 
 DEFAULT_TOTAL = 10
 DEFAULT_ALLOWED_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE"})
@@ -104,7 +125,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 def adapt(data: Mapping[str, Any], *, file: Path, lines: LineMap | None = None) -> AdaptedPolicy:
     """The canonical policy of ``Retry(**data)`` (plus ``timeout``), with notes."""
     r = FieldReader(file, data, lines or LineMap())
-    r.reject_unknown(ALLOWED_KEYS)
+    _refuse_unknown(r)
     notes: list[AdapterNote] = []
 
     def default(key: str, value: object, text: str | None = None) -> None:
@@ -190,8 +211,26 @@ def adapt(data: Mapping[str, Any], *, file: Path, lines: LineMap | None = None) 
     except ValidationError as err:  # pragma: no cover - the reader validated every field
         raise bad_input_from_validation(err, file=file) from None
 
+    notes.extend(_allowed_methods_notes(r, methods))
     notes.extend(_quirks(set_limits, max_retries, total, methods, raise_on_status, respect_ra))
     return AdaptedPolicy(system=SYSTEM, source_file=str(file), policy=policy, notes=notes)
+
+
+def _refuse_unknown(r: FieldReader) -> None:
+    """BadInput for a keyword urllib3 2.x does not take, naming the one most likely meant."""
+    for key in r.data:
+        if key in ALLOWED_KEYS:
+            continue
+        name = str(key)
+        if name in RENAMED:
+            meant = RENAMED[name].split(" ", 1)[0]
+            r.fail(name, f"not a urllib3 2.x Retry argument: use {meant} ({RENAMED[name]})")
+        close = difflib.get_close_matches(name, sorted(ALLOWED_KEYS), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        r.fail(
+            name,
+            f"not a urllib3 2.x Retry argument ({hint}allowed: {', '.join(sorted(ALLOWED_KEYS))})",
+        )
 
 
 def _quirks(
@@ -244,8 +283,19 @@ def _quirks(
         notes.append(
             note_quirk(
                 "raise_on_status",
-                "when status retries run out the client gets MaxRetryError, not the last answer",
-                source=SOURCE,
+                "when retries run out on a status in status_forcelist the client gets "
+                "MaxRetryError, not the last answer",
+                source=SOURCE_URLOPEN,
+            )
+        )
+    if respect_ra and total:
+        notes.append(
+            note_quirk(
+                "respect_retry_after_header",
+                "once total reaches 0, a 413/429/503 with Retry-After that is not in "
+                "status_forcelist is no longer retried and urlopen RETURNS it (no "
+                "MaxRetryError, whatever raise_on_status says): is_retry needs a truthy total",
+                source=f"{SOURCE} Retry.is_retry; {SOURCE_URLOPEN}",
             )
         )
     looser = sorted(k for k, v in limits.items() if v > max_retries)
@@ -286,12 +336,43 @@ def _allowed_methods(r: FieldReader) -> frozenset[str] | None:
         return None
     if not isinstance(value, list | tuple | set | frozenset):
         r.fail("allowed_methods", f"must be a list of HTTP methods or null (got {value!r})")
+    if not value:  # urllib3 2.x: an empty collection retries every method (with a warning)
+        return None
     out = set()
     for item in value:
         if not isinstance(item, str) or not item.strip():
             r.fail("allowed_methods", f"must contain method names (got {item!r})")
-        out.add(item.strip().upper())
-    return frozenset(out) or None
+        if item == item.upper():  # urllib3 compares method.upper() with the names as written
+            out.add(item)
+    return frozenset(out)
+
+
+def _allowed_methods_notes(r: FieldReader, methods: frozenset[str] | None) -> list[AdapterNote]:
+    """What an empty or lower-case ``allowed_methods`` really does."""
+    value = r.data.get("allowed_methods")
+    if not isinstance(value, list | tuple | set | frozenset):
+        return []
+    if not value:
+        return [
+            note_quirk(
+                "allowed_methods",
+                "empty: urllib3 2.x retries EVERY method (POST too), like None, and warns that "
+                "3.0 will retry none; write null for every method",
+                source=f"{SOURCE} Retry._is_method_retryable",
+            )
+        ]
+    ignored = sorted(str(m) for m in value if isinstance(m, str) and m != m.upper())
+    if ignored:
+        kept = ", ".join(sorted(methods or ())) or "none"
+        return [
+            note_quirk(
+                "allowed_methods",
+                f"{', '.join(ignored)} match no request: urllib3 compares method.upper() with "
+                f"the names as written, so only upper-case names count (retried: {kept})",
+                source=f"{SOURCE} Retry._is_method_retryable",
+            )
+        ]
+    return []
 
 
 def _timeout(r: FieldReader) -> float | None:

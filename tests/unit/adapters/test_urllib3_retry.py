@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from urllib3.exceptions import MaxRetryError
 from urllib3.response import HTTPResponse
 
-from harness.adapters import load_adapted
+from harness.adapters import load_adapted, urllib3_retry
 from harness.adapters.urllib3_retry import DEFAULT_ALLOWED_METHODS
 from harness.errors import BadInput
 from harness.policy import (
@@ -112,7 +112,8 @@ def test_timeout_mapping_and_python_file(tmp_path: Path) -> None:
     p = load_adapted("urllib3", f).policy
     assert p.max_retries == 4
     assert p.retry_on.statuses == {500, 503}
-    assert p.methods.retryable == frozenset({"GET", "POST"})
+    # urllib3 compares method.upper() with the names as written: 'get' matches no request
+    assert p.methods.retryable == frozenset({"POST"})
     assert p.backoff.jitter is JitterModel.ADDITIVE and p.backoff.jitter_s == 0.1
     assert p.per_try_timeout_s == 2.5 and p.retry_on.per_try_timeout
 
@@ -165,7 +166,7 @@ def test_malformed_yaml(tmp_path: Path) -> None:
         ("x = 1\n", None, "exactly one"),
         ("Retry(3, **opts)\n", 1, "kwargs"),
         ("Retry(total=3\n", 1, "invalid Python"),
-        ("Retry(total=3, bogus=1)\n", 1, "unknown field"),
+        ("Retry(total=3, bogus=1)\n", 1, "not a urllib3 2.x Retry argument"),
     ],
 )
 def test_bad_python_files(tmp_path: Path, source: str, line: int | None, match: str) -> None:
@@ -296,3 +297,65 @@ def test_retry_after_window_equals_real_parse(
     real = urllib3.Retry(total=6, retry_after_max=cap).parse_retry_after(str(seconds))
     w = delay_window(p, k, retry_after_s=seconds, status=503)
     assert w.lo_s == w.hi_s == real
+
+
+# -- absent, empty and set; legacy names; Retry-After exhaustion --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "retryable"),
+    [
+        ({}, urllib3_retry.DEFAULT_ALLOWED_METHODS),  # absent: the default set
+        ({"allowed_methods": None}, None),  # None: every method
+        ({"allowed_methods": []}, None),  # empty: every method too (urllib3 2.x)
+        ({"allowed_methods": ["POST"]}, frozenset({"POST"})),
+        ({"allowed_methods": ["post"]}, frozenset()),  # lower case matches nothing
+    ],
+)
+def test_allowed_methods_absent_empty_set(
+    tmp_path: Path, data: dict[str, object], retryable: frozenset[str] | None
+) -> None:
+    adapted = urllib3_retry.adapt(data, file=tmp_path / "r.yaml")
+    assert adapted.policy.methods.retryable == retryable
+    if data.get("allowed_methods") == []:
+        assert any("EVERY method" in n.text for n in adapted.quirks)
+
+
+@pytest.mark.parametrize("forcelist", [None, []])
+def test_status_forcelist_none_and_empty_retry_no_status(
+    tmp_path: Path, forcelist: list[int] | None
+) -> None:
+    p = urllib3_retry.adapt({"status_forcelist": forcelist}, file=tmp_path / "r.yaml").policy
+    assert p.retry_on.statuses == frozenset()
+    assert p.retry_after.makes_retryable  # Retry-After still makes 413/429/503 retryable
+
+
+@pytest.mark.parametrize(("total", "max_retries"), [(None, None), (0, 0), (False, 0), (4, 4)])
+def test_total_absent_none_zero_false_set(
+    tmp_path: Path, total: object, max_retries: int | None
+) -> None:
+    data: dict[str, object] = {"total": total, "status": 2} if total is None else {"total": total}
+    p = urllib3_retry.adapt(data, file=tmp_path / "r.yaml").policy
+    assert p.max_retries == (2 if max_retries is None else max_retries)
+    if total is None:  # no total: Retry-After alone does not make a status retryable
+        assert not p.retry_after.makes_retryable
+    absent = urllib3_retry.adapt({}, file=tmp_path / "r.yaml").policy
+    assert absent.max_retries == urllib3_retry.DEFAULT_TOTAL
+
+
+def test_method_whitelist_is_refused_naming_allowed_methods(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as err:
+        urllib3_retry.adapt({"method_whitelist": ["GET"]}, file=tmp_path / "r.yaml")
+    assert err.value.field == "method_whitelist"
+    assert "use allowed_methods" in err.value.reason and "removed in 2.0" in err.value.reason
+
+
+def test_misspelt_argument_names_the_likely_one(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="did you mean 'status_forcelist'"):
+        urllib3_retry.adapt({"status_forcelst": [503]}, file=tmp_path / "r.yaml")
+
+
+def test_retry_after_exhaustion_returns_the_answer_note(tmp_path: Path) -> None:
+    adapted = urllib3_retry.adapt({"total": 2}, file=tmp_path / "r.yaml")
+    assert any("urlopen RETURNS it" in n.text for n in adapted.quirks)
+    assert all("retry-semantics" not in (n.source or "") for n in adapted.notes)

@@ -230,7 +230,9 @@ def test_real_jittered_delays_fall_in_window(
             assert delay_window(p, k).contains(retry.get_backoff_time(), epsilon_s=1e-9)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     allowed=st.none() | st.sets(st.sampled_from(METHODS), min_size=1),
     forcelist=st.sets(st.sampled_from([408, 413, 429, 500, 502, 503, 504])),

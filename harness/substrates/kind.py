@@ -219,26 +219,46 @@ class KindSubstrate:
         self._wait_for_sut()
 
     def down(self) -> None:
-        """Stop Locust, then delete the cluster (created here, not kept) or the run's objects."""
+        """Stop Locust, then delete the cluster (created here, not kept) or the run's objects.
+
+        Runs with signals deferred (a second Ctrl-C does not cut the cleanup short); a cleanup
+        that fails is logged with the command that finishes it and kept in ``teardown``.
+        """
         self._stack.close()
         if self.cluster is None:
             return
-        if self.created_cluster and not self.keep_cluster:
-            self.teardown.append("kind delete cluster")
-            with contextlib.suppress(Exception):
-                self.cluster.delete()
-        elif self.applied and self.rendered is not None:
-            self.teardown.append("kubectl delete -k")
-            with contextlib.suppress(Exception):
-                self.kubectl(
-                    "delete",
-                    "-k",
-                    str(self.rendered.root),
-                    "--ignore-not-found",
-                    "--wait=true",
-                    "--timeout=120s",
+        cluster, self.cluster = self.cluster, None
+        with signals_deferred():
+            if self.created_cluster and not self.keep_cluster:
+                what = "kind delete cluster"
+                fix = f"kind delete cluster --name {self.cluster_name}"
+                action: Callable[[], object] = cluster.delete
+            elif self.applied and self.rendered is not None:
+                what = "kubectl delete -k"
+                fix = (
+                    f"kubectl delete -k {self.rendered.root} (KUBECONFIG={cluster.kubeconfig_path})"
                 )
-        self.cluster = None
+                root = str(self.rendered.root)
+
+                def action() -> object:
+                    return cluster.kubectl(
+                        "delete",
+                        "-k",
+                        root,
+                        "--ignore-not-found",
+                        "--wait=true",
+                        "--timeout=120s",
+                        stderr=subprocess.PIPE,
+                        timeout=_STEP_TIMEOUT_S,
+                    )
+            else:
+                return
+            try:
+                action()
+                self.teardown.append(what)
+            except Exception as exc:
+                self.teardown.append(f"{what} FAILED: {exc}")
+                self._log(f"cleanup: {what} failed ({exc}); finish it with: {fix}")
 
     # -- commands ----------------------------------------------------------------------------
 

@@ -319,3 +319,16 @@ def test_locust_workers_are_refused_on_kind_before_anything_starts(
     with pytest.raises(BadInput, match=r"load\.workers: Locust workers are not supported"):
         _substrate(path, tmp_path / "run")
     assert _calls(env) == []
+
+
+def test_a_failed_cleanup_is_logged_with_the_command_that_finishes_it(
+    env: Path, tmp_path: Path, sut_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _kit_copy(tmp_path, sut_port)
+    said: list[str] = []
+    sub = _substrate(path, tmp_path / "run", cluster_name="rh-test", log=said.append)
+    with sub:
+        monkeypatch.setenv("FAKE_TOOLS_FAIL", "kind delete")
+    assert sub.teardown[0].startswith("kind delete cluster FAILED")
+    assert said[-1].startswith("cleanup: kind delete cluster failed")
+    assert said[-1].endswith("finish it with: kind delete cluster --name rh-test")

@@ -71,3 +71,27 @@ def test_keep_leaves_the_run_up_and_says_how_to_remove_it(
     assert any(x.startswith("network") for x in left), left
     assert sum(x.startswith("container") for x in left) == 3, left  # infra, backend, SUT
     assert "docker rm -f" in done.stderr
+
+
+def test_locust_workers_on_the_docker_substrate(docker_client: Any, tmp_path: Path) -> None:
+    """A master and 2 workers against the SUT container: every client record reaches the oracle."""
+    scenario = write_scenario(tmp_path, tiny_scenario("docker-workers"))
+    done = run_cli(
+        "run",
+        scenario,
+        "--quiet",
+        "--substrate",
+        "docker",
+        "--workers",
+        "2",
+        "--report-dir",
+        tmp_path / "r",
+    )
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads((tmp_path / "r" / "verdict.json").read_text())
+    assert verdict["outcome"] == "pass"
+    assert verdict["client_records"] == verdict["traces"] == 100
+    lines = (tmp_path / "r" / "run" / "client-records.ndjson").read_text().splitlines()
+    ids = [json.loads(line)["request_id"] for line in lines]
+    assert len(set(ids)) == len(ids) == 100
+    assert objects_of(docker_client, tmp_path) == []

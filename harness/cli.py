@@ -2,19 +2,26 @@
 
 Exit codes (every command): 0 conformant / done, 1 violation, 2 bad input or a run that could
 not be carried out (one line naming the file, the field and what is allowed, or what happened),
-3 inconclusive, 130 interrupted (everything started has been torn down).
+3 inconclusive, 130 interrupted (everything started has been torn down; a run folder keeps a
+partial run that ``verify`` judges, marked as interrupted).
+
+A closed stdout (``retry-harness run x.yaml | head -1``) never changes the exit code: output
+that cannot be written is dropped and the verdict's code is still returned.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, NoReturn, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,22 +31,63 @@ from harness.errors import BadInput, RunFailed
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SHIPPED_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+EXIT_CODES_HELP = """exit codes:
+  0    conformant: every check passed
+  1    violation: a check found the SUT doing something its declared policy does not allow
+  2    bad input (one line naming the file, the field and what is allowed; nothing was
+       started) or a run that could not be carried out
+  3    inconclusive: nothing failed, but a check lacked samples, power or precision
+  130  interrupted (Ctrl-C or SIGTERM): everything started was stopped; the run folder keeps a
+       partial run that 'retry-harness verify' judges, marked as interrupted"""
+VERBOSE_HELP = "show every evidence line and request id of every check"
 
 err = Console(stderr=True, highlight=False)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retry-harness")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="retry-harness",
         description="Verify that a system's real retry behaviour matches its declared policy.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"retry-harness {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run one scenario on the local substrate")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    run = command("run", "run one scenario on the local substrate")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--report-dir", type=Path, help="default: reports/<scenario name>")
-    run.add_argument("--seed", type=int, help="override the scenario's load and fault seed")
+    run.add_argument(
+        "--seed", type=int, help=f"override the scenario's load and fault seed (0..{2**63 - 1})"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress, only the verdict")
+    run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     _substrate_args(run)
     run.add_argument(
         "--render",
@@ -48,9 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         help="with --substrate kind: only write every manifest and the kind cluster config",
     )
 
-    ver = sub.add_parser("verify", help="recompute a verdict offline from a saved run folder")
+    ver = command("verify", "recompute a verdict offline from a saved run folder")
     ver.add_argument("run_dir", type=Path, help="the run/ folder of an earlier run")
     ver.add_argument("--report-dir", type=Path, help="where to write reports (default: none)")
+    ver.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
     pol = sub.add_parser("policy", help="show the canonical policy read from a native config")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
@@ -65,10 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="logical requests needed for a scenario's detection goals")
     pl.add_argument("scenario", type=Path)
 
-    conf = sub.add_parser("conformance", help="run every shipped (or given) scenario")
+    conf = command("conformance", "run every shipped (or given) scenario")
     conf.add_argument("scenarios", nargs="*", type=Path, help=f"default: {SHIPPED_SCENARIOS}")
     conf.add_argument("--report-dir", type=Path, default=Path("reports"))
     conf.add_argument("--seed", type=int, help="override every scenario's seed")
+    conf.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     _substrate_args(conf)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of scenario files")
@@ -180,6 +230,53 @@ def _render(path: Path, out: Path) -> int:
     return EXIT_OK
 
 
+class _PipeSafe(io.TextIOBase):
+    """stdout that drops what it cannot write once the reader has gone (``| head -1``)."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self._stream.write(text)  # type: ignore[attr-defined]
+            except BrokenPipeError:
+                self._broke()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()  # type: ignore[attr-defined]
+            except BrokenPipeError:
+                self._broke()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def _broke(self) -> None:
+        self.broken = True
+        _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    """Point fd 1 at /dev/null so that the interpreter's last flush cannot fail either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _stdout_console() -> Console:
+    return Console(file=cast(IO[str], _PipeSafe(sys.stdout)), highlight=False)
+
+
 def _run_one(
     path: Path,
     report_dir: Path | None,
@@ -187,7 +284,7 @@ def _run_one(
     quiet: bool,
     args: argparse.Namespace | None = None,
 ) -> int:
-    from harness.run import run_scenario
+    from harness.run import Interrupted, run_scenario
 
     if args is not None and getattr(args, "render", None) is not None:
         from harness.substrates.kind_run import check_substrate
@@ -196,7 +293,7 @@ def _run_one(
         return _render(path, args.render)
     make_substrate = _kind_factory(path, args)
 
-    console = Console(highlight=False)
+    console = _stdout_console()
     with _progress(not quiet) as bar:
         task_id = None
 
@@ -215,16 +312,28 @@ def _run_one(
                     f"[dim]{time.strftime('%H:%M:%S')}[/] {text}", markup=True, soft_wrap=True
                 )
 
-        result = run_scenario(
-            path,
-            report_dir=report_dir,
-            seed=seed,
-            log=log,
-            progress=progress,
-            console=console,
-            make_substrate=make_substrate,  # type: ignore[arg-type]
-            workers=getattr(args, "workers", None),
-        )
+        try:
+            result = run_scenario(
+                path,
+                report_dir=report_dir,
+                seed=seed,
+                log=log,
+                progress=progress,
+                console=console,
+                make_substrate=make_substrate,  # type: ignore[arg-type]
+                workers=getattr(args, "workers", None),
+                verbose=bool(getattr(args, "verbose", False)),
+            )
+        except Interrupted as exc:
+            if exc.run_dir is None:
+                _say_error("interrupted", "everything started was stopped (no load had run)")
+            else:
+                _say_error(
+                    "interrupted",
+                    "everything started was stopped; a partial run is saved, judge it with: "
+                    f"retry-harness verify {exc.run_dir}",
+                )
+            return EXIT_INTERRUPTED
     if not quiet:
         for kind, p in sorted(result.report_paths.items()):
             err.print(f"{kind} report: {p}", markup=False, soft_wrap=True)
@@ -236,15 +345,15 @@ def _run_one(
     return result.verdict.exit_code
 
 
-def _verify(run_dir: Path, report_dir: Path | None) -> int:
+def _verify(run_dir: Path, report_dir: Path | None, verbose: bool = False) -> int:
     from harness.report import render_console, write_reports
     from harness.run import verify_run_dir
 
     verdict = verify_run_dir(run_dir)
     if report_dir is not None:
-        write_reports(verdict, report_dir)
+        write_reports(verdict, report_dir, console=_stdout_console(), verbose=verbose)
     else:
-        render_console(verdict, Console(highlight=False))
+        render_console(verdict, _stdout_console(), verbose=verbose)
     return verdict.exit_code
 
 
@@ -258,7 +367,7 @@ def _policy_show(config: Path, system: str, replicas: int | None, as_json: bool)
         return EXIT_OK
     from harness.policy.expectations import delay_window
 
-    out = Console(highlight=False)
+    out = _stdout_console()
     policy = adapted.policy
     out.print(f"[bold]{config}[/] read as [bold]{system}[/]")
     out.print_json(policy.model_dump_json())
@@ -279,13 +388,10 @@ def _policy_show(config: Path, system: str, replicas: int | None, as_json: bool)
 
 
 def _plan(path: Path) -> int:
-    from harness.run import declared_policy, sample_plan
-    from harness.scenario import load_scenario
+    from harness.run import preflight
 
-    scenario = load_scenario(path)
-    adapted = declared_policy(scenario)
-    planned = sample_plan(scenario, adapted.policy)
-    out = Console(highlight=False)
+    scenario, _, planned = preflight(path)
+    out = _stdout_console()
     table = Table(
         title=f"sample plan for {scenario.name} (α={planned.alpha}, power={planned.power})"
     )
@@ -306,7 +412,8 @@ def _conformance(
     seed: int | None,
     args: argparse.Namespace | None = None,
 ) -> int:
-    from harness.scenario import load_scenario
+    from harness.run import preflight
+    from harness.scenario import Scenario
     from harness.substrates.kind_run import kit_scenarios
     from harness.suts.base import missing_binary
 
@@ -327,10 +434,17 @@ def _conformance(
     rows: list[tuple[str, str, str]] = []
     codes: list[int] = []
     started = time.monotonic()
-    for i, file in enumerate(files, 1):
-        scenario = load_scenario(file)
+    valid: list[tuple[Path, Scenario]] = []
+    for file in files:  # every file is checked before anything starts
+        try:
+            valid.append((file, preflight(file, seed)[0]))
+        except BadInput as exc:
+            _say_error("invalid", exc)
+            rows.append((file.name, "invalid", one_line(str(exc))))
+            codes.append(EXIT_BAD_INPUT)
+    for i, (file, scenario) in enumerate(valid, 1):
         hint = missing_binary(scenario.sut, scenario.base_dir)
-        err.rule(f"[{i}/{len(files)}] {scenario.name}")
+        err.rule(f"[{i}/{len(valid)}] {scenario.name}")
         if hint:
             rows.append((scenario.name, "skipped", f"SUT not installed: {hint}"))
             err.print(f"skipped: the SUT is not installed: {hint}", markup=False)
@@ -343,6 +457,8 @@ def _conformance(
             rows.append((scenario.name, "error", one_line(str(exc))))
             codes.append(EXIT_BAD_INPUT)
             continue
+        if code == EXIT_INTERRUPTED:
+            raise KeyboardInterrupt
         got = _LABELS.get(code, str(code))
         expect = scenario.expect
         detail = f"{time.monotonic() - t0:.1f} s; expected {expect}"
@@ -355,7 +471,7 @@ def _conformance(
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console(highlight=False).print(table)
+    _stdout_console().print(table)
     for worst in (EXIT_BAD_INPUT, EXIT_VIOLATION, EXIT_INCONCLUSIVE):
         if worst in codes:
             return worst
@@ -383,7 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run_one(args.scenario, args.report_dir, args.seed, args.quiet, args)
         if args.command == "verify":
-            return _verify(args.run_dir, args.report_dir)
+            return _verify(args.run_dir, args.report_dir, args.verbose)
         if args.command == "policy":
             if args.policy_command == "systems":
                 from harness.adapters import known_systems
@@ -408,6 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say_error("interrupted", "everything started was stopped")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # a plain print's reader left (`schema | head -1`): output is done
+        _stdout_to_devnull()
+        return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
 
 

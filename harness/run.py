@@ -23,7 +23,7 @@ from harness.errors import BadInput
 from harness.oracle.journal import load_attempts, load_client_records
 from harness.oracle.planner import CheckPlan, DetectionGoals, SamplePlan, plan
 from harness.oracle.records import DownWindow
-from harness.oracle.verdict import Verdict
+from harness.oracle.verdict import Outcome, Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
 from harness.scenario import IDEMPOTENT_METHODS, LoadSpec, Scenario, load_scenario
@@ -60,6 +60,11 @@ class RunManifest(BaseModel):
         default=None, description="Backend replicas the run started (null: an older run folder)"
     )
     notes: list[str] = Field(default_factory=list)
+    interrupted: bool = Field(
+        default=False,
+        description="The run was interrupted (Ctrl-C, SIGTERM): only the logical requests that "
+        "completed before it are kept, and the verdict is partial",
+    )
     harness_traffic: HarnessTraffic | None = Field(
         default=None, description="The harness's own attempts (readiness, calibration)"
     )
@@ -234,6 +239,7 @@ def run_scenario(
     console: Any = None,
     make_substrate: Callable[..., Any] | None = None,
     workers: int | None = None,
+    verbose: bool = False,
 ) -> RunResult:
     """Run one scenario file and write its reports.
 
@@ -245,15 +251,8 @@ def run_scenario(
     from harness.substrates.local import LocalSubstrate
 
     say = log or (lambda text: None)
-    scenario = load_scenario(path)
-    if seed is not None:
-        scenario = with_seed(scenario, seed)
-    if workers is not None:
-        scenario = with_workers(scenario, workers)
-    _check_names(scenario)
-    adapted = declared_policy(scenario)
+    scenario, adapted, planned = preflight(path, seed, workers)
     policy = adapted.policy
-    planned = sample_plan(scenario, policy)
     if scenario.load.requests is not None and planned.requests > scenario.load.requests:
         say(
             f"note: the detection goals need {planned.requests} logical requests, the load "
@@ -269,13 +268,23 @@ def run_scenario(
         raise BadInput(
             f"cannot create the run folder {run_dir}: {exc.strerror or exc}", field="--report-dir"
         ) from None
-    with (
-        sigterm_as_interrupt(),
-        (make_substrate or LocalSubstrate)(
-            scenario, run_dir, progress=progress, log=say
-        ) as substrate,
-    ):
-        artifacts = substrate.run_load()
+    if scenario.source_file is not None:
+        shutil.copyfile(scenario.source_file, run_dir / "scenario.yaml")
+    try:
+        with (
+            sigterm_as_interrupt(),
+            (make_substrate or LocalSubstrate)(
+                scenario, run_dir, progress=progress, log=say
+            ) as substrate,
+        ):
+            artifacts = substrate.run_load()
+    except KeyboardInterrupt:
+        # everything started is down by now; keep what was recorded for `verify`
+        from harness.signals import signals_deferred
+
+        with signals_deferred():
+            saved = save_interrupted(run_dir, scenario, adapted)
+        raise Interrupted(run_dir if saved else None) from None
     skip, notes = _skipped_checks(scenario)
     notes += [f"chaos: {line}" for line in artifacts.chaos_log]
     manifest = RunManifest(
@@ -296,11 +305,174 @@ def run_scenario(
         client_records=artifacts.client_records_path.name,
     )
     save_inputs(run_dir, manifest, adapted, scenario.backends.profile)
-    if scenario.source_file is not None:
-        shutil.copyfile(scenario.source_file, run_dir / "scenario.yaml")
     verdict = verify_run_dir(run_dir)
-    paths = write_reports(verdict, report_dir, formats=formats, policy=policy, console=console)
+    paths = write_reports(
+        verdict, report_dir, formats=formats, policy=policy, console=console, verbose=verbose
+    )
     return RunResult(verdict=verdict, run_dir=run_dir, report_paths=paths)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run was interrupted; ``run_dir`` holds a partial run for ``verify`` (None: nothing was
+    recorded yet)."""
+
+    def __init__(self, run_dir: Path | None) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+
+_LISTEN_NAMES = frozenset({"listen", "listen_port"})
+_UPSTREAM_NAMES = frozenset({"upstreams", "upstream", "upstream_hostport", "upstream_port"})
+
+
+def check_sut_placeholders(scenario: Scenario) -> None:
+    """The SUT's config (or command) has a listen placeholder and an upstream placeholder.
+
+    Without ``{{listen}}`` the SUT listens somewhere the harness never sends the load to (the
+    run would wait for readiness and fail); without an upstream placeholder it forwards to
+    something other than the flaky backends (nothing would be judged). Both are refused here,
+    before anything starts, naming the file and what is allowed.
+    """
+    from harness.suts.templating import placeholder_names
+
+    sut = scenario.sut
+    if sut.kind in ("haproxy", "nginx", "caddy"):
+        config = getattr(sut, "config", None)
+        assert isinstance(config, Path)
+        try:
+            names = placeholder_names(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(
+                f"cannot read the SUT config {config}: {exc}",
+                file=scenario.source_file,
+                field="sut.config",
+            ) from None
+        where: Path | None = config
+        field, brace = "sut.config", "{{%s}}"
+    elif sut.kind == "command":
+        names = placeholder_names(str(getattr(sut, "command", "")), single=True)
+        where, field, brace = scenario.source_file, "sut.command", "{%s}"
+    else:
+        return
+    if not names & _LISTEN_NAMES:
+        raise BadInput(
+            "has no listen placeholder, so the SUT would not listen where the harness sends the "
+            f"load; allowed: {brace % 'listen'} (host:port), or {brace % 'listen_host'} and "
+            f"{brace % 'listen_port'}",
+            file=where,
+            field=field,
+        )
+    if not names & _UPSTREAM_NAMES:
+        raise BadInput(
+            "has no upstream placeholder, so the SUT would not forward to the flaky backends "
+            f"and nothing could be judged; allowed: {brace % 'upstreams'} (all backend URLs), "
+            f"{brace % 'upstream'} (the first)"
+            + (
+                ", or a line with {{upstream_hostport}} (or {{upstream_host}} and "
+                "{{upstream_port}}) repeated per backend"
+                if brace == "{{%s}}"
+                else ""
+            ),
+            file=where,
+            field=field,
+        )
+
+
+SEED_MAX = 2**63 - 1
+
+
+def preflight(
+    path: Path, seed: int | None = None, workers: int | None = None
+) -> tuple[Scenario, AdaptedPolicy, SamplePlan]:
+    """Everything that can be checked before anything starts: the scenario file, ``--seed``,
+    check names, the SUT config's placeholders, the declared policy and the sample plan.
+
+    Raises ``BadInput`` (one line naming the file, the field and what is allowed).
+    """
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise BadInput(f"must be an integer in 0..{SEED_MAX} (got {seed})", field="--seed")
+    scenario = load_scenario(path)
+    if seed is not None:
+        scenario = with_seed(scenario, seed)
+    if workers is not None:
+        scenario = with_workers(scenario, workers)
+    _check_names(scenario)
+    check_sut_placeholders(scenario)
+    adapted = declared_policy(scenario)
+    return scenario, adapted, sample_plan(scenario, adapted.policy)
+
+
+def save_interrupted(run_dir: Path, scenario: Scenario, adapted: AdaptedPolicy) -> bool:
+    """After an interruption (everything stopped), keep what was recorded as a partial run.
+
+    The backends' raw journals and Locust's client records are on disk as they were written:
+    the harness's own traffic is split out as usual, only logical requests with a (whole)
+    client record are kept (an unfinished request would look like one the SUT gave up on),
+    ε is measured from what there is, and ``run.json`` says ``interrupted``. Returns False when
+    nothing was recorded yet (interrupted before the load began).
+    """
+    import orjson
+
+    from harness.substrates.calibration import combine, forward_latencies, zero_delay_gaps
+    from harness.traffic import split_journal
+
+    records = run_dir / "client-records.ndjson"
+    raws = sorted(run_dir.glob("journal-r*.raw.ndjson"))
+    if not raws or not records.exists():
+        return False
+    kept: list[bytes] = []
+    for line in records.read_bytes().splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        kept.append(line)
+    records.write_bytes(b"".join(kept))
+    done = {orjson.loads(line)["request_id"] for line in kept}
+    journals: list[str] = []
+    for raw in raws:
+        index = raw.name[len("journal-r") : -len(".raw.ndjson")]
+        clean = run_dir / f"journal-r{index}.ndjson"
+        split_journal(
+            raw,
+            clean,
+            run_dir / f"calibration-r{index}.ndjson",
+            run_dir / f"harness-traffic-r{index}.ndjson",
+        )
+        lines = clean.read_bytes().splitlines(keepends=True)
+        clean.write_bytes(
+            b"".join(
+                line
+                for line in lines
+                if (rid := orjson.loads(line).get("request_id")) is None or rid in done
+            )
+        )
+        journals.append(clean.name)
+    eps, evidence = combine(
+        zero_delay_gaps(sorted(run_dir.glob("calibration-r*.ndjson"))),
+        forward_latencies([run_dir / j for j in journals], records),
+    )
+    skip, notes = _skipped_checks(scenario)
+    manifest = RunManifest(
+        scenario=scenario.name,
+        seed=scenario.seed,
+        alpha=scenario.checks.alpha,
+        epsilon_s=eps,
+        epsilon_evidence=evidence,
+        goals=goals_of(scenario),
+        checks=scenario.checks.only,
+        skip_checks=skip,
+        replicas=scenario.backends.replicas,
+        notes=notes,
+        interrupted=True,
+        harness_traffic=summarize(run_dir, records),
+        journals=journals,
+        client_records=records.name,
+    )
+    save_inputs(run_dir, manifest, adapted, scenario.backends.profile)
+    return True
 
 
 def save_inputs(
@@ -350,6 +522,17 @@ def verify_run_dir(run_dir: Path) -> Verdict:
         replicas=manifest.replicas,
     )
     notes = [manifest.epsilon_evidence, *manifest.notes]
+    if manifest.interrupted:
+        update: dict[str, Any] = {"scenario": f"{manifest.scenario} (INTERRUPTED: partial)"}
+        if verdict.outcome is Outcome.PASS:
+            update["outcome"] = Outcome.INCONCLUSIVE  # a cut-short run is never a pass
+        verdict = verdict.model_copy(update=update)
+        notes.insert(
+            0,
+            f"INTERRUPTED run: a partial verdict on the {verdict.client_records} logical "
+            "requests that completed before the interruption (attempts of unfinished requests "
+            "were left out); it is at most inconclusive unless it found a violation",
+        )
     if manifest.harness_traffic is not None:
         notes += manifest.harness_traffic.notes()
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]

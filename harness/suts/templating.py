@@ -35,6 +35,15 @@ _DOUBLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SINGLE = re.compile(r"\{(" + "|".join(GLOBAL_NAMES) + r")\}")
 
 
+def placeholder_names(text: str, *, single: bool = False) -> set[str]:
+    """The placeholder names used in ``text``: ``{{name}}`` forms, and with ``single`` (command
+    templates) the single-brace forms of the global names too."""
+    names = set(_DOUBLE.findall(text))
+    if single:
+        names |= set(_SINGLE.findall(text))
+    return names
+
+
 @dataclass(frozen=True)
 class RenderedLine:
     """One line of a rendered file and the 1-based line of the template it came from."""

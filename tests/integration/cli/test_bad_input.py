@@ -182,13 +182,21 @@ def test_backend_that_dies_stops_the_run(
 def test_interrupt_mid_load_tears_everything_down(
     long_run: tuple[subprocess.Popen[bytes], Path, Path], tmp_path: Path, sig: signal.Signals
 ) -> None:
-    proc, _, stderr = long_run
+    proc, run_dir, stderr = long_run
     assert len(processes_mentioning(str(tmp_path))) >= 4  # CLI, backend, haproxy, Locust
     proc.send_signal(sig)
     assert proc.wait(60) == EXIT_INTERRUPTED
     text = stderr.read_text()
-    assert text.splitlines() == ["interrupted: everything started was stopped"], text
+    assert text.splitlines() == [
+        "interrupted: everything started was stopped; a partial run is saved, judge it with: "
+        f"retry-harness verify {run_dir}"
+    ], text
     assert_nothing_left(str(tmp_path))
+    # the run folder holds a partial run: verify judges it, marked as interrupted, never a pass
+    verdict = run_cli("verify", run_dir)
+    assert verdict.returncode in (1, 3), verdict.stderr
+    assert "INTERRUPTED" in verdict.stdout
+    assert "partial verdict on the" in " ".join(verdict.stdout.split())
 
 
 def test_sigterm_as_locust_starts_leaves_nothing(tmp_path: Path) -> None:
@@ -201,5 +209,6 @@ def test_sigterm_as_locust_starts_leaves_nothing(tmp_path: Path) -> None:
         assert proc.wait(60) == EXIT_INTERRUPTED
     finally:
         _stop(proc)
-    assert stderr.read_text().splitlines() == ["interrupted: everything started was stopped"]
+    lines = stderr.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted: everything started was stopped")
     assert_nothing_left(str(tmp_path))

@@ -13,7 +13,7 @@ Relative paths in the file resolve against the scenario file's folder (``Scenari
 
 Semantics worth knowing:
 
-- ``policy.source.file`` may be omitted when ``sut.kind`` is haproxy, nginx, caddy or
+- ``policy.source.file`` may be omitted when ``sut.kind`` is haproxy, nginx, caddy, traefik or
   urllib3_client: the policy is then read from the SUT's own config file (``sut.config``), so what
   is verified is what is deployed. ``Scenario.policy_file`` gives the file either way.
 - ``load.requests`` and ``load.duration_s``: at least one. ``requests`` alone: stop after exactly
@@ -93,7 +93,7 @@ SHIPPED_ROOT = Path(__file__).resolve().parents[1]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 """Methods that never carry an Idempotency-Key in the shipped locustfiles (RFC 9110 idempotent)."""
 
-SUT_KINDS_WITH_OWN_CONFIG = frozenset({"haproxy", "nginx", "caddy", "urllib3_client"})
+SUT_KINDS_WITH_OWN_CONFIG = frozenset({"haproxy", "nginx", "caddy", "traefik", "urllib3_client"})
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH")
 """Methods the load may send: RFC 9110 section 9 (CONNECT aside, it is not proxied) and PATCH
 (RFC 5789). A misspelt method (``GETT``) would be sent as is and judged as non-idempotent."""

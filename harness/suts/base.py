@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.suts import caddy, command, haproxy, nginx, url, urllib3_client
+from harness.suts import caddy, command, haproxy, nginx, traefik, url, urllib3_client
 from harness.suts.config_files import install_hint
+from harness.suts.go_built import build_hint, find_go_program
 from harness.suts.network import ensure_port_free
 from harness.suts.process import LaunchPlan, running_process, terminate
 from harness.suts.spec import (
@@ -22,6 +23,7 @@ from harness.suts.spec import (
     HaproxySut,
     NginxSut,
     SutSpec,
+    TraefikSut,
     Urllib3ClientSut,
     UrlSut,
 )
@@ -59,6 +61,8 @@ def missing_binary(spec: SutSpec, base_dir: Path | None = None) -> str | None:
     """
     if isinstance(spec, HaproxySut | NginxSut | CaddySut):
         return None if shutil.which(spec.binary) else install_hint(spec.kind, spec.binary)
+    if isinstance(spec, TraefikSut):
+        return None if find_go_program(spec.binary) else build_hint(spec.kind, spec.binary)
     if isinstance(spec, CommandSut):
         return command.program_missing(spec, base_dir)
     return None
@@ -69,6 +73,7 @@ _DRIVERS: dict[type, _Prepare] = {
     HaproxySut: haproxy.prepare,
     NginxSut: nginx.prepare,
     CaddySut: caddy.prepare,
+    TraefikSut: traefik.prepare,
     Urllib3ClientSut: urllib3_client.prepare,
     CommandSut: command.prepare,
 }

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,9 @@ class LaunchPlan:
     cwd: Path | None = None
     probe_path: str = "/"
     config_path: Path | None = None  # the rendered config the SUT runs
+    # Polled after the HTTP probe answers, until True (ready) or the deadline; for SUTs that
+    # answer before their routes are loaded (Traefik's file provider). May raise BadInput.
+    ready_check: Callable[[], bool] | None = None
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -109,6 +112,23 @@ def _describe(argv: Sequence[str]) -> str:
     return " ".join(argv)[:200]
 
 
+READY_CHECK_INTERVAL_S = 0.05
+
+
+def _poll_ready_check(
+    check: Callable[[], bool], deadline: float, still_running: Callable[[], bool]
+) -> bool:
+    """Call ``check`` until it is True (True), the process exits or the deadline passes."""
+    while still_running():
+        if check():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(READY_CHECK_INTERVAL_S, remaining))
+    return False
+
+
 @contextlib.contextmanager
 def running_process(
     plan: LaunchPlan,
@@ -136,6 +156,8 @@ def running_process(
             deadline,
             still_running=lambda: proc.poll() is None,
         )
+        if ready and plan.ready_check is not None:
+            ready = _poll_ready_check(plan.ready_check, deadline, lambda: proc.poll() is None)
         if not ready:
             code = proc.poll()
             tail = log_tail(log_path)

@@ -1,8 +1,8 @@
 """What a scenario says about its system under test (the ``sut:`` section), one model per kind.
 
-Config files of SUTs the harness starts (haproxy, nginx, caddy) are the user's own files with
-placeholders the driver fills in before starting the SUT; the adapter reads the same file to
-learn the declared policy:
+Config files of SUTs the harness starts (haproxy, nginx, caddy, traefik) are the user's own
+files with placeholders the driver fills in before starting the SUT; the adapter reads the same
+file to learn the declared policy:
 
 - ``{{listen}}`` (``127.0.0.1:PORT``), ``{{listen_host}}``, ``{{listen_port}}``;
 - ``{{upstreams}}`` (comma-separated base URLs of all backend replicas), ``{{upstream}}`` (the
@@ -46,6 +46,25 @@ class CaddySut(_Sut):
     binary: str = "caddy"
 
 
+class TraefikSut(_Sut):
+    """Traefik v3 (built by ``.ci/build-go-suts``) with the file provider.
+
+    ``config`` is the user's dynamic configuration (YAML or TOML: routers, services, the
+    ``retry`` middleware) with placeholders; the harness writes the static configuration: the
+    entry point ``entrypoint`` on ``{{listen}}`` and Traefik's API on a free loopback port for
+    the readiness check.
+    """
+
+    kind: Literal["traefik"] = "traefik"
+    config: Path = Field(description="Traefik dynamic configuration (file provider), placeholders")
+    binary: str = "traefik"
+    entrypoint: str = Field(
+        default="web",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Name of the entry point on {{listen}} (routers list it in entryPoints)",
+    )
+
+
 class Urllib3ClientSut(_Sut):
     """A small forwarding service whose requests/urllib3 client retries (the KubeRay pattern)."""
 
@@ -68,6 +87,6 @@ class UrlSut(_Sut):
 
 
 SutSpec = Annotated[
-    HaproxySut | NginxSut | CaddySut | Urllib3ClientSut | CommandSut | UrlSut,
+    HaproxySut | NginxSut | CaddySut | TraefikSut | Urllib3ClientSut | CommandSut | UrlSut,
     Field(discriminator="kind"),
 ]

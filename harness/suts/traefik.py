@@ -10,7 +10,8 @@ Readiness: Traefik answers 404 on its entry point before the file provider's con
 applied, so an HTTP answer is not enough. The driver then polls the API until the routers of
 the file are listed; a router or middleware Traefik rejected (``status: disabled`` with
 ``error``) is reported as ``BadInput`` with Traefik's message. Traefik has no config-check mode;
-these API errors are its verdict on the file.
+these API errors are its verdict on the file. Traefik runs in ``<workdir>/traefik`` with HOME
+there, so no static ``traefik.yml`` of the user's is picked up (see ``traefik_env``).
 
 Sources: traefik/traefik v3.7.13 ``pkg/config/static/static_config.go`` (entry points, API,
 providers), ``pkg/api/handler_http.go`` (``/api/http/routers``, ``status``, ``error``).
@@ -19,6 +20,7 @@ providers), ``pkg/api/handler_http.go`` (``/api/http/routers``, ``status``, ``er
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 import urllib.error
 import urllib.request
@@ -72,6 +74,18 @@ def router_names(config: dict[str, Any], source: Path) -> list[str]:
             field="sut.config",
         )
     return [str(name) for name in routers]
+
+
+def traefik_env(home: Path) -> dict[str, str]:
+    """The environment with HOME and XDG_CONFIG_HOME inside ``home``.
+
+    Traefik reads a *static* configuration file named traefik.{yml,yaml,toml} from the working
+    directory, $XDG_CONFIG_HOME, $HOME/.config and /etc/traefik when it finds one, even with
+    flags given; running in ``home`` keeps a user's (or the dynamic file's own) traefik.yml out.
+    """
+    env = dict(os.environ)
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"))
+    return env
 
 
 def static_flags(
@@ -157,7 +171,8 @@ def prepare(
     ]
     return LaunchPlan(
         argv=argv,
-        cwd=source.parent,
+        env=traefik_env(home),
+        cwd=home,
         config_path=rendered,
         ready_check=RoutersLoaded(f"http://{hostport(listen[0], api_port)}", routers, source),
     )

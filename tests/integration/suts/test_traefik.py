@@ -27,8 +27,8 @@ from tests.integration.suts.upstream import Upstream, running_upstream
 
 pytestmark = pytest.mark.integration
 
-SPEC = TraefikSut(config=Path("traefik.yml"), ready_timeout_s=20)
-INITIAL_S = 0.1  # initialInterval of the "retry" middleware in data/traefik.yml
+SPEC = TraefikSut(config=Path("traefik-dynamic.yml"), ready_timeout_s=20)
+INITIAL_S = 0.1  # initialInterval of the "retry" middleware in data/traefik-dynamic.yml
 JITTER = 0.5  # cenkalti/backoff RandomizationFactor
 SLACK_S = 0.05  # scheduling slack on a shared machine (upper side only)
 
@@ -73,7 +73,7 @@ def test_attempts_counts_tries_and_delays_follow_the_jittered_backoff(
     listen: tuple[str, int], workdir: Path
 ) -> None:
     """attempts 3 = 3 tries; retry k waits initialInterval x 2^((k-1)/2) x U[0.5, 1.5]."""
-    policy = traefik_adapter.load(DATA / "traefik.yml", AdapterContext()).policy
+    policy = traefik_adapter.load(DATA / "traefik-dynamic.yml", AdapterContext()).policy
     assert policy.max_retries == 2
     with ExitStack() as stack:
         up = stack.enter_context(running_upstream("up0", fail_first=5))

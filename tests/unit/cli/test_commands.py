@@ -18,7 +18,13 @@ REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "scenarios" / "configs"
 
 # The adapter for a shipped config, by the start of its file name.
-SYSTEMS = {"Caddyfile": "caddy", "haproxy": "haproxy", "nginx": "nginx", "urllib3": "urllib3"}
+SYSTEMS = {
+    "Caddyfile": "caddy",
+    "haproxy": "haproxy",
+    "nginx": "nginx",
+    "traefik": "traefik",
+    "urllib3": "urllib3",
+}
 # max_retries some shipped configs declare, read off the file itself (see its comments).
 DECLARED_RETRIES = {
     "Caddyfile": 2,  # lb_retries 2
@@ -27,6 +33,8 @@ DECLARED_RETRIES = {
     "haproxy.cfg": 3,  # retries 3
     "nginx-single.conf": 2,  # proxy_next_upstream_tries 3
     "nginx.conf": 2,  # proxy_next_upstream_tries 3
+    "traefik-dynamic.yml": 2,  # attempts: 3
+    "traefik-dynamic-no-keepalive.yml": 2,  # attempts: 3
     "urllib3-client.yaml": 3,  # total: 3
     "urllib3-client-first-retry.yaml": 3,  # total: 3
 }

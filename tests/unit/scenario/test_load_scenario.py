@@ -192,7 +192,7 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             VALID.replace("kind: haproxy\n  config: haproxy.cfg", 'kind: url\n  url: "http://x"'),
             13,
             "policy.source.file",
-            "may be omitted only for caddy, haproxy, nginx, urllib3_client",
+            "may be omitted only for caddy, haproxy, nginx, traefik, urllib3_client",
         ),
         (  # referenced file does not exist
             VALID.replace("config: haproxy.cfg", "config: nope.cfg"),

@@ -18,9 +18,10 @@ Owns the reading of Caddy configs through Caddy's own parser and the mapping of 
   (default: GET only); dial errors are retried for any method; a completed round trip ends the
   loop, so **no status code is ever retried**.
 
-Not judged (``RetryPolicy.not_judged``): a ``retry_match`` matcher set that tests anything but
-the method (path, header, expression ...): which requests are retried then depends on the
-request, aspect METHODS.
+Not judged (``RetryPolicy.not_judged``, aspect METHODS): a ``retry_match`` matcher set that
+tests anything but the method (path, header, expression ...); and a ``retry_match`` admitting
+POST/PUT/PATCH: Caddy 2.6.2 retries such a request after a reset only when it has no body (a
+finding of this harness, ``tests/integration/suts/test_proxy_notes_live.py``).
 
 Sources: caddyserver/caddy tag v2.6.4 ``modules/caddyhttp/reverseproxy/reverseproxy.go``
 (LoadBalancing, tryAgain, Provision) and ``modules/caddyhttp/reverseproxy/caddyfile.go``;
@@ -130,6 +131,9 @@ SUBDIRECTIVES = (
     "flush_interval",
     "request_buffers",
     "response_buffers",
+    "buffer_requests",
+    "buffer_responses",
+    "max_buffer_size",
     "stream_timeout",
     "stream_close_delay",
     "trusted_proxies",
@@ -144,6 +148,8 @@ SUBDIRECTIVES = (
 )
 """``reverse_proxy`` Caddyfile subdirectives of Caddy 2.6 (for suggestions)."""
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""Methods whose requests usually carry a body."""
 _JSON_START = re.compile(r"^\s*\{\s*\"")
 
 
@@ -229,7 +235,9 @@ def _adapt_error(output: str, path: Path, rendered: Path) -> BadInput:
     unknown = re.search(r"unrecognized (?:subdirective|directive):? '?([A-Za-z_]+)'?", message)
     if unknown is not None:
         field = unknown.group(1)
-        close = difflib.get_close_matches(field, SUBDIRECTIVES, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(
+            field, [d for d in SUBDIRECTIVES if d != field], n=1, cutoff=0.75
+        )
         if close:
             message += f"; did you mean {close[0]!r}?"
     return BadInput(f"Caddy refuses the config: {message}", file=file, line=line, field=field)
@@ -477,6 +485,32 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
                 "connection was made (GET too only if it matches)",
             )
         )
+        body_methods = sorted(
+            _BODY_METHODS if match.methods is None else _BODY_METHODS & match.methods
+        )
+        if body_methods and max_retries > 0:
+            reason = (
+                f"Caddy 2.6 retries a matching {'/'.join(body_methods)} after a reset only "
+                "when it has no body: one with a body is not retried (with or without "
+                "request_buffers), one with Content-Length 0 is; whether requests carry a body "
+                "is up to the client"
+            )
+            not_judged.append(
+                Unmodelled(
+                    aspects=frozenset({Aspect.METHODS}),
+                    native=f"lb_retry_match admitting {', '.join(body_methods)}",
+                    reason=reason,
+                    location=f"{path}: {rp.where}.load_balancing.retry_match",
+                )
+            )
+            notes.append(
+                AdapterNote(
+                    kind="quirk",
+                    field="lb_retry_match",
+                    text=f"not judged (methods): {reason}",
+                    source=f"{_FINDING} (tests/integration/suts/test_proxy_notes_live.py)",
+                )
+            )
         if max_retries == 0:
             notes.append(
                 _note(

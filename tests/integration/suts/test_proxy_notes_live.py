@@ -1,0 +1,234 @@
+"""Behavioural notes of the HAProxy, nginx and Caddy adapters, each shown by the real system.
+
+* HAProxy ``option redispatch 1``: every retry may go to another server (the adapter declares
+  ``different_upstream``); without redispatch every retry stays on the first server.
+* HAProxy in ``mode tcp``: ``retry-on`` is ignored; a 503 is not retried.
+* nginx without ``non_idempotent``: a POST is not passed to the next server once sent; with it,
+  it is.
+* Caddy: a status code is never retried (a completed round trip ends the loop); after the
+  connection was made only GET is retried unless ``lb_retry_match`` says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.adapters import caddy, haproxy, nginx
+from harness.adapters.base import AdapterContext
+from harness.suts.base import missing_binary, start_sut
+from harness.suts.network import free_port
+from harness.suts.spec import CaddySut, HaproxySut, NginxSut
+from tests.integration.suts.raw_upstream import running_raw_upstream
+from tests.integration.suts.upstream import Upstream, running_upstream
+
+pytestmark = pytest.mark.integration
+
+Spec = HaproxySut | NginxSut | CaddySut
+
+
+@contextmanager
+def _sut(spec: Spec, tmp: Path, upstream_urls: list[str]) -> Iterator[str]:
+    hint = missing_binary(spec)
+    if hint is not None:
+        pytest.skip(hint)
+    listen = ("127.0.0.1", free_port())
+    with start_sut(
+        spec, listen=listen, upstreams=upstream_urls, workdir=tmp / "work", base_dir=tmp
+    ) as sut:
+        yield sut.url
+
+
+@contextmanager
+def _upstreams(n: int, fail_first: int, status: int = 503) -> Iterator[list[Upstream]]:
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(
+                running_upstream(f"up{i}", fail_first=fail_first, fail_status=status)
+            )
+            for i in range(n)
+        ]
+
+
+HAPROXY = """\
+defaults
+    mode {mode}
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{{{listen}}}}
+    default_backend be
+backend be
+    balance roundrobin
+    retries 2
+    retry-on conn-failure 503
+    option http-buffer-request
+{extra}    server s{{{{upstream_index}}}} {{{{upstream_hostport}}}}
+"""
+
+
+@pytest.mark.parametrize(("extra", "moves"), [("    option redispatch 1\n", True), ("", False)])
+def test_haproxy_redispatch_decides_where_retries_go(
+    tmp_path: Path, extra: str, moves: bool
+) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(HAPROXY.format(mode="http", extra=extra))
+    policy = haproxy.load(cfg, AdapterContext(upstream_servers=2)).policy
+    assert policy.different_upstream is moves
+    # every server fails the first arrival of each request id: a retry to the other server
+    # then fails once too, a retry to the same server succeeds
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _sut(HaproxySut(config=cfg), tmp_path, [u.url for u in ups]) as url,
+    ):
+        for i in range(6):
+            requests.get(f"{url}/x", headers={"X-Request-ID": f"r{i}"}, timeout=10)
+    for i in range(6):
+        servers = [u.name for u in ups for _ in u.of(f"r{i}")]
+        order = sorted((a.at, u.name) for u in ups for a in u.of(f"r{i}"))
+        names = [n for _, n in order]
+        assert len(names) >= 2, servers
+        if moves:
+            assert names[1] != names[0], names
+        else:
+            assert len(set(names)) == 1, names
+
+
+def test_haproxy_tcp_mode_ignores_retry_on(tmp_path: Path) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        HAPROXY.format(mode="tcp", extra="").replace("    option http-buffer-request\n", "")
+    )
+    adapted = haproxy.load(cfg, AdapterContext(upstream_servers=1))
+    assert adapted.policy.retry_on.statuses == frozenset()
+    assert any(n.field == "mode" for n in adapted.quirks)
+    with (
+        _upstreams(1, fail_first=1) as ups,
+        _sut(HaproxySut(config=cfg), tmp_path, [ups[0].url]) as url,
+    ):
+        answer = requests.get(f"{url}/x", headers={"X-Request-ID": "t1"}, timeout=10)
+    assert answer.status_code == 503 and len(ups[0].of("t1")) == 1
+
+
+NGINX = """\
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    upstream backends {{
+        server {{{{upstream_hostport}}}} max_fails=0;
+    }}
+    server {{
+        listen {{{{listen}}}};
+        location / {{
+            proxy_pass http://backends;
+            proxy_next_upstream error timeout http_503{extra};
+            proxy_next_upstream_tries 2;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.parametrize(("extra", "retried"), [("", False), (" non_idempotent", True)])
+def test_nginx_post_goes_to_the_next_server_only_with_non_idempotent(
+    tmp_path: Path, extra: str, retried: bool
+) -> None:
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(NGINX.format(extra=extra))
+    policy = nginx.load(cfg, AdapterContext(upstream_servers=2)).policy
+    assert (policy.methods.retryable is None or "POST" in policy.methods.retryable) is retried
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _sut(NginxSut(config=cfg), tmp_path, [u.url for u in ups]) as url,
+    ):
+        answer = requests.post(f"{url}/p", data=b"body", headers={"X-Request-ID": "p1"}, timeout=10)
+        get = requests.get(f"{url}/g", headers={"X-Request-ID": "g1"}, timeout=10)
+    # each server fails the first arrival of each request id: a retry reaches the other server
+    # and fails there too, so the answer is 503 either way; the arrivals tell
+    assert sum(len(u.of("p1")) for u in ups) == (2 if retried else 1)
+    assert answer.status_code == 503
+    assert get.status_code == 503 and sum(len(u.of("g1")) for u in ups) == 2
+
+
+CADDYFILE = """\
+{{
+    admin off
+    auto_https off
+}}
+http://:{{{{listen_port}}}} {{
+    bind {{{{listen_host}}}}
+    reverse_proxy {{
+        to {{{{upstream_hostport}}}}
+        lb_retries 2
+{extra}        transport http {{
+            keepalive off
+        }}
+    }}
+}}
+"""
+
+
+def test_caddy_never_retries_a_status(tmp_path: Path) -> None:
+    cfg = tmp_path / "Caddyfile"
+    cfg.write_text(CADDYFILE.format(extra=""))
+    assert (
+        caddy.load(cfg, AdapterContext(upstream_servers=1)).policy.retry_on.statuses == frozenset()
+    )
+    with (
+        _upstreams(1, fail_first=1) as ups,
+        _sut(CaddySut(config=cfg), tmp_path, [ups[0].url]) as url,
+    ):
+        answer = requests.get(f"{url}/x", headers={"X-Request-ID": "s1"}, timeout=10)
+    assert answer.status_code == 503 and len(ups[0].of("s1")) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "method", "retried"),
+    [
+        ("", "GET", True),
+        ("", "POST", False),  # default: only GET after the connection was made
+        # a finding: a POST with a body is not retried even when lb_retry_match admits it
+        ("        lb_retry_match {\n            method POST\n        }\n", "POST", False),
+        (
+            "        lb_retry_match {\n            method POST\n        }\n"
+            "        buffer_requests\n",
+            "POST",
+            False,
+        ),
+        ("        lb_retry_match {\n            method POST\n        }\n", "POSTNOBODY", True),
+        ("        lb_retry_match {\n            method POST\n        }\n", "GET", False),
+    ],
+)
+def test_caddy_retries_a_reset_only_for_the_matching_methods(
+    tmp_path: Path, extra: str, method: str, retried: bool
+) -> None:
+    cfg = tmp_path / "Caddyfile"
+    cfg.write_text(CADDYFILE.format(extra=extra))
+    policy = caddy.load(cfg, AdapterContext(upstream_servers=1)).policy
+    assert policy.methods.retryable is not None
+    if "lb_retry_match" in extra:
+        # POST is admitted, but whether it is retried depends on its body: not judged
+        assert ("POST" in policy.methods.retryable) is True
+        (u,) = policy.not_judged
+        assert "POST" in u.native
+    else:
+        assert (method in policy.methods.retryable) is retried
+    # the first arrival of each request is closed without an answer (a reset after connecting)
+    with (
+        running_raw_upstream(lambda rid, index, earlier: earlier == 0) as up,
+        _sut(CaddySut(config=cfg), tmp_path, [up.url]) as url,
+    ):
+        answer = requests.request(
+            method.replace("NOBODY", ""),
+            f"{url}/x",
+            data=b"b" if method == "POST" else None,
+            headers={"X-Request-ID": "c1"},
+            timeout=10,
+        )
+    assert len(up.of("c1")) == (2 if retried else 1)
+    assert answer.status_code == (200 if retried else 502)

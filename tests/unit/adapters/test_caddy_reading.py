@@ -138,18 +138,29 @@ def test_unknown_subdirective_is_caddys_refusal_with_the_likely_one(tmp_path: Pa
 
 def test_retry_match_on_more_than_the_method_is_not_judged(tmp_path: Path) -> None:
     path = tmp_path / "caddy.json"
-    lb = {"retries": 1, "retry_match": [{"method": ["POST"]}, {"path": ["/idem/*"]}]}
+    lb = {"retries": 1, "retry_match": [{"method": ["GET"]}, {"path": ["/idem/*"]}]}
     path.write_text(json.dumps(_json_config(lb)))
     p = caddy.load(path, CTX2).policy
     (u,) = p.not_judged
     assert u.aspects == frozenset({Aspect.METHODS}) and "/idem/*" in u.native
 
 
+def test_retry_match_admitting_post_is_not_judged(tmp_path: Path) -> None:
+    """Caddy 2.6.2 retries a POST only without a body (tests/integration/suts/...notes_live)."""
+    path = tmp_path / "caddy.json"
+    path.write_text(json.dumps(_json_config({"retries": 1, "retry_match": [{"method": ["POST"]}]})))
+    adapted = caddy.load(path, CTX2)
+    (u,) = adapted.policy.not_judged
+    assert u.native == "lb_retry_match admitting POST" and "no body" in u.reason
+
+
 def test_empty_retry_match_set_matches_every_method(tmp_path: Path) -> None:
     path = tmp_path / "caddy.json"
     path.write_text(json.dumps(_json_config({"retries": 1, "retry_match": [{}]})))
     p = caddy.load(path, CTX2).policy
-    assert p.methods.retryable is None and p.not_judged == ()
+    assert p.methods.retryable is None
+    (u,) = p.not_judged  # POST, PUT, PATCH admitted: retried only without a body
+    assert "PATCH, POST, PUT" in u.native
 
 
 def test_interval_without_retries_has_no_effect_and_says_so(tmp_path: Path) -> None:

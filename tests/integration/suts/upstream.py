@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from fake_backends.records import HARNESS_PROBE_HEADER
+
 
 @dataclass(frozen=True)
 class Arrival:
@@ -56,8 +58,13 @@ class Upstream:
         return sorted(found, key=lambda a: a.at)
 
     def probes(self) -> list[Arrival]:
+        """The harness's own readiness probes (marked with its probe header, or no request id)."""
         with self._lock:
-            return [a for a in self.arrivals if "x-request-id" not in a.headers]
+            return [
+                a
+                for a in self.arrivals
+                if HARNESS_PROBE_HEADER.lower() in a.headers or "x-request-id" not in a.headers
+            ]
 
 
 class _Server(ThreadingHTTPServer):

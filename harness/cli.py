@@ -121,6 +121,22 @@ def _parser() -> argparse.ArgumentParser:
     conf.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     _substrate_args(conf)
 
+    ui = sub.add_parser(
+        "ui", help="keep a scenario's backends and SUT up under Locust's web UI (Ctrl-C ends)"
+    )
+    ui.add_argument("scenario", type=Path, help="scenario YAML file")
+    ui.add_argument(
+        "--substrate",
+        choices=["local", "docker"],
+        default="local",
+        help="where backends and SUT run (default: local processes)",
+    )
+    ui.add_argument("--port", type=int, default=8089, help="web UI port on 127.0.0.1")
+    ui.add_argument(
+        "--workers", type=int, help="Locust worker processes under a master (default: none)"
+    )
+    ui.add_argument("--dir", type=Path, help="session folder (default: reports/<scenario name>/ui)")
+
     sch = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     sch.add_argument("what", choices=["scenario", "policy"], nargs="?", default="scenario")
     return p
@@ -481,6 +497,32 @@ def _conformance(
 _LABELS = {EXIT_OK: "conformant", EXIT_VIOLATION: "violation", EXIT_INCONCLUSIVE: "inconclusive"}
 
 
+def _ui(args: argparse.Namespace) -> int:
+    import signal
+
+    from harness.ui_session import run_ui
+
+    # Ctrl-C ends the session even when started from a shell that ignores SIGINT for
+    # background jobs (a job inherits SIG_IGN and Python then raises no KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def log(text: str) -> None:
+        err.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}", markup=True, soft_wrap=True)
+
+    try:
+        run_ui(
+            args.scenario,
+            substrate=args.substrate,
+            port=args.port,
+            workers=args.workers,
+            workdir=args.dir,
+            log=log,
+        )
+    except KeyboardInterrupt:
+        err.print("UI session ended: everything it started was stopped", markup=False)
+    return EXIT_OK
+
+
 def _schema(what: str) -> int:
     if what == "policy":
         from harness.policy.schema import policy_json_schema
@@ -515,6 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _conformance(args.scenarios, args.report_dir, args.seed, args)
         if args.command == "schema":
             return _schema(args.what)
+        if args.command == "ui":
+            return _ui(args)
     except BadInput as exc:
         _say_error("error", exc)
         return EXIT_BAD_INPUT

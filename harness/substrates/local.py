@@ -58,8 +58,10 @@ class LocalSubstrate:
         *,
         progress: Progress | None = None,
         log: Callable[[str], None] | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.scenario = scenario
+        self.admin_token = admin_token  # the replicas' admin API token (None: no token)
         self.workdir = workdir.resolve()  # Locust runs inside it: every path must be absolute
         self._progress = progress or (lambda phase, done, total: None)
         self._log = log or (lambda text: None)
@@ -155,6 +157,7 @@ class LocalSubstrate:
             profile=profile,
             counter_url=self.counter_url,
             journal_path=self.workdir / f"journal-r{index}.raw.ndjson",
+            admin_token=self.admin_token,
         )
 
     def _start_replica(self, index: int, profile: FaultProfile) -> BackendHandle:

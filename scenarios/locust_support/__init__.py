@@ -43,6 +43,8 @@ from __future__ import annotations
 import locust  # noqa: F401
 
 # isort: split
+import os
+
 from harness.scenario import SpikeShape
 from scenarios.locust_support import events as _events  # noqa: F401  (registers the listeners)
 from scenarios.locust_support.settings import (
@@ -59,6 +61,9 @@ from scenarios.locust_support.settings import (
 from scenarios.locust_support.shape import SpikeShapeBase
 from scenarios.locust_support.state import set_defaults
 from scenarios.locust_support.user import RetryHarnessUser
+
+if os.environ.get("RETRY_HARNESS_UI_SESSION"):  # set by `retry-harness ui` only
+    from scenarios.locust_support import web_ui as _web_ui  # noqa: F401
 
 __all__ = [
     "ENV_CLIENT_RECORDS",

@@ -1,7 +1,8 @@
 """nox sessions: ``fast`` (the edit loop: every test not marked ``slow`` or ``statistical``),
 ``tests`` (the full suite, as CI runs it), ``lint`` (ruff, mypy), ``conformance`` (every shipped
 local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT), ``image`` (the
-backend and SUT images) and ``conformance_docker`` (shipped scenarios on the docker substrate).
+backend and SUT images), ``conformance_docker`` (shipped scenarios on the docker substrate) and
+``ui`` (a scenario under Locust's web UI until Ctrl-C).
 
 ``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README;
 ``nox -s kind`` runs the in-cluster kits in a kind cluster (the CI conformance workflow).
@@ -112,3 +113,13 @@ def conformance_docker(session: nox.Session) -> None:
         "reports/docker",
         *(session.posargs or DOCKER_SCENARIOS),
     )
+
+
+@nox.session(python=PYTHON, default=False)
+def ui(session: nox.Session) -> None:
+    """A scenario's backends and SUT under Locust's web UI until Ctrl-C:
+    ``nox -s ui -- scenarios/haproxy.yaml [--port 8089] [--workers N] [--substrate docker]``."""
+    if not session.posargs:
+        session.error("usage: nox -s ui -- SCENARIO.yaml [retry-harness ui options]")
+    _install(session)
+    session.run("retry-harness", "ui", *session.posargs)

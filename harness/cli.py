@@ -133,7 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("--port", type=int, default=8089, help="web UI port on 127.0.0.1")
     ui.add_argument(
-        "--workers", type=int, help="Locust worker processes under a master (default: none)"
+        "--workers",
+        type=int,
+        help="Locust worker processes under a master (default: the scenario's load.workers)",
     )
     ui.add_argument("--dir", type=Path, help="session folder (default: reports/<scenario name>/ui)")
 

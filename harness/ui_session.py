@@ -70,8 +70,8 @@ def prepare(path: Path, substrate: str, port: int, workers: int | None) -> Scena
         )
     if not 1 <= port <= 65535:
         raise BadInput(f"must be in 1..65535 (got {port})", field="--port")
-    if workers is not None and not 1 <= workers <= 64:
-        raise BadInput(f"must be in 1..64 (got {workers})", field="--workers")
+    if workers is not None and not 0 <= workers <= 32:
+        raise BadInput(f"must be in 0..32 (got {workers})", field="--workers")
     scenario = load_scenario(path)
     _check_names(scenario)
     declared_policy(scenario)
@@ -126,6 +126,8 @@ def locust_command(
         str(master_port),
         "--expect-workers",
         str(workers),
+        "--expect-workers-max-wait",
+        "60",
     ]
     worker = [*head, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
     return [web, *([worker] * workers)]
@@ -169,6 +171,7 @@ def run_ui(
     """
     say = log or (lambda text: None)
     scenario = prepare(path, substrate, port, workers)
+    workers = scenario.load.workers if workers is None else workers
     adapted = declared_policy(scenario)
     folder = (workdir or Path("reports") / scenario.name / "ui").resolve()
     try:

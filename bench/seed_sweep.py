@@ -55,7 +55,7 @@ PROXY = ROOT / "tests" / "support" / "retrying_proxy.py"
 PROXY_SCENARIOS = ROOT / "tests" / "scenarios" / "retrying_proxy"
 EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE = 0, 1, 3
 FIRST_SEED = 1000
-HOG_TIMEOUT_S = 900  # one stress-ng never outlives this, whatever happens to the sweep
+HOG_TIMEOUT_S = 3600  # one stress-ng never outlives this, whatever happens to the sweep
 
 # Which proxy scenario exposes which injected defect (tests/support/retrying_proxy.py DEFECTS).
 DEFECT_SCENARIOS: dict[str, str] = {
@@ -170,7 +170,13 @@ def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, d
     return proc.returncode, wall, verdict
 
 
+STOP_AT: float | None = None
+"""``time.time()`` after which no new run starts (``--until``)."""
+
+
 def _one(result: Sweep, scenario: Path, seed: int, work: Path, hog: bool) -> None:
+    if STOP_AT is not None and time.time() >= STOP_AT:
+        return
     folder = work / f"{result.name}-{result.condition}-{seed}"
     with cpu_hog(hog):
         code, wall, verdict = run_once(scenario, seed, folder)
@@ -181,6 +187,12 @@ def _one(result: Sweep, scenario: Path, seed: int, work: Path, hog: bool) -> Non
             result.requests.append(int(str(verdict.get("client_records", 0))))
             result.attempts.append(int(str(verdict.get("attempts", 0))))
             result.epsilon_ms.append(float(str(verdict.get("epsilon_s", 0.0))) * 1e3)
+    eps = float(str(verdict.get("epsilon_s", "nan"))) * 1e3 if verdict else float("nan")
+    print(
+        f"run {result.name} [{result.condition}] seed {seed}: exit {code}, {wall:.0f} s, "
+        f"ε {eps:.0f} ms",
+        flush=True,
+    )
     wanted = EXIT_VIOLATION if result.expect == "violation" else EXIT_OK
     if code == wanted:
         shutil.rmtree(folder, ignore_errors=True)  # keep only the runs worth a look
@@ -200,17 +212,20 @@ def sweep(
     expect: str | None = None,
     hog: bool = False,
     jobs: int = 1,
+    first_seed: int = FIRST_SEED,
+    into: Sweep | None = None,
 ) -> Sweep:
-    """Run ``scenario`` with seeds FIRST_SEED .. FIRST_SEED + n - 1 (``jobs`` at a time).
+    """Run ``scenario`` with seeds first_seed .. first_seed + n - 1 (``jobs`` at a time).
 
     With ``hog`` one ``stress-ng --cpu 2`` runs for the whole batch (bounded by its timeout).
+    ``into`` adds the outcomes to an earlier sweep of the same scenario and condition.
     """
-    result = Sweep(
+    result = into or Sweep(
         name=name or scenario.stem,
         expect=expect or expected_outcome(scenario),
         condition="cpu-hog" if hog else "quiet",
     )
-    seeds = [FIRST_SEED + i for i in range(n)]
+    seeds = [first_seed + i for i in range(n)]
     with cpu_hog(hog), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for future in [pool.submit(_one, result, scenario, s, work, False) for s in seeds]:
             future.result()
@@ -282,7 +297,7 @@ def summary(results: Sequence[Sweep], alpha: float) -> str:
             f"P(X >= {false_failures}) = {p_tail:.3g}), {inconclusive} inconclusive, "
             f"{errors} errors"
         )
-    showcases = [r for r in results if r.expect == "violation"]
+    showcases = [r for r in results if r.expect == "violation" and r.codes]
     if showcases:
         runs = sum(len(r.codes) for r in showcases)
         caught = sum(r.count(EXIT_VIOLATION) for r in showcases)
@@ -300,6 +315,7 @@ def summary(results: Sequence[Sweep], alpha: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global STOP_AT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenarios", nargs="*", type=Path, help="default: conformant shipped ones")
     parser.add_argument("-n", "--runs", type=int, default=20, help="runs per scenario (and hog)")
@@ -310,7 +326,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--proxy", action="store_true", help="sweep the retrying test proxy")
     parser.add_argument("--defect-runs", type=int, default=3, help="--proxy: runs per defect")
     parser.add_argument("--defects", help="--proxy: comma-separated defects (default: all)")
+    parser.add_argument(
+        "--until",
+        help="HH:MM (UTC): start no run after this (the defects first, then each condition "
+        "gets an equal share of the time left; scenarios take turns within it)",
+    )
     args = parser.parse_args(argv)
+    if args.until:
+        hh, mm = (int(x) for x in args.until.split(":"))
+        now = time.gmtime()
+        STOP_AT = time.time() + ((hh * 60 + mm) - (now.tm_hour * 60 + now.tm_min)) * 60 - now.tm_sec
     if args.proxy:
         files = list(args.scenarios) or sorted(PROXY_SCENARIOS.glob("*.yaml"))
     else:
@@ -327,35 +352,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results: list[Sweep] = []
     started = time.monotonic()
-    for hog in conditions:
-        for file in files:
-            t0 = time.monotonic()
-            results.append(sweep(file.resolve(), args.runs, work, hog=hog, jobs=args.jobs))
-            r = results[-1]
+    defect_results = _defects(args, work) if args.proxy else []
+    sweeps = {
+        (f, hog): Sweep(
+            name=f.stem, expect=expected_outcome(f), condition="cpu-hog" if hog else "quiet"
+        )
+        for f in files
+        for hog in conditions
+    }
+    end = STOP_AT
+    for k, hog in enumerate(conditions):
+        if end is not None:  # each condition gets its share of the time left
+            STOP_AT = time.time() + (end - time.time()) / (len(conditions) - k)
+        tasks = [  # scenarios take turns, so a sweep cut by --until still covers each
+            (sweeps[(f, hog)], f.resolve(), FIRST_SEED + i) for i in range(args.runs) for f in files
+        ]
+        with cpu_hog(hog), ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = [pool.submit(_one, r, f, seed, work, False) for r, f, seed in tasks]
+            for future in futures:
+                future.result()
+        for f in files:
+            r = sweeps[(f, hog)]
             print(
-                f"{file.stem} [{r.condition}]: {len(r.codes)} runs, {r.unexpected} unexpected, "
-                f"{r.count(EXIT_INCONCLUSIVE)} inconclusive, in {time.monotonic() - t0:.0f} s",
+                f"{f.stem} [{r.condition}]: {len(r.codes)} runs, {r.unexpected} unexpected, "
+                f"{r.count(EXIT_INCONCLUSIVE)} inconclusive",
                 flush=True,
             )
-    if args.proxy:
-        chosen = args.defects.split(",") if args.defects else list(DEFECT_SCENARIOS)
-        for defect in chosen:
-            base = PROXY_SCENARIOS / f"{DEFECT_SCENARIOS[defect]}.yaml"
-            variant = defect_variant(base, defect, work / "variants")
-            t0 = time.monotonic()
-            r = sweep(variant, args.defect_runs, work, name=f"{base.stem}+{defect}", jobs=args.jobs)
-            results.append(r)
-            print(
-                f"defect {defect}: caught {r.count(EXIT_VIOLATION)} of {len(r.codes)} "
-                f"(inconclusive {r.count(EXIT_INCONCLUSIVE)}) in {time.monotonic() - t0:.0f} s",
-                flush=True,
-            )
+    STOP_AT = end
+    results = list(sweeps.values()) + defect_results
     print()
     print(table(results))
     print()
     print(summary(results, args.alpha))
     print(f"total wall time {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _defects(args: argparse.Namespace, work: Path) -> list[Sweep]:
+    """Each injected defect of the proxy, ``--defect-runs`` runs each (at the scenario's size),
+    all in one pool of ``--jobs``."""
+    chosen = args.defects.split(",") if args.defects else list(DEFECT_SCENARIOS)
+    tasks: list[tuple[Sweep, Path, int]] = []
+    results: list[Sweep] = []
+    for defect in chosen:
+        base = PROXY_SCENARIOS / f"{DEFECT_SCENARIOS[defect]}.yaml"
+        variant = defect_variant(base, defect, work / "variants")
+        r = Sweep(name=f"{base.stem}+{defect}", expect="violation")
+        results.append(r)
+        tasks += [(r, variant, FIRST_SEED + i) for i in range(args.defect_runs)]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for future in [pool.submit(_one, r, f, seed, work, False) for r, f, seed in tasks]:
+            future.result()
+    for r in results:
+        print(
+            f"defect {r.name}: caught {r.count(EXIT_VIOLATION)} of {len(r.codes)} "
+            f"(inconclusive {r.count(EXIT_INCONCLUSIVE)})",
+            flush=True,
+        )
+    return results
 
 
 if __name__ == "__main__":

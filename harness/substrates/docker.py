@@ -39,6 +39,7 @@ import requests
 
 from fake_backends.admin_client import AdminClient
 from fake_backends.profile import FaultProfile
+from fake_backends.settings import DEFAULT_REQUEST_ID_HEADER
 from harness.errors import BadInput, RunFailed
 from harness.scenario import Scenario
 from harness.signals import signals_deferred
@@ -54,6 +55,7 @@ from harness.substrates.images import (
 from harness.substrates.local import LocalSubstrate, Progress
 from harness.suts.base import _DRIVERS, RunningSut
 from harness.suts.spec import CaddySut, HaproxySut, NginxSut, Urllib3ClientSut
+from harness.traffic import PROBE_HEADERS, readiness_id
 
 RUN_LABEL = f"{LABEL}.run"
 WORKDIR_LABEL = f"{LABEL}.workdir"  # the run folder, so a test (or a user) finds its objects
@@ -412,7 +414,10 @@ class DockerSubstrate(LocalSubstrate):
                 tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-5:])
                 raise self._failed("sut", f"the SUT container exited at start: {tail}")
             with contextlib.suppress(requests.RequestException):
-                requests.get(url + path, timeout=1)
+                # a marked probe (own request id, probe header): one faultless attempt, split
+                # out of the judged journals and counted (harness.traffic)
+                headers = {**PROBE_HEADERS, DEFAULT_REQUEST_ID_HEADER: readiness_id()}
+                requests.get(url + path, timeout=1, headers=headers)
                 return  # any HTTP answer means it is serving
             time.sleep(0.1)
         raise self._failed("sut", f"the SUT container was not ready on {url} in {timeout:g} s")

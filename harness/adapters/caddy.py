@@ -324,6 +324,8 @@ def _retry_match(value: Any, *, file: Path, field: str) -> _RetryMatch:
         raise BadInput("must be a list of matcher sets", file=file, field=field)
     methods: set[str] = set()
     unmodelled: list[str] = []
+    if not value:  # Caddy's reading of an empty list (GET-only or every method) is not settled
+        return _RetryMatch(None, ("[] (an empty list of matcher sets)",))
     for matcher_set in value:
         if not matcher_set:  # an empty set matches every request
             return _RetryMatch(None, ())

@@ -709,17 +709,32 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         words = ("conn-failure",)
 
     rules = _disable_l7(tuple(s for s in (frontend, backend) if s is not None), file)
+    l7_words = [w for w in words if w in _L7_WORDS]
+    not_judged: list[Unmodelled] = []
     for d in chain:
-        if d.all("http-request", "disable-l7-retry"):
+        for ln in d.all("http-request", "disable-l7-retry"):
+            if not l7_words:
+                continue
+            reason = (
+                "http-request rules of a defaults section (HAProxy 2.5+, named defaults used "
+                "with 'from') are not evaluated by the harness (only the frontend's and the "
+                "backend's are)"
+            )
+            not_judged.append(
+                Unmodelled(
+                    aspects=frozenset({Aspect.METHODS, Aspect.STATUSES}),
+                    native=" ".join(ln.words),
+                    reason=reason,
+                    location=f"{file}:{ln.line}",
+                )
+            )
             notes.append(
                 _quirk(
                     "http-request disable-l7-retry",
-                    f"defaults section at line {d.line}: its http-request rules are not read "
-                    "(only the frontend's and the backend's are)",
+                    f"line {ln.line}: not judged (methods, statuses): {reason}",
+                    source=_DOC_DISABLE,
                 )
             )
-    l7_words = [w for w in words if w in _L7_WORDS]
-    not_judged: list[Unmodelled] = []
     for ln in rules.dead:
         notes.append(
             _quirk(

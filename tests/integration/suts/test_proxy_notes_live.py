@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -232,3 +233,83 @@ def test_caddy_retries_a_reset_only_for_the_matching_methods(
         )
     assert len(up.of("c1")) == (2 if retried else 1)
     assert answer.status_code == (200 if retried else 502)
+
+
+CONN = """\
+defaults
+    mode http
+    timeout connect {connect}
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{{{listen}}}}
+    default_backend be
+backend be
+    retries 2
+    retry-on conn-failure
+    server s{{{{upstream_index}}}} {{{{upstream_hostport}}}}
+"""
+
+
+@pytest.mark.parametrize(("connect", "wait_s"), [("300ms", 0.3), ("3s", 1.0)])
+def test_haproxy_connection_retry_waits_min_of_timeout_connect_and_1s(
+    tmp_path: Path, connect: str, wait_s: float
+) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(CONN.format(connect=connect))
+    adapted = haproxy.load(cfg, AdapterContext(upstream_servers=1))
+    (note,) = [n for n in adapted.quirks if n.field == "timeout connect"]
+    assert f"= {wait_s:g}s" in note.text
+    closed = f"http://127.0.0.1:{free_port()}"  # connection refused at once
+    with _sut(HaproxySut(config=cfg), tmp_path, [closed]) as url:
+        start = time.monotonic()
+        answer = requests.get(f"{url}/x", timeout=15)
+        took = time.monotonic() - start
+    assert answer.status_code == 503
+    # two retries, each after min(timeout connect, 1 s); generous upper bound for a loaded box
+    assert 2 * wait_s - 0.05 <= took < 2 * wait_s + 1.5, took
+
+
+NO_ERROR = """\
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    upstream backends {{
+        server 127.0.0.1:{closed} max_fails=0;
+        server {{{{upstream_hostport}}}} max_fails=0;
+    }}
+    server {{
+        listen {{{{listen}}}};
+        location / {{
+            proxy_pass http://backends;
+            proxy_next_upstream {words};
+            proxy_next_upstream_tries 2;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("words", "refused_retried"), [("http_503", False), ("error http_503", True)]
+)
+def test_nginx_retries_a_refused_connection_only_with_error(
+    tmp_path: Path, words: str, refused_retried: bool
+) -> None:
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(NO_ERROR.format(closed=free_port(), words=words))
+    policy = nginx.load(cfg, AdapterContext(upstream_servers=1)).policy
+    assert policy.retry_on.connect_failure is refused_retried
+    with (
+        _upstreams(1, fail_first=0) as ups,
+        _sut(NginxSut(config=cfg), tmp_path, [ups[0].url]) as url,
+    ):
+        statuses = [
+            requests.get(f"{url}/x", headers={"X-Request-ID": f"n{i}"}, timeout=10).status_code
+            for i in range(4)
+        ]
+    # round robin sends every other request to the closed port first
+    if refused_retried:
+        assert statuses == [200] * 4
+    else:
+        assert 502 in statuses and 200 in statuses

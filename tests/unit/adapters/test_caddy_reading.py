@@ -169,3 +169,10 @@ def test_interval_without_retries_has_no_effect_and_says_so(tmp_path: Path) -> N
     adapted = caddy.load(path, CTX2)
     assert adapted.policy.max_retries == 0
     assert any("no effect" in n.text for n in adapted.quirks)
+
+
+def test_empty_retry_match_list_is_not_judged(tmp_path: Path) -> None:
+    path = tmp_path / "caddy.json"
+    path.write_text(json.dumps(_json_config({"retries": 1, "retry_match": []})))
+    p = caddy.load(path, CTX2).policy
+    assert any("empty list" in u.native for u in p.not_judged)

@@ -249,3 +249,16 @@ def test_redispatch_wording_does_not_contradict_itself(interval: str, words: str
     assert words in note.text
     if interval == "1":
         assert "reuse" not in note.text and "stay" not in note.text
+
+
+def test_rules_in_a_named_defaults_section_are_not_judged() -> None:
+    text = (
+        "defaults base\n    mode http\n    timeout server 5s\n"
+        "    http-request disable-l7-retry if METH_POST\n"
+        "frontend fe\n    bind {{listen}}\n    default_backend be\n"
+        "backend be from base\n    retries 2\n    retry-on 503\n    option http-buffer-request\n"
+        "    server s{{upstream_index}} {{upstream_hostport}}\n"
+    )
+    (u,) = load_text(haproxy.load, text, upstream_servers=2).policy.not_judged
+    assert u.aspects == frozenset({Aspect.METHODS, Aspect.STATUSES})
+    assert u.location is not None and u.location.endswith(":4")

@@ -179,3 +179,61 @@ def test_install_steps_name_the_rendered_copy_of_the_kit(tmp_path: Path) -> None
         rendered.root / "kits" / "istio" / "gateway-values.yaml"
     )
     assert (rendered.root / "kits" / "istio" / "gateway-values.yaml").is_file()
+
+
+def _kind_binary() -> str:
+    import shutil
+
+    from harness.substrates.kind_tools import find_tool
+
+    found = find_tool("kind") or shutil.which(str(Path.home() / "go" / "bin" / "kind"))
+    if found is None:
+        pytest.skip("kind not on PATH (bash .ci/install-go-tools kind)")
+    return str(found)
+
+
+def _kind_reads(config: Path, tmp_path: Path) -> str:
+    """kind's own config decoder on ``config``: ``kind create cluster`` with no container
+    runtime reachable (docker forced, its socket absent) decodes the config first, then stops
+    at the runtime; nothing is created."""
+    import os
+    import subprocess
+
+    env = {
+        **os.environ,
+        "KIND_EXPERIMENTAL_PROVIDER": "docker",
+        "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock",
+    }
+    done = subprocess.run(
+        [
+            _kind_binary(),
+            "create",
+            "cluster",
+            "--name",
+            "rh-config-check",
+            "--config",
+            str(config),
+            "--kubeconfig",
+            str(tmp_path / "kubeconfig"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode != 0  # never a cluster here
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", KIT_IDS)
+def test_kind_decodes_the_cluster_config(name: str, tmp_path: Path) -> None:
+    rendered = render_kit(name, tmp_path / "out")
+    out = _kind_reads(rendered.cluster_config, tmp_path)
+    assert "unable to decode config" not in out and "docker" in out, out
+
+
+def test_kind_rejects_a_broken_cluster_config(tmp_path: Path) -> None:
+    rendered = render_kit("kong", tmp_path / "out")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(rendered.cluster_config.read_text().replace("listenAddress", "listenAdress"))
+    assert "unable to decode config" in _kind_reads(bad, tmp_path)

@@ -186,9 +186,10 @@ def _kind_binary() -> str:
 
     from harness.substrates.kind_tools import find_tool
 
-    found = find_tool("kind") or shutil.which(str(Path.home() / "go" / "bin" / "kind"))
+    off_path = Path.home() / ".cache" / "retry-harness" / "go-tools" / "kind"  # .ci/bootstrap
+    found = find_tool("kind") or shutil.which(str(off_path))
     if found is None:
-        pytest.skip("kind not on PATH (bash .ci/install-go-tools kind)")
+        pytest.skip(f"kind not on PATH nor at {off_path} (.ci/bootstrap installs it there)")
     return str(found)
 
 

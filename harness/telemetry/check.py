@@ -1,0 +1,188 @@
+"""The telemetry check and the alert check: the SUT's own story against the journal.
+
+``telemetry``: for every counter a reader maps (harness/telemetry/readers.py), its increase over
+the run (the value Prometheus held at the run's end minus the value at its start) against the
+journal's count of the quantity it reports, over the same interval. Both edges are taken after a
+scrape that followed all traffic up to them (see session.py), so the comparison is exact: any
+difference is the SUT (or our backends) counting something other than what it says. A counter
+that went down (the process restarted) or has no sample makes the check inconclusive.
+
+``alerts``: each alert the scenario expects to fire must have been firing at some point of the
+run, each it expects to stay quiet must never have fired; the evidence puts the firing spans next
+to the journal's retry ratio in the same seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.oracle.journal import AttemptTable
+from harness.oracle.verdict import CheckKind, CheckResult, Outcome
+from harness.telemetry.readers import Quantity
+from harness.telemetry.record import AlertExpectation, CounterSeries, TelemetryRecord
+
+TITLES = {"telemetry": "SUT telemetry agrees with the journal", "alerts": "Alert rules"}
+
+
+def _in_window(table: AttemptTable, record: TelemetryRecord) -> AttemptTable:
+    lo, hi = int(record.start_s * 1e6), int(record.end_s * 1e6)
+    keep = np.flatnonzero((table.arrival_us >= lo) & (table.arrival_us <= hi))
+    return table.take(keep)
+
+
+def journal_count(table: AttemptTable, quantity: Quantity) -> int:
+    """How many of ``quantity`` the journal rows show (rows already cut to the run's window)."""
+    if quantity is Quantity.ATTEMPTS:
+        return len(table)
+    requests = int(np.unique(table.rid).size)
+    if quantity is Quantity.REQUESTS:
+        return requests
+    first = np.zeros(len(table), dtype=bool)
+    if len(table):
+        order = np.lexsort((table.arrival_us, table.rid))
+        rid_sorted = table.rid[order]
+        starts = np.r_[True, rid_sorted[1:] != rid_sorted[:-1]]
+        first[order[starts]] = True
+    if quantity is Quantity.RETRIES:
+        return int((~first).sum())
+    ok = (table.status >= 200) & (table.status < 300)
+    return int((~first & ok).sum())
+
+
+def retry_ratio_per_second(table: AttemptTable, record: TelemetryRecord) -> list[tuple[float, float, int]]:
+    """(second, retries / attempts, attempts) for each second of the run that had attempts."""
+    if not len(table):
+        return []
+    seconds = (table.arrival_us // 1_000_000).astype(np.int64)
+    out = []
+    for sec in np.unique(seconds):
+        rows = table.take(np.flatnonzero(seconds == sec))
+        attempts = len(rows)
+        retries = int((rows.attempt > 0).sum())
+        out.append((float(sec), retries / attempts, attempts))
+    return out
+
+
+def _counter_line(c: CounterSeries, increase: float, expected: int) -> str:
+    agree = "agrees" if increase == expected else "DISAGREES"
+    return (
+        f"{c.job} `{c.promql}` ({c.name}: {c.meaning}) rose by {increase:g}; the journal shows "
+        f"{expected} {c.quantity.value}: {agree} [source: {c.source}]"
+    )
+
+
+def telemetry_check(
+    record: TelemetryRecord, journal: AttemptTable, probes: AttemptTable | None = None
+) -> CheckResult:
+    """Compare every counter of ``record`` with the journal (``probes``: the harness's direct
+    calibration attempts, which only the backends' own counter sees)."""
+
+    def result(outcome: Outcome, summary: str, evidence: list[str], data: dict[str, object]) -> CheckResult:
+        return CheckResult(
+            name="telemetry",
+            title=TITLES["telemetry"],
+            kind=CheckKind.INVARIANT,
+            outcome=outcome,
+            summary=summary,
+            evidence=evidence,
+            data=data,
+        )
+
+    if record.skipped:
+        return result(Outcome.NOT_APPLICABLE, f"not judged: {record.skipped}", [], {})
+    run = _in_window(journal, record)
+    run_probes = _in_window(probes, record) if probes is not None else None
+    evidence: list[str] = []
+    bad: list[str] = []
+    unknown: list[str] = []
+    rows: list[dict[str, object]] = []
+    for c in record.counters:
+        if c.start is None or c.end is None:
+            unknown.append(f"{c.name}: Prometheus had no sample of `{c.promql}`")
+            continue
+        increase = c.end - c.start
+        if increase < 0:
+            unknown.append(f"{c.name}: `{c.promql}` went down (the process restarted)")
+            continue
+        expected = journal_count(run, c.quantity)
+        if c.includes_probes and run_probes is not None:
+            expected += journal_count(run_probes, c.quantity)
+        line = _counter_line(c, increase, expected)
+        (bad if increase != expected else evidence).append(line)
+        rows.append(
+            {"job": c.job, "name": c.name, "sut": increase, "journal": expected, "values": c.values}
+        )
+    data = {"counters": rows, "no_reader": record.no_reader}
+    sut_compared = any(c.job == "sut" for c in record.counters)
+    suffix = "" if sut_compared else f"; the SUT's own counters are not judged: {record.no_reader}"
+    if bad:
+        return result(
+            Outcome.FAIL,
+            f"{len(bad)} of {len(rows)} counters disagree with the journal{suffix}",
+            bad + evidence + unknown,
+            data,
+        )
+    if unknown:
+        return result(Outcome.INCONCLUSIVE, "; ".join(unknown) + suffix, evidence, data)
+    return result(
+        Outcome.PASS,
+        f"{len(rows)} counters agree exactly with the journal{suffix}",
+        evidence,
+        data,
+    )
+
+
+def alerts_check(record: TelemetryRecord, journal: AttemptTable) -> CheckResult | None:
+    """Expected alerts against what fired; None when the scenario names no rules file."""
+    if record.rules_file is None:
+        return None
+
+    def result(outcome: Outcome, summary: str, evidence: list[str]) -> CheckResult:
+        return CheckResult(
+            name="alerts",
+            title=TITLES["alerts"],
+            kind=CheckKind.INVARIANT,
+            outcome=outcome,
+            summary=summary,
+            evidence=evidence,
+            data={
+                "spans": [s.model_dump() for s in record.alerts],
+                "retry_ratio": retry_ratio_per_second(_in_window(journal, record), record),
+                "start_s": record.start_s,
+            },
+        )
+
+    if record.skipped:
+        return result(Outcome.NOT_APPLICABLE, f"not judged: {record.skipped}", [])
+    fired = {s.alert for s in record.alerts}
+    spans = [
+        f"{s.alert} firing from t={s.start_s - record.start_s:.1f}s to t={s.end_s - record.start_s:.1f}s"
+        for s in record.alerts
+    ]
+    ratio = retry_ratio_per_second(_in_window(journal, record), record)
+    if ratio:
+        peak = max(ratio, key=lambda r: r[1])
+        spans.append(
+            f"journal: retries/attempts peaked at {peak[1]:.2f} at t={peak[0] - record.start_s:.0f}s; "
+            f"over the run {sum(r[1] * r[2] for r in ratio) / sum(r[2] for r in ratio):.2f}"
+        )
+    wrong: list[str] = []
+    for name, expect in sorted(record.expect_alerts.items()):
+        if expect is AlertExpectation.FIRES and name not in fired:
+            wrong.append(f"{name} was expected to fire and never did")
+        if expect is AlertExpectation.QUIET and name in fired:
+            wrong.append(f"{name} was expected to stay quiet and fired")
+    if wrong:
+        return result(Outcome.FAIL, "; ".join(wrong), wrong + spans)
+    if not record.expect_alerts:
+        return result(
+            Outcome.NOT_APPLICABLE,
+            f"{len(fired)} of {len(record.alert_rules)} alerts fired; no expectation to judge",
+            spans,
+        )
+    return result(
+        Outcome.PASS,
+        f"{len(record.expect_alerts)} alert expectations met "
+        f"({', '.join(sorted(fired)) or 'none'} fired)",
+        spans,
+    )

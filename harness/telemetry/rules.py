@@ -1,0 +1,97 @@
+"""The user's alert rules: read (a Prometheus rules file or a ``PrometheusRule`` manifest),
+checked with ``promtool check rules`` and turned into the plain rules file Prometheus loads.
+
+Formats: Prometheus's rule file (``groups: [{name, rules: [{alert, expr, for, ...}]}]``,
+https://prometheus.io/docs/prometheus/2.42/configuration/alerting_rules/) and the Prometheus
+Operator's ``PrometheusRule`` (``kind: PrometheusRule``, the same groups under ``spec``,
+https://prometheus-operator.dev/docs/api-reference/api/#monitoring.coreos.com/v1.PrometheusRule).
+
+Errors: every problem is :class:`~harness.errors.BadInput` naming the rules file, raised while
+the scenario is checked, before anything starts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import BadInput
+
+PROMTOOL_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """The user's rules, ready to load: the plain rules file and the alert names it defines."""
+
+    source: Path
+    plain: Path  # the file Prometheus loads (the source itself when it is already plain)
+    alerts: tuple[str, ...]
+
+
+def _groups(document: Any, source: Path) -> list[Any]:
+    if not isinstance(document, dict):
+        raise BadInput("must be a Prometheus rules file (groups: ...) or a PrometheusRule", file=source)
+    if document.get("kind") == "PrometheusRule":
+        spec = document.get("spec")
+        groups = spec.get("groups") if isinstance(spec, dict) else None
+        field = "spec.groups"
+    else:
+        groups = document.get("groups")
+        field = "groups"
+    if not isinstance(groups, list) or not groups:
+        raise BadInput("must be a non-empty list of rule groups", file=source, field=field)
+    return groups
+
+
+def _alert_names(groups: list[Any]) -> tuple[str, ...]:
+    names: list[str] = []
+    for group in groups:
+        rules = group.get("rules", []) if isinstance(group, dict) else []
+        for rule in rules if isinstance(rules, list) else []:
+            if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
+                names.append(rule["alert"])
+    return tuple(dict.fromkeys(names))
+
+
+def load_rules(source: Path, promtool: str, workdir: Path) -> AlertRules:
+    """Read, convert and check ``source``; the plain copy goes to ``workdir/alert-rules.yaml``.
+
+    Raises BadInput (file named, promtool's own message quoted) when the file cannot be read,
+    is not a rules file, defines no alert, or promtool refuses it.
+    """
+    try:
+        text = source.read_text(encoding="utf-8")
+        document = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read the alert rules: {exc}", file=source) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise BadInput(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=source, line=line) from exc
+    groups = _groups(document, source)
+    workdir.mkdir(parents=True, exist_ok=True)
+    plain = workdir / "alert-rules.yaml"
+    plain.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
+    try:
+        checked = subprocess.run(
+            [promtool, "check", "rules", str(plain)],
+            capture_output=True,
+            text=True,
+            timeout=PROMTOOL_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BadInput(f"promtool check rules could not run: {exc}", file=source) from exc
+    if checked.returncode != 0:
+        said = " ".join((checked.stderr or checked.stdout).split())
+        said = said.replace(str(plain), source.name)
+        raise BadInput(f"promtool check rules refused it: {said}", file=source)
+    alerts = _alert_names(groups)
+    if not alerts:
+        raise BadInput("defines no alerting rule (rules with `alert:`)", file=source)
+    return AlertRules(source=source, plain=plain, alerts=alerts)

@@ -1,0 +1,146 @@
+"""HAProxy's own Prometheus counters against the journal, through a real Prometheus.
+
+Real processes on 127.0.0.1: two flaky backend replicas (30 % 503), HAProxy 2.6 with
+``retries 3`` / ``retry-on 503`` and its built-in exporter, Debian's Prometheus scraping both.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from fake_backends.process import BackendHandle
+from fake_backends.profile import FaultProfile
+from harness.oracle.journal import AttemptTable, load_attempts
+from harness.oracle.verdict import Outcome
+from harness.suts.network import free_port
+from harness.suts.process import LaunchPlan, running_process
+from harness.telemetry.check import telemetry_check
+from harness.telemetry.prometheus import ScrapeTarget
+from harness.telemetry.readers import HAPROXY, CounterMapping, Quantity, TelemetryReader
+from harness.telemetry.session import TelemetrySession
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed"),
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None, reason="prometheus not installed: apt-get install prometheus"
+    ),
+]
+
+CONFIG = """
+global
+    maxconn 256
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 5s
+    retries 3
+    retry-on conn-failure 503
+    option redispatch
+frontend fe
+    bind 127.0.0.1:{listen}
+    default_backend be
+frontend telemetry
+    bind 127.0.0.1:{metrics}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+backend be
+    balance roundrobin
+{servers}
+"""
+
+
+@pytest.fixture
+def haproxy(
+    tmp_path: Path, flaky_backend: Callable[..., BackendHandle]
+) -> Iterator[tuple[str, str, list[BackendHandle]]]:
+    profile = FaultProfile(failure_rate=0.3, failure_status={503: 1.0}, seed=7)
+    replicas = [flaky_backend(profile, replica=f"r{i}", workers=1) for i in range(2)]
+    listen, metrics = free_port(), free_port()
+    servers = "\n".join(
+        f"    server s{i} {r.url.removeprefix('http://')}" for i, r in enumerate(replicas)
+    )
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(CONFIG.format(listen=listen, metrics=metrics, servers=servers))
+    plan = LaunchPlan(argv=[shutil.which("haproxy") or "haproxy", "-db", "-f", str(cfg)])
+    with running_process(
+        plan, name="haproxy", listen=("127.0.0.1", listen), log_path=tmp_path / "h.log",
+        ready_timeout_s=20,
+    ) as (_proc, url):
+        yield url, f"127.0.0.1:{metrics}", replicas
+
+
+def _drive(url: str, n: int) -> None:
+    with requests.Session() as s:
+        for i in range(n):
+            s.get(f"{url}/t", headers={"X-Request-ID": f"tel-{i}"}, timeout=10)
+
+
+def _journal(replicas: list[BackendHandle]) -> AttemptTable:
+    for r in replicas:  # the journal is complete once the replica has stopped
+        r.stop()
+    return load_attempts([r.journal_path for r in replicas])
+
+
+def _session(
+    tmp_path: Path, metrics: str, replicas: list[BackendHandle]
+) -> TelemetrySession:
+    targets = [ScrapeTarget("sut", metrics)] + [
+        ScrapeTarget("backends", r.admin_url.removeprefix("http://")) for r in replicas
+    ]
+    return TelemetrySession("haproxy", targets, None, {}, tmp_path)
+
+
+def test_haproxy_counters_agree_with_the_journal(
+    tmp_path: Path, haproxy: tuple[str, str, list[BackendHandle]]
+) -> None:
+    url, metrics, replicas = haproxy
+    _drive(url, 20)  # traffic before the run's start must not count
+    with _session(tmp_path, metrics, replicas) as tel:
+        tel.mark_start()
+        _drive(url, 300)
+        time.sleep(0.3)
+        tel.mark_end()
+        record = tel.record()
+    journal = _journal(replicas)
+    result = telemetry_check(record, journal)
+    assert result.outcome is Outcome.PASS, "\n".join(e[:60] + e[e.index(" rose"):e.index(" [source")] for e in result.evidence)
+    by_name = {c["name"]: c for c in result.data["counters"]}
+    assert by_name["retries"]["journal"] > 50  # 30 % of 300 requests fail at least once
+    assert by_name["attempts"]["sut"] == by_name["attempts"]["journal"] >= 300
+
+
+def test_a_reader_mapped_to_the_wrong_counter_is_caught(
+    tmp_path: Path,
+    haproxy: tuple[str, str, list[BackendHandle]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, metrics, replicas = haproxy
+    wrong = TelemetryReader(
+        system="haproxy",
+        job="sut",
+        counters=(
+            CounterMapping(  # requests, read as if it counted retries
+                name="retries",
+                promql="sum(haproxy_backend_http_requests_total)",
+                quantity=Quantity.RETRIES,
+            ),
+        ),
+    )
+    monkeypatch.setitem(__import__("harness.telemetry.readers").telemetry.readers.READERS, "haproxy", wrong)
+    with _session(tmp_path, metrics, replicas) as tel:
+        tel.mark_start()
+        _drive(url, 120)
+        tel.mark_end()
+        record = tel.record()
+    result = telemetry_check(record, _journal(replicas))
+    assert result.outcome is Outcome.FAIL
+    assert "DISAGREES" in result.evidence[0]
+    assert HAPROXY.counters[0].promql not in result.evidence[0]

@@ -20,13 +20,17 @@ from fake_backends.profile import FaultProfile
 from harness.adapters import known_systems, load_adapted
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
-from harness.oracle.journal import load_attempts, load_client_records
+from harness.oracle.journal import AttemptTable, load_attempts, load_client_records
 from harness.oracle.planner import CheckPlan, DetectionGoals, SamplePlan, plan
 from harness.oracle.records import DownWindow
 from harness.oracle.verdict import Outcome, Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
 from harness.scenario import IDEMPOTENT_METHODS, LoadSpec, Scenario, load_scenario
+from harness.telemetry.check import alerts_check, telemetry_check
+from harness.telemetry.record import TelemetryRecord, load_record
+from harness.telemetry.session import load_with_telemetry
+from harness.telemetry.spec import prepare_rules
 from harness.traffic import HarnessTraffic, summarize
 
 RUN_FORMAT_VERSION = 1
@@ -258,6 +262,16 @@ def run_scenario(
             f"note: the detection goals need {planned.requests} logical requests, the load "
             f"sends {scenario.load.requests}: under-sized statistical checks will be inconclusive"
         )
+    telemetry = scenario.telemetry
+    rules, rules_not_evaluated = (
+        prepare_rules(
+            telemetry,
+            scenario_file=scenario.source_file,
+            base_dir=scenario.base_dir,
+        )
+        if telemetry is not None
+        else (None, None)
+    )
     report_dir = (report_dir or Path("reports") / scenario.name).resolve()
     run_dir = report_dir / "run"
     try:
@@ -268,6 +282,7 @@ def run_scenario(
         raise BadInput(
             f"cannot create the run folder {run_dir}: {exc.strerror or exc}", field="--report-dir"
         ) from None
+    record: TelemetryRecord | None = None
     if scenario.source_file is not None:
         shutil.copyfile(scenario.source_file, run_dir / "scenario.yaml")
     try:
@@ -277,7 +292,19 @@ def run_scenario(
                 scenario, run_dir, progress=progress, log=say
             ) as substrate,
         ):
-            artifacts = substrate.run_load()
+            if telemetry is None:
+                artifacts = substrate.run_load()
+            else:
+                artifacts, record = load_with_telemetry(
+                    substrate,
+                    lambda: substrate.run_load(),
+                    system=adapted.system,
+                    rules=rules,
+                    expect_alerts=telemetry.expect_alerts,
+                    workdir=run_dir,
+                    why_not=rules_not_evaluated,
+                    log=say,
+                )
     except KeyboardInterrupt:
         # everything started is down by now; keep what was recorded for `verify`
         from harness.signals import signals_deferred
@@ -285,6 +312,8 @@ def run_scenario(
         with signals_deferred():
             saved = save_interrupted(run_dir, scenario, adapted)
         raise Interrupted(run_dir if saved else None) from None
+    if record is not None:
+        record.save(run_dir)
     skip, notes = _skipped_checks(scenario)
     notes += [f"chaos: {line}" for line in artifacts.chaos_log]
     manifest = RunManifest(
@@ -536,4 +565,33 @@ def verify_run_dir(run_dir: Path) -> Verdict:
     if manifest.harness_traffic is not None:
         notes += manifest.harness_traffic.notes()
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]
+    verdict = with_telemetry(verdict, run_dir, attempts)
     return verdict.model_copy(update={"notes": [*verdict.notes, *notes]})
+
+
+def with_telemetry(verdict: Verdict, run_dir: Path, attempts: AttemptTable) -> Verdict:
+    """The verdict with the telemetry and alert checks of the run's ``telemetry.json`` (if any);
+    the outcome is recomputed over every check."""
+    record = load_record(run_dir)
+    if record is None:
+        return verdict
+    calibration = sorted(run_dir.glob("calibration-r*.ndjson"))
+    readiness = sorted(run_dir.glob("harness-traffic-r*.ndjson"))
+    extra = [
+        telemetry_check(
+            record,
+            attempts,
+            probes=load_attempts(calibration) if calibration else None,
+            through_sut=load_attempts(readiness) if readiness else None,
+        )
+    ]
+    alerts = alerts_check(record, attempts)
+    if alerts is not None:
+        extra.append(alerts)
+    outcome = verdict.outcome
+    seen = {c.outcome for c in extra}
+    if Outcome.FAIL in seen:
+        outcome = Outcome.FAIL
+    elif Outcome.INCONCLUSIVE in seen and outcome is Outcome.PASS:
+        outcome = Outcome.INCONCLUSIVE
+    return verdict.model_copy(update={"checks": [*verdict.checks, *extra], "outcome": outcome})

@@ -58,6 +58,7 @@ from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.policy.model import RetryPolicy
 from harness.suts.spec import SutSpec
+from harness.telemetry.spec import TelemetrySpec
 
 __all__ = [
     "DEFAULT_TIME_CAP_S",
@@ -350,6 +351,11 @@ class Scenario(_Frozen):
     load: LoadSpec
     chaos: list[ChaosOp] = Field(default_factory=list)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    telemetry: TelemetrySpec | None = Field(
+        default=None,
+        description="Scrape the SUT's own telemetry with Prometheus and check it against the "
+        "journal; optionally evaluate alert rules (see harness/telemetry/spec.py)",
+    )
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source_file: Path | None = PrivateAttr(default=None)

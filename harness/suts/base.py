@@ -38,6 +38,7 @@ class RunningSut:
     pid: int | None = None
     log_path: Path | None = None
     config_path: Path | None = None  # the rendered config it runs, when it has one
+    metrics_hostport: str | None = None  # its own Prometheus metrics (telemetry), if served
     _stopper: Callable[[], None] | None = field(default=None, repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
 
@@ -109,6 +110,7 @@ def _start(
             pid=proc.pid,
             log_path=log_path,
             config_path=plan.config_path,
+            metrics_hostport=plan.metrics_hostport,
             _stopper=lambda: terminate(proc),
         )
         try:

@@ -13,8 +13,10 @@ from harness.suts.config_files import (
     validate_with_tool,
     write_rendered,
 )
+from harness.suts.network import free_port
 from harness.suts.process import LaunchPlan
 from harness.suts.spec import HaproxySut
+from harness.suts.templating import RenderedLine, hostport
 
 
 def prepare(
@@ -32,7 +34,9 @@ def prepare(
     """
     binary = find_binary("haproxy", spec.binary)
     source = resolve_config(spec.config, base_dir)
+    metrics = ("127.0.0.1", free_port())
     lines = render_config(source, listen=listen, upstreams=upstreams)
+    lines = [*lines, *(RenderedLine(text + "\n", None) for text in exporter_frontend(metrics))]
     rendered = write_rendered(lines, workdir / "haproxy" / "haproxy.cfg")
     validate_with_tool(
         [binary, "-c", "-f", str(rendered)],
@@ -44,5 +48,25 @@ def prepare(
         keep=r"\[ALERT\]",
     )
     return LaunchPlan(
-        argv=[binary, "-db", "-f", str(rendered)], cwd=source.parent, config_path=rendered
+        argv=[binary, "-db", "-f", str(rendered)],
+        cwd=source.parent,
+        config_path=rendered,
+        metrics_hostport=hostport(*metrics),
     )
+
+
+def exporter_frontend(listen: tuple[str, int]) -> list[str]:
+    """A frontend of its own serving HAProxy's built-in Prometheus exporter on ``listen``.
+
+    Appended to the rendered config (the user's frontends and backends are untouched) so the
+    run's Prometheus can read HAProxy's own counters; Debian's HAProxy 2.6 is built with it
+    (``USE_PROMEX``, https://github.com/haproxy/haproxy/blob/v2.6.0/addons/promex/README).
+    """
+    return [
+        "",
+        "# added by retry-harness: HAProxy's own counters for the telemetry check",
+        "frontend retry_harness_telemetry",
+        "    mode http",
+        f"    bind {hostport(*listen)}",
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+    ]

@@ -37,6 +37,7 @@ class LaunchPlan:
     # Polled after the HTTP probe answers, until True (ready) or the deadline; for SUTs that
     # answer before their routes are loaded (Traefik's file provider). May raise BadInput.
     ready_check: Callable[[], bool] | None = None
+    metrics_hostport: str | None = None  # where the SUT's own Prometheus metrics are served
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

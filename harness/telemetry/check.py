@@ -14,6 +14,8 @@ to the journal's retry ratio in the same seconds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from harness.oracle.journal import AttemptTable
@@ -49,17 +51,20 @@ def journal_count(table: AttemptTable, quantity: Quantity) -> int:
     return int((~first & ok).sum())
 
 
-def retry_ratio_per_second(table: AttemptTable, record: TelemetryRecord) -> list[tuple[float, float, int]]:
-    """(second, retries / attempts, attempts) for each second of the run that had attempts."""
+def retry_ratio_per_second(
+    table: AttemptTable, record: TelemetryRecord
+) -> list[tuple[float, float, int]]:
+    """(second, retries per request, requests) for each second of the run that had a request
+    (a request counts in the second its first attempt arrived; a retry in the second it did)."""
     if not len(table):
         return []
     seconds = (table.arrival_us // 1_000_000).astype(np.int64)
     out = []
     for sec in np.unique(seconds):
         rows = table.take(np.flatnonzero(seconds == sec))
-        attempts = len(rows)
-        retries = int((rows.attempt > 0).sum())
-        out.append((float(sec), retries / attempts, attempts))
+        requests = int((rows.attempt == 0).sum())
+        if requests:
+            out.append((float(sec), int((rows.attempt > 0).sum()) / requests, requests))
     return out
 
 
@@ -72,12 +77,23 @@ def _counter_line(c: CounterSeries, increase: float, expected: int) -> str:
 
 
 def telemetry_check(
-    record: TelemetryRecord, journal: AttemptTable, probes: AttemptTable | None = None
+    record: TelemetryRecord,
+    journal: AttemptTable,
+    *,
+    probes: AttemptTable | None = None,
+    through_sut: AttemptTable | None = None,
 ) -> CheckResult:
-    """Compare every counter of ``record`` with the journal (``probes``: the harness's direct
-    calibration attempts, which only the backends' own counter sees)."""
+    """Compare every counter of ``record`` with the journal.
 
-    def result(outcome: Outcome, summary: str, evidence: list[str], data: dict[str, object]) -> CheckResult:
+    Every attempt is accounted for, the harness's own included: ``through_sut`` holds the
+    harness's readiness probes (sent through the SUT, so both the SUT and the backends count
+    them) and ``probes`` its calibration probes (sent straight to a backend, so only the
+    backends' own counter sees them). Normally both end before the run's window opens.
+    """
+
+    def result(
+        outcome: Outcome, summary: str, evidence: list[str], data: dict[str, Any]
+    ) -> CheckResult:
         return CheckResult(
             name="telemetry",
             title=TITLES["telemetry"],
@@ -92,21 +108,25 @@ def telemetry_check(
         return result(Outcome.NOT_APPLICABLE, f"not judged: {record.skipped}", [], {})
     run = _in_window(journal, record)
     run_probes = _in_window(probes, record) if probes is not None else None
+    run_ready = _in_window(through_sut, record) if through_sut is not None else None
     evidence: list[str] = []
     bad: list[str] = []
     unknown: list[str] = []
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     for c in record.counters:
-        if c.start is None or c.end is None:
-            unknown.append(f"{c.name}: Prometheus had no sample of `{c.promql}`")
+        if c.end is None and c.start is not None:
+            unknown.append(f"{c.name}: `{c.promql}` vanished during the run")
             continue
-        increase = c.end - c.start
+        # a labelled counter has no series before its first increment: absent means 0
+        increase = (c.end or 0.0) - (c.start or 0.0)
         if increase < 0:
             unknown.append(f"{c.name}: `{c.promql}` went down (the process restarted)")
             continue
         expected = journal_count(run, c.quantity)
         if c.includes_probes and run_probes is not None:
             expected += journal_count(run_probes, c.quantity)
+        if run_ready is not None:
+            expected += journal_count(run_ready, c.quantity)
         line = _counter_line(c, increase, expected)
         (bad if increase != expected else evidence).append(line)
         rows.append(
@@ -156,15 +176,17 @@ def alerts_check(record: TelemetryRecord, journal: AttemptTable) -> CheckResult 
         return result(Outcome.NOT_APPLICABLE, f"not judged: {record.skipped}", [])
     fired = {s.alert for s in record.alerts}
     spans = [
-        f"{s.alert} firing from t={s.start_s - record.start_s:.1f}s to t={s.end_s - record.start_s:.1f}s"
+        f"{s.alert} firing from t={s.start_s - record.start_s:.1f}s "
+        f"to t={s.end_s - record.start_s:.1f}s"
         for s in record.alerts
     ]
     ratio = retry_ratio_per_second(_in_window(journal, record), record)
     if ratio:
         peak = max(ratio, key=lambda r: r[1])
         spans.append(
-            f"journal: retries/attempts peaked at {peak[1]:.2f} at t={peak[0] - record.start_s:.0f}s; "
-            f"over the run {sum(r[1] * r[2] for r in ratio) / sum(r[2] for r in ratio):.2f}"
+            f"journal: retries per request peaked at {peak[1]:.2f} in second "
+            f"t={peak[0] - record.start_s:.0f}s; over the run "
+            f"{sum(r[1] * r[2] for r in ratio) / sum(r[2] for r in ratio):.2f}"
         )
     wrong: list[str] = []
     for name, expect in sorted(record.expect_alerts.items()):

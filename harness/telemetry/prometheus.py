@@ -132,11 +132,13 @@ class PrometheusApi:
         groups: list[dict[str, Any]] = self._get("/api/v1/rules", {})["groups"]
         return groups
 
-    def wait_for_scrape_after(self, job: str, after: float, timeout_s: float) -> bool:
-        """True once every target of ``job`` has a successful scrape that started after ``after``.
+    def wait_for_scrape_after(self, job: str, targets: int, after: float, timeout_s: float) -> bool:
+        """True once each of the ``targets`` targets of ``job`` has a successful scrape that
+        started after ``after``.
 
-        ``timestamp()`` is applied to the selector itself: on the result of an operator it would
-        give the evaluation time, not the scrape's.
+        Counting the ``up`` series matters: Prometheus spreads its targets' first scrapes over
+        the interval, so a target not scraped yet has no series at all. ``timestamp()`` is
+        applied to the selector itself: on an operator's result it gives the evaluation time.
         """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -144,7 +146,7 @@ class PrometheusApi:
             stamps = self.instant(f'timestamp(up{{job="{job}"}})', now)
             ups = self.instant(f'up{{job="{job}"}}', now)
             if (
-                stamps
+                len(stamps) == targets
                 and all(float(s["value"][1]) > after for s in stamps)
                 and all(float(u["value"][1]) == 1 for u in ups)
             ):

@@ -13,6 +13,7 @@ the scenario is checked, before anything starts.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,22 @@ class AlertRules:
     """The user's rules, ready to load: the plain rules file and the alert names it defines."""
 
     source: Path
-    plain: Path  # the file Prometheus loads (the source itself when it is already plain)
+    plain_text: str  # the rules file Prometheus loads (groups only)
     alerts: tuple[str, ...]
+
+    def write(self, folder: Path) -> Path:
+        """Write the plain rules file into ``folder``; its path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "alert-rules.yaml"
+        path.write_text(self.plain_text, encoding="utf-8")
+        return path
 
 
 def _groups(document: Any, source: Path) -> list[Any]:
     if not isinstance(document, dict):
-        raise BadInput("must be a Prometheus rules file (groups: ...) or a PrometheusRule", file=source)
+        raise BadInput(
+            "must be a Prometheus rules file (groups: ...) or a PrometheusRule", file=source
+        )
     if document.get("kind") == "PrometheusRule":
         spec = document.get("spec")
         groups = spec.get("groups") if isinstance(spec, dict) else None
@@ -58,8 +68,8 @@ def _alert_names(groups: list[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def load_rules(source: Path, promtool: str, workdir: Path) -> AlertRules:
-    """Read, convert and check ``source``; the plain copy goes to ``workdir/alert-rules.yaml``.
+def load_rules(source: Path, promtool: str) -> AlertRules:
+    """Read, convert and check ``source`` (in a temporary file: nothing is left behind).
 
     Raises BadInput (file named, promtool's own message quoted) when the file cannot be read,
     is not a rules file, defines no alert, or promtool refuses it.
@@ -72,26 +82,29 @@ def load_rules(source: Path, promtool: str, workdir: Path) -> AlertRules:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise BadInput(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=source, line=line) from exc
+        raise BadInput(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}", file=source, line=line
+        ) from exc
     groups = _groups(document, source)
-    workdir.mkdir(parents=True, exist_ok=True)
-    plain = workdir / "alert-rules.yaml"
-    plain.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False), encoding="utf-8")
-    try:
-        checked = subprocess.run(
-            [promtool, "check", "rules", str(plain)],
-            capture_output=True,
-            text=True,
-            timeout=PROMTOOL_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BadInput(f"promtool check rules could not run: {exc}", file=source) from exc
+    plain_text = yaml.safe_dump({"groups": groups}, sort_keys=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8") as plain:
+        plain.write(plain_text)
+        plain.flush()
+        try:
+            checked = subprocess.run(
+                [promtool, "check", "rules", plain.name],
+                capture_output=True,
+                text=True,
+                timeout=PROMTOOL_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BadInput(f"promtool check rules could not run: {exc}", file=source) from exc
     if checked.returncode != 0:
         said = " ".join((checked.stderr or checked.stdout).split())
-        said = said.replace(str(plain), source.name)
+        said = said.replace(plain.name, source.name)
         raise BadInput(f"promtool check rules refused it: {said}", file=source)
     alerts = _alert_names(groups)
     if not alerts:
         raise BadInput("defines no alerting rule (rules with `alert:`)", file=source)
-    return AlertRules(source=source, plain=plain, alerts=alerts)
+    return AlertRules(source=source, plain_text=plain_text, alerts=alerts)

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 from harness.errors import BadInput, RunFailed
 from harness.telemetry.prometheus import (
@@ -37,6 +40,60 @@ from harness.telemetry.record import AlertExpectation, AlertSpan, CounterSeries,
 from harness.telemetry.rules import AlertRules
 
 SCRAPE_WAIT_S = 10.0
+A = TypeVar("A")
+
+
+def load_with_telemetry(
+    substrate: object,
+    run_load: Callable[[], A],
+    *,
+    system: str,
+    rules: AlertRules | None,
+    expect_alerts: Mapping[str, AlertExpectation],
+    workdir: Path,
+    why_not: str | None,
+    log: Callable[[str], None],
+) -> tuple[A, TelemetryRecord]:
+    """``run_load()`` inside a telemetry session on ``substrate``: its result and the record."""
+    with open_session(system, substrate, rules, expect_alerts, workdir, why_not=why_not) as session:
+        log("telemetry: " + (session.skipped or "Prometheus scrapes the SUT and the backends"))
+        session.mark_start()
+        artifacts = run_load()
+        session.mark_end()
+        return artifacts, session.record()
+
+
+def open_session(
+    system: str,
+    substrate: object,
+    rules: AlertRules | None,
+    expect_alerts: Mapping[str, AlertExpectation],
+    workdir: Path,
+    *,
+    why_not: str | None = None,
+) -> TelemetrySession:
+    """A session scraping ``substrate``'s processes; skipped (with the reason) when Prometheus
+    or the substrate's metrics are not to be had, or ``why_not`` says so."""
+    targets = scrape_targets(substrate)
+    if isinstance(targets, str):
+        why_not = why_not or targets
+        targets = []
+    return TelemetrySession(system, targets, rules, expect_alerts, workdir, skipped=why_not)
+
+
+def scrape_targets(substrate: object) -> list[ScrapeTarget] | str:
+    """The run's scrape targets (the SUT's metrics, each replica's admin ``/metrics``), or why
+    the substrate offers none (a substrate without ``sut``/``backends`` handles)."""
+    sut = getattr(substrate, "sut", None)
+    backends = getattr(substrate, "backends", None)
+    if sut is None or backends is None:
+        return f"the {type(substrate).__name__} does not expose its processes' metrics"
+    targets = [ScrapeTarget("sut", sut.metrics_hostport)] if sut.metrics_hostport else []
+    for handle in backends:
+        admin = urlsplit(handle.admin_url)
+        token = getattr(getattr(handle, "admin", None), "token", None)
+        targets.append(ScrapeTarget("backends", admin.netloc, bearer_token=token))
+    return targets
 
 
 class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
@@ -47,6 +104,8 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         rules: AlertRules | None,
         expect_alerts: Mapping[str, AlertExpectation],
         workdir: Path,
+        *,
+        skipped: str | None = None,
     ) -> None:
         self.system = system
         self.targets = list(targets)
@@ -54,22 +113,24 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         self.expect_alerts = dict(expect_alerts)
         self.workdir = workdir
         found = reader_for(system)
-        self.readers: list[TelemetryReader] = [r for r in (found,) if not isinstance(found, str)]
         self.no_reader = found if isinstance(found, str) else None
+        self.readers: list[TelemetryReader] = [] if isinstance(found, str) else [found]
         self.readers.append(BACKENDS)
         self._stack = contextlib.ExitStack()
         self._api: PrometheusApi | None = None
-        self.skipped: str | None = None
+        self.skipped = skipped
         self.start_s = 0.0
         self.end_s = 0.0
 
     def __enter__(self) -> TelemetrySession:
+        if self.skipped:
+            return self
         try:
             find_prometheus()
         except BadInput:
             self.skipped = f"Prometheus is not installed; run: {INSTALL_HINT}"
             return self
-        rule_files = [self.rules.plain] if self.rules else []
+        rule_files = [self.rules.write(self.workdir / "prometheus")] if self.rules else []
         self._api = self._stack.enter_context(
             running_prometheus(self.targets, rule_files, self.workdir)
         )
@@ -85,8 +146,9 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
 
     def _wait_scraped(self, after: float) -> None:
         assert self._api is not None
-        for job in sorted({t.job for t in self.targets}):
-            if not self._api.wait_for_scrape_after(job, after, SCRAPE_WAIT_S):
+        jobs = Counter(t.job for t in self.targets)
+        for job, targets in sorted(jobs.items()):
+            if not self._api.wait_for_scrape_after(job, targets, after, SCRAPE_WAIT_S):
                 raise RunFailed(
                     f"prometheus: no successful scrape of {job} within {SCRAPE_WAIT_S:g} s; "
                     f"see {self.workdir / 'prometheus' / 'prometheus.log'}"
@@ -147,9 +209,9 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
             firing = api.range(
                 'ALERTS{alertstate="firing"}', self.start_s, self.end_s, SCRAPE_INTERVAL_S
             )
-            for series in firing:
-                name = series["metric"].get("alertname", "?")
-                alerts.extend(_spans(name, [float(t) for t, _ in series["values"]]))
+            for alert in firing:
+                name = alert["metric"].get("alertname", "?")
+                alerts.extend(_spans(name, [float(t) for t, _ in alert["values"]]))
         return base.model_copy(update={"counters": counters, "alerts": alerts})
 
 

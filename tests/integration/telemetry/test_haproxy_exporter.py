@@ -7,7 +7,6 @@ Real processes on 127.0.0.1: two flaky backend replicas (30 % 503), HAProxy 2.6 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +29,8 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed"),
     pytest.mark.skipif(
-        shutil.which("prometheus") is None, reason="prometheus not installed: apt-get install prometheus"
+        shutil.which("prometheus") is None,
+        reason="prometheus not installed: apt-get install prometheus",
     ),
 ]
 
@@ -71,7 +71,10 @@ def haproxy(
     cfg.write_text(CONFIG.format(listen=listen, metrics=metrics, servers=servers))
     plan = LaunchPlan(argv=[shutil.which("haproxy") or "haproxy", "-db", "-f", str(cfg)])
     with running_process(
-        plan, name="haproxy", listen=("127.0.0.1", listen), log_path=tmp_path / "h.log",
+        plan,
+        name="haproxy",
+        listen=("127.0.0.1", listen),
+        log_path=tmp_path / "h.log",
         ready_timeout_s=20,
     ) as (_proc, url):
         yield url, f"127.0.0.1:{metrics}", replicas
@@ -89,9 +92,7 @@ def _journal(replicas: list[BackendHandle]) -> AttemptTable:
     return load_attempts([r.journal_path for r in replicas])
 
 
-def _session(
-    tmp_path: Path, metrics: str, replicas: list[BackendHandle]
-) -> TelemetrySession:
+def _session(tmp_path: Path, metrics: str, replicas: list[BackendHandle]) -> TelemetrySession:
     targets = [ScrapeTarget("sut", metrics)] + [
         ScrapeTarget("backends", r.admin_url.removeprefix("http://")) for r in replicas
     ]
@@ -111,7 +112,9 @@ def test_haproxy_counters_agree_with_the_journal(
         record = tel.record()
     journal = _journal(replicas)
     result = telemetry_check(record, journal)
-    assert result.outcome is Outcome.PASS, "\n".join(e[:60] + e[e.index(" rose"):e.index(" [source")] for e in result.evidence)
+    assert result.outcome is Outcome.PASS, "\n".join(
+        e[:60] + e[e.index(" rose") : e.index(" [source")] for e in result.evidence
+    )
     by_name = {c["name"]: c for c in result.data["counters"]}
     assert by_name["retries"]["journal"] > 50  # 30 % of 300 requests fail at least once
     assert by_name["attempts"]["sut"] == by_name["attempts"]["journal"] >= 300
@@ -134,7 +137,9 @@ def test_a_reader_mapped_to_the_wrong_counter_is_caught(
             ),
         ),
     )
-    monkeypatch.setitem(__import__("harness.telemetry.readers").telemetry.readers.READERS, "haproxy", wrong)
+    monkeypatch.setitem(
+        __import__("harness.telemetry.readers").telemetry.readers.READERS, "haproxy", wrong
+    )
     with _session(tmp_path, metrics, replicas) as tel:
         tel.mark_start()
         _drive(url, 120)

@@ -1,0 +1,164 @@
+"""The telemetry and alert checks on hand-made journals and Prometheus records."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.oracle.journal import AttemptTable
+from harness.oracle.verdict import Outcome
+from harness.telemetry.check import alerts_check, journal_count, telemetry_check
+from harness.telemetry.readers import Quantity
+from harness.telemetry.record import AlertExpectation, AlertSpan, CounterSeries, TelemetryRecord
+from harness.telemetry.session import _spans
+
+T0 = 1_800_000_000.0
+
+
+def _table(rows: list[tuple[int, int, int]]) -> AttemptTable:
+    """rows: (request index, attempt index, status), one second apart from T0."""
+    n = len(rows)
+    arrival = np.array([int((T0 + 0.5 + i * 0.01) * 1e6) for i in range(n)], dtype=np.int64)
+    return AttemptTable(
+        rid=np.array([r[0] for r in rows], dtype=np.int32),
+        method=np.zeros(n, dtype=np.int32),
+        path=np.zeros(n, dtype=np.int32),
+        status=np.array([r[2] for r in rows], dtype=np.int32),
+        fault=np.zeros(n, dtype=np.int32),
+        arrival_us=arrival,
+        end_us=arrival + 1000,
+        replica=np.zeros(n, dtype=np.int32),
+        retry_after_s=np.full(n, np.nan),
+        idem=np.zeros(n, dtype=bool),
+        attempt=np.array([r[1] for r in rows], dtype=np.int32),
+        client_gone=np.zeros(n, dtype=bool),
+        request_ids=tuple(f"r{i}" for i in range(max((r[0] for r in rows), default=-1) + 1)),
+        methods=("GET",),
+        paths=("/",),
+        replicas=("r0",),
+    )
+
+
+# request 0: 503 then 200; request 1: 200; request 2: 503, 503, 200
+JOURNAL = _table([(0, 0, 503), (0, 1, 200), (1, 0, 200), (2, 0, 503), (2, 1, 503), (2, 2, 200)])
+
+
+def _counter(
+    name: str, quantity: Quantity, start: float | None, end: float | None
+) -> CounterSeries:
+    return CounterSeries(
+        name=name, job="sut", promql=f"sum({name})", quantity=quantity, start=start, end=end
+    )
+
+
+def _record(*counters: CounterSeries, **kw: object) -> TelemetryRecord:
+    return TelemetryRecord(
+        system="haproxy",
+        start_s=T0,
+        end_s=T0 + 10,
+        counters=list(counters),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_journal_counts_each_quantity() -> None:
+    assert journal_count(JOURNAL, Quantity.ATTEMPTS) == 6
+    assert journal_count(JOURNAL, Quantity.REQUESTS) == 3
+    assert journal_count(JOURNAL, Quantity.RETRIES) == 3
+    assert journal_count(JOURNAL, Quantity.RETRY_SUCCESSES) == 2
+
+
+def test_counters_that_match_the_journal_pass() -> None:
+    result = telemetry_check(
+        _record(
+            _counter("retries", Quantity.RETRIES, 10, 13), _counter("att", Quantity.ATTEMPTS, 0, 6)
+        ),
+        JOURNAL,
+    )
+    assert result.outcome is Outcome.PASS
+    assert "2 counters agree exactly" in result.summary
+
+
+def test_a_sut_that_undercounts_its_retries_fails_with_the_numbers() -> None:
+    result = telemetry_check(_record(_counter("retries", Quantity.RETRIES, 10, 12)), JOURNAL)
+    assert result.outcome is Outcome.FAIL
+    assert "rose by 2; the journal shows 3 retries: DISAGREES" in result.evidence[0]
+
+
+def test_a_sut_that_counts_retries_it_did_not_make_fails() -> None:
+    result = telemetry_check(_record(_counter("retries", Quantity.RETRIES, 0, 5)), JOURNAL)
+    assert result.outcome is Outcome.FAIL
+
+
+def test_a_counter_that_went_down_or_vanished_is_inconclusive() -> None:
+    restarted = telemetry_check(_record(_counter("retries", Quantity.RETRIES, 10, 2)), JOURNAL)
+    assert restarted.outcome is Outcome.INCONCLUSIVE
+    assert "went down" in restarted.summary
+    vanished = telemetry_check(_record(_counter("retries", Quantity.RETRIES, 3, None)), JOURNAL)
+    assert vanished.outcome is Outcome.INCONCLUSIVE
+
+
+def test_a_counter_with_no_series_before_its_first_increment_counts_from_zero() -> None:
+    result = telemetry_check(_record(_counter("retries", Quantity.RETRIES, None, 3)), JOURNAL)
+    assert result.outcome is Outcome.PASS
+
+
+def test_attempts_outside_the_run_window_do_not_count() -> None:
+    late = _table([(0, 0, 200)])
+    late = late.take(np.array([0]))
+    shifted = AttemptTable(**{**late.__dict__, "arrival_us": late.arrival_us + int(60e6)})
+    result = telemetry_check(_record(_counter("att", Quantity.ATTEMPTS, 0, 0)), shifted)
+    assert result.outcome is Outcome.PASS
+
+
+def test_without_prometheus_the_check_is_not_judged_with_the_install_command() -> None:
+    record = _record(skipped="Prometheus is not installed; run: apt-get install prometheus")
+    result = telemetry_check(record, JOURNAL)
+    assert result.outcome is Outcome.NOT_APPLICABLE
+    assert "apt-get install prometheus" in result.summary
+
+
+def test_a_system_without_a_reader_says_why_its_counters_are_not_judged() -> None:
+    record = _record(
+        CounterSeries(
+            name="attempts served",
+            job="backends",
+            promql="sum(x)",
+            quantity=Quantity.ATTEMPTS,
+            start=0,
+            end=6,
+        ),
+        no_reader="Caddy 2.6 exports no counter of upstream attempts or retries",
+    )
+    result = telemetry_check(record, JOURNAL)
+    assert result.outcome is Outcome.PASS
+    assert "the SUT's own counters are not judged: Caddy 2.6" in result.summary
+
+
+def test_alert_expectations() -> None:
+    spans = [AlertSpan(alert="HighRetryRate", start_s=T0 + 3, end_s=T0 + 6)]
+    base = {"rules_file": "rules.yaml", "alert_rules": ["HighRetryRate", "Quiet"], "alerts": spans}
+    met = alerts_check(
+        _record(
+            **base,
+            expect_alerts={
+                "HighRetryRate": AlertExpectation.FIRES,
+                "Quiet": AlertExpectation.QUIET,
+            },
+        ),
+        JOURNAL,
+    )
+    assert met is not None and met.outcome is Outcome.PASS
+    assert "HighRetryRate firing from t=3.0s to t=6.0s" in met.evidence
+    missed = alerts_check(_record(**base, expect_alerts={"Quiet": AlertExpectation.FIRES}), JOURNAL)
+    assert missed is not None and missed.outcome is Outcome.FAIL
+    assert "Quiet was expected to fire and never did" in missed.summary
+    noisy = alerts_check(
+        _record(**base, expect_alerts={"HighRetryRate": AlertExpectation.QUIET}), JOURNAL
+    )
+    assert noisy is not None and noisy.outcome is Outcome.FAIL
+    assert alerts_check(_record(), JOURNAL) is None
+
+
+def test_firing_samples_merge_into_spans() -> None:
+    spans = _spans("A", [T0 + 5, T0 + 1, T0 + 2, T0 + 3])
+    assert [(s.start_s - T0, s.end_s - T0) for s in spans] == [(1, 3), (5, 5)]

@@ -34,6 +34,7 @@ def test_schema_names_the_sections_and_forbids_extra_fields() -> None:
         "load",
         "chaos",
         "checks",
+        "telemetry",
     }
     assert set(schema["required"]) == {"name", "sut", "policy", "load"}
     assert schema["additionalProperties"] is False

@@ -69,7 +69,7 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
     assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}"
 
 
-@pytest.mark.parametrize("name", ["haproxy.cfg", "haproxy-l7.cfg"])
+@pytest.mark.parametrize("name", ["haproxy.cfg", "haproxy-l7.cfg", "haproxy-get-only.cfg"])
 def test_haproxy_accepts_shipped_config(name: str, tmp_path: Path) -> None:
     binary = _need("haproxy", "haproxy")
     rendered = _render(name, tmp_path)
@@ -92,7 +92,7 @@ def test_nginx_accepts_shipped_config(name: str, tmp_path: Path) -> None:
     assert adapted.policy.max_retries == 2
 
 
-@pytest.mark.parametrize("name", ["Caddyfile", "Caddyfile-try-duration"])
+@pytest.mark.parametrize("name", ["Caddyfile", "Caddyfile-try-duration", "Caddyfile-snippet"])
 def test_caddy_accepts_shipped_config(name: str, tmp_path: Path) -> None:
     binary = _need("caddy", "caddy")
     rendered = _render(name, tmp_path)

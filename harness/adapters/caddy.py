@@ -582,7 +582,8 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
                 f"start up to one interval after the try duration: attempts may start until "
                 f"{duration_s:g}s + {interval_s:g}s = {duration_s + interval_s:g}s, not "
                 f"{duration_s:g}s (the declared deadline is the documented {duration_s:g}s)",
-                source=f"{_FINDING} (scenarios/deadline.yaml); reverseproxy.go "
+                source=f"{_FINDING} (scenarios/deadline.yaml); caddyserver/caddy v2.6.4 "
+                "modules/caddyhttp/reverseproxy/reverseproxy.go "
                 "LoadBalancing.tryAgain",
             )
         )

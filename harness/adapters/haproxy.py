@@ -485,7 +485,7 @@ def _apply(sec: _Section, eff: _Effective, file: str) -> None:
                         field="option redispatch",
                     )
                 interval = int(w[2])
-            eff.redispatch = interval if interval != 0 else None
+            eff.redispatch = interval  # 0: written, but disables redispatching
         elif w[:3] == ("no", "option", "redispatch"):
             eff.redispatch = None
         elif w[:2] == ("option", "http-buffer-request"):
@@ -892,7 +892,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         )
     )
     servers = _server_count(backend, context)
-    if servers == 1 and eff.redispatch is not None:
+    if servers == 1 and eff.redispatch not in (None, 0):
         notes.append(
             _quirk(
                 "server", "one server: redispatch has nowhere else to go", source=_DOC_REDISPATCH
@@ -914,17 +914,17 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 
 def _redispatch_note(interval: int | None) -> AdapterNote:
     """What ``option redispatch [<interval>]`` does to where retries go (configuration.txt)."""
-    if interval is None:
-        text = (
-            "not set: every retry stays on the server of the first attempt "
+    if interval is None or interval == 0:
+        text = ("not set" if interval is None else "0 (redispatching disabled, as documented)") + (
+            ": every retry stays on the server of the first attempt "
             "(stream_choose_redispatch in src/stream.c)"
         )
     elif interval == 1:
         text = "1: every retry may go to another server"
     elif interval > 1:
         text = (
-            f"{interval}: every {interval}th retry may go to another server; the retries in "
-            "between stay on the server of the attempt before them"
+            f"{interval}: every {_ordinal(interval)} retry may go to another server; the "
+            "retries in between stay on the server of the attempt before them"
         )
     elif interval == -1:
         text = (
@@ -937,6 +937,11 @@ def _redispatch_note(interval: int | None) -> AdapterNote:
             "server; the other retries stay on the server of the attempt before them"
         )
     return _quirk("option redispatch", text, source=f"{_DOC_REDISPATCH}; {_SRC_STREAM}")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _refuse_misspelt(sec: _Section, file: str) -> None:

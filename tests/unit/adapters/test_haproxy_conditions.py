@@ -238,7 +238,8 @@ def test_retry_keywords_in_a_frontend_have_no_effect_and_say_so() -> None:
     [
         ("1", "every retry may go to another server"),
         ("", "only the last retry"),
-        ("3", "every 3th retry"),
+        ("3", "every 3rd retry"),
+        ("0", "0 (redispatching disabled"),
         ("-2", "retry 1 before the last"),
     ],
 )

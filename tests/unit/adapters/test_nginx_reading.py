@@ -165,3 +165,23 @@ def test_misspelt_directive_is_refused_with_the_likely_one(
         nginx.load(path, CTX3)
     assert f"did you mean {meant!r}" in err.value.reason
     assert err.value.file is not None and err.value.file.endswith("policy.conf")
+
+
+@pytest.mark.parametrize(
+    ("policy", "max_retries", "statuses"),
+    [
+        ("", 2, frozenset()),  # absent: 'error timeout', tries unlimited -> servers - 1
+        ("proxy_next_upstream_tries 0;\n", 2, frozenset()),  # explicit 0: unlimited too
+        ("proxy_next_upstream off;\nproxy_next_upstream_tries 3;\n", 0, frozenset()),  # off
+        ("proxy_next_upstream http_502;\nproxy_next_upstream_tries 2;\n", 1, frozenset({502})),
+    ],
+)
+def test_absent_explicit_zero_off_and_set(
+    tmp_path: Path, policy: str, max_retries: int, statuses: frozenset[int]
+) -> None:
+    path = _tree(
+        tmp_path, "upstream backends {\n    server {{upstream_hostport}} max_fails=0;\n}\n", policy
+    )
+    p = nginx.load(path, CTX3).policy
+    assert p.max_retries == max_retries
+    assert p.retry_on.statuses == statuses

@@ -24,16 +24,21 @@ from harness.report.formatting import (
     stat_line,
 )
 from harness.report.plot_data import (
+    ALERTS,
     ATTEMPT_DISTRIBUTION,
     BACKOFF_WINDOW,
     JITTER_DISTRIBUTION,
     SUCCESS_RATE,
+    TELEMETRY,
+    AlertsData,
     AttemptDistributionData,
     BackoffWindowData,
     BlockT,
     JitterData,
     Missing,
     SuccessRateData,
+    TelemetryData,
+    find_check,
     plot_data,
 )
 
@@ -256,6 +261,28 @@ def _plots_section(verdict: Verdict) -> str:
         "Jitter distribution",
         "Histogram (density) of delays per retry index; line: the jitter model's density.",
     )
+    if find_check(verdict, TELEMETRY) is not None:
+        _add_plot(
+            entries,
+            verdict,
+            TELEMETRY,
+            TelemetryData,
+            plots.telemetry_png,
+            "The SUT's own counters against the journal",
+            "Solid: each counter's increase since the run's start, per Prometheus scrape; "
+            "dashed: the journal's running count of what the counter says it counts.",
+        )
+    if find_check(verdict, ALERTS) is not None:
+        _add_plot(
+            entries,
+            verdict,
+            ALERTS,
+            AlertsData,
+            plots.alerts_png,
+            "Alert timeline",
+            "Shaded: when each alert of the user's rules was firing in the run's Prometheus; "
+            "line: the journal's retries per request in each second.",
+        )
     return f"<section><h2>Plots</h2>{''.join(entries)}</section>"
 
 

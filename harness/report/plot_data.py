@@ -17,6 +17,8 @@ BACKOFF_WINDOW = "backoff_window"
 ATTEMPT_DISTRIBUTION = "attempt_distribution"
 SUCCESS_RATE = "success_rate"
 JITTER_DISTRIBUTION = "jitter_distribution"
+TELEMETRY = "telemetry"
+ALERTS = "alerts"
 
 
 class _Block(BaseModel):
@@ -84,6 +86,38 @@ class JitterData(_Block):
     """``jitter_distribution`` data: ``{"per_index": {"1": {...}, ...}}``."""
 
     per_index: dict[int, JitterIndex] = Field(min_length=1)
+
+
+class CounterCourse(_Block):
+    """One SUT counter's increase since the run's start and the journal's running count."""
+
+    job: str
+    name: str
+    promql: str
+    times_s: list[float]
+    counter: list[float]
+    journal_running: list[int]
+
+
+class TelemetryData(_Block):
+    """``telemetry`` data: ``{"counters": [...]}``, one course per counter."""
+
+    counters: list[CounterCourse] = Field(min_length=1)
+
+
+class AlertSpanData(_Block):
+    alert: str
+    start_s: float
+    end_s: float
+
+
+class AlertsData(_Block):
+    """``alerts`` data: firing spans (unix s), the journal's retries per request each second
+    ``(unix second, ratio, requests)`` and the run's start (unix s)."""
+
+    spans: list[AlertSpanData]
+    retry_ratio: list[tuple[float, float, int]] = Field(min_length=1)
+    start_s: float
 
 
 class Missing(_Block):

@@ -18,10 +18,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from harness.report.plot_data import (
+    AlertsData,
     AttemptDistributionData,
     BackoffWindowData,
     JitterData,
     SuccessRateData,
+    TelemetryData,
 )
 
 #: At most this many points per retry index are drawn as dots (all out-of-window ones are kept).
@@ -206,4 +208,52 @@ def jitter_png(data: JitterData) -> bytes:
     suffix = f" (first {shown} of {len(indexes)} indexes)" if extra else ""
     _shared_legend(fig, axes)
     fig.suptitle(f"Jitter: delays vs the model distribution{suffix}")
+    return _png(fig)
+
+
+def telemetry_png(data: TelemetryData) -> bytes:
+    """One panel per counter: its increase over the run against the journal's running count."""
+    fig, axes, shown, _ = _panel_grid(len(data.counters))
+    for ax, course in zip(axes, data.counters[:shown], strict=False):
+        ax.step(
+            course.times_s,
+            course.journal_running,
+            where="post",
+            color=MODEL_COLOUR,
+            linestyle="--",
+            label="journal",
+        )
+        ax.plot(course.times_s, course.counter, color=WINDOW_COLOUR, marker=".", label="counter")
+        ax.set_title(f"{course.job}: {course.name}", fontsize=9)
+        ax.set_xlabel("s since the run's start")
+    _shared_legend(fig, axes[:shown])
+    return _png(fig)
+
+
+def alerts_png(data: AlertsData) -> bytes:
+    """The journal's retries per request each second, with each alert's firing spans shaded."""
+    fig = Figure(figsize=(8, 3), layout="constrained")
+    ax = fig.subplots()
+    xs = [sec - data.start_s for sec, _, _ in data.retry_ratio]
+    ax.plot(
+        xs,
+        [r for _, r, _ in data.retry_ratio],
+        color=POINT_COLOUR,
+        marker=".",
+        label="journal: retries per request",
+    )
+    names = sorted({s.alert for s in data.spans})
+    for i, name in enumerate(names):
+        colour = OUTSIDE_COLOUR if i == 0 else BAR_COLOUR
+        for j, span in enumerate(s for s in data.spans if s.alert == name):
+            ax.axvspan(
+                span.start_s - data.start_s,
+                span.end_s - data.start_s + 1,
+                alpha=0.25,
+                color=colour,
+                label=f"{name} firing" if j == 0 else None,
+            )
+    ax.set_xlabel("s since the run's start")
+    ax.set_ylabel("retries per request")
+    ax.legend(fontsize=8)
     return _png(fig)

@@ -68,6 +68,16 @@ def retry_ratio_per_second(
     return out
 
 
+def journal_over_time(table: AttemptTable, quantity: Quantity, times: list[float]) -> list[int]:
+    """The journal's running count of ``quantity`` at each of ``times`` (unix s): what the
+    counter should have read at that scrape."""
+    out = []
+    for t in times:
+        cut = table.take(np.flatnonzero(table.arrival_us <= int(t * 1e6)))
+        out.append(journal_count(cut, quantity))
+    return out
+
+
 def _counter_line(c: CounterSeries, increase: float, expected: int) -> str:
     agree = "agrees" if increase == expected else "DISAGREES"
     return (
@@ -129,8 +139,22 @@ def telemetry_check(
             expected += journal_count(run_ready, c.quantity)
         line = _counter_line(c, increase, expected)
         (bad if increase != expected else evidence).append(line)
+        times = [t for t, _ in c.values]
+        journal_values = journal_over_time(run, c.quantity, times)
+        if c.includes_probes and run_probes is not None:
+            more = journal_over_time(run_probes, c.quantity, times)
+            journal_values = [a + b for a, b in zip(journal_values, more, strict=True)]
         rows.append(
-            {"job": c.job, "name": c.name, "sut": increase, "journal": expected, "values": c.values}
+            {
+                "job": c.job,
+                "name": c.name,
+                "promql": c.promql,
+                "sut": increase,
+                "journal": expected,
+                "times_s": [t - record.start_s for t in times],
+                "counter": [v - (c.start or 0.0) for _, v in c.values],
+                "journal_running": journal_values,
+            }
         )
     data = {"counters": rows, "no_reader": record.no_reader}
     sut_compared = any(c.job == "sut" for c in record.counters)

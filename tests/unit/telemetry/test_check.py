@@ -162,3 +162,34 @@ def test_alert_expectations() -> None:
 def test_firing_samples_merge_into_spans() -> None:
     spans = _spans("A", [T0 + 5, T0 + 1, T0 + 2, T0 + 3])
     assert [(s.start_s - T0, s.end_s - T0) for s in spans] == [(1, 3), (5, 5)]
+
+
+def test_the_report_draws_both_telemetry_plots() -> None:
+    from harness.oracle.verdict import Verdict
+    from harness.report.html import render_html
+
+    counter = _counter("att", Quantity.ATTEMPTS, 0, 6).model_copy(
+        update={"values": [(T0, 0.0), (T0 + 1, 6.0)]}
+    )
+    spans = [AlertSpan(alert="HighRetryRate", start_s=T0 + 0.2, end_s=T0 + 0.6)]
+    record = _record(
+        counter,
+        rules_file="r.yaml",
+        alert_rules=["HighRetryRate"],
+        alerts=spans,
+        expect_alerts={"HighRetryRate": AlertExpectation.FIRES},
+    )
+    checks = [telemetry_check(record, JOURNAL), alerts_check(record, JOURNAL)]
+    assert checks[0].data["counters"][0]["journal_running"] == [0, 6]
+    verdict = Verdict(
+        outcome=Outcome.PASS,
+        alpha=0.001,
+        epsilon_s=0.001,
+        traces=3,
+        attempts=6,
+        client_records=3,
+        checks=[c for c in checks if c is not None],
+    )
+    html = render_html(verdict)
+    assert "<h3>The SUT&#x27;s own counters against the journal</h3><figure>" in html
+    assert "<h3>Alert timeline</h3><figure>" in html

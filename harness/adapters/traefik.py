@@ -66,6 +66,9 @@ _DOCS_SRC = github(
     _TRAEFIK_SHA,
     "docs/content/reference/routing-configuration/http/middlewares/retry.md",
 )
+_GO_TRANSPORT_SRC = github(
+    "golang/go", "go1.26.8", "src/net/http/transport.go", "persistConn.shouldRetryRequest"
+)
 _DYNAMIC_SRC = github(_TRAEFIK, _TRAEFIK_SHA, "pkg/config/dynamic/middlewares.go", "Retry")
 _MIRROR_SRC = github(
     _TRAEFIK,
@@ -388,6 +391,16 @@ def _behaviour_notes(
         "Traefik's 502, retried only when 502 is in status. There is no per-try timeout in the "
         "middleware (a hung attempt is never retried)",
         _RETRY_SRC,
+    )
+    notes.quirk(
+        retry.path,
+        "with upstream keep-alive (the default serversTransport), a GET (or other idempotent "
+        "request) whose REUSED connection is reset after it was sent is replayed at once by "
+        "Go's HTTP transport under Traefik, unseen by this middleware and outside attempts and "
+        "its backoff: hidden retries (a finding of retry-harness against Traefik v3.7.13, "
+        "scenarios/traefik-keepalive-hidden-retries.yaml). A serversTransport with "
+        "maxIdleConnsPerHost: -1 removes them",
+        _GO_TRANSPORT_SRC,
     )
     if statuses and not any_method:
         notes.quirk(

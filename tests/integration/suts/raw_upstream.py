@@ -12,6 +12,7 @@ import contextlib
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ class RawArrival:
     connection: int  # the connection's number, in accept order
     index_on_connection: int  # 0 for the first request on a connection
     closed: bool  # closed without an answer
+    at: float = 0.0  # time.monotonic() when the request was read
 
 
 Decide = Callable[[str | None, int, int], bool]
@@ -50,7 +52,7 @@ class RawUpstream:
         with self._lock:
             earlier = sum(1 for a in self.arrivals if a.request_id == rid)
             close = self.decide(rid, index, earlier)
-            self.arrivals.append(RawArrival(rid, method, conn, index, close))
+            self.arrivals.append(RawArrival(rid, method, conn, index, close, time.monotonic()))
         return close
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -313,3 +314,47 @@ def test_nginx_retries_a_refused_connection_only_with_error(
         assert statuses == [200] * 4
     else:
         assert 502 in statuses and 200 in statuses
+
+
+INTERVAL = """\
+{{
+    admin off
+    auto_https off
+}}
+http://:{{{{listen_port}}}} {{
+    bind {{{{listen_host}}}}
+    reverse_proxy {{
+        to {{{{upstream_hostport}}}}
+{lb}        transport http {{
+            keepalive off
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("lb", "interval_s"),
+    [
+        ("        lb_retries 2\n", 0.0),  # no interval, no try duration: back to back
+        ("        lb_try_duration 2s\n", 0.25),  # try duration alone: Caddy's 250 ms
+    ],
+)
+def test_caddy_interval_is_250ms_only_with_a_try_duration(
+    tmp_path: Path, lb: str, interval_s: float
+) -> None:
+    cfg = tmp_path / "Caddyfile"
+    cfg.write_text(INTERVAL.format(lb=lb))
+    policy = caddy.load(cfg, AdapterContext(upstream_servers=1)).policy
+    assert policy.backoff.base_s == interval_s
+    with (
+        running_raw_upstream(lambda rid, index, earlier: rid == "i1" and earlier < 2) as up,
+        _sut(CaddySut(config=cfg), tmp_path, [up.url]) as url,
+    ):
+        answer = requests.get(f"{url}/x", headers={"X-Request-ID": "i1"}, timeout=10)
+    assert answer.status_code == 200
+    times = [a.at for a in up.of("i1")]
+    assert len(times) == 3
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    for gap in gaps:  # generous upper bounds for a loaded machine
+        assert interval_s - 0.01 <= gap < interval_s + 0.2, gaps

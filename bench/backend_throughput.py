@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
-import os
 import re
 import shutil
 import subprocess
@@ -29,8 +28,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fake_backends.ports import free_ports
-from fake_backends.process import start_backend
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import start_backend
+from harness.processes.child import running
+from harness.suts.network import probe_once
 
 WRK_SCRIPT = """
 local n = 0
@@ -68,31 +69,16 @@ def _serve_bare(port: int, admin_port: int) -> None:
 @contextmanager
 def bare_app() -> Iterator[str]:
     port, admin_port = free_ports(2)
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve-bare", str(port), str(admin_port)],
-        start_new_session=True,
-    )
+    argv = [sys.executable, __file__, "--serve-bare", str(port), str(admin_port)]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                conn.request("GET", "/")
-                if conn.getresponse().status == 200:
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
+    with running(
+        argv,
+        name="bare Flask app",
+        log_path=None,
+        ready=lambda: probe_once("127.0.0.1", port, "/", 1.0) == 200,
+        ready_timeout_s=15,
+    ):
         yield url
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
 
 
 def _wrk(url: str, duration: float, connections: int, script: Path) -> float:

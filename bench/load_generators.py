@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 
 from fake_backends.ports import free_ports
-from fake_backends.process import start_backend
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import start_backend
 from harness.scenario import LOAD_CONFIG_VERSION, LoadSpec
 from harness.suts.base import start_sut
 from harness.suts.spec import NginxSut

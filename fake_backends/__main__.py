@@ -14,11 +14,9 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
-
-from harness.errors import BadInput
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -44,55 +42,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _count(flag: int | None, env: Mapping[str, str], name: str, default: int) -> int:
-    if flag is not None:
-        value, where = flag, f"--{name.lower()}"
-    else:
-        raw = env.get(name, "").strip()
-        if not raw:
-            return default
-        where = name
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadInput(f"must be an integer in 1..64 (got {raw!r})", field=name) from None
-    if not 1 <= value <= 64:
-        raise BadInput(f"must be an integer in 1..64 (got {value})", field=where)
-    return value
-
-
-def _port(flag: int | None, env: Mapping[str, str], name: str, flag_name: str) -> int:
-    from fake_backends.settings import port_from_env
-
-    value = flag if flag is not None else port_from_env(env, name)
-    if value is None:
-        raise BadInput(f"is required (or set {name})", field=flag_name)
-    if not 1 <= value <= 65535:
-        raise BadInput(f"must be a port in 1..65535 (got {value})", field=flag_name)
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    env = os.environ
-    from fake_backends.settings import profile_from_env, settings_from_env
+    from fake_backends.settings import BackendEnv, BadSetting
 
+    flags = {
+        "port": ("--port", args.port),
+        "admin_port": ("--admin-port", args.admin_port),
+        "workers": ("--workers", args.workers),
+        "threads": ("--threads", args.threads),
+        "replica": ("--replica", args.replica),
+        "counter_url": ("--counter", args.counter),
+        "journal_path": ("--journal", args.journal.resolve() if args.journal else None),
+    }
     try:
-        profile = profile_from_env(env)
-        port = _port(args.port, env, "PORT", "--port")
-        admin_port = _port(args.admin_port, env, "ADMIN_PORT", "--admin-port")
-        if port == admin_port:
-            raise BadInput(f"must differ from --port (both {port})", field="--admin-port")
-        workers = _count(args.workers, env, "WORKERS", 2)
-        threads = _count(args.threads, env, "THREADS", 16)
-        settings = settings_from_env(
-            env,
-            replica=args.replica,
-            counter_url=args.counter,
-            journal_path=args.journal.resolve() if args.journal else None,
-            admin_port=admin_port,
-        )
-    except BadInput as err:
+        env = BackendEnv.read(flags=flags)
+        if env.port is None:
+            raise BadSetting("--port", "is required (or set PORT)")
+        if env.admin_port is None:
+            raise BadSetting("--admin-port", "is required (or set ADMIN_PORT)")
+        if env.port == env.admin_port:
+            raise BadSetting("--admin-port", f"must differ from --port (both {env.port})")
+        port, admin_port = env.port, env.admin_port
+        workers, threads = env.workers or 2, env.threads or 16
+        profile = env.profile()
+        settings = env.service()
+    except BadSetting as err:
         print(f"fake_backends: {err}", file=sys.stderr)
         return 2
 

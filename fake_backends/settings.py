@@ -1,8 +1,10 @@
-"""Start-up configuration of a flaky backend: environment variables and CLI flags.
+"""Start-up configuration of a flaky backend: every environment variable it reads, in one model.
 
-This module owns the parsing of every environment variable the backend reads and turns each
-bad value into one :class:`harness.errors.BadInput` line naming the variable, the value and what
-is allowed (``__main__`` prints it and exits with status 2).
+:class:`BackendEnv` (pydantic-settings) owns the variable names, their text forms and their
+rules; :data:`ENV_VARS` is derived from it (a launcher that wants a clean environment removes
+exactly these). A bad value becomes one :class:`BadSetting` line naming the variable (or the
+flag that set it), what is allowed and the value (``__main__`` prints it and exits with status
+2). This package imports nothing from ``harness``: it is the service of its own container image.
 
 Fault profile variables (all optional; ``FAULT_PROFILE`` is the base, the others override it):
 
@@ -27,31 +29,44 @@ Fault profile variables (all optional; ``FAULT_PROFILE`` is the base, the others
 Service variables: ``REPLICA``, ``REQUEST_ID_HEADER`` (default ``X-Request-ID``),
 ``CHAOS_ADMIN_TOKEN``, ``COUNTER_URL`` (``file:///path[?slots=N]``, ``sqlite:///path`` or
 ``redis://host:port/db``), ``JOURNAL`` (file path), ``JOURNAL_MAX_RECORDS`` (cap, default
-1,000,000).
+1,000,000), ``PORT``, ``ADMIN_PORT``, ``WORKERS`` and ``THREADS`` (1..64; defaults 2 and 16).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from fake_backends.counter import parse_file_url
 from fake_backends.profile import FaultProfile, RouteProfile
-from harness.errors import BadInput
 
 DEFAULT_REQUEST_ID_HEADER = "X-Request-ID"
 DEFAULT_JOURNAL_MAX_RECORDS = 1_000_000
 
-T = TypeVar("T")
 
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_REPLICA_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+class BadSetting(ValueError):
+    """A bad environment variable or flag; ``str(err)`` is the one line shown to the user,
+    for example ``FAILURE_RATE: must be a number in 0..1 (got '1.5')``."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"{name}: {reason}")
 
 
 class BackendSettings(BaseModel):
@@ -72,18 +87,7 @@ class BackendSettings(BaseModel):
     admin_port: int | None = Field(default=None, description="Local port of the admin listener")
 
 
-def _env_value(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return None
-    return value.strip()
-
-
-def _parse(name: str, raw: str, allowed: str, convert: Callable[[str], T]) -> T:
-    try:
-        return convert(raw)
-    except (ValueError, TypeError) as err:
-        raise BadInput(f"must be {allowed} (got {raw!r})", field=name) from err
+# --- The text forms of the variables (the grammar pydantic cannot know) ----------------------
 
 
 def _rate(raw: str) -> float:
@@ -93,11 +97,14 @@ def _rate(raw: str) -> float:
     return value
 
 
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("negative")
-    return value
+def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        value = int(raw)
+        if value < low or (high is not None and value > high):
+            raise ValueError("out of range")
+        return value
+
+    return convert
 
 
 def _positive_float(raw: str) -> float:
@@ -107,11 +114,7 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-def _status(raw: str) -> int:
-    value = int(raw)
-    if not 400 <= value <= 599:
-        raise ValueError("not an error status")
-    return value
+_status = _int_in(400, 599)
 
 
 def parse_status_mix(raw: str) -> dict[int, float]:
@@ -186,173 +189,274 @@ def _upstream(raw: str) -> str:
     return raw.rstrip("/")
 
 
-def _json_value(raw: str) -> Any:
-    return json.loads(raw)
+def _matching(pattern: str) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        if not re.match(pattern, raw):
+            raise ValueError("no match")
+        return raw
+
+    return convert
 
 
-def _describe_validation(err: ValidationError) -> str:
+def _counter_url(raw: str) -> str:
+    if not re.match(r"^(file:.+|sqlite:///.+|rediss?://.+)$", raw):
+        raise ValueError("unknown scheme")
+    if raw.startswith("file:"):
+        try:
+            parse_file_url(raw)
+        except ValueError as err:  # names what is wrong with the file:// URL, and the URL
+            raise _WholeReason(str(err)) from None
+    return raw
+
+
+def _json_of(model: type[BaseModel], *, many: bool) -> Callable[[str], Any]:
+    """JSON text of one ``model`` object (kept as a dict: single variables override it) or,
+    with ``many``, of a list of them (validated models)."""
+    kind, name = (list, "list") if many else (dict, "object")
+
+    def convert(raw: str) -> Any:
+        value = json.loads(raw)
+        if not isinstance(value, kind):
+            raise ValueError(f"not a JSON {name}")
+        try:
+            models = [model.model_validate(item) for item in (value if many else [value])]
+        except ValidationError as err:
+            raise ValueError(_first_error(err)) from None
+        return models if many else value
+
+    return convert
+
+
+class _WholeReason(ValueError):
+    """A converter's reason that already says what is allowed and shows the value."""
+
+
+def _text(allowed: str, convert: Callable[[str], Any], *, detail: bool = False) -> Any:
+    """Field metadata: the variable's text is parsed by ``convert``; a bad one reads
+    ``must be <allowed>[: <convert's reason>] (got '<text>')``. A flag's value (an int, a
+    path) is checked by the same rule through its text; blank text counts as unset."""
+
+    def parse(raw: object) -> object:
+        if raw is None:
+            return None
+        text = str(raw).strip()
+        if not text:
+            return None
+        try:
+            return convert(text)
+        except _WholeReason:
+            raise
+        except (ValueError, TypeError) as err:
+            why = f": {err}" if detail else ""
+            raise ValueError(f"must be {allowed}{why} (got {text!r})") from None
+
+    return BeforeValidator(parse)
+
+
+def _first_error(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     return (f"{loc}: " if loc else "") + str(first["msg"])
 
 
-def profile_from_env(env: Mapping[str, str]) -> FaultProfile:
-    """The fault profile described by ``env`` (``FAULT_PROFILE`` overridden by single vars)."""
-    data: dict[str, Any] = {}
-    raw = _env_value(env, "FAULT_PROFILE")
-    if raw is not None:
-        base = _parse("FAULT_PROFILE", raw, "a JSON object", _json_value)
-        if not isinstance(base, dict):
-            raise BadInput(f"must be a JSON object (got {raw!r})", field="FAULT_PROFILE")
-        try:
-            FaultProfile.model_validate(base)
-        except ValidationError as err:
-            raise BadInput(
-                f"must be a valid fault profile: {_describe_validation(err)} (got {raw!r})",
-                field="FAULT_PROFILE",
-            ) from err
-        data.update(base)
+def _var(alias: str) -> Any:
+    return Field(default=None, alias=alias)
 
-    simple: list[tuple[str, str, str, Callable[[str], Any]]] = [
-        ("FAILURE_RATE", "failure_rate", "a number in 0..1", _rate),
-        (
-            "FAILURE_STATUS",
-            "failure_status",
+
+_PROFILE_FIELDS = (
+    "failure_rate",
+    "failure_status",
+    "fail_first_n",
+    "fail_first_n_status",
+    "retry_after",
+    "latency",
+    "hang_rate",
+    "reset_rate",
+    "seed",
+    "upstream_url",
+)
+
+
+class BackendEnv(BaseSettings):
+    """Every variable a replica reads, typed and checked (None: unset or blank)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    fault_profile: Annotated[
+        dict[str, Any] | None,
+        NoDecode,
+        _text("a JSON fault profile", _json_of(FaultProfile, many=False), detail=True),
+    ] = _var("FAULT_PROFILE")
+    failure_rate: Annotated[float | None, _text("a number in 0..1", _rate)] = _var("FAILURE_RATE")
+    failure_status: Annotated[
+        dict[int, float] | None,
+        NoDecode,
+        _text(
             "a status 400..599 or a mix like 503:0.7,500:0.3 (weights >= 0, sum > 0)",
             parse_status_mix,
         ),
-        ("FAIL_FIRST_N", "fail_first_n", "an integer >= 0", _non_negative_int),
-        ("FAIL_FIRST_N_STATUS", "fail_first_n_status", "a status in 400..599", _status),
-        (
-            "RETRY_AFTER",
-            "retry_after",
-            "an integer number of seconds >= 0 or an HTTP date",
-            check_retry_after,
-        ),
-        (
-            "LATENCY_MS",
-            "latency",
+    ] = _var("FAILURE_STATUS")
+    fail_first_n: Annotated[int | None, _text("an integer >= 0", _int_in(0))] = _var("FAIL_FIRST_N")
+    fail_first_n_status: Annotated[int | None, _text("a status in 400..599", _status)] = _var(
+        "FAIL_FIRST_N_STATUS"
+    )
+    retry_after: Annotated[
+        str | None, _text("an integer number of seconds >= 0 or an HTTP date", check_retry_after)
+    ] = _var("RETRY_AFTER")
+    latency: Annotated[
+        dict[str, Any] | None,
+        NoDecode,
+        _text(
             "none, MS, MIN-MAX, uniform:MIN:MAX or lognormal:MEDIAN:SIGMA (ms >= 0, sigma > 0)",
             parse_latency,
         ),
-        ("HANG_RATE", "hang_rate", "a number in 0..1", _rate),
-        ("RESET_RATE", "reset_rate", "a number in 0..1", _rate),
-        ("SEED", "seed", "an integer", int),
-        ("UPSTREAM_URL", "upstream_url", "an http:// or https:// URL", _upstream),
-    ]
-    for var, key, allowed, convert in simple:
-        value = _env_value(env, var)
-        if value is not None:
-            data[key] = _parse(var, value, allowed, convert)
+    ] = _var("LATENCY_MS")
+    hang_rate: Annotated[float | None, _text("a number in 0..1", _rate)] = _var("HANG_RATE")
+    hang_ms: Annotated[float | None, _text("a number > 0", _positive_float)] = _var("HANG_MS")
+    reset_rate: Annotated[float | None, _text("a number in 0..1", _rate)] = _var("RESET_RATE")
+    outage: Annotated[
+        dict[str, float] | None,
+        NoDecode,
+        _text("D/P or D/P/OFFSET seconds with 0 < D <= P, OFFSET >= 0", parse_outage),
+    ] = _var("OUTAGE")
+    outage_status: Annotated[int | None, _text("a status in 400..599", _status)] = _var(
+        "OUTAGE_STATUS"
+    )
+    seed: Annotated[int | None, _text("an integer", int)] = _var("SEED")
+    upstream_url: Annotated[str | None, _text("an http:// or https:// URL", _upstream)] = _var(
+        "UPSTREAM_URL"
+    )
+    route_profiles: Annotated[
+        list[Any] | None,
+        NoDecode,
+        _text("a JSON list of route profiles", _json_of(RouteProfile, many=True), detail=True),
+    ] = _var("ROUTE_PROFILES")
 
-    hang_ms = _env_value(env, "HANG_MS")
-    if hang_ms is not None:
-        data["hang_s"] = _parse("HANG_MS", hang_ms, "a number > 0", _positive_float) / 1000.0
-    outage = _env_value(env, "OUTAGE")
-    if outage is not None:
-        parsed = _parse(
-            "OUTAGE", outage, "D/P or D/P/OFFSET seconds with 0 < D <= P, OFFSET >= 0", parse_outage
-        )
-        status = _env_value(env, "OUTAGE_STATUS")
-        if status is not None:
-            parsed["status"] = _parse("OUTAGE_STATUS", status, "a status in 400..599", _status)
-        data["outage"] = parsed
-    routes = _env_value(env, "ROUTE_PROFILES")
-    if routes is not None:
-        items = _parse("ROUTE_PROFILES", routes, "a JSON list of route profiles", _json_value)
-        if not isinstance(items, list):
-            raise BadInput(f"must be a JSON list (got {routes!r})", field="ROUTE_PROFILES")
+    replica: Annotated[
+        str | None,
+        _text("1-64 characters of A-Z a-z 0-9 _ . -", _matching(r"^[A-Za-z0-9_.-]{1,64}$")),
+    ] = _var("REPLICA")
+    request_id_header: Annotated[
+        str | None, _text("an HTTP header name", _matching(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"))
+    ] = _var("REQUEST_ID_HEADER")
+    admin_token: str | None = _var("CHAOS_ADMIN_TOKEN")
+    counter_url: Annotated[
+        str | None,
+        _text(
+            "file:///ABSOLUTE/PATH[?slots=N], sqlite:///PATH or redis://HOST:PORT/DB",
+            _counter_url,
+            detail=True,
+        ),
+    ] = _var("COUNTER_URL")
+    journal_path: Annotated[Path | None, _text("a file path", Path)] = _var("JOURNAL")
+    journal_max_records: Annotated[int | None, _text("an integer >= 1", _int_in(1))] = _var(
+        "JOURNAL_MAX_RECORDS"
+    )
+    port: Annotated[int | None, _text("an integer port in 1..65535", _int_in(1, 65535))] = _var(
+        "PORT"
+    )
+    admin_port: Annotated[int | None, _text("an integer port in 1..65535", _int_in(1, 65535))] = (
+        _var("ADMIN_PORT")
+    )
+    workers: Annotated[int | None, _text("an integer in 1..64", _int_in(1, 64))] = _var("WORKERS")
+    threads: Annotated[int | None, _text("an integer in 1..64", _int_in(1, 64))] = _var("THREADS")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment comes in through read() (a mapping, os.environ by default).
+        return (init_settings,)
+
+    @classmethod
+    def read(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        flags: Mapping[str, tuple[str, object]] | None = None,
+    ) -> BackendEnv:
+        """The variables of ``env`` (default ``os.environ``); ``flags`` (field -> (flag name,
+        value), None values ignored) win. Raises :class:`BadSetting` naming the variable or flag.
+        """
+        given = {f: v for f, (_, v) in (flags or {}).items() if v is not None}
+        values = {
+            **_MappingSource(cls, os.environ if env is None else env)(),
+            **{_ALIASES.get(f, f): v for f, v in given.items()},
+        }
         try:
-            data["routes"] = [RouteProfile.model_validate(item) for item in items]
+            return cls(**values)
         except ValidationError as err:
-            raise BadInput(
-                f"must be a list of route profiles: {_describe_validation(err)} (got {routes!r})",
-                field="ROUTE_PROFILES",
-            ) from err
+            first = err.errors()[0]
+            name = str(first["loc"][0]) if first["loc"] else ""
+            field = next((f for f, a in _ALIASES.items() if a == name), name)
+            if field in given and flags is not None:
+                name = flags[field][0]
+            reason = str(first["ctx"]["error"]) if "error" in first.get("ctx", {}) else None
+            raise BadSetting(name, reason or str(first["msg"])) from None
 
-    try:
-        return FaultProfile.model_validate(data)
-    except ValidationError as err:
-        rates = {k: data.get(k, 0.0) for k in ("reset_rate", "hang_rate", "failure_rate")}
-        if "must not exceed 1" in str(err):
-            raise BadInput(
-                f"must sum to at most 1 (got {rates})",
-                field="RESET_RATE+HANG_RATE+FAILURE_RATE",
-            ) from err
-        raise BadInput(
-            f"invalid fault profile: {_describe_validation(err)}", field="fault profile"
-        ) from err
-
-
-def settings_from_env(env: Mapping[str, str], **overrides: Any) -> BackendSettings:
-    """Service settings from ``env``; ``overrides`` (CLI flags) win when not None."""
-    data: dict[str, Any] = {}
-    replica = _env_value(env, "REPLICA")
-    if replica is not None:
-        data["replica"] = replica
-    header = _env_value(env, "REQUEST_ID_HEADER")
-    if header is not None:
-        data["request_id_header"] = header
-    token = env.get("CHAOS_ADMIN_TOKEN")
-    if token:
-        data["admin_token"] = token
-    counter = _env_value(env, "COUNTER_URL")
-    if counter is not None:
-        data["counter_url"] = counter
-    journal = _env_value(env, "JOURNAL")
-    if journal is not None:
-        data["journal_path"] = Path(journal)
-    cap = _env_value(env, "JOURNAL_MAX_RECORDS")
-    if cap is not None:
-        data["journal_max_records"] = _parse(
-            "JOURNAL_MAX_RECORDS", cap, "an integer >= 1", _positive_int
-        )
-    data.update({k: v for k, v in overrides.items() if v is not None})
-
-    if not _REPLICA_NAME.match(str(data.get("replica", "r0"))):
-        raise BadInput(
-            f"must be 1-64 characters of A-Z a-z 0-9 _ . - (got {data['replica']!r})",
-            field="REPLICA",
-        )
-    if not _HEADER_NAME.match(str(data.get("request_id_header", DEFAULT_REQUEST_ID_HEADER))):
-        raise BadInput(
-            f"must be an HTTP header name (got {data['request_id_header']!r})",
-            field="REQUEST_ID_HEADER",
-        )
-    counter_url = data.get("counter_url")
-    if counter_url is not None and not re.match(
-        r"^(file:.+|sqlite:///.+|rediss?://.+)$", counter_url
-    ):
-        raise BadInput(
-            "must be file:///ABSOLUTE/PATH[?slots=N], sqlite:///PATH or redis://HOST:PORT/DB "
-            f"(got {counter_url!r})",
-            field="COUNTER_URL",
-        )
-    if counter_url is not None and counter_url.startswith("file:"):
+    def profile(self) -> FaultProfile:
+        """The fault profile: ``FAULT_PROFILE`` as the base, overridden by single variables."""
+        data: dict[str, Any] = dict(self.fault_profile or {})
+        data.update({k: getattr(self, k) for k in _PROFILE_FIELDS if getattr(self, k) is not None})
+        if self.hang_ms is not None:
+            data["hang_s"] = self.hang_ms / 1000.0
+        if self.outage is not None:
+            outage = dict(self.outage)
+            if self.outage_status is not None:
+                outage["status"] = self.outage_status
+            data["outage"] = outage
+        if self.route_profiles is not None:
+            data["routes"] = self.route_profiles
         try:
-            parse_file_url(counter_url)
-        except ValueError as exc:
-            raise BadInput(str(exc), field="COUNTER_URL") from None
-    return BackendSettings.model_validate(data)
+            return FaultProfile.model_validate(data)
+        except ValidationError as err:
+            rates = {k: data.get(k, 0.0) for k in ("reset_rate", "hang_rate", "failure_rate")}
+            if "must not exceed 1" in str(err):
+                raise BadSetting(
+                    "RESET_RATE+HANG_RATE+FAILURE_RATE", f"must sum to at most 1 (got {rates})"
+                ) from err
+            raise BadSetting("fault profile", f"invalid: {_first_error(err)}") from err
+
+    def service(self) -> BackendSettings:
+        """The service settings (replica name, header, token, counter, journal, admin port)."""
+        fields = {
+            name: getattr(self, name)
+            for name in BackendSettings.model_fields
+            if getattr(self, name, None) is not None
+        }
+        return BackendSettings.model_validate(fields)
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("not positive")
-    return value
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source over any mapping (tests, launchers)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._mapping, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
-def port_from_env(env: Mapping[str, str], name: str) -> int | None:
-    """A TCP port from ``env`` (1..65535), or None when unset."""
-    raw = _env_value(env, name)
-    if raw is None:
-        return None
-    return _parse(name, raw, "an integer port in 1..65535", _port)
+_ALIASES = {name: info.alias or name for name, info in BackendEnv.model_fields.items()}
+ENV_VARS: tuple[str, ...] = tuple(_ALIASES.values())
+"""Every variable a replica reads (a launcher removes these from an inherited environment)."""
 
 
-def _port(raw: str) -> int:
-    value = int(raw)
-    if not 1 <= value <= 65535:
-        raise ValueError("out of range")
-    return value
+def profile_from_env(env: Mapping[str, str] | None = None) -> FaultProfile:
+    """The fault profile described by ``env`` (default ``os.environ``)."""
+    return BackendEnv.read(env).profile()
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> BackendSettings:
+    """Service settings from ``env``; ``overrides`` (field -> value) win when not None."""
+    return BackendEnv.read(env, flags={k: (k, v) for k, v in overrides.items()}).service()

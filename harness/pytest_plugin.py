@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from fake_backends.process import BackendHandle
     from fake_backends.profile import FaultProfile
     from harness.oracle.verdict import CheckResult, Verdict
+    from harness.processes.backends import BackendHandle
 
 
 def _explain(results: list[CheckResult]) -> str:
@@ -71,7 +71,7 @@ def assert_conformant(verdict: Verdict, *checks: str) -> None:
 def flaky_backend(tmp_path: Path) -> Iterator[Callable[..., BackendHandle]]:
     """Factory: ``flaky_backend(profile=FaultProfile(...), replica="r0", workers=2)``."""
     from fake_backends.ports import free_port
-    from fake_backends.process import start_backend
+    from harness.processes.backends import start_backend
 
     shared_counter = tmp_path.absolute() / "attempt-counter.bin"  # one for all the test's replicas
     with contextlib.ExitStack() as stack:

@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -32,11 +31,11 @@ import requests
 
 from harness.errors import BadInput, RunFailed
 from harness.live_judge import SESSION_FILE, LiveJudge
+from harness.processes.child import Child, spawn, wait_for_exit, wait_ready
 from harness.run import _check_names, declared_policy
 from harness.scenario import Scenario, load_scenario, write_load_config
-from harness.signals import signals_deferred, sigterm_as_interrupt
+from harness.signals import sigterm_as_interrupt
 from harness.substrates.calibration import TimingProbe
-from harness.suts.process import terminate
 
 ENV_UI_SESSION = "RETRY_HARNESS_UI_SESSION"
 """Set on the Locust process: the session folder; the web UI extension activates on it."""
@@ -139,19 +138,11 @@ def free_port() -> int:
     return _free()
 
 
-def _wait_web(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + _WEB_READY_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RunFailed(
-                f"Locust exited at start (code {proc.returncode}); see {log_path}:\n"
-                + "\n".join(log_path.read_text(errors="replace").splitlines()[-10:])
-            )
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RunFailed(f"Locust's web UI did not answer at {url} in {_WEB_READY_S:.0f} s")
+def _web_answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def run_ui(
@@ -215,22 +206,22 @@ def run_ui(
             "RETRY_HARNESS_SUMMARY": str(folder / "locust-summary.json"),
             ENV_UI_SESSION: str(folder),
         }
-        procs: list[subprocess.Popen[bytes]] = []
+        procs: list[Child] = []
         for i, cmd in enumerate(locust_command(scenario, sut_url, port, workers)):
-            log_file = stack.enter_context((folder / f"locust-{i}.log").open("wb"))
-            with signals_deferred():
-                proc = subprocess.Popen(
-                    cmd,
-                    env=env,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    cwd=folder,
-                )
-                stack.callback(terminate, proc)
-            procs.append(proc)
+            log_path = folder / f"locust-{i}.log"
+            log_path.unlink(missing_ok=True)
+            name = "Locust" if i == 0 else f"Locust worker {i}"
+            child = spawn(
+                cmd,
+                name=name,
+                log_path=log_path,
+                env=env,
+                cwd=folder,
+                on_started=lambda c: stack.callback(c.stop),
+            )
+            procs.append(child)
         url = f"http://127.0.0.1:{port}/"
-        _wait_web(url, procs[0], folder / "locust-0.log")
+        wait_ready(procs[0], lambda: _web_answers(url), timeout_s=_WEB_READY_S)
         probe = TimingProbe(backends[0].url, seed=scenario.seed)
         judge = LiveJudge(
             scenario,
@@ -256,9 +247,10 @@ def run_ui(
         say(f"web UI: {url}?tab=retries  (fault controls: {url}retries/faults); Ctrl-C ends")
         if ready is not None:
             ready(url)
-        while True:
+
+        def watch() -> None:
             for i, proc in enumerate(procs):
-                if proc.poll() is not None:
+                if not proc.alive():
                     raise RunFailed(
                         f"Locust process {i} exited (code {proc.returncode}); see "
                         f"{folder / f'locust-{i}.log'}"
@@ -266,4 +258,7 @@ def run_ui(
             alive = getattr(sub, "_must_be_alive", None)
             if alive is not None:
                 alive()
-            time.sleep(0.5)
+
+        while True:  # until Ctrl-C/SIGTERM, or a RunFailed from watch()
+            wait_for_exit(procs[0], timeout_s=3600.0, watch=watch)
+            watch()

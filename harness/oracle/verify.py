@@ -15,27 +15,24 @@ many requests that concerns.
 ``different_upstream`` policy (nginx/Kong) owes a retry while one of them is untried in the
 request; without it the replicas seen in the journals stand in (see ``checks_count``).
 
-``verify_files`` loads the artifacts of a run (for the offline ``verify`` command);
-``verdict_to_json`` / ``verdict_from_json`` round-trip a verdict.
+Loading a saved run is not the oracle's business: the one offline load path is
+``harness.run.verify_run_dir`` (the ``verify RUN_DIR`` command), which reads the run folder and
+calls ``verify``. ``verdict_to_json`` / ``verdict_from_json`` round-trip a verdict.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Collection, Iterable, Sequence
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Callable, Collection, Sequence
 
 import orjson
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.oracle import checks_client, checks_count, checks_stats, checks_timing
 from harness.oracle.context import CheckContext
 from harness.oracle.down import describe_windows
-from harness.oracle.journal import AttemptTable, ClientTable, load_attempts, load_client_records
+from harness.oracle.journal import AttemptTable, ClientTable
 from harness.oracle.planner import DetectionGoals, SamplePlan, plan
 from harness.oracle.records import DownWindow
 from harness.oracle.results import PendingStat, finish_stat, holm
@@ -226,66 +223,6 @@ def _down_note(ctx: CheckContext) -> str:
         "are not taken at their word, and requests that may overlap a window are left out of "
         "the statistical checks; attempt bounds, the deadline and what followed a success or a "
         "non-retryable failure are still judged"
-    )
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _load_model(source: M | str | os.PathLike[str], model: type[M], what: str) -> M:
-    if isinstance(source, model):
-        return source
-    path = Path(source)  # type: ignore[arg-type]
-    try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"cannot read {what}: {exc.strerror}", file=path) from exc
-    except yaml.YAMLError as exc:
-        raise BadInput(f"not valid YAML/JSON: {exc}", file=path) from exc
-    if isinstance(raw, dict) and what == "policy" and "policy" in raw:
-        raw = raw["policy"]
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise BadInput(err["msg"], file=path, field=field or None) from exc
-
-
-def verify_files(
-    policy: RetryPolicy | str | os.PathLike[str],
-    profile: FaultProfile | str | os.PathLike[str],
-    journals: Iterable[str | os.PathLike[str]],
-    client_records: Iterable[str | os.PathLike[str]] | None = None,
-    *,
-    alpha: float = DEFAULT_ALPHA,
-    epsilon_s: float,
-    goals: DetectionGoals | None = None,
-    checks: Collection[str] | None = None,
-    dropped: int = 0,
-    scenario: str | None = None,
-    down_windows: Sequence[DownWindow] = (),
-    replicas: int | None = None,
-) -> Verdict:
-    """Loads a run's saved artifacts and verifies them (the offline ``verify`` command)."""
-    pol = _load_model(policy, RetryPolicy, "policy")
-    prof = _load_model(profile, FaultProfile, "fault profile")
-    attempts = load_attempts(list(journals))
-    paths = list(client_records) if client_records is not None else []
-    clients = load_client_records(paths) if paths else None
-    return verify(
-        pol,
-        prof,
-        attempts,
-        clients,
-        alpha=alpha,
-        epsilon_s=epsilon_s,
-        goals=goals,
-        checks=checks,
-        dropped=dropped,
-        scenario=scenario,
-        down_windows=down_windows,
-        replicas=replicas,
     )
 
 

@@ -38,7 +38,7 @@ class _ExitStatus(Protocol):
 
 class Replica(Protocol):
     """One running backend replica as a substrate drives it: a process group on the local
-    substrate (``fake_backends.process.BackendHandle``), a container on the docker one."""
+    substrate (``harness.processes.backends.BackendHandle``), a container on the docker one."""
 
     @property
     def url(self) -> str: ...

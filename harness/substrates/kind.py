@@ -44,6 +44,8 @@ from fake_backends.admin_client import AdminClient, AdminError
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
+from harness.processes import timeouts
+from harness.processes.child import spawn, wait_for_exit, wait_until
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
@@ -53,12 +55,10 @@ from harness.substrates.kind_kit import Kit
 from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
 from harness.substrates.kind_tools import Tools
 from harness.suts.network import probe_once
-from harness.suts.process import terminate
 from harness.traffic import split_journal
 
 Progress = Callable[[str, int, int | None], None]
 DEFAULT_CLUSTER_NAME = "retry-harness"
-_LOCUST_GRACE_S = 30.0
 _STEP_TIMEOUT_S = 900.0
 
 
@@ -325,14 +325,18 @@ class KindSubstrate:
         url = self.rendered.entry_url
         port = urlsplit(url).port
         assert port is not None
-        deadline = time.monotonic() + self.scenario.sut.ready_timeout_s
-        while time.monotonic() < deadline:
-            # a marked probe (own request id, probe header): one faultless attempt, split out
-            status = probe_once("127.0.0.1", port, "/", 2.0)
+        # a marked probe (own request id, probe header): one faultless attempt, split out
+        answered: list[int] = []
+
+        def answers() -> bool:
+            status = probe_once("127.0.0.1", port, "/", timeouts.TIMEOUTS.probe_s)
             if status is not None:
-                self._log(f"SUT ready at {url} (HTTP {status})")
-                return
-            time.sleep(1.0)
+                answered.append(status)
+            return status is not None
+
+        if wait_until(answers, timeout_s=self.scenario.sut.ready_timeout_s, interval_s=1.0):
+            self._log(f"SUT ready at {url} (HTTP {answered[-1]})")
+            return
         reused = (
             ""
             if self.created_cluster
@@ -535,38 +539,31 @@ class KindSubstrate:
             threading.Thread(target=probe.run, args=(stop,), daemon=True),
             threading.Thread(target=self._pull_loop, args=(stop,), daemon=True),
         ]
-        log_file = (self.workdir / "locust.log").open("wb")
-        self._stack.callback(log_file.close)
+        log_path = self.workdir / "locust.log"
+        log_path.unlink(missing_ok=True)
         self._log(f"running Locust on the host against {self.rendered.entry_url}")
-        with signals_deferred():
-            proc = subprocess.Popen(
-                cmd,
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.workdir,
-            )
-            self._stack.callback(terminate, proc)
-        started = time.monotonic()
+        locust = spawn(
+            cmd,
+            name="Locust",
+            log_path=log_path,
+            env=env,
+            cwd=self.workdir,
+            on_started=lambda child: self._stack.callback(child.stop),
+        )
         for t in threads:
             t.start()
-        deadline = started + time_cap + sc.load.request_timeout_s + _LOCUST_GRACE_S
+        bound = time_cap + sc.load.request_timeout_s + timeouts.TIMEOUTS.locust_grace_s
         try:
-            while proc.poll() is None:
-                if time.monotonic() > deadline:
-                    terminate(proc)
-                    raise self._failed(f"Locust did not finish in {deadline - started:.0f} s")
-                self._progress("load", _count_lines(records), sc.load.requests)
-                time.sleep(0.5)
+            watch = lambda: self._progress("load", _count_lines(records), sc.load.requests)  # noqa: E731
+            if not wait_for_exit(locust, timeout_s=bound, watch=watch):
+                locust.stop()
+                raise self._failed(f"Locust did not finish in {bound:.0f} s")
         finally:
             stop.set()
             for t in threads:
                 t.join(timeout=10)
-        if proc.returncode != 0 or not records.exists():
-            raise self._failed(
-                f"Locust exited with code {proc.returncode}; see {self.workdir / 'locust.log'}"
-            )
+        if locust.returncode != 0 or not records.exists():
+            raise self._failed(f"Locust exited with code {locust.returncode}; see {log_path}")
         time.sleep(1.0)  # late retries land in the journals first
         journals, dropped = self._collect_journals()
         eps, evidence = probe.epsilon(self.workdir)
@@ -576,7 +573,7 @@ class KindSubstrate:
             dropped_attempts=dropped,
             epsilon_s=eps,
             epsilon_evidence=evidence + " (host → kind NodePort → pod)",
-            locust_exit_code=proc.returncode,
+            locust_exit_code=locust.returncode,
             chaos_log=list(self._chaos_log),
             down_windows=list(self._down),
         )

@@ -1,12 +1,14 @@
 """The local substrate (the default): every piece is a process on 127.0.0.1.
 
-``LocalSubstrate`` starts the shared attempt counter (a SQLite file, or a ``redis-server`` it
-owns), the backend replicas (gunicorn, via ``fake_backends.process.start_backend``), the SUT (via
-``harness.suts.start_sut``) and Locust (a subprocess, never in this process: see the gevent
-pitfalls in the research notes), on free ports. While the load runs it applies the scenario's
-timed chaos operations and probes the timing noise of the machine (for ε); afterwards it collects
-the journals and client records into the run folder. Everything it started is torn down by one
-``ExitStack`` on success, failure, timeout and Ctrl-C.
+``LocalSubstrate`` starts the shared attempt counter (a file or SQLite table, or a
+``redis-server`` it owns), the backend replicas and the Redis counter
+(``harness.processes.backends``), the SUT (``harness.suts.start_sut``) and Locust (a child
+process, never in this process: Locust monkey-patches the standard library with gevent), on free
+ports. Every child is a :class:`harness.processes.child.Child` and every wait is bounded by
+``harness.processes.timeouts.TIMEOUTS``. While the load runs it applies the scenario's timed
+chaos operations and probes the timing noise of the machine (for ε); afterwards it collects the
+journals and client records into the run folder. Everything it started is torn down by one
+``ExitStack`` on success, failure, timeout, Ctrl-C and SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextlib
 import functools
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -29,23 +30,21 @@ import requests
 
 from fake_backends.admin_client import AdminError
 from fake_backends.ports import free_port, free_ports
-from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
+from harness.processes import timeouts
+from harness.processes.backends import BackendHandle, start_backend, start_redis
+from harness.processes.child import log_tail, pid_alive, spawn, wait_for_exit, wait_until
 from harness.scenario import ChaosOp, LoadSpec, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
 from harness.substrates.calibration import TimingProbe, wall_us
 from harness.suts.base import RunningSut, missing_binary, start_sut
-from harness.suts.process import terminate
 from harness.traffic import split_journal
 
 Progress = Callable[[str, int, int | None], None]
 """progress(phase, done, total): called about twice a second while the load runs."""
-
-_LOCUST_GRACE_S = 30.0
-_STOP_TIMEOUT_S = 3.0  # journals are collected before teardown: no need to wait longer
 
 
 class LocalSubstrate:
@@ -133,8 +132,9 @@ class LocalSubstrate:
         Backends (gunicorn's graceful stop takes up to a few seconds each) and the SUT are
         stopped side by side first; the exit stack then finds them gone and releases the rest.
         """
+        grace = timeouts.TIMEOUTS.substrate_backend_stop_s  # journals are already collected
         stoppers: list[Callable[[], object]] = [
-            functools.partial(b.stop, _STOP_TIMEOUT_S) for b in self.backends if b.alive()
+            functools.partial(b.stop, grace) for b in self.backends if b.alive()
         ]
         if self.sut is not None:
             stoppers.append(self.sut.stop)
@@ -200,39 +200,12 @@ class LocalSubstrate:
                 file=self.scenario.source_file,
                 field="backends.counter",
             )
-        port = free_port()
-        with signals_deferred():
-            proc = subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--protected-mode",
-                    "yes",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
+        try:
+            return self._stack.enter_context(
+                start_redis(free_port(), log_path=self.workdir / "redis.log")
             )
-            self._stack.callback(terminate, proc)
-        deadline = time.monotonic() + 10.0
-        import socket
-
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise self._failed(
-                    "backends.counter", f"redis-server exited at start (code {proc.returncode})"
-                )
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                return f"redis://127.0.0.1:{port}/0"
-            time.sleep(0.05)
-        raise self._failed("backends.counter", "redis-server did not accept connections in 10 s")
+        except RunFailed as exc:
+            raise self._failed("backends.counter", str(exc)) from None
 
     # -- chaos operations --------------------------------------------------------------------
 
@@ -348,7 +321,7 @@ class LocalSubstrate:
                 "--expect-workers",
                 str(workers),
                 "--expect-workers-max-wait",
-                str(int(_LOCUST_GRACE_S)),
+                str(int(timeouts.TIMEOUTS.locust_grace_s)),
             ]
         env = {
             **os.environ,
@@ -362,69 +335,61 @@ class LocalSubstrate:
             target=self._chaos_loop, args=(stop,), name="chaos", daemon=True
         )
         probe_thread = threading.Thread(target=probe.run, args=(stop,), name="probe", daemon=True)
-        log_file = (self.workdir / "locust.log").open("wb")
-        self._stack.callback(log_file.close)
+        log_path = self.workdir / "locust.log"
+        log_path.unlink(missing_ok=True)
         self._log(
             f"running Locust ({Path(sc.load.locustfile).name}): {sc.load.users} users, "
             + (f"{sc.load.requests} requests" if sc.load.requests else f"{time_cap:g} s")
             + (f", a master and {workers} workers" if workers else "")
         )
-        with signals_deferred():  # a Ctrl-C between start and registration would leak Locust
-            proc = subprocess.Popen(
-                cmd,
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.workdir,
-            )
-            self._stack.callback(terminate, proc)
+        locust = spawn(
+            cmd,
+            name="Locust",
+            log_path=log_path,
+            env=env,
+            cwd=self.workdir,
+            on_started=lambda child: self._stack.callback(child.stop),
+        )
         worker_cmd = [*cmd[:5], "--worker", "--master-host", "127.0.0.1", "--master-port"]
         for index in range(workers):
-            worker_log = (self.workdir / f"locust-worker-{index}.log").open("wb")
-            self._stack.callback(worker_log.close)
-            with signals_deferred():
-                worker = subprocess.Popen(
-                    [*worker_cmd, str(master_port), "--loglevel", "WARNING"],
-                    env=env,
-                    stdout=worker_log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    cwd=self.workdir,
-                )
-                self._stack.callback(terminate, worker)
-        started = time.monotonic()
+            worker_log = self.workdir / f"locust-worker-{index}.log"
+            worker_log.unlink(missing_ok=True)
+            spawn(
+                [*worker_cmd, str(master_port), "--loglevel", "WARNING"],
+                name=f"Locust worker {index}",
+                log_path=worker_log,
+                env=env,
+                cwd=self.workdir,
+                on_started=lambda child: self._stack.callback(child.stop),
+            )
         chaos_thread.start()
         probe_thread.start()
-        hard_deadline = started + _locust_run_time(time_cap, sc.load) + _LOCUST_GRACE_S
-        hard_deadline += sc.load.request_timeout_s
+        bound = _locust_run_time(time_cap, sc.load) + sc.load.request_timeout_s
+        bound += timeouts.TIMEOUTS.locust_grace_s
+
+        def watch() -> None:
+            self._must_be_alive()
+            self._progress("load", _count_lines(records), sc.load.requests)
+
         try:
-            while proc.poll() is None:
-                if time.monotonic() > hard_deadline:
-                    terminate(proc)
-                    raise self._failed(
-                        "load",
-                        f"Locust did not finish within {hard_deadline - started:.0f} s; "
-                        f"see {self.workdir / 'locust.log'}",
-                    )
-                self._must_be_alive()
-                self._progress("load", _count_lines(records), sc.load.requests)
-                time.sleep(0.5)
+            if not wait_for_exit(locust, timeout_s=bound, watch=watch):
+                locust.stop()
+                raise self._failed(
+                    "load", f"Locust did not finish within {bound:.0f} s; see {log_path}"
+                )
         finally:
             stop.set()
             chaos_thread.join(timeout=5)
             probe_thread.join(timeout=5)
         self._progress("load", _count_lines(records), sc.load.requests)
-        if proc.returncode != 0:
+        if locust.returncode != 0:
             raise self._failed(
                 "load",
-                f"Locust exited with code {proc.returncode}; last lines of "
-                f"{self.workdir / 'locust.log'}:\n{_tail(self.workdir / 'locust.log')}",
+                f"Locust exited with code {locust.returncode}; last lines of "
+                f"{log_path}:\n{log_tail(log_path, 15)}",
             )
         if not records.exists():
-            raise self._failed(
-                "load", "Locust wrote no client records; see " + str(self.workdir / "locust.log")
-            )
+            raise self._failed("load", f"Locust wrote no client records; see {log_path}")
         self._settle()
         journals, dropped = self._collect_journals()
         eps, evidence = probe.epsilon(self.workdir)
@@ -434,7 +399,7 @@ class LocalSubstrate:
             dropped_attempts=dropped,
             epsilon_s=eps,
             epsilon_evidence=evidence,
-            locust_exit_code=proc.returncode,
+            locust_exit_code=locust.returncode,
             chaos_log=list(self._chaos_log),
             down_windows=list(self._down),
         )
@@ -485,7 +450,7 @@ class LocalSubstrate:
                     f"backend replica r{index} died during the run (exit status "
                     f"{handle.process.returncode}); last log lines: {tail or '(none)'}",
                 )
-        if self.sut is not None and self.sut.pid is not None and not _pid_alive(self.sut.pid):
+        if self.sut is not None and self.sut.pid is not None and not pid_alive(self.sut.pid):
             raise self._failed(
                 "sut", f"the SUT ({self.sut.name}) died during the run; see {self.sut.log_path}"
             )
@@ -493,14 +458,14 @@ class LocalSubstrate:
     def _settle(self) -> None:
         """Wait (bounded) until no backend journal grows any more: late retries land first."""
         paths = [self.workdir / f"journal-r{i}.raw.ndjson" for i in range(len(self.backends))]
-        deadline = time.monotonic() + 5.0
-        last = -1
-        while time.monotonic() < deadline:
-            size = sum(p.stat().st_size for p in paths if p.exists())
-            if size == last:
-                return
-            last = size
-            time.sleep(0.3)
+        sizes: list[int] = []
+
+        def still() -> bool:
+            sizes.append(sum(p.stat().st_size for p in paths if p.exists()))
+            return len(sizes) > 1 and sizes[-1] == sizes[-2]
+
+        t = timeouts.TIMEOUTS
+        wait_until(still, timeout_s=t.journal_settle_s, interval_s=t.journal_settle_interval_s)
 
     def _collect_journals(self) -> tuple[list[Path], int]:
         """Split the harness's own traffic out of each raw journal; sum the dropped counts."""
@@ -537,33 +502,12 @@ def _describe(op: ChaosOp) -> str:
     return f"{op.action} replica r{op.replica}{extra}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie still answers kill(0): read its state
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _count_lines(path: Path) -> int:
     try:
         with path.open("rb") as f:
             return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
     except FileNotFoundError:
         return 0
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 _IS_A_SUBSTRATE: type[Substrate] = LocalSubstrate  # mypy checks it keeps the protocol

@@ -16,7 +16,7 @@ from harness.suts import caddy, command, haproxy, nginx, traefik, url, urllib3_c
 from harness.suts.config_files import install_hint
 from harness.suts.go_built import build_hint, find_go_program
 from harness.suts.network import ensure_port_free
-from harness.suts.process import LaunchPlan, running_process, terminate
+from harness.suts.process import LaunchPlan, running_process
 from harness.suts.spec import (
     CaddySut,
     CommandSut,
@@ -39,7 +39,7 @@ class RunningSut:
     log_path: Path | None = None
     config_path: Path | None = None  # the rendered config it runs, when it has one
     metrics_hostport: str | None = None  # its own Prometheus metrics (telemetry), if served
-    _stopper: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    _stopper: Callable[[], object] | None = field(default=None, repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
 
     @property
@@ -103,15 +103,15 @@ def _start(
         listen=listen,
         log_path=log_path,
         ready_timeout_s=spec.ready_timeout_s,
-    ) as (proc, base):
+    ) as (child, base):
         handle = RunningSut(
             url=base,
             name=spec.kind,
-            pid=proc.pid,
+            pid=child.pid,
             log_path=log_path,
             config_path=plan.config_path,
             metrics_hostport=plan.metrics_hostport,
-            _stopper=lambda: terminate(proc),
+            _stopper=child.stop,
         )
         try:
             yield handle

@@ -14,11 +14,11 @@ import errno
 import http.client
 import ipaddress
 import socket
-import time
-from collections.abc import Callable
 
 from fake_backends.settings import DEFAULT_REQUEST_ID_HEADER
 from harness.errors import BadInput
+from harness.processes import timeouts
+from harness.processes.child import wait_until
 from harness.suts.templating import hostport
 from harness.traffic import PROBE_HEADERS, readiness_id
 
@@ -100,26 +100,13 @@ def tcp_connects(host: str, port: int, timeout_s: float) -> bool:
         return False
 
 
-def wait_until_ready(
-    host: str,
-    port: int,
-    path: str,
-    deadline: float,
-    *,
-    still_running: Callable[[], bool] = lambda: True,
-    interval_s: float = 0.05,
-    probe_timeout_s: float = 2.0,
-) -> bool:
-    """Poll until an HTTP answer arrives (True), the deadline passes or ``still_running`` is
-    false (False). ``deadline`` is a ``time.monotonic()`` value; every wait is bounded by it."""
-    while True:
-        if not still_running():
-            return False
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        if tcp_connects(host, port, min(0.5, remaining)):
-            remaining = deadline - time.monotonic()
-            if remaining > 0 and probe_once(host, port, path, min(probe_timeout_s, remaining)):
-                return True
-        time.sleep(min(interval_s, max(deadline - time.monotonic(), 0)))
+def http_ready(host: str, port: int, path: str) -> bool:
+    """One readiness check: TCP connects (bounded by ``TIMEOUTS.connect_s``) and an HTTP
+    request on ``path`` gets any answer (bounded by ``TIMEOUTS.probe_s``)."""
+    t = timeouts.TIMEOUTS
+    return tcp_connects(host, port, t.connect_s) and bool(probe_once(host, port, path, t.probe_s))
+
+
+def wait_until_ready(host: str, port: int, path: str, timeout_s: float) -> bool:
+    """Poll :func:`http_ready` until it holds (True) or ``timeout_s`` passes (False)."""
+    return wait_until(lambda: http_ready(host, port, path), timeout_s=timeout_s)

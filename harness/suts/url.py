@@ -3,7 +3,6 @@ URL is on loopback (traffic never leaves 127.0.0.1/localhost/::1) and waits unti
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
 from harness.errors import BadInput, RunFailed
@@ -36,7 +35,7 @@ def wait_for(spec: UrlSut) -> str:
     """Wait up to ``ready_timeout_s`` for any HTTP answer; the base URL, or ``RunFailed``."""
     host, port, url = target(spec)
     path = urlsplit(spec.url).path or "/"
-    if not wait_until_ready(host, port, path, time.monotonic() + spec.ready_timeout_s):
+    if not wait_until_ready(host, port, path, spec.ready_timeout_s):
         raise RunFailed(
             f"url SUT {url} did not answer within {spec.ready_timeout_s:g} s; is it running?"
         )

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from fake_backends.ports import free_ports
-from fake_backends.process import start_backend
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import start_backend
 from harness.scenario import ChaosOp
 from harness.substrates.kind import KindSubstrate
 from harness.substrates.kind_render import Rendered

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from fake_backends.ports import free_ports
-from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import BackendHandle, start_backend
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import requests
 
 from fake_backends.admin_client import AdminClient, AdminError
 from fake_backends.ports import free_ports
-from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import BackendHandle, start_backend
 from tests.integration.backends.load import fire
 
 pytestmark = pytest.mark.integration
@@ -66,6 +66,7 @@ def test_metrics_count_attempts_by_status_and_fault(fresh: BackendHandle) -> Non
     assert value(after, "200", "none") - value(before, "200", "none") == 1
 
 
+@pytest.mark.slow
 def test_same_seed_same_requests_same_decisions() -> None:
     profile = FaultProfile(
         failure_rate=0.4, reset_rate=0.1, seed=99, failure_status={503: 1, 500: 1}

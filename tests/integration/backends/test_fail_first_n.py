@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-import redis
 
 from fake_backends.ports import free_ports
-from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import BackendHandle, start_backend, start_redis
 from tests.integration.backends.load import fire
 
 pytestmark = pytest.mark.integration
@@ -63,6 +60,7 @@ def test_exact_with_two_workers(backend: BackendHandle) -> None:
     _check_exact([backend], "w2")
 
 
+@pytest.mark.slow
 def test_exact_with_two_replicas_sharing_a_sqlite_counter(tmp_path: Path) -> None:
     counter = f"sqlite:///{tmp_path / 'shared-counter.sqlite'}"
     ports = free_ports(4)
@@ -82,32 +80,11 @@ def redis_url() -> Iterator[str]:
     if binary is None:
         pytest.skip("redis-server is not installed (Debian package redis-server)")
     (port,) = free_ports(1)
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
+    with start_redis(port) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
+@pytest.mark.slow
 def test_exact_with_two_replicas_sharing_redis(redis_url: str) -> None:
     ports = free_ports(4)
     with ExitStack() as stack:

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from fake_backends.ports import free_ports
-from fake_backends.process import start_backend
+from harness.processes.backends import start_backend
 from tests.integration.backends.test_fail_first_n import _check_exact
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_exact_with_two_replicas_sharing_a_file_counter(tmp_path: Path) -> None:
     counter = f"file://{tmp_path / 'shared-counter.bin'}?slots=4096"
     ports = free_ports(4)

@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from fake_backends.ports import free_ports
-from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile, Latency, Outage, RouteProfile
+from harness.processes.backends import BackendHandle, start_backend
 
 pytestmark = pytest.mark.integration
 

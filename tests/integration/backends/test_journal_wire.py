@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 
 from fake_backends.ports import free_ports
-from fake_backends.process import BackendHandle, start_backend
 from fake_backends.profile import FaultProfile
 from fake_backends.records import AttemptRecord
+from harness.processes.backends import BackendHandle, start_backend
 from tests.integration.backends.load import fire
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fake_backends.process import BackendHandle
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import BackendHandle
 from tests.integration.backends.load import fire
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

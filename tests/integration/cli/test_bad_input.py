@@ -28,7 +28,7 @@ from tests.integration.cli.helpers import (
     write_scenario,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # each test runs the CLI (5-20 s)
 
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from harness.errors import BadInput, RunFailed
-from harness.suts import process
+from harness.processes import timeouts
 from harness.suts.base import missing_binary, start_sut
 from harness.suts.spec import CommandSut, Urllib3ClientSut, UrlSut
 from tests.integration.suts.conftest import DATA
@@ -108,7 +108,8 @@ def test_process_that_ignores_sigterm_is_killed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(process, "TERM_GRACE_S", 0.5)
+    short = timeouts.TIMEOUTS.model_copy(update={"term_grace_s": 0.5})
+    monkeypatch.setattr(timeouts, "TIMEOUTS", short)
     script = tmp_path / "stubborn.py"
     script.write_text(
         "import http.server, signal, sys\n"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from fake_backends.process import BackendHandle
 from fake_backends.profile import FaultProfile
 from harness.oracle.journal import AttemptTable, load_attempts
 from harness.oracle.verdict import Outcome
+from harness.processes.backends import BackendHandle
 from harness.suts.network import free_port
 from harness.suts.process import LaunchPlan, running_process
 from harness.telemetry.check import telemetry_check

@@ -18,8 +18,7 @@ from fake_backends.counter import (
     open_counter,
     parse_file_url,
 )
-from fake_backends.settings import settings_from_env
-from harness.errors import BadInput
+from fake_backends.settings import BadSetting, settings_from_env
 
 
 def test_sequence_per_request_id_and_clear(tmp_path: Path) -> None:
@@ -76,9 +75,9 @@ def test_parse_file_url(url: str, slots: int) -> None:
 def test_bad_file_url_is_bad_input(url: str) -> None:
     with pytest.raises(ValueError):
         parse_file_url(url)
-    with pytest.raises(BadInput) as info:
+    with pytest.raises(BadSetting) as info:
         settings_from_env({"COUNTER_URL": url})
-    assert info.value.field == "COUNTER_URL"
+    assert info.value.name == "COUNTER_URL"
 
 
 IDS = [f"id-{i}" for i in range(20)] + ["", "é"]

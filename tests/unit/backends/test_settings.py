@@ -1,12 +1,11 @@
-"""Environment variables become a profile, or one BadInput line naming variable, value, range."""
+"""Environment variables become a profile, or one BadSetting line naming variable, value, range."""
 
 from __future__ import annotations
 
 import pytest
 
 from fake_backends.profile import FaultProfile, Latency, RouteProfile
-from fake_backends.settings import profile_from_env, settings_from_env
-from harness.errors import BadInput
+from fake_backends.settings import BadSetting, profile_from_env, settings_from_env
 
 
 def test_individual_variables() -> None:
@@ -83,7 +82,7 @@ def test_fault_profile_json_is_the_base_and_single_variables_override_it() -> No
     ],
 )
 def test_bad_values_name_variable_value_and_rule(env: dict[str, str], names: list[str]) -> None:
-    with pytest.raises(BadInput) as info:
+    with pytest.raises(BadSetting) as info:
         profile_from_env(env)
     message = str(info.value)
     assert "\n" not in message
@@ -118,5 +117,5 @@ def test_service_settings() -> None:
     ],
 )
 def test_bad_service_settings(env: dict[str, str], name: str) -> None:
-    with pytest.raises(BadInput, match=name):
+    with pytest.raises(BadSetting, match=name):
         settings_from_env(env)

@@ -4,7 +4,6 @@ fail_first_n, outages, the planner, plot data."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from harness.oracle.verify import (
     verdict_from_json,
     verdict_to_json,
     verify,
-    verify_files,
 )
 from tests.unit.oracle.simulator import (
     EPSILON_S,
@@ -27,8 +25,6 @@ from tests.unit.oracle.simulator import (
     SETUPS,
     Defect,
     Traffic,
-    client_lines,
-    journal_lines,
     simulate,
 )
 
@@ -202,26 +198,6 @@ def test_planner_closed_forms() -> None:
         plan(SETUPS["kuberay"].policy, SETUPS["kuberay"].profile).checks.get("jitter_distribution")
         is None
     )
-
-
-def test_verify_files_offline(tmp_path: Path) -> None:
-    run = simulate(ENVOY.policy, ENVOY.profile, ENVOY.traffic, seed=10, noise_s=NOISE_S)
-    (tmp_path / "j.ndjson").write_bytes(b"\n".join(journal_lines(run)))
-    (tmp_path / "c.ndjson").write_bytes(b"\n".join(client_lines(run)))
-    (tmp_path / "policy.json").write_text(ENVOY.policy.model_dump_json())
-    (tmp_path / "profile.json").write_text(ENVOY.profile.model_dump_json())
-    v = verify_files(
-        tmp_path / "policy.json",
-        tmp_path / "profile.json",
-        [tmp_path / "j.ndjson"],
-        [tmp_path / "c.ndjson"],
-        epsilon_s=EPSILON_S,
-    )
-    direct = verify(ENVOY.policy, ENVOY.profile, run.attempts, run.clients, epsilon_s=EPSILON_S)
-    assert [c.outcome for c in v.checks] == [c.outcome for c in direct.checks]
-    (tmp_path / "bad.json").write_text('{"max_retries": -1}')
-    with pytest.raises(BadInput, match="max_retries"):
-        verify_files(tmp_path / "bad.json", ENVOY.profile, [tmp_path / "j.ndjson"], epsilon_s=0.0)
 
 
 def test_empty_journal_is_inconclusive() -> None:

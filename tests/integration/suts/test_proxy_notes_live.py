@@ -3,18 +3,27 @@
 * HAProxy ``option redispatch 1``: every retry may go to another server (the adapter declares
   ``different_upstream``); without redispatch every retry stays on the first server.
 * HAProxy in ``mode tcp``: ``retry-on`` is ignored; a 503 is not retried.
+* HAProxy with nothing set retries a failed connection 3 times (its log's retries field); a
+  connection retry waits min(``timeout connect``, 1 s); ``timeout server`` gives a 504 that is
+  retried only with ``retry-on response-timeout``.
+* nginx retries a refused connection only with ``error`` in ``proxy_next_upstream``.
 * nginx without ``non_idempotent``: a POST is not passed to the next server once sent; with it,
   it is.
 * Caddy: a status code is never retried (a completed round trip ends the loop); after the
-  connection was made only GET is retried unless ``lb_retry_match`` says otherwise.
+  connection was made only GET is retried unless ``lb_retry_match`` says otherwise, and a POST
+  with a body is not retried even then (a finding); the try interval is 0 without
+  ``lb_try_duration`` and 250 ms with it.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -358,3 +367,113 @@ def test_caddy_interval_is_250ms_only_with_a_try_duration(
     gaps = [b - a for a, b in itertools.pairwise(times)]
     for gap in gaps:  # generous upper bounds for a loaded machine
         assert interval_s - 0.01 <= gap < interval_s + 0.2, gaps
+
+
+DEFAULTS_ONLY = """\
+global
+    log stderr format raw local0 info
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 100ms
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{listen}}
+    default_backend be
+backend be
+    server s{{upstream_index}} {{upstream_hostport}}
+"""
+_RETRIES_FIELD = re.compile(r" \d+/\d+/\d+/\d+/\+?(\d+) \d+/\d+ ")
+
+
+def test_haproxy_defaults_retry_a_failed_connection_three_times(tmp_path: Path) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(DEFAULTS_ONLY)
+    policy = haproxy.load(cfg, AdapterContext(upstream_servers=1)).policy
+    assert policy.max_retries == 3 and policy.retry_on.connect_failure
+    assert policy.retry_on.statuses == frozenset()
+    hint = missing_binary(HaproxySut(config=cfg))
+    if hint is not None:
+        pytest.skip(hint)
+    closed = f"http://127.0.0.1:{free_port()}"
+    listen = ("127.0.0.1", free_port())
+    with start_sut(
+        HaproxySut(config=cfg),
+        listen=listen,
+        upstreams=[closed],
+        workdir=tmp_path / "w",
+        base_dir=tmp_path,
+    ) as sut:
+        answer = requests.get(f"{sut.url}/x", timeout=15)
+        log_path = sut.log_path
+        time.sleep(0.3)  # let HAProxy write its log line
+    assert answer.status_code == 503
+    assert log_path is not None
+    retries = [int(m.group(1)) for m in _RETRIES_FIELD.finditer(log_path.read_text())]
+    assert retries and retries[-1] == 3, log_path.read_text()[-2000:]
+
+
+@contextmanager
+def _slow_upstream(delay_s: float) -> Iterator[tuple[str, list[float]]]:
+    """Answers 200 after ``delay_s``; yields (url, arrival times of requests to /slow)."""
+    seen: list[float] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if self.path == "/slow":  # not the harness's readiness probe
+                seen.append(time.monotonic())
+            time.sleep(delay_s)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+TIMEOUT = """\
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 300ms
+frontend fe
+    bind {{{{listen}}}}
+    default_backend be
+backend be
+    retries 2
+    retry-on {words}
+    server s{{{{upstream_index}}}} {{{{upstream_hostport}}}}
+"""
+
+
+@pytest.mark.parametrize(("words", "attempts"), [("conn-failure 503", 1), ("response-timeout", 3)])
+def test_haproxy_timeout_server_is_a_504_retried_only_with_response_timeout(
+    tmp_path: Path, words: str, attempts: int
+) -> None:
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(TIMEOUT.format(words=words))
+    adapted = haproxy.load(cfg, AdapterContext(upstream_servers=1))
+    assert adapted.policy.retry_on.per_try_timeout is (attempts > 1)
+    with _slow_upstream(1.0) as (up, seen), _sut(HaproxySut(config=cfg), tmp_path, [up]) as url:
+        answer = requests.get(f"{url}/slow", timeout=15)
+    assert answer.status_code == 504
+    assert len(seen) == attempts

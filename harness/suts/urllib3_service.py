@@ -44,6 +44,32 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 READY_PATH = "/__retry_harness__/ready"
+#: urllib3's own record of each retry (``Retry.increment`` logs "Incremented Retry for (url=...)"
+#: at DEBUG just before the retry is made), tagged with the request id being forwarded: the
+#: client's telemetry, read by harness/telemetry/logs.py.
+RETRY_LOG_FORMAT = "urllib3-retry request_id=%(request_id)s %(message)s"
+_forwarding = threading.local()
+
+
+class _RequestIdFilter(logging.Filter):
+    """Adds the id of the request this thread is forwarding to every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = getattr(_forwarding, "request_id", None) or "-"
+        return True
+
+
+def log_urllib3_retries() -> None:
+    """Send urllib3's retry records (logger ``urllib3.util.retry``) to stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(RETRY_LOG_FORMAT))
+    handler.addFilter(_RequestIdFilter())
+    retry_log = logging.getLogger("urllib3.util.retry")
+    retry_log.setLevel(logging.DEBUG)
+    retry_log.addHandler(handler)
+    retry_log.propagate = False
+
+
 ERROR_HEADER = "X-Retry-Harness-Error"
 POOL_MAXSIZE = 64
 HOP_BY_HOP = frozenset(
@@ -122,6 +148,7 @@ class ForwardingApp:
             query = request.query_string.decode("latin-1")
             target = request.path + (f"?{query}" if query else "")
         url = self._upstream() + target
+        _forwarding.request_id = request.headers.get("X-Request-ID")
         body = request.get_data()
         # requests passes a urllib3.Timeout through unchanged (its stubs only list floats).
         timeout: Any = self.config.urllib3_timeout()
@@ -176,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not args.access_log:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    log_urllib3_retries()
     try:
         config = load_client_config(args.config)
     except BadInput as exc:

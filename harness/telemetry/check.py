@@ -114,7 +114,7 @@ def telemetry_check(
             data=data,
         )
 
-    if record.skipped:
+    if record.skipped and record.log_retries is None:
         return result(Outcome.NOT_APPLICABLE, f"not judged: {record.skipped}", [], {})
     run = _in_window(journal, record)
     run_probes = _in_window(probes, record) if probes is not None else None
@@ -156,16 +156,25 @@ def telemetry_check(
                 "journal_running": journal_values,
             }
         )
-    data = {"counters": rows, "no_reader": record.no_reader}
-    sut_compared = any(c.job == "sut" for c in record.counters)
+    request_ids: list[str] = []
+    if record.log_retries is not None:
+        line, wrong = _log_comparison(record, run)
+        (bad if wrong else evidence).append(line)
+        request_ids = wrong
+        rows.append({"job": "sut log", "name": "retry log lines"})
+    data = {"counters": [r for r in rows if "times_s" in r], "no_reader": record.no_reader}
+    sut_compared = any(c.job == "sut" for c in record.counters) or record.log_retries is not None
     suffix = "" if sut_compared else f"; the SUT's own counters are not judged: {record.no_reader}"
+    if record.skipped:
+        suffix += f"; no Prometheus counters: {record.skipped}"
     if bad:
-        return result(
+        failed = result(
             Outcome.FAIL,
             f"{len(bad)} of {len(rows)} counters disagree with the journal{suffix}",
             bad + evidence + unknown,
             data,
         )
+        return failed.model_copy(update={"request_ids": request_ids[:20]})
     if unknown:
         return result(Outcome.INCONCLUSIVE, "; ".join(unknown) + suffix, evidence, data)
     return result(
@@ -174,6 +183,33 @@ def telemetry_check(
         evidence,
         data,
     )
+
+
+def _log_comparison(record: TelemetryRecord, run: AttemptTable) -> tuple[str, list[str]]:
+    """The SUT's retry log lines per request id against the journal's retries of each request;
+    the evidence line and the request ids where they differ (worst first)."""
+    logged = record.log_retries or {}
+    per_rid = np.bincount(run.rid, minlength=len(run.request_ids)) if len(run) else np.array([])
+    journal = {run.request_ids[i]: int(n) - 1 for i, n in enumerate(per_rid) if n > 0}
+    ids = set(journal) | {rid for rid in logged if rid != "-"}
+    diffs = sorted(((abs(logged.get(r, 0) - journal.get(r, 0)), r) for r in ids), reverse=True)
+    wrong = [r for d, r in diffs if d]
+    said, seen = sum(logged.values()), sum(journal.values())
+    if wrong:
+        first = wrong[0]
+        line = (
+            f"SUT log ({record.log_meaning}): {said} retry lines, the journal shows {seen} "
+            f"retries; {len(wrong)} of {len(ids)} requests disagree, e.g. {first}: logged "
+            f"{logged.get(first, 0)}, journaled {journal.get(first, 0)}: DISAGREES "
+            f"[source: {record.log_source}]"
+        )
+    else:
+        line = (
+            f"SUT log ({record.log_meaning}): {said} retry lines over {len(ids)} requests, "
+            f"each request's count equal to its journaled retries: agrees "
+            f"[source: {record.log_source}]"
+        )
+    return line, wrong
 
 
 def alerts_check(record: TelemetryRecord, journal: AttemptTable) -> CheckResult | None:

@@ -101,6 +101,7 @@ NO_READER: dict[str, str] = {
     "caddy": "Caddy 2.6 exports no counter of upstream attempts or retries "
     "(https://caddyserver.com/docs/metrics)",
     "nginx": "nginx-light has no metrics exporter (its stub_status counts client requests only)",
+    "urllib3": "urllib3 exports no metrics; its retry log lines are compared per request id",
 }
 
 

@@ -70,6 +70,12 @@ class TelemetryRecord(Frozen):
     alert_rules: list[str] = Field(default_factory=list, description="Alert names loaded")
     alerts: list[AlertSpan] = Field(default_factory=list)
     expect_alerts: dict[str, AlertExpectation] = Field(default_factory=dict)
+    log_retries: dict[str, int] | None = Field(
+        default=None,
+        description="Retry lines per request id in the SUT's log (systems that log retries)",
+    )
+    log_meaning: str = ""
+    log_source: str = ""
 
     def save(self, run_dir: Path) -> Path:
         path = run_dir / TELEMETRY_FILE

@@ -27,6 +27,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from harness.errors import BadInput, RunFailed
+from harness.telemetry.logs import LOG_READERS
 from harness.telemetry.prometheus import (
     INSTALL_HINT,
     SCRAPE_INTERVAL_S,
@@ -78,7 +79,16 @@ def open_session(
     if isinstance(targets, str):
         why_not = why_not or targets
         targets = []
-    return TelemetrySession(system, targets, rules, expect_alerts, workdir, skipped=why_not)
+    sut = getattr(substrate, "sut", None)
+    return TelemetrySession(
+        system,
+        targets,
+        rules,
+        expect_alerts,
+        workdir,
+        skipped=why_not,
+        sut_log=getattr(sut, "log_path", None),
+    )
 
 
 def scrape_targets(substrate: object) -> list[ScrapeTarget] | str:
@@ -106,6 +116,7 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         workdir: Path,
         *,
         skipped: str | None = None,
+        sut_log: Path | None = None,
     ) -> None:
         self.system = system
         self.targets = list(targets)
@@ -119,6 +130,8 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         self._stack = contextlib.ExitStack()
         self._api: PrometheusApi | None = None
         self.skipped = skipped
+        self.sut_log = sut_log
+        self.log_reader = LOG_READERS.get(system)
         self.start_s = 0.0
         self.end_s = 0.0
 
@@ -172,6 +185,13 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
 
     def record(self) -> TelemetryRecord:
         """Ask Prometheus for every counter and alert over [start_s, end_s]."""
+        logged: dict[str, object] = {}
+        if self.log_reader is not None and self.sut_log is not None:
+            logged = {
+                "log_retries": self.log_reader.retries_by_request(self.sut_log),
+                "log_meaning": self.log_reader.meaning,
+                "log_source": self.log_reader.source,
+            }
         base = TelemetryRecord(
             system=self.system,
             skipped=self.skipped,
@@ -181,6 +201,7 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
             rules_file=str(self.rules.source) if self.rules else None,
             alert_rules=list(self.rules.alerts) if self.rules else [],
             expect_alerts=self.expect_alerts,
+            **logged,
         )
         if self._api is None:
             return base

@@ -146,3 +146,21 @@ def test_concurrent_callers_each_get_their_own_retries(
     for worker in range(8):
         for i in range(5):
             assert [a.status for a in up.of(f"c{worker}-{i}")] == [503, 200]
+
+
+def test_logs_one_urllib3_retry_line_per_retry_with_the_request_id(
+    listen: tuple[str, int], workdir: Path
+) -> None:
+    from harness.telemetry.logs import URLLIB3
+
+    with (
+        running_upstream(fail_first=2) as up,
+        start_sut(SPEC, listen=listen, upstreams=[up.url], workdir=workdir, base_dir=DATA) as sut,
+    ):
+        for i in range(3):
+            requests.get(f"{sut.url}/r/{i}", headers={"X-Request-ID": f"log{i}"}, timeout=10)
+        log = sut.log_path
+    assert log is not None
+    # every request: two 503s retried (fail_first=2), so two retry lines each
+    assert URLLIB3.retries_by_request(log) == {f"log{i}": 2 for i in range(3)}
+    assert [len(up.of(f"log{i}")) - 1 for i in range(3)] == [2, 2, 2]

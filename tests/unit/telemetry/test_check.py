@@ -193,3 +193,26 @@ def test_the_report_draws_both_telemetry_plots() -> None:
     html = render_html(verdict)
     assert "<h3>The SUT&#x27;s own counters against the journal</h3><figure>" in html
     assert "<h3>Alert timeline</h3><figure>" in html
+
+
+def test_retry_log_lines_are_compared_per_request_id() -> None:
+    agreeing = _record(log_retries={"r0": 1, "r2": 2}, log_meaning="m", log_source="s")
+    ok = telemetry_check(agreeing, JOURNAL)
+    assert ok.outcome is Outcome.PASS
+    assert "3 retry lines over 3 requests" in ok.evidence[-1]
+    # one retry logged for the wrong request: totals agree, the per-request view does not
+    swapped = _record(log_retries={"r1": 1, "r2": 2}, log_meaning="m", log_source="s")
+    bad = telemetry_check(swapped, JOURNAL)
+    assert bad.outcome is Outcome.FAIL
+    assert set(bad.request_ids) == {"r0", "r1"}
+    assert "2 of 3 requests disagree" in bad.evidence[0]
+
+
+def test_retry_log_lines_are_judged_even_without_prometheus() -> None:
+    record = _record(
+        skipped="Prometheus is not installed; run: apt-get install prometheus",
+        log_retries={"r0": 1, "r2": 2},
+    )
+    result = telemetry_check(record, JOURNAL)
+    assert result.outcome is Outcome.PASS
+    assert "no Prometheus counters" in result.summary

@@ -223,13 +223,15 @@ class LiveJudge:
                 self._write_live({"error": f"live judge failed: {type(exc).__name__}: {exc}"})
                 self._log(f"live judge failed: {exc}")
             self.last_pass_s = time.monotonic() - started
-            stop.wait(max(interval_s, 1.5 * self.last_pass_s))
+            stop.wait(max(interval_s, self.last_pass_s))  # judging takes at most half the time
 
     def judge_once(self, settle_s: float | None = None) -> dict[str, Any]:
         """One pass: pull, cut into epochs, write and verify changed epochs, write live.json."""
         settle = self.settle_s if settle_s is None else settle_s
+        t0 = time.monotonic()
         self.reader.read()  # records first: every attempt of a recorded request is journaled
         self.puller.pull()
+        t1 = time.monotonic()
         now_us = time.time_ns() // 1000
         control = read_control(self.folder / CONTROL_FILE)
         epochs, cut = epochs_from_control(
@@ -255,6 +257,11 @@ class LiveJudge:
         self._forget(epochs)
         seen = sum(len(v) for v in members.values()) + straddling + pending
         live = self._live(results, seen, straddling, pending, before, now_us)
+        live["pass"] = {
+            "fetch_s": round(t1 - t0, 3),
+            "judge_s": round(time.monotonic() - t1, 3),
+            "number": self.passes + 1,
+        }
         self._write_live(live)
         self.passes += 1
         return live

@@ -172,6 +172,16 @@ def test_ui_session_in_chromium(ui_session: dict[str, Any], tmp_path: Path) -> N
         _wait("the attempts plot to change", lambda: _attempts_plot(page) != before_plot, 30)
         page.screenshot(path=str(ARTIFACTS / "fault-page.png"), full_page=True)
 
+        # Resetting Locust's statistics starts a new judged span (the old epochs are dropped);
+        # the profile in force (60 %) stays.
+        page.goto(url + "?tab=retries")
+        page.get_by_role("button", name=re.compile("^reset$", re.I)).click()
+        reset_row = page.get_by_role("row").filter(has_text="Locust statistics reset")
+        expect(reset_row).to_contain_text("fail 60.0 %", timeout=60_000)
+        live = _live(url)
+        assert [e["cause"] for e in live["epochs"]] == ["Locust statistics reset"]
+        assert live["share"]["before_reset"] > 0
+
         # Stop the test from Locust's UI; wait until nothing is pending any more.
         page.goto(url)
         page.get_by_role("button", name=re.compile("^stop$", re.I)).click()
@@ -192,11 +202,12 @@ def test_ui_session_in_chromium(ui_session: dict[str, Any], tmp_path: Path) -> N
             page.get_by_role("link", name="run folder (zip)").click()
         zip_path = tmp_path / "run.zip"
         got.value.save_as(zip_path)
+
         browser.close()
 
     print(f"\ntab showed the fault change after {tab_latency:.1f} s")
     verdict = json.loads(verdict_path.read_text())
-    assert "UI epoch 2" in verdict["scenario"]
+    assert "UI epoch 3" in verdict["scenario"]  # the span after the reset
     with zipfile.ZipFile(zip_path) as z:
         z.extractall(tmp_path / "unzipped")
     run = tmp_path / "unzipped" / "run"

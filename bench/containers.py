@@ -83,7 +83,7 @@ def main() -> int:
         for name in (BACKEND_IMAGE, SUT_IMAGE):
             image = client.images.get(image_ref(name))
             print(f"{image_ref(name)}: {image.attrs['Size'] / 1e6:.0f} MB")
-        for ref in OFFLINE_BASES.values():
+        for ref in sorted(set(OFFLINE_BASES.values())):
             with contextlib.suppress(Exception):  # no offline base: built from a registry
                 print(f"{ref} (offline base): {client.images.get(ref).attrs['Size'] / 1e6:.0f} MB")
     except BadInput as exc:

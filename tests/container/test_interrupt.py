@@ -63,9 +63,13 @@ def test_ctrl_c_at_random_moments_leaves_nothing(docker_client: Any, tmp_path: P
         except subprocess.TimeoutExpired:
             os.killpg(cli.pid, signal.SIGKILL)
             raise
-        assert cli.returncode in (0, 130), f"try {attempt} at {delay:.1f} s: {err.decode()}"
+        # 130: interrupted and torn down; -SIGINT: the same, the interpreter then dying by the
+        # signal as a Ctrl-C'd program conventionally does (seen when it lands during start-up)
+        assert cli.returncode in (0, 130, -signal.SIGINT), (
+            f"try {attempt} at {delay:.1f} s: exit {cli.returncode}: {err.decode()}"
+        )
         assert b"Traceback" not in err, err.decode()
         codes.append((round(delay, 1), cli.returncode))
         assert objects_of(docker_client, folder) == [], f"try {attempt} at {delay:.1f} s"
         assert_nothing_left(str(folder))
-    assert any(code == 130 for _, code in codes), codes  # at least some tries were interrupted
+    assert any(code != 0 for _, code in codes), codes  # at least some tries were interrupted

@@ -64,6 +64,15 @@ class Timeouts(BaseModel):
     group_poll_s: float = Field(
         default=0.02, gt=0, description="Interval while waiting for a process group to be gone"
     )
+    prometheus_ready_s: float = Field(
+        default=30.0, gt=0, description="The run's Prometheus answers /-/ready"
+    )
+    prometheus_scrape_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Every scrape target has a successful scrape later than a given moment",
+    )
+    prometheus_api_s: float = Field(default=10.0, gt=0, description="One Prometheus API call")
 
 
 TIMEOUTS = Timeouts()

@@ -23,15 +23,16 @@ from typing import Any
 
 import requests
 import yaml
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from harness.errors import BadInput, RunFailed
+from harness.processes import timeouts
+from harness.processes.child import wait_until
 from harness.suts.network import free_port
 from harness.suts.process import LaunchPlan, running_process
 
 INSTALL_HINT = "apt-get install prometheus"
 SCRAPE_INTERVAL_S = 1.0
-READY_TIMEOUT_S = 30.0
-API_TIMEOUT_S = 10.0
 API_TRIES = 3  # a query may meet Prometheus busy appending a scrape
 
 
@@ -91,16 +92,22 @@ class PrometheusApi:
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
         url = f"{self.base_url}{path}"
-        body: Any = None
-        for attempt in range(API_TRIES):
-            try:
-                answer = self._session.get(url, params=params, timeout=API_TIMEOUT_S)
-                body = answer.json()
-                break
-            except (requests.RequestException, ValueError) as exc:
-                if attempt + 1 == API_TRIES:
-                    raise RunFailed(f"prometheus: GET {path} failed: {exc}") from exc
-                time.sleep(0.2)
+
+        def call() -> Any:
+            answer = self._session.get(
+                url, params=params, timeout=timeouts.TIMEOUTS.prometheus_api_s
+            )
+            return answer.json()
+
+        try:
+            body = Retrying(
+                retry=retry_if_exception_type((requests.RequestException, ValueError)),
+                stop=stop_after_attempt(API_TRIES),
+                wait=wait_fixed(0.2),
+                reraise=True,
+            )(call)
+        except (requests.RequestException, ValueError) as exc:
+            raise RunFailed(f"prometheus: GET {path} failed: {exc}") from exc
         if not isinstance(body, dict) or body.get("status") != "success":
             raise RunFailed(f"prometheus: GET {path} {params}: {body}")
         return body["data"]
@@ -140,19 +147,18 @@ class PrometheusApi:
         the interval, so a target not scraped yet has no series at all. ``timestamp()`` is
         applied to the selector itself: on an operator's result it gives the evaluation time.
         """
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def scraped() -> bool:
             now = time.time()
             stamps = self.instant(f'timestamp(up{{job="{job}"}})', now)
             ups = self.instant(f'up{{job="{job}"}}', now)
-            if (
+            return (
                 len(stamps) == targets
                 and all(float(s["value"][1]) > after for s in stamps)
                 and all(float(u["value"][1]) == 1 for u in ups)
-            ):
-                return True
-            time.sleep(SCRAPE_INTERVAL_S / 4)
-        return False
+            )
+
+        return wait_until(scraped, timeout_s=timeout_s, interval_s=SCRAPE_INTERVAL_S / 4)
 
 
 @contextlib.contextmanager
@@ -188,7 +194,7 @@ def running_prometheus(
             name="prometheus",
             listen=listen,
             log_path=home / "prometheus.log",
-            ready_timeout_s=READY_TIMEOUT_S,
+            ready_timeout_s=timeouts.TIMEOUTS.prometheus_ready_s,
         ) as (_proc, url):
             yield PrometheusApi(url)
     finally:

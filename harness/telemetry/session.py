@@ -27,6 +27,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from harness.errors import BadInput, RunFailed
+from harness.processes import timeouts
 from harness.telemetry.logs import LOG_READERS
 from harness.telemetry.prometheus import (
     INSTALL_HINT,
@@ -40,7 +41,6 @@ from harness.telemetry.readers import BACKENDS, TelemetryReader, reader_for
 from harness.telemetry.record import AlertExpectation, AlertSpan, CounterSeries, TelemetryRecord
 from harness.telemetry.rules import AlertRules
 
-SCRAPE_WAIT_S = 10.0
 A = TypeVar("A")
 
 
@@ -161,9 +161,10 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         assert self._api is not None
         jobs = Counter(t.job for t in self.targets)
         for job, targets in sorted(jobs.items()):
-            if not self._api.wait_for_scrape_after(job, targets, after, SCRAPE_WAIT_S):
+            wait_s = timeouts.TIMEOUTS.prometheus_scrape_s
+            if not self._api.wait_for_scrape_after(job, targets, after, wait_s):
                 raise RunFailed(
-                    f"prometheus: no successful scrape of {job} within {SCRAPE_WAIT_S:g} s; "
+                    f"prometheus: no successful scrape of {job} within {wait_s:g} s; "
                     f"see {self.workdir / 'prometheus' / 'prometheus.log'}"
                 )
 

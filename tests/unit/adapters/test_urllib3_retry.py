@@ -27,7 +27,7 @@ from harness.policy import (
 )
 
 METHODS = ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH"]
-tmp_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+tmp_settings = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def adapt_yaml(tmp_path: Path, data: dict[str, Any]) -> RetryPolicy:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -477,3 +479,26 @@ def test_haproxy_timeout_server_is_a_504_retried_only_with_response_timeout(
         answer = requests.get(f"{url}/slow", timeout=15)
     assert answer.status_code == 504
     assert len(seen) == attempts
+
+
+def test_haproxy_ignores_retries_in_a_frontend_as_the_adapter_notes(tmp_path: Path) -> None:
+    text = DEFAULTS_ONLY.replace("    bind {{listen}}\n", "    bind {{listen}}\n    retries 9\n")
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        text.replace("{{listen}}", "127.0.0.1:1")
+        .replace("{{upstream_hostport}}", "127.0.0.1:2")
+        .replace("{{upstream_index}}", "0")
+    )
+    adapted = haproxy.load(cfg, AdapterContext(upstream_servers=1))
+    assert adapted.policy.max_retries == 3
+    assert any(n.field == "retries" and "no effect" in n.text for n in adapted.quirks)
+    binary = shutil.which("haproxy")
+    if binary is None:
+        pytest.skip("haproxy not installed (apt-get install -y haproxy)")
+    done = subprocess.run(
+        [binary, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0
+    assert "'retries' ignored because frontend 'fe' has no backend capability" in (
+        done.stdout + done.stderr
+    )

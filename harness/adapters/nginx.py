@@ -27,7 +27,9 @@ crossplane (the nginx config parser kept by NGINX Inc.), placeholders and all: a
 Not judged (``RetryPolicy.not_judged``): with ``keepalive`` in the upstream block (and
 ``error`` in ``proxy_next_upstream``), the retry count and the upstream of each retry (an error
 on a reused connection does not use up a try); a ``proxy_pass`` URL holding a variable; ``if``
-blocks on the way to the proxied location that set ``proxy_*`` retry directives.
+blocks on the way to the proxied location that set ``proxy_*`` retry directives; the methods
+retried with ``proxy_request_buffering off`` (a body read whole with the headers is retried, one
+still streaming is not).
 """
 
 from __future__ import annotations
@@ -580,12 +582,29 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             )
         )
     buffering = get("proxy_request_buffering")
-    if buffering is not None and buffering.args == ("off",):
+    if buffering is not None and buffering.args == ("off",) and active:
+        reason = (
+            "off: a request whose body was still being streamed when it was sent is never "
+            "passed to another server, but a body nginx had read whole with the headers is "
+            "buffered after all and is retried; which one a request is depends on the client "
+            "and the network, not on the config"
+        )
+        not_judged.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.METHODS}),
+                native="proxy_request_buffering off",
+                reason=reason,
+                location=f"{buffering.file or file}:{buffering.line}",
+            )
+        )
         notes.append(
             _note(
                 "quirk",
                 "proxy_request_buffering",
-                "off: a request whose body was already sent is never passed to another server",
+                f"not judged (methods): {reason}",
+                source="nginx/nginx release-1.22.1 src/http/ngx_http_request_body.c (a body "
+                "pre-read whole clears request_body_no_buffering) and ngx_http_upstream.c "
+                "ngx_http_upstream_next",
             )
         )
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -502,3 +503,58 @@ def test_haproxy_ignores_retries_in_a_frontend_as_the_adapter_notes(tmp_path: Pa
     assert "'retries' ignored because frontend 'fe' has no backend capability" in (
         done.stdout + done.stderr
     )
+
+
+BUFFERING = """\
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    upstream backends {{
+        server {{{{upstream_hostport}}}} max_fails=0;
+    }}
+    server {{
+        listen {{{{listen}}}};
+        location / {{
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_next_upstream error timeout http_503;
+            proxy_next_upstream_tries 2;
+{extra}        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "split", "retried"),
+    [
+        ("", True, True),  # buffered: nginx waits for the body, then may retry
+        ("            proxy_request_buffering off;\n", True, False),  # body still streaming
+        ("            proxy_request_buffering off;\n", False, True),  # body read with headers
+    ],
+)
+def test_nginx_unbuffered_body_is_retried_only_when_read_whole(
+    tmp_path: Path, extra: str, split: bool, retried: bool
+) -> None:
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(BUFFERING.format(extra=extra))
+    adapted = nginx.load(cfg, AdapterContext(upstream_servers=2))
+    unbuffered = [u for u in adapted.policy.not_judged if "buffering" in u.native]
+    assert bool(unbuffered) is bool(extra)
+    head = (
+        b"PUT /b HTTP/1.1\r\nHost: t\r\nX-Request-ID: b1\r\nContent-Length: 4\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _sut(NginxSut(config=cfg), tmp_path, [u.url for u in ups]) as url,
+    ):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(head if split else head + b"body")
+            if split:
+                time.sleep(0.3)
+                sock.sendall(b"body")
+            while sock.recv(65536):
+                pass
+    assert sum(len(u.of("b1")) for u in ups) == (2 if retried else 1)

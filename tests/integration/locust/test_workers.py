@@ -75,7 +75,9 @@ def test_time_bound_run_with_workers_drains_every_record(tmp_path: Path) -> None
     """No budget: at the time cap the master asks the workers to drain; all records arrive."""
     scenario = _scenario(tmp_path, requests=None, duration_s=3)
     code, verdict, records = _run(scenario, tmp_path / "t", "--workers", "2")
-    assert code == 0, verdict["outcome"]
+    # 3 s of load on a loaded machine may be too few samples for a statistical check
+    # (inconclusive); what this test is about is that no record is lost
+    assert (code, verdict["outcome"]) in ((0, "pass"), (3, "inconclusive")), verdict["outcome"]
     summary = json.loads((tmp_path / "t" / "run" / "locust-summary.json").read_text())
     assert summary["harness_errors"] == []
     assert len(records) == summary["requests_sent"] == verdict["traces"] > 0

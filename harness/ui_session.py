@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,12 +31,12 @@ import requests
 from harness.errors import BadInput, RunFailed
 from harness.live_judge import SESSION_FILE, LiveJudge
 from harness.processes.child import Child, spawn, wait_for_exit, wait_ready
+from harness.processes.locust import ENV_UI_SESSION, locust_commands, locust_env
 from harness.run import _check_names, declared_policy
 from harness.scenario import Scenario, load_scenario, write_load_config
 from harness.signals import sigterm_as_interrupt
 from harness.substrates.calibration import TimingProbe
 
-ENV_UI_SESSION = "RETRY_HARNESS_UI_SESSION"
 """Set on the Locust process: the session folder; the web UI extension activates on it."""
 
 UI_SUBSTRATES = ("local", "docker")
@@ -93,43 +92,9 @@ def locust_command(
     scenario: Scenario, sut_url: str, port: int, workers: int | None
 ) -> list[list[str]]:
     """The Locust command lines: the web UI process first, then one per worker (if any)."""
-    load = scenario.load
-    head = [sys.executable, "-m", "locust", "-f", load.locustfile]
-    web = [
-        *head,
-        "--web-host",
-        "127.0.0.1",
-        "--web-port",
-        str(port),
-        "--host",
-        sut_url,
-        "-u",
-        str(load.users),
-        "-r",
-        str(load.spawn_rate),
-        "--stop-timeout",
-        str(int(load.request_timeout_s) + 1),
-        "--exit-code-on-error",
-        "0",
-        "--loglevel",
-        "INFO",
-    ]
-    if not workers:
-        return [web]
-    master_port = free_port()
-    web += [
-        "--master",
-        "--master-bind-host",
-        "127.0.0.1",
-        "--master-bind-port",
-        str(master_port),
-        "--expect-workers",
-        str(workers),
-        "--expect-workers-max-wait",
-        "60",
-    ]
-    worker = [*head, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
-    return [web, *([worker] * workers)]
+    return locust_commands(
+        scenario.load, sut_url, web_port=port, workers=workers or 0, loglevel="INFO"
+    )
 
 
 def free_port() -> int:
@@ -199,13 +164,12 @@ def run_ui(
         os.chmod(folder / SESSION_FILE, 0o600)
         load_json = folder / "load.json"
         write_load_config(scenario, load_json)
-        env = {
-            **os.environ,
-            "RETRY_HARNESS_LOAD": str(load_json),
-            "RETRY_HARNESS_CLIENT_RECORDS": str(folder / "client-records.ndjson"),
-            "RETRY_HARNESS_SUMMARY": str(folder / "locust-summary.json"),
-            ENV_UI_SESSION: str(folder),
-        }
+        env = locust_env(
+            load=load_json,
+            records=folder / "client-records.ndjson",
+            summary=folder / "locust-summary.json",
+            extra={ENV_UI_SESSION: str(folder)},
+        )
         procs: list[Child] = []
         for i, cmd in enumerate(locust_command(scenario, sut_url, port, workers)):
             log_path = folder / f"locust-{i}.log"

@@ -30,7 +30,6 @@ import contextlib
 import os
 import secrets
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +45,7 @@ from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.child import spawn, wait_for_exit, wait_until
+from harness.processes.locust import locust_commands, locust_env
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
@@ -501,37 +501,15 @@ class KindSubstrate:
         load_json = write_load_config(sc, self.workdir / "load.json")
         records.unlink(missing_ok=True)
         time_cap = sc.load.time_cap_s
-        cmd = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            sc.load.locustfile,
-            "--headless",
-            "-u",
-            str(sc.load.users),
-            "-r",
-            str(sc.load.spawn_rate),
-            "--host",
+        [cmd] = locust_commands(
+            sc.load,
             self.rendered.entry_url,
-            "--run-time",
-            f"{max(1, int(time_cap + 0.999))}s",
-            "--stop-timeout",
-            str(int(sc.load.request_timeout_s) + 1),
-            "--exit-code-on-error",
-            "0",
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-            "--csv",
-            str(self.workdir / "locust"),
-        ]
-        env = {
-            **os.environ,
-            "RETRY_HARNESS_LOAD": str(load_json),
-            "RETRY_HARNESS_CLIENT_RECORDS": str(records),
-            "RETRY_HARNESS_SUMMARY": str(self.workdir / "locust-summary.json"),
-        }
+            run_time_s=time_cap,
+            csv_prefix=self.workdir / "locust",
+        )
+        env = locust_env(
+            load=load_json, records=records, summary=self.workdir / "locust-summary.json"
+        )
         probe = TimingProbe(self.rendered.probe_url, seed=sc.seed)
         stop = threading.Event()
         threads = [

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +34,7 @@ from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.backends import BackendHandle, start_backend, start_redis
 from harness.processes.child import log_tail, pid_alive, spawn, wait_for_exit, wait_until
+from harness.processes.locust import locust_commands, locust_env
 from harness.scenario import ChaosOp, LoadSpec, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
@@ -284,51 +283,16 @@ class LocalSubstrate:
         write_load_config(sc, load_json)
         records.unlink(missing_ok=True)
         time_cap = sc.load.time_cap_s
-        cmd = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            sc.load.locustfile,
-            "--headless",
-            "-u",
-            str(sc.load.users),
-            "-r",
-            str(sc.load.spawn_rate),
-            "--host",
+        workers = sc.load.workers  # Locust's own distribution: a master and N workers
+        commands = locust_commands(
+            sc.load,
             self.sut.url,
-            "--run-time",
-            f"{max(1, int(_locust_run_time(time_cap, sc.load) + 0.999))}s",
-            "--stop-timeout",
-            str(int(sc.load.request_timeout_s) + 1),
-            "--exit-code-on-error",
-            "0",
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-            "--csv",
-            str(self.workdir / "locust"),
-        ]
-        workers = sc.load.workers
-        master_port = free_port() if workers else 0
-        if workers:  # Locust's own distribution: a master and N workers on 127.0.0.1
-            cmd += [
-                "--master",
-                "--master-bind-host",
-                "127.0.0.1",
-                "--master-bind-port",
-                str(master_port),
-                "--expect-workers",
-                str(workers),
-                "--expect-workers-max-wait",
-                str(int(timeouts.TIMEOUTS.locust_grace_s)),
-            ]
-        env = {
-            **os.environ,
-            "RETRY_HARNESS_LOAD": str(load_json),
-            "RETRY_HARNESS_CLIENT_RECORDS": str(records),
-            "RETRY_HARNESS_SUMMARY": str(summary),
-        }
+            run_time_s=_locust_run_time(time_cap, sc.load),
+            csv_prefix=self.workdir / "locust",
+            workers=workers,
+            workers_wait_s=timeouts.TIMEOUTS.locust_grace_s,
+        )
+        env = locust_env(load=load_json, records=records, summary=summary)
         probe = TimingProbe(self.backends[0].url, seed=sc.seed)
         stop = threading.Event()
         chaos_thread = threading.Thread(
@@ -343,19 +307,18 @@ class LocalSubstrate:
             + (f", a master and {workers} workers" if workers else "")
         )
         locust = spawn(
-            cmd,
+            commands[0],
             name="Locust",
             log_path=log_path,
             env=env,
             cwd=self.workdir,
             on_started=lambda child: self._stack.callback(child.stop),
         )
-        worker_cmd = [*cmd[:5], "--worker", "--master-host", "127.0.0.1", "--master-port"]
-        for index in range(workers):
+        for index, worker_cmd in enumerate(commands[1:]):
             worker_log = self.workdir / f"locust-worker-{index}.log"
             worker_log.unlink(missing_ok=True)
             spawn(
-                [*worker_cmd, str(master_port), "--loglevel", "WARNING"],
+                worker_cmd,
                 name=f"Locust worker {index}",
                 log_path=worker_log,
                 env=env,

@@ -45,12 +45,10 @@ import locust  # noqa: F401
 # isort: split
 import os
 
+from harness.processes.locust import ENV_CLIENT_RECORDS, ENV_LOAD, ENV_SUMMARY, ENV_UI_SESSION
 from harness.scenario import SpikeShape
 from scenarios.locust_support import events as _events  # noqa: F401  (registers the listeners)
 from scenarios.locust_support.settings import (
-    ENV_CLIENT_RECORDS,
-    ENV_LOAD,
-    ENV_SUMMARY,
     HARNESS_BROKEN_EXIT_CODE,
     IDEMPOTENCY_HEADER,
     REQUEST_ID_HEADER,
@@ -62,7 +60,7 @@ from scenarios.locust_support.shape import SpikeShapeBase
 from scenarios.locust_support.state import set_defaults
 from scenarios.locust_support.user import RetryHarnessUser
 
-if os.environ.get("RETRY_HARNESS_UI_SESSION"):  # set by `retry-harness ui` only
+if os.environ.get(ENV_UI_SESSION):  # set by `retry-harness ui` only
     from scenarios.locust_support import web_ui as _web_ui  # noqa: F401
 
 __all__ = [

@@ -32,9 +32,8 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from pydantic import ValidationError
 
+from harness.processes.locust import ENV_CLIENT_RECORDS, ENV_SUMMARY
 from scenarios.locust_support.settings import (
-    ENV_CLIENT_RECORDS,
-    ENV_SUMMARY,
     HARNESS_BROKEN_EXIT_CODE,
     add_arguments,
     config_with_options,

@@ -14,11 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.processes.locust import ENV_LOAD
 from harness.scenario import DEFAULT_TIME_CAP_S, LOAD_CONFIG_VERSION, LoadSpec
 
-ENV_LOAD = "RETRY_HARNESS_LOAD"
-ENV_CLIENT_RECORDS = "RETRY_HARNESS_CLIENT_RECORDS"
-ENV_SUMMARY = "RETRY_HARNESS_SUMMARY"
 REQUEST_ID_HEADER = "X-Request-ID"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 HARNESS_BROKEN_EXIT_CODE = 3

@@ -44,9 +44,9 @@ from pydantic import ValidationError
 from fake_backends.admin_client import AdminClient, AdminError
 from fake_backends.profile import FaultProfile
 from harness.live_judge import CONTROL_FILE, LIVE_FILE, SESSION_FILE
+from harness.processes.locust import ENV_UI_SESSION
 from scenarios.locust_support.web_pages import FAULT_PAGE, TAB_SCRIPT
 
-ENV_UI_SESSION = "RETRY_HARNESS_UI_SESSION"  # same name as harness.ui_session.ENV_UI_SESSION
 TAB_KEY = "retries"
 COLUMNS = [
     ("section", "Section"),

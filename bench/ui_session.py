@@ -17,7 +17,7 @@ the start form sends) with no request budget.
 Timings depend on the machine's load (it is shared); never asserted in tests.
 
     python bench/ui_session.py [--scenario scenarios/haproxy.yaml] [--users 8] [--window 20]
-                               [--workers 2] [--changes 3]
+                               [--workers 2] [--changes 3] [--probe-wait 30]
 """
 
 from __future__ import annotations
@@ -143,10 +143,9 @@ def headless_reference(session: Session, users: int, window: float, locustfile: 
     cmd += ["--loglevel", "WARNING"]
     subprocess.run(cmd, env=env, capture_output=True, timeout=warm + window + 120)
     starts = sorted(json.loads(line)["start_us"] for line in records.read_bytes().splitlines())
-    if not starts:
-        return 0.0
-    cut = starts[0] + warm * 1e6
+    cut = (starts[0] if starts else 0) + warm * 1e6
     in_window = [s for s in starts if cut <= s < cut + window * 1e6]
+    print(f"    (reference: {len(starts)} records in all, {len(in_window)} in the window)")
     return len(in_window) / window
 
 
@@ -157,6 +156,7 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--changes", type=int, default=3)
+    ap.add_argument("--probe-wait", type=float, default=30.0, help="seconds before measuring")
     args = ap.parse_args()
     from harness.scenario import load_scenario
 
@@ -167,6 +167,9 @@ def main() -> None:
             session = Session(args.scenario, workers, Path(tmp) / f"session-{workers}")
             try:
                 layout = "one Locust process" if not workers else f"master + {workers} workers"
+                # The session's timing probe (at most 1000 back-to-back pairs, for ε) runs at
+                # its start: let it end first, so it loads neither measurement.
+                time.sleep(args.probe_wait)
                 if not workers:  # the reference first: the session's judge has nothing to do
                     ref = headless_reference(session, args.users, args.window, locustfile)
                     print(

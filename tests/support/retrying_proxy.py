@@ -354,6 +354,8 @@ class Proxy:
             if deadline is not None and time.monotonic() + delay >= deadline:
                 return out  # the retry would start after the deadline
             time.sleep(delay)
+            if deadline is not None and time.monotonic() >= deadline:
+                return out  # woke up late (a loaded machine): the deadline has passed meanwhile
             if p.has_budget and "ignore_budget" not in d and not self.budget.take_retry():
                 return out
             retries = k

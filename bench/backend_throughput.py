@@ -63,7 +63,10 @@ def _serve_bare(port: int, admin_port: int) -> None:
 
         return app
 
-    serve(ServeOptions(host="127.0.0.1", port=port, admin_port=admin_port), factory)
+    serve(
+        ServeOptions(host="127.0.0.1", port=port, admin_port=admin_port, kernel_stamps=False),
+        factory,
+    )
 
 
 @contextmanager

@@ -2,7 +2,9 @@
 
 Order of work for each attempt, any method and path:
 
-1. stamp ``arrival_us`` (wall clock) before anything else;
+1. stamp ``arrival_us`` (wall clock) before anything else: the kernel's receive stamp of the
+   request's first byte when the worker took one (:mod:`fake_backends.kernel_stamps`), else the
+   app's clock now; the record says which (``arrival_clock``, ``end_clock``);
 2. take the replica's arrival sequence number (journal cap, key of requests without an id);
 3. take the attempt index from the shared counter (requests with a request id only);
 4. decide the fault (:func:`fake_backends.decision.decide`; none for the harness's own traffic,
@@ -35,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from fake_backends import metrics
+from fake_backends import kernel_stamps, metrics
 from fake_backends.counter import AttemptCounter
 from fake_backends.decision import Decision, decide
 from fake_backends.journal import Journal
@@ -87,26 +89,43 @@ def now_us() -> int:
 class _JournaledBody:
     """A WSGI body that stamps the end of the attempt and journals it on ``close``.
 
-    The end is stamped just before the response is handed to the server for sending (the
-    server writes status, headers and this one chunk together), never after: a thread that is
-    descheduled between the last write and the stamp would otherwise stamp the end late, and the
-    delay to the next attempt would look shorter than it was. An end stamped a little early can
-    only make a delay look longer, which the measured timing tolerance ε covers.
+    With kernel stamps on (:mod:`fake_backends.kernel_stamps`), ``close`` (called by gunicorn
+    after it wrote the whole answer) reads when the answer's last byte left the socket. The app
+    stamp, the fallback, is taken just before the response is handed to the server for sending,
+    never after: a thread that is descheduled between the last write and the stamp would
+    otherwise stamp the end late, and the delay to the next attempt would look shorter than it
+    was. An end stamped a little early can only make a delay look longer.
     """
 
-    __slots__ = ("_body", "_end_us", "_finish")
+    __slots__ = ("_body", "_end_us", "_finish", "_record", "_sock")
 
-    def __init__(self, body: bytes, finish: Callable[[int | None], None]) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        finish: Callable[[int | None], None],
+        record: dict[str, Any] | None = None,
+        sock: Any = None,
+    ) -> None:
         self._body = body
         self._finish = finish
         self._end_us: int | None = None
+        self._record = record
+        self._sock = sock
 
     def __iter__(self) -> Iterator[bytes]:
         self._end_us = now_us()
         yield self._body
 
     def close(self) -> None:
-        self._finish(self._end_us)
+        end_us = self._end_us
+        if self._record is not None and end_us is not None:
+            self._record["app_end_us"] = end_us
+            if kernel_stamps.stamping(self._sock):
+                ns = kernel_stamps.sent_end_ns(self._sock)
+                if ns is not None and ns // 1000 >= end_us:
+                    end_us = ns // 1000
+                    self._record["end_clock"] = kernel_stamps.KERNEL
+        self._finish(end_us)
 
 
 class DataPlane:
@@ -145,14 +164,19 @@ class DataPlane:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         arrival_us = now_us()
+        kernel_ns = kernel_stamps.take_arrival_ns()
         if self._is_admin(environ):
             return self.admin_app(environ, start_response)
-        return self.attempt(environ, start_response, arrival_us)
+        return self.attempt(environ, start_response, arrival_us, kernel_ns)
 
     # -- one attempt ------------------------------------------------------------------------
 
     def attempt(
-        self, environ: dict[str, Any], start_response: StartResponse, arrival_us: int
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        arrival_us: int,
+        kernel_arrival_ns: int | None = None,
     ) -> Iterable[bytes]:
         seq = self.journal.reserve()
         profile = self.state.profile()
@@ -187,6 +211,10 @@ class DataPlane:
             "attempt": attempt,
             "arrival_us": arrival_us,
             "end_us": 0,
+            "arrival_clock": kernel_stamps.APP,
+            "end_clock": kernel_stamps.APP,
+            "app_arrival_us": arrival_us,
+            "app_end_us": None,
             "status": decision.status,
             "fault": decision.fault.value,
             "retry_after": decision.retry_after,
@@ -200,9 +228,14 @@ class DataPlane:
             "idempotency_key": environ.get("HTTP_IDEMPOTENCY_KEY"),
             "upstream_status": None,
         }
+        if kernel_arrival_ns is not None and kernel_arrival_ns // 1000 <= arrival_us:
+            record["arrival_us"] = kernel_arrival_ns // 1000
+            record["arrival_clock"] = kernel_stamps.KERNEL
 
         def finish(end_us: int | None = None) -> None:
             record["end_us"] = end_us if end_us is not None else now_us()
+            if record["app_end_us"] is None:
+                record["app_end_us"] = record["end_us"]
             self.journal.write(seq, record)
             metrics.count_attempt(
                 self.replica, record["status"], record["fault"], route, decision.latency_ms
@@ -234,7 +267,7 @@ class DataPlane:
         headers.append(("X-Backend-Replica", self.replica))
         headers.append(("X-Backend-Attempt", str(attempt)))
         start_response(_STATUS_LINES[decision.status or 200], headers)
-        return _JournaledBody(body, finish)
+        return _JournaledBody(body, finish, record, environ.get("gunicorn.socket"))
 
     # -- faults without a response -----------------------------------------------------------
 
@@ -345,7 +378,7 @@ class DataPlane:
                 _STATUS_LINES[502],
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
-            return _JournaledBody(body, finish)
+            return _JournaledBody(body, finish, record, environ.get("gunicorn.socket"))
         record["status"] = answer.status_code
         record["upstream_status"] = answer.status_code
         content = answer.content
@@ -353,4 +386,4 @@ class DataPlane:
         out_headers.append(("Content-Length", str(len(content))))
         out_headers.append(("X-Backend-Replica", self.replica))
         start_response(_STATUS_LINES.get(answer.status_code, _status_line(200)), out_headers)
-        return _JournaledBody(content, finish)
+        return _JournaledBody(content, finish, record, environ.get("gunicorn.socket"))

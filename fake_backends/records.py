@@ -4,7 +4,9 @@ Every attempt that reaches a flaky backend is written as exactly one NDJSON line
 the fields of :class:`AttemptRecord`. The backend writes plain dicts (fast path); readers that
 want validation use this model, and the oracle loads the same keys into numpy columns.
 
-Times are integer microseconds of the backend host's wall clock (``time.time_ns() // 1000``).
+Times are integer microseconds of the backend host's wall clock (``CLOCK_REALTIME``), stamped by
+the kernel when the attempt's bytes crossed the socket where it can, else by the app
+(:mod:`fake_backends.kernel_stamps`); ``arrival_clock`` and ``end_clock`` say which.
 """
 
 from __future__ import annotations
@@ -57,6 +59,23 @@ class AttemptRecord(BaseModel):
         description="Wall clock just before the response was handed over for sending or the "
         "connection was reset (never after: a late stamp would shorten the next delay), or when "
         "a hang ended (client gone or bound reached)"
+    )
+    arrival_clock: str = Field(
+        default="app",
+        description='"kernel": arrival_us is when the first byte reached the socket (receive '
+        'timestamp); "app": when the worker thread got to the request',
+    )
+    end_clock: str = Field(
+        default="app",
+        description='"kernel": end_us is when the answer\'s last byte left the socket (transmit '
+        'timestamp); "app": stamped by the app just before handing the answer over (or at the '
+        "reset / end of a hang)",
+    )
+    app_arrival_us: int | None = Field(
+        default=None, description="The app's own arrival stamp (same as arrival_us under app)"
+    )
+    app_end_us: int | None = Field(
+        default=None, description="The app's own end stamp (same as end_us under app)"
     )
     status: int | None = Field(description="HTTP status sent; null for reset and hang")
     fault: FaultKind

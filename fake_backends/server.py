@@ -2,7 +2,10 @@
 
 Gunicorn binds the data port and the admin port; every worker accepts on both and the data
 plane tells them apart by the accepted socket's local port. Threads (default 16 per worker)
-let hangs and injected latency wait without blocking a worker. Hooks: ``post_fork`` gives the
+let hangs and injected latency wait without blocking a worker. With ``kernel_stamps`` (default)
+the worker is ``gthread`` plus the kernel's receive stamp of each request's first byte
+(:class:`fake_backends.kernel_stamps.StampedThreadWorker`); off, plain ``gthread`` and app
+stamps. Hooks: ``post_fork`` gives the
 data plane the worker object (a hang ends early when the worker stops, so it is still
 journaled); ``child_exit`` tells prometheus-client a worker is gone.
 """
@@ -31,6 +34,7 @@ class ServeOptions:
     keepalive: int = 5
     proc_name: str = "fake-backend"
     loglevel: str = "warning"
+    kernel_stamps: bool = True
 
 
 def _post_fork(server: Any, worker: Any) -> None:
@@ -66,7 +70,9 @@ def gunicorn_options(options: ServeOptions) -> dict[str, Any]:
     return {
         "bind": [f"{options.host}:{options.port}", f"{options.host}:{options.admin_port}"],
         "workers": options.workers,
-        "worker_class": "gthread",
+        "worker_class": "fake_backends.kernel_stamps.StampedThreadWorker"
+        if options.kernel_stamps
+        else "gthread",
         "threads": options.threads,
         "keepalive": options.keepalive,
         "timeout": 30,

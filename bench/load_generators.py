@@ -228,12 +228,14 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=8.0)
     p.add_argument("--users", type=int, default=16)
     p.add_argument("--profile-top", type=int, default=15)
+    p.add_argument("--keep", type=Path, help="keep the generators' folders (logs) here")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="rh-bench-gen-") as tmp:
-        work = Path(tmp)
+        work = args.keep.resolve() if args.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         port, admin, sut_port = free_ports(3)
         with (
             start_backend(

@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 
 from fake_backends.ports import free_ports
-from fake_backends.process import start_backend
+from harness.processes.backends import start_backend
 
 
 @contextlib.contextmanager

@@ -8,8 +8,8 @@ import time
 
 import orjson
 
-from fake_backends.process import BackendHandle
 from fake_backends.profile import FaultProfile
+from harness.processes.backends import BackendHandle
 
 
 def _records(backend: BackendHandle, n: int) -> list[dict[str, object]]:

@@ -48,7 +48,12 @@ from harness.policy.expectations import delay_window
 from harness.report.json_report import write_json
 from harness.run import RunManifest, goals_of, save_inputs, verify_run_dir
 from harness.scenario import Scenario
-from harness.substrates.calibration import combine, forward_latencies, zero_delay_gaps
+from harness.substrates.calibration import (
+    combine,
+    forward_latencies,
+    stamp_summary,
+    zero_delay_gaps,
+)
 from harness.traffic import kind_of, summarize
 
 CONTROL_FILE = "control.ndjson"
@@ -315,7 +320,8 @@ class LiveJudge:
             (tmp / f"harness-traffic-r{r}.ndjson").write_bytes(b"".join(self.puller.harness[r]))
             journals.append(name)
         gaps = zero_delay_gaps(sorted(tmp.glob("calibration-r*.ndjson")))
-        eps, evidence = combine(gaps, forward_latencies([tmp / j for j in journals], records))
+        paths = [tmp / j for j in journals]
+        eps, evidence = combine(gaps, forward_latencies(paths, records), stamp_summary(paths))
         sc = self.scenario
         notes = [
             f"UI session epoch {epoch.index} ({epoch.cause}): profile in force from "

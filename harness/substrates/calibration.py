@@ -16,7 +16,23 @@ Two measurements, both from the same host clock:
 2. **forward latency through the SUT**: from the run's own traces, ``arrival(attempt 0) -
    client start`` is the client-to-SUT-to-backend latency, an upper bound of one SUT hop.
 
-ε = max(floor, largest gap) + largest forward latency, reported with its parts. Maxima, not
+ε = max(floor, largest gap) + largest forward latency, reported with its named parts
+(:class:`StampSummary` adds the ones the journals show):
+
+- **stamp precision**: what the backends' clock resolves in a journal time (1 µs: integer
+  microseconds of ``CLOCK_REALTIME``, which resolves 1 ns here). A delay measured between two
+  stamps can only be shorter than the SUT's real wait by this much: kernel stamps are taken on
+  the wire (the answer had left before the SUT could read it; the retry had arrived), app
+  stamps err the safe way (arrival stamped late, end stamped early). "Retried too early" is
+  therefore judged against the stamp precision alone.
+- **which clock** stamped the attempts (``arrival_clock``/``end_clock`` of each journal record:
+  ``kernel`` socket timestamps, ``app`` the fallback; :mod:`fake_backends.kernel_stamps`), and
+  how late the app clock would have been (``app_arrival_us - arrival_us``, the backend's own
+  scheduling, which kernel stamps leave out of every delay);
+- **zero-delay gap** and **SUT forwarding** (above): what the path adds to a delay, the room
+  lateness is judged with.
+
+Maxima, not
 quantiles: the delays a run judges number in the hundreds or thousands, and on a loaded 2-core
 machine the noise has a heavy tail (a p99-based ε let 5 of 360 zero-backoff HAProxy retries land
 outside it in a seed sweep run beside other CPU-heavy jobs).
@@ -27,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +54,8 @@ from fake_backends.settings import DEFAULT_REQUEST_ID_HEADER as REQUEST_ID_HEADE
 from harness.traffic import CALIBRATION_PREFIX, PROBE_HEADERS
 
 EPSILON_FLOOR_S = 0.002
+STAMP_PRECISION_S = max(1e-6, time.clock_getres(time.CLOCK_REALTIME))
+"""What a journal time resolves: integer microseconds of CLOCK_REALTIME (see the module doc)."""
 _PAIR_INTERVAL_S = 0.01
 _MAX_PAIRS = 1000
 
@@ -69,19 +88,79 @@ class TimingProbe:
         forward = forward_latencies(
             sorted(workdir.glob("journal-r*.ndjson")), workdir / "client-records.ndjson"
         )
-        return combine(gaps, forward)
+        stamps = stamp_summary(sorted(workdir.glob("journal-r*.ndjson")))
+        return combine(gaps, forward, stamps)
 
 
-def combine(gaps: np.ndarray, forward: np.ndarray) -> tuple[float, str]:
-    """ε from the two measured samples (seconds), and a sentence saying how."""
+@dataclass(frozen=True)
+class StampSummary:
+    """Which clock stamped a run's attempts, and what the app clock would have added."""
+
+    records: int = 0
+    kernel_arrivals: int = 0
+    kernel_ends: int = 0
+    app_lag_p99_s: float = 0.0  # app arrival stamp minus kernel stamp, 99th percentile
+
+    def clock(self) -> str:
+        if self.records == 0:
+            return "no attempts"
+        if self.kernel_arrivals == 0 and self.kernel_ends == 0:
+            return "app clock (kernel stamps unavailable)"
+        return (
+            f"kernel socket stamps for {self.kernel_arrivals / self.records:.1%} of arrivals and "
+            f"{self.kernel_ends / self.records:.1%} of ends (the rest: app clock, e.g. resets "
+            f"and hangs)"
+        )
+
+    def sentence(self) -> str:
+        s = f"attempt times: {self.clock()}; stamp precision {STAMP_PRECISION_S * 1e6:g} µs"
+        if self.kernel_arrivals:
+            s += (
+                f"; the app clock would have stamped arrivals {self.app_lag_p99_s * 1e3:.2f} ms "
+                "later (p99, backend scheduling left out by the kernel stamps)"
+            )
+        return s
+
+
+def stamp_summary(journals: list[Path]) -> StampSummary:
+    """Counts each clock in the run's journals (records without the fields: app clock)."""
+    records = kernel_arrivals = kernel_ends = 0
+    lags: list[int] = []
+    for path in journals:
+        with path.open("rb") as f:
+            for line in f:
+                rec = orjson.loads(line)
+                records += 1
+                if rec.get("arrival_clock") == "kernel":
+                    kernel_arrivals += 1
+                    app = rec.get("app_arrival_us")
+                    if app is not None:
+                        lags.append(int(app) - int(rec["arrival_us"]))
+                if rec.get("end_clock") == "kernel":
+                    kernel_ends += 1
+    lag = float(np.percentile(lags, 99)) / 1e6 if lags else 0.0
+    return StampSummary(records, kernel_arrivals, kernel_ends, lag)
+
+
+def combine(
+    gaps: np.ndarray, forward: np.ndarray, stamps: StampSummary | None = None
+) -> tuple[float, str]:
+    """ε from the two measured samples (seconds), and a sentence naming its parts."""
     g = float(gaps.max()) if gaps.size else 0.0
     f = float(forward.max()) if forward.size else 0.0
     eps = max(EPSILON_FLOOR_S, g) + f
+
+    def p95(x: np.ndarray) -> str:
+        return f"p95 {float(np.percentile(x, 95)) * 1e3:.2f} ms, " if x.size else ""
+
     evidence = (
         f"ε = max({EPSILON_FLOOR_S * 1e3:.0f} ms, largest of {gaps.size} zero-delay gaps "
-        f"= {g * 1e3:.2f} ms) + largest of {forward.size} client→SUT→backend latencies "
-        f"({f * 1e3:.2f} ms) = {eps * 1e3:.2f} ms"
+        f"({p95(gaps)}max {g * 1e3:.2f} ms)) + largest of {forward.size} client→SUT→backend "
+        f"latencies, the SUT's forwarding ({p95(forward)}max {f * 1e3:.2f} ms) "
+        f"= {eps * 1e3:.2f} ms"
     )
+    if stamps is not None:
+        evidence += f"; {stamps.sentence()}"
     return eps, evidence
 
 

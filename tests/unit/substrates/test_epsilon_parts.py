@@ -1,0 +1,63 @@
+"""ε is reported with its named parts, and says which clock stamped the attempts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from harness.substrates.calibration import STAMP_PRECISION_S, combine, stamp_summary
+
+
+def _journal(path: Path, recs: list[dict[str, object]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in recs))
+    return path
+
+
+def test_stamp_summary_counts_each_clock_and_the_app_lag(tmp_path: Path) -> None:
+    recs: list[dict[str, object]] = [
+        {
+            "arrival_us": 1000,
+            "app_arrival_us": 1000 + 300 * i,
+            "arrival_clock": "kernel",
+            "end_clock": "kernel",
+        }
+        for i in range(9)
+    ]
+    recs.append(
+        {"arrival_us": 5, "arrival_clock": "kernel", "end_clock": "app", "app_arrival_us": 5}
+    )
+    s = stamp_summary([_journal(tmp_path / "journal-r0.ndjson", recs)])
+    assert (s.records, s.kernel_arrivals, s.kernel_ends) == (10, 10, 9)
+    assert 2.3e-3 < s.app_lag_p99_s <= 2.4e-3
+    assert "90.0% of ends" in s.clock()
+
+
+def test_old_journals_are_the_app_clock(tmp_path: Path) -> None:
+    s = stamp_summary([_journal(tmp_path / "j.ndjson", [{"arrival_us": 1, "end_us": 2}])])
+    assert s.clock().startswith("app clock")
+    assert "would have stamped" not in s.sentence()
+
+
+def test_combine_names_every_part(tmp_path: Path) -> None:
+    s = stamp_summary(
+        [
+            _journal(
+                tmp_path / "j.ndjson",
+                [
+                    {
+                        "arrival_us": 10,
+                        "app_arrival_us": 20,
+                        "arrival_clock": "kernel",
+                        "end_clock": "kernel",
+                    }
+                ],
+            )
+        ]
+    )
+    eps, text = combine(np.array([0.001, 0.004]), np.array([0.0005, 0.003]), s)
+    assert eps == 0.004 + 0.003
+    for part in ("zero-delay gaps", "SUT's forwarding", "stamp precision", "kernel socket stamps"):
+        assert part in text
+    assert STAMP_PRECISION_S == 1e-6

@@ -29,6 +29,11 @@ class Timeouts(BaseModel):
     backend_ready_s: float = Field(
         default=15.0, gt=0, description="A backend replica's admin health check answers ok"
     )
+    backend_container_ready_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A backend container's admin health check answers ok (docker substrate)",
+    )
     backend_stop_s: float = Field(
         default=10.0,
         gt=0,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,8 @@ from fake_backends.admin_client import AdminClient
 from fake_backends.profile import FaultProfile
 from fake_backends.settings import DEFAULT_REQUEST_ID_HEADER
 from harness.errors import BadInput, RunFailed
+from harness.processes import timeouts
+from harness.processes.child import wait_until
 from harness.scenario import Scenario
 from harness.signals import signals_deferred
 from harness.substrates.base import Substrate
@@ -62,7 +63,6 @@ WORKDIR_LABEL = f"{LABEL}.workdir"  # the run folder, so a test (or a user) find
 DATA_PORT = 8000
 ADMIN_PORT = 9001
 SUT_PORT = 8080
-_READY_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 2
 DOCKER_SUTS = ("haproxy", "nginx", "caddy", "urllib3_client")
 _VENV_PYTHON = "/opt/venv/bin/python"
@@ -318,25 +318,30 @@ class DockerSubstrate(LocalSubstrate):
         return handle
 
     def _wait_ready(self, handle: ContainerReplica) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if not handle.alive():
-                tail = " | ".join(handle.log_text().strip().splitlines()[-5:])
-                raise RunFailed(
-                    f"backend container {handle.app.name} exited (status "
-                    f"{handle.process.returncode}) before it was ready: {tail}"
-                )
+        bound = timeouts.TIMEOUTS.backend_container_ready_s
+        last = ["no answer"]
+
+        def exited() -> bool:
+            if handle.alive():
+                return False
+            tail = " | ".join(handle.log_text().strip().splitlines()[-5:])
+            raise RunFailed(
+                f"backend container {handle.app.name} exited (status "
+                f"{handle.process.returncode}) before it was ready: {tail}"
+            )
+
+        def healthy() -> bool:
             try:
-                if handle.admin.health().get("status") == "ok":
-                    return
+                return bool(handle.admin.health().get("status") == "ok")
             except (requests.RequestException, RuntimeError) as exc:
-                last = str(exc)[:200]
-            time.sleep(0.1)
-        raise RunFailed(
-            f"backend {handle.replica} not ready on {handle.admin_url} after "
-            f"{_READY_TIMEOUT_S:.0f} s ({last})"
-        )
+                last[0] = str(exc)[:200]
+                return False
+
+        if not wait_until(healthy, timeout_s=bound, interval_s=0.1, give_up=exited):
+            raise RunFailed(
+                f"backend {handle.replica} not ready on {handle.admin_url} after "
+                f"{bound:.0f} s ({last[0]})"
+            )
 
     def _start_container_replicas(self, count: int, profile: FaultProfile) -> None:
         self._log(f"starting {count} backend container{'s' if count > 1 else ''}")
@@ -406,21 +411,26 @@ class DockerSubstrate(LocalSubstrate):
     def _wait_sut(
         self, container: Any, url: str, path: str, timeout: float, log_path: Path
     ) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def exited() -> bool:
             container.reload()
-            if container.status not in ("running", "created"):
-                self._save_logs(container, log_path)
-                tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-5:])
-                raise self._failed("sut", f"the SUT container exited at start: {tail}")
-            with contextlib.suppress(requests.RequestException):
-                # a marked probe (own request id, probe header): one faultless attempt, split
-                # out of the judged journals and counted (harness.traffic)
-                headers = {**PROBE_HEADERS, DEFAULT_REQUEST_ID_HEADER: readiness_id()}
+            if container.status in ("running", "created"):
+                return False
+            self._save_logs(container, log_path)
+            tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-5:])
+            raise self._failed("sut", f"the SUT container exited at start: {tail}")
+
+        def answers() -> bool:
+            # a marked probe (own request id, probe header): one faultless attempt, split out
+            # of the judged journals and counted (harness.traffic)
+            headers = {**PROBE_HEADERS, DEFAULT_REQUEST_ID_HEADER: readiness_id()}
+            try:
                 requests.get(url + path, timeout=1, headers=headers)
-                return  # any HTTP answer means it is serving
-            time.sleep(0.1)
-        raise self._failed("sut", f"the SUT container was not ready on {url} in {timeout:g} s")
+            except requests.RequestException:
+                return False
+            return True  # any HTTP answer means it is serving
+
+        if not wait_until(answers, timeout_s=timeout, interval_s=0.1, give_up=exited):
+            raise self._failed("sut", f"the SUT container was not ready on {url} in {timeout:g} s")
 
     @staticmethod
     def _save_logs(container: Any, path: Path) -> None:

@@ -56,6 +56,9 @@ class TraefikSut(_Sut):
     """
 
     kind: Literal["traefik"] = "traefik"
+    # Traefik (a 170 MB binary) loads its providers asynchronously; on a loaded 2-core machine
+    # the first router can take well over 20 s to appear.
+    ready_timeout_s: float = Field(default=60.0, gt=0, description="Bounded wait for readiness")
     config: Path = Field(description="Traefik dynamic configuration (file provider), placeholders")
     binary: str = "traefik"
     entrypoint: str = Field(

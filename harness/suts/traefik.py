@@ -39,7 +39,7 @@ from harness.suts.spec import TraefikSut
 from harness.suts.templating import hostport, join_lines
 
 API_ENTRYPOINT = "traefik"
-API_TIMEOUT_S = 1.0
+API_TIMEOUT_S = 5.0  # Traefik's API can be slow on a loaded machine
 _API_SECTIONS = ("routers", "middlewares")
 
 
@@ -105,13 +105,16 @@ def static_flags(
     ]
 
 
-def _api_get(base: str, section: str) -> list[dict[str, Any]] | None:
+def _api_get(base: str, section: str) -> list[dict[str, Any]] | str:
+    """The items Traefik's API lists under ``/api/http/<section>``, or why there are none."""
     try:
         with urllib.request.urlopen(f"{base}/api/http/{section}", timeout=API_TIMEOUT_S) as resp:
             data = json.loads(resp.read())
-    except (OSError, urllib.error.URLError, ValueError):
-        return None
-    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else None
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        return f"GET {base}/api/http/{section}: {exc}"
+    if not isinstance(data, list):
+        return f"GET {base}/api/http/{section}: not a JSON list"
+    return [item for item in data if isinstance(item, dict)]
 
 
 class RoutersLoaded:
@@ -125,14 +128,20 @@ class RoutersLoaded:
         self.api_base = api_base
         self.expected = {f"{name}@file" for name in routers}
         self.source = source
+        self.last_seen = "Traefik's API not asked yet"
+
+    def __str__(self) -> str:
+        return f"waiting for routers {sorted(self.expected)}; last seen: {self.last_seen}"
 
     def __call__(self) -> bool:
         listed: dict[str, list[dict[str, Any]]] = {}
         for section in _API_SECTIONS:
             items = _api_get(self.api_base, section)
-            if items is None:
+            if isinstance(items, str):
+                self.last_seen = items
                 return False
             listed[section] = [i for i in items if i.get("provider") == "file"]
+        self.last_seen = f"file routers {sorted(str(i.get('name')) for i in listed['routers'])}"
         for section, items in listed.items():
             for item in items:
                 errors = item.get("error")

@@ -61,6 +61,7 @@ HOG_TIMEOUT_S = 3600  # one stress-ng never outlives this, whatever happens to t
 DEFECT_SCENARIOS: dict[str, str] = {
     "no_jitter": "backoff",
     "wait_half": "backoff",
+    "no_backoff": "envoy-like",
     "no_cap": "backoff",
     "linear": "backoff",
     "extra_retry": "backoff",

@@ -31,8 +31,9 @@ the last answer; after a reset, connect failure or timeout with nothing to retur
 (504 for a timeout). Every request header is forwarded, ``X-Request-ID`` included.
 
 Defects (``--defect NAME``, repeatable), each a single well-known way to get retries wrong:
-``no_jitter``, ``wait_half``, ``no_cap``, ``linear``, ``extra_retry``, ``fewer_retries``,
-``retry_non_retryable``, ``retry_post``, ``ignore_retry_after``, ``ignore_deadline``,
+``no_jitter``, ``wait_half``, ``no_backoff``, ``no_cap``, ``linear``, ``extra_retry``,
+``fewer_retries``, ``retry_non_retryable``, ``retry_post``, ``ignore_retry_after``,
+``ignore_deadline``,
 ``ignore_budget``, ``ignore_per_try_timeout``, ``no_retry_reset``.
 
 Usage::
@@ -61,6 +62,7 @@ from urllib.parse import urlsplit
 DEFECTS = {
     "no_jitter": "waits the nominal delay exactly (declared: full jitter)",
     "wait_half": "waits half of the jittered delay",
+    "no_backoff": "does not wait at all before a retry",
     "no_cap": "ignores the backoff cap",
     "linear": "grows the delay linearly (base * k) instead of exponentially",
     "extra_retry": "makes one retry more than max_retries",
@@ -298,7 +300,7 @@ class Proxy:
     def backoff(self, k: int) -> float:
         """The delay before retry k (k >= 1), jitter included."""
         p, d = self.p, self.defects
-        if not p.first_retry_waits and k == 1:
+        if (not p.first_retry_waits and k == 1) or "no_backoff" in d:
             return 0.0
         nominal = p.base_s * (k if "linear" in d else p.multiplier ** (k - 1))
         if p.cap_s is not None and "no_cap" not in d:

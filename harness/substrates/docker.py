@@ -44,7 +44,7 @@ from harness.processes import timeouts
 from harness.processes.child import wait_until
 from harness.scenario import Scenario
 from harness.signals import signals_deferred
-from harness.substrates.base import Substrate
+from harness.substrates.base import Artifacts, Substrate
 from harness.substrates.images import (
     BACKEND_IMAGE,
     LABEL,
@@ -52,6 +52,7 @@ from harness.substrates.images import (
     docker_client,
     image_ref,
     require_images,
+    stale_backend_image,
 )
 from harness.substrates.local import LocalSubstrate, Progress
 from harness.suts.base import _DRIVERS, RunningSut
@@ -208,6 +209,9 @@ class DockerSubstrate(LocalSubstrate):
         if isinstance(sc.sut, HaproxySut | NginxSut | CaddySut):
             needed.append(SUT_IMAGE)
         require_images(self._client, needed)
+        stale = stale_backend_image(self._client)
+        if stale:
+            self._log(f"warning: {stale}")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -436,6 +440,14 @@ class DockerSubstrate(LocalSubstrate):
     def _save_logs(container: Any, path: Path) -> None:
         with contextlib.suppress(Exception):
             path.write_bytes(bytes(container.logs()))
+
+    def run_load(self) -> Artifacts:
+        """The local substrate's load; then the SUT container's log is written to the SUT's
+        ``log_path`` (what the telemetry readers of a SUT's own log read after the load)."""
+        artifacts = super().run_load()
+        if self._sut_container is not None and self.sut is not None and self.sut.log_path:
+            self._save_logs(self._sut_container, self.sut.log_path)
+        return artifacts
 
     # -- chaos -------------------------------------------------------------------------------
 

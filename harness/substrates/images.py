@@ -194,6 +194,37 @@ def _download_wheels(dest: Path, pins: list[str], log: Log) -> None:
         raise BadInput(f"pip download of the backend's wheels failed: {tail}", field="wheels")
 
 
+SOURCES_LABEL = f"{LABEL}.sources"  # the hash of the packages copied into the backend image
+
+
+def sources_digest() -> str:
+    """A hash of the Python sources the backend image carries (as installed here)."""
+    import hashlib
+    import importlib
+
+    digest = hashlib.sha256()
+    for name in _PACKAGES:
+        root = Path(importlib.import_module(name).__file__ or "").parent
+        for file in sorted(root.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
+                digest.update(str(file.relative_to(root.parent)).encode() + b"\0")
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stale_backend_image(client: docker.DockerClient) -> str | None:
+    """A warning when the backend image was built from other sources than the running ones."""
+    labels = client.images.get(image_ref(BACKEND_IMAGE)).labels or {}
+    built = labels.get(SOURCES_LABEL)
+    if built is None or built == sources_digest():
+        return None
+    return (
+        f"{image_ref(BACKEND_IMAGE)} was built from other sources than this harness (its "
+        "backends and urllib3 client SUT run the code in the image); rebuild it with: "
+        "nox -s image -- --offline-base"
+    )
+
+
 def _copy_packages(dest: Path) -> None:
     import importlib
 
@@ -265,6 +296,7 @@ def _build(
     *,
     network: str | None,
     log: Log,
+    labels: dict[str, str] | None = None,
 ) -> Any:
     import docker.errors
 
@@ -276,7 +308,7 @@ def _build(
             dockerfile=dockerfile,
             tag=image_ref(name),
             buildargs={"BASE": base, "VERSION": IMAGE_TAG},
-            labels={LABEL: name},
+            labels={LABEL: name, **(labels or {})},
             network_mode=network,
             rm=True,
             forcerm=True,
@@ -329,7 +361,14 @@ def build_images(
                 _download_wheels(context / "wheels", pins, say)
                 _copy_packages(context / "app")
                 image = _build(
-                    client, context, "Dockerfile.backend", name, base, network="none", log=say
+                    client,
+                    context,
+                    "Dockerfile.backend",
+                    name,
+                    base,
+                    network="none",
+                    log=say,
+                    labels={SOURCES_LABEL: sources_digest()},
                 )
             else:
                 # Offline: the base already holds the SUTs and nothing is fetched. From a registry

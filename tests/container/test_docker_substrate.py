@@ -21,9 +21,16 @@ def _outcome(report_dir: Path) -> str:
 
 def test_same_verdict_as_local_and_nothing_left(docker_client: Any, tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, tiny_scenario("docker-tiny"))
-    local = run_cli("run", scenario, "--quiet", "--report-dir", tmp_path / "local")
+    local = run_cli("run", scenario, "--quiet", "--report-dir", tmp_path / "local", timeout=300)
     docker = run_cli(
-        "run", scenario, "--quiet", "--substrate", "docker", "--report-dir", tmp_path / "docker"
+        "run",
+        scenario,
+        "--quiet",
+        "--substrate",
+        "docker",
+        "--report-dir",
+        tmp_path / "docker",
+        timeout=300,
     )
     assert local.returncode == 0, local.stderr
     assert docker.returncode == local.returncode, docker.stderr

@@ -1,4 +1,5 @@
-"""Driver for Caddy: render the user's Caddyfile, switch off the admin endpoint (it would bind the
+"""Driver for Caddy: render the user's Caddyfile (and the files it imports, see
+``harness.suts.includes``), switch off the admin endpoint (it would bind the
 fixed port 2019) unless the file sets ``admin`` itself, keep every file Caddy writes inside the
 workdir (HOME and XDG dirs), check with ``caddy validate``, then ``caddy run``."""
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from harness.suts.config_files import (
     find_binary,
-    render_config,
+    render_config_tree,
     resolve_config,
     validate_with_tool,
     write_rendered,
@@ -78,7 +79,11 @@ def prepare(
     binary = find_binary("caddy", spec.binary)
     source = resolve_config(spec.config, base_dir)
     home = workdir / "caddy"
-    lines = with_global_options(render_config(source, listen=listen, upstreams=upstreams))
+    mirror = home / "included"
+    lines, included = render_config_tree(
+        source, dialect="caddy", out_dir=mirror, listen=listen, upstreams=upstreams
+    )
+    lines = with_global_options(lines)
     rendered = write_rendered(lines, home / "Caddyfile")
     env = caddy_env(home)
     validate_with_tool(
@@ -90,6 +95,8 @@ def prepare(
         env=env,
         cwd=source.parent,
         keep=r"(?i)error",
+        included=included,
+        mirror_root=mirror,
     )
     return LaunchPlan(
         argv=[binary, "run", "--config", str(rendered), "--adapter", "caddyfile"],

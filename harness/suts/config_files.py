@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.errors import BadInput
+from harness.suts.includes import Dialect, RenderedFile, render_with_includes
 from harness.suts.templating import RenderedLine, join_lines, render_lines
 
 VALIDATE_TIMEOUT_S = 30.0
@@ -62,6 +63,23 @@ def render_config(
     return render_lines(read_config(source), listen=listen, upstreams=upstreams, source=source)
 
 
+def render_config_tree(
+    source: Path,
+    *,
+    dialect: Dialect,
+    out_dir: Path,
+    listen: tuple[str, int],
+    upstreams: Sequence[str],
+) -> tuple[list[RenderedLine], list[RenderedFile]]:
+    """The main config's rendered lines; its includes rendered too (``harness.suts.includes``)."""
+    return render_with_includes(
+        source,
+        dialect=dialect,
+        out_dir=out_dir,
+        render=lambda path: render_config(path, listen=listen, upstreams=upstreams),
+    )
+
+
 def write_rendered(lines: Sequence[RenderedLine], target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(join_lines(lines), encoding="utf-8")
@@ -102,6 +120,21 @@ def _point_at_source(
     return message.replace(str(rendered), f"{source.name} (rendered)")
 
 
+def _point_at_included(message: str, included: Sequence[RenderedFile], mirror_root: Path) -> str:
+    """Rewrite ``<rendered copy of an included file>:<n>`` into ``<user's file>:<user's line>``,
+    and any other path in the mirror tree into the user's path."""
+    for file in included:
+
+        def repl(match: re.Match[str], file: RenderedFile = file) -> str:
+            index = int(match.group(1)) - 1
+            if 0 <= index < len(file.lines) and file.lines[index].source_line is not None:
+                return f"{file.source}:{file.lines[index].source_line}"
+            return str(file.source)
+
+        message = re.sub(re.escape(str(file.rendered)) + r":(\d+)", repl, message)
+    return message.replace(f"{mirror_root}/", "/")
+
+
 def validate_with_tool(
     argv: Sequence[str],
     *,
@@ -112,10 +145,14 @@ def validate_with_tool(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     keep: str = "",
+    included: Sequence[RenderedFile] = (),
+    mirror_root: Path | None = None,
 ) -> None:
     """Run the SUT's own config check; on failure raise ``BadInput`` with its message.
 
-    ``keep`` is a regular expression selecting the output lines worth quoting (all if empty).
+    ``keep`` is a regular expression selecting the output lines worth quoting (all if empty);
+    ``included`` are the rendered included files, written in the mirror tree ``mirror_root``
+    (their paths in the message are turned back into the user's).
     """
     try:
         done = subprocess.run(
@@ -139,7 +176,10 @@ def validate_with_tool(
     quoted = [_tidy(ln) for ln in output.splitlines() if ln.strip()]
     if keep:
         quoted = [ln for ln in quoted if re.search(keep, ln)] or quoted
-    message = _point_at_source(" | ".join(quoted[:3]), source, rendered, lines)
+    message = " | ".join(quoted[:3])
+    if mirror_root is not None:
+        message = _point_at_included(message, included, mirror_root)
+    message = _point_at_source(message, source, rendered, lines)
     raise BadInput(
         f"{tool} rejects the config (exit {done.returncode}): {message}",
         file=source,

@@ -1,4 +1,5 @@
-"""Driver for nginx: render the user's nginx.conf into a prefix inside the workdir, point the paths
+"""Driver for nginx: render the user's nginx.conf (and the files it includes, see
+``harness.suts.includes``) into a prefix inside the workdir, point the paths
 nginx writes (pid, temp files, access log) into that prefix unless the config sets them, check
 with ``nginx -t``, then run ``nginx -p <prefix> -c <rendered> -g 'daemon off; ...'``.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from harness.errors import BadInput
 from harness.suts.config_files import (
     find_binary,
-    render_config,
+    render_config_tree,
     resolve_config,
     validate_with_tool,
     write_rendered,
@@ -113,8 +114,11 @@ def prepare(
     prefix = workdir / "nginx"
     for sub in ("logs", "temp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
-    lines = render_config(source, listen=listen, upstreams=upstreams)
-    text = join_lines(lines)
+    mirror = prefix / "included"
+    lines, included = render_config_tree(
+        source, dialect="nginx", out_dir=mirror, listen=listen, upstreams=upstreams
+    )
+    text = join_lines([*lines, *(ln for file in included for ln in file.lines)])
     lines = with_http_directives(lines, http_directives(text, prefix, compiled_without(binary)))
     rendered = write_rendered(lines, prefix / "nginx.conf")
     common = [binary, "-p", f"{prefix}/", "-c", str(rendered), "-e", "stderr"]
@@ -128,5 +132,7 @@ def prepare(
         lines=lines,
         cwd=prefix,
         keep=r"\[(emerg|alert|crit|error)\]",
+        included=included,
+        mirror_root=mirror,
     )
     return LaunchPlan(argv=[*common, *extra], cwd=prefix, config_path=rendered)

@@ -418,8 +418,13 @@ def _plan(path: Path) -> int:
     for name, cp in planned.checks.items():
         table.add_row(name, str(cp.n), cp.unit, str(cp.requests), cp.detail)
     out.print(table)
-    sends = scenario.load.requests
-    sent = str(sends) if sends is not None else f"as many as fit in {scenario.load.duration_s} s"
+    sends, cap = scenario.load.requests, scenario.load.duration_s
+    if sends is not None:
+        sent = str(sends)
+    elif cap is not None:
+        sent = f"as many as fit in {cap} s"
+    else:
+        sent = f"what the plan needs (time cap {scenario.load.time_cap_s:g} s)"
     out.print(f"needs {planned.requests} logical requests; the scenario sends {sent}")
     return EXIT_OK
 

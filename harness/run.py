@@ -7,7 +7,6 @@ the same verdict offline: the verdict is a pure function of those files.
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from harness.adapters import known_systems, load_adapted
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
 from harness.oracle.journal import AttemptTable, load_attempts, load_client_records
-from harness.oracle.planner import CheckPlan, DetectionGoals, SamplePlan, plan
+from harness.oracle.planner import DetectionGoals, RequestGroup, SamplePlan, plan
 from harness.oracle.records import DownWindow
 from harness.oracle.verdict import Outcome, Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
@@ -126,81 +125,55 @@ def declared_policy(scenario: Scenario) -> AdaptedPolicy:
 
 
 def goals_of(scenario: Scenario) -> DetectionGoals:
-    c = scenario.checks
-    return DetectionGoals(
-        extra_retries=c.detect.extra_retries,
-        success_rate_drop=c.detect.success_rate_drop,
-        delay_shortfall=c.detect.delay_shortfall,
-        alpha=c.alpha,
-        power=c.power,
-    )
+    return scenario.checks.goals
 
 
-def request_groups(load: LoadSpec) -> list[tuple[str, str, bool, float]]:
-    """Every kind of logical request the load sends: (method, path, key?, share of requests).
+def request_groups(load: LoadSpec) -> list[RequestGroup]:
+    """Every kind of logical request the load sends, with its share of requests.
 
     Mirrors the locustfiles' draw: the method by its weight, the path uniformly, and an
     Idempotency-Key on a non-idempotent method with probability ``idempotency_keys``.
     """
     total = sum(load.methods.values())
-    groups: list[tuple[str, str, bool, float]] = []
+    groups: list[RequestGroup] = []
     for method, weight in load.methods.items():
         for path in load.paths:
             share = weight / total / len(load.paths)
             keyed = 0.0 if method in IDEMPOTENT_METHODS else load.idempotency_keys
             for with_key, part in ((False, 1.0 - keyed), (True, keyed)):
                 if share * part > 0:
-                    groups.append((method, path, with_key, share * part))
+                    groups.append(RequestGroup(method, path, with_key, share * part))
     return groups
 
 
 def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0) -> SamplePlan:
-    """Logical requests the scenario's detection goals need, over every kind of request it sends.
-
-    The oracle judges each (method, path, idempotency key) group on its own, so a check needs
-    its planned sample in every group: the plan is the largest ``needed / share`` over groups.
-    Checks the scenario does not run (``checks.skip``, ``checks.only``, or steady-state checks
-    under chaos) are left out of the plan.
-    """
+    """What the scenario's detection goals need over every kind of request it sends (the
+    oracle's one planner, :func:`harness.oracle.planner.plan`). Checks the scenario does not run
+    (``checks.skip``, ``checks.only``, or steady-state checks under chaos) are left out."""
     skip, _ = _skipped_checks(scenario)
     only = scenario.checks.only
-    profile = scenario.backends.profile
-    groups = request_groups(scenario.load)
-    route_share: dict[str | None, float] = {}  # the fault audit judges a route's attempts
-    for method, path, _, share in groups:
-        route = profile.faults_for(method, path)[0]
-        route_share[route] = route_share.get(route, 0.0) + share
-    best: dict[str, CheckPlan] = {}
-    planned: SamplePlan | None = None
-    for method, path, with_key, group_share in groups:
-        planned = plan(
-            policy,
-            profile,
-            goals_of(scenario),
-            epsilon_s=epsilon_s,
-            method=method,
-            path=path,
-            has_idempotency_key=with_key,
-        )
-        for name, cp in planned.checks.items():
-            if name in skip or (only is not None and name not in only):
-                continue
-            share = group_share
-            if name == "fault_audit":
-                share = route_share[profile.faults_for(method, path)[0]]
-            needed = math.ceil(cp.requests / share)
-            if name not in best or needed > best[name].requests:
-                group = f"{method} {path}" + (" with Idempotency-Key" if with_key else "")
-                if name == "fault_audit":
-                    group = f"route {profile.faults_for(method, path)[0] or 'default'}"
-                best[name] = cp.model_copy(
-                    update={
-                        "requests": needed,
-                        "detail": f"{cp.detail}; group {group} is {share:.0%} of requests",
-                    }
-                )
-    assert planned is not None  # a load has at least one method and one path
-    return planned.model_copy(update={"checks": best})
+    selected = [c for c in (only or CHECK_NAMES) if c not in skip]
+    return plan(
+        policy,
+        scenario.backends.profile,
+        request_groups(scenario.load),
+        goals_of(scenario),
+        epsilon_s=epsilon_s,
+        checks=selected,
+    )
+
+
+def sized_by_plan(scenario: Scenario, planned: SamplePlan) -> Scenario:
+    """A scenario whose load gives neither ``requests`` nor ``duration_s`` sends what the plan
+    needs (at least one request), under the safety time cap ``DEFAULT_TIME_CAP_S``."""
+    load = scenario.load
+    if load.requests is not None or load.duration_s is not None:
+        return scenario
+    sized = load.model_copy(update={"requests": max(planned.requests, 1)})
+    out = scenario.model_copy(update={"load": sized})
+    out._base_dir = scenario.base_dir
+    out._source_file = scenario.source_file
+    return out
 
 
 def _skipped_checks(scenario: Scenario) -> tuple[list[str], list[str]]:
@@ -257,6 +230,7 @@ def run_scenario(
     say = log or (lambda text: None)
     scenario, adapted, planned = preflight(path, seed, workers)
     policy = adapted.policy
+    scenario = sized_by_plan(scenario, planned)
     if scenario.load.requests is not None and planned.requests > scenario.load.requests:
         say(
             f"note: the detection goals need {planned.requests} logical requests, the load "

@@ -16,10 +16,12 @@ Semantics worth knowing:
 - ``policy.source.file`` may be omitted when ``sut.kind`` is haproxy, nginx, caddy, traefik or
   urllib3_client: the policy is then read from the SUT's own config file (``sut.config``), so what
   is verified is what is deployed. ``Scenario.policy_file`` gives the file either way.
-- ``load.requests`` and ``load.duration_s``: at least one. ``requests`` alone: stop after exactly
-  that many logical requests (with a safety time cap of ``DEFAULT_TIME_CAP_S``). ``duration_s``
-  alone: a time-bound run. Both: ``requests`` is the budget and ``duration_s`` a hard time cap;
-  the run ends at whichever comes first (``LoadSpec.time_cap_s``).
+- ``load.requests`` and ``load.duration_s``: neither means "what the sample plan needs" (the run
+  sets ``requests`` from the oracle's planner, with the safety time cap ``DEFAULT_TIME_CAP_S``).
+  ``requests`` alone: stop after exactly that many logical requests (with a safety time cap of
+  ``DEFAULT_TIME_CAP_S``). ``duration_s`` alone: a time-bound run. Both: ``requests`` is the
+  budget and ``duration_s`` a hard time cap; the run ends at whichever comes first
+  (``LoadSpec.time_cap_s``).
 - ``load.idempotency_keys``: ``true``/``false`` or the fraction in [0, 1] of requests with a
   non-idempotent method (POST, PATCH, any non-standard method) that carry an ``Idempotency-Key``;
   stored as the fraction (``true`` is 1.0).
@@ -56,6 +58,7 @@ from pydantic import (
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
+from harness.oracle.planner import DetectionGoals, Deviations
 from harness.policy.model import RetryPolicy
 from harness.suts.spec import SutSpec
 from harness.telemetry.spec import TelemetrySpec
@@ -268,14 +271,6 @@ class LoadSpec(_Frozen):
                 raise ValueError(f"path '{p}' must start with '/'")
         return v
 
-    @model_validator(mode="after")
-    def _bounded(self) -> LoadSpec:
-        if self.requests is None and self.duration_s is None:
-            raise ValueError(
-                "set requests (a budget of logical requests), duration_s (run time), or both"
-            )
-        return self
-
     @property
     def time_cap_s(self) -> float:
         """Hard time cap of the run: ``duration_s``, else ``DEFAULT_TIME_CAP_S``."""
@@ -306,22 +301,14 @@ class ChaosOp(_Frozen):
         return self
 
 
-class DetectSpec(_Frozen):
-    """Smallest deviations the checks must detect with the stated power (null: do not size)."""
-
-    extra_retries: int | None = Field(default=1, ge=1)
-    success_rate_drop: float | None = Field(default=0.01, gt=0, le=1)
-    delay_shortfall: float | None = Field(
-        default=0.2, gt=0, lt=1, description="Relative shortfall of a backoff delay"
-    )
+DetectSpec = Deviations
+"""The ``checks.detect`` section: the oracle's own model (``harness.oracle.planner``)."""
 
 
-class ChecksSpec(_Frozen):
-    """Error rates of the statistical checks and which checks run."""
+class ChecksSpec(DetectionGoals):
+    """The run's error rates and deviations to detect (the planner's :class:`DetectionGoals`),
+    and which checks run."""
 
-    alpha: float = Field(default=0.001, gt=0, le=0.5, description="False-alarm rate per check")
-    power: float = Field(default=0.9, gt=0, lt=1)
-    detect: DetectSpec = Field(default_factory=DetectSpec)
     only: list[str] | None = Field(default=None, description="Run only these checks")
     skip: list[str] = Field(default_factory=list, description="Do not run these checks")
 
@@ -331,6 +318,11 @@ class ChecksSpec(_Frozen):
         if both:
             raise ValueError(f"checks both in only and skip: {', '.join(both)}")
         return self
+
+    @property
+    def goals(self) -> DetectionGoals:
+        """The detection goals alone (what the planner and the oracle take)."""
+        return DetectionGoals(alpha=self.alpha, power=self.power, detect=self.detect)
 
 
 class Scenario(_Frozen):

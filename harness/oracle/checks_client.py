@@ -138,6 +138,7 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     bad_parts.append(t.trace[att[early | late]])
 
     bad = np.concatenate(bad_parts) if bad_parts else np.zeros(0, np.int64)
+    eligible = t.n_traces + len(c.request_ids) - len(traced & set(c.request_ids))
     result = invariant(
         ctx,
         "client_agreement",
@@ -147,20 +148,25 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
         bad="client records and traces disagree",
         evidence=evidence,
     )
-    if orphan_answered and result.outcome is not Outcome.FAIL:
-        return CheckResult(
-            name="client_agreement",
-            title=TITLES["client_agreement"],
-            kind=INV,
-            outcome=Outcome.FAIL,
-            summary=f"{len(orphan_answered)} client requests were answered without any backend "
-            "attempt",
-            evidence=evidence,
-            request_ids=orphan_ids,
-        )
-    if orphan_answered:
-        return result.model_copy(update={"request_ids": [*result.request_ids, *orphan_ids][:20]})
-    return result
+    judged = t.n_traces + len(orphan_answered)
+    if not orphan_answered:
+        return result.model_copy(update={"judged": judged, "eligible": eligible})
+    statuses = Counter(int(c.status[i]) for i in orphan_answered)
+    lead = (
+        f"{len(orphan_answered)} of {len(c)} client requests were answered by the SUT without "
+        f"any backend attempt (statuses {dict(statuses.most_common(5))})"
+    )
+    return CheckResult(
+        name="client_agreement",
+        title=TITLES["client_agreement"],
+        kind=INV,
+        outcome=Outcome.FAIL,
+        summary=lead if result.outcome is not Outcome.FAIL else f"{lead}; {result.summary}",
+        evidence=result.evidence,
+        request_ids=[*orphan_ids, *result.request_ids][:20],
+        judged=judged,
+        eligible=eligible,
+    )
 
 
 def _pairs(last: np.ndarray, client: np.ndarray) -> str:

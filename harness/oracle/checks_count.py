@@ -115,6 +115,7 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
             "no attempt failed in a way outside retry_on: nothing to judge",
         )
     bad_rows = judged_rows[followed(t, ctx.down.displaced)[judged_rows]]
+    eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
     evidence = [f"non-retryable failures seen: {_describe(ctx, judged_rows)}"]
     evidence += _unsure_note(ctx, np.flatnonzero(seen))
     if bad_rows.size:
@@ -124,6 +125,7 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
         "non_retryable_status",
         t.trace[bad_rows],
         judged=int(np.unique(t.trace[judged_rows]).size),
+        eligible=eligible,
         ok="every failure outside retry_on ended its request",
         bad="a failure outside retry_on was retried",
         evidence=evidence,
@@ -136,6 +138,7 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
         return not_applicable("non_retryable_method", INV, "the policy retries every method")
     seen = ctx.trigger_retryable & ~ctx.method_ok
     judged_rows = np.flatnonzero(seen & ~ctx.down.unsure)
+    eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
     if judged_rows.size == 0:
         return not_applicable(
             "non_retryable_method",
@@ -150,6 +153,7 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
         "non_retryable_method",
         t.trace[bad_rows],
         judged=int(np.unique(t.trace[judged_rows]).size),
+        eligible=eligible,
         ok="no request with a non-retryable method was retried",
         bad="a request with a non-retryable method was retried",
         evidence=[
@@ -173,6 +177,7 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
             "no attempt met a retryable failure with retries left: nothing to judge",
         )
     n_judged = int(np.unique(t.trace[due_rows]).size)
+    eligible, hidden = n_judged, 0
     candidates = ctx.retryable[last] & (t.length - 1 < p.max_retries)
     excused = ctx.stop_excuses
     excuse = np.zeros(t.n_traces, bool)
@@ -191,6 +196,7 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
                 f"journal): {_down_reason(ctx)}"
             )
             n_judged -= hit
+            hidden = hit
         excuse |= down
     for reason, mask in excused.items():
         hit = int((mask & candidates & ~excuse).sum())
@@ -207,8 +213,10 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
             INV,
             "every request that met a retryable failure with retries left was excused: "
             + "; ".join(evidence),
+            judged=eligible - hidden,
+            eligible=eligible,
         )
-    return invariant(
+    result = invariant(
         ctx,
         "retry_when_due",
         bad,
@@ -217,6 +225,8 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
         bad="ended on a retryable failure with retries, time and budget left",
         evidence=evidence,
     )
+    # excused requests were judged (nothing was owed); hidden ones were not
+    return result.model_copy(update={"judged": eligible - hidden, "eligible": eligible})
 
 
 def _peer_note(ctx: CheckContext) -> str:

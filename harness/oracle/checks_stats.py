@@ -21,6 +21,7 @@ only shrink that statistic, so the KS p-value stays valid (conservative) under m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from fake_backends.profile import Faults
 from harness.oracle.context import CheckContext, Group, distinct_keys
 from harness.oracle.journal import FAULT_KINDS, fault_code
 from harness.oracle.model import GroupModel, group_model
+from harness.oracle.planner import STAMP_PRECISION_S, route_label
 from harness.oracle.records import FaultKind
 from harness.oracle.results import Hypothesis, PendingStat, not_applicable
 from harness.oracle.verdict import CheckKind, CheckResult
@@ -43,17 +45,40 @@ MAX_PLOT_SAMPLES = 2000
 StatOut = PendingStat | CheckResult
 
 
-def ks_band(x: npt.NDArray[np.float64], dist: Any, eps: float) -> tuple[float, float]:
-    """KS statistic of ``x`` against ``dist`` widened by ±eps, and its exact p-value."""
+def ks_short(x: npt.NDArray[np.float64], dist: Any, band_s: float) -> tuple[float, float]:
+    """One-sided KS statistic D+ of ``x`` against ``dist`` in the "too short" direction (the
+    empirical CDF above the law shifted left by ``band_s``), and its exact p-value.
+
+    A measured delay is never shorter than the SUT's wait by more than the stamp precision
+    (``band_s``), while load only lengthens delays: so late delays cannot raise D+ and the
+    test keeps its level on a loaded machine. Delays too long are the backoff check's business.
+    """
     from scipy import stats
 
     n = x.size
     xs = np.sort(x)
     i = np.arange(1, n + 1)
-    up = i / n - dist.cdf(xs + eps)
-    down = dist.cdf(xs - eps) - (i - 1) / n
-    d = float(max(up.max(), down.max(), 0.0))
-    return d, float(stats.kstwo.sf(d, n)) if d > 0 else 1.0
+    d = float(max((i / n - dist.cdf(xs + band_s)).max(), 0.0))
+    return d, float(stats.ksone.sf(d, n)) if d > 0 else 1.0
+
+
+def sized(
+    ctx: CheckContext, check: str, sizes: list[tuple[str, int]]
+) -> tuple[int, int, list[str]]:
+    """(n, n_planned) of the group furthest below its plan (or the smallest), and a line per
+    group short of its own plan."""
+    worst: tuple[float, int, int] | None = None
+    below = []
+    for label, n in sizes:
+        need = ctx.plan.n_for(check, label)
+        ratio = n / need if need > 0 else math.inf
+        if worst is None or ratio < worst[0]:
+            worst = (ratio, n, need)
+        if n < need:
+            below.append(f"{label} n={n} of {need}")
+    if worst is None:
+        return 0, 0, below
+    return worst[1], worst[2], below
 
 
 def jitter_distribution(ctx: CheckContext) -> StatOut:
@@ -68,17 +93,17 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
             "by the backoff window",
         )
     t = ctx.traces
-    plan = ctx.plan.checks.get("jitter_distribution")
-    planned_k = int(plan.extra["index"]) if plan is not None else min(dists)
+    plan = ctx.plan.plan_for("jitter_distribution")
+    per_plan: dict[str, Any] = plan.extra.get("per_index", {}) if plan is not None else {}
     hyps: list[Hypothesis] = []
     per_index: dict[str, Any] = {}
     evidence: list[str] = []
-    n_planned_index = 0
     near_down = ctx.down.stat_excluded[t.trace]
     eligible = (t.pos >= 1) & ~ctx.ra_applies & ~near_down
     n_down = int(((t.pos >= 1) & ~ctx.ra_applies & near_down).sum())
     if n_down:
         evidence.append(f"{n_down} delays of requests that may overlap a down replica left out")
+    best: tuple[float, int, int] | None = None  # (share of plan, n, planned) of the best index
     for k, dist in dists.items():
         rows = np.flatnonzero(eligible & (t.pos == k))
         x = ctx.delay_s[rows]
@@ -89,22 +114,26 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
             "loc": lo,
             "scale": scale,
         }
-        if k == planned_k:
-            n_planned_index = int(x.size)
+        need = int(per_plan.get(str(k), {}).get("n", 0))
+        if 0 < need < 10**9:
+            ratio = x.size / need
+            if best is None or ratio > best[0]:
+                best = (ratio, int(x.size), need)
         if x.size < MIN_KS_SAMPLES:
             if x.size:
                 evidence.append(f"retry {k}: only {x.size} delays, not tested")
             continue
-        d, pv = ks_band(x, dist, ctx.epsilon_s)
+        d, pv = ks_short(x, dist, STAMP_PRECISION_S)
         mean_ratio = float(np.mean(x) / dist.mean()) if dist.mean() > 0 else float("nan")
         hyps.append(
             Hypothesis(
                 label=f"retry {k}",
-                test=f"Kolmogorov–Smirnov vs {dist.dist.name}[{lo:.4g}, {lo + scale:.4g}] ± ε",
+                test=f"one-sided Kolmogorov–Smirnov (too short) vs {dist.dist.name}"
+                f"[{lo:.4g}, {lo + scale:.4g}] − {STAMP_PRECISION_S * 1e3:g} ms",
                 p_value=pv,
                 statistic=d,
                 n=int(x.size),
-                effect=f"D={d:.3f}, mean delay {mean_ratio:.2f}× the model's",
+                effect=f"D+={d:.3f}, mean delay {mean_ratio:.2f}× the model's",
             )
         )
     if not hyps:
@@ -114,14 +143,22 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
             "too few retries to test any delay law",
             per_index=per_index,
         )
+    n, n_planned = (best[1], best[2]) if best is not None else (0, 0)
     return PendingStat(
         name="jitter_distribution",
         hypotheses=hyps,
-        n=n_planned_index,
-        n_planned=plan.n if plan is not None else 0,
-        summary=f"delays vs the declared jitter law at {len(hyps)} retry indices",
+        n=n,
+        n_planned=n_planned,
+        summary=f"delays vs the declared jitter law at {len(hyps)} retry indices (too short by "
+        f"more than the stamp precision {STAMP_PRECISION_S * 1e3:g} ms: the smallest shortfall "
+        "it sees)",
         evidence=evidence,
-        data={"per_index": per_index},
+        data={
+            "per_index": per_index,
+            "judged": int(eligible.sum()),
+            "eligible": int(((t.pos >= 1) & ~ctx.ra_applies).sum()),
+        },
+        conclusive=best is not None and best[0] >= 1,
     )
 
 
@@ -153,22 +190,43 @@ def _exclusions(ctx: CheckContext) -> tuple[list[str], str | None]:
     return notes, None
 
 
+def _client_success(ctx: CheckContext) -> npt.NDArray[np.bool_]:
+    """Per trace: success as the client saw it (its record's status), else the last attempt's."""
+    ok = np.asarray(ctx.success[ctx.last]).copy()
+    if ctx.clients is None:
+        return ok
+    row = ctx.client_row
+    has = row >= 0
+    st = ctx.clients.status[row[has]]
+    ok[has] = (st >= 200) & (st < 400)
+    return ok
+
+
 def success_rate(ctx: CheckContext) -> StatOut:
+    """Judged from the client's view over every request: a traced request by its client's
+    status, and a request the SUT answered itself (no attempt at any backend) as what the
+    client got. The independent-attempts model gives the latter no chance, so a SUT that
+    answers many requests itself shows here as a rate far below the model's."""
     from scipy import stats
 
     notes, inapplicable = _exclusions(ctx)
     if inapplicable:
         return not_applicable("success_rate", STAT, inapplicable)
-    success = ctx.success[ctx.last]
+    success = _client_success(ctx)
+    made = ctx.sut_made
     hyps: list[Hypothesis] = []
     best: dict[str, Any] = {}
-    n_least = 0  # every group is judged on its own: the smallest one decides "inconclusive"
-    for g, m, traces in _models(ctx):
-        n = int(traces.size)
+    sizes: list[tuple[str, int]] = []  # every group is judged against its own plan
+    judged = 0
+    models = _models(ctx)
+    for g, m, traces in models:
+        own = made.steady_rows_of(g.method, g.idem, first=g is _first_group(models, g))
+        n = int(traces.size) + int(own.size)
         if n == 0:
             continue
-        n_least = n if n_least == 0 else min(n_least, n)
-        s = int(success[traces].sum())
+        judged += n
+        sizes.append((g.key, n))
+        s = int(success[traces].sum()) + int(made.success[own].sum())
         p0 = float(min(max(m.success_p, 0.0), 1.0))
         res = stats.binomtest(s, n, p0)
         hyps.append(
@@ -178,7 +236,8 @@ def success_rate(ctx: CheckContext) -> StatOut:
                 p_value=float(res.pvalue),
                 statistic=s / n,
                 n=n,
-                effect=f"success rate {s / n:.4f} vs model {p0:.4f} ({s / n - p0:+.4f})",
+                effect=f"success rate {s / n:.4f} vs model {p0:.4f} ({s / n - p0:+.4f})"
+                + (f", {own.size} answered by the SUT itself" if own.size else ""),
             )
         )
         if n > best.get("n", -1):
@@ -190,18 +249,37 @@ def success_rate(ctx: CheckContext) -> StatOut:
                 "ci": [float(ci.low), float(ci.high)],
                 "group": g.key,
             }
+    if made.steady.size:
+        notes.append(
+            f"{made.steady.size} requests the SUT answered itself (no attempt at any backend) "
+            f"counted as the client saw them: {made.describe(made.steady)}"
+        )
+    eligible = ctx.traces.n_traces + int(made.rows.size)
     if not hyps:
-        return not_applicable("success_rate", STAT, "no request outside outages to judge")
+        return not_applicable(
+            "success_rate",
+            STAT,
+            "no request outside outages to judge",
+            judged=0,
+            eligible=eligible,
+        )
+    n_worst, n_planned, below = sized(ctx, "success_rate", sizes)
     return PendingStat(
         name="success_rate",
         hypotheses=hyps,
-        n=n_least,
-        n_planned=ctx.plan.n_for("success_rate"),
+        n=n_worst,
+        n_planned=n_planned,
+        below_plan=below,
         summary=f"success rate {best['successes'] / best['n']:.4f} vs the model's "
-        f"{best['expected_p']:.4f} ({best['group']})",
+        f"{best['expected_p']:.4f} ({best['group']}, as the client saw it)",
         evidence=notes,
-        data=best,
+        data={**best, "judged": judged, "eligible": eligible},
     )
+
+
+def _first_group(models: list[tuple[Group, GroupModel, Any]], g: Group) -> Group:
+    """The first group with ``g``'s method and key: SUT-made answers (no path known) go there."""
+    return next(x for x, _, _ in models if x.method == g.method and x.idem == g.idem)
 
 
 def pool_cells(
@@ -241,14 +319,14 @@ def attempt_distribution(ctx: CheckContext) -> StatOut:
     hyps: list[Hypothesis] = []
     exact: list[npt.NDArray[np.int64]] = []
     n_main = 0
-    n_least = 0
+    sizes: list[tuple[str, int]] = []
     evidence = list(notes)
     for g, m, traces in _models(ctx):
         n = int(traces.size)
         if n == 0:
             continue
         n_main = max(n_main, n)
-        n_least = n if n_least == 0 else min(n_least, n)  # the smallest group decides
+        sizes.append((g.key, n))  # each group against its own plan
         lengths = t.length[traces]
         pmf = np.zeros(size)
         pmf[: m.pmf.size] = m.pmf
@@ -291,17 +369,21 @@ def attempt_distribution(ctx: CheckContext) -> StatOut:
         return not_applicable("attempt_distribution", STAT, "no request outside outages to judge")
     n_total = max(total_obs.sum(), 1.0)
     last_used = max(int(np.flatnonzero(total_obs + total_exp > 0).max()) + 1, 1)
+    n_worst, n_planned, below = sized(ctx, "attempt_distribution", sizes)
     return PendingStat(
         name="attempt_distribution",
         hypotheses=hyps,
-        n=n_least,
-        n_planned=ctx.plan.n_for("attempt_distribution"),
+        n=n_worst,
+        n_planned=n_planned,
+        below_plan=below,
         summary="attempts per request vs the truncated-geometric model",
         evidence=evidence,
         data={
             "attempts": list(range(1, last_used + 1)),
             "observed": [int(v) for v in total_obs[:last_used]],
             "expected": [float(v) for v in (total_exp / n_total)[:last_used]],
+            "judged": int(total_obs.sum()),
+            "eligible": t.n_traces,
         },
         exact_failures=bad,
         exact_reason="made a number of attempts the model gives no chance",
@@ -340,7 +422,7 @@ def fault_audit(ctx: CheckContext) -> StatOut:
     hyps: list[Hypothesis] = []
     exact: list[npt.NDArray[np.int64]] = []
     evidence: list[str] = []
-    n_main = 0
+    sizes: list[tuple[str, int]] = []
     cat_code = {
         fault_code(FaultKind.RESET): 0,
         fault_code(FaultKind.HANG): 1,
@@ -364,7 +446,7 @@ def fault_audit(ctx: CheckContext) -> StatOut:
         n = int(drawn.sum())
         if n == 0:
             continue
-        n_main = max(n_main, n)
+        sizes.append((route_label(None if name == "default" else name), n))
         probs = np.array(
             [
                 faults.reset_rate,
@@ -439,15 +521,18 @@ def fault_audit(ctx: CheckContext) -> StatOut:
         return not_applicable(
             "fault_audit", STAT, "the profile draws no random faults: nothing to audit"
         )
+    n_worst, n_planned, below = sized(ctx, "fault_audit", sizes)
     return PendingStat(
         name="fault_audit",
         hypotheses=hyps,
-        n=n_main,
-        n_planned=ctx.plan.n_for("fault_audit"),
+        n=n_worst,
+        n_planned=n_planned,
+        below_plan=below,
         summary="the backends injected faults at the profile's rates and mix",
         evidence=evidence,
         exact_failures=bad,
         exact_reason="received faults the profile does not allow (a harness fault, not the SUT's)",
+        data={"judged": int(clear.sum()), "eligible": int(clear.size)},
     )
 
 

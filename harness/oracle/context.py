@@ -17,8 +17,9 @@ import numpy.typing as npt
 from fake_backends.profile import FaultProfile, Faults
 from harness.oracle.down import DownView, down_view
 from harness.oracle.journal import NO_STATUS, ClientTable, fault_code
-from harness.oracle.planner import SamplePlan
+from harness.oracle.planner import DetectionGoals, SamplePlan, group_label
 from harness.oracle.records import DownWindow, FaultKind
+from harness.oracle.sut_made import SutMade, sut_made
 from harness.oracle.traces import Traces
 from harness.policy.expectations import (
     Trigger,
@@ -83,6 +84,7 @@ class CheckContext:
     down_windows: tuple[DownWindow, ...] = ()
     replicas: int | None = None  # backend replicas the run started (None: not known)
     notes: list[str] = field(default_factory=list)
+    goals: DetectionGoals = field(default_factory=DetectionGoals)
 
     # ---- per attempt -------------------------------------------------------------------------
     @cached_property
@@ -378,7 +380,7 @@ class CheckContext:
             mp = u // 2
             method, path = a.methods[mp // len(a.paths)], a.paths[mp % len(a.paths)]
             route, faults = self.profile.faults_for(method, path)
-            name = f"{route or 'default'} {method}{' +idempotency-key' if idem else ''}"
+            name = group_label(route, method, idem)
             if name not in gid:
                 gid[name] = len(groups)
                 groups.append(Group(name, route, method, idem, faults))
@@ -420,6 +422,23 @@ class CheckContext:
     def down_trace(self) -> B:
         """Per trace: its span meets a down window (it may have attempts no journal shows)."""
         return self.down.overlap
+
+    @cached_property
+    def sut_made(self) -> SutMade:
+        """Client requests the SUT answered without any backend attempt."""
+        return sut_made(self.traces, self.clients, self.down, self.profile)
+
+    @cached_property
+    def forwarding_lateness_s(self) -> F64:
+        """Per traced request with a client record, clear of down windows: how long the SUT
+        took to forward it (client send to the first attempt's arrival), in seconds."""
+        if self.clients is None:
+            return np.zeros(0)
+        t = self.traces
+        row = self.client_row
+        ok = (row >= 0) & ~self.down_trace
+        first = t.attempts.arrival_us[t.start[ok]]
+        return np.asarray((first - self.clients.start_us[row[ok]]) / 1e6, np.float64)
 
     @cached_property
     def run_end_us(self) -> int:

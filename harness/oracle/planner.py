@@ -1,10 +1,19 @@
-"""Sample-size planner: how many logical requests a run needs to catch a stated deviation.
+"""The one sample-size planner: how many logical requests a run needs to catch a stated deviation.
 
-A scenario states what it must detect (:class:`DetectionGoals`); :func:`plan` turns that, the
-family-wise α and the power into a sample size per statistical check. Each check is planned at
-the Bonferroni level α/m (m = number of planned checks): Holm's first step, so a plan is never
-optimistic about the correction. The run calls a statistical check with fewer samples than
-planned *inconclusive*, never *pass*.
+Every caller uses :func:`plan`: the ``plan`` command and the run's sizing (with the request groups
+the load declares, each with its share), ``verify`` (with the groups seen in the journals) and the
+tests. A scenario states what it must detect (:class:`DetectionGoals`, the scenario's ``checks``
+section); :func:`plan` turns that into a sample size per statistical hypothesis:
+
+* the oracle judges each (route, method, Idempotency-Key) group against its own model, so the
+  success rate and the attempt distribution are planned per group, the fault audit per route,
+  and the run needs ``n / share`` requests for the smallest group (:attr:`SamplePlan.checks`);
+* the delay laws (jitter shape, lateness) do not depend on the group: they are planned per retry
+  index over the whole load, and a check is conclusive when any one index reached its plan;
+* every hypothesis is planned at α / M, M the number of hypotheses planned (Holm's first step),
+  so a plan is never optimistic about the correction;
+* a deviation that cannot show in a group (its model predicts success 0, so no drop exists;
+  the attempt count cannot change) needs no sample there and asks for none.
 
 Closed forms used:
 
@@ -12,55 +21,126 @@ Closed forms used:
   every request succeeds, the chance that at least one failure shows up);
 * attempt distribution: "one extra retry" puts mass where the model has none, so one trace there
   suffices (chance >= power); "one retry too few" by the non-central χ² power of the G-test;
-* jitter distribution: the asymptotic Kolmogorov critical value K_α (``kstwobign``) against the
-  largest CDF gap Δ between the declared law and the law of delays ``delay_shortfall`` short
-  (after the ε band the oracle grants): n = ((K_α + z_power / 2) / Δ)²;
+* jitter distribution (delays too short): the one-sided Kolmogorov–Smirnov critical value
+  sqrt(ln(1/α) / 2) against the largest CDF gap Δ between the declared law and the law of delays
+  ``delay_shortfall`` short, beyond the stamp precision: n = ((K_α + z_power / 2) / Δ)²;
+* backoff lateness (delays too long): the one-sided sign test of "at most half the delays are
+  later than the declared median by more than the tolerance", against delays ``delay_excess``
+  too long, computed exactly from the binomial law;
 * fault audit: normal approximation for a relative shift of the total fault rate.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Collection, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fake_backends.profile import FaultProfile
+from fake_backends.profile import FaultProfile, Faults
 from harness.oracle.model import GroupModel, group_model
-from harness.policy.expectations import delay_distribution
+from harness.policy.expectations import delay_distribution, delay_window
 from harness.policy.model import RetryPolicy
 
 DEFAULT_ALPHA = 0.001
 DEFAULT_POWER = 0.9
+STAMP_PRECISION_S = 0.001
+"""How much shorter a measured delay may look than the SUT's real wait. Both stamps come from the
+same host clock (µs); the backend stamps an attempt's end before its answer leaves and the next
+attempt's arrival after it came in, so transport and load only ever make a delay look longer.
+1 ms allows for SUT timers that tick in milliseconds."""
 _MAX_N = 10**9
+_LATE_MAX_N = 200_000
 
 
-class DetectionGoals(BaseModel):
-    """The deviations a run must detect with the stated power (None: do not plan for it)."""
+class Deviations(BaseModel):
+    """The deviations a run must detect with the stated power (null: do not plan for it).
+
+    This is the scenario's ``checks.detect`` section.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    extra_retries: int | None = Field(default=1, ge=1, description="Retries beyond/below the max")
+    extra_retries: int | None = Field(
+        default=1, ge=1, description="Retries beyond or below max_retries"
+    )
     success_rate_drop: float | None = Field(
-        default=0.01, gt=0, lt=1, description="Absolute drop of the success rate"
+        default=0.05, gt=0, le=1, description="Absolute drop of the success rate"
     )
     delay_shortfall: float | None = Field(
-        default=0.2, gt=0, lt=1, description="Delays this fraction shorter than declared"
+        default=0.2, gt=0, lt=1, description="Backoff delays this fraction shorter than declared"
+    )
+    delay_excess: float | None = Field(
+        default=0.5,
+        gt=0,
+        le=100,
+        description="Backoff delays this fraction longer than declared, systematically (a "
+        "missing cap, a wrong growth law)",
     )
     fault_rate_shift: float | None = Field(
         default=0.25, gt=0, lt=1, description="Relative shift of the injected fault rate"
     )
-    alpha: float = Field(default=DEFAULT_ALPHA, gt=0, lt=1)
-    power: float = Field(default=DEFAULT_POWER, gt=0, lt=1)
+
+
+class DetectionGoals(BaseModel):
+    """Error rates and deviations of a run: the planner's input and the scenario's ``checks``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alpha: float = Field(
+        default=DEFAULT_ALPHA,
+        gt=0,
+        le=0.5,
+        description="Family-wise false-failure rate of the run: the chance that a correct "
+        "system fails any statistical check of one run (Holm's correction over every "
+        "hypothesis of the run)",
+    )
+    power: float = Field(
+        default=DEFAULT_POWER,
+        gt=0,
+        lt=1,
+        description="Chance of detecting each deviation in `detect` at the planned size",
+    )
+    detect: Deviations = Field(default_factory=Deviations)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_form(cls, v: Any) -> Any:
+        """Run folders written before ``detect`` was nested kept the deviations at top level."""
+        if isinstance(v, dict) and "detect" not in v:
+            flat = {k: v[k] for k in Deviations.model_fields if k in v}
+            if flat:
+                rest = {k: x for k, x in v.items() if k not in flat}
+                return {**rest, "detect": flat}
+        return v
+
+
+class RequestGroup(NamedTuple):
+    """One kind of logical request a load sends, and its share of the requests."""
+
+    method: str
+    path: str = "/"
+    idempotency_key: bool = False
+    share: float = 1.0
+
+
+def group_label(route: str | None, method: str, idempotency_key: bool) -> str:
+    """The name of a fault-model group, as checks and plans show it."""
+    return f"{route or 'default'} {method}{' +idempotency-key' if idempotency_key else ''}"
+
+
+def route_label(route: str | None) -> str:
+    return f"route {route or 'default'}"
 
 
 class CheckPlan(BaseModel):
-    """The sample one statistical check needs."""
+    """The sample one statistical hypothesis (or a check's worst group) needs."""
 
     model_config = ConfigDict(frozen=True)
 
-    n: int = Field(description="Samples in the check's own unit")
+    n: int = Field(description="Samples in the check's own unit (0: nothing can show here)")
     unit: str
     requests: int = Field(description="Logical requests that yield n samples on average")
     detail: str
@@ -68,22 +148,32 @@ class CheckPlan(BaseModel):
 
 
 class SamplePlan(BaseModel):
-    """Per statistical check, the samples needed; ``requests`` is the largest of them."""
+    """What a run needs: per check the sizing group, and per group what each check needs."""
 
     model_config = ConfigDict(frozen=True)
 
     alpha: float
     power: float
-    per_check_alpha: float
-    checks: dict[str, CheckPlan] = Field(default_factory=dict)
+    per_check_alpha: float = Field(description="α / M, M the number of planned hypotheses")
+    hypotheses: int = 0
+    checks: dict[str, CheckPlan] = Field(
+        default_factory=dict, description="Per check, the plan of the group needing most requests"
+    )
+    groups: dict[str, dict[str, CheckPlan]] = Field(
+        default_factory=dict, description="Per group (or route, or 'all'), each check's plan"
+    )
 
     @property
     def requests(self) -> int:
         return max((c.requests for c in self.checks.values()), default=0)
 
-    def n_for(self, check: str) -> int:
-        c = self.checks.get(check)
+    def n_for(self, check: str, group: str | None = None) -> int:
+        """Samples ``check`` needs in ``group`` (None: its sizing plan); 0 when not planned."""
+        c = self.checks.get(check) if group is None else self.groups.get(group, {}).get(check)
         return c.n if c is not None else 0
+
+    def plan_for(self, check: str, group: str = "all") -> CheckPlan | None:
+        return self.groups.get(group, {}).get(check)
 
 
 def _ceil(x: float) -> int:
@@ -113,11 +203,37 @@ def binomial_n(p0: float, p1: float, alpha: float, power: float) -> int:
     return _ceil((num / (p1 - p0)) ** 2)
 
 
+def sign_test_n(p1: float, alpha: float, power: float) -> int:
+    """Samples for the one-sided sign test of P(late) <= 1/2 to reject when P(late) = p1."""
+    from scipy import stats
+
+    if p1 <= 0.5:
+        return _MAX_N
+    if p1 >= 1 - 1e-12:
+        return max(1, math.ceil(math.log2(1 / alpha)))
+    ns = np.arange(1, _LATE_MAX_N + 1)
+    crit = stats.binom.isf(alpha, ns, 0.5) + 1  # reject when late >= crit
+    ok = stats.binom.sf(crit - 1, ns, p1) >= power
+    hit = np.flatnonzero(ok)
+    return int(ns[hit[0]]) if hit.size else _MAX_N
+
+
+def _nothing_shows(unit: str, why: str) -> CheckPlan:
+    return CheckPlan(n=0, unit=unit, requests=0, detail=why)
+
+
 def _plan_success(m: GroupModel, goals: DetectionGoals, a: float) -> CheckPlan | None:
-    if goals.success_rate_drop is None:
+    drop = goals.detect.success_rate_drop
+    if drop is None:
         return None
     p0 = m.success_p
-    p1 = max(p0 - goals.success_rate_drop, 0.0)
+    p1 = max(p0 - drop, 0.0)
+    if p0 - p1 < 1e-12:
+        return _nothing_shows(
+            "requests",
+            f"the model predicts success {p0:.4f}: no drop can show (any success above the "
+            "model still fails the test at once)",
+        )
     n = binomial_n(p0, p1, a, goals.power)
     return CheckPlan(
         n=n,
@@ -155,15 +271,16 @@ def _chi2_n(p0: np.ndarray, p1: np.ndarray, a: float, power: float) -> int:
 
 def _plan_attempts(
     policy: RetryPolicy,
-    profile_faults: Any,
+    faults: Faults,
     method: str,
+    idem: bool,
     m: GroupModel,
     goals: DetectionGoals,
     a: float,
 ) -> CheckPlan | None:
-    if goals.extra_retries is None:
+    e = goals.detect.extra_retries
+    if e is None:
         return None
-    e = goals.extra_retries
     if m.deterministic:
         return CheckPlan(
             n=1,
@@ -172,19 +289,21 @@ def _plan_attempts(
             detail="deterministic attempt count: one request outside it fails the check",
         )
     more = policy.model_copy(update={"max_retries": policy.max_retries + e})
-    m_more = group_model(more, profile_faults, method)
-    size = len(m_more.pmf)
-    p0 = np.zeros(size)
+    m_more = group_model(more, faults, method, has_idempotency_key=idem)
+    p0 = np.zeros(len(m_more.pmf))
     p0[: len(m.pmf)] = m.pmf
     n_more = _chi2_n(p0, m_more.pmf, a, goals.power)
     n_fewer = 0
     if policy.max_retries - e >= 0:
         fewer = policy.model_copy(update={"max_retries": policy.max_retries - e})
-        m_fewer = group_model(fewer, profile_faults, method)
+        m_fewer = group_model(fewer, faults, method, has_idempotency_key=idem)
         p1 = np.zeros(len(m.pmf))
         p1[: len(m_fewer.pmf)] = m_fewer.pmf
         n_fewer = _chi2_n(m.pmf, p1, a, goals.power)
-    n = max(n_more, n_fewer)
+    shows = [x for x in (n_more, n_fewer) if 0 < x < _MAX_N]
+    if not shows:
+        return _nothing_shows("requests", "the attempt count cannot change in this group")
+    n = max(shows)
     return CheckPlan(
         n=n,
         unit="requests",
@@ -195,105 +314,274 @@ def _plan_attempts(
     )
 
 
-def ks_gap(dist: Any, shortfall: float, epsilon_s: float) -> float:
-    """Largest CDF gap between ``dist`` and delays ``shortfall`` short, beyond the ε band."""
+def ks_gap(dist: Any, shortfall: float, band_s: float) -> float:
+    """Largest one-sided CDF gap between delays ``shortfall`` short and ``dist`` shifted left by
+    ``band_s`` (the precision the oracle grants a delay that looks short)."""
     lo, hi = (float(v) for v in dist.support())
-    xs = np.linspace(lo - epsilon_s, hi + epsilon_s, 4001)
+    xs = np.linspace(lo - band_s, hi + band_s, 4001)
     alt = dist.cdf(xs / (1 - shortfall))
-    gap = np.maximum(alt - dist.cdf(xs + epsilon_s), dist.cdf(xs - epsilon_s) - alt)
-    return float(max(gap.max(), 0.0))
+    return float(max((alt - dist.cdf(xs + band_s)).max(), 0.0))
+
+
+def ks_one_sided_critical(a: float) -> float:
+    """Asymptotic critical value of sqrt(n)·D+ (one-sided KS) at level ``a``."""
+    return math.sqrt(math.log(1 / a) / 2)
+
+
+def retries_at(models: Sequence[tuple[GroupModel, float]], k: int) -> float:
+    """Expected retries at index k per logical request of the load."""
+    return sum(share * m.tail(k + 1) for m, share in models)
+
+
+def late_reference(policy: RetryPolicy, k: int) -> float | None:
+    """The delay a late retry k is measured against: the declared law's median, or the window's
+    upper edge when there is no law; None when the window has no upper edge."""
+    dist = delay_distribution(policy, k)
+    if dist is not None:
+        return float(dist.median())
+    w = delay_window(policy, k)
+    return w.hi_s if math.isfinite(w.hi_s) else None
+
+
+def late_share_under(policy: RetryPolicy, k: int, excess: float, tol_s: float) -> float:
+    """P(a delay ``excess`` too long lies beyond the reference + tol) at retry k."""
+    ref = late_reference(policy, k)
+    if ref is None:
+        return 0.0
+    dist = delay_distribution(policy, k)
+    if dist is None:
+        return 1.0 if excess * ref > tol_s else 0.0
+    return float(dist.sf((ref + tol_s) / (1 + excess)))
+
+
+def _indexed_plan(
+    name: str,
+    per_index: dict[int, tuple[int, float, str]],
+    models: Sequence[tuple[GroupModel, float]],
+    unit: str,
+    what: str,
+) -> CheckPlan | None:
+    """The index that needs the fewest requests decides; every index's numbers in ``extra``."""
+    if not per_index:
+        return None
+    rows: dict[str, dict[str, Any]] = {}
+    best: tuple[int, int, int] | None = None
+    for k, (n_k, gap, note) in per_index.items():
+        reach = retries_at(models, k)
+        req = _ceil(n_k / reach) if reach > 0 and n_k < _MAX_N else _MAX_N
+        rows[str(k)] = {"n": n_k, "requests": req, "gap": gap, "note": note}
+        if req < _MAX_N and (best is None or req < best[2]):
+            best = (k, n_k, req)
+    if best is None:
+        return CheckPlan(
+            n=0,
+            unit=unit,
+            requests=0,
+            detail=f"{what} cannot show at any retry index",
+            extra={"per_index": rows},
+        )
+    k, n_k, req = best
+    return CheckPlan(
+        n=n_k,
+        unit=f"{unit} at retry {k}",
+        requests=req,
+        detail=f"{what} at retry {k} ({rows[str(k)]['note']}); any retry index that reaches its "
+        "plan makes the check conclusive",
+        extra={"index": k, "per_index": rows},
+    )
 
 
 def _plan_jitter(
-    policy: RetryPolicy, m: GroupModel, goals: DetectionGoals, a: float, epsilon_s: float
+    policy: RetryPolicy, models: Sequence[tuple[GroupModel, float]], goals: DetectionGoals, a: float
 ) -> CheckPlan | None:
     from scipy import stats
 
-    if goals.delay_shortfall is None:
+    short = goals.detect.delay_shortfall
+    if short is None:
         return None
-    per_index: dict[str, dict[str, float]] = {}
-    k_crit = float(stats.kstwobign.isf(a))
+    k_crit = ks_one_sided_critical(a)
     zb = float(stats.norm.ppf(goals.power))
-    first: tuple[int, int, int] | None = None
+    per_index: dict[int, tuple[int, float, str]] = {}
     for k in range(1, policy.max_retries + 1):
         dist = delay_distribution(policy, k)
         if dist is None:
             continue
-        gap = ks_gap(dist, goals.delay_shortfall, epsilon_s)
+        gap = ks_gap(dist, short, STAMP_PRECISION_S)
         n_k = _ceil(((k_crit + zb / 2) / gap) ** 2) if gap > 0 else _MAX_N
-        reach = m.tail(k + 1)
-        req = _ceil(n_k / reach) if reach > 0 else _MAX_N
-        per_index[str(k)] = {"n": n_k, "requests": req, "gap": gap}
-        if first is None:
-            first = (k, n_k, req)
-    if first is None:
+        per_index[k] = (n_k, gap, f"one-sided KS gap {gap:.3f}")
+    return _indexed_plan(
+        "jitter_distribution", per_index, models, "delays", f"detect delays {short:.0%} short"
+    )
+
+
+def _plan_lateness(
+    policy: RetryPolicy,
+    models: Sequence[tuple[GroupModel, float]],
+    goals: DetectionGoals,
+    a: float,
+    tol_s: float,
+) -> CheckPlan | None:
+    excess = goals.detect.delay_excess
+    if excess is None or policy.backoff.minimum_only:
         return None
-    k, n_k, req = first
-    return CheckPlan(
-        n=n_k,
-        unit=f"retries at index {k}",
-        requests=req,
-        detail=f"detect delays {goals.delay_shortfall:.0%} short at retry {k} "
-        f"(KS gap {per_index[str(k)]['gap']:.3f} beyond ε={epsilon_s * 1e3:.2f} ms)",
-        extra={"index": k, "per_index": per_index},
+    per_index: dict[int, tuple[int, float, str]] = {}
+    for k in range(1, policy.max_retries + 1):
+        ref = late_reference(policy, k)
+        if ref is None or ref <= 0:
+            continue
+        p1 = late_share_under(policy, k, excess, tol_s)
+        per_index[k] = (
+            sign_test_n(p1, a, goals.power),
+            p1,
+            f"{p1:.0%} of delays beyond {ref * 1e3:.0f} ms + {tol_s * 1e3:.0f} ms",
+        )
+    return _indexed_plan(
+        "backoff_window", per_index, models, "delays", f"detect delays {excess:.0%} too long"
     )
 
 
 def _plan_faults(
-    profile_faults: Any, m: GroupModel, goals: DetectionGoals, a: float
-) -> CheckPlan | None:
-    if goals.fault_rate_shift is None:
-        return None
-    rho = profile_faults.failure_rate + profile_faults.reset_rate + profile_faults.hang_rate
-    mean_attempts = float((np.arange(1, len(m.pmf) + 1) * m.pmf).sum())
+    faults: Faults, mean_attempts: float, goals: DetectionGoals, a: float
+) -> CheckPlan:
+    rho = faults.failure_rate + faults.reset_rate + faults.hang_rate
+    shift = goals.detect.fault_rate_shift or 0.0
     if rho <= 0:
         return CheckPlan(
             n=1, unit="attempts", requests=1, detail="no random faults: any injected one fails"
         )
-    n = binomial_n(rho, rho * (1 - goals.fault_rate_shift), a, goals.power)
+    n = binomial_n(rho, rho * (1 - shift), a, goals.power)
     return CheckPlan(
         n=n,
         unit="attempts",
         requests=_ceil(n / max(mean_attempts, 1.0)),
-        detail=f"detect a fault rate {goals.fault_rate_shift:.0%} below the profile's {rho:.4f}",
+        detail=f"detect a fault rate {shift:.0%} below the profile's {rho:.4f}",
     )
+
+
+def _mean_attempts(m: GroupModel) -> float:
+    return float((np.arange(1, len(m.pmf) + 1) * m.pmf).sum())
+
+
+PLANNED_CHECKS = (
+    "success_rate",
+    "attempt_distribution",
+    "jitter_distribution",
+    "backoff_window",
+    "fault_audit",
+)
 
 
 def plan(
     policy: RetryPolicy,
     profile: FaultProfile,
+    groups: Sequence[RequestGroup] | None = None,
     goals: DetectionGoals | None = None,
-    alpha: float | None = None,
-    power: float | None = None,
     *,
     epsilon_s: float = 0.0,
-    method: str = "GET",
-    path: str = "/",
-    has_idempotency_key: bool = False,
+    checks: Collection[str] | None = None,
 ) -> SamplePlan:
-    """Samples per statistical check for requests ``method path`` under ``profile``."""
+    """Samples per check and group for a load of ``groups`` (default: GET / alone).
+
+    ``epsilon_s`` is the lateness tolerance the backoff check will grant (0 when not yet known).
+    ``checks`` restricts the plan to the checks that will run. Shares need not sum to 1 (they
+    are normalised); a group with share 0 is left out.
+    """
     goals = goals or DetectionGoals()
-    alpha = goals.alpha if alpha is None else alpha
-    power = goals.power if power is None else power
-    goals = goals.model_copy(update={"alpha": alpha, "power": power})
-    _, faults = profile.faults_for(method, path)
-    m = group_model(policy, faults, method, has_idempotency_key=has_idempotency_key)
-    planned_checks = sum(
-        g is not None
-        for g in (goals.success_rate_drop, goals.extra_retries, goals.fault_rate_shift)
-    ) + int(goals.delay_shortfall is not None and _has_jitter_law(policy))
-    a = alpha / max(planned_checks, 1)
-    checks: dict[str, CheckPlan] = {}
-    for name, cp in (
-        ("success_rate", _plan_success(m, goals, a)),
-        ("attempt_distribution", _plan_attempts(policy, faults, method, m, goals, a)),
-        ("jitter_distribution", _plan_jitter(policy, m, goals, a, epsilon_s)),
-        ("fault_audit", _plan_faults(faults, m, goals, a)),
-    ):
-        if cp is not None:
-            checks[name] = cp
-    return SamplePlan(alpha=alpha, power=power, per_check_alpha=a, checks=checks)
+    wanted = set(PLANNED_CHECKS if checks is None else checks)
+    grouped: dict[str, tuple[str | None, str, bool, Faults, float]] = {}
+    for g in groups if groups is not None else [RequestGroup("GET")]:
+        if g.share <= 0:
+            continue
+        route, faults = profile.faults_for(g.method, g.path)
+        label = group_label(route, g.method.upper(), g.idempotency_key)
+        share = grouped[label][4] + g.share if label in grouped else g.share
+        grouped[label] = (route, g.method.upper(), g.idempotency_key, faults, share)
+    total = sum(v[4] for v in grouped.values()) or 1.0
+    models: dict[str, tuple[GroupModel, float]] = {}
+    routes: dict[str, tuple[Faults, float, float]] = {}  # faults, share, attempts per request
+    for label, (route, method, idem, faults, share) in grouped.items():
+        m = group_model(policy, faults, method, has_idempotency_key=idem)
+        models[label] = (m, share / total)
+        r = route_label(route)
+        f, s, att = routes.get(r, (faults, 0.0, 0.0))
+        routes[r] = (f, s + share / total, att + share / total * _mean_attempts(m))
 
+    def count(flags: Collection[bool]) -> int:
+        return sum(bool(x) for x in flags)
 
-def _has_jitter_law(policy: RetryPolicy) -> bool:
-    return any(delay_distribution(policy, k) is not None for k in range(1, policy.max_retries + 1))
+    late_indices = sum(
+        (late_reference(policy, k) or 0.0) > 0 for k in range(1, policy.max_retries + 1)
+    )
+    jitter_indices = sum(
+        delay_distribution(policy, k) is not None for k in range(1, policy.max_retries + 1)
+    )
+    m_hyp = (
+        len(models)
+        * count(
+            (
+                "success_rate" in wanted and goals.detect.success_rate_drop is not None,
+                "attempt_distribution" in wanted and goals.detect.extra_retries is not None,
+            )
+        )
+        + (
+            len(routes)
+            if "fault_audit" in wanted and goals.detect.fault_rate_shift is not None
+            else 0
+        )
+        + (
+            jitter_indices
+            if "jitter_distribution" in wanted and goals.detect.delay_shortfall is not None
+            else 0
+        )
+        + (
+            late_indices
+            if "backoff_window" in wanted
+            and goals.detect.delay_excess is not None
+            and not policy.backoff.minimum_only
+            else 0
+        )
+    )
+    a = goals.alpha / max(m_hyp, 1)
+    per_group: dict[str, dict[str, CheckPlan]] = {}
+    sizing: dict[str, CheckPlan] = {}
+
+    def size(check: str, where: str, cp: CheckPlan | None, share: float) -> None:
+        if cp is None or check not in wanted:
+            return
+        per_group.setdefault(where, {})[check] = cp
+        if cp.n == 0 or cp.requests >= _MAX_N:
+            return
+        needed = _ceil(cp.requests / share)
+        if check not in sizing or needed > sizing[check].requests:
+            sizing[check] = cp.model_copy(
+                update={
+                    "requests": needed,
+                    "detail": f"{cp.detail}; {where} is {share:.0%} of requests"
+                    if share < 1
+                    else cp.detail,
+                }
+            )
+
+    for label, (_, method, idem, faults, _) in grouped.items():
+        m, share = models[label]
+        size("success_rate", label, _plan_success(m, goals, a), share)
+        size(
+            "attempt_distribution",
+            label,
+            _plan_attempts(policy, faults, method, idem, m, goals, a),
+            share,
+        )
+    if goals.detect.fault_rate_shift is not None:
+        for r, (faults, share, att) in routes.items():
+            size("fault_audit", r, _plan_faults(faults, att / share, goals, a), share)
+    pooled = list(models.values())
+    size("jitter_distribution", "all", _plan_jitter(policy, pooled, goals, a), 1.0)
+    size("backoff_window", "all", _plan_lateness(policy, pooled, goals, a, epsilon_s), 1.0)
+    return SamplePlan(
+        alpha=goals.alpha,
+        power=goals.power,
+        per_check_alpha=a,
+        hypotheses=m_hyp,
+        checks=sizing,
+        groups=per_group,
+    )

@@ -45,6 +45,8 @@ def not_applicable(name: str, kind: CheckKind, reason: str, **data: Any) -> Chec
         outcome=Outcome.NOT_APPLICABLE,
         summary=reason,
         data=dict(data),
+        judged=data.get("judged"),
+        eligible=data.get("eligible"),
     )
 
 
@@ -59,6 +61,7 @@ def invariant(
     evidence: Sequence[str] = (),
     data: dict[str, Any] | None = None,
     unit: str | None = None,
+    eligible: int | None = None,
 ) -> CheckResult:
     """PASS when ``bad_traces`` is empty, else FAIL naming the first counter-examples.
 
@@ -77,6 +80,8 @@ def invariant(
             summary=f"{ok} ({counted})",
             evidence=list(evidence),
             data=data or {},
+            judged=judged,
+            eligible=eligible if eligible is not None else judged,
         )
     ids, timelines = ctx.examples(bad_traces)
     return CheckResult(
@@ -92,6 +97,8 @@ def invariant(
         evidence=[*evidence, *timelines],
         request_ids=ids,
         data=data or {},
+        judged=judged,
+        eligible=eligible if eligible is not None else judged,
     )
 
 
@@ -122,6 +129,9 @@ class PendingStat:
     data: dict[str, Any] = field(default_factory=dict)
     exact_failures: npt.NDArray[np.int64] | None = None  # traces outside the model's support
     exact_reason: str = ""
+    below_plan: list[str] = field(default_factory=list)  # groups/indices short of their plan
+    conclusive: bool | None = None  # None: n >= n_planned decides; else this does
+    no_power: str | None = None  # why the check could not see the deviation it must detect
 
 
 def holm(p_values: Sequence[float], alpha: float) -> tuple[list[bool], list[float]]:
@@ -176,9 +186,15 @@ def finish_stat(ctx: CheckContext, p: PendingStat, alpha: float) -> CheckResult:
         outcome = Outcome.FAIL
         bad = [h.label for h in p.hypotheses if h.rejected]
         summary = f"rejected at family-wise α={alpha:g}: {', '.join(bad)}; {p.summary}"
-    elif p.n < p.n_planned:
+    elif p.no_power is not None:
         outcome = Outcome.INCONCLUSIVE
-        summary = f"n={p.n} below the planned {p.n_planned}: {p.summary}"
+        summary = f"no power: {p.no_power}; {p.summary}"
+    elif (p.conclusive is False) or (p.conclusive is None and (p.below_plan or p.n < p.n_planned)):
+        outcome = Outcome.INCONCLUSIVE
+        short = "; ".join(p.below_plan) if p.below_plan else f"n={p.n}"
+        summary = f"{short} below the planned {p.n_planned}: {p.summary}"
+        if p.below_plan:
+            summary = f"below plan: {short}: {p.summary}"
     else:
         outcome = Outcome.PASS
         summary = p.summary
@@ -192,4 +208,6 @@ def finish_stat(ctx: CheckContext, p: PendingStat, alpha: float) -> CheckResult:
         request_ids=request_ids,
         stat=stat,
         data=p.data,
+        judged=p.data.get("judged"),
+        eligible=p.data.get("eligible"),
     )

@@ -15,6 +15,7 @@ class Outcome(StrEnum):
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"  # a statistical check with fewer samples than planned
     NOT_APPLICABLE = "not_applicable"  # the policy or the run gives the check nothing to judge
+    NOT_JUDGED = "not_judged"  # the adapter could not evaluate a construct the check depends on
 
 
 class CheckKind(StrEnum):
@@ -50,6 +51,16 @@ class CheckResult(BaseModel):
     request_ids: list[str] = Field(default_factory=list, description="Counter-examples")
     stat: Statistic | None = None
     data: dict[str, Any] = Field(default_factory=dict, description="Numbers for plots")
+    judged: int | None = Field(default=None, description="Items the check judged")
+    eligible: int | None = Field(
+        default=None, description="Items it would have judged had nothing been hidden"
+    )
+
+    @property
+    def judged_share(self) -> float | None:
+        if self.judged is None or not self.eligible:
+            return None
+        return self.judged / self.eligible
 
 
 class Verdict(BaseModel):
@@ -68,6 +79,15 @@ class Verdict(BaseModel):
     dropped_attempts: int = 0
     checks: list[CheckResult]
     notes: list[str] = Field(default_factory=list)
+    judged_share: float | None = Field(
+        default=None, description="Lowest judged / eligible share over the checks that judged"
+    )
+    sut_answered: int = Field(
+        default=0, description="Client requests the SUT answered without any backend attempt"
+    )
+    sut_answered_statuses: dict[str, int] = Field(
+        default_factory=dict, description="Their statuses ('error': no status)"
+    )
 
     @property
     def exit_code(self) -> int:

@@ -30,17 +30,22 @@ from pydantic import ValidationError
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.oracle import checks_client, checks_count, checks_stats, checks_timing
+from harness.oracle.aspects import not_judged_result
 from harness.oracle.context import CheckContext
 from harness.oracle.down import describe_windows
 from harness.oracle.journal import AttemptTable, ClientTable
-from harness.oracle.planner import DetectionGoals, SamplePlan, plan
+from harness.oracle.planner import (
+    DEFAULT_ALPHA,
+    DetectionGoals,
+    RequestGroup,
+    SamplePlan,
+    plan,
+)
 from harness.oracle.records import DownWindow
 from harness.oracle.results import PendingStat, finish_stat, holm
 from harness.oracle.traces import build_traces
 from harness.oracle.verdict import CheckResult, Outcome, Verdict
 from harness.policy.model import RetryPolicy
-
-DEFAULT_ALPHA = 0.001
 
 _ALL: dict[str, Callable[[CheckContext], CheckResult | PendingStat]] = {
     **checks_count.CHECKS,
@@ -51,23 +56,30 @@ _ALL: dict[str, Callable[[CheckContext], CheckResult | PendingStat]] = {
 CHECK_NAMES: tuple[str, ...] = tuple(_ALL)
 
 
-def _dominant_request(attempts: AttemptTable) -> tuple[str, str, bool]:
-    """(method, path, idempotency key) of the most common first attempt, for the planner."""
+def observed_groups(attempts: AttemptTable) -> list[RequestGroup]:
+    """(method, path, idempotency key) of the first attempts seen, with their shares: the groups
+    the planner sizes when the oracle judges a run."""
     import numpy as np
 
     if len(attempts) == 0:
-        return ("GET", "/", False)
+        return [RequestGroup("GET")]
     first = attempts.attempt == attempts.attempt.min()
     key = (attempts.method[first].astype(np.int64) * len(attempts.paths) + attempts.path[first]) * 2
     key = key + attempts.idem[first]
     values, counts = np.unique(key, return_counts=True)
-    top = int(values[np.argmax(counts)])
-    mp = top // 2
-    return (
-        attempts.methods[mp // len(attempts.paths)],
-        attempts.paths[mp % len(attempts.paths)],
-        bool(top % 2),
-    )
+    total = float(counts.sum())
+    out = []
+    for v, c in zip(values, counts, strict=True):
+        mp = int(v) // 2
+        out.append(
+            RequestGroup(
+                attempts.methods[mp // len(attempts.paths)],
+                attempts.paths[mp % len(attempts.paths)],
+                bool(int(v) % 2),
+                float(c) / total,
+            )
+        )
+    return out
 
 
 def verify(
@@ -106,17 +118,8 @@ def verify(
             field="checks",
         )
     goals = (goals or DetectionGoals()).model_copy(update={"alpha": alpha})
-    method, path, idem = _dominant_request(attempts)
     sample_plan: SamplePlan = plan(
-        policy,
-        profile,
-        goals,
-        alpha,
-        goals.power,
-        epsilon_s=epsilon_s,
-        method=method,
-        path=path,
-        has_idempotency_key=idem,
+        policy, profile, observed_groups(attempts), goals, epsilon_s=epsilon_s, checks=selected
     )
     traces = build_traces(attempts)
     ctx = CheckContext(
@@ -130,11 +133,16 @@ def verify(
         dropped=dropped,
         down_windows=tuple(down_windows),
         replicas=replicas,
+        goals=goals,
     )
     done: dict[str, CheckResult] = {}
     pending: list[PendingStat] = []
     if traces.n_traces:
         for name in selected:
+            unjudged = not_judged_result(name, policy)
+            if unjudged is not None:
+                done[name] = unjudged
+                continue
             out = _ALL[name](ctx)
             if isinstance(out, PendingStat):
                 pending.append(out)
@@ -146,15 +154,35 @@ def verify(
         h.rejected, h.threshold = rej, lvl
     for p in pending:
         done[p.name] = finish_stat(ctx, p, alpha)
-    results = [done[n] for n in selected if n in done]
+    results = [_judged_enough(done[n]) for n in selected if n in done]
     notes = _notes(ctx, attempts, pending, sample_plan)
+    made = ctx.sut_made if traces.n_traces or clients is not None else None
+    n_made = int(made.rows.size) if made is not None else 0
+    most_made = clients is not None and len(clients) > 0 and 2 * n_made > len(clients)
+    if n_made and made is not None and clients is not None:
+        notes.insert(
+            0,
+            f"the SUT answered {n_made} of {len(clients)} requests itself, without any attempt "
+            f"at a backend ({made.describe()})"
+            + (
+                ": a run where the SUT answers most requests itself is never a pass"
+                if most_made
+                else ""
+            ),
+        )
     outcomes = {r.outcome for r in results}
     if Outcome.FAIL in outcomes:
         outcome = Outcome.FAIL
-    elif Outcome.INCONCLUSIVE in outcomes or dropped > 0 or traces.n_traces == 0:
+    elif (
+        outcomes & {Outcome.INCONCLUSIVE, Outcome.NOT_JUDGED}
+        or dropped > 0
+        or traces.n_traces == 0
+        or most_made
+    ):
         outcome = Outcome.INCONCLUSIVE
     else:
         outcome = Outcome.PASS
+    shares = [(r.judged_share, r.name) for r in results if r.judged_share is not None]
     return Verdict(
         scenario=scenario,
         outcome=outcome,
@@ -166,6 +194,28 @@ def verify(
         dropped_attempts=dropped,
         checks=results,
         notes=notes,
+        judged_share=min(shares)[0] if shares else None,
+        sut_answered=n_made,
+        sut_answered_statuses=made.statuses() if made is not None else {},
+    )
+
+
+MIN_JUDGED_SHARE = 0.5
+"""A check that judged less than this share of what it was eligible to judge (the rest hidden by
+a replica's down window, journaled unsure, or overlapping an outage) cannot vouch for the run:
+its PASS becomes INCONCLUSIVE. A FAIL stays a FAIL: a violation seen is a violation."""
+
+
+def _judged_enough(r: CheckResult) -> CheckResult:
+    share = r.judged_share
+    if share is None or share >= MIN_JUDGED_SHARE or r.outcome is not Outcome.PASS:
+        return r
+    return r.model_copy(
+        update={
+            "outcome": Outcome.INCONCLUSIVE,
+            "summary": f"judged only {r.judged} of {r.eligible} eligible ({share:.0%} < "
+            f"{MIN_JUDGED_SHARE:.0%}): {r.summary}",
+        }
     )
 
 

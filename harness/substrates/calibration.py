@@ -32,7 +32,8 @@ Two measurements, both from the same host clock:
 - **zero-delay gap** and **SUT forwarding** (above): what the path adds to a delay, the room
   lateness is judged with.
 
-Maxima, not
+Samples whose span meets a replica's down window (chaos) are left out of both: a paused
+replica's stall is not timing noise. Maxima, not
 quantiles: the delays a run judges number in the hundreds or thousands, and on a loaded 2-core
 machine the noise has a heavy tail (a p99-based ε let 5 of 360 zero-backoff HAProxy retries land
 outside it in a seed sweep run beside other CPU-heavy jobs).
@@ -43,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +84,18 @@ class TimingProbe:
         finally:
             session.close()
 
-    def epsilon(self, workdir: Path) -> tuple[float, str]:
-        """ε for this run, from the calibration journals and the run's first attempts."""
-        gaps = zero_delay_gaps(sorted(workdir.glob("calibration-r*.ndjson")))
+    def epsilon(
+        self, workdir: Path, down: Sequence[tuple[int, int | None]] = ()
+    ) -> tuple[float, str]:
+        """ε for this run, from the calibration journals and the run's first attempts.
+
+        ``down``: (start_us, end_us or None) of the spans a replica was down on purpose. A
+        sample whose span meets one is left out: a paused replica's stall is chaos, not timing
+        noise, and must not widen ε (the oracle handles what the window hides on its own).
+        """
+        gaps = zero_delay_gaps(sorted(workdir.glob("calibration-r*.ndjson")), down)
         forward = forward_latencies(
-            sorted(workdir.glob("journal-r*.ndjson")), workdir / "client-records.ndjson"
+            sorted(workdir.glob("journal-r*.ndjson")), workdir / "client-records.ndjson", down
         )
         stamps = stamp_summary(sorted(workdir.glob("journal-r*.ndjson")))
         return combine(gaps, forward, stamps)
@@ -164,8 +173,13 @@ def combine(
     return eps, evidence
 
 
-def zero_delay_gaps(paths: list[Path]) -> np.ndarray:
-    """arrival(attempt 1) - end(attempt 0) of each calibration pair, in seconds."""
+def _clear(lo: int, hi: int, down: Sequence[tuple[int, int | None]]) -> bool:
+    """Whether [lo, hi] (µs) meets none of the down spans."""
+    return all(hi < a or (b is not None and lo > b) for a, b in down)
+
+
+def zero_delay_gaps(paths: list[Path], down: Sequence[tuple[int, int | None]] = ()) -> np.ndarray:
+    """arrival(attempt 1) - end(attempt 0) of each calibration pair clear of ``down``, seconds."""
     first_end: dict[str, int] = {}
     second_arrival: dict[str, int] = {}
     for path in paths:
@@ -179,12 +193,18 @@ def zero_delay_gaps(paths: list[Path]) -> np.ndarray:
                     first_end[rid] = rec["end_us"]
                 elif rec["attempt"] == 1:
                     second_arrival[rid] = rec["arrival_us"]
-    gaps = [second_arrival[r] - first_end[r] for r in second_arrival if r in first_end]
+    gaps = [
+        second_arrival[r] - first_end[r]
+        for r in second_arrival
+        if r in first_end and _clear(first_end[r], second_arrival[r], down)
+    ]
     return np.asarray(gaps, dtype=np.float64) / 1e6
 
 
-def forward_latencies(journals: list[Path], client_records: Path) -> np.ndarray:
-    """arrival(attempt 0) - client start for every logical request, in seconds."""
+def forward_latencies(
+    journals: list[Path], client_records: Path, down: Sequence[tuple[int, int | None]] = ()
+) -> np.ndarray:
+    """arrival(attempt 0) - client start for every logical request clear of ``down``, seconds."""
     arrival0: dict[str, int] = {}
     for path in journals:
         with path.open("rb") as f:
@@ -198,7 +218,7 @@ def forward_latencies(journals: list[Path], client_records: Path) -> np.ndarray:
             for line in f:
                 rec = orjson.loads(line)
                 a = arrival0.get(rec["request_id"])
-                if a is not None:
+                if a is not None and _clear(rec["start_us"], a, down):
                     out.append(a - rec["start_us"])
     arr = np.asarray(out, dtype=np.float64) / 1e6
     return arr[arr >= 0]

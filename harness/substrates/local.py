@@ -355,7 +355,7 @@ class LocalSubstrate:
             raise self._failed("load", f"Locust wrote no client records; see {log_path}")
         self._settle()
         journals, dropped = self._collect_journals()
-        eps, evidence = probe.epsilon(self.workdir)
+        eps, evidence = probe.epsilon(self.workdir, [(w.start_us, w.end_us) for w in self._down])
         return Artifacts(
             journal_paths=journals,
             client_records_path=records,

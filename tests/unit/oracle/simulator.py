@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fake_backends.profile import FaultProfile
+from harness.oracle.planner import RequestGroup
 from harness.oracle.synth import (
     Defect,
     Kill,
@@ -42,7 +43,21 @@ __all__ = [
     "client_lines",
     "journal_lines",
     "simulate",
+    "traffic_groups",
 ]
+
+
+def traffic_groups(traffic: Traffic) -> list[RequestGroup]:
+    """The request groups a simulated load sends, with their shares (for the planner)."""
+    total = sum(traffic.methods.values())
+    out = []
+    for method, w in traffic.methods.items():
+        keyed = traffic.idempotency_share  # the simulator keys any method
+        for key, part in ((False, 1 - keyed), (True, keyed)):
+            if part > 0:
+                out.append(RequestGroup(method, traffic.path, key, w / total * part))
+    return out
+
 
 EPSILON_S = 0.002  # timing tolerance granted by the oracle in these tests
 NOISE_S = 0.001  # measurement noise of the simulated SUT hops (below ε)

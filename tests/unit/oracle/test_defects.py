@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from harness.oracle.planner import DetectionGoals, plan
+from harness.oracle.planner import DetectionGoals, Deviations, plan
 from harness.oracle.verdict import Outcome
 from harness.oracle.verify import verify
-from tests.unit.oracle.simulator import EPSILON_S, NOISE_S, SETUPS, Defect, Traffic, simulate
+from tests.unit.oracle.simulator import (
+    EPSILON_S,
+    NOISE_S,
+    SETUPS,
+    Defect,
+    Traffic,
+    simulate,
+    traffic_groups,
+)
 
 # power 0.999 so a fixed seed that misses would be a 1-in-1000 event, not a coin flip
-GOALS = DetectionGoals(success_rate_drop=None, power=0.999)
+GOALS = DetectionGoals(detect=Deviations(success_rate_drop=None), power=0.999)
 
 CASES: list[tuple[Defect, str, str]] = [
     (Defect.EXTRA_RETRY, "envoy", "attempts_bound"),
@@ -26,7 +32,7 @@ CASES: list[tuple[Defect, str, str]] = [
     (Defect.HALF_BACKOFF, "envoy", "jitter_distribution"),
     (Defect.HALF_BACKOFF, "urllib3", "backoff_window"),
     (Defect.NO_CAP, "envoy", "backoff_window"),
-    (Defect.NO_JITTER, "envoy", "jitter_distribution"),
+    (Defect.NO_JITTER, "envoy", "backoff_window"),  # every delay at the top: systematically late
     (Defect.LINEAR, "kuberay", "backoff_window"),
     (Defect.IGNORE_DEADLINE, "kuberay_tight", "overall_deadline"),
     (Defect.IGNORE_RETRY_AFTER, "urllib3", "retry_after"),
@@ -36,11 +42,10 @@ CASES: list[tuple[Defect, str, str]] = [
 
 
 def planned_requests(setup_name: str) -> int:
-    """The plan's largest request count, scaled up for the share of the planned (GET) group."""
+    """The one planner's request count for the set-up's load (every group by its share)."""
     s = SETUPS[setup_name]
-    p = plan(s.policy, s.profile, GOALS, epsilon_s=EPSILON_S)
-    share = s.traffic.methods.get("GET", 0.0) / sum(s.traffic.methods.values())
-    return max(300, math.ceil(p.requests / share))
+    p = plan(s.policy, s.profile, traffic_groups(s.traffic), GOALS, epsilon_s=EPSILON_S)
+    return max(300, p.requests)
 
 
 @pytest.mark.parametrize(("defect", "setup_name", "check"), CASES, ids=lambda v: str(v))

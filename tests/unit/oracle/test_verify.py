@@ -10,7 +10,7 @@ import pytest
 
 from fake_backends.profile import FaultProfile, Outage
 from harness.errors import BadInput
-from harness.oracle.planner import DetectionGoals, binomial_n, ks_gap, plan
+from harness.oracle.planner import DetectionGoals, Deviations, binomial_n, ks_gap, plan
 from harness.oracle.results import holm
 from harness.oracle.verdict import Outcome
 from harness.oracle.verify import (
@@ -66,7 +66,7 @@ def test_statistical_check_below_plan_is_inconclusive_never_pass() -> None:
 
 def test_a_small_group_below_plan_makes_the_check_inconclusive() -> None:
     """Each (method, key) group is judged on its own: a big group cannot vouch for a small one."""
-    goals = DetectionGoals(success_rate_drop=0.05)
+    goals = DetectionGoals(detect=Deviations(success_rate_drop=0.05))
     mixed = replace(ENVOY.traffic, methods={"GET": 0.97, "PUT": 0.03})
     for traffic, expected in (
         (replace(mixed, methods={"GET": 1.0}), Outcome.PASS),
@@ -177,7 +177,7 @@ def test_holm_step_down() -> None:
 def test_planner_closed_forms() -> None:
     from scipy import stats
 
-    # uniform law, delays 20% short, no ε: the largest CDF gap is 0.2
+    # uniform law, delays 20% short, no band: the largest one-sided CDF gap is 0.2
     assert ks_gap(stats.uniform(0, 1), 0.2, 0.0) == pytest.approx(0.2, abs=1e-3)
     assert ks_gap(stats.uniform(0, 1), 0.2, 0.1) < 0.2
     # binomial: simulated power of the exact test at the planned n is at least the goal
@@ -186,11 +186,12 @@ def test_planner_closed_forms() -> None:
     k = rng.binomial(n, 0.85, size=400)
     power = np.mean([stats.binomtest(int(x), n, 0.9).pvalue <= 0.001 for x in k])
     assert power >= 0.85
-    p = plan(ENVOY.policy, ENVOY.profile, DetectionGoals(), epsilon_s=EPSILON_S)
+    p = plan(ENVOY.policy, ENVOY.profile, None, DetectionGoals(), epsilon_s=EPSILON_S)
     assert set(p.checks) == {
         "success_rate",
         "attempt_distribution",
         "jitter_distribution",
+        "backoff_window",
         "fault_audit",
     }
     assert p.requests == max(c.requests for c in p.checks.values())

@@ -1,0 +1,76 @@
+"""Which parts of the declared policy each check depends on: the one table behind "not judged".
+
+An adapter that cannot evaluate a construct of a native config names the aspects it affects in
+``RetryPolicy.not_judged`` (``harness.policy.model.Unmodelled``). Every check that depends on one
+of them is reported NOT_JUDGED with the construct and the reason, never judged against a guess
+and never a pass (:func:`not_judged_result`). ``fault_audit`` judges the backends, not the SUT,
+so it depends on no aspect of the policy.
+"""
+
+from __future__ import annotations
+
+from harness.oracle.results import TITLES
+from harness.oracle.verdict import CheckKind, CheckResult, Outcome
+from harness.policy.model import Aspect, RetryPolicy
+
+A = Aspect
+_ATTEMPT_MODEL = frozenset(
+    {
+        A.STATUSES,
+        A.METHODS,
+        A.MAX_RETRIES,
+        A.PER_TRY_TIMEOUT,
+        A.DEADLINE,
+        A.BUDGET,
+        A.RETRY_AFTER,
+        A.UPSTREAM,
+    }
+)
+
+CHECK_ASPECTS: dict[str, frozenset[Aspect]] = {
+    "attempts_bound": frozenset({A.MAX_RETRIES, A.UPSTREAM}),
+    "stop_on_success": frozenset({A.STATUSES}),
+    "non_retryable_status": frozenset({A.STATUSES, A.PER_TRY_TIMEOUT, A.RETRY_AFTER}),
+    "non_retryable_method": frozenset({A.METHODS}),
+    "retry_when_due": _ATTEMPT_MODEL,
+    "backoff_window": frozenset({A.BACKOFF, A.RETRY_AFTER}),
+    "retry_after": frozenset({A.RETRY_AFTER}),
+    "per_try_timeout": frozenset({A.PER_TRY_TIMEOUT, A.DEADLINE}),
+    "overall_deadline": frozenset({A.DEADLINE}),
+    "retry_budget": frozenset({A.BUDGET}),
+    "jitter_distribution": frozenset({A.BACKOFF}),
+    "success_rate": _ATTEMPT_MODEL,
+    "attempt_distribution": _ATTEMPT_MODEL,
+    "fault_audit": frozenset(),
+    "client_agreement": frozenset({A.STATUSES, A.MAX_RETRIES, A.DEADLINE, A.BUDGET}),
+}
+
+STATISTICAL = frozenset(
+    {"jitter_distribution", "success_rate", "attempt_distribution", "fault_audit"}
+)
+
+
+def not_judged_result(name: str, policy: RetryPolicy) -> CheckResult | None:
+    """NOT_JUDGED for ``name`` when an unmodelled construct affects what it depends on."""
+    hits = [u for u in policy.not_judged if u.aspects & CHECK_ASPECTS.get(name, frozenset())]
+    if not hits:
+        return None
+    lines = [
+        f"{u.native}"
+        + (f" ({u.location})" if u.location else "")
+        + f": {u.reason} [affects {', '.join(sorted(a.value for a in u.aspects))}]"
+        for u in hits
+    ]
+    aspects = sorted(
+        {a.value for u in hits for a in u.aspects} & {a.value for a in CHECK_ASPECTS[name]}
+    )
+    return CheckResult(
+        name=name,
+        title=TITLES[name],
+        kind=CheckKind.STATISTICAL if name in STATISTICAL else CheckKind.INVARIANT,
+        outcome=Outcome.NOT_JUDGED,
+        summary=f"not judged: the {policy.system} config has {len(hits)} construct(s) the "
+        f"adapter cannot evaluate affecting {', '.join(aspects)}: {lines[0]}",
+        evidence=lines,
+        data={"aspects": aspects},
+    )

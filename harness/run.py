@@ -539,6 +539,8 @@ def verify_run_dir(run_dir: Path) -> Verdict:
     if manifest.harness_traffic is not None:
         notes += manifest.harness_traffic.notes()
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]
+    if verdict.sut_answered:
+        notes += _sut_log_explanations(run_dir)
     verdict = with_telemetry(verdict, run_dir, attempts)
     return verdict.model_copy(update={"notes": [*verdict.notes, *notes]})
 
@@ -569,3 +571,22 @@ def with_telemetry(verdict: Verdict, run_dir: Path, attempts: AttemptTable) -> V
     elif Outcome.INCONCLUSIVE in seen and outcome is Outcome.PASS:
         outcome = Outcome.INCONCLUSIVE
     return verdict.model_copy(update={"checks": [*verdict.checks, *extra], "outcome": outcome})
+
+
+def _sut_log_explanations(run_dir: Path) -> list[str]:
+    """SUT log lines that may explain the requests it answered itself (when the run folder has
+    the SUT's log)."""
+    from harness.oracle.sut_made import explaining_lines
+
+    out: list[str] = []
+    for log in sorted(run_dir.rglob("*.log")):
+        if log.name == "locust.log":
+            continue
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        found = explaining_lines(lines)
+        if found:
+            out.append(f"SUT log {log.relative_to(run_dir)}: " + " | ".join(found))
+    return out

@@ -57,7 +57,7 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
         evidence.append(f"{missing.size} traces have no client record")
         bad_parts.append(missing)
 
-    traced = set(a.request_ids)  # every request id of the table has at least one attempt
+    traced = {a.request_ids[int(i)] for i in np.unique(a.rid)}  # ids with an attempt
     orphans = [i for i, rid in enumerate(c.request_ids) if rid not in traced]
     if orphans and ctx.down_windows:
         o = np.array(orphans, np.int64)

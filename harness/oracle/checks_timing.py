@@ -221,6 +221,11 @@ def retry_after(ctx: CheckContext) -> CheckResult:
     rows, evidence = _down_delays(ctx, rows)
     if rows.size == 0:
         return not_applicable("retry_after", INV, evidence[0], judged=0, eligible=eligible)
+    evidence.insert(
+        0,
+        f"smallest deviation it could see: a retry {ctx.epsilon_s * 1e3:.1f} ms (ε) earlier "
+        "than the Retry-After value",
+    )
     ra = a.retry_after_s[rows - 1]
     if rule.max_s is not None:
         ra = np.minimum(ra, rule.max_s)
@@ -286,6 +291,11 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
         c_end[has] = ctx.clients.end_us[row[has]] / 1e6
         excuse |= c_end < a.arrival_us[rows] / 1e6 + ptt - eps
     early &= ~excuse
+    evidence.insert(
+        0,
+        f"smallest deviation it could see: a hung attempt held or abandoned {eps * 1e3:.1f} ms "
+        "(ε) off the timeout",
+    )
     if late.any():
         evidence.append(
             f"{int(late.sum())} hung attempts held longer than {ptt:.3f} s + ε "
@@ -322,7 +332,10 @@ def overall_deadline(ctx: CheckContext) -> CheckResult:
     displaced = ctx.down.displaced
     late_rows = np.flatnonzero((a.arrival_us > limit_us[t.trace]) & ~displaced)
     bad = [t.trace[late_rows]]
-    evidence = []
+    evidence = [
+        f"smallest deviation it could see: an attempt {ctx.epsilon_s * 1e3:.1f} ms (ε) past "
+        "the deadline"
+    ]
     if displaced.any():
         evidence.append(
             f"not judged: {int(displaced.sum())} attempts journaled late by a paused replica"

@@ -69,7 +69,8 @@ def sut_made(
     if clients is None:
         z = np.zeros(0, np.int64)
         return SutMade(None, z, z, np.zeros(0, bool))
-    traced = set(traces.attempts.request_ids)
+    a = traces.attempts
+    traced = {a.request_ids[int(i)] for i in np.unique(a.rid)}
     rows = np.array([i for i, rid in enumerate(clients.request_ids) if rid not in traced], np.int64)
     success = np.asarray((clients.status >= 200) & (clients.status < 400))
     keep = np.ones(rows.size, bool)
@@ -83,3 +84,33 @@ def sut_made(
         for lo, hi in down.affected:
             keep &= ~((start >= lo - span_max) & (start <= hi))
     return SutMade(clients, rows, rows[keep], success)
+
+
+_EXPLAINING = (
+    "no live upstreams",
+    "upstream",
+    "no server available",
+    "circuit",
+    "overflow",
+    "refused",
+    "unavailable",
+    "error",
+)
+
+
+def explaining_lines(lines: list[str], limit: int = 5) -> list[str]:
+    """The SUT log lines that may explain answers it made itself: lines naming an upstream or
+    error condition, grouped by their text with digits masked, most frequent first, each with
+    its count and one example (e.g. nginx's ``no live upstreams while connecting to upstream``)."""
+    import re
+
+    groups: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for line in lines:
+        low = line.lower()
+        if not any(word in low for word in _EXPLAINING):
+            continue
+        key = re.sub(r"\d+", "#", line.strip())[-200:]
+        groups[key] += 1
+        example.setdefault(key, line.strip()[:300])
+    return [f"{n}× {example[k]}" for k, n in groups.most_common(limit)]

@@ -20,6 +20,7 @@ OUTCOME_STYLE: dict[Outcome, str] = {
     Outcome.FAIL: "bold red",
     Outcome.INCONCLUSIVE: "yellow",
     Outcome.NOT_APPLICABLE: "dim",
+    Outcome.NOT_JUDGED: "magenta",
 }
 
 #: Without ``verbose``, a failed check shows this many evidence lines and request ids.

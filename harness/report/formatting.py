@@ -11,6 +11,7 @@ OUTCOME_LABEL: dict[Outcome, str] = {
     Outcome.FAIL: "FAIL",
     Outcome.INCONCLUSIVE: "inconclusive",
     Outcome.NOT_APPLICABLE: "n/a",
+    Outcome.NOT_JUDGED: "not judged",
 }
 
 
@@ -50,12 +51,26 @@ def stat_line(stat: Statistic) -> str:
 def headline(verdict: Verdict) -> str:
     """The one line a user reads first: outcome, scenario and the size of the run."""
     scenario = verdict.scenario or "unnamed scenario"
-    return (
-        f"{OUTCOME_LABEL[verdict.outcome].upper()} — {scenario}: "
+    parts = [
         f"{verdict.traces} traces, {verdict.attempts} attempts, "
-        f"{verdict.client_records} client records, {verdict.dropped_attempts} dropped, "
-        f"α={fmt_number(verdict.alpha)}, ε={fmt_seconds(verdict.epsilon_s)}"
-    )
+        f"{verdict.client_records} client records, {verdict.dropped_attempts} dropped"
+    ]
+    if verdict.sut_answered:
+        statuses = ", ".join(f"{k}: {v}" for k, v in verdict.sut_answered_statuses.items())
+        parts.append(
+            f"SUT answered {verdict.sut_answered} of {verdict.client_records} itself ({statuses})"
+        )
+    if verdict.judged_share is not None:
+        lowest = min(
+            (c for c in verdict.checks if c.judged_share is not None),
+            key=lambda c: c.judged_share or 0.0,
+        )
+        parts.append(f"judged {verdict.judged_share:.0%} of eligible (lowest: {lowest.name})")
+    not_judged = [c.name for c in verdict.checks if c.outcome is Outcome.NOT_JUDGED]
+    if not_judged:
+        parts.append(f"not judged: {', '.join(not_judged)}")
+    parts.append(f"α={fmt_number(verdict.alpha)}, ε={fmt_seconds(verdict.epsilon_s)}")
+    return f"{OUTCOME_LABEL[verdict.outcome].upper()} — {scenario}: " + ", ".join(parts)
 
 
 def outcome_counts(verdict: Verdict) -> dict[Outcome, int]:

@@ -73,6 +73,7 @@ th { background: #f6f8fa; }
 .badge.pass { background: var(--pass); } .badge.fail { background: var(--fail); }
 .badge.inconclusive { background: var(--inconclusive); }
 .badge.not_applicable { background: var(--na); }
+.badge.not_judged { background: #8250df; }
 .stat { color: #59636e; font-size: 12px; }
 code, pre { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; white-space: pre-wrap; }

@@ -40,7 +40,9 @@ def junit_tree(verdict: Verdict, *, suite_name: str | None = None) -> ET.Element
     scenario = verdict.scenario or "unnamed"
     classname = f"retry_harness.{scenario}"
     counts = outcome_counts(verdict)
-    skipped = counts[Outcome.INCONCLUSIVE] + counts[Outcome.NOT_APPLICABLE]
+    skipped = (
+        counts[Outcome.INCONCLUSIVE] + counts[Outcome.NOT_APPLICABLE] + counts[Outcome.NOT_JUDGED]
+    )
     totals = {
         "tests": str(len(verdict.checks)),
         "failures": str(counts[Outcome.FAIL]),
@@ -90,7 +92,7 @@ def junit_tree(verdict: Verdict, *, suite_name: str | None = None) -> ET.Element
                 {"message": _clean(check.summary), "type": f"{check.kind.value}_check_failed"},
             )
             failure.text = _clean(evidence_text(check))
-        elif check.outcome in (Outcome.INCONCLUSIVE, Outcome.NOT_APPLICABLE):
+        elif check.outcome in (Outcome.INCONCLUSIVE, Outcome.NOT_APPLICABLE, Outcome.NOT_JUDGED):
             skip = ET.SubElement(case, "skipped", {"message": _clean(_skip_message(check))})
             skip.text = _clean(evidence_text(check))
         else:

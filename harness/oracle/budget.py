@@ -10,15 +10,13 @@ of ratio and floor; Linkerd adds them — a Linkerd adapter should fold that int
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from harness.oracle.traces import Traces
 from harness.policy.model import Budget
-
-if TYPE_CHECKING:
-    from harness.oracle.context import CheckContext
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -34,8 +32,7 @@ class BudgetTimes:
     inflight_end: I64  # sorted ends
 
 
-def budget_times(ctx: CheckContext) -> BudgetTimes:
-    t = ctx.traces
+def budget_times(t: Traces) -> BudgetTimes:
     a = t.attempts
     retry = np.flatnonzero(t.pos >= 1)
     return BudgetTimes(
@@ -64,12 +61,13 @@ def limit(budget: Budget, requests: I64) -> F64:
 
 
 def exhausted_near(
-    ctx: CheckContext, budget: Budget, bt: BudgetTimes, t_us: I64, horizon_us: F64
+    budget: Budget, bt: BudgetTimes, t_us: I64, horizon_us: F64, epsilon_s: float
 ) -> npt.NDArray[np.bool_]:
     """Whether a retry decided at ``t_us`` (arriving by ``t_us + horizon_us``) may have been
-    refused by the budget: the conservative side of every window that could contain it."""
+    refused by the budget: the conservative side of every window that could contain it (the
+    window edges widened by the timing tolerance ``epsilon_s``)."""
     w = budget.window_s * 1e6
-    eps = ctx.epsilon_s * 1e6
+    eps = epsilon_s * 1e6
     out = np.zeros(t_us.shape, bool)
     if budget.ratio is not None or budget.min_per_s > 0:
         retries_max = count_in(bt.retries, t_us - w - eps, t_us + horizon_us + eps)

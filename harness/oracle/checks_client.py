@@ -30,10 +30,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.oracle.context import BUDGET, DEADLINE, CheckContext
+from harness.oracle.context import CheckContext
 from harness.oracle.down import overlaps_spans
 from harness.oracle.journal import NO_STATUS
 from harness.oracle.results import TITLES, invariant, not_applicable
+from harness.oracle.stop_excuses import BUDGET, DEADLINE
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
 
 INV = CheckKind.INVARIANT
@@ -99,7 +100,7 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
         np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS)
     )
     gave_up = (s_client == NO_STATUS) & (c.end_us[r] <= a.end_us[last] + eps_us)
-    sut_gave_up = ~same & ctx.gave_up[idx] & np.isin(s_client, GATEWAY_STATUSES)
+    sut_gave_up = ~same & ctx.stops.gave_up[idx] & np.isin(s_client, GATEWAY_STATUSES)
     down_map = np.zeros(idx.size, bool)
     if ctx.down_windows:
         down_map = _down_accepts(ctx, idx, s_client)
@@ -186,9 +187,9 @@ def _gave_up_reasons(ctx: CheckContext, traces: np.ndarray) -> str:
     exhausted = int((t.length[traces] == m + 1).sum())
     if exhausted:
         parts.append(f"{exhausted} used all {m + 1} attempts")
-    cut = ctx.cut_short[traces]
+    cut = ctx.stops.cut_short[traces]
     for reason in (DEADLINE, BUDGET):
-        mask = ctx.stop_excuses.get(reason)
+        mask = ctx.stops.reasons.get(reason)
         if mask is not None:
             n = int((cut & mask[traces]).sum())
             if n:
@@ -202,7 +203,7 @@ def _down_accepts(ctx: CheckContext, idx: np.ndarray, s_client: np.ndarray) -> n
     may place last."""
     t = ctx.traces
     a = t.attempts
-    down = ctx.down_trace[idx]
+    down = ctx.down.overlap[idx]
     ok = down & (np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS))
     displaced = ctx.down.displaced
     if displaced.any():

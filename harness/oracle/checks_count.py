@@ -35,7 +35,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.oracle.context import TRIG_STATUS, CheckContext
+from harness.oracle.attempt_kinds import TRIG_STATUS
+from harness.oracle.context import CheckContext
 from harness.oracle.down import followed
 from harness.oracle.journal import FAULT_KINDS
 from harness.oracle.results import invariant, not_applicable
@@ -52,8 +53,8 @@ def attempts_bound(ctx: CheckContext) -> CheckResult:
     if ctx.policy.different_upstream:
         evidence.append(
             "policy retries on a different upstream each time (nginx/Kong): retries are also "
-            f"capped by the number of upstream peers ({ctx.reachable_replicas} "
-            f"{ctx.reachable_source})"
+            f"capped by the number of upstream peers ({ctx.peers.reachable} "
+            f"{ctx.peers.source})"
         )
     most = int(t.length.max()) - 1 if t.n_traces else 0
     return invariant(
@@ -82,7 +83,7 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     unsure = ctx.down.unsure
     after = followed(t, ctx.down.displaced)
-    bad = t.trace[ctx.success & ~unsure & after]
+    bad = t.trace[ctx.kinds.success & ~unsure & after]
     return invariant(
         ctx,
         "stop_on_success",
@@ -90,14 +91,16 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
         judged=t.n_traces,
         ok="no attempt followed a successful one",
         bad="an attempt followed a successful answer",
-        evidence=_unsure_note(ctx, np.flatnonzero(ctx.success)),
+        evidence=_unsure_note(ctx, np.flatnonzero(ctx.kinds.success)),
     )
 
 
 def _describe(ctx: CheckContext, rows: np.ndarray) -> str:
     a = ctx.traces.attempts
     kinds = Counter(
-        str(int(a.status[i])) if ctx.trigger[i] == TRIG_STATUS else str(FAULT_KINDS[a.fault[i]])
+        str(int(a.status[i]))
+        if ctx.kinds.trigger[i] == TRIG_STATUS
+        else str(FAULT_KINDS[a.fault[i]])
         for i in rows[:10000]
     )
     return ", ".join(f"{k}: {v}" for k, v in kinds.most_common())
@@ -105,8 +108,8 @@ def _describe(ctx: CheckContext, rows: np.ndarray) -> str:
 
 def non_retryable_status(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
-    fail = ctx.trigger != 0
-    seen = fail & ~ctx.trigger_retryable
+    fail = ctx.kinds.trigger != 0
+    seen = fail & ~ctx.kinds.trigger_retryable
     judged_rows = np.flatnonzero(seen & ~ctx.down.unsure)
     if judged_rows.size == 0:
         return not_applicable(
@@ -136,7 +139,7 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     if ctx.policy.methods.retryable is None:
         return not_applicable("non_retryable_method", INV, "the policy retries every method")
-    seen = ctx.trigger_retryable & ~ctx.method_ok
+    seen = ctx.kinds.trigger_retryable & ~ctx.kinds.method_ok
     judged_rows = np.flatnonzero(seen & ~ctx.down.unsure)
     eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
     if judged_rows.size == 0:
@@ -147,7 +150,7 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
         )
     bad_rows = judged_rows[followed(t, ctx.down.displaced)[judged_rows]]
     a = t.attempts
-    methods = Counter(a.methods[ctx.trace_method[i]] for i in judged_rows[:10000])
+    methods = Counter(a.methods[ctx.kinds.trace_method[i]] for i in judged_rows[:10000])
     return invariant(
         ctx,
         "non_retryable_method",
@@ -169,7 +172,7 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     p = ctx.policy
     last = ctx.last
-    due_rows = np.flatnonzero(ctx.retryable & (t.pos < p.max_retries))
+    due_rows = np.flatnonzero(ctx.kinds.retryable & (t.pos < p.max_retries))
     if due_rows.size == 0:
         return not_applicable(
             "retry_when_due",
@@ -178,17 +181,17 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
         )
     n_judged = int(np.unique(t.trace[due_rows]).size)
     eligible, hidden = n_judged, 0
-    candidates = ctx.retryable[last] & (t.length - 1 < p.max_retries)
-    excused = ctx.stop_excuses
+    candidates = ctx.kinds.retryable[last] & (t.length - 1 < p.max_retries)
+    excused = ctx.stops.reasons
     excuse = np.zeros(t.n_traces, bool)
     evidence = []
     if ctx.down_windows:
         # the retry was due by the end of its window: it may have gone to a down replica even
         # when the trace (without a client record) ended just before the window began
-        _, hi = ctx.next_window
+        _, hi = ctx.delays.next_window
         a = t.attempts
         due_by = a.end_us[last] + np.where(np.isfinite(hi), hi, 0.0) * 1e6
-        down = ctx.down_trace | ctx.down.overlaps(a.end_us[last], due_by.astype(np.int64))
+        down = ctx.down.overlap | ctx.down.overlaps(a.end_us[last], due_by.astype(np.int64))
         hit = int((down & candidates).sum())
         if hit:
             evidence.append(
@@ -231,11 +234,11 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
 
 def _peer_note(ctx: CheckContext) -> str:
     """How a ``different_upstream`` policy's due retries were counted."""
-    n, seen = ctx.reachable_replicas, ctx.replicas_seen
+    n, seen = ctx.peers.reachable, ctx.peers.seen
     note = (
         "retries go to a different upstream peer each time (nginx/Kong): a retry is due while "
         f"the request has an untried upstream replica ({n} {_replicas(n)}, "
-        f"{ctx.reachable_source})"
+        f"{ctx.peers.source})"
     )
     if ctx.replicas is not None and seen < n:
         note += (

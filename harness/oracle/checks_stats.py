@@ -29,12 +29,14 @@ import numpy as np
 import numpy.typing as npt
 
 from fake_backends.profile import Faults
-from harness.oracle.context import CheckContext, Group, distinct_keys
+from harness.oracle.context import CheckContext
+from harness.oracle.fault_groups import Group
 from harness.oracle.journal import FAULT_KINDS, fault_code
 from harness.oracle.model import GroupModel, group_model
 from harness.oracle.planner import STAMP_PRECISION_S, route_label
 from harness.oracle.records import FaultKind
 from harness.oracle.results import Hypothesis, PendingStat, not_applicable
+from harness.oracle.traces import distinct_keys
 from harness.oracle.verdict import CheckKind, CheckResult
 from harness.policy.expectations import delay_distribution
 
@@ -99,14 +101,14 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
     per_index: dict[str, Any] = {}
     evidence: list[str] = []
     near_down = ctx.down.stat_excluded[t.trace]
-    eligible = (t.pos >= 1) & ~ctx.ra_applies & ~near_down
-    n_down = int(((t.pos >= 1) & ~ctx.ra_applies & near_down).sum())
+    eligible = (t.pos >= 1) & ~ctx.delays.ra_applies & ~near_down
+    n_down = int(((t.pos >= 1) & ~ctx.delays.ra_applies & near_down).sum())
     if n_down:
         evidence.append(f"{n_down} delays of requests that may overlap a down replica left out")
     best: tuple[float, int, int] | None = None  # (share of plan, n, planned) of the best index
     for k, dist in dists.items():
         rows = np.flatnonzero(eligible & (t.pos == k))
-        x = ctx.delay_s[rows]
+        x = ctx.delays.delay_s[rows]
         lo, scale = (float(v) for v in (dist.kwds.get("loc", 0.0), dist.kwds.get("scale", 1.0)))
         per_index[str(k)] = {
             "delays_s": [round(float(v), 6) for v in x[:MAX_PLOT_SAMPLES]],
@@ -156,7 +158,7 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
         data={
             "per_index": per_index,
             "judged": int(eligible.sum()),
-            "eligible": int(((t.pos >= 1) & ~ctx.ra_applies).sum()),
+            "eligible": int(((t.pos >= 1) & ~ctx.delays.ra_applies).sum()),
         },
         conclusive=best is not None and best[0] >= 1,
     )
@@ -164,8 +166,8 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
 
 def _models(ctx: CheckContext) -> list[tuple[Group, GroupModel, npt.NDArray[np.int64]]]:
     """(group, model, included traces) for each group, outage and cut-short traces left out."""
-    groups, gid = ctx.groups
-    keep = ~ctx.outage_trace & ~ctx.cut_short & ~ctx.down.stat_excluded
+    groups, gid = ctx.fault_groups.groups
+    keep = ~ctx.fault_groups.outage & ~ctx.stops.cut_short & ~ctx.down.stat_excluded
     out = []
     for g_idx, g in enumerate(groups):
         m = group_model(ctx.policy, g.faults, g.method, has_idempotency_key=g.idem)
@@ -175,13 +177,13 @@ def _models(ctx: CheckContext) -> list[tuple[Group, GroupModel, npt.NDArray[np.i
 
 def _exclusions(ctx: CheckContext) -> tuple[list[str], str | None]:
     notes = []
-    n_out = int(ctx.outage_trace.sum())
+    n_out = int(ctx.fault_groups.outage.sum())
     if n_out:
         notes.append(f"{n_out} requests that may overlap an outage window left out")
     n_down = int(ctx.down.stat_excluded.sum())
     if n_down:
         notes.append(f"{n_down} requests that may overlap a down replica left out")
-    n_cut = int(ctx.cut_short.sum())
+    n_cut = int(ctx.stops.cut_short.sum())
     if n_cut:
         return notes, (
             f"{n_cut} requests were stopped early by the deadline or the budget: the "
@@ -192,7 +194,7 @@ def _exclusions(ctx: CheckContext) -> tuple[list[str], str | None]:
 
 def _client_success(ctx: CheckContext) -> npt.NDArray[np.bool_]:
     """Per trace: success as the client saw it (its record's status), else the last attempt's."""
-    ok = np.asarray(ctx.success[ctx.last]).copy()
+    ok = np.asarray(ctx.kinds.success[ctx.last]).copy()
     if ctx.clients is None:
         return ok
     row = ctx.client_row

@@ -49,7 +49,7 @@ def _per_index_data(ctx: CheckContext, rows: np.ndarray) -> dict[str, Any]:
         sel = rows[pos == k][:MAX_PLOT_SAMPLES]
         w = delay_window(ctx.policy, int(k))
         out[str(int(k))] = {
-            "delays_s": [round(float(x), 6) for x in ctx.delay_s[sel]],
+            "delays_s": [round(float(x), 6) for x in ctx.delays.delay_s[sel]],
             "lo_s": w.lo_s,
             "hi_s": w.hi_s if np.isfinite(w.hi_s) else None,
             "nominal_s": w.nominal_s if np.isfinite(w.nominal_s) else None,
@@ -59,7 +59,7 @@ def _per_index_data(ctx: CheckContext, rows: np.ndarray) -> dict[str, Any]:
 
 def _down_delays(ctx: CheckContext, retry: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Rows of ``retry`` outside traces that overlap a down window, and an evidence line."""
-    down = ctx.down_trace[ctx.traces.trace[retry]]
+    down = ctx.down.overlap[ctx.traces.trace[retry]]
     if not down.any():
         return retry, []
     n_req = int(np.unique(ctx.traces.trace[retry[down]]).size)
@@ -105,8 +105,8 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
     if rows.size == 0:
         return not_applicable("backoff_window", INV, evidence[0], judged=0, eligible=eligible)
     prec = STAMP_PRECISION_S
-    lo, hi, _ = ctx.window
-    d = ctx.delay_s[rows]
+    lo, hi, _ = ctx.delays.window
+    d = ctx.delays.delay_s[rows]
     short = d < lo[rows] - prec
     if short.any():
         gap = np.where(short, lo[rows] - d, -np.inf)
@@ -117,10 +117,10 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
             f"worst: retry {int(t.pos[r])} waited {d[worst] * 1e3:.2f} ms, window "
             f"[{lo[r] * 1e3:.2f}, {hi[r] * 1e3:.2f}] ms - stamp precision {prec * 1e3:g} ms"
         )
-    if ctx.ra_applies[rows].any():
+    if ctx.delays.ra_applies[rows].any():
         evidence.append(
-            f"{int(ctx.ra_applies[rows].sum())} delays followed an honoured Retry-After and were "
-            "judged against it (early side only)"
+            f"{int(ctx.delays.ra_applies[rows].sum())} delays followed an honoured Retry-After "
+            "and were judged against it (early side only)"
         )
     if ctx.policy.different_upstream:
         evidence.append(
@@ -132,13 +132,13 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
     hyps: list[Hypothesis] = []
     seen: list[str] = []
     powered: list[tuple[int, int, int]] = []  # (k, n, n needed) at indices with power
-    plain = rows[~ctx.ra_applies[rows]]
+    plain = rows[~ctx.delays.ra_applies[rows]]
     has_delay = False  # some index declares a positive delay, so a lateness goal applies
     for k in range(1, ctx.policy.max_retries + 1):
         ref = late_reference(ctx.policy, k)
         if ref is None or ref <= 0:  # no upper edge, or an immediate retry: no law to miss
             continue
-        x = ctx.delay_s[plain[t.pos[plain] == k]]
+        x = ctx.delays.delay_s[plain[t.pos[plain] == k]]
         if x.size == 0:
             continue
         late = int((x > ref + tol).sum())
@@ -212,7 +212,7 @@ def retry_after(ctx: CheckContext) -> CheckResult:
         return not_applicable("retry_after", INV, "the policy does not honour Retry-After")
     t = ctx.traces
     a = t.attempts
-    rows = np.flatnonzero(ctx.ra_applies)
+    rows = np.flatnonzero(ctx.delays.ra_applies)
     if rows.size == 0:
         return not_applicable(
             "retry_after", INV, "no retried answer carried a Retry-After the policy honours"
@@ -230,7 +230,7 @@ def retry_after(ctx: CheckContext) -> CheckResult:
     if rule.max_s is not None:
         ra = np.minimum(ra, rule.max_s)
     judged = ra > 0
-    d = ctx.delay_s[rows]
+    d = ctx.delays.delay_s[rows]
     bad = judged & (d < ra - ctx.epsilon_s)
     if bad.any():
         gap = np.where(bad, ra - d, -np.inf)
@@ -277,7 +277,7 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
     early = dur < ptt - eps
     excuse = np.zeros(rows.size, bool)
     tr = t.trace[rows]
-    down = ctx.down_trace[tr]
+    down = ctx.down.overlap[tr]
     if p.deadline_s is not None:
         # an overlapping trace may have had an unseen first attempt: count from the client's send
         first_us = np.where(down, ctx.down.span_start_us[tr], a.arrival_us[t.start[tr]])
@@ -378,7 +378,7 @@ def retry_budget(ctx: CheckContext) -> CheckResult:
     rows = np.flatnonzero(t.pos >= 1)
     if rows.size == 0:
         return not_applicable("retry_budget", INV, "no retry in the run: nothing to judge")
-    bt = budget_times(ctx)
+    bt = budget_times(ctx.traces)
     eps = ctx.epsilon_s * 1e6
     w = b.window_s * 1e6
     evidence = []

@@ -17,6 +17,16 @@ from harness.oracle.journal import FAULT_KINDS, NO_STATUS, AttemptTable
 I64 = npt.NDArray[np.int64]
 
 
+def distinct_keys(key: I64) -> I64:
+    """Distinct values of small non-negative integer keys (no sort when the range is small)."""
+    if key.size == 0:
+        return key
+    top = int(key.max())
+    if top < 4 * key.size + 1_000_000:
+        return np.flatnonzero(np.bincount(key, minlength=top + 1))
+    return np.asarray(np.unique(key), np.int64)
+
+
 @dataclass(frozen=True)
 class Traces:
     """The sorted attempt table and where each trace starts in it."""

@@ -238,13 +238,13 @@ def _notes(
     if ctx.policy.different_upstream:
         notes.append(
             "the policy sends each retry to a different upstream peer (nginx/Kong): attempt "
-            f"counts are capped by the {ctx.reachable_replicas} upstream replicas "
-            f"({ctx.reachable_source}), delays are immediate"
+            f"counts are capped by the {ctx.peers.reachable} upstream replicas "
+            f"({ctx.peers.source}), delays are immediate"
         )
-    if ctx.traces.n_traces and ctx.outage_trace.any():
+    if ctx.traces.n_traces and ctx.fault_groups.outage.any():
         notes.append(
-            f"{int(ctx.outage_trace.sum())} requests may overlap an outage window and are left "
-            "out of the statistical checks"
+            f"{int(ctx.fault_groups.outage.sum())} requests may overlap an outage window and are "
+            "left out of the statistical checks"
         )
     if ctx.down_windows and ctx.traces.n_traces:
         notes.append(_down_note(ctx))

@@ -1,0 +1,123 @@
+"""What each attempt was, as the declared policy sees it: a success, which kind of failure
+(its trigger), and whether the policy retries it.
+
+:class:`AttemptKinds` answers per attempt, in the sorted order of
+:class:`~harness.oracle.traces.Traces`. Policy questions are asked of
+``harness.policy.expectations`` once per distinct (status, Retry-After) or (method, key,
+trigger) value, then broadcast with numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.oracle.journal import NO_STATUS, fault_code
+from harness.oracle.records import FaultKind
+from harness.oracle.traces import Traces, distinct_keys
+from harness.policy.expectations import Trigger, is_retryable_method, is_retryable_status
+from harness.policy.model import RetryPolicy
+
+B = npt.NDArray[np.bool_]
+
+# What made an attempt fail (per attempt, ``AttemptKinds.trigger``).
+TRIG_SUCCESS, TRIG_STATUS, TRIG_RESET, TRIG_TIMEOUT, TRIG_HANG = 0, 1, 2, 3, 4
+_TRIGGER_NAME: dict[int, Trigger] = {
+    TRIG_STATUS: "status",
+    TRIG_RESET: "reset",
+    TRIG_TIMEOUT: "timeout",
+    TRIG_HANG: "timeout",
+}
+
+
+@dataclass
+class AttemptKinds:
+    """Per attempt: success, trigger, and the policy's retry decision for it."""
+
+    policy: RetryPolicy
+    traces: Traces
+
+    @cached_property
+    def success(self) -> B:
+        """A 2xx or 3xx answer."""
+        s = self.traces.attempts.status
+        return np.asarray((s >= 200) & (s < 400))
+
+    @cached_property
+    def trigger(self) -> npt.NDArray[np.int8]:
+        """TRIG_*: success, a status, a reset, a per-try timeout, or a hang with no timeout."""
+        a = self.traces.attempts
+        trig = np.full(len(a), TRIG_STATUS, np.int8)
+        trig[self.success] = TRIG_SUCCESS
+        none = a.status == NO_STATUS
+        hang = none & (a.fault == fault_code(FaultKind.HANG))
+        trig[none] = TRIG_RESET
+        trig[hang] = TRIG_TIMEOUT if self.policy.per_try_timeout_s is not None else TRIG_HANG
+        return trig
+
+    @cached_property
+    def has_retry_after(self) -> B:
+        return np.asarray(~np.isnan(self.traces.attempts.retry_after_s))
+
+    @cached_property
+    def trace_method(self) -> npt.NDArray[np.int32]:
+        """The method code of the attempt's request (its first attempt)."""
+        t = self.traces
+        return t.attempts.method[t.start][t.trace]
+
+    @cached_property
+    def trace_idem(self) -> B:
+        """The attempt's request carried an idempotency key (on its first attempt)."""
+        t = self.traces
+        return np.asarray(t.attempts.idem[t.start][t.trace])
+
+    @cached_property
+    def trigger_retryable(self) -> B:
+        """The failure is in retry_on (status, reset, per-try timeout), methods aside."""
+        a = self.traces.attempts
+        trig = self.trigger
+        out = np.zeros(len(a), bool)
+        st = trig == TRIG_STATUS
+        if st.any():
+            key = a.status[st].astype(np.int64) * 2 + self.has_retry_after[st]
+            uniq = distinct_keys(key)
+            table = np.zeros(int(uniq.max()) + 1, bool)
+            for u in uniq:
+                table[u] = is_retryable_status(
+                    self.policy, int(u // 2), has_retry_after=bool(u % 2)
+                )
+            out[st] = table[key]
+        out[trig == TRIG_RESET] = self.policy.retry_on.reset
+        out[trig == TRIG_TIMEOUT] = self.policy.retry_on.per_try_timeout
+        return out
+
+    @cached_property
+    def method_ok(self) -> B:
+        """The method rule lets this attempt's failure kind be retried."""
+        a = self.traces.attempts
+        trig = self.trigger.astype(np.int64)
+        fail = trig != TRIG_SUCCESS
+        out = np.zeros(len(a), bool)
+        if not fail.any():
+            return out
+        mi = self.trace_method[fail].astype(np.int64) * 2 + self.trace_idem[fail]
+        key = mi * 8 + trig[fail]
+        uniq = distinct_keys(key)
+        table = np.zeros(int(uniq.max()) + 1, bool)
+        for u in uniq:
+            table[u] = is_retryable_method(
+                self.policy,
+                a.methods[int(u // 16)],
+                has_idempotency_key=bool((u // 8) % 2),
+                trigger=_TRIGGER_NAME[int(u % 8)],
+            )
+        out[fail] = table[key]
+        return out
+
+    @cached_property
+    def retryable(self) -> B:
+        """A failure the policy retries (status/trigger and method both allow it)."""
+        return np.asarray(self.trigger_retryable & self.method_ok)

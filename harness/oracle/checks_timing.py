@@ -162,6 +162,15 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
             need = sign_test_n(late_share_under(ctx.policy, k, excess, tol), a, ctx.goals.power)
             powered.append((k, int(x.size), need))
     judged = int(rows.size)
+    if not seen and not (lo[rows] > 0).any():
+        return not_applicable(
+            "backoff_window",
+            INV,
+            "every retry is immediate (window [0, 0] ms): no delay can be early, and an "
+            "immediate retry has no declared delay to be late against",
+            judged=judged,
+            eligible=eligible,
+        )
     evidence.insert(
         0,
         f"smallest deviation it could see: a delay {prec * 1e3:g} ms shorter than its window "

@@ -182,7 +182,12 @@ def verify(
         outcome = Outcome.INCONCLUSIVE
     else:
         outcome = Outcome.PASS
-    shares = [(r.judged_share, r.name) for r in results if r.judged_share is not None]
+    shares = [
+        (r.judged_share, r.name)
+        for r in results
+        if r.judged_share is not None
+        and r.outcome in (Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE)
+    ]
     return Verdict(
         scenario=scenario,
         outcome=outcome,
@@ -208,7 +213,9 @@ its PASS becomes INCONCLUSIVE. A FAIL stays a FAIL: a violation seen is a violat
 
 def _judged_enough(r: CheckResult) -> CheckResult:
     share = r.judged_share
-    if share is None or share >= MIN_JUDGED_SHARE or r.outcome is not Outcome.PASS:
+    if share is None or share >= MIN_JUDGED_SHARE:
+        return r
+    if r.outcome not in (Outcome.PASS, Outcome.INCONCLUSIVE):
         return r
     return r.model_copy(
         update={

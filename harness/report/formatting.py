@@ -62,7 +62,12 @@ def headline(verdict: Verdict) -> str:
         )
     if verdict.judged_share is not None:
         lowest = min(
-            (c for c in verdict.checks if c.judged_share is not None),
+            (
+                c
+                for c in verdict.checks
+                if c.judged_share is not None
+                and c.outcome in (Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE)
+            ),
             key=lambda c: c.judged_share or 0.0,
         )
         parts.append(f"judged {verdict.judged_share:.0%} of eligible (lowest: {lowest.name})")

@@ -33,9 +33,12 @@ def test_a_split_load_needs_more_requests_than_its_largest_group() -> None:
     )
     unsplit._base_dir, unsplit._source_file = scenario.base_dir, scenario.source_file
     one_group = sample_plan(unsplit, policy)
-    # the success rate is judged per group: each half needs what the whole load needed alone
-    assert whole.checks["success_rate"].requests == pytest.approx(
-        2 * one_group.checks["success_rate"].requests, abs=2
-    )
-    # the fault audit judges the route's attempts, whatever the key: no split there
-    assert whole.checks["fault_audit"].requests == one_group.checks["fault_audit"].requests
+    # the success rate is judged per group: each half needs at least what the whole load
+    # needed alone (a little more: two groups are two hypotheses under Holm's correction)
+    assert whole.checks["success_rate"].requests >= 2 * one_group.checks["success_rate"].requests
+    assert whole.checks["success_rate"].requests <= 2.2 * one_group.checks["success_rate"].requests
+    # the fault audit judges the route's attempts, whatever the key: no split there (only the
+    # stricter level of more hypotheses)
+    audit_whole = whole.checks["fault_audit"].requests
+    assert one_group.checks["fault_audit"].requests <= audit_whole
+    assert audit_whole <= 1.1 * one_group.checks["fault_audit"].requests

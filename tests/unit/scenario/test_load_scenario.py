@@ -176,12 +176,6 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             "chaos[0].profile",
             "set_faults needs a profile",
         ),
-        (  # load needs a bound
-            VALID.replace("  requests: 500\n", ""),
-            14,
-            "load",
-            "set requests",
-        ),
         (  # bad method name in the mix
             VALID.replace("get: 0.8", "'GE T': 0.8"),
             18,

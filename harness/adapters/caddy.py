@@ -65,7 +65,7 @@ from harness.policy.model import (
     RetryPolicy,
     Unmodelled,
 )
-from harness.suts.templating import join_lines, render_lines
+from harness.suts.templating import join_lines, names_upstreams, placeholder_names, render_lines
 
 SYSTEM: str = "caddy"
 
@@ -188,7 +188,7 @@ def _adapt(path: Path, text: str, context: AdapterContext) -> dict[str, Any]:
         )
     with tempfile.TemporaryDirectory(prefix="rh-caddy-adapt-") as tmp:
         target = path
-        if "{{" in text:
+        if placeholder_names(text):
             target = Path(tmp) / path.name
             target.write_text(_render_placeholders(text, path, context), encoding="utf-8")
             for entry in path.parent.resolve().iterdir():  # relative imports still resolve
@@ -358,7 +358,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     why = f"policy read from {how}: the reverse_proxy at {rp.where}"
     if len(found) > 1:
         why += f", the first of {len(found)} (the others are not read)"
-    upstreams_known = "{{upstream" not in text or context.upstream_servers is not None
+    upstreams_known = not names_upstreams(text) or context.upstream_servers is not None
     return _policy(rp, path, why, upstreams_known=upstreams_known)
 
 

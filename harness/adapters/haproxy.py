@@ -42,6 +42,7 @@ from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.adapters.haproxy_conditions import AclTable
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
+from harness.suts.templating import is_per_replica
 
 SYSTEM: str = "haproxy"
 
@@ -647,7 +648,7 @@ def _disable_l7(sections: tuple[_Section, ...], file: str) -> _L7Rules:
 def _server_count(backend: _Section, context: AdapterContext) -> int | None:
     total = 0
     for ln in backend.all("server"):
-        if any("{{upstream_" in w for w in ln.words):
+        if is_per_replica(" ".join(ln.words)):
             if context.upstream_servers is None:
                 return None
             total += context.upstream_servers

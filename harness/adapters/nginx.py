@@ -51,6 +51,7 @@ from crossplane import parser as crossplane_parser
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
+from harness.suts.templating import PLACEHOLDER, is_per_replica
 
 SYSTEM: str = "nginx"
 
@@ -105,7 +106,6 @@ _IF_ASPECTS: dict[str, tuple[Aspect, ...]] = {
     "proxy_connect_timeout": (Aspect.PER_TRY_TIMEOUT,),
 }
 """What an ``if`` block setting each directive makes unjudgeable."""
-_PER_REPLICA = re.compile(r"\{\{\s*upstream_(hostport|host|port|index)\s*\}\}")
 
 
 @dataclass
@@ -124,14 +124,13 @@ class _Node:
 
 
 _LEX_SWAP = threading.Lock()
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 _SENTINEL = re.compile(r"__rh_placeholder_([A-Za-z0-9_]+)__")
 
 
 def _lex_templates(filename: str) -> Iterator[tuple[str, int, bool]]:
     """crossplane's lexer over a file whose ``{{placeholders}}`` are hidden in plain words."""
     text = Path(filename).read_text(encoding="utf-8", errors="replace")
-    hidden = _PLACEHOLDER.sub(lambda m: f"__rh_placeholder_{m.group(1)}__", text)
+    hidden = PLACEHOLDER.sub(lambda m: f"__rh_placeholder_{m.group(1)}__", text)
     tokens = crossplane_lexer._lex_file_object(io.StringIO(hidden))
     yield from crossplane_lexer._balance_braces(tokens, filename)
 
@@ -308,7 +307,7 @@ def _upstream_of(
         if "down" in srv.args:
             continue
         all_zero = all_zero and "max_fails=0" in srv.args
-        per_replica = any(_PER_REPLICA.search(a) for a in srv.args)
+        per_replica = any(is_per_replica(a) for a in srv.args)
         n = context.upstream_servers if per_replica else 1
         total = None if total is None or n is None else total + n
     if total == 0:

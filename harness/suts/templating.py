@@ -31,7 +31,9 @@ PER_REPLICA_NAMES: tuple[str, ...] = (
 )
 ALLOWED_NAMES: tuple[str, ...] = GLOBAL_NAMES + PER_REPLICA_NAMES
 
-_DOUBLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# The one grammar of a config-file placeholder (adapters read configs with it too).
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_DOUBLE = PLACEHOLDER
 _SINGLE = re.compile(r"\{(" + "|".join(GLOBAL_NAMES) + r")\}")
 
 
@@ -42,6 +44,17 @@ def placeholder_names(text: str, *, single: bool = False) -> set[str]:
     if single:
         names |= set(_SINGLE.findall(text))
     return names
+
+
+def is_per_replica(text: str) -> bool:
+    """Whether ``text`` (a config line or word) holds a per-replica placeholder, so it stands for
+    one copy per backend replica."""
+    return not placeholder_names(text).isdisjoint(PER_REPLICA_NAMES)
+
+
+def names_upstreams(text: str) -> bool:
+    """Whether ``text`` holds any placeholder naming the upstreams (global or per replica)."""
+    return any(name.startswith("upstream") for name in placeholder_names(text))
 
 
 @dataclass(frozen=True)

@@ -268,3 +268,12 @@ def test_property_retry_settings_round_trip(
     assert p.retry_on.per_try_timeout == ("response-timeout" in effective)
     assert p.per_try_timeout_s == pytest.approx(expected_timeout)
     assert p.backoff.base_s == 0.0
+
+
+def test_per_replica_placeholder_with_spaces_counts_every_replica() -> None:
+    """The placeholder grammar is templating's (``{{ upstream_hostport }}`` renders one server
+    per replica); the adapter's own copy used to miss the spaced form and count one server."""
+    text = _cfg("    option redispatch 1").replace(
+        "server s{{upstream_index}} {{upstream_hostport}}", "server s {{ upstream_hostport }}"
+    )
+    assert load_text(haproxy.load, text, upstream_servers=3).policy.different_upstream is True

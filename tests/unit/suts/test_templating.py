@@ -197,3 +197,12 @@ def test_bad_commands_are_bad_input(template: str, match: str) -> None:
 def test_command_without_placeholders_is_just_split(words: list[str]) -> None:
     argv = render_command(" ".join(["prog", *words]), listen=LISTEN, upstreams=UPS)
     assert argv == ["prog", *words]
+
+
+def test_per_replica_and_upstream_names_follow_the_one_grammar() -> None:
+    from harness.suts.templating import is_per_replica, names_upstreams
+
+    assert is_per_replica("server a {{ upstream_hostport }};")
+    assert not is_per_replica("proxy_pass {{upstream}};")
+    assert names_upstreams("to {{upstream}}") and names_upstreams("to {{ upstream_host }}:80")
+    assert not names_upstreams("listen {{listen}}") and not names_upstreams("{{ .Host }}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.input_errors import bad_input_from_validation, load_yaml_mapping
 from harness.policy.model import SCHEMA_VERSION, RetryPolicy
 
 SCHEMA_FILE = Path(__file__).with_name("retry_policy.schema.json")
@@ -42,8 +43,6 @@ def load_policy_file(path: Path) -> RetryPolicy:
     (pydantic's ``loc``), e.g. ``policy.yaml:4: backoff.multiplier: Input should be greater
     than or equal to 1 (got 0.5)``.
     """
-    from harness.adapters._common import bad_input_from_validation, load_yaml_mapping
-
     data, lines = load_yaml_mapping(path)
     try:
         return RetryPolicy.model_validate(data)

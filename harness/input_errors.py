@@ -81,6 +81,34 @@ def _index_lines(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> Non
             _index_lines(item, (*path, i), out)
 
 
+def reject_duplicate_keys(root: yaml.Node | None, file: str | Path) -> None:
+    """Reject a mapping that names one key twice (PyYAML silently keeps the last)."""
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen_nodes:  # an alias: already checked
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for k, v in node.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else None
+                here = f"{path}.{key}" if path else str(key)
+                if key is not None:
+                    if key in keys:
+                        raise BadInput(
+                            f"duplicate key '{key}'",
+                            file=file,
+                            line=k.start_mark.line + 1,
+                            field=here,
+                        )
+                    keys.add(key)
+                stack.append((v, here))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+
+
 def read_text(path: Path) -> str:
     """The file's text, or BadInput when it is missing, a directory or not UTF-8."""
     try:
@@ -125,6 +153,7 @@ def parse_yaml_documents(text: str, *, file: str | Path) -> list[tuple[Any, Line
             constructor.dispose()
         if value is None:
             continue
+        reject_duplicate_keys(node, file)
         lines: dict[KeyPath, int] = {}
         _index_lines(node, (), lines)
         docs.append((value, LineMap(lines)))

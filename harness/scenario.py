@@ -58,6 +58,7 @@ from pydantic import (
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
+from harness.input_errors import reject_duplicate_keys
 from harness.oracle.planner import DetectionGoals, Deviations
 from harness.policy.model import RetryPolicy
 from harness.suts.spec import SutSpec
@@ -566,34 +567,6 @@ def _bad_from_validation(exc: ValidationError, root: yaml.Node | None, file: Pat
     return BadInput(reason, file=file, line=line or None, field=field or None)
 
 
-def _check_duplicate_keys(root: yaml.Node | None, file: Path) -> None:
-    """Reject a mapping that names one key twice (PyYAML silently keeps the last)."""
-    seen_nodes: set[int] = set()
-    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
-    while stack:
-        node, path = stack.pop()
-        if id(node) in seen_nodes:  # an alias: already checked
-            continue
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys: set[str] = set()
-            for k, v in node.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else None
-                here = f"{path}.{key}" if path else str(key)
-                if key is not None:
-                    if key in keys:
-                        raise BadInput(
-                            f"duplicate key '{key}'",
-                            file=file,
-                            line=k.start_mark.line + 1,
-                            field=here,
-                        )
-                    keys.add(key)
-                stack.append((v, here))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
-
-
 # --------------------------------------------------------------------------- path resolution
 
 
@@ -687,7 +660,7 @@ def load_scenario(path: Path) -> Scenario:
         ) from None
     except yaml.YAMLError as exc:
         raise BadInput(f"invalid YAML: {exc}", file=path) from None
-    _check_duplicate_keys(root, path)
+    reject_duplicate_keys(root, path)
     if not isinstance(data, dict):
         raise BadInput(
             "a scenario must be a mapping with fields " + ", ".join(Scenario.model_fields),

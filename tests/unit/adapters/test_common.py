@@ -94,3 +94,16 @@ def test_field_reader_errors_name_dotted_field_and_line(tmp_path: Path) -> None:
     assert (err.value.field, err.value.line) == ("retry.perRetry.codes", 4)
     with pytest.raises(BadInput, match="required"):
         per.get_int("attempts")
+
+
+def test_duplicate_key_is_refused_with_its_line_and_field(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys silently; the one YAML reader of
+    ``harness.input_errors`` refuses it, as the scenario reader always did."""
+    from harness.adapters._common import load_yaml_documents
+
+    f = tmp_path / "route.yaml"
+    f.write_text("spec:\n  retry:\n    attempts: 2\n    attempts: 5\n", encoding="utf-8")
+    with pytest.raises(BadInput) as caught:
+        load_yaml_documents(f)
+    assert caught.value.line == 4 and caught.value.field == "spec.retry.attempts"
+    assert "duplicate key 'attempts'" in str(caught.value)

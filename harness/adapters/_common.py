@@ -140,19 +140,23 @@ def find_document(
     fail(f"no document with {wanted or 'content'} (kinds found: {', '.join(present)})", file=file)
 
 
+def note(kind: str, field: str, text: str, *, source: str | None = None) -> AdapterNote:
+    """The one way to build an adapter note: ``kind`` is "default" (a documented default was
+    filled in) or "quirk"; ``source`` is the public URL or source file the fact comes from."""
+    return AdapterNote(kind=kind, field=field, text=text, source=source)
+
+
 def note_default(
     field: str, value: object, text: str | None = None, *, source: str | None = None
 ) -> AdapterNote:
     """A note saying ``field`` was absent and its documented default ``value`` was used."""
     body = f"not set; documented default {value!r} used"
-    return AdapterNote(
-        kind="default", field=field, text=f"{body}. {text}" if text else body, source=source
-    )
+    return note("default", field, f"{body}. {text}" if text else body, source=source)
 
 
 def note_quirk(field: str, text: str, *, source: str | None = None) -> AdapterNote:
     """A note on a surprising behaviour of the system that the policy models (or cannot)."""
-    return AdapterNote(kind="quirk", field=field, text=text, source=source)
+    return note("quirk", field, text, source=source)
 
 
 _MISSING: Any = object()

@@ -241,10 +241,10 @@ class Notes:
     not_judged: list[Unmodelled] = field(default_factory=list)
 
     def default(self, field_: str, text: str, source: str | None = None) -> None:
-        self.items.append(AdapterNote(kind="default", field=field_, text=text, source=source))
+        self.items.append(_common.note("default", field_, text, source=source))
 
     def quirk(self, field_: str, text: str, source: str | None = None) -> None:
-        self.items.append(AdapterNote(kind="quirk", field=field_, text=text, source=source))
+        self.items.append(_common.note("quirk", field_, text, source=source))
 
     def unmodelled(
         self,

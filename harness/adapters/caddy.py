@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.adapters._common import parse_duration
+from harness.adapters._common import note, parse_duration
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
 from harness.policy.model import (
@@ -506,7 +506,7 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
                 )
             )
             notes.append(
-                AdapterNote(
+                note(
                     kind="quirk",
                     field="lb_retry_match",
                     text=f"not judged (methods): {reason}",
@@ -530,7 +530,7 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
     keepalive_on = not (isinstance(keep_alive, dict) and keep_alive.get("enabled") is False)
     if transport.get("protocol", "http") == "http" and keepalive_on:
         notes.append(
-            AdapterNote(
+            note(
                 kind="quirk",
                 field="transport http.keepalive",
                 text="upstream keep-alive is on (the default): when a REUSED connection is reset "
@@ -575,7 +575,7 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
         )
     if duration_s > 0 and interval_s > 0:
         notes.append(
-            AdapterNote(
+            note(
                 kind="quirk",
                 field="lb_try_duration",
                 text=f"checked BEFORE Caddy sleeps lb_try_interval, so the last attempt can "
@@ -620,4 +620,4 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
 
 
 def _note(kind: str, field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
-    return AdapterNote(kind=kind, field=field_name, text=text, source=source or _SOURCE)
+    return note(kind, field_name, text, source=source or _SOURCE)

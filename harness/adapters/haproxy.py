@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.adapters import haproxy_conditions as conditions
+from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.adapters.haproxy_conditions import AclTable
 from harness.errors import BadInput
@@ -669,9 +670,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         if sec.kind in _PROXY_SECTIONS:
             _refuse_misspelt(sec, file)
     backend, frontend, why = _choose_backend(sections, file)
-    notes: list[AdapterNote] = [
-        AdapterNote(kind="default", field="backend", text=f"policy read from {why}", source=_DOC)
-    ]
+    notes: list[AdapterNote] = [note("default", "backend", f"policy read from {why}", source=_DOC)]
     if frontend is not None:
         for ln in frontend.lines:
             if ln.words[0] in _BACKEND_ONLY or ln.words[:2] == ("option", "redispatch"):
@@ -971,8 +970,8 @@ def _refuse_misspelt(sec: _Section, file: str) -> None:
 
 
 def _default(field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
-    return AdapterNote(kind="default", field=field_name, text=text, source=source or _DOC)
+    return note("default", field_name, text, source=source or _DOC)
 
 
 def _quirk(field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
-    return AdapterNote(kind="quirk", field=field_name, text=text, source=source or _DOC)
+    return note("quirk", field_name, text, source=source or _DOC)

@@ -36,6 +36,7 @@ from harness.adapters._common import (
     KeyPath,
     dotted,
     load_yaml_documents,
+    note,
     note_quirk,
 )
 from harness.adapters._gateway_common import github
@@ -162,7 +163,7 @@ def hard_coded_policy() -> RetryPolicy:
 def adapt(found: list[EnvValue], *, file: Path) -> AdaptedPolicy:
     """The hard-coded policy, the notes saying so, and one note per variable without effect."""
     notes: list[AdapterNote] = [
-        AdapterNote(
+        note(
             kind="default",
             field="retry configuration",
             text="KubeRay's APIServer hard-codes its retry configuration: 3 retries, backoff "

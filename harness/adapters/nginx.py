@@ -48,6 +48,7 @@ from crossplane import analyzer as crossplane_analyzer
 from crossplane import lexer as crossplane_lexer
 from crossplane import parser as crossplane_parser
 
+from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
@@ -622,4 +623,4 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 
 
 def _note(kind: str, field_name: str, text: str, *, source: str | None = None) -> AdapterNote:
-    return AdapterNote(kind=kind, field=field_name, text=text, source=source or _SOURCE)
+    return note(kind, field_name, text, source=source or _SOURCE)

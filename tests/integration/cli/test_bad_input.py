@@ -100,7 +100,10 @@ def test_sut_never_ready_is_stopped_after_its_timeout(tmp_path: Path) -> None:
         "never-ready",
         sut={
             "kind": "command",
-            "command": f'{sys.executable} -c "import time; time.sleep(120)"',
+            # names its listen address and upstreams (or it is refused before the start) but
+            # never listens
+            "command": f'{sys.executable} -c "import time; time.sleep(120)" {{listen}} '
+            "{upstreams}",
             "ready_timeout_s": 1,
         },
         policy={"inline": {"max_retries": 0}},

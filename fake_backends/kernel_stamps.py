@@ -216,12 +216,14 @@ def _fileno(sock: Any) -> int:
 
 
 def _has_data(sock: socket.socket) -> bool:
+    """Whether gunicorn has something to read: a byte, the client's EOF, or an error."""
     try:
-        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)  # b"" (EOF) counts too
     except BlockingIOError:
         return False
     except OSError:
-        return True  # an error or EOF: let gunicorn see it
+        return True
+    return True
 
 
 class StampedThreadWorker(ThreadWorker):  # type: ignore[misc]

@@ -279,3 +279,32 @@ def test_a_paused_replicas_late_records_are_not_taken_at_their_word() -> None:
     # D overlaps the pause, but its two attempts on live replicas prove the violation
     assert check(v, "non_retryable_status").request_ids == ["D"]
     assert any("r1 paused from" in n and n.startswith("2 of 4 requests") for n in v.notes)
+
+
+def test_an_answered_request_with_no_journaled_attempt_during_a_kill_is_not_judged() -> None:
+    """K was answered 200 while r1 was being killed and left no journal record (its attempt was
+    served as the replica went down: a container's journal is pulled, not shared). Seen once on
+    the docker substrate as a false 'answered without any backend attempt'. Outside a window the
+    same orphan still fails."""
+    kill = DownWindow(replica="r1", kind="kill", start_us=int(2.0e6), end_us=int(4.0e6))
+    journal = [attempt("C", "r0", 0, 6.000, 6.005, 200)]
+    clients = [client("K", 1.990, 2.010, 200), client("C", 5.999, 6.006, 200)]
+
+    def agreement(windows: list[DownWindow]) -> CheckResult:
+        v = verify(
+            PAUSE_POLICY,
+            FaultProfile(failure_rate=0.0),
+            load_attempts(journal),
+            load_client_records(clients),
+            epsilon_s=EPSILON_S,
+            checks=["client_agreement"],
+            down_windows=windows,
+        )
+        return check(v, "client_agreement")
+
+    assert agreement([]).outcome is Outcome.FAIL
+    with_kill = agreement([kill])
+    assert with_kill.outcome is Outcome.PASS, with_kill.evidence
+    assert any(
+        e.startswith("not judged: 1 client requests overlapping") for e in with_kill.evidence
+    )

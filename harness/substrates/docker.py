@@ -386,6 +386,9 @@ class DockerSubstrate(LocalSubstrate):
         else:
             image, argv[0] = image_ref(SUT_IMAGE), Path(argv[0]).name
         env = {k: v for k, v in (plan.env or {}).items() if os.environ.get(k) != v}
+        # the SUT's own metrics (HAProxy's exporter), published on 127.0.0.1 like its data port
+        metrics = int(plan.metrics_hostport.rsplit(":", 1)[1]) if plan.metrics_hostport else None
+        metrics_port = {f"{metrics}/tcp": ("127.0.0.1", None)} if metrics else {}
         container = self._run(
             image,
             f"{self.network_name}-sut",
@@ -394,7 +397,7 @@ class DockerSubstrate(LocalSubstrate):
             environment=env,
             working_dir=str(plan.cwd) if plan.cwd else None,
             network=self.network_name,
-            ports={f"{SUT_PORT}/tcp": ("127.0.0.1", None)},
+            ports={f"{SUT_PORT}/tcp": ("127.0.0.1", None), **metrics_port},
             volumes=self._mounts(),
             labels={f"{LABEL}.role": "sut"},
             healthcheck={"test": ["NONE"]},
@@ -408,6 +411,9 @@ class DockerSubstrate(LocalSubstrate):
             name=spec.kind,
             log_path=log_path,
             config_path=plan.config_path,
+            metrics_hostport=(
+                f"127.0.0.1:{_published(container, metrics)}" if metrics is not None else None
+            ),
             _stopper=lambda: self._save_logs(container, log_path),
         )
         self._log(f"SUT ready at {url} (container {container.name})")

@@ -34,7 +34,7 @@ def prepare(
     """
     binary = find_binary("haproxy", spec.binary)
     source = resolve_config(spec.config, base_dir)
-    metrics = ("127.0.0.1", free_port())
+    metrics = (listen[0], free_port())  # beside the data port (0.0.0.0 in a container)
     lines = render_config(source, listen=listen, upstreams=upstreams)
     lines = [*lines, *(RenderedLine(text + "\n", None) for text in exporter_frontend(metrics))]
     rendered = write_rendered(lines, workdir / "haproxy" / "haproxy.cfg")

@@ -234,6 +234,10 @@ def alerts_check(record: TelemetryRecord, journal: AttemptTable) -> CheckResult 
 
     if record.skipped:
         return result(Outcome.NOT_APPLICABLE, f"not judged: {record.skipped}", [])
+    if record.no_reader and "not reachable" in record.no_reader:
+        # the rules are written over the SUT's own series, which were never scraped: an alert
+        # that stayed quiet proves nothing, one that did not fire proves nothing either
+        return result(Outcome.NOT_JUDGED, f"not judged: {record.no_reader}", [])
     fired = {s.alert for s in record.alerts}
     spans = [
         f"{s.alert} firing from t={s.start_s - record.start_s:.1f}s "

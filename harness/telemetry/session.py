@@ -57,7 +57,12 @@ def load_with_telemetry(
 ) -> tuple[A, TelemetryRecord]:
     """``run_load()`` inside a telemetry session on ``substrate``: its result and the record."""
     with open_session(system, substrate, rules, expect_alerts, workdir, why_not=why_not) as session:
-        log("telemetry: " + (session.skipped or "Prometheus scrapes the SUT and the backends"))
+        jobs = sorted({t.job for t in session.targets})
+        log(
+            "telemetry: "
+            + (session.skipped or f"Prometheus scrapes {' and '.join(jobs) or 'nothing'}")
+            + (f"; {session.no_reader}" if session.no_reader and not session.skipped else "")
+        )
         session.mark_start()
         artifacts = run_load()
         session.mark_end()
@@ -127,6 +132,15 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         self.no_reader = found if isinstance(found, str) else None
         self.readers: list[TelemetryReader] = [] if isinstance(found, str) else [found]
         self.readers.append(BACKENDS)
+        scraped = {t.job for t in self.targets}
+        unreachable = [r for r in self.readers if r.job not in scraped]
+        if unreachable and not skipped:
+            self.no_reader = (
+                f"{', '.join(r.system for r in unreachable)}: its metrics endpoint is not "
+                "reachable on this substrate (no scrape target), so its counters and alerts "
+                "are not judged"
+            )
+        self.readers = [r for r in self.readers if r.job in scraped]
         self._stack = contextlib.ExitStack()
         self._api: PrometheusApi | None = None
         self.skipped = skipped

@@ -216,3 +216,35 @@ def test_retry_log_lines_are_judged_even_without_prometheus() -> None:
     result = telemetry_check(record, JOURNAL)
     assert result.outcome is Outcome.PASS
     assert "no Prometheus counters" in result.summary
+
+
+def test_a_sut_whose_metrics_are_not_scraped_is_not_judged_rather_than_rose_by_zero(
+    tmp_path: object,
+) -> None:
+    """The docker substrate publishes no exporter port: the SUT's counters must not be compared
+    (they would read 'rose by 0' against the journal's retries: a false violation)."""
+    from pathlib import Path
+
+    from harness.telemetry.prometheus import ScrapeTarget
+    from harness.telemetry.session import TelemetrySession
+
+    only_backends = [ScrapeTarget("backends", "127.0.0.1:1")]
+    session = TelemetrySession("haproxy", only_backends, None, {}, Path(str(tmp_path)))
+    assert [r.job for r in session.readers] == ["backends"]
+    assert session.no_reader is not None and "haproxy: its metrics endpoint" in session.no_reader
+    both = [*only_backends, ScrapeTarget("sut", "127.0.0.1:2")]
+    assert [r.job for r in TelemetrySession("haproxy", both, None, {}, Path(".")).readers] == [
+        "sut",
+        "backends",
+    ]
+
+
+def test_alerts_over_unscraped_sut_metrics_are_not_judged() -> None:
+    record = _record(
+        rules_file="r.yaml",
+        alert_rules=["HighRetryRate"],
+        expect_alerts={"HighRetryRate": AlertExpectation.QUIET},
+        no_reader="haproxy: its metrics endpoint is not reachable on this substrate",
+    )
+    result = alerts_check(record, JOURNAL)
+    assert result is not None and result.outcome is Outcome.NOT_JUDGED

@@ -206,3 +206,21 @@ def test_empty_journal_is_inconclusive() -> None:
 
     v = verify(ENVOY.policy, ENVOY.profile, load_attempts([]), None, epsilon_s=EPSILON_S)
     assert v.outcome is Outcome.INCONCLUSIVE and v.traces == 0
+
+
+def test_with_no_delay_goal_the_jitter_check_is_decided_by_its_tests() -> None:
+    """``delay_shortfall: null`` plans no jitter sample: the KS tests that ran decide (the check
+    was 'inconclusive: n=0 below the planned 0' on every correct Traefik run); with a goal, an
+    under-sized index stays inconclusive."""
+    run = simulate(ENVOY.policy, ENVOY.profile, ENVOY.traffic, seed=5, noise_s=NOISE_S)
+
+    def jitter(goals: DetectionGoals) -> Outcome:
+        v = verify(
+            ENVOY.policy, ENVOY.profile, run.attempts, run.clients, epsilon_s=EPSILON_S, goals=goals
+        )
+        return check(v, "jitter_distribution").outcome  # type: ignore[attr-defined,no-any-return]
+
+    no_goal = DetectionGoals(detect=Deviations(delay_shortfall=None, success_rate_drop=None))
+    assert jitter(no_goal) is Outcome.PASS
+    huge_goal = DetectionGoals(detect=Deviations(delay_shortfall=0.001, success_rate_drop=None))
+    assert jitter(huge_goal) is Outcome.INCONCLUSIVE

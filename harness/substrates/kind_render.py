@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from harness.errors import BadInput
 from harness.scenario import Scenario, load_config_dict
 from harness.substrates.images import BACKEND_IMAGE, BACKEND_TAG
 from harness.substrates.kind_kit import Kit, entry_host_port
@@ -271,7 +272,13 @@ def render(
 ) -> Rendered:
     """Write every manifest, the kind cluster config and the command list into ``out``."""
     out = out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write the manifests to {out}: {exc.strerror or exc} (give a folder)",
+            field="--render",
+        ) from None
     for sub in ("base", "kits", "replicas", "harness", "locust"):
         shutil.rmtree(out / sub, ignore_errors=True)
     shutil.copytree(MANIFESTS / "base", out / "base")

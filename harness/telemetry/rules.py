@@ -87,12 +87,15 @@ def load_rules(source: Path, promtool: str) -> AlertRules:
         ) from exc
     groups = _groups(document, source)
     plain_text = yaml.safe_dump({"groups": groups}, sort_keys=False)
+    manifest = isinstance(document, dict) and document.get("kind") == "PrometheusRule"
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8") as plain:
         plain.write(plain_text)
         plain.flush()
         try:
+            # a plain rules file is checked as the user wrote it, so promtool's line numbers
+            # are the user's; a manifest's groups are checked as extracted
             checked = subprocess.run(
-                [promtool, "check", "rules", plain.name],
+                [promtool, "check", "rules", plain.name if manifest else str(source)],
                 capture_output=True,
                 text=True,
                 timeout=PROMTOOL_TIMEOUT_S,
@@ -102,7 +105,7 @@ def load_rules(source: Path, promtool: str) -> AlertRules:
             raise BadInput(f"promtool check rules could not run: {exc}", file=source) from exc
     if checked.returncode != 0:
         said = " ".join((checked.stderr or checked.stdout).split())
-        said = said.replace(plain.name, source.name)
+        said = said.replace(plain.name, f"{source.name} (spec.groups)")
         raise BadInput(f"promtool check rules refused it: {said}", file=source)
     alerts = _alert_names(groups)
     if not alerts:

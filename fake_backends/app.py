@@ -51,7 +51,8 @@ def counter_url(settings: BackendSettings, state_dir: Path) -> str:
 
 
 def prepare_state_dir(state_dir: Path, profile: FaultProfile, settings: BackendSettings) -> None:
-    """Initialise a replica's state directory (profile generation 1, empty journal)."""
+    """Initialise a replica's state directory (profile generation 1; the journal is created
+    if missing and kept if present)."""
     state = SharedState.create(state_dir, profile)
     Journal(
         journal_path(settings, state_dir), settings.journal_max_records, state, settings.replica

@@ -71,10 +71,14 @@ class Journal:
         self._counted: tuple[int, int, int] = (-1, 0, 0)  # generation, offset, lines
 
     def create_files(self) -> None:
-        """Create (empty) journal files; called once by the master before workers start."""
+        """Create the journal files if missing; called once by the master before workers start.
+
+        An existing journal is kept and appended to: a replica restarted on the same journal
+        (chaos: kill, then start again) must not erase the attempts it served before the kill,
+        or they would look like answers no backend gave. ``DELETE /journal`` empties it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for p in (self.path, self.seq_path):
-            with open(p, "wb"):
+            with open(p, "ab"):
                 pass
 
     def _fds(self) -> tuple[int, int]:

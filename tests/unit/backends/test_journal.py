@@ -91,3 +91,18 @@ def test_concurrent_processes_write_every_record_once(tmp_path: Path) -> None:
     ids = [orjson.loads(x)["request_id"] for x in journal.read_page(None).data.splitlines()]
     assert sorted(ids) == sorted(f"id-{i}" for i in range(2000))
     assert journal.stats().recorded == 2000
+
+
+def test_a_restarted_replica_keeps_the_records_it_wrote_before(tmp_path: Path) -> None:
+    """Chaos kills a replica and starts it again on the same journal: the records of the
+    attempts it served before must survive the new start (they were truncated, and showed up
+    as hundreds of answers 'no backend gave' on the docker substrate)."""
+    first = _journal(tmp_path)
+    assert all(_append(first, i) for i in range(3))
+    state = SharedState.create(tmp_path / "state2", FaultProfile())  # the new process's state
+    again = Journal(tmp_path / "j.ndjson", 1000, state, "r0")
+    again.create_files()
+    assert _append(again, 3)
+    lines = (tmp_path / "j.ndjson").read_bytes().splitlines()
+    assert [orjson.loads(x)["request_id"] for x in lines] == [f"id-{i}" for i in range(4)]
+    assert again.reserve() == 5  # the sequence goes on: the cap counts every attempt served

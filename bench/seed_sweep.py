@@ -15,6 +15,15 @@ them the table's "false failures" column counts the runs that missed the expecte
 ``stress-ng --cpu 2`` (one CPU hog per core, bounded by ``--timeout``) loads every core, and
 reports the two halves separately. ``--jobs J`` runs J runs side by side (more load, too).
 
+Every run is also written as one JSON line to ``runs.ndjson`` in the work folder: scenario,
+condition, seed, exit code, wall time, the 1-minute load average at its start and end, ε and its
+parts (``run.json``: ``epsilon_parts`` when the run records them, else the numbers of its
+``epsilon_evidence`` sentence, which is kept too), the lowest judged/eligible share, and each
+check that was not a pass (outcome, summary, judged/eligible, statistic), so a false failure can
+be diagnosed afterwards; the report folder of every run without the expected outcome is kept.
+The table adds ε p95 per scenario, and each condition's load average (sampled every 10 s) is
+printed beside its half.
+
 ``--proxy`` sweeps the retrying proxy of ``tests/support/retrying_proxy.py`` (test code) with
 its scenarios in ``tests/scenarios/retrying_proxy``: the correct proxy (false-failure rate, no
 failure allowed) and each injected defect at the scenario's size (detection rate: a defect is
@@ -34,6 +43,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -41,11 +52,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import yaml
 from scipy.stats import binom
 
@@ -88,6 +102,8 @@ class Sweep:
     requests: list[int] = field(default_factory=list)
     attempts: list[int] = field(default_factory=list)
     epsilon_ms: list[float] = field(default_factory=list)
+    judged_share: list[float] = field(default_factory=list)
+    not_passed: Counter[str] = field(default_factory=Counter)
     failed_seeds: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -143,10 +159,72 @@ def cpu_hog(enabled: bool) -> Iterator[None]:
             proc.wait(timeout=10)
 
 
-def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, dict[str, object]]:
-    """One ``retry-harness run``: exit code, wall time and the verdict JSON (empty if none)."""
-    verdict_path = report_dir / "verdict.json"
-    verdict_path.unlink(missing_ok=True)
+STOP_AT: float | None = None
+"""``time.time()`` after which no new run starts (``--until``)."""
+
+RUNS_FILE = "runs.ndjson"
+_RUNS_LOCK = threading.Lock()
+
+_PART = re.compile(
+    r"(?:largest of \d+ )?(?P<name>[A-Za-z][^(),;=]*?)\s*\((?:p95 (?P<p95>[\d.]+) ms, )?"
+    r"max (?P<max>[\d.]+) ms\)"
+)
+_FLOOR = re.compile(r"ε = max\((?P<floor>[\d.]+) ms,")
+
+
+def epsilon_parts(manifest: dict[str, Any]) -> dict[str, float]:
+    """ε's parts in ms: ``run.json``'s ``epsilon_parts`` (seconds) when the run records them,
+    else the numbers of its evidence sentence (``floor``, ``<part>_p95``, ``<part>_max``)."""
+    parts = manifest.get("epsilon_parts")
+    if isinstance(parts, dict):
+        return {str(k): float(v) * 1e3 for k, v in parts.items() if isinstance(v, int | float)}
+    sentence = str(manifest.get("epsilon_evidence", ""))
+    out: dict[str, float] = {}
+    if m := _FLOOR.search(sentence):
+        out["floor"] = float(m["floor"])
+    for m in _PART.finditer(sentence):
+        slug = re.sub(r"[^a-z0-9]+", "_", m["name"].lower().replace("the sut's ", "")).strip("_")
+        if m["p95"]:
+            out[f"{slug}_p95"] = float(m["p95"])
+        out[f"{slug}_max"] = float(m["max"])
+    return out
+
+
+def not_passed(verdict: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each check of the verdict that was not a pass (n/a included), with what it saw."""
+    out = []
+    for c in verdict.get("checks", []):
+        if c.get("outcome") == "pass":
+            continue
+        stat = c.get("stat") or {}
+        out.append(
+            {
+                "check": c.get("name"),
+                "outcome": c.get("outcome"),
+                "summary": c.get("summary"),
+                "judged": c.get("judged"),
+                "eligible": c.get("eligible"),
+                "stat": {k: stat.get(k) for k in ("test", "p_value", "n", "n_planned", "alpha")}
+                if stat
+                else None,
+                "evidence": list(c.get("evidence", []))[:3],
+            }
+        )
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, str]:
+    """One ``retry-harness run``: exit code, wall time and the last lines it printed on an
+    exit other than pass/violation/inconclusive (empty otherwise)."""
+    (report_dir / "verdict.json").unlink(missing_ok=True)
     cmd = [
         sys.executable,
         "-m",
@@ -160,41 +238,75 @@ def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, d
         str(report_dir),
     ]
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        code, out = proc.returncode, (proc.stderr or proc.stdout)
+    except subprocess.TimeoutExpired as exc:  # bounded: a hung run is an error, not a hang
+        code, out = -9, f"timed out after {exc.timeout} s"
     wall = time.monotonic() - started
-    verdict: dict[str, object] = {}
-    if verdict_path.exists():
-        verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
-    if proc.returncode not in (EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE):
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        print(f"  {scenario.stem} seed {seed}: exit {proc.returncode}: {' | '.join(tail)}")
-    return proc.returncode, wall, verdict
-
-
-STOP_AT: float | None = None
-"""``time.time()`` after which no new run starts (``--until``)."""
+    tail = ""
+    if code not in (EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE):
+        tail = " | ".join(out.strip().splitlines()[-3:])
+        print(f"  {scenario.stem} seed {seed}: exit {code}: {tail}")
+    return code, wall, tail
 
 
 def _one(result: Sweep, scenario: Path, seed: int, work: Path, hog: bool) -> None:
     if STOP_AT is not None and time.time() >= STOP_AT:
         return
     folder = work / f"{result.name}-{result.condition}-{seed}"
+    load_start = os.getloadavg()[0]
     with cpu_hog(hog):
-        code, wall, verdict = run_once(scenario, seed, folder)
+        code, wall, tail = run_once(scenario, seed, folder)
+    load_end = os.getloadavg()[0]
+    verdict = _read_json(folder / "verdict.json")
+    manifest = _read_json(folder / "run" / "run.json")
+    eps = float(verdict.get("epsilon_s", manifest.get("epsilon_s", float("nan")))) * 1e3
+    others = not_passed(verdict)
+    wanted = EXIT_VIOLATION if result.expect == "violation" else EXIT_OK
+    record = {
+        "scenario": result.name,
+        "condition": result.condition,
+        "expect": result.expect,
+        "seed": seed,
+        "exit": code,
+        "wall_s": round(wall, 2),
+        "load1_start": load_start,
+        "load1_end": load_end,
+        "epsilon_ms": eps,
+        "epsilon_parts_ms": epsilon_parts(manifest),
+        "epsilon_evidence": manifest.get("epsilon_evidence"),
+        "judged_share": verdict.get("judged_share"),
+        "requests": verdict.get("client_records"),
+        "attempts": verdict.get("attempts"),
+        "sut_answered": verdict.get("sut_answered"),
+        "not_passed": others,
+        "error_tail": tail or None,
+        "kept": None if code == wanted else str(folder),
+    }
+    with _RUNS_LOCK, (work / RUNS_FILE).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
     with result.lock:
         result.codes.append(code)
         result.wall_s.append(wall)
         if verdict:
-            result.requests.append(int(str(verdict.get("client_records", 0))))
-            result.attempts.append(int(str(verdict.get("attempts", 0))))
-            result.epsilon_ms.append(float(str(verdict.get("epsilon_s", 0.0))) * 1e3)
-    eps = float(str(verdict.get("epsilon_s", "nan"))) * 1e3 if verdict else float("nan")
+            result.requests.append(int(verdict.get("client_records", 0)))
+            result.attempts.append(int(verdict.get("attempts", 0)))
+            result.epsilon_ms.append(eps)
+            if verdict.get("judged_share") is not None:
+                result.judged_share.append(float(verdict["judged_share"]))
+        for c in others:
+            if c["outcome"] != "not_applicable":
+                result.not_passed[f"{c['check']}:{c['outcome']}"] += 1
+    flagged = ", ".join(
+        f"{c['check']} {c['outcome']}" for c in others if c["outcome"] != "not_applicable"
+    )
     print(
         f"run {result.name} [{result.condition}] seed {seed}: exit {code}, {wall:.0f} s, "
-        f"ε {eps:.0f} ms",
+        f"ε {eps:.0f} ms, load {load_start:.1f}->{load_end:.1f}"
+        + (f"; {flagged}" if flagged else ""),
         flush=True,
     )
-    wanted = EXIT_VIOLATION if result.expect == "violation" else EXIT_OK
     if code == wanted:
         shutil.rmtree(folder, ignore_errors=True)  # keep only the runs worth a look
     else:
@@ -202,6 +314,42 @@ def _one(result: Sweep, scenario: Path, seed: int, work: Path, hog: bool) -> Non
             result.failed_seeds.append(seed)
         print(f"  {result.name} [{result.condition}] seed {seed}: exit {code} (kept in {folder})")
     sys.stdout.flush()
+
+
+@dataclass
+class LoadSampler:
+    """The 1-minute load average every ``every_s`` seconds while a condition runs."""
+
+    every_s: float = 10.0
+    samples: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    def __enter__(self) -> LoadSampler:
+        def sample() -> None:
+            while True:
+                self.samples.append(os.getloadavg()[0])
+                if self._stop.wait(self.every_s):
+                    return
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def sentence(self) -> str:
+        if not self.samples:
+            return "load average: no sample"
+        x = np.asarray(self.samples)
+        return (
+            f"load average (1 min, {x.size} samples every {self.every_s:.0f} s): "
+            f"mean {x.mean():.1f}, median {np.median(x):.1f}, min {x.min():.1f}, "
+            f"max {x.max():.1f}"
+        )
 
 
 def sweep(
@@ -259,11 +407,15 @@ def _range(values: Sequence[float]) -> str:
     return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
 
 
+def _p95(values: Sequence[float]) -> str:
+    return f"{float(np.percentile(values, 95)):.1f}" if values else "-"
+
+
 def table(results: Sequence[Sweep]) -> str:
     head = (
         f"{'scenario':40} {'condition':9} {'expect':10} {'runs':>4} {'pass':>4} {'viol':>4} "
         f"{'inc':>3} {'err':>3} {'wrong':>5} {'wall s':>6} {'requests':>8} {'attempts':>8} "
-        f"{'ε ms mean':>9} {'ε ms range':>11}"
+        f"{'ε ms mean':>9} {'ε ms p95':>8} {'ε ms range':>11} {'judged min':>10}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -272,8 +424,17 @@ def table(results: Sequence[Sweep]) -> str:
             f"{r.count(EXIT_VIOLATION):4} {r.count(EXIT_INCONCLUSIVE):3} {r.errors:3} "
             f"{r.unexpected:5} {_mean(r.wall_s, '.1f'):>6} {_mean(r.requests, '.0f'):>8} "
             f"{_mean(r.attempts, '.0f'):>8} {_mean(r.epsilon_ms, '.1f'):>9} "
-            f"{_range(r.epsilon_ms):>11}"
+            f"{_p95(r.epsilon_ms):>8} {_range(r.epsilon_ms):>11} "
+            f"{format(min(r.judged_share), '.0%') if r.judged_share else '-':>10}"
         )
+    notes = [
+        f"{r.name} [{r.condition}]: "
+        + ", ".join(f"{k} x{v}" for k, v in sorted(r.not_passed.items()))
+        for r in results
+        if r.not_passed
+    ]
+    if notes:
+        lines += ["", "checks that were not a pass (n/a aside), runs per check:", *notes]
     return "\n".join(lines)
 
 
@@ -362,16 +523,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         for hog in conditions
     }
     end = STOP_AT
+    loads: dict[str, str] = {}
     for k, hog in enumerate(conditions):
         if end is not None:  # each condition gets its share of the time left
             STOP_AT = time.time() + (end - time.time()) / (len(conditions) - k)
         tasks = [  # scenarios take turns, so a sweep cut by --until still covers each
             (sweeps[(f, hog)], f.resolve(), FIRST_SEED + i) for i in range(args.runs) for f in files
         ]
-        with cpu_hog(hog), ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        with (
+            LoadSampler() as load,
+            cpu_hog(hog),
+            ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool,
+        ):
             futures = [pool.submit(_one, r, f, seed, work, False) for r, f, seed in tasks]
             for future in futures:
                 future.result()
+        condition = "cpu-hog" if hog else "quiet"
+        loads[condition] = load.sentence()
+        print(f"{condition}: {loads[condition]}", flush=True)
         for f in files:
             r = sweeps[(f, hog)]
             print(
@@ -385,6 +554,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results))
     print()
     print(summary(results, args.alpha))
+    for condition, sentence in loads.items():
+        print(f"{condition}: {sentence}")
+    print(f"per-run records (ε parts, checks not passed): {work / RUNS_FILE}")
     print(f"total wall time {time.monotonic() - started:.0f} s")
     return 0
 
@@ -401,9 +573,10 @@ def _defects(args: argparse.Namespace, work: Path) -> list[Sweep]:
         r = Sweep(name=f"{base.stem}+{defect}", expect="violation")
         results.append(r)
         tasks += [(r, variant, FIRST_SEED + i) for i in range(args.defect_runs)]
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with LoadSampler() as load, ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for future in [pool.submit(_one, r, f, seed, work, False) for r, f, seed in tasks]:
             future.result()
+    print(f"defects: {load.sentence()}", flush=True)
     for r in results:
         print(
             f"defect {r.name}: caught {r.count(EXIT_VIOLATION)} of {len(r.codes)} "

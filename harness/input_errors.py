@@ -1,20 +1,26 @@
 """Turning bad input files into one clear error: the one place that reads a user's YAML/JSON
 file with a line for every key (:class:`LineMap`) and maps a pydantic ``ValidationError`` to a
-:class:`~harness.errors.BadInput` naming file, line and dotted field.
+:class:`~harness.errors.BadInput` naming file, line, dotted field (``chaos[0].replica``) and what
+is allowed (:func:`bad_input_from_validation`; :class:`FieldError` lets a validator name a
+field below its model).
 
-Used by the adapters (``harness.adapters._common`` re-exports these names), the policy file
-reader (``harness.policy.schema``) and anything else that validates a user's file.
+Used by every reader of a user's file: the scenario (``harness.scenario``), the policy file
+(``harness.policy.schema``), the adapters (``harness.adapters._common`` re-exports these names),
+the urllib3 client config (``harness.suts.urllib3_config``), ``kit.yaml``
+(``harness.substrates.kind_kit``) and a saved verdict (``harness.report.json_report``).
 """
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from harness.errors import BadInput
 
@@ -68,17 +74,24 @@ class LineMap:
         return LineMap(sub)
 
 
-def _index_lines(node: yaml.Node, path: KeyPath, out: dict[KeyPath, int]) -> None:
+def _index_lines(
+    node: yaml.Node, path: KeyPath, out: dict[KeyPath, int], inside: frozenset[int] = frozenset()
+) -> None:
+    """Record the line of ``node`` and of everything below it (an alias of an enclosing node,
+    a recursive document, is indexed once)."""
     out.setdefault(path, node.start_mark.line + 1)
+    if id(node) in inside:
+        return
+    inside = inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             out[(*path, key)] = key_node.start_mark.line + 1
-            _index_lines(value_node, (*path, key), out)
+            _index_lines(value_node, (*path, key), out, inside)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             out[(*path, i)] = item.start_mark.line + 1
-            _index_lines(item, (*path, i), out)
+            _index_lines(item, (*path, i), out, inside)
 
 
 def reject_duplicate_keys(root: yaml.Node | None, file: str | Path) -> None:
@@ -188,27 +201,195 @@ def load_yaml_mapping(path: Path) -> tuple[dict[str, Any], LineMap]:
     return docs[0]
 
 
+class FieldError(ValueError):
+    """A rule broken at ``loc`` (a key path below the model whose validator raised it).
+
+    Raised inside a pydantic validator, it makes :func:`bad_input_from_validation` name that
+    field (and its line) instead of the model's, with ``reason`` as the whole message.
+    """
+
+    def __init__(self, loc: tuple[str | int, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.loc = loc
+        self.reason = reason
+
+
+def _strip_annotated(tp: Any) -> Any:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _members(types_: Iterable[Any]) -> list[Any]:
+    """The union members of each type (``None`` left out, ``Annotated`` stripped)."""
+    out: list[Any] = []
+    for tp in types_:
+        tp = _strip_annotated(tp)
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):
+            out.extend(_strip_annotated(a) for a in typing.get_args(tp) if a is not type(None))
+        else:
+            out.append(tp)
+    return out
+
+
+def _models(types_: Iterable[Any]) -> list[type[BaseModel]]:
+    return [m for m in _members(types_) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _tag(model: type[BaseModel]) -> str | None:
+    """The ``kind`` default that tags ``model`` in a discriminated union, if it has one."""
+    kind = model.model_fields.get("kind")
+    return kind.default if kind is not None and isinstance(kind.default, str) else None
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where one pydantic error points: the user's key path, and what is allowed there."""
+
+    path: KeyPath
+    models: list[type[BaseModel]]  # the model(s) that validated the object at ``path``
+
+
+def _place(
+    loc: Sequence[Any],
+    model: type[BaseModel] | None,
+    lines: LineMap | None,
+    *,
+    unknown_key: bool = False,
+) -> _Place:
+    """The user's key path of a pydantic ``loc``, without union tags and validator names.
+
+    With ``model``, the loc is walked through its field types: a part that names a field, a
+    list index or a dict key is the user's; a union member's tag or class name narrows the
+    candidates; anything else (``function-after[...]``, ``float``, ...) is pydantic's own. Where
+    the types say nothing, a part is kept when the file has it (``lines``) or is its last.
+    """
+    current: list[Any] = [model] if model is not None else []
+    path: list[PathKey] = []
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        members = _members(current)
+        models = _models(current)
+        nxt: list[Any] = []
+        if isinstance(part, int):
+            for m in members:
+                origin, args = typing.get_origin(m), typing.get_args(m)
+                if origin in (list, tuple, frozenset, set) and args:
+                    nxt.append(args[0])
+                elif origin is dict and len(args) == 2:
+                    nxt.append(args[1])
+            if nxt or not current or (lines is not None and (*path, part) in lines.lines):
+                path.append(part)
+                current = nxt
+            continue
+        if not isinstance(part, str):
+            continue
+        fields = [m.model_fields[part].annotation for m in models if part in m.model_fields]
+        tagged = [m for m in models if m.__name__ == part or (len(models) > 1 and _tag(m) == part)]
+        mapping_values = [
+            typing.get_args(m)[1]
+            for m in members
+            if typing.get_origin(m) is dict and len(typing.get_args(m)) == 2
+        ]
+        if tagged:  # before fields: a discriminated union's tag may also be a field name
+            current = list(tagged)
+        elif fields:
+            path.append(part)
+            current = fields
+        elif mapping_values:
+            path.append(part)
+            current = mapping_values
+        elif not current:
+            known = lines is not None and (*path, part) in lines.lines
+            if known or last or lines is None or not lines.lines:
+                path.append(part)
+        elif last and unknown_key:
+            path.append(part)  # the key the model at ``path`` does not have
+        # else: pydantic's name of a validator or of a non-model union member: not the user's
+    return _Place(tuple(path), _models(current) if model is not None else [])
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _problem(
+    err: Mapping[str, Any], model: type[BaseModel] | None, lines: LineMap | None
+) -> tuple[KeyPath, str]:
+    """The user's key path and the one-line reason of one pydantic error."""
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, FieldError):
+        return _place((*loc, *cause.loc), model, lines).path, cause.reason
+    place = _place(loc, model, lines, unknown_key=kind == "extra_forbidden")
+    if kind == "extra_forbidden":
+        parent = _place(loc[:-1], model, lines)
+        if parent.models:
+            allowed = ", ".join(parent.models[0].model_fields)
+            return place.path, f"unknown field '{loc[-1]}'; allowed: {allowed}"
+        return place.path, f"unknown field '{loc[-1]}'"
+    if kind == "missing":
+        return place.path, "required field is missing"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        field_ = str(ctx.get("discriminator", "'kind'")).strip("'")
+        tags = [t for m in place.models if (t := _tag(m)) is not None]
+        allowed = ", ".join(tags)
+        if kind == "union_tag_invalid":
+            return place.path, f"unknown {field_} '{ctx.get('tag')}'; allowed: {allowed}"
+        return place.path, f"needs '{field_}'; allowed: {allowed}"
+    if kind in ("model_type", "model_attributes_type") and place.models:
+        allowed = ", ".join(place.models[0].model_fields)
+        return (
+            place.path,
+            f"must be a mapping with fields {allowed} (got {_short(err.get('input'))})",
+        )
+    msg = str(err["msg"])
+    for noise in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(noise):
+            msg = msg[len(noise) :]
+    value = err.get("input")
+    if kind not in ("value_error", "assertion_error") and (
+        value is None or isinstance(value, str | int | float | bool)
+    ):
+        msg += f" (got {_short(value)})"
+    return place.path, msg
+
+
+def _other_branch(
+    loc: tuple[Any, ...], path: KeyPath, other: tuple[Any, ...], deeper: KeyPath
+) -> bool:
+    """Whether another union member's error reached deeper into the same value: then this
+    member (``timeout`` "not a number" beside ``timeout.read`` "> 0") did not fit its shape."""
+    return len(deeper) > len(path) and deeper[: len(path)] == path and other[: len(loc)] != loc
+
+
 def bad_input_from_validation(
     err: ValidationError,
     *,
-    file: str | Path,
+    file: str | Path | None,
     lines: LineMap | None = None,
-    prefix: Sequence[PathKey] = (),
-    field_names: Mapping[str, str] | None = None,
+    model: type[BaseModel] | None = None,
 ) -> BadInput:
-    """The first pydantic error as BadInput: ``loc`` joined with dots, line from ``lines``.
+    """A pydantic ``ValidationError`` as one ``BadInput``: file, line, dotted field, the rule.
 
-    ``field_names`` renames canonical fields to native ones in the message (e.g.
-    ``{"max_retries": "retries"}``).
+    ``model`` is the model that was validated: with it, union tags are left out of the field
+    name, an unknown field lists the allowed ones and a discriminated union lists its tags.
+    ``lines`` gives each field its line. The most precise problem is reported (a missing field,
+    known only by its parent's line, last) and the others counted: "(and 2 more problems)".
     """
-    first = err.errors()[0]
-    loc: KeyPath = tuple(p for p in first["loc"] if isinstance(p, str | int))
-    full = (*prefix, *loc)
-    name = ".".join(str(p) for p in full) or None
-    if name is not None and field_names:
-        name = field_names.get(name, name)
-    line = lines.line(*full) if lines is not None else None
-    message = first["msg"]
-    if "input" in first and first["type"] not in ("missing", "extra_forbidden"):
-        message += f" (got {first['input']!r})"
-    return BadInput(message, file=file, line=line, field=name)
+    problems = [(tuple(one["loc"]), *_problem(one, model, lines)) for one in err.errors()]
+    found: list[tuple[int, KeyPath, str]] = []
+    for loc, path, reason in problems:
+        if any(_other_branch(loc, path, other, deeper) for other, deeper, _ in problems):
+            continue
+        line = lines.line(*path) if lines is not None else None
+        found.append((line or 0, path, reason))
+    found.sort(key=lambda t: (t[2] == "required field is missing", t[0]))
+    line, path, reason = found[0]
+    if len(found) > 1:
+        more = len(found) - 1
+        reason += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return BadInput(reason, file=file, line=line or None, field=dotted(path) or None)

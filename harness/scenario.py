@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,7 +56,14 @@ from pydantic import (
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
-from harness.input_errors import reject_duplicate_keys
+from harness.input_errors import (
+    FieldError,
+    LineMap,
+    bad_input_from_validation,
+    dotted,
+    parse_yaml_documents,
+    read_text,
+)
 from harness.oracle.planner import DetectionGoals, Deviations
 from harness.policy.model import RetryPolicy
 from harness.suts.spec import SutSpec
@@ -77,7 +82,6 @@ __all__ = [
     "PolicySource",
     "PolicySpec",
     "Scenario",
-    "ScenarioFieldError",
     "SpikeShape",
     "dump_scenario",
     "load_config_dict",
@@ -107,15 +111,6 @@ MAX_USERS = 10_000
 MAX_REQUESTS = 10_000_000
 MAX_DURATION_S = 86_400.0
 WEIGHT_SUM_TOLERANCE = 1e-6
-
-
-class ScenarioFieldError(ValueError):
-    """A cross-field rule broken at ``loc`` (a path below the model that raised it)."""
-
-    def __init__(self, loc: tuple[str | int, ...], reason: str) -> None:
-        super().__init__(reason)
-        self.loc = loc
-        self.reason = reason
 
 
 class _Frozen(BaseModel):
@@ -292,13 +287,11 @@ class ChaosOp(_Frozen):
     @model_validator(mode="after")
     def _fits_action(self) -> ChaosOp:
         if self.action == "set_faults" and self.profile is None:
-            raise ScenarioFieldError(("profile",), "set_faults needs a profile")
+            raise FieldError(("profile",), "set_faults needs a profile")
         if self.action != "set_faults" and self.profile is not None:
-            raise ScenarioFieldError(
-                ("profile",), f"only set_faults takes a profile, not {self.action}"
-            )
+            raise FieldError(("profile",), f"only set_faults takes a profile, not {self.action}")
         if self.action == "resume" and self.duration_s is not None:
-            raise ScenarioFieldError(("duration_s",), "resume takes no duration_s")
+            raise FieldError(("duration_s",), "resume takes no duration_s")
         return self
 
 
@@ -357,7 +350,7 @@ class Scenario(_Frozen):
     def _cross_fields(self) -> Scenario:
         for i, op in enumerate(self.chaos):
             if op.replica >= self.backends.replicas:
-                raise ScenarioFieldError(
+                raise FieldError(
                     ("chaos", i, "replica"),
                     f"replica {op.replica} does not exist; allowed: 0..{self.backends.replicas - 1}"
                     " (backends.replicas)",
@@ -368,7 +361,7 @@ class Scenario(_Frozen):
             and source.file is None
             and self.sut.kind not in (SUT_KINDS_WITH_OWN_CONFIG)
         ):
-            raise ScenarioFieldError(
+            raise FieldError(
                 ("policy", "source", "file"),
                 f"needed for sut kind '{self.sut.kind}'; it may be omitted only for "
                 f"{', '.join(sorted(SUT_KINDS_WITH_OWN_CONFIG))} (the SUT's own config)",
@@ -395,176 +388,6 @@ class Scenario(_Frozen):
             return source.file
         config = getattr(self.sut, "config", None)
         return config if isinstance(config, Path) else None
-
-
-# --------------------------------------------------------------------------- YAML <-> lines
-
-
-def _key_node(node: yaml.Node, key: str | int) -> tuple[yaml.Node, yaml.Node] | None:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == str(key):
-                return k, v
-    return None
-
-
-def resolve_loc(root: yaml.Node | None, loc: Sequence[str | int]) -> tuple[int | None, str]:
-    """The 1-based line and dotted field of a pydantic error ``loc`` in a composed YAML tree.
-
-    Parts that name no YAML node are union tags or pydantic internals and are skipped, except a
-    last part that names a missing key (reported at its parent's line).
-    """
-    node = root
-    line = root.start_mark.line + 1 if root is not None else None
-    parts: list[str | int] = []
-    for i, part in enumerate(loc):
-        last = i == len(loc) - 1
-        if isinstance(part, str) and (part.startswith("[") or _is_tag(loc[:i], part)):
-            continue
-        if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                node = node.value[part]
-                line = node.start_mark.line + 1
-                parts.append(part)
-                continue
-        elif node is not None:
-            found = _key_node(node, part)
-            if found is not None:
-                key, node = found
-                line = key.start_mark.line + 1
-                parts.append(part)
-                continue
-        if last:
-            parts.append(part)
-    return line, _dotted(parts)
-
-
-def _dotted(parts: Sequence[str | int]) -> str:
-    out = ""
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + str(p)
-    return out
-
-
-def _strip_annotated(tp: Any) -> Any:
-    while typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
-    return tp
-
-
-def _union_members(tp: Any) -> list[Any]:
-    tp = _strip_annotated(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return [_strip_annotated(a) for a in typing.get_args(tp) if a is not type(None)]
-    return [tp]
-
-
-def _types_at(loc: Sequence[str | int]) -> list[Any]:
-    """The candidate types of the object at pydantic ``loc`` (union tags included in loc)."""
-    current: list[Any] = [Scenario]
-    for part in loc:
-        nxt: list[Any] = []
-        for tp in current:
-            for member in _union_members(tp):
-                if isinstance(member, type) and issubclass(member, BaseModel):
-                    if isinstance(part, str) and part in member.model_fields:
-                        nxt.append(member.model_fields[part].annotation)
-                    kind = member.model_fields.get("kind")
-                    if kind is not None and kind.default == part:
-                        nxt.append(member)  # a discriminated-union tag
-                    continue
-                origin = typing.get_origin(member)
-                args = typing.get_args(member)
-                if origin in (list, tuple, frozenset, set) and isinstance(part, int) and args:
-                    nxt.append(args[0])
-                elif origin is dict and len(args) == 2:
-                    nxt.append(args[1])
-        current = nxt
-    return [m for tp in current for m in _union_members(tp)]
-
-
-def _is_tag(parent: Sequence[str | int], part: str) -> bool:
-    """Whether ``part`` is a discriminated-union tag that pydantic put into the loc."""
-    models = [m for m in _types_at(parent) if isinstance(m, type) and issubclass(m, BaseModel)]
-    return len(models) > 1 and part in _tags_at(parent)
-
-
-def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
-    """The model class that validated the object at pydantic ``loc``."""
-    for member in _types_at(loc):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            return member
-    return None
-
-
-def _tags_at(loc: Sequence[str | int]) -> list[str]:
-    """The ``kind`` tags of the discriminated union at ``loc``."""
-    tags: list[str] = []
-    for member in _types_at(loc):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            kind = member.model_fields.get("kind")
-            if kind is not None and isinstance(kind.default, str):
-                tags.append(kind.default)
-    return tags
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _reason(err: Any) -> tuple[tuple[str | int, ...], str]:
-    """The loc and one-line reason of one pydantic error dict."""
-    loc: tuple[str | int, ...] = tuple(err["loc"])
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    cause = ctx.get("error")
-    if isinstance(cause, ScenarioFieldError):
-        return loc + cause.loc, cause.reason
-    if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        allowed = ", ".join(model.model_fields) if model is not None else "?"
-        return loc, f"unknown field '{loc[-1]}'; allowed: {allowed}"
-    if kind == "missing":
-        return loc, "required field is missing"
-    if kind in ("union_tag_not_found", "union_tag_invalid"):
-        field = str(ctx.get("discriminator", "'kind'")).strip("'")
-        allowed = ", ".join(_tags_at(loc))
-        if kind == "union_tag_invalid":
-            return loc, f"unknown {field} '{ctx.get('tag')}'; allowed: {allowed}"
-        return loc, f"needs '{field}'; allowed: {allowed}"
-    if kind == "model_type" or kind == "model_attributes_type":
-        model = _model_at(loc)
-        allowed = ", ".join(model.model_fields) if model is not None else "?"
-        return loc, f"must be a mapping with fields {allowed} (got {_short(err.get('input'))})"
-    msg = str(err["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    elif msg.startswith("Assertion failed, "):
-        msg = msg[len("Assertion failed, ") :]
-    value = err.get("input")
-    if kind not in ("value_error", "assertion_error") and (
-        value is None or isinstance(value, str | int | float | bool)
-    ):
-        msg += f" (got {_short(value)})"
-    return loc, msg
-
-
-def _bad_from_validation(exc: ValidationError, root: yaml.Node | None, file: Path) -> BadInput:
-    found: list[tuple[int, str, str]] = []
-    for err in exc.errors():
-        loc, reason = _reason(err)
-        line, field = resolve_loc(root, loc)
-        found.append((line or 0, field, reason))
-    found.sort(key=lambda t: (t[2] == "required field is missing", t[0]))  # precise lines first
-    line, field, reason = found[0]
-    if len(found) > 1:
-        more = len(found) - 1
-        reason += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return BadInput(reason, file=file, line=line or None, field=field or None)
 
 
 # --------------------------------------------------------------------------- path resolution
@@ -604,14 +427,15 @@ def _resolve_locustfile(value: str, base: Path) -> Path | None:
     return None
 
 
-def _finish(scenario: Scenario, base: Path, file: Path, root: yaml.Node | None) -> Scenario:
+def _finish(scenario: Scenario, base: Path, file: Path, lines: LineMap) -> Scenario:
     """Resolve relative paths against ``base`` and check that referenced files exist."""
     out = _absolutise(scenario, base)
     assert isinstance(out, Scenario)
 
     def missing(loc: tuple[str | int, ...], what: str, path: Path) -> BadInput:
-        line, field = resolve_loc(root, loc)
-        return BadInput(f"{what} {path} does not exist", file=file, line=line, field=field)
+        return BadInput(
+            f"{what} {path} does not exist", file=file, line=lines.line(*loc), field=dotted(loc)
+        )
 
     config = getattr(out.sut, "config", None)
     if isinstance(config, Path) and not config.is_file():
@@ -621,13 +445,12 @@ def _finish(scenario: Scenario, base: Path, file: Path, root: yaml.Node | None) 
         raise missing(("policy", "source", "file"), "policy file", source.file)
     locustfile = _resolve_locustfile(out.load.locustfile, base)
     if locustfile is None:
-        line, field = resolve_loc(root, ("load", "locustfile"))
         raise BadInput(
             f"locustfile '{out.load.locustfile}' not found in {base} nor among the shipped "
             f"ones; shipped: {', '.join(_shipped_locustfiles())}",
             file=file,
-            line=line,
-            field=field,
+            line=lines.line("load", "locustfile"),
+            field="load.locustfile",
         )
     out = out.model_copy(
         update={"load": out.load.model_copy(update={"locustfile": str(locustfile)})}
@@ -643,42 +466,26 @@ def _finish(scenario: Scenario, base: Path, file: Path, root: yaml.Node | None) 
 def load_scenario(path: Path) -> Scenario:
     """Read, validate and resolve one scenario file; any problem raises one ``BadInput``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput("scenario file does not exist", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read the scenario file: {exc}", file=path) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise BadInput(
-            f"invalid YAML: {problem or exc}", file=path, line=mark.line + 1 if mark else None
-        ) from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"invalid YAML: {exc}", file=path) from None
-    reject_duplicate_keys(root, path)
+    docs = parse_yaml_documents(read_text(path), file=path)
+    data, lines = docs[0] if len(docs) == 1 else (None, LineMap())
     if not isinstance(data, dict):
         raise BadInput(
             "a scenario must be a mapping with fields " + ", ".join(Scenario.model_fields),
             file=path,
-            line=root.start_mark.line + 1 if root is not None else None,
+            line=lines.line(),
         )
-    _check_status_weights(data, root, path)
+    _check_status_weights(data, lines, path)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise _bad_from_validation(exc, root, path) from None
+        raise bad_input_from_validation(exc, file=path, lines=lines, model=Scenario) from None
     except RecursionError:
         raise BadInput("the YAML refers to itself (a recursive alias)", file=path) from None
     base = path.resolve().parent
-    return _finish(scenario, base, path, root)
+    return _finish(scenario, base, path, lines)
 
 
-def _check_status_weights(data: Any, root: yaml.Node | None, path: Path) -> None:
+def _check_status_weights(data: Any, lines: LineMap, path: Path) -> None:
     """Every ``failure_status`` mix (profile, routes, chaos profiles) sums to 1.
 
     The backends would silently rescale a mix that does not (``{503: 0.5, 502: 0.3}`` is read
@@ -699,13 +506,12 @@ def _check_status_weights(data: Any, root: yaml.Node | None, path: Path) -> None
                     if len(weights) == len(value) and weights:
                         total = float(sum(weights))
                         if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
-                            line, field = resolve_loc(root, (*loc, key))
                             raise BadInput(
                                 f"status weights sum to {total:g}; they must sum to 1 (each "
                                 "weight is the share of failures answered with that status)",
                                 file=path,
-                                line=line,
-                                field=field,
+                                line=lines.line(*loc, key),
+                                field=dotted((*loc, key)),
                             )
                 elif isinstance(key, str):
                     walk(value, (*loc, key))

@@ -17,15 +17,12 @@ request; without it the replicas seen in the journals stand in (see ``checks_cou
 
 Loading a saved run is not the oracle's business: the one offline load path is
 ``harness.run.verify_run_dir`` (the ``verify RUN_DIR`` command), which reads the run folder and
-calls ``verify``. ``verdict_to_json`` / ``verdict_from_json`` round-trip a verdict.
+calls ``verify``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-
-import orjson
-from pydantic import ValidationError
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
@@ -281,16 +278,3 @@ def _down_note(ctx: CheckContext) -> str:
         "the statistical checks; attempt bounds, the deadline and what followed a success or a "
         "non-retryable failure are still judged"
     )
-
-
-def verdict_to_json(v: Verdict) -> str:
-    """The verdict as JSON text (stable key order, NaN written as null)."""
-    return orjson.dumps(v.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode()
-
-
-def verdict_from_json(s: str | bytes) -> Verdict:
-    """Parses :func:`verdict_to_json` output (or any verdict JSON) back into a Verdict."""
-    try:
-        return Verdict.model_validate_json(s)
-    except ValidationError as exc:
-        raise BadInput(f"not a verdict: {exc.errors()[0]['msg']}") from exc

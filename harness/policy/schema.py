@@ -47,7 +47,7 @@ def load_policy_file(path: Path) -> RetryPolicy:
     try:
         return RetryPolicy.model_validate(data)
     except ValidationError as err:
-        raise bad_input_from_validation(err, file=path, lines=lines) from None
+        raise bad_input_from_validation(err, file=path, lines=lines, model=RetryPolicy) from None
 
 
 def main(argv: list[str] | None = None) -> int:

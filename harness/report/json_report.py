@@ -15,6 +15,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from harness.errors import BadInput
+from harness.input_errors import bad_input_from_validation
 from harness.oracle.verdict import VERDICT_VERSION, Verdict
 
 
@@ -61,8 +62,4 @@ def read_json(path: Path | str) -> Verdict:
     try:
         return Verdict.model_validate_json(raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or None
-        more = err.error_count() - 1
-        extra = f" (and {more} more problems)" if more else ""
-        raise BadInput(f"{first['msg']}{extra}", file=source, field=field) from err
+        raise bad_input_from_validation(err, file=source, model=Verdict) from err

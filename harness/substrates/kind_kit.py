@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import BadInput
+from harness.input_errors import (
+    bad_input_from_validation,
+    load_yaml_mapping,
+    parse_yaml_documents,
+    read_text,
+)
 from harness.scenario import Scenario
 
 KIT_FILE = "kit.yaml"
@@ -106,22 +111,11 @@ class Kit:
 
 def load_kit_file(path: Path) -> KitSpec:
     """Read and validate ``kit.yaml``; one ``BadInput`` naming the field on any problem."""
+    data, lines = load_yaml_mapping(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc.strerror or exc}", file=path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise BadInput(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}", file=path, line=line
-        ) from None
-    try:
-        return KitSpec.model_validate(raw)
+        return KitSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise BadInput(first["msg"], file=path, field=field or None) from None
+        raise bad_input_from_validation(exc, file=path, lines=lines, model=KitSpec) from None
 
 
 def kit_of(scenario: Scenario) -> Kit:
@@ -182,7 +176,8 @@ def applies(kit: Kit, policy_file: Path) -> bool:
     kustomization = kit.dir / "kustomization.yaml"
     named: list[str] = []
     if kustomization.is_file():
-        data = yaml.safe_load(kustomization.read_text(encoding="utf-8")) or {}
+        docs = parse_yaml_documents(read_text(kustomization), file=kustomization)
+        data = docs[0][0] if docs and isinstance(docs[0][0], dict) else {}
         named += [str(r) for r in data.get("resources", [])]
         for generator in [*data.get("configMapGenerator", []), *data.get("secretGenerator", [])]:
             named += [str(f).split("=", 1)[-1] for f in generator.get("files", [])]

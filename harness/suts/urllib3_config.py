@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import BadInput
+from harness.input_errors import LineMap, bad_input_from_validation, parse_yaml_documents, read_text
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -119,50 +119,15 @@ class Urllib3ClientConfig(BaseModel):
         return urllib3.Retry(**self.retry_kwargs())
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str | None:
-    """The user's key path of a pydantic error location, without union-branch tags."""
-    names = set(Urllib3ClientConfig.model_fields) | set(TimeoutParts.model_fields)
-    parts = [str(p) for p in loc if isinstance(p, int) or p in names]
-    return ".".join(parts) or None
-
-
-def _line_of(text: str, key: object) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.lstrip().startswith(f"{key}:"):
-            return number
-    return None
-
-
 def load_client_config(path: Path) -> Urllib3ClientConfig:
     """Read and validate the config file; ``BadInput`` names the file, line and field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read the urllib3 client config: {exc}", file=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise BadInput(f"not valid YAML: {exc}", file=path, line=line) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise BadInput("must be a mapping of urllib3.Retry arguments", file=path)
+    docs = parse_yaml_documents(read_text(path), file=path)
+    data, lines = docs[0] if docs else ({}, LineMap())
+    if len(docs) > 1 or not isinstance(data, dict):
+        raise BadInput("must be a mapping of urllib3.Retry arguments", file=path, line=lines.line())
     try:
         return Urllib3ClientConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = err["loc"][0] if err["loc"] else None
-        reason = err["msg"]
-        field = _field_path(err["loc"])
-        if err["type"] == "extra_forbidden":
-            allowed = ", ".join(Urllib3ClientConfig.model_fields)
-            reason = f"unknown key; allowed: {allowed}"
-            field = ".".join(str(p) for p in err["loc"])
-        raise BadInput(
-            reason,
-            file=path,
-            line=_line_of(text, key) if key is not None else None,
-            field=field,
+        raise bad_input_from_validation(
+            exc, file=path, lines=lines, model=Urllib3ClientConfig
         ) from None

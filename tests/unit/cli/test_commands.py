@@ -206,7 +206,7 @@ def test_run_of_a_missing_scenario_is_one_line(
 ) -> None:
     assert main(["run", str(tmp_path / "none.yaml"), "--quiet"]) == 2
     captured = capsys.readouterr()
-    assert captured.err == f"error: {tmp_path / 'none.yaml'}: scenario file does not exist\n"
+    assert captured.err == f"error: {tmp_path / 'none.yaml'}: file not found\n"
     assert not (REPO / "reports" / "none").exists()
 
 

@@ -12,13 +12,9 @@ from fake_backends.profile import FaultProfile, Outage
 from harness.errors import BadInput
 from harness.oracle.planner import DetectionGoals, Deviations, binomial_n, ks_gap, plan
 from harness.oracle.results import holm
-from harness.oracle.verdict import Outcome
-from harness.oracle.verify import (
-    CHECK_NAMES,
-    verdict_from_json,
-    verdict_to_json,
-    verify,
-)
+from harness.oracle.verdict import Outcome, Verdict
+from harness.oracle.verify import CHECK_NAMES, verify
+from harness.report.json_report import verdict_json
 from tests.unit.oracle.simulator import (
     EPSILON_S,
     NOISE_S,
@@ -40,7 +36,7 @@ def test_json_round_trip_and_plot_data() -> None:
     run = simulate(ENVOY.policy, ENVOY.profile, ENVOY.traffic, seed=2, noise_s=NOISE_S)
     v = verify(ENVOY.policy, ENVOY.profile, run.attempts, run.clients, epsilon_s=EPSILON_S)
     assert [c.name for c in v.checks] == list(CHECK_NAMES)
-    assert verdict_from_json(verdict_to_json(v)) == v
+    assert Verdict.model_validate_json(verdict_json(v)) == v  # the one verdict JSON writer
     assert v.epsilon_s == EPSILON_S and v.traces == ENVOY.traffic.n_requests
     bw = check(v, "backoff_window").data["per_index"]  # type: ignore[attr-defined]
     assert set(bw) == {"1", "2", "3"} and bw["3"]["hi_s"] == pytest.approx(0.06)

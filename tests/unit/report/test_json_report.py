@@ -73,4 +73,6 @@ def test_invalid_field_is_named(tmp_path: Path) -> None:
     path.write_text(json.dumps(payload), encoding="utf-8")
     with pytest.raises(BadInput) as err:
         read_json(path)
-    assert err.value.field == "checks.1.outcome"
+    assert err.value.field == "checks[1].outcome"
+    assert "(got 'maybe')" in str(err.value)  # and what is allowed, in pydantic's words
+    assert "'pass'" in str(err.value)

@@ -236,7 +236,7 @@ def test_several_problems_report_the_first_and_count_the_rest(tmp_path: Path) ->
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     err = bad(tmp_path, "name: x\nload: {users: 1\nsut: y\n")
     assert err.line is not None and err.line >= 2
-    assert "invalid YAML" in str(err)
+    assert "malformed YAML" in str(err)
 
 
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just a string\n"])
@@ -246,7 +246,7 @@ def test_not_a_mapping(tmp_path: Path, text: str) -> None:
 
 
 def test_missing_scenario_file(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="scenario file does not exist"):
+    with pytest.raises(BadInput, match="file not found"):
         load_scenario(tmp_path / "absent.yaml")
 
 

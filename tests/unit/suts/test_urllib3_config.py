@@ -73,10 +73,16 @@ def test_timeout_mapping_keeps_total(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "field", "match"),
     [
-        ("total: 3\nbackof_factor: 1\n", 2, "backof_factor", "unknown key; allowed: total"),
+        ("total: 3\nbackof_factor: 1\n", 2, "backof_factor", "'backof_factor'; allowed: total"),
         ("total: 3\ntimeout: 0\n", 2, "timeout", "> 0"),
         ("timeout: true\n", 1, "timeout", "not a boolean"),
-        ("status_forcelist: [500, x]\n", 1, "status_forcelist.1", "integer"),
+        ("status_forcelist: [500, x]\n", 1, "status_forcelist[1]", "integer"),
+        # the field's own line, not its parent's; not the union member it did not fit
+        ("timeout:\n  connect: 1\n  read: 0\n", 3, "timeout.read", "greater than 0 .got 0"),
+        # the allowed keys of the mapping the unknown key is in, not the file's top level
+        ("timeout:\n  reed: 1\n", 2, "timeout.reed", "allowed: connect, read, total$"),
+        # a top-level key's line, not that of a nested key of the same name above it
+        ("timeout:\n  total: 5\ntotal: x\n", 3, "total", "valid integer"),
         ("backoff_factor: -1\n", 1, "backoff_factor", "greater than or equal to 0"),
     ],
 )

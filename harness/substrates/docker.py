@@ -414,6 +414,7 @@ class DockerSubstrate(LocalSubstrate):
             metrics_hostport=(
                 f"127.0.0.1:{_published(container, metrics)}" if metrics is not None else None
             ),
+            metrics_upstreams=plan.metrics_upstreams,
             _stopper=lambda: self._save_logs(container, log_path),
         )
         self._log(f"SUT ready at {url} (container {container.name})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,7 @@ class RunningSut:
     log_path: Path | None = None
     config_path: Path | None = None  # the rendered config it runs, when it has one
     metrics_hostport: str | None = None  # its own Prometheus metrics (telemetry), if served
+    metrics_upstreams: Mapping[str, str] | None = None  # upstream key -> replica (telemetry)
     _stopper: Callable[[], object] | None = field(default=None, repr=False, compare=False)
     _stopped: bool = field(default=False, repr=False, compare=False)
 
@@ -111,6 +112,7 @@ def _start(
             log_path=log_path,
             config_path=plan.config_path,
             metrics_hostport=plan.metrics_hostport,
+            metrics_upstreams=plan.metrics_upstreams,
             _stopper=child.stop,
         )
         try:

@@ -16,7 +16,8 @@ from harness.suts.config_files import (
 from harness.suts.network import free_port
 from harness.suts.process import LaunchPlan
 from harness.suts.spec import HaproxySut
-from harness.suts.templating import RenderedLine, hostport
+from harness.suts.templating import RenderedLine, hostport, join_lines
+from harness.telemetry.readers.haproxy import server_replicas
 
 
 def prepare(
@@ -52,6 +53,7 @@ def prepare(
         cwd=source.parent,
         config_path=rendered,
         metrics_hostport=hostport(*metrics),
+        metrics_upstreams=server_replicas(join_lines(lines), upstreams),
     )
 
 

@@ -30,6 +30,8 @@ class LaunchPlan:
     # answer before their routes are loaded (Traefik's file provider). May raise BadInput.
     ready_check: Callable[[], bool] | None = None
     metrics_hostport: str | None = None  # where the SUT's own Prometheus metrics are served
+    # its metrics' upstream keys (harness/telemetry/readers) -> replica name ("r0", ...)
+    metrics_upstreams: Mapping[str, str] | None = None
 
 
 @contextlib.contextmanager

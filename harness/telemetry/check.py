@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.oracle.journal import AttemptTable
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
@@ -32,23 +33,55 @@ def _in_window(table: AttemptTable, record: TelemetryRecord) -> AttemptTable:
     return table.take(keep)
 
 
-def journal_count(table: AttemptTable, quantity: Quantity) -> int:
-    """How many of ``quantity`` the journal rows show (rows already cut to the run's window)."""
-    if quantity is Quantity.ATTEMPTS:
-        return len(table)
-    requests = int(np.unique(table.rid).size)
-    if quantity is Quantity.REQUESTS:
-        return requests
+def _first_and_previous(table: AttemptTable) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
+    """Per row: whether it is its request's first attempt (by arrival), and the replica code of
+    the attempt before it (-1 for a first attempt)."""
     first = np.zeros(len(table), dtype=bool)
+    previous = np.full(len(table), -1, dtype=np.int32)
     if len(table):
         order = np.lexsort((table.arrival_us, table.rid))
         rid_sorted = table.rid[order]
         starts = np.r_[True, rid_sorted[1:] != rid_sorted[:-1]]
         first[order[starts]] = True
+        rep_sorted = table.replica[order]
+        prev_sorted = np.r_[np.int32(-1), rep_sorted[:-1]].astype(np.int32)
+        prev_sorted[starts] = -1
+        previous[order] = prev_sorted
+    return first, previous
+
+
+def _counted_rows(
+    table: AttemptTable, quantity: Quantity
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
+    """Which rows count toward ``quantity``, and the replica code each is counted on."""
+    if quantity is Quantity.ATTEMPTS:
+        return np.ones(len(table), dtype=bool), table.replica
+    first, previous = _first_and_previous(table)
+    if quantity is Quantity.REQUESTS:
+        return first, table.replica
     if quantity is Quantity.RETRIES:
-        return int((~first).sum())
+        return ~first, table.replica
+    if quantity is Quantity.RETRIES_FROM:
+        return ~first, previous
     ok = (table.status >= 200) & (table.status < 300)
-    return int((~first & ok).sum())
+    return ~first & ok, table.replica
+
+
+def journal_count(table: AttemptTable, quantity: Quantity) -> int:
+    """How many of ``quantity`` the journal rows show (rows already cut to the run's window)."""
+    if quantity is Quantity.REQUESTS:
+        return int(np.unique(table.rid).size)
+    counted, _ = _counted_rows(table, quantity)
+    return int(counted.sum())
+
+
+def journal_by_replica(table: AttemptTable, quantity: Quantity) -> dict[str, int]:
+    """``quantity`` per replica name: attempts on the replica that served them, retries on the
+    replica they went to (``RETRIES_FROM``: on the replica of the attempt before them)."""
+    counted, replica = _counted_rows(table, quantity)
+    codes = replica[counted & (replica >= 0)]
+    counts = np.bincount(codes, minlength=len(table.replicas))
+    return {table.replicas[i]: int(n) for i, n in enumerate(counts) if n}
 
 
 def retry_ratio_per_second(
@@ -79,6 +112,7 @@ def journal_over_time(table: AttemptTable, quantity: Quantity, times: list[float
 
 
 def _counter_line(c: CounterSeries, increase: float, expected: int) -> str:
+    assert c.quantity is not None
     agree = "agrees" if increase == expected else "DISAGREES"
     return (
         f"{c.job} `{c.promql}` ({c.name}: {c.meaning}) rose by {increase:g}; the journal shows "
@@ -132,17 +166,28 @@ def telemetry_check(
         if increase < 0:
             unknown.append(f"{c.name}: `{c.promql}` went down (the process restarted)")
             continue
-        expected = journal_count(run, c.quantity)
-        if c.includes_probes and run_probes is not None:
-            expected += journal_count(run_probes, c.quantity)
+        if c.quantity is None:
+            evidence.append(
+                f"{c.job} `{c.promql}` ({c.name}: {c.meaning}) rose by {increase:g}; reported, "
+                f"not compared [source: {c.source}]"
+            )
+            continue
+        quantity = c.quantity
+        sources = [run, *([run_probes] if c.includes_probes and run_probes is not None else [])]
         if run_ready is not None:
-            expected += journal_count(run_ready, c.quantity)
+            sources.append(run_ready)
+        expected = sum(journal_count(t, quantity) for t in sources)
         line = _counter_line(c, increase, expected)
         (bad if increase != expected else evidence).append(line)
+        per_upstream: list[dict[str, Any]] = []
+        if c.upstream_labels:
+            lines, per_upstream = _upstream_comparison(c, sources)
+            for text, agrees in lines:
+                (evidence if agrees else bad).append(text)
         times = [t for t, _ in c.values]
-        journal_values = journal_over_time(run, c.quantity, times)
+        journal_values = journal_over_time(run, quantity, times)
         if c.includes_probes and run_probes is not None:
-            more = journal_over_time(run_probes, c.quantity, times)
+            more = journal_over_time(run_probes, quantity, times)
             journal_values = [a + b for a, b in zip(journal_values, more, strict=True)]
         rows.append(
             {
@@ -151,6 +196,7 @@ def telemetry_check(
                 "promql": c.promql,
                 "sut": increase,
                 "journal": expected,
+                "per_upstream": per_upstream,
                 "times_s": [t - record.start_s for t in times],
                 "counter": [v - (c.start or 0.0) for _, v in c.values],
                 "journal_running": journal_values,
@@ -170,7 +216,7 @@ def telemetry_check(
     if bad:
         failed = result(
             Outcome.FAIL,
-            f"{len(bad)} of {len(rows)} counters disagree with the journal{suffix}",
+            f"{len(bad)} disagreement(s) with the journal over {len(rows)} counters{suffix}",
             bad + evidence + unknown,
             data,
         )
@@ -183,6 +229,61 @@ def telemetry_check(
         evidence,
         data,
     )
+
+
+def _upstream_comparison(
+    c: CounterSeries, tables: list[AttemptTable]
+) -> tuple[list[tuple[str, bool]], list[dict[str, Any]]]:
+    """The counter per upstream against the journal per replica: ``(line, agrees)`` pairs and
+    the rows for the report. An upstream no replica stands behind, or a replica no upstream of
+    the counter names, disagrees when anything was counted or journaled there."""
+    assert c.quantity is not None
+    journal: dict[str, int] = {}
+    for table in tables:
+        for name, n in journal_by_replica(table, c.quantity).items():
+            journal[name] = journal.get(name, 0) + n
+    keys = sorted(set(c.start_by_upstream) | set(c.end_by_upstream) | set(c.upstreams))
+    lines: list[tuple[str, bool]] = []
+    rows: list[dict[str, Any]] = []
+    agreeing: list[str] = []
+    labels = ",".join(c.upstream_labels)
+    for key in keys:
+        rose = c.end_by_upstream.get(key, 0.0) - c.start_by_upstream.get(key, 0.0)
+        replica: str | None = c.upstreams.get(key)
+        expected = journal.get(replica, 0) if replica is not None else 0
+        rows.append({"upstream": key, "replica": replica, "sut": rose, "journal": expected})
+        if rose == expected:
+            agreeing.append(f"{key}={replica}: {rose:g}")
+            continue
+        where = f"replica {replica}" if replica else "no replica of this run (no journal rows)"
+        lines.append(
+            (
+                f"{c.job} {c.name} on {{{labels}}}={key} ({where}) rose by {rose:g}; the journal "
+                f"shows {expected} {c.quantity.value} on {replica or 'it'}: DISAGREES "
+                f"[source: {c.source}]",
+                False,
+            )
+        )
+    named = set(c.upstreams.values())
+    for lost in sorted(set(journal) - named):
+        rows.append({"upstream": None, "replica": lost, "sut": 0.0, "journal": journal[lost]})
+        lines.append(
+            (
+                f"{c.job} {c.name}: the journal shows {journal[lost]} {c.quantity.value} on "
+                f"replica {lost}, which no {{{labels}}} of the counter stands for: DISAGREES",
+                False,
+            )
+        )
+    if agreeing and len(agreeing) == len(keys):
+        lines.append(
+            (
+                f"{c.job} {c.name} per {{{labels}}} against the journal per replica: "
+                + ", ".join(agreeing)
+                + ": agrees",
+                True,
+            )
+        )
+    return lines, rows
 
 
 def _log_comparison(record: TelemetryRecord, run: AttemptTable) -> tuple[str, list[str]]:

@@ -139,9 +139,11 @@ class PrometheusApi:
         groups: list[dict[str, Any]] = self._get("/api/v1/rules", {})["groups"]
         return groups
 
-    def wait_for_scrape_after(self, job: str, targets: int, after: float, timeout_s: float) -> bool:
+    def wait_for_scrape_after(
+        self, job: str, targets: int | None, after: float, timeout_s: float
+    ) -> bool:
         """True once each of the ``targets`` targets of ``job`` has a successful scrape that
-        started after ``after``.
+        started after ``after`` (``None``: targets discovered by Prometheus, at least one).
 
         Counting the ``up`` series matters: Prometheus spreads its targets' first scrapes over
         the interval, so a target not scraped yet has no series at all. ``timestamp()`` is
@@ -153,7 +155,7 @@ class PrometheusApi:
             stamps = self.instant(f'timestamp(up{{job="{job}"}})', now)
             ups = self.instant(f'up{{job="{job}"}}', now)
             return (
-                len(stamps) == targets
+                (len(stamps) == targets if targets is not None else len(stamps) >= 1)
                 and all(float(s["value"][1]) > after for s in stamps)
                 and all(float(u["value"][1]) == 1 for u in ups)
             )

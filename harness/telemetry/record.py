@@ -35,7 +35,7 @@ class CounterSeries(Frozen):
     name: str
     job: str
     promql: str
-    quantity: Quantity
+    quantity: Quantity | None = Field(description="None: reported only (no journal row for it)")
     includes_probes: bool = False
     meaning: str = ""
     source: str = ""
@@ -43,6 +43,19 @@ class CounterSeries(Frozen):
     end: float | None = Field(description="Value at end_s, after a scrape later than the load")
     values: list[tuple[float, float]] = Field(
         default_factory=list, description="(unix s, value) every scrape interval over the run"
+    )
+    upstream_labels: list[str] = Field(
+        default_factory=list, description="Labels naming one upstream (empty: total only)"
+    )
+    upstreams: dict[str, str] = Field(
+        default_factory=dict,
+        description="Upstream key (label values joined with '/') -> the journal's replica name",
+    )
+    start_by_upstream: dict[str, float] = Field(
+        default_factory=dict, description="Value per upstream key at start_s"
+    )
+    end_by_upstream: dict[str, float] = Field(
+        default_factory=dict, description="Value per upstream key at end_s"
     )
 
 

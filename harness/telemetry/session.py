@@ -21,6 +21,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -37,7 +38,8 @@ from harness.telemetry.prometheus import (
     find_prometheus,
     running_prometheus,
 )
-from harness.telemetry.readers import BACKENDS, TelemetryReader, reader_for
+from harness.telemetry.readers import BACKENDS, CounterMapping, TelemetryReader, reader_for
+from harness.telemetry.readers.model import upstream_key
 from harness.telemetry.record import AlertExpectation, AlertSpan, CounterSeries, TelemetryRecord
 from harness.telemetry.rules import AlertRules
 
@@ -80,11 +82,22 @@ def open_session(
 ) -> TelemetrySession:
     """A session scraping ``substrate``'s processes; skipped (with the reason) when Prometheus
     or the substrate's metrics are not to be had, or ``why_not`` says so."""
+    remote: InClusterPrometheus | None = getattr(substrate, "prometheus", None)
+    sut = getattr(substrate, "sut", None)
+    if remote is not None:
+        return TelemetrySession(
+            system,
+            [],
+            rules,
+            expect_alerts,
+            workdir,
+            skipped=why_not or remote.why_not,
+            remote=remote,
+        )
     targets = scrape_targets(substrate)
     if isinstance(targets, str):
         why_not = why_not or targets
         targets = []
-    sut = getattr(substrate, "sut", None)
     return TelemetrySession(
         system,
         targets,
@@ -93,7 +106,23 @@ def open_session(
         workdir,
         skipped=why_not,
         sut_log=getattr(sut, "log_path", None),
+        sut_upstreams=getattr(sut, "metrics_upstreams", None),
     )
+
+
+@dataclass(frozen=True)
+class InClusterPrometheus:
+    """A Prometheus the substrate runs itself (a pod in kind), reached at ``url`` at the end.
+
+    ``jobs``: its scrape jobs and how many targets each has (None: discovered in the cluster,
+    at least one). ``sut_upstreams``: upstream key -> replica for the SUT's per-upstream
+    counters. ``why_not``: why it is not there (the telemetry checks are then not judged).
+    """
+
+    url: str
+    jobs: Mapping[str, int | None]
+    sut_upstreams: Mapping[str, str] = field(default_factory=dict)
+    why_not: str | None = None
 
 
 def scrape_targets(substrate: object) -> list[ScrapeTarget] | str:
@@ -122,6 +151,8 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         *,
         skipped: str | None = None,
         sut_log: Path | None = None,
+        sut_upstreams: Mapping[str, str] | None = None,
+        remote: InClusterPrometheus | None = None,
     ) -> None:
         self.system = system
         self.targets = list(targets)
@@ -132,7 +163,14 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         self.no_reader = found if isinstance(found, str) else None
         self.readers: list[TelemetryReader] = [] if isinstance(found, str) else [found]
         self.readers.append(BACKENDS)
-        scraped = {t.job for t in self.targets}
+        self.remote = remote
+        self.jobs: dict[str, int | None] = (
+            dict(remote.jobs) if remote is not None else dict(Counter(t.job for t in self.targets))
+        )
+        self.sut_upstreams = dict(
+            remote.sut_upstreams if remote is not None else (sut_upstreams or {})
+        )
+        scraped = set(self.jobs)
         unreachable = [r for r in self.readers if r.job not in scraped]
         if unreachable and not skipped:
             self.no_reader = (
@@ -151,6 +189,9 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
 
     def __enter__(self) -> TelemetrySession:
         if self.skipped:
+            return self
+        if self.remote is not None:
+            self._api = PrometheusApi(self.remote.url)
             return self
         try:
             find_prometheus()
@@ -173,13 +214,16 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
 
     def _wait_scraped(self, after: float) -> None:
         assert self._api is not None
-        jobs = Counter(t.job for t in self.targets)
-        for job, targets in sorted(jobs.items()):
+        for job, targets in sorted(self.jobs.items()):
             wait_s = timeouts.TIMEOUTS.prometheus_scrape_s
             if not self._api.wait_for_scrape_after(job, targets, after, wait_s):
+                where = (
+                    f"its targets page: {self.remote.url}/targets"
+                    if self.remote is not None
+                    else self.workdir / "prometheus" / "prometheus.log"
+                )
                 raise RunFailed(
-                    f"prometheus: no successful scrape of {job} within {wait_s:g} s; "
-                    f"see {self.workdir / 'prometheus' / 'prometheus.log'}"
+                    f"prometheus: no successful scrape of {job} within {wait_s:g} s; see {where}"
                 )
 
     def mark_start(self) -> None:
@@ -224,22 +268,7 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         counters = []
         for reader in self.readers:
             for mapping in reader.counters:
-                series = api.range(mapping.promql, self.start_s, self.end_s, SCRAPE_INTERVAL_S)
-                values = [(float(t), float(v)) for t, v in series[0]["values"]] if series else []
-                counters.append(
-                    CounterSeries(
-                        name=mapping.name,
-                        job=reader.job,
-                        promql=mapping.promql,
-                        quantity=mapping.quantity,
-                        includes_probes=mapping.includes_probes,
-                        meaning=mapping.meaning,
-                        source=mapping.source,
-                        start=api.scalar(mapping.promql, self.start_s),
-                        end=api.scalar(mapping.promql, self.end_s),
-                        values=values,
-                    )
-                )
+                counters.append(self._series(api, reader, mapping))
         alerts: list[AlertSpan] = []
         if self.rules is not None:
             firing = api.range(
@@ -249,6 +278,41 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
                 name = alert["metric"].get("alertname", "?")
                 alerts.extend(_spans(name, [float(t) for t, _ in alert["values"]]))
         return base.model_copy(update={"counters": counters, "alerts": alerts})
+
+    def _series(
+        self, api: PrometheusApi, reader: TelemetryReader, mapping: CounterMapping
+    ) -> CounterSeries:
+        """One counter's answers: its course, its edges, and per upstream where it has them."""
+        series = api.range(mapping.promql, self.start_s, self.end_s, SCRAPE_INTERVAL_S)
+        values = [(float(t), float(v)) for t, v in series[0]["values"]] if series else []
+        by_start: dict[str, float] = {}
+        by_end: dict[str, float] = {}
+        upstreams: dict[str, str] = {}
+        if mapping.per_upstream is not None:
+            labels = mapping.upstream_labels
+            for at, into in ((self.start_s, by_start), (self.end_s, by_end)):
+                for sample in api.instant(mapping.per_upstream, at):
+                    into[upstream_key(sample["metric"], labels)] = float(sample["value"][1])
+            if reader.upstreams_are_replicas:
+                upstreams = {key: key for key in {*by_start, *by_end}}
+            else:
+                upstreams = dict(self.sut_upstreams)
+        return CounterSeries(
+            name=mapping.name,
+            job=reader.job,
+            promql=mapping.promql,
+            quantity=mapping.quantity,
+            includes_probes=mapping.includes_probes,
+            meaning=mapping.meaning,
+            source=mapping.source,
+            start=api.scalar(mapping.promql, self.start_s),
+            end=api.scalar(mapping.promql, self.end_s),
+            values=values,
+            upstream_labels=list(mapping.upstream_labels),
+            upstreams=upstreams,
+            start_by_upstream=by_start,
+            end_by_upstream=by_end,
+        )
 
 
 def _spans(alert: str, times: list[float]) -> list[AlertSpan]:

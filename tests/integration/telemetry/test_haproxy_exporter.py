@@ -23,6 +23,7 @@ from harness.suts.process import LaunchPlan, running_process
 from harness.telemetry.check import telemetry_check
 from harness.telemetry.prometheus import ScrapeTarget
 from harness.telemetry.readers import HAPROXY, CounterMapping, Quantity, TelemetryReader
+from harness.telemetry.readers.haproxy import server_replicas
 from harness.telemetry.session import TelemetrySession
 
 pytestmark = [
@@ -64,8 +65,10 @@ def haproxy(
     profile = FaultProfile(failure_rate=0.3, failure_status={503: 1.0}, seed=7)
     replicas = [flaky_backend(profile, replica=f"r{i}", workers=1) for i in range(2)]
     listen, metrics = free_port(), free_port()
+    # weights 3:1, so the two servers' counts differ and a swapped mapping cannot agree
     servers = "\n".join(
-        f"    server s{i} {r.url.removeprefix('http://')}" for i, r in enumerate(replicas)
+        f"    server s{i} {r.url.removeprefix('http://')} weight {3 if i == 0 else 1}"
+        for i, r in enumerate(replicas)
     )
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(CONFIG.format(listen=listen, metrics=metrics, servers=servers))
@@ -92,11 +95,19 @@ def _journal(replicas: list[BackendHandle]) -> AttemptTable:
     return load_attempts([r.journal_path for r in replicas])
 
 
-def _session(tmp_path: Path, metrics: str, replicas: list[BackendHandle]) -> TelemetrySession:
+def _session(
+    tmp_path: Path,
+    metrics: str,
+    replicas: list[BackendHandle],
+    upstreams: dict[str, str] | None = None,
+) -> TelemetrySession:
     targets = [ScrapeTarget("sut", metrics)] + [
         ScrapeTarget("backends", r.admin_url.removeprefix("http://")) for r in replicas
     ]
-    return TelemetrySession("haproxy", targets, None, {}, tmp_path)
+    if upstreams is None:  # what the HAProxy driver computes from the config it renders
+        cfg = (tmp_path / "haproxy.cfg").read_text()
+        upstreams = server_replicas(cfg, [r.url for r in replicas])
+    return TelemetrySession("haproxy", targets, None, {}, tmp_path, sut_upstreams=upstreams)
 
 
 def test_haproxy_counters_agree_with_the_journal(
@@ -118,6 +129,35 @@ def test_haproxy_counters_agree_with_the_journal(
     by_name = {c["name"]: c for c in result.data["counters"]}
     assert by_name["retries"]["journal"] > 50  # 30 % of 300 requests fail at least once
     assert by_name["attempts"]["sut"] == by_name["attempts"]["journal"] >= 300
+    # per server: each server's sessions equal the journal's attempts on its replica, and its
+    # retry counter the retries after an attempt on that replica (weights 3:1: both serve)
+    for name in ("attempts", "retries per server", "attempts served"):
+        rows = by_name[name]["per_upstream"]
+        assert len(rows) == 2 and all(r["sut"] == r["journal"] > 0 for r in rows), rows
+    served = {r["replica"]: r["journal"] for r in by_name["attempts"]["per_upstream"]}
+    assert served["r0"] > 2 * served["r1"]
+    assert any("per {proxy,server}" in e and ": agrees" in e for e in result.evidence)
+
+
+def test_attempts_counted_on_the_wrong_server_are_caught(
+    tmp_path: Path, haproxy: tuple[str, str, list[BackendHandle]]
+) -> None:
+    """HAProxy serving replica r0 from server s0 while its counters name s0 as r1 (the mapping
+    swapped, as a SUT counting one server's attempts on another would look): totals agree, the
+    per-server comparison fails and names the servers."""
+    url, metrics, replicas = haproxy
+    swapped = {"be/s0": "r1", "be/s1": "r0"}
+    with _session(tmp_path, metrics, replicas, upstreams=swapped) as tel:
+        tel.mark_start()
+        _drive(url, 120)
+        time.sleep(0.3)
+        tel.mark_end()
+        record = tel.record()
+    result = telemetry_check(record, _journal(replicas))
+    assert result.outcome is Outcome.FAIL
+    wrong = [e for e in result.evidence if "DISAGREES" in e]
+    assert any("{proxy,server}=be/s0 (replica r1)" in e for e in wrong), wrong
+    assert not any("`sum(haproxy_server_sessions_total)`" in e for e in wrong)  # totals agree
 
 
 def test_a_reader_mapped_to_the_wrong_counter_is_caught(

@@ -1,7 +1,7 @@
 """Parsing helpers shared by every adapter: durations, YAML with line numbers, notes, errors.
 
-* :func:`parse_duration` reads Go / Envoy / Gateway API durations ("250ms", "1.5s", "1m30s",
-  "10us") and plain numbers in the caller's unit.
+* :func:`parse_duration` reads Go durations ("250ms", "1.5s", "1m30s", "10us") and plain
+  numbers in the caller's unit (the grammar is :mod:`harness.durations`'s).
 * :func:`load_yaml_documents` (owned by :mod:`harness.input_errors`) loads every document of
   a YAML (or JSON) file with a :class:`LineMap` from key paths to 1-based line numbers.
 * :class:`FieldReader` pulls typed, validated fields out of one mapping and raises
@@ -14,13 +14,13 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.adapters.base import AdapterNote
+from harness.durations import DurationError, go_seconds
 from harness.input_errors import KeyPath as KeyPath
 from harness.input_errors import LineMap as LineMap
 from harness.input_errors import PathKey as PathKey
@@ -32,21 +32,6 @@ from harness.input_errors import load_yaml_mapping as load_yaml_mapping
 from harness.input_errors import parse_yaml_documents as parse_yaml_documents
 from harness.input_errors import read_text as read_text
 
-_DURATION_UNITS_NS: dict[str, float] = {  # nanoseconds per unit: exact for sub-second units
-    "ns": 1.0,
-    "us": 1e3,
-    "µs": 1e3,  # Go accepts both micro signs
-    "μs": 1e3,
-    "ms": 1e6,
-    "s": 1e9,
-    "m": 60e9,
-    "h": 3600e9,
-}
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
-_DURATION_PART = re.compile(rf"({_NUMBER})(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_FULL = re.compile(rf"(?:{_NUMBER}(?:ns|us|µs|μs|ms|s|m|h))+")
-_PLAIN_NUMBER = re.compile(rf"[+]?{_NUMBER}(?:[eE][+-]?\d+)?")
-
 
 def parse_duration(
     text: object,
@@ -57,38 +42,12 @@ def parse_duration(
     unit_s: float | None = 1.0,
     allow_zero: bool = True,
 ) -> float:
-    """Seconds from a Go-style duration string or a plain number in ``unit_s`` seconds.
-
-    Accepted: "250ms", "1s", "1.5s", "1m30s", "10us", "2h"; numbers (int/float, or numeric
-    strings) are multiplied by ``unit_s`` (pass ``unit_s=None`` to require a unit). Negative,
-    NaN, infinite and (with ``allow_zero=False``) zero durations are rejected.
-    """
-    allowed = 'a duration such as "250ms", "1.5s", "1m30s"'
-    if isinstance(text, bool) or text is None:
-        fail(f"must be {allowed} (got {text!r})", file=file, field=field, line=line)
-    seconds: float
-    if isinstance(text, int | float):
-        if unit_s is None:
-            fail(f"must be {allowed} with a unit (got {text!r})", file=file, field=field, line=line)
-        seconds = float(text) * unit_s
-    elif isinstance(text, str):
-        s = text.strip()
-        if _DURATION_FULL.fullmatch(s):
-            nanos = math.fsum(
-                float(num) * _DURATION_UNITS_NS[unit] for num, unit in _DURATION_PART.findall(s)
-            )
-            seconds = nanos / 1e9
-        elif _PLAIN_NUMBER.fullmatch(s) and unit_s is not None:
-            seconds = float(s) * unit_s
-        else:
-            fail(f"must be {allowed} (got {text!r})", file=file, field=field, line=line)
-    else:
-        fail(f"must be {allowed} (got {type(text).__name__})", file=file, field=field, line=line)
-    if not math.isfinite(seconds) or seconds < 0:
-        fail(f"must be a finite duration >= 0 (got {text!r})", file=file, field=field, line=line)
-    if seconds == 0 and not allow_zero:
-        fail(f"must be greater than 0 (got {text!r})", file=file, field=field, line=line)
-    return seconds
+    """Seconds from a Go-style duration or a plain number in ``unit_s`` seconds
+    (:func:`harness.durations.go_seconds`); BadInput naming file, line and field otherwise."""
+    try:
+        return go_seconds(text, unit_s=unit_s, allow_zero=allow_zero)
+    except DurationError as exc:
+        fail(str(exc), file=file, field=field, line=line)
 
 
 def find_documents(

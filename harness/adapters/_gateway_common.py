@@ -25,6 +25,7 @@ from typing import Any
 from harness.adapters import _common
 from harness.adapters._common import KeyPath, LineMap, PathKey, dotted
 from harness.adapters.base import AdapterNote
+from harness.durations import DurationError, gateway_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Unmodelled
 
@@ -193,15 +194,6 @@ def kinds_seen(docs: Sequence[Value]) -> str:
 
 # --- durations ----------------------------------------------------------------------------
 
-_GATEWAY_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
-_GATEWAY_PART = re.compile(r"([0-9]{1,5})(ms|h|m|s)")
-_GATEWAY_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
-
-GATEWAY_DURATION_RULE = (
-    "a Gateway API duration (GEP-2257): 1-4 groups of up to 5 digits and a unit h, m, s or ms, "
-    'e.g. "250ms", "1s", "1m30s"'
-)
-
 
 def go_duration(value: Value, *, allow_zero: bool = True, unit_s: float | None = None) -> float:
     """A Go ``time.ParseDuration`` string (non-negative) in seconds.
@@ -219,15 +211,11 @@ def go_duration(value: Value, *, allow_zero: bool = True, unit_s: float | None =
 
 
 def gateway_duration(value: Value, *, allow_zero: bool = True) -> float:
-    """A Gateway API ``Duration`` (GEP-2257) in seconds."""
-    text = value.data
-    if not isinstance(text, str) or not _GATEWAY_DURATION.match(text):
-        raise value.error(f"must be {GATEWAY_DURATION_RULE} (got {text!r})")
-    millis = sum(int(n) * _GATEWAY_UNITS_MS[unit] for n, unit in _GATEWAY_PART.findall(text))
-    seconds = millis / 1000  # exact integer milliseconds, one rounding
-    if seconds == 0 and not allow_zero:
-        raise value.error(f"must be {GATEWAY_DURATION_RULE} greater than zero (got {text!r})")
-    return float(seconds)
+    """A Gateway API ``Duration`` (GEP-2257) in seconds (see ``harness.durations``)."""
+    try:
+        return gateway_seconds(value.data, allow_zero=allow_zero)
+    except DurationError as exc:
+        raise value.error(str(exc)) from None
 
 
 # --- notes --------------------------------------------------------------------------------

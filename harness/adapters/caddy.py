@@ -53,8 +53,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.adapters._common import note, parse_duration
+from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
+from harness.durations import DurationError, caddy_seconds
 from harness.errors import BadInput
 from harness.policy.model import (
     Aspect,
@@ -280,19 +281,11 @@ def _handlers(node: Any, where: str) -> Iterator[_Found]:
 
 
 def _duration(value: Any, *, file: Path, field: str) -> float:
-    """A Caddy duration in JSON: integer nanoseconds or a string ("250ms", "1d")."""
-    if isinstance(value, bool):
-        raise BadInput(f"must be a duration (got {value!r})", file=file, field=field)
-    if isinstance(value, int | float):
-        if value < 0:
-            raise BadInput(f"must be >= 0 (got {value!r})", file=file, field=field)
-        return float(value) / 1e9
-    if isinstance(value, str):
-        go_syntax = re.sub(r"(\d+(?:\.\d+)?)d", lambda m: f"{float(m.group(1)) * 24:g}h", value)
-        if go_syntax == "0":
-            return 0.0
-        return parse_duration(go_syntax, file=file, field=field, unit_s=None)
-    raise BadInput(f"must be a duration (got {value!r})", file=file, field=field)
+    """A Caddy duration in JSON (:func:`harness.durations.caddy_seconds`)."""
+    try:
+        return caddy_seconds(value)
+    except DurationError as exc:
+        raise BadInput(str(exc), file=file, field=field) from None
 
 
 def _refuse_unknown(

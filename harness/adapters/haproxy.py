@@ -41,6 +41,7 @@ from harness.adapters import haproxy_conditions as conditions
 from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.adapters.haproxy_conditions import AclTable
+from harness.durations import DurationError, haproxy_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
 from harness.suts.templating import is_per_replica
@@ -425,17 +426,11 @@ def _parse_sections(text: str, file: str) -> list[_Section]:
 
 
 def _duration_s(value: str, file: str, line: int, field: str) -> float:
-    """HAProxy time: a number with an optional unit us/ms/s/m/h/d; no unit means ms."""
-    m = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)?", value)
-    if not m:
-        raise BadInput(
-            f"expected a time like 500, 500ms, 2s, 1m (got {value!r})",
-            file=file,
-            line=line,
-            field=field,
-        )
-    scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-    return int(m.group(1)) * scale[m.group(2) or "ms"]
+    """HAProxy time (:func:`harness.durations.haproxy_seconds`); no unit means ms."""
+    try:
+        return haproxy_seconds(value)
+    except DurationError as exc:
+        raise BadInput(str(exc), file=file, line=line, field=field) from None
 
 
 @dataclass

@@ -50,6 +50,7 @@ from crossplane import parser as crossplane_parser
 
 from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
+from harness.durations import DurationError, nginx_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
 from harness.suts.templating import PLACEHOLDER, is_per_replica
@@ -253,29 +254,13 @@ def _direct(block: list[_Node], name: str) -> _Node | None:
 
 
 def _duration_s(node: _Node, file: str) -> float:
-    """nginx time: ``500ms``, ``30s``, ``1m30s``, ``2``(s); units ms s m h d w M y."""
+    """nginx time (:func:`harness.durations.nginx_seconds`): ``500ms``, ``30s``, ``1m30s``."""
     if len(node.args) != 1:
         raise BadInput("expected one time value", file=file, line=node.line, field=node.name)
-    value = node.args[0]
-    scale = {
-        "ms": 1e-3,
-        "s": 1.0,
-        "m": 60.0,
-        "h": 3600.0,
-        "d": 86400.0,
-        "w": 604800.0,
-        "M": 2592000.0,
-        "y": 31536000.0,
-    }
-    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|M|y)?\s*", value)
-    if not re.fullmatch(r"(\d+(ms|s|m|h|d|w|M|y)?\s*)+", value) or not parts:
-        raise BadInput(
-            f"expected a time like 500ms, 30s, 1m30s (got {value!r})",
-            file=file,
-            line=node.line,
-            field=node.name,
-        )
-    return sum(int(n) * scale[u or "s"] for n, u in parts)
+    try:
+        return nginx_seconds(node.args[0])
+    except DurationError as exc:
+        raise BadInput(str(exc), file=file, line=node.line, field=node.name) from None
 
 
 @dataclass(frozen=True)

@@ -9,29 +9,25 @@ The same keys are read by ``harness.adapters.urllib3_retry`` to learn the declar
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 from typing import Any
 
 import urllib3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness.durations import DurationError, go_seconds
 from harness.errors import BadInput
 from harness.input_errors import LineMap, bad_input_from_validation, parse_yaml_documents, read_text
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def parse_seconds(value: object) -> object:
-    """Seconds from a number or a Go-style duration string ("1m30s", "250ms"); else unchanged."""
+    """Seconds from a Go duration string ("1m30s", "250ms") or a numeric string
+    (:func:`harness.durations.go_seconds`); anything else unchanged, for pydantic to judge."""
     if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"(?:" + _DURATION_PART.pattern + r")+", text):
-            return math.fsum(float(n) * _UNIT_S[u] for n, u in _DURATION_PART.findall(text))
-        if re.fullmatch(r"\d+(?:\.\d*)?", text):
-            return float(text)
+        try:
+            return go_seconds(value)
+        except DurationError:
+            return value
     return value
 
 

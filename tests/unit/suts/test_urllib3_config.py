@@ -57,7 +57,13 @@ def test_empty_file_is_urllib3_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "connect", "read"),
-    [("2", 2.0, 2.0), ("1.5s", 1.5, 1.5), ("250ms", 0.25, 0.25), ("{connect: 1s, read: 3}", 1, 3)],
+    [
+        ("2", 2.0, 2.0),
+        ("1.5s", 1.5, 1.5),
+        ("250ms", 0.25, 0.25),
+        ("{connect: 1s, read: 3}", 1, 3),
+        ("500μs", 0.0005, 0.0005),  # Go's other micro sign (U+03BC): the copy refused it
+    ],
 )
 def test_timeout_forms(tmp_path: Path, value: str, connect: float, read: float) -> None:
     timeout = _load(tmp_path, f"timeout: {value}\n").urllib3_timeout()

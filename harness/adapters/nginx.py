@@ -101,7 +101,7 @@ _SRC_RR = (
 )
 _IF_ASPECTS: dict[str, tuple[Aspect, ...]] = {
     "proxy_pass": (Aspect.MAX_RETRIES, Aspect.UPSTREAM),
-    "proxy_next_upstream": (Aspect.STATUSES, Aspect.METHODS, Aspect.MAX_RETRIES),
+    "proxy_next_upstream": (Aspect.STATUSES, Aspect.RESETS, Aspect.METHODS, Aspect.MAX_RETRIES),
     "proxy_next_upstream_tries": (Aspect.MAX_RETRIES,),
     "proxy_next_upstream_timeout": (Aspect.DEADLINE,),
     "proxy_read_timeout": (Aspect.PER_TRY_TIMEOUT,),
@@ -465,6 +465,26 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 
     not_judged: list[Unmodelled] = []
     keepalive = upstream.keepalive
+    single_keepalive = keepalive is not None and "error" in active and upstream.servers == 1
+    if single_keepalive:
+        # One peer: ngx_http_upstream_free_round_robin_peer sets tries = 0 after any failure,
+        # and only an error on a cached connection gives a try back (tries++). So statuses,
+        # timeouts and failed connects end the request; a reset on a reused connection is
+        # retried, on the same server.
+        retry_on = RetryOn(reset=True)
+        notes.append(
+            _note(
+                "quirk",
+                "proxy_next_upstream",
+                f"{upstream.described} with keepalive: only an error (reset, no answer) on a "
+                "REUSED keep-alive connection is retried, on the same server; a status "
+                f"({' '.join(w for w in active if w in STATUS_VALUES) or 'none listed'}), a "
+                "timeout or a failed connect ends the request after one attempt (a single "
+                "peer gets tries = 0 after any failure; only an error on a cached connection "
+                "gives a try back)",
+                source=f"{_SRC_RR}; {_SRC_NEXT}",
+            )
+        )
     if keepalive is not None and "error" in active:
         reason = (
             "a failure (error) on a reused, cached keep-alive connection does not use up a try "
@@ -500,7 +520,9 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 source=_SRC_RR,
             )
         )
-    elif upstream.servers is not None and max_retries > upstream.servers - 1:
+    elif (
+        upstream.servers is not None and max_retries > upstream.servers - 1 and not single_keepalive
+    ):
         notes.append(
             _note(
                 "quirk",
@@ -601,7 +623,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         backoff=Backoff(base_s=0.0, multiplier=1.0),
         per_try_timeout_s=read_s or None,
         deadline_s=deadline_s or None,
-        different_upstream=True,
+        different_upstream=not single_keepalive,
         not_judged=tuple(not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)

@@ -29,11 +29,15 @@ class RawArrival:
 
 Decide = Callable[[str | None, int, int], bool]
 """(request id, index on connection, earlier arrivals of that id) -> close without answering?"""
+Hold = Callable[[str | None], float]
+"""request id -> seconds to wait before answering (to keep several connections busy at once)"""
 
 
 @dataclass
 class RawUpstream:
     decide: Decide
+    hold: Hold | None = None
+    keep_alive: bool = True  # False: close every connection after its first answer
     url: str = ""
     arrivals: list[RawArrival] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,6 +94,14 @@ def _handler(upstream: RawUpstream) -> type[socketserver.BaseRequestHandler]:
                 if upstream._record(headers.get("x-request-id"), method, conn, index):
                     sock.close()
                     return
+                if upstream.hold is not None:
+                    time.sleep(upstream.hold(headers.get("x-request-id")))
+                if not upstream.keep_alive:
+                    sock.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+                    )
+                    sock.close()
+                    return
                 sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
                 index += 1
 
@@ -102,9 +114,11 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 @contextlib.contextmanager
-def running_raw_upstream(decide: Decide) -> Iterator[RawUpstream]:
+def running_raw_upstream(
+    decide: Decide, hold: Hold | None = None, *, keep_alive: bool = True
+) -> Iterator[RawUpstream]:
     """Serve a RawUpstream on 127.0.0.1:<free port> in a thread; shut it down afterwards."""
-    upstream = RawUpstream(decide)
+    upstream = RawUpstream(decide, hold, keep_alive)
     server = _Server(("127.0.0.1", 0), _handler(upstream))
     upstream.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})

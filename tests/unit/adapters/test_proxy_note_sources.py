@@ -23,6 +23,7 @@ CASES = [
     ("haproxy", "haproxy-get-only.cfg"),
     ("nginx", "nginx.conf"),
     ("nginx", "nginx-single.conf"),
+    ("nginx", "nginx-keepalive.conf"),
     ("caddy", "Caddyfile"),
     ("caddy", "Caddyfile-deadline"),
     ("urllib3", "urllib3-client.yaml"),

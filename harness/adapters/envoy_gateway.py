@@ -292,6 +292,7 @@ def _most_specific(candidates: list[Value], notes: Notes) -> Value:
             {
                 Aspect.MAX_RETRIES,
                 Aspect.STATUSES,
+                Aspect.RESETS,
                 Aspect.BACKOFF,
                 Aspect.PER_TRY_TIMEOUT,
                 Aspect.DEADLINE,

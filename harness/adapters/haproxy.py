@@ -717,7 +717,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             )
             not_judged.append(
                 Unmodelled(
-                    aspects=frozenset({Aspect.METHODS, Aspect.STATUSES}),
+                    aspects=frozenset({Aspect.METHODS, Aspect.STATUSES, Aspect.RESETS}),
                     native=" ".join(ln.words),
                     reason=reason,
                     location=f"{file}:{ln.line}",
@@ -726,7 +726,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             notes.append(
                 _quirk(
                     "http-request disable-l7-retry",
-                    f"line {ln.line}: not judged (methods, statuses): {reason}",
+                    f"line {ln.line}: not judged (methods, statuses, resets): {reason}",
                     source=_DOC_DISABLE,
                 )
             )

@@ -159,12 +159,18 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     notes.default(
         retry.path, "the Gateway API has no method rule: every method may be retried", _GEP_SRC
     )
-    notes.quirk(
-        retry.path,
-        "Envoy Gateway adds no reset or 5xx trigger for an HTTPRoute retry (only its default "
-        "connect-failure, refused-stream, ... set): a connection reset after the request was "
-        "sent is likely not retried there (inference from the translator)",
-        _EG_SRC,
+    notes.unmodelled(
+        retry,
+        {Aspect.RESETS},
+        "whether a connection reset after the request was sent is retried differs between "
+        "implementations: the GEP says connection errors SHOULD be retried but leaves their "
+        "handling unresolved, and Envoy Gateway does not retry them (processRouteRetry keeps "
+        "its default triggers connect-failure, refused-stream, unavailable, cancelled and "
+        "retriable-status-codes, and adds no reset trigger). The policy declares resets "
+        "retried; reset attempts are not judged, statuses and connect failures still are",
+        f"{_EG_SRC}; {_GEP_SRC}",
+        native=f"{retry.path}: connection errors after sending (resets)",
+        field=retry.path,
     )
     policy = RetryPolicy(
         system=SYSTEM,

@@ -120,6 +120,7 @@ RETRIES_HINTS = {
 _ALL_ASPECTS = (
     Aspect.MAX_RETRIES,
     Aspect.STATUSES,
+    Aspect.RESETS,
     Aspect.BACKOFF,
     Aspect.PER_TRY_TIMEOUT,
     Aspect.DEADLINE,
@@ -188,12 +189,18 @@ class _RoutePolicy:
     def differences(self, other: _RoutePolicy) -> set[Aspect]:
         pairs = {
             Aspect.MAX_RETRIES: (self.max_retries, other.max_retries),
-            Aspect.STATUSES: (self.retry_on, other.retry_on),
+            Aspect.STATUSES: (_non_reset(self.retry_on), _non_reset(other.retry_on)),
+            Aspect.RESETS: (self.retry_on.reset, other.retry_on.reset),
             Aspect.BACKOFF: (self.backoff, other.backoff),
             Aspect.PER_TRY_TIMEOUT: (self.per_try, other.per_try),
             Aspect.DEADLINE: (self.deadline, other.deadline),
         }
         return {aspect for aspect, (a, b) in pairs.items() if a != b}
+
+
+def _non_reset(retry_on: RetryOn) -> RetryOn:
+    """``retry_on`` without its reset trigger (compared as Aspect.RESETS on its own)."""
+    return retry_on.model_copy(update={"reset": False})
 
 
 _ROUTE_FIELDS = frozenset(  # istio/api HTTPRoute

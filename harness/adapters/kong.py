@@ -126,7 +126,7 @@ HARMLESS_PLUGINS = frozenset(
     }
 )
 _CODE_PLUGINS = frozenset({"pre-function", "post-function"})
-_PLUGIN_ASPECTS = frozenset({Aspect.MAX_RETRIES, Aspect.STATUSES, Aspect.UPSTREAM})
+_PLUGIN_ASPECTS = frozenset({Aspect.MAX_RETRIES, Aspect.STATUSES, Aspect.RESETS, Aspect.UPSTREAM})
 NO_RETRY_PLUGIN = (
     "Kong ships no retry plugin: a Service's retries are its `retries` field (the "
     "konghq.com/retries annotation on the Kubernetes Service)"

@@ -5,6 +5,13 @@ An adapter that cannot evaluate a construct of a native config names the aspects
 of them is reported NOT_JUDGED with the construct and the reason, never judged against a guess
 and never a pass (:func:`not_judged_result`). ``fault_audit`` judges the backends, not the SUT,
 so it depends on no aspect of the policy.
+
+Resets (:attr:`Aspect.RESETS`) are left out attempt by attempt, not check by check: the invariant
+checks that judge one failure at a time (``ATTEMPT_LEVEL``) skip the reset attempts and still
+judge every status, connect failure and timeout; the checks that model whole requests
+(success rate, attempt distribution, client agreement) are not judged when the run could have
+resets at all. An aspect that cannot matter in a run (``irrelevant``: no reset was injected,
+journaled or possible through a killed replica) makes nothing not judged.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ A = Aspect
 _ATTEMPT_MODEL = frozenset(
     {
         A.STATUSES,
+        A.RESETS,
         A.METHODS,
         A.MAX_RETRIES,
         A.PER_TRY_TIMEOUT,
@@ -30,8 +38,8 @@ _ATTEMPT_MODEL = frozenset(
 CHECK_ASPECTS: dict[str, frozenset[Aspect]] = {
     "attempts_bound": frozenset({A.MAX_RETRIES, A.UPSTREAM}),
     "stop_on_success": frozenset({A.STATUSES}),
-    "non_retryable_status": frozenset({A.STATUSES, A.PER_TRY_TIMEOUT, A.RETRY_AFTER}),
-    "non_retryable_method": frozenset({A.METHODS}),
+    "non_retryable_status": frozenset({A.STATUSES, A.RESETS, A.PER_TRY_TIMEOUT, A.RETRY_AFTER}),
+    "non_retryable_method": frozenset({A.METHODS, A.RESETS}),
     "retry_when_due": _ATTEMPT_MODEL,
     "backoff_window": frozenset({A.BACKOFF, A.RETRY_AFTER}),
     "retry_after": frozenset({A.RETRY_AFTER}),
@@ -42,17 +50,33 @@ CHECK_ASPECTS: dict[str, frozenset[Aspect]] = {
     "success_rate": _ATTEMPT_MODEL,
     "attempt_distribution": _ATTEMPT_MODEL,
     "fault_audit": frozenset(),
-    "client_agreement": frozenset({A.STATUSES, A.MAX_RETRIES, A.DEADLINE, A.BUDGET}),
+    "client_agreement": frozenset({A.STATUSES, A.RESETS, A.MAX_RETRIES, A.DEADLINE, A.BUDGET}),
 }
+
+ATTEMPT_LEVEL: dict[Aspect, frozenset[str]] = {
+    A.RESETS: frozenset({"non_retryable_status", "non_retryable_method", "retry_when_due"}),
+}
+"""Aspects these checks leave out attempt by attempt (``AttemptKinds.unjudged``) instead of
+being not judged as a whole: they judge each failed attempt on its own."""
 
 STATISTICAL = frozenset(
     {"jitter_distribution", "success_rate", "attempt_distribution", "fault_audit"}
 )
 
 
-def not_judged_result(name: str, policy: RetryPolicy) -> CheckResult | None:
-    """NOT_JUDGED for ``name`` when an unmodelled construct affects what it depends on."""
-    hits = [u for u in policy.not_judged if u.aspects & CHECK_ASPECTS.get(name, frozenset())]
+def check_aspects(name: str, irrelevant: frozenset[Aspect] = frozenset()) -> frozenset[Aspect]:
+    """What check ``name`` depends on as a whole, in a run where ``irrelevant`` cannot matter."""
+    level = frozenset(a for a, names in ATTEMPT_LEVEL.items() if name in names)
+    return CHECK_ASPECTS.get(name, frozenset()) - level - irrelevant
+
+
+def not_judged_result(
+    name: str, policy: RetryPolicy, irrelevant: frozenset[Aspect] = frozenset()
+) -> CheckResult | None:
+    """NOT_JUDGED for ``name`` when an unmodelled construct affects what it depends on as a
+    whole (``check_aspects``); ``irrelevant``: aspects that cannot matter in this run."""
+    depends = check_aspects(name, irrelevant)
+    hits = [u for u in policy.not_judged if u.aspects & depends]
     if not hits:
         return None
     lines = [
@@ -61,9 +85,7 @@ def not_judged_result(name: str, policy: RetryPolicy) -> CheckResult | None:
         + f": {u.reason} [affects {', '.join(sorted(a.value for a in u.aspects))}]"
         for u in hits
     ]
-    aspects = sorted(
-        {a.value for u in hits for a in u.aspects} & {a.value for a in CHECK_ASPECTS[name]}
-    )
+    aspects = sorted({a.value for u in hits for a in u.aspects & depends})
     return CheckResult(
         name=name,
         title=TITLES[name],

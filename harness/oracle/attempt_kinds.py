@@ -19,7 +19,7 @@ from harness.oracle.journal import NO_STATUS, fault_code
 from harness.oracle.records import FaultKind
 from harness.oracle.traces import Traces, distinct_keys
 from harness.policy.expectations import Trigger, is_retryable_method, is_retryable_status
-from harness.policy.model import RetryPolicy
+from harness.policy.model import Aspect, RetryPolicy
 
 B = npt.NDArray[np.bool_]
 
@@ -57,6 +57,27 @@ class AttemptKinds:
         trig[none] = TRIG_RESET
         trig[hang] = TRIG_TIMEOUT if self.policy.per_try_timeout_s is not None else TRIG_HANG
         return trig
+
+    @cached_property
+    def unjudged(self) -> B:
+        """Attempts whose retry decision the policy cannot say (a reset when the adapter marked
+        resets as not judged: ``harness.oracle.aspects.ATTEMPT_LEVEL``); the per-attempt
+        checks leave them out."""
+        if not self.policy.unmodelled(Aspect.RESETS):
+            return np.zeros(len(self.traces.attempts), bool)
+        return np.asarray(self.trigger == TRIG_RESET)
+
+    def unjudged_note(self, rows: npt.NDArray[np.int64]) -> list[str]:
+        """Evidence line for the attempts of ``rows`` left out as :attr:`unjudged`."""
+        n = int(self.unjudged[rows].sum()) if rows.size else 0
+        if not n:
+            return []
+        (u, *_) = self.policy.unmodelled(Aspect.RESETS)
+        return [
+            f"not judged: {n} reset attempts (whether a reset is retried): {u.native}"
+            + (f" ({u.location})" if u.location else "")
+            + f": {u.reason}"
+        ]
 
     @cached_property
     def has_retry_after(self) -> B:

@@ -20,6 +20,10 @@ paused replica). What stays sound:
   to the down replica, which (when the policy retries connect failures / per-try timeouts) may
   also have used up the retries left, or (when it does not) ended the request by policy.
 
+Reset attempts are left out of non-retryable status, non-retryable method and retry when due
+when the adapter marked resets as not judged (``AttemptKinds.unjudged``; the evidence says how
+many and why); every other failure is still judged.
+
 A ``different_upstream`` policy (nginx, Kong: each retry to another peer) owes no retry once
 every upstream replica the SUT can reach was tried in the request. That number is not in the
 journals; it is the number of replicas the run started when ``verify`` is told
@@ -109,7 +113,8 @@ def _describe(ctx: CheckContext, rows: np.ndarray) -> str:
 def non_retryable_status(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     fail = ctx.kinds.trigger != 0
-    seen = fail & ~ctx.kinds.trigger_retryable
+    every = fail & ~ctx.kinds.trigger_retryable
+    seen = every & ~ctx.kinds.unjudged
     judged_rows = np.flatnonzero(seen & ~ctx.down.unsure)
     if judged_rows.size == 0:
         return not_applicable(
@@ -121,6 +126,7 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
     eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
     evidence = [f"non-retryable failures seen: {_describe(ctx, judged_rows)}"]
     evidence += _unsure_note(ctx, np.flatnonzero(seen))
+    evidence += ctx.kinds.unjudged_note(np.flatnonzero(every))
     if bad_rows.size:
         evidence.append(f"retried anyway: {_describe(ctx, bad_rows)}")
     return invariant(
@@ -139,7 +145,8 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     if ctx.policy.methods.retryable is None:
         return not_applicable("non_retryable_method", INV, "the policy retries every method")
-    seen = ctx.kinds.trigger_retryable & ~ctx.kinds.method_ok
+    every = ctx.kinds.trigger_retryable & ~ctx.kinds.method_ok
+    seen = every & ~ctx.kinds.unjudged
     judged_rows = np.flatnonzero(seen & ~ctx.down.unsure)
     eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
     if judged_rows.size == 0:
@@ -163,6 +170,7 @@ def non_retryable_method(ctx: CheckContext) -> CheckResult:
             "non-retryable methods with retryable failures: "
             + ", ".join(f"{k}: {v}" for k, v in methods.most_common()),
             *_unsure_note(ctx, np.flatnonzero(seen)),
+            *ctx.kinds.unjudged_note(np.flatnonzero(every)),
         ],
     )
 
@@ -172,19 +180,22 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     p = ctx.policy
     last = ctx.last
-    due_rows = np.flatnonzero(ctx.kinds.retryable & (t.pos < p.max_retries))
+    unjudged = ctx.kinds.unjudged
+    due_all = ctx.kinds.retryable & (t.pos < p.max_retries)
+    due_rows = np.flatnonzero(due_all & ~unjudged)
     if due_rows.size == 0:
         return not_applicable(
             "retry_when_due",
             INV,
-            "no attempt met a retryable failure with retries left: nothing to judge",
+            "no attempt met a retryable failure with retries left: nothing to judge"
+            + "".join(f" ({line})" for line in ctx.kinds.unjudged_note(np.flatnonzero(due_all))),
         )
     n_judged = int(np.unique(t.trace[due_rows]).size)
     eligible, hidden = n_judged, 0
-    candidates = ctx.kinds.retryable[last] & (t.length - 1 < p.max_retries)
+    candidates = ctx.kinds.retryable[last] & ~unjudged[last] & (t.length - 1 < p.max_retries)
     excused = ctx.stops.reasons
     excuse = np.zeros(t.n_traces, bool)
-    evidence = []
+    evidence = ctx.kinds.unjudged_note(np.flatnonzero(due_all))
     if ctx.down_windows:
         # the retry was due by the end of its window: it may have gone to a down replica even
         # when the trace (without a client record) ended just before the window began

@@ -28,6 +28,7 @@ from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.oracle import checks_client, checks_count, checks_stats, checks_timing
 from harness.oracle.aspects import not_judged_result
+from harness.oracle.attempt_kinds import TRIG_RESET
 from harness.oracle.context import CheckContext
 from harness.oracle.down import describe_windows
 from harness.oracle.journal import AttemptTable, ClientTable
@@ -42,7 +43,7 @@ from harness.oracle.records import DownWindow
 from harness.oracle.results import PendingStat, finish_stat, holm
 from harness.oracle.traces import build_traces
 from harness.oracle.verdict import CheckResult, Outcome, Verdict
-from harness.policy.model import RetryPolicy
+from harness.policy.model import Aspect, RetryPolicy
 
 _ALL: dict[str, Callable[[CheckContext], CheckResult | PendingStat]] = {
     **checks_count.CHECKS,
@@ -77,6 +78,17 @@ def observed_groups(attempts: AttemptTable) -> list[RequestGroup]:
             )
         )
     return out
+
+
+def _irrelevant_aspects(ctx: CheckContext) -> frozenset[Aspect]:
+    """Aspects of the policy that cannot matter in this run: resets when none was injected,
+    none was journaled and no replica was down (a killed replica resets what it was serving)."""
+    resets = (
+        ctx.profile.reset_rate > 0
+        or bool(ctx.down_windows)
+        or bool((ctx.kinds.trigger == TRIG_RESET).any())
+    )
+    return frozenset() if resets else frozenset({Aspect.RESETS})
 
 
 def verify(
@@ -135,8 +147,9 @@ def verify(
     done: dict[str, CheckResult] = {}
     pending: list[PendingStat] = []
     if traces.n_traces:
+        irrelevant = _irrelevant_aspects(ctx)
         for name in selected:
-            unjudged = not_judged_result(name, policy)
+            unjudged = not_judged_result(name, policy, irrelevant)
             if unjudged is not None:
                 done[name] = unjudged
                 continue

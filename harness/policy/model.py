@@ -121,7 +121,8 @@ class Aspect(StrEnum):
     """
 
     METHODS = "methods"  # which methods are retried
-    STATUSES = "statuses"  # which answers (statuses, resets, connect failures, timeouts) retry
+    STATUSES = "statuses"  # which answers (statuses, connect failures, timeouts) are retried
+    RESETS = "resets"  # whether a connection closed with no answer after sending is retried
     MAX_RETRIES = "max_retries"  # how many retries a request may get
     BACKOFF = "backoff"  # the delay before each retry
     PER_TRY_TIMEOUT = "per_try_timeout"

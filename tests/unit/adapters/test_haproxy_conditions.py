@@ -261,5 +261,5 @@ def test_rules_in_a_named_defaults_section_are_not_judged() -> None:
         "    server s{{upstream_index}} {{upstream_hostport}}\n"
     )
     (u,) = load_text(haproxy.load, text, upstream_servers=2).policy.not_judged
-    assert u.aspects == frozenset({Aspect.METHODS, Aspect.STATUSES})
+    assert u.aspects == frozenset({Aspect.METHODS, Aspect.STATUSES, Aspect.RESETS})
     assert u.location is not None and u.location.endswith(":4")

@@ -74,6 +74,7 @@ def test_defaults_for_an_empty_retry_stanza(capsys: pytest.CaptureFixture[str]) 
     assert {u.aspects for u in p.not_judged} == {
         frozenset({Aspect.MAX_RETRIES}),
         frozenset({Aspect.STATUSES}),
+        frozenset({Aspect.RESETS}),
     }
     assert {"spec.rules[0].retry.backoff", "spec.rules[0].timeouts"} <= note_fields(
         adapted, "default"
@@ -85,14 +86,31 @@ def test_defaults_for_an_empty_retry_stanza(capsys: pytest.CaptureFixture[str]) 
     assert shown["policy"] == p.model_dump(mode="json") | {
         "not_judged": shown["policy"]["not_judged"]
     }
-    assert len(shown["policy"]["not_judged"]) == 2
+    assert len(shown["policy"]["not_judged"]) == 3
 
 
 def test_empty_codes_are_not_judged_either() -> None:
     p = load_text(httproute.load, route({"retry": {"attempts": 3, "codes": []}})).policy
-    [entry] = p.not_judged
+    [entry] = [u for u in p.not_judged if Aspect.RESETS not in u.aspects]
     assert entry.aspects == {Aspect.STATUSES} and "empty" in entry.native
     assert p.max_retries == 3
+
+
+def test_resets_alone_are_not_judged_statuses_are() -> None:
+    """The GEP says connection errors SHOULD be retried; Envoy Gateway adds no reset trigger.
+    Only the reset aspect is not judged: codes and attempts stay judged."""
+    adapted = load_text(
+        httproute.load, route({"retry": {"attempts": 2, "codes": [503], "backoff": "10ms"}})
+    )
+    p = adapted.policy
+    assert p.retry_on.reset and p.retry_on.statuses == frozenset({503})
+    [entry] = p.not_judged
+    assert entry.aspects == {Aspect.RESETS}
+    assert "Envoy Gateway" in entry.reason and "processRouteRetry" in entry.reason
+    (note,) = [n for n in adapted.quirks if "NOT JUDGED (resets)" in n.text]
+    assert note.source is not None
+    assert "github.com/envoyproxy/gateway/blob/" in note.source
+    assert "gateway-api.sigs.k8s.io/geps/gep-1731" in note.source
 
 
 def test_no_retry_stanza_declares_no_retries_not_judged() -> None:
@@ -182,7 +200,7 @@ def test_codes_outside_400_599_rejected(code: int) -> None:
     text = route({"retry": {"codes": [500, code]}})
     err = bad_input(httproute.load, text)
     assert err.field == "spec.rules[0].retry.codes[1]"
-    assert err.line == line_of(text, f"- {code}", after="codes:")
+    assert err.line == line_of(text, f"- {code}", after="- 500")
     assert "400..599" in err.reason
 
 

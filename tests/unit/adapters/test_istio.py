@@ -191,7 +191,8 @@ def test_header_matched_route_with_another_policy_is_not_judged(
 ) -> None:
     shown = shown_policy(capsys, "istio", "istio-vs-header-match.yaml")
     [entry] = shown["policy"]["not_judged"]
-    assert set(entry["aspects"]) == {"max_retries", "statuses"}  # 5 on 5xx vs 2 on defaults
+    # 5 on 5xx (resets included) vs 2 on the defaults (no reset trigger)
+    assert set(entry["aspects"]) == {"max_retries", "statuses", "resets"}
     assert entry["native"].startswith("spec.http[0].match")
     assert "spec.http[1]" in entry["reason"]
     assert entry["location"].endswith(":12")  # the match: key

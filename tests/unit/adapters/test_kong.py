@@ -191,7 +191,7 @@ def test_plugins_with_code_of_their_own_are_not_judged(plugin: str) -> None:
     }
     p = load_text(kong.load, annotated("2") + "---\n" + dump(kong_plugin)).policy
     [entry] = p.not_judged
-    assert entry.aspects == {Aspect.MAX_RETRIES, Aspect.STATUSES, Aspect.UPSTREAM}
+    assert entry.aspects == {Aspect.MAX_RETRIES, Aspect.STATUSES, Aspect.RESETS, Aspect.UPSTREAM}
     assert plugin in entry.reason and p.max_retries == 2
 
 

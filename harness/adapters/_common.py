@@ -4,8 +4,10 @@
   numbers in the caller's unit (the grammar is :mod:`harness.durations`'s).
 * :func:`load_yaml_documents` (owned by :mod:`harness.input_errors`) loads every document of
   a YAML (or JSON) file with a :class:`LineMap` from key paths to 1-based line numbers.
-* :class:`FieldReader` pulls typed, validated fields out of one mapping and raises
-  :class:`~harness.errors.BadInput` naming file, line and dotted field on any mistake.
+* :class:`Value` is the one typed reader of a config: a value with its key path and the
+  document's line map, whose reads (``as_int``, ``as_float``, ``as_duration``, ``as_statuses``,
+  ``check_fields``, ...) raise :class:`~harness.errors.BadInput` naming file, line and dotted
+  field on any mistake.
 * :func:`note_default` / :func:`note_quirk` build :class:`~harness.adapters.base.AdapterNote`.
 * :func:`bad_input_from_validation` (owned by :mod:`harness.input_errors`) turns a pydantic
   ``ValidationError`` into ``BadInput``.
@@ -13,14 +15,16 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from harness.adapters.base import AdapterNote
 from harness.durations import DurationError, go_seconds
+from harness.errors import BadInput
 from harness.input_errors import KeyPath as KeyPath
 from harness.input_errors import LineMap as LineMap
 from harness.input_errors import PathKey as PathKey
@@ -118,169 +122,165 @@ def note_quirk(field: str, text: str, *, source: str | None = None) -> AdapterNo
     return note("quirk", field, text, source=source)
 
 
-_MISSING: Any = object()
+@dataclass(frozen=True)
+class Value:
+    """A config value with its key path inside the document and the document's line map."""
 
+    data: Any
+    keys: KeyPath
+    file: Path
+    lines: LineMap = field(default_factory=LineMap, repr=False)
 
-@dataclass
-class FieldReader:
-    """Typed access to one mapping of a config file, with errors naming file, line and field.
+    @classmethod
+    def document(cls, data: Any, file: Path, lines: LineMap | None = None) -> Value:
+        """The whole document ``data`` of ``file`` (key path empty)."""
+        return cls(data, (), file, lines or LineMap())
 
-    ``prefix`` is the key path of this mapping inside the document (for messages and lines).
-    """
+    @property
+    def path(self) -> str:
+        """The dotted field name, e.g. ``spec.retry.perRetry.backOff.baseInterval``."""
+        return dotted(self.keys)
 
-    file: str | Path
-    data: Mapping[str, Any]
-    lines: LineMap = field(default_factory=LineMap)
-    prefix: KeyPath = ()
+    @property
+    def line(self) -> int | None:
+        """1-based line of this value (or of its nearest known ancestor); None if unknown."""
+        return self.lines.line(*self.keys) if self.lines.lines else None
 
-    def path(self, key: PathKey) -> KeyPath:
-        return (*self.prefix, key)
+    # --- navigation -------------------------------------------------------------------
+    def child_path(self, key: PathKey) -> str:
+        return dotted((*self.keys, key))
 
-    def line(self, key: PathKey | None = None) -> int | None:
-        return self.lines.line(*self.prefix) if key is None else self.lines.line(*self.path(key))
-
-    def name(self, key: PathKey) -> str:
-        return dotted(self.path(key))
-
-    def fail(self, key: PathKey | None, reason: str) -> NoReturn:
-        fail(
-            reason,
-            file=self.file,
-            field=dotted(self.prefix) if key is None else self.name(key),
-            line=self.line(key),
-        )
+    def child(self, key: PathKey, data: Any) -> Value:
+        return Value(data, (*self.keys, key), self.file, self.lines)
 
     def has(self, key: str) -> bool:
-        return key in self.data and self.data[key] is not None
+        """Whether the mapping sets ``key`` (to anything but null)."""
+        return self.get(key) is not None
 
-    def raw(self, key: str, default: Any = None) -> Any:
-        value = self.data.get(key, default)
-        return default if value is None else value
-
-    def reject_unknown(self, allowed: Iterable[str]) -> None:
-        """BadInput on the first key not in ``allowed`` (listing the allowed ones)."""
-        known = set(allowed)
-        for key in self.data:
-            if key not in known:
-                self.fail(str(key), f"unknown field; allowed: {', '.join(sorted(known))}")
-
-    def sub(self, key: str, *, required: bool = False) -> FieldReader | None:
-        """The reader of a nested mapping (None when absent and not required)."""
-        if not self.has(key):
-            if required:
-                self.fail(key, "is required")
+    def get(self, key: str) -> Value | None:
+        """The child ``key`` of a mapping, or None if absent or explicitly null."""
+        mapping = self.mapping()
+        if mapping.get(key) is None:
             return None
-        value = self.data[key]
-        if not isinstance(value, dict):
-            self.fail(key, f"must be a mapping (got {type(value).__name__})")
-        return FieldReader(self.file, value, self.lines, self.path(key))
+        return self.child(key, mapping[key])
 
-    def get_int(
-        self, key: str, default: Any = _MISSING, *, ge: int | None = None, le: int | None = None
-    ) -> Any:
-        """An integer (not bool); numeric strings are refused. Returns ``default`` if absent."""
-        if not self.has(key):
-            if default is _MISSING:
-                self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"must be an integer (got {value!r})")
-        self._bounds(key, value, ge, le)
-        return value
+    def mapping(self) -> dict[str, Any]:
+        if not isinstance(self.data, dict):
+            raise self.error(f"must be a mapping (got {_type_name(self.data)})")
+        return self.data
 
-    def get_float(
-        self,
-        key: str,
-        default: Any = _MISSING,
-        *,
-        ge: float | None = None,
-        le: float | None = None,
-    ) -> Any:
-        """A finite number (int or float, not bool). Returns ``default`` if absent."""
-        if not self.has(key):
-            if default is _MISSING:
-                self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(key, f"must be a number (got {value!r})")
-        if not math.isfinite(value):
-            self.fail(key, f"must be finite (got {value!r})")
-        self._bounds(key, value, ge, le)
-        return float(value)
+    def items(self) -> list[tuple[str, Value]]:
+        return [(str(k), self.child(str(k), v)) for k, v in self.mapping().items()]
 
-    def get_bool(self, key: str, default: Any = _MISSING) -> Any:
-        if not self.has(key):
-            if default is _MISSING:
-                self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if not isinstance(value, bool):
-            self.fail(key, f"must be true or false (got {value!r})")
-        return value
+    def elements(self) -> list[Value]:
+        if not isinstance(self.data, list):
+            raise self.error(f"must be a list (got {_type_name(self.data)})")
+        return [self.child(i, item) for i, item in enumerate(self.data)]
 
-    def get_str(self, key: str, default: Any = _MISSING) -> Any:
-        if not self.has(key):
-            if default is _MISSING:
-                self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if not isinstance(value, str):
-            self.fail(key, f"must be a string (got {value!r})")
-        return value
+    def dig(self, *keys: str) -> Value | None:
+        """``get`` along several keys; None as soon as one is absent."""
+        node: Value | None = self
+        for key in keys:
+            if node is None:
+                return None
+            node = node.get(key)
+        return node
 
-    def get_duration(
-        self,
-        key: str,
-        default: Any = _MISSING,
-        *,
-        unit_s: float | None = 1.0,
-        allow_zero: bool = True,
-    ) -> Any:
-        """Seconds from a duration field (see :func:`parse_duration`)."""
-        if not self.has(key):
-            if default is _MISSING:
-                self.fail(key, "is required")
-            return default
-        return parse_duration(
-            self.data[key],
-            file=self.file,
-            field=self.name(key),
-            line=self.line(key),
-            unit_s=unit_s,
-            allow_zero=allow_zero,
-        )
+    def check_fields(self, allowed: frozenset[str], hints: Mapping[str, str] | None = None) -> None:
+        """BadInput on the first key not in ``allowed`` (catches typos such as numRetry).
 
-    def get_list(self, key: str, default: Any = _MISSING) -> Any:
-        if not self.has(key):
-            if default is _MISSING:
-                self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if not isinstance(value, list):
-            self.fail(key, f"must be a list (got {type(value).__name__})")
-        return value
-
-    def get_statuses(self, key: str, default: Any = _MISSING) -> Any:
-        """A list of HTTP status codes 100..599 (ints) as a frozenset."""
-        items = self.get_list(key, default)
-        if items is default:
-            return default
-        out: set[int] = set()
-        for i, item in enumerate(items):
-            if isinstance(item, bool) or not isinstance(item, int) or not 100 <= item <= 599:
-                fail(
-                    f"must be an HTTP status code 100..599 (got {item!r})",
-                    file=self.file,
-                    field=dotted((*self.path(key), i)),
-                    line=self.lines.line(*self.path(key), i),
+        The message names the field the user most likely meant: ``hints`` (known mistakes,
+        e.g. fields copied from retry guides that the API never had) first, else the closest
+        allowed name (:func:`closest_field`).
+        """
+        for key, child in self.items():
+            if key not in allowed:
+                hint = unknown_field_hint(key, allowed, hints)
+                raise child.error(
+                    f"unknown field; {hint}Allowed here: {', '.join(sorted(allowed))}"
                 )
-            out.add(item)
+
+    # --- typed reads ------------------------------------------------------------------
+    def error(self, reason: str) -> BadInput:
+        return BadInput(reason, file=self.file, line=self.line, field=self.path or None)
+
+    def as_int(self, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        data = self.data
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise self.error(f"must be an integer{_bounds(minimum, maximum)} (got {data!r})")
+        if (minimum is not None and data < minimum) or (maximum is not None and data > maximum):
+            raise self.error(f"must be an integer{_bounds(minimum, maximum)} (got {data})")
+        return data
+
+    def as_bool(self) -> bool:
+        if not isinstance(self.data, bool):
+            raise self.error(f"must be true or false (got {self.data!r})")
+        return self.data
+
+    def as_str(self) -> str:
+        if not isinstance(self.data, str):
+            raise self.error(f"must be a string (got {self.data!r})")
+        return self.data
+
+    def as_float(self, *, minimum: float | None = None, maximum: float | None = None) -> float:
+        """A finite number (int or float, not bool) within the bounds."""
+        data = self.data
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise self.error(f"must be a number (got {data!r})")
+        if not math.isfinite(data):
+            raise self.error(f"must be finite (got {data!r})")
+        if minimum is not None and data < minimum:
+            raise self.error(f"must be >= {minimum} (got {data!r})")
+        if maximum is not None and data > maximum:
+            raise self.error(f"must be <= {maximum} (got {data!r})")
+        return float(data)
+
+    def as_duration(self, *, unit_s: float | None = 1.0, allow_zero: bool = True) -> float:
+        """Seconds from a Go duration or a plain number in ``unit_s`` seconds
+        (:func:`harness.durations.go_seconds`; ``unit_s=None`` requires a unit)."""
+        try:
+            return go_seconds(self.data, unit_s=unit_s, allow_zero=allow_zero)
+        except DurationError as exc:
+            raise self.error(str(exc)) from None
+
+    def as_statuses(self) -> frozenset[int]:
+        """A list of HTTP status codes 100..599 (ints); a bad item is named by its index."""
+        out: set[int] = set()
+        for item in self.elements():
+            code = item.data
+            if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+                raise item.error(f"must be an HTTP status code 100..599 (got {code!r})")
+            out.add(code)
         return frozenset(out)
 
-    def _bounds(self, key: str, value: float, ge: float | None, le: float | None) -> None:
-        if ge is not None and value < ge:
-            self.fail(key, f"must be >= {ge} (got {value!r})")
-        if le is not None and value > le:
-            self.fail(key, f"must be <= {le} (got {value!r})")
+
+def closest_field(key: str, allowed: Iterable[str]) -> str | None:
+    """The allowed name closest to ``key`` (case-insensitive difflib match), or None."""
+    by_lower = {name.lower(): name for name in allowed}
+    match = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[match[0]] if match else None
+
+
+def unknown_field_hint(
+    key: str, allowed: Iterable[str], hints: Mapping[str, str] | None = None
+) -> str:
+    """ "did you mean 'x'? " (or a known mistake's explanation), or "" when nothing is close."""
+    if hints and key in hints:
+        hint = hints[key]
+        return f"{hint} " if hint.endswith("?") else f"{hint}. "
+    close = closest_field(key, allowed)
+    return f"did you mean {close!r}? " if close else ""
+
+
+def _type_name(data: Any) -> str:
+    return "nothing" if data is None else type(data).__name__
+
+
+def _bounds(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" in {minimum}..{maximum}"
+    if minimum is not None:
+        return f" >= {minimum}"
+    if maximum is not None:
+        return f" <= {maximum}"
+    return ""

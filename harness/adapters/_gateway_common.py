@@ -1,158 +1,31 @@
-"""Helpers shared by the gateway/mesh adapters: navigable values with lines, durations, notes.
+"""Helpers shared by the gateway/mesh adapters: documents as Values, durations, notes.
 
 Private to ``envoy_gateway``, ``httproute``, ``istio``, ``kong``, ``traefik`` (and ``kuberay``
-for :func:`github`); built on
-:mod:`harness.adapters._common` (file reading, YAML with line maps, Go durations).
-
-A :class:`Value` is one YAML (or TOML) value together with its key path and line map, so every
-:class:`~harness.errors.BadInput` names file, line, dotted field and the rule that was broken.
-The Gateway API duration (GEP-2257), the Envoy retry-trigger semantics shared by Envoy
-Gateway and Istio, "did you mean" hints for fields an API does not have
-(:meth:`Value.check_fields`), ``not_judged`` entries for constructs only a run can decide
-(:meth:`Notes.unmodelled`) and source citations as URLs (:func:`github`) live here too.
+for :func:`github`); built on :mod:`harness.adapters._common`, which owns :class:`Value` (the
+one typed reader: a value with its key path and line map, re-exported here) and file reading.
+Here: documents of a YAML or TOML file as Values, the Go and Gateway API (GEP-2257) duration
+readers of a Value (grammars in :mod:`harness.durations`), the Envoy retry-trigger semantics
+shared by Envoy Gateway and Istio, ``not_judged`` entries for constructs only a run can decide
+(:meth:`Notes.unmodelled`) and source citations as URLs (:func:`github`).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.adapters import _common
-from harness.adapters._common import KeyPath, LineMap, PathKey, dotted
+from harness.adapters._common import Value as Value
+from harness.adapters._common import closest_field as closest_field
+from harness.adapters._common import unknown_field_hint as unknown_field_hint
 from harness.adapters.base import AdapterNote
 from harness.durations import DurationError, gateway_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Unmodelled
-
-
-@dataclass(frozen=True)
-class Value:
-    """A config value with its key path inside the document and the document's line map."""
-
-    data: Any
-    keys: KeyPath
-    file: Path
-    lines: LineMap = field(default_factory=LineMap, repr=False)
-
-    @property
-    def path(self) -> str:
-        """The dotted field name, e.g. ``spec.retry.perRetry.backOff.baseInterval``."""
-        return dotted(self.keys)
-
-    @property
-    def line(self) -> int | None:
-        """1-based line of this value (or of its nearest known ancestor); None if unknown."""
-        return self.lines.line(*self.keys) if self.lines.lines else None
-
-    # --- navigation -------------------------------------------------------------------
-    def child_path(self, key: PathKey) -> str:
-        return dotted((*self.keys, key))
-
-    def child(self, key: PathKey, data: Any) -> Value:
-        return Value(data, (*self.keys, key), self.file, self.lines)
-
-    def get(self, key: str) -> Value | None:
-        """The child ``key`` of a mapping, or None if absent or explicitly null."""
-        mapping = self.mapping()
-        if mapping.get(key) is None:
-            return None
-        return self.child(key, mapping[key])
-
-    def mapping(self) -> dict[str, Any]:
-        if not isinstance(self.data, dict):
-            raise self.error(f"must be a mapping (got {_type_name(self.data)})")
-        return self.data
-
-    def items(self) -> list[tuple[str, Value]]:
-        return [(str(k), self.child(str(k), v)) for k, v in self.mapping().items()]
-
-    def elements(self) -> list[Value]:
-        if not isinstance(self.data, list):
-            raise self.error(f"must be a list (got {_type_name(self.data)})")
-        return [self.child(i, item) for i, item in enumerate(self.data)]
-
-    def dig(self, *keys: str) -> Value | None:
-        """``get`` along several keys; None as soon as one is absent."""
-        node: Value | None = self
-        for key in keys:
-            if node is None:
-                return None
-            node = node.get(key)
-        return node
-
-    def check_fields(self, allowed: frozenset[str], hints: Mapping[str, str] | None = None) -> None:
-        """BadInput on the first key not in ``allowed`` (catches typos such as numRetry).
-
-        The message names the field the user most likely meant: ``hints`` (known mistakes,
-        e.g. fields copied from retry guides that the API never had) first, else the closest
-        allowed name (:func:`closest_field`).
-        """
-        for key, child in self.items():
-            if key not in allowed:
-                hint = unknown_field_hint(key, allowed, hints)
-                raise child.error(
-                    f"unknown field; {hint}Allowed here: {', '.join(sorted(allowed))}"
-                )
-
-    # --- typed reads ------------------------------------------------------------------
-    def error(self, reason: str) -> BadInput:
-        return BadInput(reason, file=self.file, line=self.line, field=self.path or None)
-
-    def as_int(self, *, minimum: int | None = None, maximum: int | None = None) -> int:
-        data = self.data
-        if isinstance(data, bool) or not isinstance(data, int):
-            raise self.error(f"must be an integer{_bounds(minimum, maximum)} (got {data!r})")
-        if (minimum is not None and data < minimum) or (maximum is not None and data > maximum):
-            raise self.error(f"must be an integer{_bounds(minimum, maximum)} (got {data})")
-        return data
-
-    def as_bool(self) -> bool:
-        if not isinstance(self.data, bool):
-            raise self.error(f"must be true or false (got {self.data!r})")
-        return self.data
-
-    def as_str(self) -> str:
-        if not isinstance(self.data, str):
-            raise self.error(f"must be a string (got {self.data!r})")
-        return self.data
-
-
-def closest_field(key: str, allowed: Iterable[str]) -> str | None:
-    """The allowed name closest to ``key`` (case-insensitive difflib match), or None."""
-    by_lower = {name.lower(): name for name in allowed}
-    match = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
-    return by_lower[match[0]] if match else None
-
-
-def unknown_field_hint(
-    key: str, allowed: Iterable[str], hints: Mapping[str, str] | None = None
-) -> str:
-    """ "did you mean 'x'? " (or a known mistake's explanation), or "" when nothing is close."""
-    if hints and key in hints:
-        hint = hints[key]
-        return f"{hint} " if hint.endswith("?") else f"{hint}. "
-    close = closest_field(key, allowed)
-    return f"did you mean {close!r}? " if close else ""
-
-
-def _type_name(data: Any) -> str:
-    return "nothing" if data is None else type(data).__name__
-
-
-def _bounds(minimum: int | None, maximum: int | None) -> str:
-    if minimum is not None and maximum is not None:
-        return f" in {minimum}..{maximum}"
-    if minimum is not None:
-        return f" >= {minimum}"
-    if maximum is not None:
-        return f" <= {maximum}"
-    return ""
-
 
 # --- loading ------------------------------------------------------------------------------
 
@@ -196,18 +69,11 @@ def kinds_seen(docs: Sequence[Value]) -> str:
 
 
 def go_duration(value: Value, *, allow_zero: bool = True, unit_s: float | None = None) -> float:
-    """A Go ``time.ParseDuration`` string (non-negative) in seconds.
+    """A Go ``time.ParseDuration`` string (non-negative) in seconds (:meth:`Value.as_duration`).
 
     ``unit_s``: plain numbers are accepted in that unit (Traefik reads an integer as seconds).
     """
-    return _common.parse_duration(
-        value.data,
-        file=value.file,
-        field=value.path,
-        line=value.line,
-        unit_s=unit_s,
-        allow_zero=allow_zero,
-    )
+    return value.as_duration(unit_s=unit_s, allow_zero=allow_zero)
 
 
 def gateway_duration(value: Value, *, allow_zero: bool = True) -> float:

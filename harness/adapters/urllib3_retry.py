@@ -41,21 +41,20 @@ from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from harness.adapters._common import (
-    FieldReader,
     LineMap,
+    Value,
     bad_input_from_validation,
     fail,
     load_yaml_mapping,
     note_default,
     note_quirk,
-    parse_duration,
     read_text,
 )
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
@@ -67,6 +66,8 @@ from harness.policy.model import (
     RetryOn,
     RetryPolicy,
 )
+
+T = TypeVar("T")
 
 SYSTEM = "urllib3"
 SOURCE = "urllib3/urllib3 2.x src/urllib3/util/retry.py"
@@ -124,7 +125,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 
 def adapt(data: Mapping[str, Any], *, file: Path, lines: LineMap | None = None) -> AdaptedPolicy:
     """The canonical policy of ``Retry(**data)`` (plus ``timeout``), with notes."""
-    r = FieldReader(file, data, lines or LineMap())
+    r = Value.document(data, file, lines)
     _refuse_unknown(r)
     notes: list[AdapterNote] = []
 
@@ -140,23 +141,23 @@ def adapt(data: Mapping[str, Any], *, file: Path, lines: LineMap | None = None) 
     )
     counters = {key: _counter(r, key, None) for key in ("connect", "read", "status", "other")}
     _counter(r, "redirect", None)
-    factor = r.get_float("backoff_factor", 0.0, ge=0)
+    factor = _read(r, "backoff_factor", 0.0, _non_negative)
     default("backoff_factor", 0, "no backoff: every retry is immediate")
-    backoff_max = r.get_duration("backoff_max", DEFAULT_BACKOFF_MAX)
+    backoff_max = _read(r, "backoff_max", DEFAULT_BACKOFF_MAX, Value.as_duration)
     default("backoff_max", DEFAULT_BACKOFF_MAX)
-    jitter = r.get_float("backoff_jitter", 0.0, ge=0)
+    jitter = _read(r, "backoff_jitter", 0.0, _non_negative)
     default("backoff_jitter", 0.0)
     methods = _allowed_methods(r)
     default("allowed_methods", sorted(DEFAULT_ALLOWED_METHODS), "POST and PATCH are not retried")
-    forcelist = r.get_statuses("status_forcelist", frozenset())
+    forcelist: frozenset[int] = _read(r, "status_forcelist", frozenset(), Value.as_statuses)
     default("status_forcelist", None, "no status is retried unless it carries Retry-After")
-    respect_ra = r.get_bool("respect_retry_after_header", True)
+    respect_ra = _read(r, "respect_retry_after_header", True, Value.as_bool)
     default("respect_retry_after_header", True)
-    ra_max = r.get_duration("retry_after_max", DEFAULT_RETRY_AFTER_MAX)
+    ra_max = _read(r, "retry_after_max", DEFAULT_RETRY_AFTER_MAX, Value.as_duration)
     default("retry_after_max", DEFAULT_RETRY_AFTER_MAX)
-    raise_on_status = r.get_bool("raise_on_status", True)
+    raise_on_status = _read(r, "raise_on_status", True, Value.as_bool)
     default("raise_on_status", True)
-    r.get_bool("raise_on_redirect", True)
+    _read(r, "raise_on_redirect", True, Value.as_bool)
     per_try = _timeout(r)
 
     read_on = counters["read"] is not False and counters["read"] != 0
@@ -174,7 +175,7 @@ def adapt(data: Mapping[str, Any], *, file: Path, lines: LineMap | None = None) 
             "the harness needs a finite limit",
             file=file,
             field="total",
-            line=r.line("total"),
+            line=r.child("total", None).line,
         )
     max_retries = min(set_limits.values())
     makes_retryable = bool(total) and respect_ra
@@ -216,20 +217,21 @@ def adapt(data: Mapping[str, Any], *, file: Path, lines: LineMap | None = None) 
     return AdaptedPolicy(system=SYSTEM, source_file=str(file), policy=policy, notes=notes)
 
 
-def _refuse_unknown(r: FieldReader) -> None:
+def _refuse_unknown(r: Value) -> None:
     """BadInput for a keyword urllib3 2.x does not take, naming the one most likely meant."""
-    for key in r.data:
+    for key in r.mapping():
         if key in ALLOWED_KEYS:
             continue
         name = str(key)
         if name in RENAMED:
             meant = RENAMED[name].split(" ", 1)[0]
-            r.fail(name, f"not a urllib3 2.x Retry argument: use {meant} ({RENAMED[name]})")
+            raise r.child(name, r.data[name]).error(
+                f"not a urllib3 2.x Retry argument: use {meant} ({RENAMED[name]})"
+            )
         close = difflib.get_close_matches(name, sorted(ALLOWED_KEYS), n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        r.fail(
-            name,
-            f"not a urllib3 2.x Retry argument ({hint}allowed: {', '.join(sorted(ALLOWED_KEYS))})",
+        raise r.child(name, r.data[name]).error(
+            f"not a urllib3 2.x Retry argument ({hint}allowed: {', '.join(sorted(ALLOWED_KEYS))})"
         )
 
 
@@ -313,7 +315,7 @@ def _quirks(
     return notes
 
 
-def _counter(r: FieldReader, key: str, default: int | None) -> int | bool | None:
+def _counter(r: Value, key: str, default: int | None) -> int | bool | None:
     """A Retry counter: a non-negative int, False (disabled) or None (no limit of its own)."""
     if key not in r.data:
         return default
@@ -323,11 +325,11 @@ def _counter(r: FieldReader, key: str, default: int | None) -> int | bool | None
     if value is False:
         return False
     if value is True or not isinstance(value, int) or value < 0:
-        r.fail(key, f"must be an integer >= 0, false or null (got {value!r})")
+        raise r.child(key, value).error(f"must be an integer >= 0, false or null (got {value!r})")
     return value
 
 
-def _allowed_methods(r: FieldReader) -> frozenset[str] | None:
+def _allowed_methods(r: Value) -> frozenset[str] | None:
     """allowed_methods as upper-case names; None, False or empty means every method."""
     if "allowed_methods" not in r.data:
         return DEFAULT_ALLOWED_METHODS
@@ -335,19 +337,23 @@ def _allowed_methods(r: FieldReader) -> frozenset[str] | None:
     if value is None or value is False:
         return None
     if not isinstance(value, list | tuple | set | frozenset):
-        r.fail("allowed_methods", f"must be a list of HTTP methods or null (got {value!r})")
+        raise r.child("allowed_methods", value).error(
+            f"must be a list of HTTP methods or null (got {value!r})"
+        )
     if not value:  # urllib3 2.x: an empty collection retries every method (with a warning)
         return None
     out = set()
     for item in value:
         if not isinstance(item, str) or not item.strip():
-            r.fail("allowed_methods", f"must contain method names (got {item!r})")
+            raise r.child("allowed_methods", value).error(
+                f"must contain method names (got {item!r})"
+            )
         if item == item.upper():  # urllib3 compares method.upper() with the names as written
             out.add(item)
     return frozenset(out)
 
 
-def _allowed_methods_notes(r: FieldReader, methods: frozenset[str] | None) -> list[AdapterNote]:
+def _allowed_methods_notes(r: Value, methods: frozenset[str] | None) -> list[AdapterNote]:
     """What an empty or lower-case ``allowed_methods`` really does."""
     value = r.data.get("allowed_methods")
     if not isinstance(value, list | tuple | set | frozenset):
@@ -375,26 +381,35 @@ def _allowed_methods_notes(r: FieldReader, methods: frozenset[str] | None) -> li
     return []
 
 
-def _timeout(r: FieldReader) -> float | None:
+def _timeout(r: Value) -> float | None:
     """Per-attempt timeout in seconds: a number/duration, or Timeout-like {total, connect, read}.
 
     With a mapping the attempt is abandoned after ``total`` if set, else after ``read`` (a hang
     happens after the connection is made); ``connect`` alone bounds no hang.
     """
-    if not r.has("timeout"):
+    value = r.get("timeout")
+    if value is None:
         return None
-    value = r.data["timeout"]
-    if isinstance(value, dict):
-        sub = r.sub("timeout")
-        assert sub is not None
-        sub.reject_unknown(TIMEOUT_KEYS)
-        parts = {k: sub.get_duration(k, None, allow_zero=False) for k in TIMEOUT_KEYS}
+    if isinstance(value.data, dict):
+        value.check_fields(frozenset(TIMEOUT_KEYS))
+        parts = {k: _read(value, k, None, _positive_duration) for k in TIMEOUT_KEYS}
         chosen = parts["total"] if parts["total"] is not None else parts["read"]
         return float(chosen) if chosen is not None else None
-    seconds = parse_duration(
-        value, file=r.file, field="timeout", line=r.line("timeout"), allow_zero=False
-    )
-    return seconds
+    return _positive_duration(value)
+
+
+def _read(r: Value, key: str, default: T, read: Callable[[Value], T]) -> T:
+    """``read`` of the field ``key``, or ``default`` when it is absent or null."""
+    value = r.get(key)
+    return default if value is None else read(value)
+
+
+def _non_negative(value: Value) -> float:
+    return value.as_float(minimum=0)
+
+
+def _positive_duration(value: Value) -> float:
+    return value.as_duration(allow_zero=False)
 
 
 # --- Python source: one literal Retry(...) call -------------------------------------------

@@ -1,4 +1,4 @@
-"""Shared adapter helpers: durations, YAML line maps, FieldReader errors."""
+"""Shared adapter helpers: durations, YAML line maps, Value errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.adapters._common import (
-    FieldReader,
+    Value,
     find_document,
     load_yaml_documents,
     parse_duration,
@@ -76,24 +76,24 @@ def test_line_map_and_find_document(tmp_path: Path) -> None:
         find_document(docs, file=f, kind="C")
 
 
-def test_field_reader_errors_name_dotted_field_and_line(tmp_path: Path) -> None:
+def test_value_errors_name_dotted_field_and_line(tmp_path: Path) -> None:
     f = tmp_path / "m.yaml"
     f.write_text("retry:\n  perRetry:\n    timeout: 1\n    codes: [500, 'x']\n")
     ((doc, lines),) = load_yaml_documents(f)
-    r = FieldReader(f, doc, lines)
-    retry = r.sub("retry")
-    assert retry is not None
-    per = retry.sub("perRetry")
+    per = Value.document(doc, f, lines).dig("retry", "perRetry")
     assert per is not None
-    assert per.get_duration("timeout") == 1.0
+    timeout, codes = per.get("timeout"), per.get("codes")
+    assert timeout is not None and codes is not None
+    assert timeout.as_duration() == 1.0
     with pytest.raises(BadInput) as err:
-        per.get_statuses("codes")
+        codes.as_statuses()
     assert (err.value.field, err.value.line) == ("retry.perRetry.codes[1]", 4)
     with pytest.raises(BadInput) as err:
-        per.reject_unknown(["timeout"])
+        per.check_fields(frozenset({"timeout"}))
     assert (err.value.field, err.value.line) == ("retry.perRetry.codes", 4)
-    with pytest.raises(BadInput, match="required"):
-        per.get_int("attempts")
+    with pytest.raises(BadInput, match=r"must be >= 2 \(got 1\)"):
+        timeout.as_float(minimum=2)
+    assert per.get("attempts") is None and not per.has("attempts")
 
 
 def test_duplicate_key_is_refused_with_its_line_and_field(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ Two images, tagged with the package version:
   sources, the shipped locustfiles and Locust are in it too, so the same image runs the urllib3
   client SUT and Locust workers (``--entrypoint python -m locust``).
 - ``SUT_IMAGE`` (``retry-harness-sut``): Debian's HAProxy, nginx-light and Caddy.
+- ``PROMETHEUS_IMAGE`` (``retry-harness-prometheus``): Debian's ``prometheus`` (2.42 on bookworm)
+  as user ``nobody``, the run's Prometheus in a kind cluster (harness/telemetry/in_cluster.py).
 
 Two ways to get a base (``build_images(offline=...)``):
 
@@ -48,16 +50,27 @@ if TYPE_CHECKING:
 
 BACKEND_IMAGE = "retry-harness-backend"
 SUT_IMAGE = "retry-harness-sut"
+PROMETHEUS_IMAGE = "retry-harness-prometheus"
 OFFLINE_BASE = "retry-harness-base"
 # The package version; RETRY_HARNESS_IMAGE_TAG picks another build of the images.
 IMAGE_TAG = os.environ.get("RETRY_HARNESS_IMAGE_TAG") or __version__
 BACKEND_TAG = IMAGE_TAG
 
-DEFAULT_BASES = {BACKEND_IMAGE: "python:3.11-slim-bookworm", SUT_IMAGE: "debian:bookworm-slim"}
+DEFAULT_BASES = {
+    BACKEND_IMAGE: "python:3.11-slim-bookworm",
+    SUT_IMAGE: "debian:bookworm-slim",
+    PROMETHEUS_IMAGE: "debian:bookworm-slim",
+}
 # One offline base for both images (one mmdebstrap run, the slow step of a cold build: it costs
 # the backend image the SUT packages, about 45 MB, on offline builds only).
 OFFLINE_BASE_REF = f"{OFFLINE_BASE}:bookworm"
-OFFLINE_BASES = {BACKEND_IMAGE: OFFLINE_BASE_REF, SUT_IMAGE: OFFLINE_BASE_REF}
+# Prometheus has a base of its own (its package and web assets are ~100 MB the others do not need)
+OFFLINE_PROMETHEUS_BASE_REF = f"{OFFLINE_BASE}:bookworm-prometheus"
+OFFLINE_BASES = {
+    BACKEND_IMAGE: OFFLINE_BASE_REF,
+    SUT_IMAGE: OFFLINE_BASE_REF,
+    PROMETHEUS_IMAGE: OFFLINE_PROMETHEUS_BASE_REF,
+}
 OFFLINE_PACKAGES = (
     "python3",
     "python3-venv",
@@ -68,6 +81,10 @@ OFFLINE_PACKAGES = (
     "caddy",
     "ca-certificates",
 )
+OFFLINE_BASE_PACKAGES = {
+    OFFLINE_BASE_REF: OFFLINE_PACKAGES,
+    OFFLINE_PROMETHEUS_BASE_REF: ("prometheus", "ca-certificates"),
+}
 _MMDEBSTRAP_SLIM = (
     "--dpkgopt=path-exclude=/usr/share/man/*",
     "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -250,7 +267,7 @@ def _offline_base(client: docker.DockerClient, image: str, rebuild: bool, log: L
             "the offline base needs mmdebstrap; install it with: apt-get install -y mmdebstrap",
             field="--offline-base",
         )
-    packages = ",".join(OFFLINE_PACKAGES)
+    packages = ",".join(OFFLINE_BASE_PACKAGES[ref])
     with tempfile.TemporaryDirectory(prefix="retry-harness-rootfs-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
         log(f"mmdebstrap: Debian bookworm minbase + {packages} (from this machine's apt sources)")
@@ -338,7 +355,7 @@ def build_images(
     offline: bool,
     rebuild_base: bool = False,
     log: Log | None = None,
-    images: Sequence[str] = (BACKEND_IMAGE, SUT_IMAGE),
+    images: Sequence[str] = (BACKEND_IMAGE, SUT_IMAGE, PROMETHEUS_IMAGE),
 ) -> dict[str, int]:
     """Build our images; returns each image's size in bytes. Raises ``BadInput`` on failure."""
     say = log or (lambda text: None)
@@ -346,7 +363,12 @@ def build_images(
     sizes: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="retry-harness-image-") as tmp:
         context = Path(tmp)
-        for file in ("Dockerfile.backend", "Dockerfile.sut", "healthcheck.py"):
+        for file in (
+            "Dockerfile.backend",
+            "Dockerfile.sut",
+            "Dockerfile.prometheus",
+            "healthcheck.py",
+        ):
             shutil.copyfile(HERE / file, context / file)
         made: set[str] = set()  # offline bases made in this build (each only once)
         for name in images:
@@ -371,12 +393,12 @@ def build_images(
                     labels={SOURCES_LABEL: sources_digest()},
                 )
             else:
-                # Offline: the base already holds the SUTs and nothing is fetched. From a registry
-                # base, apt needs the network.
+                # Offline: the base already holds the SUTs (or Prometheus) and nothing is
+                # fetched. From a registry base, apt needs the network.
                 image = _build(
                     client,
                     context,
-                    "Dockerfile.sut",
+                    "Dockerfile.prometheus" if name == PROMETHEUS_IMAGE else "Dockerfile.sut",
                     name,
                     base,
                     network="none" if offline else None,

@@ -15,6 +15,8 @@
    Deployment to 0 and force-deleting its pod (``kill``), scaling back (its undo) and ``PUT
    /faults`` on a replica's admin Service (``set_faults``); ``pause``/``resume`` have no
    Kubernetes equivalent and are refused before anything starts;
+   With ``telemetry:`` the run's Prometheus is a pod too (harness/telemetry/in_cluster.py):
+   its image is loaded with the backend's, and the telemetry session queries it on its NodePort;
 5. collect every replica's journal through its admin Service (a NodePort on 127.0.0.1, token from
    the rendered Secret; never through the SUT), pulled during the run too, so a replica about
    to be killed is read first;
@@ -50,11 +52,13 @@ from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
 from harness.substrates.calibration import TimingProbe, wall_us
-from harness.substrates.images import backend_image_ref
+from harness.substrates.images import PROMETHEUS_IMAGE, backend_image_ref, image_ref
 from harness.substrates.kind_kit import Kit
 from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
 from harness.substrates.kind_tools import Tools
 from harness.suts.network import probe_once
+from harness.telemetry.in_cluster import in_cluster_prometheus
+from harness.telemetry.session import InClusterPrometheus
 from harness.traffic import split_journal
 
 Progress = Callable[[str, int, int | None], None]
@@ -152,6 +156,9 @@ class KindSubstrate:
         self.applied = False
         self.teardown: list[str] = []
         """What ``down`` did, in order (for the report and the tests)."""
+        self.prometheus: InClusterPrometheus | None = None
+        """The run's Prometheus pod (scenarios with ``telemetry:``), read by the telemetry
+        session (harness/telemetry/session.py) through its NodePort."""
         self._stack = contextlib.ExitStack()
         self._chaos_log: list[str] = []
         self._down: list[DownWindow] = []
@@ -203,13 +210,16 @@ class KindSubstrate:
             self.created_cluster = True  # before create: a Ctrl-C inside it still deletes it
         self._step("kind create cluster", self.cluster.create, self.rendered.cluster_config)
         self.kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s")
-        image = backend_image_ref()
-        self._log(f"loading {image} into the cluster")
-        self._step(
-            f"kind load docker-image {image} (build it first: nox -s image)",
-            self.cluster.load_docker_image,
-            image,
-        )
+        images = [backend_image_ref()]
+        if self.rendered.prometheus is not None:
+            images.append(image_ref(PROMETHEUS_IMAGE))
+        for image in images:
+            self._log(f"loading {image} into the cluster")
+            self._step(
+                f"kind load docker-image {image} (build it first: nox -s image)",
+                self.cluster.load_docker_image,
+                image,
+            )
         self.applied = True  # from here on, down() removes the run's objects
         for argv in self.rendered.commands:
             self._log(
@@ -217,6 +227,8 @@ class KindSubstrate:
             )
             self.run_step(argv)
         self._wait_for_sut()
+        if self.rendered.prometheus is not None:
+            self.prometheus = in_cluster_prometheus(self.scenario, self.kit)
 
     def down(self) -> None:
         """Stop Locust, then delete the cluster (created here, not kept) or the run's objects.

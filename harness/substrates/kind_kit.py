@@ -52,6 +52,17 @@ class CrdSource(_Frozen):
     files: list[str] = Field(min_length=1, description="Globs of CRD YAML files in the module")
 
 
+class KitTelemetry(_Frozen):
+    """Where the run's Prometheus (a pod, harness/telemetry/in_cluster.py) finds the SUT's own
+    metrics: the pods with ``pod_labels`` in ``namespace``, port ``port``, path ``path``."""
+
+    namespace: str = Field(min_length=1)
+    pod_labels: dict[str, str] = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    path: str = Field(default="/metrics", pattern=r"^/")
+    source: str = Field(default="", description="Public docs naming that port and path")
+
+
 class Entry(_Frozen):
     """How load reaches the SUT: its NodePort, mapped to 127.0.0.1 on the host by kind."""
 
@@ -78,6 +89,9 @@ class KitSpec(_Frozen):
     backend_patches: list[str] = Field(
         default_factory=list,
         description="JSON6902 patch files (in the kit) applied to every backend Deployment",
+    )
+    telemetry: KitTelemetry | None = Field(
+        default=None, description="Where the SUT's own metrics are scraped (None: not scraped)"
     )
 
 

@@ -11,6 +11,10 @@
     replicas/r<i>/            one overlay per backend replica (name suffix, FAULT_PROFILE, ports)
     kits/                     copies of the kits (a kit may build on a sibling's folder)
     locust/                   Locust master + workers for in-cluster load (applied on demand)
+    prometheus/               with ``telemetry:``: the run's Prometheus, its config and the user's
+                              rules (harness/telemetry/in_cluster.py)
+    prometheus-sut/           with ``telemetry:`` and a kit that says where its proxies' metrics
+                              are: a headless Service over them, in the gateway's namespace
     install.sh                every command the substrate runs, in order (for reading/replaying)
 
 ``kubectl kustomize out`` builds it offline. In the cluster the replicas always share the redis
@@ -32,8 +36,13 @@ import yaml
 
 from harness.errors import BadInput
 from harness.scenario import Scenario, load_config_dict
-from harness.substrates.images import BACKEND_IMAGE, BACKEND_TAG
+from harness.substrates.images import BACKEND_IMAGE, BACKEND_TAG, PROMETHEUS_IMAGE
 from harness.substrates.kind_kit import Kit, entry_host_port
+from harness.telemetry.in_cluster import (
+    PROMETHEUS_NODE_PORT,
+    render_prometheus,
+    render_sut_metrics,
+)
 
 NAMESPACE = "retry-harness"
 """Every namespaced object the harness and the kits create lives here (one delete cleans up)."""
@@ -64,6 +73,7 @@ class Rendered:
     admin_urls: list[str]
     probe_url: str
     commands: list[list[str]] = field(default_factory=list)
+    prometheus: Path | None = None  # the rendered Prometheus folder (scenarios with telemetry:)
 
 
 def admin_node_port(index: int) -> int:
@@ -90,7 +100,11 @@ def cluster_config(entry_node_port: int, entry_host_port: int) -> dict[str, Any]
             "listenAddress": "127.0.0.1",
             "protocol": "TCP",
         }
-        for port in [PROBE_NODE_PORT, *map(admin_node_port, range(MAX_KIND_REPLICAS))]
+        for port in [
+            PROBE_NODE_PORT,
+            PROMETHEUS_NODE_PORT,
+            *map(admin_node_port, range(MAX_KIND_REPLICAS)),
+        ]
     ]
     return {
         "kind": "Cluster",
@@ -279,7 +293,7 @@ def render(
             f"cannot write the manifests to {out}: {exc.strerror or exc} (give a folder)",
             field="--render",
         ) from None
-    for sub in ("base", "kits", "replicas", "harness", "locust"):
+    for sub in ("base", "kits", "replicas", "harness", "locust", "prometheus", "prometheus-sut"):
         shutil.rmtree(out / sub, ignore_errors=True)
     shutil.copytree(MANIFESTS / "base", out / "base")
     kits_dir = kit.dir.parent
@@ -298,12 +312,20 @@ def render(
     for i in range(scenario.backends.replicas):
         _replica(out, scenario, i)
     _harness(out, scenario, kit, token)
+    prometheus = render_prometheus(out, scenario, kit, namespace=NAMESPACE, image_tag=BACKEND_TAG)
+    sut_metrics = render_sut_metrics(out, kit) if prometheus is not None else None
     _dump(
         out / "kustomization.yaml",
         {
             "apiVersion": KUSTOMIZE_API,
             "kind": "Kustomization",
-            "resources": ["namespace.yaml", "harness", f"kits/{kit.name}"],
+            "resources": [
+                "namespace.yaml",
+                "harness",
+                f"kits/{kit.name}",
+                *(["prometheus"] if prometheus is not None else []),
+                *(["prometheus-sut"] if sut_metrics is not None else []),
+            ],
         },
         f"{scenario.name}: kubectl apply -k . (after the install steps of kits/{kit.name})",
     )
@@ -318,7 +340,9 @@ def render(
         "#!/bin/sh",
         f"# What `retry-harness run {scenario.source_file} --substrate kind` runs once the kind",
         "# cluster is up (kind create cluster --config kind-cluster.yaml) and the image loaded",
-        f"# (kind load docker-image {BACKEND_IMAGE}:{BACKEND_TAG}). Pinned versions: "
+        f"# (kind load docker-image {BACKEND_IMAGE}:{BACKEND_TAG}"
+        + (f" {PROMETHEUS_IMAGE}:{BACKEND_TAG}" if prometheus is not None else "")
+        + "). Pinned versions: "
         + ", ".join(f"{k} {v}" for k, v in kit.spec.versions.items()),
         "set -eu",
         'cd "$(dirname "$0")"',
@@ -337,6 +361,7 @@ def render(
             f"http://127.0.0.1:{admin_node_port(i)}" for i in range(scenario.backends.replicas)
         ],
         commands=commands,
+        prometheus=prometheus,
     )
 
 
@@ -365,5 +390,17 @@ def apply_commands(
         ]
         for i in range(scenario.backends.replicas)
     ]
+    if scenario.telemetry is not None:
+        cmds.append(
+            [
+                kubectl,
+                "rollout",
+                "status",
+                "-n",
+                NAMESPACE,
+                "deployment/prometheus",
+                "--timeout=300s",
+            ]
+        )
     cmds += [tool(kit.argv(step)) for step in kit.spec.ready]
     return cmds

@@ -68,12 +68,10 @@ def _alert_names(groups: list[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def load_rules(source: Path, promtool: str) -> AlertRules:
-    """Read, convert and check ``source`` (in a temporary file: nothing is left behind).
-
-    Raises BadInput (file named, promtool's own message quoted) when the file cannot be read,
-    is not a rules file, defines no alert, or promtool refuses it.
-    """
+def read_rules(source: Path) -> tuple[list[Any], str, bool]:
+    """The rule groups of ``source``, the plain rules file Prometheus loads, and whether it was a
+    PrometheusRule manifest; BadInput (file named) when it is not readable YAML of either form.
+    Not checked by promtool: :func:`load_rules` is."""
     try:
         text = source.read_text(encoding="utf-8")
         document = yaml.safe_load(text)
@@ -88,6 +86,16 @@ def load_rules(source: Path, promtool: str) -> AlertRules:
     groups = _groups(document, source)
     plain_text = yaml.safe_dump({"groups": groups}, sort_keys=False)
     manifest = isinstance(document, dict) and document.get("kind") == "PrometheusRule"
+    return groups, plain_text, manifest
+
+
+def load_rules(source: Path, promtool: str) -> AlertRules:
+    """Read, convert and check ``source`` (in a temporary file: nothing is left behind).
+
+    Raises BadInput (file named, promtool's own message quoted) when the file cannot be read,
+    is not a rules file, defines no alert, or promtool refuses it.
+    """
+    groups, plain_text, manifest = read_rules(source)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", encoding="utf-8") as plain:
         plain.write(plain_text)
         plain.flush()

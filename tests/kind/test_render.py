@@ -19,6 +19,7 @@ from harness.substrates.kind_render import (
     PROBE_NODE_PORT,
 )
 from harness.substrates.kind_validate import kustomize_build
+from harness.telemetry.in_cluster import SUT_METRICS_SERVICE
 from tests.kind.conftest import KIT_IDS, by_kind, kit_scenario, need_kustomize, render_kit
 
 DOCKERFILE = (
@@ -42,7 +43,11 @@ def test_kit_renders_and_builds(name: str, tmp_path: Path) -> None:
     kinds = {o["kind"] for o in objects}
     assert {"Namespace", "Deployment", "Service", "Secret", "ConfigMap"} <= kinds
     for obj in objects:  # one namespace holds everything the run creates (one delete)
-        if obj["kind"] not in CLUSTER_SCOPED:
+        if obj["metadata"]["name"] == SUT_METRICS_SERVICE:
+            # but for the headless Service over the gateway's proxies (telemetry), which must be
+            # in their namespace; `kubectl delete -k` of the rendered folder removes it too
+            assert obj["metadata"]["namespace"] == kit.spec.telemetry.namespace  # type: ignore[union-attr]
+        elif obj["kind"] not in CLUSTER_SCOPED:
             assert obj["metadata"].get("namespace") == NAMESPACE, obj["metadata"]
     deployments = {d["metadata"]["name"]: d for d in by_kind(objects, "Deployment")}
     replicas = scenario.backends.replicas

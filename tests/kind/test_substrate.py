@@ -21,7 +21,7 @@ import yaml
 from fake_backends.ports import free_port
 from harness.errors import BadInput, RunFailed
 from harness.scenario import load_scenario
-from harness.substrates.images import backend_image_ref
+from harness.substrates.images import PROMETHEUS_IMAGE, backend_image_ref, image_ref
 from harness.substrates.kind import KindSubstrate
 from harness.substrates.kind_kit import kit_of
 from harness.substrates.kind_render import KITS_ROOT, NAMESPACE
@@ -104,16 +104,18 @@ def test_new_cluster_command_lines_and_cleanup(env: Path, tmp_path: Path, sut_po
         calls = _calls(env)
     lines = [_argv(c) for c in calls]
     config = work / "manifests" / "kind-cluster.yaml"
-    assert lines[:5] == [
+    assert lines[:6] == [
         "kind get clusters",
         "kind get clusters",  # KindCluster.create checks again before creating
         f"kind create cluster --name=rh-test --kubeconfig={kubeconfig} --config {config}",
         "kubectl wait --for=condition=Ready nodes --all --timeout=300s",
         f"kind load docker-image --name rh-test {backend_image_ref()}",
+        # the kit scenario has telemetry: the run's Prometheus runs as a pod of our image
+        f"kind load docker-image --name rh-test {image_ref(PROMETHEUS_IMAGE)}",
     ]
-    assert lines[5].startswith("helm upgrade --install eg oci://docker.io/envoyproxy/gateway-helm")
+    assert lines[6].startswith("helm upgrade --install eg oci://docker.io/envoyproxy/gateway-helm")
     apply = lines.index(f"kubectl apply --server-side --force-conflicts -k {work / 'manifests'}")
-    assert apply > 5
+    assert apply > 6
     assert lines[apply + 1 : apply + 4] == [
         f"kubectl rollout status -n {NAMESPACE} deployment/counter --timeout=300s",
         f"kubectl rollout status -n {NAMESPACE} deployment/backend-r0 --timeout=300s",

@@ -55,7 +55,7 @@ from harness.substrates.images import (
     stale_backend_image,
 )
 from harness.substrates.local import LocalSubstrate, Progress
-from harness.suts.base import _DRIVERS, RunningSut
+from harness.suts.base import RunningSut, launch_plan
 from harness.suts.spec import CaddySut, HaproxySut, NginxSut, Urllib3ClientSut
 from harness.traffic import PROBE_HEADERS, readiness_id
 
@@ -367,7 +367,7 @@ class DockerSubstrate(LocalSubstrate):
         workdir.mkdir(parents=True, exist_ok=True)
         self._log(f"starting SUT container ({spec.kind})")
         try:
-            plan = _DRIVERS[type(spec)](
+            plan = launch_plan(
                 spec,
                 listen=("0.0.0.0", SUT_PORT),
                 upstreams=upstreams,
@@ -375,11 +375,7 @@ class DockerSubstrate(LocalSubstrate):
                 base_dir=sc.base_dir,
             )
         except BadInput as exc:
-            if exc.file is not None:
-                raise
-            raise BadInput(
-                exc.reason, file=sc.source_file, line=exc.line, field=exc.field
-            ) from None
+            raise self._in_scenario(exc) from None
         argv = list(plan.argv)
         if isinstance(spec, Urllib3ClientSut):
             image, argv[0] = image_ref(BACKEND_IMAGE), _VENV_PYTHON

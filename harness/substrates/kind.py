@@ -43,7 +43,7 @@ import requests
 
 from fake_backends.admin_client import AdminClient, AdminError
 from fake_backends.profile import FaultProfile
-from harness.errors import BadInput, RunFailed
+from harness.errors import BadInput
 from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.child import spawn, wait_for_exit, wait_until
@@ -56,6 +56,7 @@ from harness.substrates.images import PROMETHEUS_IMAGE, backend_image_ref, image
 from harness.substrates.kind_kit import Kit
 from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
 from harness.substrates.kind_tools import Tools
+from harness.substrates.lifecycle import SubstrateLifecycle, count_lines
 from harness.suts.network import probe_once
 from harness.telemetry.in_cluster import in_cluster_prometheus
 from harness.telemetry.session import InClusterPrometheus
@@ -122,7 +123,7 @@ def unsupported_chaos(scenario: Scenario) -> None:
         )
 
 
-class KindSubstrate:
+class KindSubstrate(SubstrateLifecycle):
     """One scenario run in a kind cluster; use as a context manager (``down`` always runs)."""
 
     def __init__(
@@ -168,17 +169,6 @@ class KindSubstrate:
         self._journal_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
-
-    def __enter__(self) -> KindSubstrate:
-        try:
-            self.up()
-        except BaseException:
-            self.down()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
 
     def up(self) -> None:
         """Render, create or reuse the cluster, load the image, install, apply, wait."""
@@ -274,15 +264,11 @@ class KindSubstrate:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def _failed(self, what: str) -> RunFailed:
-        file = self.scenario.source_file
-        return RunFailed((f"{file}: " if file is not None else "") + f"kind: {what}")
-
     def _step(self, what: str, fn: Callable[..., object], *args: object) -> None:
         try:
             fn(*args)
         except subprocess.CalledProcessError as exc:
-            raise self._failed(f"{what} failed (exit status {exc.returncode})") from None
+            raise self._failed("kind", f"{what} failed (exit status {exc.returncode})") from None
 
     def _env(self) -> dict[str, str]:
         assert self.cluster is not None
@@ -299,8 +285,9 @@ class KindSubstrate:
         except subprocess.CalledProcessError as exc:
             tail = (exc.stderr or "").strip().splitlines()[-3:]
             raise self._failed(
+                "kind",
                 f"kubectl {' '.join(args)} failed (exit status {exc.returncode}): "
-                + " | ".join(tail)
+                + " | ".join(tail),
             ) from None
 
     def run_step(self, argv: Sequence[str]) -> str:
@@ -323,12 +310,13 @@ class KindSubstrate:
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise self._failed(f"{' '.join(argv)}: {exc}") from None
+            raise self._failed("kind", f"{' '.join(argv)}: {exc}") from None
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise self._failed(
+                "kind",
                 f"{Path(argv[0]).name} {' '.join(argv[1:])} failed (exit status "
-                f"{done.returncode}): " + " | ".join(tail)
+                f"{done.returncode}): " + " | ".join(tail),
             )
         return done.stdout
 
@@ -356,8 +344,9 @@ class KindSubstrate:
             "or pass another --cluster-name)"
         )
         raise self._failed(
+            "kind",
             f"the SUT did not answer on {url} within {self.scenario.sut.ready_timeout_s:g} s "
-            f"(no HTTP answer); kind maps NodePort {self.kit.spec.entry.node_port} there{reused}"
+            f"(no HTTP answer); kind maps NodePort {self.kit.spec.entry.node_port} there{reused}",
         )
 
     # -- chaos -------------------------------------------------------------------------------
@@ -432,33 +421,11 @@ class KindSubstrate:
             assert op.profile is not None
             self.set_faults(op.profile, op.replica)
 
-    def _chaos_loop(self, stop: threading.Event) -> None:
-        start = time.monotonic()
-        events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = sorted(
-            ((op.at_s, "do", op, None) for op in self.scenario.chaos), key=lambda e: e[0]
-        )
-        while events:
-            at, what, op, previous = events.pop(0)
-            if stop.wait(max(0.0, at - (time.monotonic() - start))):
-                return
-            stamp = f"t={time.monotonic() - start:.2f}s"
-            desc = f"{op.action} replica r{op.replica}"
-            try:
-                if what == "do":
-                    before = self._profiles.get(op.replica, self.scenario.backends.profile)
-                    self._apply(op)
-                    self._chaos_log.append(f"{stamp} {desc}")
-                    if op.duration_s:
-                        events.append((at + op.duration_s, "undo", op, before))
-                        events.sort(key=lambda e: e[0])
-                else:
-                    if op.action == "kill":
-                        self.restart_replica(op.replica)
-                    elif previous is not None:
-                        self.set_faults(previous, op.replica)
-                    self._chaos_log.append(f"{stamp} undo {desc}")
-            except Exception as exc:  # reported in the verdict notes, never dropped
-                self._chaos_log.append(f"{stamp} {what} {desc} FAILED: {exc}")
+    def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
+        if op.action == "kill":
+            self.restart_replica(op.replica)
+        elif op.action == "set_faults" and previous is not None:
+            self.set_faults(previous, op.replica)
 
     # -- journals ----------------------------------------------------------------------------
 
@@ -489,7 +456,7 @@ class KindSubstrate:
                     dropped += self.admin(index).stats().dropped
                 except (requests.RequestException, AdminError) as exc:
                     raise self._failed(
-                        f"replica r{index} did not report its journal: {exc}"
+                        "kind", f"replica r{index} did not report its journal: {exc}"
                     ) from exc
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             raw.touch()
@@ -544,16 +511,18 @@ class KindSubstrate:
             t.start()
         bound = time_cap + sc.load.request_timeout_s + timeouts.TIMEOUTS.locust_grace_s
         try:
-            watch = lambda: self._progress("load", _count_lines(records), sc.load.requests)  # noqa: E731
+            watch = lambda: self._progress("load", count_lines(records), sc.load.requests)  # noqa: E731
             if not wait_for_exit(locust, timeout_s=bound, watch=watch):
                 locust.stop()
-                raise self._failed(f"Locust did not finish in {bound:.0f} s")
+                raise self._failed("kind", f"Locust did not finish in {bound:.0f} s")
         finally:
             stop.set()
             for t in threads:
                 t.join(timeout=10)
         if locust.returncode != 0 or not records.exists():
-            raise self._failed(f"Locust exited with code {locust.returncode}; see {log_path}")
+            raise self._failed(
+                "kind", f"Locust exited with code {locust.returncode}; see {log_path}"
+            )
         time.sleep(1.0)  # late retries land in the journals first
         journals, dropped = self._collect_journals()
         eps, evidence = probe.epsilon(self.workdir)
@@ -580,11 +549,3 @@ def _ndjson(rec: dict[str, Any]) -> str:
     import orjson
 
     return orjson.dumps(rec).decode() + "\n"
-
-
-def _count_lines(path: Path) -> int:
-    try:
-        with path.open("rb") as f:
-            return sum(1 for _ in f)
-    except FileNotFoundError:
-        return 0

@@ -17,7 +17,6 @@ import contextlib
 import functools
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -39,6 +38,7 @@ from harness.scenario import ChaosOp, LoadSpec, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
 from harness.substrates.calibration import TimingProbe, wall_us
+from harness.substrates.lifecycle import SubstrateLifecycle, count_lines
 from harness.suts.base import RunningSut, missing_binary, start_sut
 from harness.traffic import split_journal
 
@@ -46,7 +46,7 @@ Progress = Callable[[str, int, int | None], None]
 """progress(phase, done, total): called about twice a second while the load runs."""
 
 
-class LocalSubstrate:
+class LocalSubstrate(SubstrateLifecycle):
     """Processes on 127.0.0.1 for one scenario run; use as a context manager."""
 
     def __init__(
@@ -75,17 +75,6 @@ class LocalSubstrate:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self) -> LocalSubstrate:
-        try:
-            self.up()
-        except BaseException:
-            self.down()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.down()
-
     def up(self) -> None:
         """Start counter, backends and SUT; return when all are ready."""
         sc = self.scenario
@@ -111,19 +100,10 @@ class LocalSubstrate:
                 )
             )
         except BadInput as exc:
-            if exc.file is not None:
-                raise
-            raise BadInput(
-                exc.reason, file=sc.source_file, line=exc.line, field=exc.field
-            ) from None
+            raise self._in_scenario(exc) from None
         except RunFailed as exc:
             raise self._failed("sut", str(exc)) from None
         self._log(f"SUT ready at {self.sut.url}")
-
-    def _failed(self, field: str, what: str) -> RunFailed:
-        """A ``RunFailed`` naming the scenario file and the part of it that failed."""
-        file = self.scenario.source_file
-        return RunFailed((f"{file}: " if file is not None else "") + f"{field}: {what}")
 
     def down(self) -> None:
         """Stop everything this substrate started (idempotent), the slow parts in parallel.
@@ -257,9 +237,6 @@ class LocalSubstrate:
                 self._replica(index).admin.put_faults(profile)
             self._profiles[index] = profile
 
-    def faults_of(self, index: int) -> FaultProfile:
-        return self._profiles.get(index, self.scenario.backends.profile)
-
     def _apply(self, op: ChaosOp) -> None:
         if op.action == "kill":
             self.kill_replica(op.replica)
@@ -332,7 +309,7 @@ class LocalSubstrate:
 
         def watch() -> None:
             self._must_be_alive()
-            self._progress("load", _count_lines(records), sc.load.requests)
+            self._progress("load", count_lines(records), sc.load.requests)
 
         try:
             if not wait_for_exit(locust, timeout_s=bound, watch=watch):
@@ -344,7 +321,7 @@ class LocalSubstrate:
             stop.set()
             chaos_thread.join(timeout=5)
             probe_thread.join(timeout=5)
-        self._progress("load", _count_lines(records), sc.load.requests)
+        self._progress("load", count_lines(records), sc.load.requests)
         if locust.returncode != 0:
             raise self._failed(
                 "load",
@@ -366,34 +343,6 @@ class LocalSubstrate:
             chaos_log=list(self._chaos_log),
             down_windows=list(self._down),
         )
-
-    def _chaos_loop(self, stop: threading.Event) -> None:
-        """Apply the timed chaos operations (and undo those with a duration) until ``stop``."""
-        start = time.monotonic()
-        events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = [
-            (op.at_s, "do", op, None) for op in self.scenario.chaos
-        ]
-        events.sort(key=lambda e: e[0])
-        while events:
-            at, what, op, previous = events.pop(0)
-            if stop.wait(max(0.0, at - (time.monotonic() - start))):
-                return
-            stamp = f"t={time.monotonic() - start:.2f}s"
-            try:
-                if what == "do":
-                    before = self.faults_of(op.replica)
-                    self._apply(op)
-                    self._chaos_log.append(f"{stamp} {_describe(op)}")
-                    self._log(f"chaos: {_describe(op)}")
-                    if op.duration_s:
-                        events.append((at + op.duration_s, "undo", op, before))
-                        events.sort(key=lambda e: e[0])
-                else:
-                    self._undo(op, previous)
-                    self._chaos_log.append(f"{stamp} undo {_describe(op)}")
-                    self._log(f"chaos: undo {_describe(op)}")
-            except Exception as exc:  # reported in the verdict notes, never dropped
-                self._chaos_log.append(f"{stamp} {what} {_describe(op)} FAILED: {exc}")
 
     def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
         if op.action == "kill":
@@ -458,19 +407,6 @@ def _locust_run_time(time_cap: float, load: LoadSpec) -> float:
     if not load.workers:
         return time_cap
     return time_cap + load.request_timeout_s + 5.0
-
-
-def _describe(op: ChaosOp) -> str:
-    extra = f" for {op.duration_s:g} s" if op.duration_s else ""
-    return f"{op.action} replica r{op.replica}{extra}"
-
-
-def _count_lines(path: Path) -> int:
-    try:
-        with path.open("rb") as f:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
-    except FileNotFoundError:
-        return 0
 
 
 _IS_A_SUBSTRATE: type[Substrate] = LocalSubstrate  # mypy checks it keeps the protocol

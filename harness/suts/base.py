@@ -81,6 +81,23 @@ _DRIVERS: dict[type, _Prepare] = {
 }
 
 
+def launch_plan(
+    spec: SutSpec,
+    *,
+    listen: tuple[str, int],
+    upstreams: Sequence[str],
+    workdir: Path,
+    base_dir: Path | None,
+) -> LaunchPlan:
+    """The command line and config files that run ``spec`` (written under ``workdir``),
+    without starting it: for a substrate that runs the SUT elsewhere (a container).
+
+    ``UrlSut`` has no plan (KeyError). BadInput on a config the driver refuses.
+    """
+    prepare = _DRIVERS[type(spec)]
+    return prepare(spec, listen=listen, upstreams=upstreams, workdir=workdir, base_dir=base_dir)
+
+
 @contextlib.contextmanager
 def _start(
     spec: SutSpec,
@@ -95,8 +112,7 @@ def _start(
         return
     ensure_port_free(listen, field="sut.listen")
     workdir.mkdir(parents=True, exist_ok=True)
-    prepare = _DRIVERS[type(spec)]
-    plan = prepare(spec, listen=listen, upstreams=upstreams, workdir=workdir, base_dir=base_dir)
+    plan = launch_plan(spec, listen=listen, upstreams=upstreams, workdir=workdir, base_dir=base_dir)
     log_path = workdir / f"{spec.kind}.log"
     with running_process(
         plan,

@@ -1,0 +1,116 @@
+"""What every substrate does the same way: the context-manager lifecycle (``up`` on enter,
+``down`` on exit and on a failed ``up``), errors that name the scenario file, the chaos timeline
+(timed operations, undone after their ``duration_s``) and counting client records.
+
+:class:`SubstrateLifecycle` is the base of ``LocalSubstrate`` (and so of ``DockerSubstrate``)
+and ``KindSubstrate``; each supplies ``up``/``down`` and how one chaos operation is applied
+(``_apply``) and undone (``_undo``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self
+
+from fake_backends.profile import FaultProfile
+from harness.errors import BadInput, RunFailed
+from harness.scenario import ChaosOp, Scenario
+
+
+class SubstrateLifecycle:
+    """The shared part of a substrate; subclasses set the attributes below in ``__init__``."""
+
+    scenario: Scenario
+    _log: Callable[[str], None]
+    _chaos_log: list[str]
+    _profiles: dict[int, FaultProfile]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def up(self) -> None:
+        raise NotImplementedError
+
+    def down(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _failed(self, field: str, what: str) -> RunFailed:
+        """A ``RunFailed`` naming the scenario file and the part of it that failed."""
+        file = self.scenario.source_file
+        return RunFailed((f"{file}: " if file is not None else "") + f"{field}: {what}")
+
+    def _in_scenario(self, exc: BadInput) -> BadInput:
+        """``exc`` as it is, or (when it names no file) pinned on the scenario file."""
+        if exc.file is not None:
+            return exc
+        return BadInput(exc.reason, file=self.scenario.source_file, line=exc.line, field=exc.field)
+
+    # -- chaos -------------------------------------------------------------------------------
+
+    def faults_of(self, index: int) -> FaultProfile:
+        """The fault profile replica ``index`` runs now."""
+        return self._profiles.get(index, self.scenario.backends.profile)
+
+    def _apply(self, op: ChaosOp) -> None:
+        raise NotImplementedError
+
+    def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
+        raise NotImplementedError
+
+    def _chaos_loop(self, stop: threading.Event) -> None:
+        """Apply the timed chaos operations (and undo those with a duration) until ``stop``."""
+        start = time.monotonic()
+        events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = [
+            (op.at_s, "do", op, None) for op in self.scenario.chaos
+        ]
+        events.sort(key=lambda e: e[0])
+        while events:
+            at, what, op, previous = events.pop(0)
+            if stop.wait(max(0.0, at - (time.monotonic() - start))):
+                return
+            stamp = f"t={time.monotonic() - start:.2f}s"
+            try:
+                if what == "do":
+                    before = self.faults_of(op.replica)
+                    self._apply(op)
+                    self._chaos_log.append(f"{stamp} {describe(op)}")
+                    self._log(f"chaos: {describe(op)}")
+                    if op.duration_s:
+                        events.append((at + op.duration_s, "undo", op, before))
+                        events.sort(key=lambda e: e[0])
+                else:
+                    self._undo(op, previous)
+                    self._chaos_log.append(f"{stamp} undo {describe(op)}")
+                    self._log(f"chaos: undo {describe(op)}")
+            except Exception as exc:  # reported in the verdict notes, never dropped
+                self._chaos_log.append(f"{stamp} {what} {describe(op)} FAILED: {exc}")
+
+
+def describe(op: ChaosOp) -> str:
+    """``kill replica r1 for 2 s``: one chaos operation as the chaos log names it."""
+    extra = f" for {op.duration_s:g} s" if op.duration_s else ""
+    return f"{op.action} replica r{op.replica}{extra}"
+
+
+def count_lines(path: Path) -> int:
+    """Lines in ``path`` (client records written so far); 0 when it does not exist yet."""
+    try:
+        with path.open("rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
+    except FileNotFoundError:
+        return 0

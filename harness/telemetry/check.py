@@ -116,7 +116,7 @@ def _counter_line(c: CounterSeries, increase: float, expected: int) -> str:
     agree = "agrees" if increase == expected else "DISAGREES"
     return (
         f"{c.job} `{c.promql}` ({c.name}: {c.meaning}) rose by {increase:g}; the journal shows "
-        f"{expected} {c.quantity.value}: {agree} [source: {c.source}]"
+        f"{expected} {c.quantity.text}: {agree} [source: {c.source}]"
     )
 
 
@@ -259,7 +259,7 @@ def _upstream_comparison(
         lines.append(
             (
                 f"{c.job} {c.name} on {{{labels}}}={key} ({where}) rose by {rose:g}; the journal "
-                f"shows {expected} {c.quantity.value} on {replica or 'it'}: DISAGREES "
+                f"shows {expected} {c.quantity.text} on {replica or 'it'}: DISAGREES "
                 f"[source: {c.source}]",
                 False,
             )
@@ -269,7 +269,7 @@ def _upstream_comparison(
         rows.append({"upstream": None, "replica": lost, "sut": 0.0, "journal": journal[lost]})
         lines.append(
             (
-                f"{c.job} {c.name}: the journal shows {journal[lost]} {c.quantity.value} on "
+                f"{c.job} {c.name}: the journal shows {journal[lost]} {c.quantity.text} on "
                 f"replica {lost}, which no {{{labels}}} of the counter stands for: DISAGREES",
                 False,
             )

@@ -23,6 +23,14 @@ class Quantity(StrEnum):
     REQUESTS = "requests"  # distinct requests that reached a backend at least once
     RETRY_SUCCESSES = "retry_successes"  # retries answered with a 2xx
 
+    @property
+    def text(self) -> str:
+        """How the verdict names it after a count ("377 retries")."""
+        return {
+            "retries_from": "retries (each on the replica before it)",
+            "retry_successes": "retries answered 2xx",
+        }.get(self.value, self.value)
+
 
 @dataclass(frozen=True)
 class CounterMapping:

@@ -23,8 +23,9 @@ Sources (HAProxy 2.6):
 - ``src/backend.c`` (back_handle_st_cer): after a connection error the retry to the *same*
   server waits ``min(timeout connect, 1s)``; ``src/http_ana.c`` (do_l7_retry): layer-7 retries
   are immediate.
-- 2.6.0 off-by-one (only ``retries - 1`` retries), fixed by bc6b23813 (connection retries) and
-  41ade746c (layer-7 retries), both backported to the 2.6 branch.
+- the 2.6 off-by-one (only ``retries - 1`` retries): connection retries on 2.6.0-2.6.2 (fixed
+  in 2.6.3 by bc6b23813), layer-7 retries on 2.6.0-2.6.9 (fixed in 2.6.10 by 41ade746c); see
+  https://www.haproxy.org/download/2.6/src/CHANGELOG.
 
 The file is read lexically, placeholders (``{{listen}}``, ``{{upstream_hostport}}`` ...) and all.
 A ``server`` line with a per-replica placeholder stands for ``context.upstream_servers`` servers.
@@ -317,7 +318,10 @@ _SRC_L7_SEND = (
     "(req.msg_state != HTTP_MSG_DONE) at the first send"
 )
 _SRC_BACKEND = "haproxy/haproxy v2.6 src/backend.c back_handle_st_cer"
-_SRC_STREAM = "haproxy/haproxy v2.6 src/stream.c stream_choose_redispatch"
+_SRC_STREAM = (
+    "https://github.com/haproxy/haproxy/blob/v2.6.0/include/haproxy/stream.h "
+    "(stream_choose_redispatch)"
+)
 
 
 @dataclass(frozen=True)
@@ -482,7 +486,7 @@ def _apply(sec: _Section, eff: _Effective, file: str) -> None:
                         field="option redispatch",
                     )
                 interval = int(w[2])
-            eff.redispatch = interval  # 0: written, but disables redispatching
+            eff.redispatch = interval  # 0 is documented as disabling it
         elif w[:3] == ("no", "option", "redispatch"):
             eff.redispatch = None
         elif w[:2] == ("option", "http-buffer-request"):
@@ -867,7 +871,9 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 source=_SRC_BACKEND,
             )
         )
-    notes.append(_redispatch_note(eff.redispatch))
+    servers = _server_count(backend, context)
+    several = servers is None or servers > 1
+    notes.append(_redispatch_note(eff.redispatch, several))
     if l7_words:
         notes.append(
             _quirk(
@@ -880,14 +886,18 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     notes.append(
         _quirk(
             "retries",
-            "HAProxy 2.6.0 made only retries-1 retries (counter incremented before the check); "
-            "fixed by bc6b23813 (connection) and 41ade746c (layer 7), backported to later 2.6.x",
-            source="https://github.com/haproxy/haproxy/commit/bc6b23813 and "
-            "https://github.com/haproxy/haproxy/commit/41ade746c",
+            "on HAProxy 2.6.0 to 2.6.2 a request gets only retries-1 connection retries "
+            "(fixed in 2.6.3 by bc6b23813) and on 2.6.0 to 2.6.9 only retries-1 layer-7 "
+            "retries (fixed in 2.6.10 by 41ade746c): the counter was incremented before the "
+            "check. The policy declares the documented count, which 2.6.10 and later make "
+            "(the CI's Debian 2.6.12 makes all of them)",
+            source="https://github.com/haproxy/haproxy/commit/"
+            "bc6b23813fd2b0cf08ee9051f00ed9986ed1036e and https://github.com/haproxy/haproxy/"
+            "commit/41ade746c727596d5ac6fa10446be25c19d39362; "
+            "https://www.haproxy.org/download/2.6/src/CHANGELOG (2.6.3, 2.6.10)",
         )
     )
-    servers = _server_count(backend, context)
-    if servers == 1 and eff.redispatch not in (None, 0):
+    if servers == 1 and eff.redispatch is not None:
         notes.append(
             _quirk(
                 "server", "one server: redispatch has nowhere else to go", source=_DOC_REDISPATCH
@@ -901,37 +911,54 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         methods=methods,
         backoff=Backoff(base_s=0.0, multiplier=1.0),
         per_try_timeout_s=eff.timeout_server_s,
-        different_upstream=eff.redispatch == 1 and servers != 1,
+        # a layer-7 retry may move whenever redispatch is set; a connection retry with 1
+        different_upstream=eff.redispatch is not None and several,
         not_judged=tuple(not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
 
 
-def _redispatch_note(interval: int | None) -> AdapterNote:
-    """What ``option redispatch [<interval>]`` does to where retries go (configuration.txt)."""
-    if interval is None or interval == 0:
-        text = ("not set" if interval is None else "0 (redispatching disabled, as documented)") + (
-            ": every retry stays on the server of the first attempt "
-            "(stream_choose_redispatch in src/stream.c)"
+def _redispatch_note(interval: int | None, several: bool) -> AdapterNote:
+    """What ``option redispatch [<interval>]`` does to where retries go.
+
+    Connection retries follow the documented interval (configuration.txt,
+    ``stream_choose_redispatch``). Layer-7 retries do not: on HAProxy 2.6.12 with several
+    servers, any ``option redispatch`` (0 included) moved every layer-7 retry to another server,
+    with ``balance roundrobin`` and with ``leastconn``
+    (``tests/integration/suts/test_haproxy_notes_live.py``)."""
+    if interval is None:
+        return _quirk(
+            "option redispatch",
+            "not set: every retry stays on the server of the first attempt",
+            source=f"{_DOC_REDISPATCH}; {_SRC_STREAM}",
         )
+    if interval == 0:
+        documented = "connection retries stay on the first attempt's server (0 disables it)"
     elif interval == 1:
-        text = "1: every retry may go to another server"
+        documented = "every connection retry may go to another server"
     elif interval > 1:
-        text = (
-            f"{interval}: every {_ordinal(interval)} retry may go to another server; the "
-            "retries in between stay on the server of the attempt before them"
+        documented = (
+            f"every {_ordinal(interval)} connection retry may go to another server, the ones in "
+            "between stay"
         )
     elif interval == -1:
-        text = (
-            "-1 (the default interval): only the last retry may go to another server; the "
-            "retries before it stay on the first attempt's server"
-        )
+        documented = "only the last connection retry may go to another server"
     else:
-        text = (
-            f"{interval}: only the retry {-interval - 1} before the last may go to another "
-            "server; the other retries stay on the server of the attempt before them"
+        documented = f"only the connection retry {-interval - 1} before the last may move"
+    shown = "-1 (the default interval)" if interval == -1 else str(interval)
+    text = f"{shown}: as documented, {documented}"
+    if several:
+        text += (
+            "; but every LAYER-7 retry (retry-on statuses, empty-response ...) may go to "
+            "another server whatever the interval, 0 included (HAProxy 2.6.12, shown with "
+            "balance roundrobin and leastconn)"
         )
-    return _quirk("option redispatch", text, source=f"{_DOC_REDISPATCH}; {_SRC_STREAM}")
+    return _quirk(
+        "option redispatch",
+        text,
+        source=f"{_DOC_REDISPATCH}; {_SRC_STREAM}; finding of retry-harness against HAProxy "
+        "2.6.12 (tests/integration/suts/test_haproxy_notes_live.py)",
+    )
 
 
 def _ordinal(n: int) -> str:

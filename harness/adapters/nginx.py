@@ -585,7 +585,15 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "quirk",
                 "max_fails",
                 "servers without max_fails=0 are marked down for fail_timeout (default 10s) "
-                "after max_fails (default 1) failures: later requests skip them",
+                "after max_fails (default 1) failed attempts (a failure proxy_next_upstream "
+                "names, except http_403/http_404; a status answer passed to the client on the "
+                "last try does not count): later requests skip them, and when none is left "
+                "nginx answers 502 itself ('no live upstreams'), after no attempt or after "
+                "the ones it could still make",
+                source="https://nginx.org/en/docs/http/ngx_http_upstream_module.html#max_fails; "
+                "https://github.com/nginx/nginx/blob/release-1.22.1/src/http/"
+                "ngx_http_upstream_round_robin.c (ngx_http_upstream_get_peer, "
+                "ngx_http_upstream_free_round_robin_peer)",
             )
         )
     buffering = get("proxy_request_buffering")

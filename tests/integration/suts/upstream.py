@@ -2,7 +2,7 @@
 
 A threaded ``http.server`` on a free loopback port that records every arrival (monotonic time,
 method, path with query, headers, body) and can fail the first ``fail_first`` attempts of each
-``X-Request-ID`` with ``fail_status``.
+``X-Request-ID`` with ``fail_status`` (never the harness's readiness probes, as the real backends).
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status = upstream.decide(headers.get("x-request-id"))
+            probe = HARNESS_PROBE_HEADER.lower() in headers  # the harness's own: no fault
+            status = 200 if probe else upstream.decide(headers.get("x-request-id"))
             payload = f"{upstream.name} {status} {self.command} {self.path}\n".encode()
             # Journal before answering, so a caller that has its answer always sees the arrival.
             upstream.record(

@@ -236,11 +236,11 @@ def test_retry_keywords_in_a_frontend_have_no_effect_and_say_so() -> None:
 @pytest.mark.parametrize(
     ("interval", "words"),
     [
-        ("1", "every retry may go to another server"),
-        ("", "only the last retry"),
-        ("3", "every 3rd retry"),
-        ("0", "0 (redispatching disabled"),
-        ("-2", "retry 1 before the last"),
+        ("1", "every connection retry may go to another server"),
+        ("", "only the last connection retry"),
+        ("3", "every 3rd connection retry"),
+        ("0", "connection retries stay on the first attempt's server (0 disables it)"),
+        ("-2", "connection retry 1 before the last"),
     ],
 )
 def test_redispatch_wording_does_not_contradict_itself(interval: str, words: str) -> None:
@@ -248,6 +248,8 @@ def test_redispatch_wording_does_not_contradict_itself(interval: str, words: str
     adapted = load_text(haproxy.load, text, upstream_servers=2)
     (note,) = [n for n in adapted.quirks if n.field == "option redispatch"]
     assert words in note.text
+    # and what HAProxy 2.6.12 really does with layer-7 retries (test_haproxy_notes_live.py)
+    assert "every LAYER-7 retry" in note.text and "whatever the interval" in note.text
     if interval == "1":
         assert "reuse" not in note.text and "stay" not in note.text
 

@@ -1,0 +1,299 @@
+"""Real HAProxy 2.6.12 shows the HAProxy adapter's remaining behavioural notes.
+
+* ``tune.bufsize``: a POST whose body does not fit in one buffer is not retried at layer 7, even
+  with ``option http-buffer-request``; the same POST with a small body is.
+* The 2.6.0 off-by-one (``retries - 1`` retries): the installed 2.6.12 makes every declared
+  retry, at layer 7 and for connections (the note names the versions it concerns).
+* ``retry-on none``: nothing is retried, whatever ``retries`` says.
+* ``option redispatch``: not set, every retry stays on the first server; set, every layer-7
+  retry moves to another server whatever the interval (even 0, documented as disabling
+  redispatch), with ``balance roundrobin`` and with ``leastconn`` (a finding; the documented
+  interval is not what 2.6.12 does for layer-7 retries).
+* One server with redispatch: every retry stays on it.
+* ``http-request disable-l7-retry``: a connection failure is still retried for POST.
+* ``timeout server`` not set: HAProxy warns about the missing timeout.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from harness.adapters import haproxy
+from harness.adapters.base import AdapterContext
+from harness.suts.base import missing_binary, start_sut
+from harness.suts.network import free_port
+from harness.suts.spec import HaproxySut
+from tests.integration.suts.upstream import Upstream, running_upstream
+
+pytestmark = pytest.mark.integration
+
+_RETRIES_FIELD = re.compile(r" \d+/\d+/\d+/\d+/\+?(\d+) \d+/\d+ ")
+
+
+@contextmanager
+def _haproxy(tmp: Path, text: str, upstreams: list[str]) -> Iterator[tuple[str, Path | None]]:
+    hint = missing_binary(HaproxySut(config=Path("x.cfg")))
+    if hint is not None:
+        pytest.skip(hint)
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = tmp / "haproxy.cfg"
+    cfg.write_text(text, encoding="utf-8")
+    spec = HaproxySut(config=cfg, ready_timeout_s=15)
+    with start_sut(
+        spec,
+        listen=("127.0.0.1", free_port()),
+        upstreams=upstreams,
+        workdir=tmp / "w",
+        base_dir=tmp,
+    ) as sut:
+        yield sut.url, sut.log_path
+
+
+def _post(url: str, rid: str, body: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST /p HTTP/1.1\r\nHost: t\r\nX-Request-ID: {rid}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(head + body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def _get(url: str, rid: str) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=15) as s:
+        head = f"GET /g HTTP/1.1\r\nHost: t\r\nX-Request-ID: {rid}\r\nConnection: close\r\n\r\n"
+        s.sendall(head.encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+BUFSIZE = """\
+global
+    tune.bufsize 4096
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{listen}}
+    default_backend be
+backend be
+    retries 2
+    retry-on conn-failure 503
+    option http-buffer-request
+    server s{{upstream_index}} {{upstream_hostport}}
+"""
+
+
+@pytest.mark.parametrize(("size", "arrivals", "status"), [(1000, 2, b"200"), (12000, 1, b"503")])
+def test_a_body_larger_than_the_buffer_gets_no_layer7_retry(
+    tmp_path: Path, size: int, arrivals: int, status: bytes
+) -> None:
+    adapted = haproxy.load(_write(tmp_path, BUFSIZE), AdapterContext(upstream_servers=1))
+    assert any(n.field == "retry-on" and "tune.bufsize" in n.text for n in adapted.quirks)
+    with (
+        running_upstream("up0", fail_first=1, fail_status=503) as up,
+        _haproxy(tmp_path, BUFSIZE, [up.url]) as (url, _),
+    ):
+        answer = _post(url, "b1", b"x" * size)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:100]
+    seen = up.of("b1")
+    assert len(seen) == arrivals
+    assert all(len(a.body) == size for a in seen)
+
+
+def _write(tmp: Path, text: str) -> Path:
+    path = tmp / "adapt.cfg"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+RETRIES = """\
+global
+    log stderr format raw local0 info
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 200ms
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{listen}}
+    default_backend be
+backend be
+    retries 3
+    retry-on conn-failure 503
+    server s{{upstream_index}} {{upstream_hostport}}
+"""
+
+
+def test_2_6_12_makes_every_declared_retry(tmp_path: Path) -> None:
+    """2.6.0-2.6.9 made retries-1 layer-7 retries, 2.6.0-2.6.2 retries-1 connection retries;
+    the installed 2.6.12 makes all 3 of each."""
+    version = subprocess.run(
+        [shutil.which("haproxy") or "haproxy", "-v"], capture_output=True, text=True, check=False
+    ).stdout
+    adapted = haproxy.load(_write(tmp_path, RETRIES), AdapterContext(upstream_servers=1))
+    assert adapted.policy.max_retries == 3
+    (note,) = [n for n in adapted.quirks if n.field == "retries" and "2.6.0" in n.text]
+    assert "2.6.3" in note.text and "2.6.10" in note.text
+    with (
+        running_upstream("up0", fail_first=10, fail_status=503) as up,
+        _haproxy(tmp_path, RETRIES, [up.url]) as (url, _),
+    ):
+        answer = _get(url, "l7")
+    assert answer.startswith(b"HTTP/1.1 503")
+    assert len(up.of("l7")) == 4, version  # 1 + 3 layer-7 retries
+    closed = f"http://127.0.0.1:{free_port()}"
+    with _haproxy(tmp_path / "c", RETRIES, [closed]) as (url, log_path):
+        answer = _get(url, "conn")
+        time.sleep(0.3)  # let HAProxy write its log line
+    assert answer.startswith(b"HTTP/1.1 503")
+    assert log_path is not None
+    retries = [int(m.group(1)) for m in _RETRIES_FIELD.finditer(log_path.read_text())]
+    assert retries and retries[-1] == 3, version
+
+
+def test_retry_on_none_retries_nothing(tmp_path: Path) -> None:
+    text = RETRIES.replace("retry-on conn-failure 503", "retry-on none")
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=1))
+    assert any(n.field == "retry-on" and "'none'" in n.text for n in adapted.quirks)
+    with (
+        running_upstream("up0", fail_first=10, fail_status=503) as up,
+        _haproxy(tmp_path, text, [up.url]) as (url, _),
+    ):
+        assert _get(url, "n1").startswith(b"HTTP/1.1 503")
+    assert len(up.of("n1")) == 1
+    closed = f"http://127.0.0.1:{free_port()}"
+    with _haproxy(tmp_path / "c", text, [closed]) as (url, log_path):
+        assert _get(url, "n2").startswith(b"HTTP/1.1 503")
+        time.sleep(0.3)
+    assert log_path is not None
+    retries = [int(m.group(1)) for m in _RETRIES_FIELD.finditer(log_path.read_text())]
+    assert retries and retries[-1] == 0
+
+
+REDISPATCH = """\
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{{{listen}}}}
+    default_backend be
+backend be
+    balance roundrobin
+    retries 3
+    retry-on 503
+{option}    server s{{{{upstream_index}}}} {{{{upstream_hostport}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("balance", "option", "order"),
+    [
+        ("roundrobin", "", "aaaa"),
+        ("leastconn", "", "aaaa"),
+        # any redispatch moves every layer-7 retry, whatever the interval (even 0, documented
+        # as disabling it) and whatever the algorithm
+        ("roundrobin", "    option redispatch 0\n", "abab"),
+        ("roundrobin", "    option redispatch\n", "abab"),
+        ("roundrobin", "    option redispatch 2\n", "abab"),
+        ("leastconn", "    option redispatch 0\n", "abab"),
+        ("leastconn", "    option redispatch\n", "abab"),
+        ("leastconn", "    option redispatch 2\n", "abab"),
+    ],
+)
+def test_redispatch_moves_every_layer7_retry_whatever_the_interval(
+    tmp_path: Path, balance: str, option: str, order: str
+) -> None:
+    with ExitStack() as stack:
+        ups: list[Upstream] = [
+            stack.enter_context(running_upstream(n, fail_first=10, fail_status=503)) for n in "ab"
+        ]
+        text = REDISPATCH.format(option=option).replace("balance roundrobin", f"balance {balance}")
+        adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=2))
+        (note,) = [n for n in adapted.quirks if n.field == "option redispatch"]
+        if order == "aaaa":
+            assert "every retry stays on the server of the first attempt" in note.text
+        else:
+            assert "every LAYER-7 retry" in note.text and "whatever the interval" in note.text
+        assert adapted.policy.different_upstream is (order == "abab")
+        with _haproxy(tmp_path, text, [u.url for u in ups]) as (url, _):
+            for i in range(2):  # the first request may start on either server
+                _get(url, f"r{i}")
+        for i in range(2):
+            seen = sorted((a.at, u.name) for u in ups for a in u.of(f"r{i}"))
+            got = "".join(name for _, name in seen)
+            first = got[0]
+            other = "b" if first == "a" else "a"
+            assert got == order.replace("a", "X").replace("b", other).replace("X", first), got
+
+
+def test_one_server_keeps_every_retry_with_redispatch(tmp_path: Path) -> None:
+    text = RETRIES.replace("retries 3\n", "retries 3\n    option redispatch 1\n")
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=1))
+    assert any(n.field == "server" and "nowhere else" in n.text for n in adapted.quirks)
+    assert not adapted.policy.different_upstream
+    with (
+        running_upstream("up0", fail_first=2, fail_status=503) as up,
+        _haproxy(tmp_path, text, [up.url]) as (url, _),
+    ):
+        assert _get(url, "o1").startswith(b"HTTP/1.1 200")
+    assert len(up.of("o1")) == 3
+
+
+def test_disable_l7_retry_still_retries_a_connection_failure_for_post(tmp_path: Path) -> None:
+    text = RETRIES.replace(
+        "    retry-on conn-failure 503\n",
+        "    retry-on conn-failure 503\n    http-request disable-l7-retry if METH_POST\n",
+    )
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=1))
+    assert adapted.policy.methods.connect_failure_any_method
+    assert adapted.policy.methods.retryable is not None
+    assert "POST" not in adapted.policy.methods.retryable
+    closed = f"http://127.0.0.1:{free_port()}"
+    with _haproxy(tmp_path, text, [closed]) as (url, log_path):
+        assert _post(url, "p1", b"hello").startswith(b"HTTP/1.1 503")
+        time.sleep(0.3)
+    assert log_path is not None
+    retries = [int(m.group(1)) for m in _RETRIES_FIELD.finditer(log_path.read_text())]
+    assert retries and retries[-1] == 3
+
+
+def test_missing_timeout_server_is_warned_about(tmp_path: Path) -> None:
+    text = (
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n"
+        "frontend fe\n    bind 127.0.0.1:1\n    default_backend be\n"
+        "backend be\n    server s0 127.0.0.1:2\n"
+    )
+    path = _write(tmp_path, text)
+    adapted = haproxy.load(path, AdapterContext(upstream_servers=1))
+    assert adapted.policy.per_try_timeout_s is None
+    assert any(n.field == "timeout server" and "no timeout" in n.text for n in adapted.notes)
+    binary = shutil.which("haproxy")
+    if binary is None:
+        pytest.skip("haproxy not installed (apt-get install -y haproxy)")
+    done = subprocess.run(
+        [binary, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert "missing timeouts" in done.stdout + done.stderr, done.stdout + done.stderr

@@ -1,0 +1,287 @@
+"""Real nginx 1.22 shows the nginx adapter's remaining behavioural notes.
+
+* ``max_fails`` (default 1): a server that failed is marked down for ``fail_timeout``; when none
+  is left nginx answers 502 itself ("no live upstreams"), after the attempts it could still make
+  or without any; a 503 passed to the client on the last try is not counted.
+* ``proxy_next_upstream off`` wins over the other values written with it.
+* ``proxy_next_upstream_tries`` 0 (unlimited) or larger than the servers: each server is tried
+  at most once per request.
+* ``proxy_next_upstream`` not set: ``error timeout`` (a refused connection is passed on, a 503
+  is not).
+* ``timeout``: an attempt that sends no response byte for ``proxy_read_timeout`` is abandoned
+  and passed to the next server; the client gets 504 when none answers in time.
+* Without ``non_idempotent`` a POST is still passed on after a refused connection (the request
+  was never sent).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.adapters import nginx
+from harness.adapters.base import AdapterContext
+from harness.suts.base import missing_binary, start_sut
+from harness.suts.network import free_port
+from harness.suts.spec import NginxSut
+from tests.integration.suts.upstream import Upstream, running_upstream
+
+pytestmark = pytest.mark.integration
+
+CONFIG = """\
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    upstream backends {{
+{servers}    }}
+    server {{
+        listen {{{{listen}}}};
+        location / {{
+            proxy_pass http://backends;
+{directives}        }}
+    }}
+}}
+"""
+PER_REPLICA = "        server {{{{upstream_hostport}}}}{extra};\n"
+
+
+@contextmanager
+def _nginx(tmp: Path, text: str, upstreams: list[str]) -> Iterator[tuple[str, Path | None]]:
+    hint = missing_binary(NginxSut(config=Path("x.conf")))
+    if hint is not None:
+        pytest.skip(hint)
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = tmp / "nginx.conf"
+    cfg.write_text(text, encoding="utf-8")
+    spec = NginxSut(config=cfg, ready_timeout_s=15)
+    with start_sut(
+        spec,
+        listen=("127.0.0.1", free_port()),
+        upstreams=upstreams,
+        workdir=tmp / "w",
+        base_dir=tmp,
+    ) as sut:
+        yield sut.url, sut.log_path
+
+
+@contextmanager
+def _upstreams(n: int, fail_first: int, status: int = 503) -> Iterator[list[Upstream]]:
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(
+                running_upstream(f"up{i}", fail_first=fail_first, fail_status=status)
+            )
+            for i in range(n)
+        ]
+
+
+def _load(tmp: Path, text: str, servers: int) -> nginx.AdaptedPolicy:
+    path = tmp / "adapt.conf"
+    path.write_text(text, encoding="utf-8")
+    return nginx.load(path, AdapterContext(upstream_servers=servers))
+
+
+def _arrivals(ups: list[Upstream], rid: str) -> int:
+    return sum(len(u.of(rid)) for u in ups)
+
+
+def test_max_fails_marks_servers_down_and_nginx_answers_502_itself(tmp_path: Path) -> None:
+    text = CONFIG.format(
+        servers=PER_REPLICA.format(extra=""),
+        directives="            proxy_next_upstream error timeout http_503;\n",
+    )
+    adapted = _load(tmp_path, text, 2)
+    (note,) = [n for n in adapted.quirks if n.field == "max_fails"]
+    assert "no live upstreams" in note.text
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _nginx(tmp_path, text, [u.url for u in ups]) as (url, log_path),
+    ):
+        answers = [
+            requests.get(url + "/", headers={"X-Request-ID": f"m{i}"}, timeout=10) for i in range(3)
+        ]
+        time.sleep(0.2)
+        log = log_path.read_text() if log_path is not None else ""
+    # every server fails the first arrival of each request id with 503
+    # m0: both servers fail; the first is marked down, the last one's 503 goes to the client
+    # (a status answer passed on at the last try is not counted as a failure)
+    assert answers[0].status_code == 503 and _arrivals(ups, "m0") == 2
+    # m1: the one server left fails too and is marked down: nothing is left, nginx's own 502
+    assert answers[1].status_code == 502 and _arrivals(ups, "m1") == 1
+    # m2 would succeed anywhere, but no server is tried at all
+    assert answers[2].status_code == 502 and _arrivals(ups, "m2") == 0
+    assert log.count("no live upstreams") >= 2, log[-2000:]
+
+
+def test_max_fails_0_keeps_every_server_in(tmp_path: Path) -> None:
+    text = CONFIG.format(
+        servers=PER_REPLICA.format(extra=" max_fails=0"),
+        directives="            proxy_next_upstream error timeout http_503;\n",
+    )
+    assert not [n for n in _load(tmp_path, text, 2).quirks if n.field == "max_fails"]
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _nginx(tmp_path, text, [u.url for u in ups]) as (url, _),
+    ):
+        requests.get(url + "/", headers={"X-Request-ID": "z1"}, timeout=10)
+        later = requests.get(url + "/", headers={"X-Request-ID": "z2"}, timeout=10)
+    assert later.status_code == 503 and _arrivals(ups, "z2") == 2
+
+
+def test_off_wins_over_the_other_values(tmp_path: Path) -> None:
+    text = CONFIG.format(
+        servers=PER_REPLICA.format(extra=" max_fails=0"),
+        directives="            proxy_next_upstream off http_503 error;\n",
+    )
+    adapted = _load(tmp_path, text, 2)
+    assert adapted.policy.max_retries == 0
+    assert any("'off' wins" in n.text for n in adapted.quirks)
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _nginx(tmp_path, text, [u.url for u in ups]) as (url, _),
+    ):
+        answer = requests.get(url + "/", headers={"X-Request-ID": "o1"}, timeout=10)
+    assert answer.status_code == 503 and _arrivals(ups, "o1") == 1
+
+
+@pytest.mark.parametrize(
+    ("tries", "servers"), [("", 3), ("            proxy_next_upstream_tries 5;\n", 2)]
+)
+def test_each_server_is_tried_at_most_once_per_request(
+    tmp_path: Path, tries: str, servers: int
+) -> None:
+    text = CONFIG.format(
+        servers=PER_REPLICA.format(extra=" max_fails=0"),
+        directives="            proxy_next_upstream error timeout http_503;\n" + tries,
+    )
+    adapted = _load(tmp_path, text, servers)
+    assert any(
+        n.field == "proxy_next_upstream_tries" and "at most once per request" in n.text
+        for n in adapted.notes
+    )
+    assert adapted.policy.max_retries == (servers - 1 if not tries else 4)
+    with (
+        _upstreams(servers, fail_first=10) as ups,
+        _nginx(tmp_path, text, [u.url for u in ups]) as (url, _),
+    ):
+        answer = requests.get(url + "/", headers={"X-Request-ID": "t1"}, timeout=10)
+    assert answer.status_code == 503
+    assert [len(u.of("t1")) for u in ups] == [1] * servers
+
+
+def test_default_next_upstream_passes_on_errors_not_statuses(tmp_path: Path) -> None:
+    closed = free_port()
+    text = CONFIG.format(
+        servers=f"        server 127.0.0.1:{closed} max_fails=0;\n"
+        + PER_REPLICA.format(extra=" max_fails=0"),
+        directives="",
+    )
+    adapted = _load(tmp_path, text, 1)
+    assert any(
+        n.field == "proxy_next_upstream" and "'error timeout'" in n.text for n in adapted.notes
+    )
+    assert adapted.policy.retry_on.statuses == frozenset()
+    assert adapted.policy.retry_on.connect_failure
+    with (
+        _upstreams(1, fail_first=0) as ok,
+        _nginx(tmp_path / "a", text, [ok[0].url]) as (url, _),
+    ):
+        statuses = [
+            requests.get(url + "/", headers={"X-Request-ID": f"d{i}"}, timeout=10).status_code
+            for i in range(4)
+        ]
+    assert statuses == [200] * 4  # round robin sends every other one to the closed port first
+    two = CONFIG.format(servers=PER_REPLICA.format(extra=" max_fails=0"), directives="")
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _nginx(tmp_path / "b", two, [u.url for u in ups]) as (url, _),
+    ):
+        answer = requests.get(url + "/", headers={"X-Request-ID": "s1"}, timeout=10)
+    assert answer.status_code == 503 and _arrivals(ups, "s1") == 1
+
+
+def test_post_is_passed_on_after_a_refused_connection(tmp_path: Path) -> None:
+    closed = free_port()
+    text = CONFIG.format(
+        servers=f"        server 127.0.0.1:{closed} max_fails=0;\n"
+        + PER_REPLICA.format(extra=" max_fails=0"),
+        directives="            proxy_next_upstream error timeout http_503;\n",
+    )
+    adapted = _load(tmp_path, text, 1)
+    assert adapted.policy.methods.retryable is not None
+    assert "POST" not in adapted.policy.methods.retryable
+    assert adapted.policy.methods.connect_failure_any_method
+    with (
+        _upstreams(1, fail_first=0) as ok,
+        _nginx(tmp_path, text, [ok[0].url]) as (url, _),
+    ):
+        statuses = [
+            requests.post(
+                url + "/", data=b"body", headers={"X-Request-ID": f"p{i}"}, timeout=10
+            ).status_code
+            for i in range(4)
+        ]
+    assert statuses == [200] * 4
+    assert all(len(ok[0].of(f"p{i}")) == 1 for i in range(4))
+
+
+@contextmanager
+def _silent_upstream(delay_s: float) -> Iterator[tuple[str, list[float]]]:
+    """Answers 200 (after ``delay_s`` for request id "rt"); yields (url, arrival times of "rt")."""
+    seen: list[float] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if self.headers.get("X-Request-ID") == "rt":  # not the harness's readiness probe
+                seen.append(time.monotonic())
+                time.sleep(delay_s)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_read_timeout_is_the_per_try_timeout(tmp_path: Path) -> None:
+    text = CONFIG.format(
+        servers=PER_REPLICA.format(extra=" max_fails=0"),
+        directives="            proxy_next_upstream error timeout;\n"
+        "            proxy_read_timeout 300ms;\n",
+    )
+    adapted = _load(tmp_path, text, 2)
+    assert adapted.policy.per_try_timeout_s == 0.3 and adapted.policy.retry_on.per_try_timeout
+    with ExitStack() as stack:
+        slow = [stack.enter_context(_silent_upstream(1.0)) for _ in range(2)]
+        with _nginx(tmp_path, text, [u for u, _ in slow]) as (url, _):
+            start = time.monotonic()
+            answer = requests.get(url + "/", headers={"X-Request-ID": "rt"}, timeout=10)
+            took = time.monotonic() - start
+    assert answer.status_code == 504
+    arrivals = sorted(t for _, seen in slow for t in seen)
+    assert len(arrivals) == 2  # abandoned after 300 ms, passed to the other server
+    assert 0.25 <= arrivals[1] - arrivals[0] < 0.9, arrivals
+    assert 0.55 <= took < 2.0, took

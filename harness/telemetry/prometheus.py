@@ -140,10 +140,17 @@ class PrometheusApi:
         return groups
 
     def wait_for_scrape_after(
-        self, job: str, targets: int | None, after: float, timeout_s: float
+        self,
+        job: str,
+        targets: int | None,
+        after: float,
+        timeout_s: float,
+        *,
+        require_up: bool = True,
     ) -> bool:
-        """True once each of the ``targets`` targets of ``job`` has a successful scrape that
-        started after ``after`` (``None``: targets discovered by Prometheus, at least one).
+        """True once each of the ``targets`` targets of ``job`` has a scrape that started after
+        ``after`` (``None``: targets discovered by Prometheus, at least one), successful for every
+        target unless ``require_up`` is False (then a failed scrape of a dead target counts).
 
         Counting the ``up`` series matters: Prometheus spreads its targets' first scrapes over
         the interval, so a target not scraped yet has no series at all. ``timestamp()`` is
@@ -157,7 +164,7 @@ class PrometheusApi:
             return (
                 (len(stamps) == targets if targets is not None else len(stamps) >= 1)
                 and all(float(s["value"][1]) > after for s in stamps)
-                and all(float(u["value"][1]) == 1 for u in ups)
+                and (not require_up or all(float(u["value"][1]) == 1 for u in ups))
             )
 
         return wait_until(scraped, timeout_s=timeout_s, interval_s=SCRAPE_INTERVAL_S / 4)

@@ -79,6 +79,10 @@ class TelemetryRecord(Frozen):
     start_s: float = 0.0
     end_s: float = 0.0
     counters: list[CounterSeries] = Field(default_factory=list)
+    down_at_end: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Scrape job -> its targets down at end_s (their counters are lost)",
+    )
     rules_file: str | None = None
     alert_rules: list[str] = Field(default_factory=list, description="Alert names loaded")
     alerts: list[AlertSpan] = Field(default_factory=list)

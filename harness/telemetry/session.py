@@ -186,6 +186,7 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         self.log_reader = LOG_READERS.get(system)
         self.start_s = 0.0
         self.end_s = 0.0
+        self.down_at_end: dict[str, list[str]] = {}
 
     def __enter__(self) -> TelemetrySession:
         if self.skipped:
@@ -212,11 +213,13 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
     ) -> None:
         self._stack.close()
 
-    def _wait_scraped(self, after: float) -> None:
+    def _wait_scraped(self, after: float, *, require_up: bool = True) -> None:
         assert self._api is not None
         for job, targets in sorted(self.jobs.items()):
             wait_s = timeouts.TIMEOUTS.prometheus_scrape_s
-            if not self._api.wait_for_scrape_after(job, targets, after, wait_s):
+            if not self._api.wait_for_scrape_after(
+                job, targets, after, wait_s, require_up=require_up
+            ):
                 where = (
                     f"its targets page: {self.remote.url}/targets"
                     if self.remote is not None
@@ -234,10 +237,18 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
         self.start_s = time.time()
 
     def mark_end(self) -> None:
-        """Wait for a scrape later than the load's end (and two rule evaluations)."""
+        """Wait for a scrape later than the load's end (and two rule evaluations). A target down
+        by then (a replica the scenario's chaos killed) counts as scraped and is recorded in
+        ``down_at_end``: the counters of its job are not compared (inconclusive, with the
+        targets named), and the rest of the verdict stands."""
         load_end = time.time()
         if self._api is not None:
-            self._wait_scraped(load_end)
+            self._wait_scraped(load_end, require_up=False)
+            now = time.time()
+            for sample in self._api.instant("up == 0", now):
+                labels = sample["metric"]
+                job = labels.get("job", "?")
+                self.down_at_end.setdefault(job, []).append(labels.get("instance", "?"))
             if self.rules is not None:
                 time.sleep(2 * SCRAPE_INTERVAL_S)
         self.end_s = time.time()
@@ -258,6 +269,7 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
             start_s=self.start_s,
             end_s=self.end_s,
             rules_file=str(self.rules.source) if self.rules else None,
+            down_at_end=self.down_at_end,
             alert_rules=list(self.rules.alerts) if self.rules else [],
             expect_alerts=self.expect_alerts,
             **logged,

@@ -189,3 +189,24 @@ def test_a_reader_mapped_to_the_wrong_counter_is_caught(
     assert result.outcome is Outcome.FAIL
     assert "DISAGREES" in result.evidence[0]
     assert HAPROXY.counters[0].promql not in result.evidence[0]
+
+
+def test_a_replica_killed_before_the_end_makes_its_counters_inconclusive(
+    tmp_path: Path, haproxy: tuple[str, str, list[BackendHandle]]
+) -> None:
+    """A replica the scenario's chaos killed is down at the run's end: its counts are lost, so
+    the backends' counter is not compared (inconclusive, naming the target), never a false
+    disagreement; the SUT's own counters are still judged."""
+    url, metrics, replicas = haproxy
+    with _session(tmp_path, metrics, replicas) as tel:
+        tel.mark_start()
+        _drive(url, 60)
+        replicas[1].stop()
+        tel.mark_end()
+        record = tel.record()
+    assert list(record.down_at_end) == ["backends"]
+    result = telemetry_check(record, _journal(replicas))
+    assert result.outcome is Outcome.INCONCLUSIVE, result.summary
+    assert "were down at the run's end" in result.summary
+    assert replicas[1].admin_url.removeprefix("http://") in result.summary
+    assert sum("sut `" in e and ": agrees" in e for e in result.evidence) == 3

@@ -153,3 +153,32 @@ def test_envoy_counting_a_retry_it_did_not_make_is_caught(tmp_path: Path, stats:
     assert result.outcome is Outcome.FAIL
     [wrong] = [e for e in result.evidence if "DISAGREES" in e]
     assert "envoy_cluster_upstream_rq_retry{" in wrong and "rose by 4" in wrong
+
+
+def test_a_prometheus_the_substrate_runs_is_queried_not_started(
+    tmp_path: Path, stats: FakeStats
+) -> None:
+    """The kind path: the session reads a Prometheus that runs elsewhere (a pod, reached on its
+    NodePort) and starts none; its ``sut`` job's targets are discovered (count unknown). Here a
+    real local Prometheus stands in for the pod."""
+    from harness.telemetry.prometheus import running_prometheus
+    from harness.telemetry.session import InClusterPrometheus, open_session
+
+    stats.text = exposition({EG_CLUSTER: BEFORE})
+    target = ScrapeTarget("sut", stats.hostport, path="/stats/prometheus")
+    with running_prometheus([target], [], tmp_path / "pod") as api:
+
+        class KindLike:  # what the telemetry session reads of the kind substrate
+            prometheus = InClusterPrometheus(url=api.base_url, jobs={"sut": None})
+
+        session = open_session("envoy-gateway", KindLike(), None, {}, tmp_path / "run")
+        with session as tel:
+            assert tel.remote is not None and not (tmp_path / "run" / "prometheus").exists()
+            tel.mark_start()
+            after = {k: BEFORE.get(k, 0) + AGREEING.get(k, 0) for k in STATS}
+            stats.text = exposition({EG_CLUSTER: after})
+            tel.mark_end()
+            record = tel.record()
+    by_name = {c.name: (c.start, c.end) for c in record.counters}
+    assert by_name["attempts"] == (40, 46)
+    assert by_name["retries"] == (9, 12)

@@ -134,3 +134,15 @@ def test_server_lines_are_mapped_to_replicas_by_address() -> None:
         "be_replicas/s1": "r1",
         "other/a": "r1",
     }
+
+
+def test_which_systems_have_a_reader_and_why_not() -> None:
+    from harness.telemetry.readers import ENVOY_GATEWAY, ISTIO, reader_for
+
+    assert reader_for("envoy-gateway") is ENVOY_GATEWAY
+    assert reader_for("httproute") is ENVOY_GATEWAY  # the kit's HTTPRoute runs on Envoy Gateway
+    assert reader_for("istio") is ISTIO
+    why = reader_for("kuberay")
+    assert isinstance(why, str)
+    assert "writes no log line per retry" in why and "#4144" in why
+    assert "apiserversdk/proxy.go" in why

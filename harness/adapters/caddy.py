@@ -76,10 +76,18 @@ DEFAULT_TRY_INTERVAL_S = 0.25
 ADAPT_TIMEOUT_S = 30.0
 INSTALL_HINT = "apt-get install -y caddy"
 
-_SOURCE = "caddyserver/caddy v2.6.4 modules/caddyhttp/reverseproxy/reverseproxy.go (tryAgain)"
+_CADDY_SRC = (
+    "https://github.com/caddyserver/caddy/blob/v2.6.4/modules/caddyhttp/reverseproxy/"
+    "reverseproxy.go"
+)
+_SOURCE = f"{_CADDY_SRC} (tryAgain)"
 _DOC = "https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#load-balancing"
 _JSON_DOC = "https://caddyserver.com/docs/json/apps/http/servers/routes/handle/reverse_proxy/"
 _FINDING = "finding of retry-harness against Caddy 2.6.2"
+_GO_TRANSPORT = (
+    "https://github.com/golang/go/blob/go1.19.8/src/net/http/transport.go "
+    "(persistConn.shouldRetryRequest)"
+)
 
 LB_FIELDS = frozenset(
     {"selection_policy", "retries", "try_duration", "try_interval", "retry_match"}
@@ -503,7 +511,8 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
                     kind="quirk",
                     field="lb_retry_match",
                     text=f"not judged (methods): {reason}",
-                    source=f"{_FINDING} (tests/integration/suts/test_proxy_notes_live.py)",
+                    source=f"{_CADDY_SRC} (reverseProxy, tryAgain); {_FINDING} "
+                    "(tests/integration/suts/test_proxy_notes_live.py)",
                 )
             )
         if max_retries == 0:
@@ -532,8 +541,8 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
                 "itself, ~2 ms later, on the same upstream, outside lb_retries and without "
                 "lb_try_interval: hidden retries beyond the declared count. 'keepalive off' in "
                 "the http transport removes them",
-                source=f"{_FINDING} (scenarios/caddy-keepalive-hidden-retries.yaml); Go 1.19 "
-                "src/net/http/transport.go persistConn.shouldRetryRequest",
+                source=f"{_GO_TRANSPORT}; {_FINDING} (scenarios/caddy-keepalive-hidden-"
+                "retries.yaml, tests/integration/suts/test_caddy_notes_live.py)",
             )
         )
     per_try_s = (
@@ -575,9 +584,8 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
                 f"start up to one interval after the try duration: attempts may start until "
                 f"{duration_s:g}s + {interval_s:g}s = {duration_s + interval_s:g}s, not "
                 f"{duration_s:g}s (the declared deadline is the documented {duration_s:g}s)",
-                source=f"{_FINDING} (scenarios/deadline.yaml); caddyserver/caddy v2.6.4 "
-                "modules/caddyhttp/reverseproxy/reverseproxy.go "
-                "LoadBalancing.tryAgain",
+                source=f"{_CADDY_SRC} (LoadBalancing.tryAgain); {_FINDING} "
+                "(scenarios/deadline.yaml, tests/integration/suts/test_caddy_notes_live.py)",
             )
         )
     upstreams = h.get("upstreams")
@@ -589,8 +597,9 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
             _note(
                 "quirk",
                 "fail_duration",
-                "passive health checks can mark an upstream down; with none left the "
-                "request fails with no retry to a backend",
+                "passive health checks mark an upstream down for fail_duration after "
+                "max_fails failed attempts; with none left Caddy answers 503 itself, "
+                "without trying any backend",
             )
         )
 

@@ -309,15 +309,15 @@ _DOC_REDISPATCH = "https://docs.haproxy.org/2.6/configuration.html#4.2-option%20
 _DOC_DISABLE = "https://docs.haproxy.org/2.6/configuration.html#4.2-http-request%20disable-l7-retry"
 _DOC_CONDITIONS = (
     "https://docs.haproxy.org/2.6/configuration.html#7.2 (conditions) and #7.4 (predefined "
-    "ACLs); haproxy/haproxy v2.6 src/acl.c parse_acl_cond"
+    "ACLs); https://github.com/haproxy/haproxy/blob/v2.6.0/src/acl.c (parse_acl_cond)"
 )
 _DOC_BUFFER = "https://docs.haproxy.org/2.6/configuration.html#4.2-option%20http-buffer-request"
 _SRC_L7_SEND = (
-    "haproxy/haproxy v2.6 src/conn_stream.c cs_conn_send (src/stream_interface.c si_cs_send "
-    "before 2.6): the L7-retry flag is dropped when the request is not complete "
-    "(req.msg_state != HTTP_MSG_DONE) at the first send"
+    "https://github.com/haproxy/haproxy/blob/v2.6.0/src/stconn.c (sc_conn_send: the L7-retry "
+    "flag is dropped when the request is not complete, req.msg_state != HTTP_MSG_DONE, at the "
+    "first send)"
 )
-_SRC_BACKEND = "haproxy/haproxy v2.6 src/backend.c back_handle_st_cer"
+_SRC_BACKEND = "https://github.com/haproxy/haproxy/blob/v2.6.0/src/backend.c (back_handle_st_cer)"
 _SRC_STREAM = (
     "https://github.com/haproxy/haproxy/blob/v2.6.0/include/haproxy/stream.h "
     "(stream_choose_redispatch)"

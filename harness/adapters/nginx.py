@@ -91,13 +91,14 @@ _NEXT_UPSTREAM_WORDS = frozenset(
     {"error", "timeout", "invalid_header", "non_idempotent", "off", *STATUS_VALUES}
 )
 _SOURCE = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream"
+_NGINX_SRC = "https://github.com/nginx/nginx/blob/release-1.22.1/src/http/"
 _SRC_NEXT = (
-    "nginx/nginx release-1.22.1 src/http/ngx_http_upstream.c ngx_http_upstream_next; "
+    f"{_NGINX_SRC}ngx_http_upstream.c (ngx_http_upstream_next); "
     "https://nginx.org/en/docs/http/ngx_http_upstream_module.html#keepalive"
 )
 _SRC_RR = (
-    "nginx/nginx release-1.22.1 src/http/ngx_http_upstream_round_robin.c "
-    "(ngx_http_upstream_free_round_robin_peer: tries = 0 for a single peer)"
+    f"{_NGINX_SRC}ngx_http_upstream_round_robin.c (ngx_http_upstream_free_round_robin_peer: "
+    "tries = 0 for a single peer)"
 )
 _IF_ASPECTS: dict[str, tuple[Aspect, ...]] = {
     "proxy_pass": (Aspect.MAX_RETRIES, Aspect.UPSTREAM),
@@ -591,9 +592,9 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "nginx answers 502 itself ('no live upstreams'), after no attempt or after "
                 "the ones it could still make",
                 source="https://nginx.org/en/docs/http/ngx_http_upstream_module.html#max_fails; "
-                "https://github.com/nginx/nginx/blob/release-1.22.1/src/http/"
-                "ngx_http_upstream_round_robin.c (ngx_http_upstream_get_peer, "
-                "ngx_http_upstream_free_round_robin_peer)",
+                f"{_NGINX_SRC}ngx_http_upstream_round_robin.c (ngx_http_upstream_get_peer, "
+                f"ngx_http_upstream_free_round_robin_peer); {_NGINX_SRC}ngx_http_upstream.c "
+                "(ngx_http_upstream_test_next)",
             )
         )
     buffering = get("proxy_request_buffering")
@@ -617,9 +618,9 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "quirk",
                 "proxy_request_buffering",
                 f"not judged (methods): {reason}",
-                source="nginx/nginx release-1.22.1 src/http/ngx_http_request_body.c (a body "
-                "pre-read whole clears request_body_no_buffering) and ngx_http_upstream.c "
-                "ngx_http_upstream_next",
+                source=f"{_NGINX_SRC}ngx_http_request_body.c (a body pre-read whole clears "
+                f"request_body_no_buffering); {_NGINX_SRC}ngx_http_upstream.c "
+                "(ngx_http_upstream_next)",
             )
         )
 

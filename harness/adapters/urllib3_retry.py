@@ -70,8 +70,9 @@ from harness.policy.model import (
 T = TypeVar("T")
 
 SYSTEM = "urllib3"
-SOURCE = "urllib3/urllib3 2.x src/urllib3/util/retry.py"
-SOURCE_URLOPEN = "urllib3/urllib3 2.x src/urllib3/connectionpool.py HTTPConnectionPool.urlopen"
+_URLLIB3_SRC = "https://github.com/urllib3/urllib3/blob/2.8.0/src/urllib3/"
+SOURCE = f"{_URLLIB3_SRC}util/retry.py"
+SOURCE_URLOPEN = f"{_URLLIB3_SRC}connectionpool.py (HTTPConnectionPool.urlopen)"
 RENAMED: dict[str, str] = {
     "method_whitelist": "allowed_methods was its name from urllib3 1.26; method_whitelist was "
     "removed in 2.0 (Retry() raises TypeError)",
@@ -297,7 +298,7 @@ def _quirks(
                 "once total reaches 0, a 413/429/503 with Retry-After that is not in "
                 "status_forcelist is no longer retried and urlopen RETURNS it (no "
                 "MaxRetryError, whatever raise_on_status says): is_retry needs a truthy total",
-                source=f"{SOURCE} Retry.is_retry; {SOURCE_URLOPEN}",
+                source=f"{SOURCE} (Retry.is_retry); {SOURCE_URLOPEN}",
             )
         )
     looser = sorted(k for k, v in limits.items() if v > max_retries)
@@ -364,7 +365,7 @@ def _allowed_methods_notes(r: Value, methods: frozenset[str] | None) -> list[Ada
                 "allowed_methods",
                 "empty: urllib3 2.x retries EVERY method (POST too), like None, and warns that "
                 "3.0 will retry none; write null for every method",
-                source=f"{SOURCE} Retry._is_method_retryable",
+                source=f"{SOURCE} (Retry._is_method_retryable)",
             )
         ]
     ignored = sorted(str(m) for m in value if isinstance(m, str) and m != m.upper())
@@ -375,7 +376,7 @@ def _allowed_methods_notes(r: Value, methods: frozenset[str] | None) -> list[Ada
                 "allowed_methods",
                 f"{', '.join(ignored)} match no request: urllib3 compares method.upper() with "
                 f"the names as written, so only upper-case names count (retried: {kept})",
-                source=f"{SOURCE} Retry._is_method_retryable",
+                source=f"{SOURCE} (Retry._is_method_retryable)",
             )
         ]
     return []

@@ -30,7 +30,8 @@ class RawArrival:
 Decide = Callable[[str | None, int, int], bool]
 """(request id, index on connection, earlier arrivals of that id) -> close without answering?"""
 Hold = Callable[[str | None], float]
-"""request id -> seconds to wait before answering (to keep several connections busy at once)"""
+"""request id -> seconds to wait before answering or closing (keeps connections busy, or makes
+an attempt fail late)"""
 
 
 @dataclass
@@ -91,11 +92,12 @@ def _handler(upstream: RawUpstream) -> type[socketserver.BaseRequestHandler]:
                     buf += chunk
                 buf = buf[length:]
                 method = lines[0].split(" ", 1)[0]
-                if upstream._record(headers.get("x-request-id"), method, conn, index):
+                close = upstream._record(headers.get("x-request-id"), method, conn, index)
+                if upstream.hold is not None:  # before the answer or the close
+                    time.sleep(upstream.hold(headers.get("x-request-id")))
+                if close:
                     sock.close()
                     return
-                if upstream.hold is not None:
-                    time.sleep(upstream.hold(headers.get("x-request-id")))
                 if not upstream.keep_alive:
                     sock.sendall(
                         b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"

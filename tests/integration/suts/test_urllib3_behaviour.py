@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,3 +138,61 @@ def test_connect_errors_are_retried_for_post(tmp_path: Path) -> None:
     with pytest.raises(MaxRetryError):
         _request("POST", closed, Counting(total=2))
     assert calls == ["POST"] * 3  # two retries and the final, exhausting increment
+
+
+def test_defaults_are_urllib3s_own(tmp_path: Path) -> None:
+    """Every 'default' note names the value the installed urllib3's Retry() really has."""
+    adapted = urllib3_retry.adapt({}, file=tmp_path / "r.yaml")
+    real = Retry()
+    values = {
+        "total": real.total,
+        "backoff_factor": real.backoff_factor,
+        "backoff_max": real.backoff_max,
+        "backoff_jitter": real.backoff_jitter,
+        "allowed_methods": sorted(real.allowed_methods or ()),
+        "status_forcelist": sorted(real.status_forcelist or ()) or None,
+        "respect_retry_after_header": real.respect_retry_after_header,
+        "retry_after_max": real.retry_after_max,
+        "raise_on_status": real.raise_on_status,
+    }
+    defaults = {n.field: n.text for n in adapted.notes if n.kind == "default"}
+    assert set(defaults) == set(values)
+    for field, value in values.items():
+        shown = defaults[field].split("documented default ", 1)[1].split(" used", 1)[0]
+        assert ast.literal_eval(shown) == value, (field, defaults[field])
+
+
+def test_a_looser_per_kind_counter_retries_more_than_the_folded_limit(tmp_path: Path) -> None:
+    kwargs: dict[str, Any] = {"total": 3, "connect": 1, "status_forcelist": [503]}
+    adapted = urllib3_retry.adapt(kwargs, file=tmp_path / "r.yaml")
+    assert adapted.policy.max_retries == 1
+    (note,) = [n for n in adapted.quirks if n.field == "total" and "folded" in n.text]
+    assert "total" in note.text.split("counted by", 1)[1]
+    with _server(503, {}) as (url, seen), pytest.raises(MaxRetryError):
+        _request("GET", url, Retry(**kwargs))
+    assert len(seen) == 4  # 3 status retries, more than the folded max_retries=1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "retry_after_max", "wait_s"),
+    [
+        ("1", None, 1.0),  # replaces the backoff (0 for retry 1, 0.05 s after)
+        ("5", 0.3, 0.3),  # clamped to retry_after_max
+        ("0", None, 0.0),  # 0: the backoff (0 before retry 1)
+    ],
+)
+def test_retry_after_replaces_the_backoff_clamped_to_its_max(
+    tmp_path: Path, retry_after: str, retry_after_max: float | None, wait_s: float
+) -> None:
+    kwargs: dict[str, Any] = {"total": 1, "status_forcelist": [503], "backoff_factor": 0.05}
+    if retry_after_max is not None:
+        kwargs["retry_after_max"] = retry_after_max
+    adapted = urllib3_retry.adapt(kwargs, file=tmp_path / "r.yaml")
+    assert any("Retry-After replaces the backoff" in n.text for n in adapted.quirks)
+    with _server(503, {"Retry-After": retry_after}) as (url, seen):
+        start = time.monotonic()
+        with pytest.raises(MaxRetryError):
+            _request("GET", url, Retry(**kwargs))
+        took = time.monotonic() - start
+    assert len(seen) == 2
+    assert wait_s - 0.02 <= took < wait_s + 0.6, took

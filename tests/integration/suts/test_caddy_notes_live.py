@@ -1,0 +1,175 @@
+"""Real Caddy 2.6 shows the Caddy adapter's remaining behavioural notes.
+
+* Passive health checks (``fail_duration``): a failed attempt marks the upstream down; with none
+  left Caddy answers 503 itself, without trying a backend.
+* ``lb_try_duration`` is measured from the start of the handler, attempt time included, and is
+  checked after an attempt fails: an attempt that fails after the try duration gets no retry,
+  one that fails before it does; an attempt is never cut short.
+* With ``lb_try_interval`` the try duration is checked before the sleep: the last attempt can
+  start up to one interval after the try duration.
+* ``lb_retries`` not set with a try duration: at most ceil(duration / interval) retries.
+* ``lb_try_interval`` alone (no ``lb_retries``, no ``lb_try_duration``): no retry.
+* Upstream keep-alive on (the default): Go's transport replays a GET reset on a reused
+  connection by itself, on the same upstream, although ``lb_retries`` is 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness.adapters import caddy
+from harness.adapters.base import AdaptedPolicy, AdapterContext
+from harness.suts.base import missing_binary, start_sut
+from harness.suts.network import free_port
+from harness.suts.spec import CaddySut
+from tests.integration.suts.raw_upstream import Decide, Hold, RawUpstream, running_raw_upstream
+
+pytestmark = pytest.mark.integration
+
+CADDYFILE = """\
+{{
+    admin off
+    auto_https off
+}}
+http://:{{{{listen_port}}}} {{
+    bind {{{{listen_host}}}}
+    reverse_proxy {{
+        to {{{{upstream_hostport}}}}
+{lb}        transport http {{
+{transport}        }}
+    }}
+}}
+"""
+NO_KEEPALIVE = "            keepalive off\n"
+
+
+def _skip_without_caddy() -> None:
+    hint = missing_binary(CaddySut(config=Path("Caddyfile")))
+    if hint is not None:
+        pytest.skip(hint)
+
+
+def _load(tmp: Path, text: str) -> AdaptedPolicy:
+    path = tmp / "adapt" / "Caddyfile"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return caddy.load(path, AdapterContext(upstream_servers=1))
+
+
+@contextmanager
+def _caddy(
+    tmp: Path, text: str, decide: Decide, hold: Hold | None = None
+) -> Iterator[tuple[str, RawUpstream]]:
+    _skip_without_caddy()
+    cfg = tmp / "Caddyfile"
+    cfg.write_text(text, encoding="utf-8")
+    with (
+        running_raw_upstream(decide, hold) as up,
+        start_sut(
+            CaddySut(config=cfg, ready_timeout_s=15),
+            listen=("127.0.0.1", free_port()),
+            upstreams=[up.url],
+            workdir=tmp / "w",
+            base_dir=tmp,
+        ) as sut,
+    ):
+        yield sut.url, up
+
+
+def test_passive_health_marks_the_upstream_down_and_caddy_answers_503(tmp_path: Path) -> None:
+    _skip_without_caddy()
+    text = CADDYFILE.format(
+        lb="        fail_duration 10s\n        max_fails 1\n", transport=NO_KEEPALIVE
+    )
+    (note,) = [n for n in _load(tmp_path, text).quirks if n.field == "fail_duration"]
+    assert "503" in note.text and "without trying" in note.text
+    with _caddy(tmp_path, text, lambda rid, index, earlier: rid == "h0") as (url, up):
+        first = requests.get(url + "/", headers={"X-Request-ID": "h0"}, timeout=10)
+        later = requests.get(url + "/", headers={"X-Request-ID": "h1"}, timeout=10)
+    assert first.status_code == 502 and len(up.of("h0")) == 1
+    # h1 would be answered, but the one upstream is down: Caddy's own 503, no attempt
+    assert later.status_code == 503 and up.of("h1") == []
+
+
+@pytest.mark.parametrize(("fails_after_s", "retried"), [(1.3, False), (0.3, True)])
+def test_try_duration_counts_the_attempt_time_and_never_cuts_it_short(
+    tmp_path: Path, fails_after_s: float, retried: bool
+) -> None:
+    text = CADDYFILE.format(
+        lb="        lb_try_duration 1s\n        lb_try_interval 100ms\n", transport=NO_KEEPALIVE
+    )
+    notes = [n.text for n in _load(tmp_path, text).quirks if n.field == "lb_try_duration"]
+    assert any("start of the handler" in t and "never cuts an attempt short" in t for t in notes)
+    with _caddy(
+        tmp_path,
+        text,
+        lambda rid, index, earlier: rid == "d1" and earlier == 0,
+        hold=lambda rid: fails_after_s if rid == "d1" else 0.0,
+    ) as (url, up):
+        start = time.monotonic()
+        answer = requests.get(url + "/", headers={"X-Request-ID": "d1"}, timeout=10)
+        took = time.monotonic() - start
+    seen = up.of("d1")
+    # the first attempt ran to its end (fails_after_s), past the try duration if it was longer
+    assert took >= fails_after_s
+    if retried:  # failed 0.3 s in: within the try duration, retried after the interval
+        assert answer.status_code == 200 and len(seen) == 2
+    else:  # failed 1.3 s in: the clock started with the handler, so no retry
+        assert answer.status_code == 502 and len(seen) == 1
+
+
+def test_the_last_attempt_may_start_up_to_one_interval_after_the_try_duration(
+    tmp_path: Path,
+) -> None:
+    text = CADDYFILE.format(
+        lb="        lb_try_duration 1s\n        lb_try_interval 400ms\n", transport=NO_KEEPALIVE
+    )
+    adapted = _load(tmp_path, text)
+    assert adapted.policy.deadline_s == 1.0
+    assert any("1s + 0.4s = 1.4s" in n.text for n in adapted.quirks)
+    with _caddy(tmp_path, text, lambda rid, index, earlier: rid == "o1") as (url, up):
+        answer = requests.get(url + "/", headers={"X-Request-ID": "o1"}, timeout=10)
+    times = [a.at for a in up.of("o1")]
+    assert answer.status_code == 502
+    assert 1.0 < times[-1] - times[0] < 1.4 + 0.3, times  # after the 1 s try duration
+    # attempts at ~0, 0.4, 0.8, 1.2 s: 3 retries = ceil(1 s / 0.4 s), the policy's bound
+    assert len(times) - 1 == adapted.policy.max_retries == 3
+
+
+def test_interval_alone_makes_no_retry(tmp_path: Path) -> None:
+    text = CADDYFILE.format(lb="        lb_try_interval 100ms\n", transport=NO_KEEPALIVE)
+    adapted = _load(tmp_path, text)
+    assert adapted.policy.max_retries == 0
+    assert any(n.field == "lb_try_interval" and "no effect" in n.text for n in adapted.quirks)
+    with _caddy(tmp_path, text, lambda rid, index, earlier: rid == "n1") as (url, up):
+        answer = requests.get(url + "/", headers={"X-Request-ID": "n1"}, timeout=10)
+    assert answer.status_code == 502 and len(up.of("n1")) == 1
+
+
+def test_keepalive_replays_a_reset_get_although_lb_retries_is_0(tmp_path: Path) -> None:
+    text = CADDYFILE.format(lb="", transport="            keepalive 30s\n")
+    adapted = _load(tmp_path, text)
+    assert adapted.policy.max_retries == 0
+    assert any(n.field == "transport http.keepalive" for n in adapted.quirks)
+    # close r1 whenever it arrives on a reused connection, without an answer
+    with (
+        _caddy(tmp_path, text, lambda rid, index, earlier: rid == "r1" and index >= 1) as (url, up),
+        requests.Session() as s,
+    ):
+        warm = s.get(url + "/", headers={"X-Request-ID": "warm"}, timeout=10)
+        answer = s.get(url + "/", headers={"X-Request-ID": "r1"}, timeout=10)
+    assert warm.status_code == 200
+    seen = up.of("r1")
+    assert answer.status_code == 200
+    # reset on the reused connection, replayed at once on a new one: a retry Caddy never saw
+    assert [a.closed for a in seen] == [True, False], seen
+    assert seen[0].index_on_connection >= 1 and seen[1].index_on_connection == 0
+    gaps = [b.at - a.at for a, b in itertools.pairwise(seen)]
+    assert gaps[0] < 0.2, gaps

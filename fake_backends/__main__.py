@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
         help="file:///PATH (default), sqlite:///PATH or redis://HOST:PORT/DB (env COUNTER_URL)",
     )
     p.add_argument("--state-dir", type=Path, help="shared state of the workers (default: temp)")
+    p.add_argument(
+        "--stamp-clock",
+        help="kernel (default: socket timestamps where allowed) or app (env STAMP_CLOCK)",
+    )
     p.add_argument("--log-level", default="warning", help="gunicorn log level")
     return p
 
@@ -54,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replica": ("--replica", args.replica),
         "counter_url": ("--counter", args.counter),
         "journal_path": ("--journal", args.journal.resolve() if args.journal else None),
+        "stamp_clock": ("--stamp-clock", args.stamp_clock),
     }
     try:
         env = BackendEnv.read(flags=flags)
@@ -92,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads=threads,
             proc_name=f"fake-backend-{settings.replica}",
             loglevel=args.log_level,
+            kernel_stamps=env.stamp_clock != "app",
         )
         serve(options, lambda: create_app(None, settings, state_dir=state_dir))
     finally:

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from fake_backends import process_id
+
 REDIS_KEY_PREFIX = "fb:attempt:"
 REDIS_KEY_TTL_S = 86_400
 DEFAULT_SLOTS = 1 << 22  # 4,194,304 request ids; a 64 MiB sparse file
@@ -101,11 +103,11 @@ class _ThreadFd:
     """One thread's descriptor of the table file (its OFD locks are its own); closed with it."""
 
     def __init__(self, path: Path) -> None:
-        self.pid = os.getpid()
+        self.pid = process_id.current()
         self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
 
     def __del__(self) -> None:
-        if self.pid == os.getpid():
+        if self.pid == process_id.current():
             os.close(self.fd)
 
 
@@ -134,7 +136,7 @@ class MmapCounter:
 
     def _attach(self) -> mmap.mmap:
         """This process's mapping of the table (created, sized and checked on first use)."""
-        pid = os.getpid()
+        pid = process_id.current()
         if self._map is not None and self._pid == pid:
             return self._map
         with self._open_lock:
@@ -162,7 +164,7 @@ class MmapCounter:
 
     def _thread_fd(self) -> int:
         handle: _ThreadFd | None = getattr(self._local, "handle", None)
-        if handle is None or handle.pid != os.getpid():
+        if handle is None or handle.pid != process_id.current():
             handle = _ThreadFd(self.path)
             self._local.handle = handle
         return handle.fd

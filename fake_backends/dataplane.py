@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from fake_backends import kernel_stamps, metrics
+from fake_backends import kernel_stamps, metrics, process_id
 from fake_backends.counter import AttemptCounter
 from fake_backends.decision import Decision, decide
 from fake_backends.journal import Journal
@@ -120,11 +120,10 @@ class _JournaledBody:
         end_us = self._end_us
         if self._record is not None and end_us is not None:
             self._record["app_end_us"] = end_us
-            if kernel_stamps.stamping(self._sock):
-                ns = kernel_stamps.sent_end_ns(self._sock)
-                if ns is not None and ns // 1000 >= end_us:
-                    end_us = ns // 1000
-                    self._record["end_clock"] = kernel_stamps.KERNEL
+            ns = kernel_stamps.end_ns(self._sock)
+            if ns is not None and ns // 1000 >= end_us:
+                end_us = ns // 1000
+                self._record["end_clock"] = kernel_stamps.KERNEL
         self._finish(end_us)
 
 
@@ -156,10 +155,15 @@ class DataPlane:
     def _is_admin(self, environ: dict[str, Any]) -> bool:
         sock = environ.get("gunicorn.socket")
         if sock is not None and self.admin_port is not None:
+            local = self._local
+            if getattr(local, "sock", None) is sock:  # the same connection as this thread's last
+                return bool(local.admin)
             try:
-                return bool(sock.getsockname()[1] == self.admin_port)
+                admin = sock.getsockname()[1] == self.admin_port
             except OSError:
                 return False
+            local.sock, local.admin = sock, admin
+            return bool(admin)
         return environ.get(PLANE_ENVIRON_KEY) == "admin"
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -207,7 +211,7 @@ class DataPlane:
             "method": method,
             "path": path,
             "replica": self.replica,
-            "worker": os.getpid(),
+            "worker": process_id.current(),
             "attempt": attempt,
             "arrival_us": arrival_us,
             "end_us": 0,

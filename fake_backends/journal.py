@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from fake_backends import process_id
 from fake_backends.records import JournalStats
 from fake_backends.shared_state import JOURNAL_GEN_OFFSET, SharedState
 
@@ -82,7 +83,7 @@ class Journal:
                 pass
 
     def _fds(self) -> tuple[int, int]:
-        pid = os.getpid()
+        pid = process_id.current()
         if self._pid != pid:
             with self._open_lock:
                 if self._pid != pid:

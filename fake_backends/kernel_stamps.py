@@ -25,8 +25,14 @@ hangs keep app stamps for their end (the kernel does not timestamp an RST). Wher
 refuses the socket option (not Linux, a sandbox without it) every stamp is the app's: the
 fallback, with the larger timing tolerance that follows.
 
-Software timestamping needs no privilege. It costs two extra system calls per attempt (the
-peek and the error-queue read), measured in ``bench/backend_throughput.py``.
+Cost (software timestamping needs no privilege): the option is set once on each listening
+socket and accepted sockets inherit it (checked once per worker; where they do not, it is set
+per connection). Per attempt: one peek, then, once the answer is written, one ``SIOCOUTQNSD``
+``ioctl`` and one error-queue read per ``send`` call plus the empty one that ends the drain
+(gunicorn sends the head and the body in two calls: four system calls). The drain is not
+repeated when the answer's end stamp has emptied the queue already. Measured in
+``bench/backend_throughput.py`` (same-run reference: the bare Flask app and the backend on the
+app's clock).
 """
 
 from __future__ import annotations
@@ -49,14 +55,14 @@ SCM_TIMESTAMPING = SO_TIMESTAMPING
 SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
 SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
 SOF_TIMESTAMPING_SOFTWARE = 1 << 4
-SOF_TIMESTAMPING_OPT_ID = 1 << 7
 SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
 SIOCOUTQNSD = 0x894B
+# No SOF_TIMESTAMPING_OPT_ID: nothing here reads the stamps' keys, and Linux refuses OPT_ID on a
+# listening TCP socket (EINVAL), which would leave the listeners without stamps to hand down.
 STAMP_FLAGS = (
     SOF_TIMESTAMPING_RX_SOFTWARE
     | SOF_TIMESTAMPING_TX_SOFTWARE
     | SOF_TIMESTAMPING_SOFTWARE
-    | SOF_TIMESTAMPING_OPT_ID
     | SOF_TIMESTAMPING_OPT_TSONLY
 )
 _TS3 = struct.Struct("qqqqqq")  # struct scm_timestamping: three struct timespec (64-bit)
@@ -64,6 +70,7 @@ _CMSG_SPACE = socket.CMSG_SPACE(_TS3.size) + socket.CMSG_SPACE(64)
 _DATA_WAIT_S = 5.0  # how long a new connection may take to send its request (gunicorn's own)
 _TX_WAIT_S = 0.1  # how long to wait for bytes TCP still holds before stamping in the app
 _OUTQ = struct.Struct("i")
+_OUTQ_ZERO = _OUTQ.pack(0)
 _ERRQUEUE_FLAGS = socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
 
 KERNEL = "kernel"
@@ -75,6 +82,14 @@ _local = threading.local()
 def supported() -> bool:
     """Whether this platform can be asked for socket timestamps at all."""
     return sys.platform.startswith("linux")
+
+
+def enabled(sock: socket.socket) -> bool:
+    """Whether ``sock`` has exactly our stamp flags on (e.g. inherited from its listener)."""
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING) == STAMP_FLAGS)
+    except OSError:
+        return False
 
 
 def enable(sock: socket.socket) -> bool:
@@ -110,7 +125,7 @@ def peek_arrival_ns(sock: socket.socket) -> int | None:
 
 def _unsent(sock: socket.socket) -> int:
     try:
-        raw = fcntl.ioctl(sock.fileno(), SIOCOUTQNSD, b"\0" * _OUTQ.size)
+        raw = fcntl.ioctl(sock.fileno(), SIOCOUTQNSD, _OUTQ_ZERO)
     except OSError:
         return 0
     return int(_OUTQ.unpack(raw)[0])
@@ -131,31 +146,42 @@ def _drain_tx(sock: socket.socket) -> int | None:
 def sent_end_ns(sock: socket.socket) -> int | None:
     """When the last byte written to ``sock`` so far left it (None: unknown).
 
-    Reads (and empties) the socket's error queue of transmit stamps. Bytes TCP still holds
-    (``SIOCOUTQNSD`` > 0: Nagle, TCP small queues while the receiver's softirq is starved) are
-    waited for, up to ``_TX_WAIT_S``, woken by the error queue (``POLLERR``); the answer is not
-    delayed by this wait, only the journal line. On loopback the device stamps a packet inside
-    the call that advances ``snd_nxt``, so once nothing is unsent every stamp is queued.
+    Reads (and empties) the socket's error queue of transmit stamps. On loopback the device
+    stamps a packet inside the call that advances ``snd_nxt``, so once nothing is unsent
+    (``SIOCOUTQNSD`` = 0, the common case: one ``ioctl``) every stamp is queued and one drain
+    reads them all. Bytes TCP still holds (Nagle, TCP small queues while the receiver's softirq
+    is starved) are waited for, up to ``_TX_WAIT_S``, woken by the error queue (``POLLERR``);
+    the answer is not delayed by this wait, only the journal line.
     """
-    deadline = time.monotonic() + _TX_WAIT_S
-    latest = _drain_tx(sock)
-    poller: select.poll | None = None
-    while _unsent(sock) > 0:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            _drain_tx(sock)
-            return None
-        if poller is None:
-            poller = select.poll()
-            poller.register(sock, 0)  # POLLERR is always reported: a stamp was queued
-        poller.poll(max(1, int(left * 1000)))
-        ns = _drain_tx(sock)
-        if ns is not None and (latest is None or ns > latest):
-            latest = ns
+    latest: int | None = None
+    if _unsent(sock) > 0:
+        deadline = time.monotonic() + _TX_WAIT_S
+        poller = select.poll()
+        poller.register(sock, 0)  # POLLERR is always reported: a stamp was queued
+        while _unsent(sock) > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _drain_tx(sock)
+                return None
+            poller.poll(max(1, int(left * 1000)))
+            ns = _drain_tx(sock)
+            if ns is not None and (latest is None or ns > latest):
+                latest = ns
     ns = _drain_tx(sock)
     if ns is not None and (latest is None or ns > latest):
         latest = ns
     return latest
+
+
+def end_ns(sock: Any) -> int | None:
+    """The kernel's end stamp of the answer this worker thread has just written on ``sock``
+    (None: stamps are off for it, or unknown). Empties the error queue, so the worker does not
+    read it again for this request."""
+    stamped: socket.socket | None = getattr(_local, "stamped_sock", None)
+    if stamped is None or stamped is not sock:
+        return None
+    _local.drained = True
+    return sent_end_ns(stamped)
 
 
 class _StampingReader:
@@ -179,21 +205,26 @@ class _StampingReader:
         return data
 
 
+def _unreader(conn: Any) -> Any:
+    parser = getattr(conn, "parser", None)
+    return getattr(parser, "unreader", None) if parser is not None else None
+
+
 def _read_ahead(conn: Any) -> _StampingReader | None:
     """The connection's stamping reader when gunicorn already holds unparsed bytes of it."""
-    reader = getattr(getattr(conn, "parser", None), "unreader", None)
-    buf = getattr(reader, "buf", None)
+    reader = _unreader(conn)
     stamping_reader = getattr(reader, "sock", None)
-    if buf is not None and isinstance(stamping_reader, _StampingReader) and buf.getvalue():
+    if isinstance(stamping_reader, _StampingReader) and reader.buf.getvalue():
         return stamping_reader
     return None
 
 
 def _wrap_reader(conn: Any) -> None:
-    reader = getattr(getattr(conn, "parser", None), "unreader", None)
+    reader = _unreader(conn)
     sock = getattr(reader, "sock", None)
     if isinstance(sock, socket.socket):
-        reader.sock = _StampingReader(sock)  # type: ignore[union-attr]
+        reader.sock = _StampingReader(sock)
+        conn._stamp_reader = True
 
 
 def take_arrival_ns() -> int | None:
@@ -205,14 +236,7 @@ def take_arrival_ns() -> int | None:
 
 def stamping(sock: Any) -> bool:
     """Whether this worker thread turned kernel stamps on for ``sock``."""
-    return sock is not None and getattr(_local, "stamped_fd", -1) == _fileno(sock)
-
-
-def _fileno(sock: Any) -> int:
-    try:
-        return int(sock.fileno())
-    except (OSError, ValueError, AttributeError):
-        return -1
+    return sock is not None and getattr(_local, "stamped_sock", None) is sock
 
 
 def _has_data(sock: socket.socket) -> bool:
@@ -231,25 +255,48 @@ class StampedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     Before the threaded handler parses a request, the first byte's receive stamp is peeked and
     left for the WSGI app in a thread-local (:func:`take_arrival_ns`); the request is then
-    handled exactly as by ``gthread``.
+    handled exactly as by ``gthread``. The data plane reads the end stamp (:func:`end_ns`)
+    when the answer is written; whatever transmit stamps are left afterwards (admin answers,
+    errors) are drained before the connection goes back to the worker's poller.
     """
 
+    _listeners_stamp = False  # the listeners have the stamps on (accepted sockets inherit them)
+    _inherit_checked = False  # whether an accepted socket was seen to inherit them
+
     def init_process(self) -> None:
-        for listener in self.sockets:  # accepted sockets inherit it; turns the stamps on early
+        # before the workers' event loop starts: accepted sockets inherit the option
+        self._listeners_stamp = bool(self.sockets) and all(
             enable(listener.sock if hasattr(listener, "sock") else listener)
+            for listener in self.sockets
+        )
         super().init_process()
 
+    def _stamps_for(self, sock: socket.socket) -> bool:
+        """Turn stamps on for a new connection's socket (once per connection)."""
+        if self._listeners_stamp:
+            if self._inherit_checked:
+                return True
+            if enabled(sock):
+                self._inherit_checked = True
+                return True
+            self._listeners_stamp = False  # this kernel does not hand them down: set per socket
+        return enable(sock)
+
     def handle(self, conn: Any) -> Any:
-        _local.arrival_ns = None
-        _local.stamped_fd = -1
+        local = _local
+        local.arrival_ns = None
+        local.stamped_sock = None
+        local.drained = False
         sock = conn.sock
-        if not getattr(conn, "_stamps_on", False):
-            conn._stamps_on = enable(sock)
-        ahead = _read_ahead(conn) if conn._stamps_on else None
+        stamps_on = getattr(conn, "_stamps_on", None)
+        if stamps_on is None:
+            stamps_on = conn._stamps_on = self._stamps_for(sock)
+        if not stamps_on:
+            return super().handle(conn)
+        ahead = _read_ahead(conn)
         if ahead is not None:
-            _local.arrival_ns = ahead.last_ns
-            _local.stamped_fd = _fileno(sock)
-        elif conn._stamps_on:
+            local.arrival_ns = ahead.last_ns
+        else:
             fresh = not conn.initialized and not getattr(conn, "data_ready", False)
             if fresh:
                 # gunicorn >= 27 waits for the first bytes itself; wait here instead (same bound)
@@ -261,20 +308,23 @@ class StampedThreadWorker(ThreadWorker):  # type: ignore[misc]
                 )
                 if not ready:  # no request yet: gunicorn's own answer (defer, or wait on)
                     return getattr(gthread, "_DEFER", None) or super().handle(conn)
-            _local.arrival_ns = peek_arrival_ns(sock)
-            _local.stamped_fd = _fileno(sock)
-            if not fresh and _local.arrival_ns is None and not _has_data(sock):
+            arrival = peek_arrival_ns(sock)
+            if arrival is None and not fresh:
                 # woken by a transmit stamp queued after the last answer was journaled (the
-                # error queue makes an idle socket look ready): back to the poller, kept alive
+                # error queue makes an idle socket look ready), or a request racing that wake
                 _drain_tx(sock)
-                return True
+                arrival = peek_arrival_ns(sock)
+                if arrival is None and not _has_data(sock):  # back to the poller, kept alive
+                    return True
+            local.arrival_ns = arrival
+        local.stamped_sock = sock
         try:
             return super().handle(conn)
         finally:
-            if conn._stamps_on:
+            if not getattr(conn, "_stamp_reader", False):
                 _wrap_reader(conn)
-            if conn._stamps_on and _fileno(sock) >= 0:
+            if not local.drained:
                 # stamps nobody read (admin answers, errors) must not linger: a non-empty error
                 # queue makes the idle keep-alive socket look ready to the worker's poller
                 _drain_tx(sock)
-            _local.stamped_fd = -1
+            local.stamped_sock = None

@@ -29,7 +29,10 @@ Fault profile variables (all optional; ``FAULT_PROFILE`` is the base, the others
 Service variables: ``REPLICA``, ``REQUEST_ID_HEADER`` (default ``X-Request-ID``),
 ``CHAOS_ADMIN_TOKEN``, ``COUNTER_URL`` (``file:///path[?slots=N]``, ``sqlite:///path`` or
 ``redis://host:port/db``), ``JOURNAL`` (file path), ``JOURNAL_MAX_RECORDS`` (cap, default
-1,000,000), ``PORT``, ``ADMIN_PORT``, ``WORKERS`` and ``THREADS`` (1..64; defaults 2 and 16).
+1,000,000), ``PORT``, ``ADMIN_PORT``, ``WORKERS`` and ``THREADS`` (1..64; defaults 2 and 16),
+``STAMP_CLOCK`` (``kernel``, the default: attempt times from socket timestamps where the kernel
+allows them, else the app's clock; ``app``: never ask the kernel, see
+:mod:`fake_backends.kernel_stamps`).
 """
 
 from __future__ import annotations
@@ -362,6 +365,9 @@ class BackendEnv(BaseSettings):
     )
     workers: Annotated[int | None, _text("an integer in 1..64", _int_in(1, 64))] = _var("WORKERS")
     threads: Annotated[int | None, _text("an integer in 1..64", _int_in(1, 64))] = _var("THREADS")
+    stamp_clock: Annotated[str | None, _text("kernel or app", _matching(r"^(kernel|app)$"))] = _var(
+        "STAMP_CLOCK"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fake_backends import process_id
 from fake_backends.profile import FaultProfile
 
 _WORD = struct.Struct("<Q")
@@ -55,7 +56,7 @@ class SharedState:
         return state
 
     def _words(self) -> mmap.mmap:
-        pid = os.getpid()
+        pid = process_id.current()
         if self._map is None or self._map_pid != pid:
             fd = os.open(self._state_file, os.O_RDWR)
             try:

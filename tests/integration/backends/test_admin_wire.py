@@ -118,6 +118,8 @@ def test_pause_and_resume_the_process_group(fresh: BackendHandle) -> None:
         ({"OUTAGE": "x"}, [], "OUTAGE"),
         ({}, ["--workers", "0"], "--workers: must be an integer in 1..64"),
         ({}, ["--port", "abc"], "--port"),
+        ({"STAMP_CLOCK": "tsc"}, [], "STAMP_CLOCK: must be kernel or app (got 'tsc')"),
+        ({}, ["--stamp-clock", "wall"], "--stamp-clock: must be kernel or app (got 'wall')"),
     ],
 )
 def test_bad_start_input_is_one_line_and_exit_2(

@@ -4,12 +4,16 @@ window, on the right side of the app's stamp, and the journal says which clock s
 from __future__ import annotations
 
 import http.client
+import select
+import socket
 import time
 
 import orjson
 
+from fake_backends import kernel_stamps
+from fake_backends.ports import free_ports
 from fake_backends.profile import FaultProfile
-from harness.processes.backends import BackendHandle
+from harness.processes.backends import BackendHandle, start_backend
 
 
 def _records(backend: BackendHandle, n: int) -> list[dict[str, object]]:
@@ -65,3 +69,43 @@ def test_a_reset_keeps_the_app_stamp_for_its_end(fresh: BackendHandle) -> None:
     assert rec["arrival_clock"] == "kernel"
     assert rec["end_clock"] == "app"
     assert rec["end_us"] == rec["app_end_us"]
+
+
+def test_the_app_clock_alone_when_asked() -> None:
+    """STAMP_CLOCK=app: plain gthread, every record stamped and labelled by the app (the
+    throughput bench's middle reference)."""
+    port, admin_port = free_ports(2)
+    with start_backend(port, admin_port, replica="a0", extra_env={"STAMP_CLOCK": "app"}) as b:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        for i in range(5):
+            conn.request("GET", "/a", headers={"X-Request-ID": f"app-{i}"})
+            conn.getresponse().read()
+        conn.close()
+        recs = _records(b, 5)
+    assert len(recs) == 5
+    for rec in recs:
+        assert (rec["arrival_clock"], rec["end_clock"]) == ("app", "app"), rec
+        assert rec["arrival_us"] == rec["app_arrival_us"] and rec["end_us"] == rec["app_end_us"]
+
+
+def test_a_listener_hands_its_stamps_down_to_accepted_sockets() -> None:
+    """The worker sets the option once per listener and relies on accept() inheriting it."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert kernel_stamps.enable(listener)
+        with socket.create_connection(listener.getsockname()) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert kernel_stamps.enabled(accepted)
+                sent = time.time_ns()
+                client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+                select.select([accepted], [], [], 5)
+                arrival = kernel_stamps.peek_arrival_ns(accepted)
+                assert arrival is not None and sent <= arrival <= time.time_ns()
+                accepted.sendall(b"HTTP/1.1 200 OK\r\n")
+                accepted.sendall(b"Content-Length: 0\r\n\r\n")
+                before = time.time_ns()
+                end = kernel_stamps.sent_end_ns(accepted)
+                assert end is not None and arrival <= end <= before
+                assert kernel_stamps.sent_end_ns(accepted) is None  # the queue was emptied

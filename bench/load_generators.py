@@ -31,6 +31,7 @@ from pathlib import Path
 from fake_backends.ports import free_ports
 from fake_backends.profile import FaultProfile
 from harness.processes.backends import start_backend
+from harness.processes.child import Child, spawn, wait_for_exit
 from harness.scenario import LOAD_CONFIG_VERSION, LoadSpec
 from harness.suts.base import start_sut
 from harness.suts.spec import NginxSut
@@ -116,35 +117,27 @@ def _locust(
             str(workers),
         ]
     before = _children_cpu()
-    log = (folder / "locust.log").open("wb")
-    procs = [subprocess.Popen(cmd, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)]
-    for _ in range(workers):
-        procs.append(
-            subprocess.Popen(
-                [
-                    *base,
-                    "--worker",
-                    "--master-host",
-                    "127.0.0.1",
-                    "--master-port",
-                    str(port),
-                    *common,
-                ],
-                env=env,
-                cwd=folder,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+    log_path = folder / "locust.log"
+    worker_cmd = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    children: list[Child] = []
     try:
-        for proc in procs:
-            proc.wait(timeout=duration + 60)
+        children.append(spawn(cmd, name="Locust", log_path=log_path, env=env, cwd=folder))
+        for index in range(workers):
+            children.append(
+                spawn(
+                    [*worker_cmd, *common],
+                    name=f"Locust worker {index}",
+                    log_path=log_path,
+                    env=env,
+                    cwd=folder,
+                )
+            )
+        for child in children:
+            if not wait_for_exit(child, timeout_s=duration + 60):
+                raise SystemExit(f"{child.name} did not finish in {duration + 60:.0f} s")
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        log.close()
+        for child in children:
+            child.stop()  # reaped: its CPU time is in RUSAGE_CHILDREN
     cpu = _children_cpu() - before
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     span_s = (max(r["end_us"] for r in lines) - min(r["start_us"] for r in lines)) / 1e6

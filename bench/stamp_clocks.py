@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -30,7 +28,10 @@ import numpy as np
 import orjson
 
 from fake_backends.ports import free_ports
+from harness.errors import BadInput
 from harness.processes.backends import start_backend
+from harness.processes.child import wait_until
+from harness.processes.hog import cpu_hog as harness_cpu_hog
 
 
 @contextlib.contextmanager
@@ -38,18 +39,15 @@ def cpu_hog(on: bool, seconds: int) -> Iterator[None]:
     if not on:
         yield
         return
-    exe = shutil.which("stress-ng")
-    if exe is None:
-        raise SystemExit("stamp_clocks: --stress needs stress-ng (apt-get install stress-ng)")
-    proc = subprocess.Popen(
-        [exe, "--cpu", "2", "--timeout", f"{seconds}s", "--quiet"], start_new_session=True
-    )
     try:
-        time.sleep(1.0)  # let the hog spin up
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        with harness_cpu_hog(seconds):
+            yield
+    except BadInput as exc:
+        raise SystemExit(f"stamp_clocks: --stress: {exc.reason}") from None
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
 def send_pairs(port: int, pairs: int, interval_s: float) -> dict[str, int]:
@@ -122,7 +120,10 @@ def main() -> int:
     budget_s = int(args.pairs * (args.interval_ms / 1e3 + 0.01)) + 30
     with start_backend(port, admin, workers=2) as backend, cpu_hog(args.stress, budget_s):
         turn = send_pairs(port, args.pairs, args.interval_ms / 1e3)
-        time.sleep(0.5)
+        # the journal line of an answer is written after the answer: wait (bounded) for all
+        wait_until(
+            lambda: _lines(backend.journal_path) >= 2 * args.pairs, timeout_s=10, interval_s=0.05
+        )
         g = gaps(backend.journal_path)
     label = "under stress-ng --cpu 2" if args.stress else "quiet"
     print(f"zero-delay gap arrival(1) - end(0), {args.pairs} pairs, {label}:")

@@ -23,6 +23,7 @@ Timings depend on the machine's load (it is shared); never asserted in tests.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -36,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from harness.errors import RunFailed
+from harness.processes.child import spawn, wait_for_exit, wait_ready, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,18 +79,13 @@ class Session:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         cmd = [sys.executable, "-m", "harness.cli", "ui", str(scenario), "--port", str(self.port)]
         cmd += ["--workers", str(workers), "--dir", str(folder)]
-        self.log = (folder.parent / f"ui-{workers}.log").open("wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 180
-        while True:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the UI did not come up; see {self.log.name}")
-            try:
-                if requests.get(self.url, timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
+        self.log_path = folder.parent / f"ui-{workers}.log"
+        self.child = spawn(cmd, name="retry-harness ui", log_path=self.log_path, env=env)
+        try:
+            wait_ready(self.child, lambda: _answers(self.url), timeout_s=180)
+        except RunFailed as exc:
+            self.child.stop()
+            raise SystemExit(f"the UI did not come up: {exc}") from None
         self.info = json.loads((folder / "session.json").read_text())
 
     def swarm(self, users: int) -> None:
@@ -95,12 +94,17 @@ class Session:
         requests.post(self.url + "swarm", data=form, timeout=10).raise_for_status()
 
     def close(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        """Ctrl-C, as a user would (the whole group, like a terminal); then a bounded wait."""
+        self.child.signal_group(signal.SIGINT)
+        if not wait_for_exit(self.child, timeout_s=90):
+            self.child.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def rps(url: str, window: float) -> float:
@@ -117,11 +121,9 @@ def fault_latency(session: Session, changes: int) -> list[float]:
         requests.post(
             session.url + "retries/faults", json={"failure_rate": str(rate)}, timeout=30
         ).raise_for_status()
-        deadline = t0 + 120
-        while not _epoch_judged(session.url, rate):
-            if time.monotonic() > deadline:
-                raise SystemExit("the tab did not show the change in 120 s")
-            time.sleep(0.1)
+        judged = functools.partial(_epoch_judged, session.url, rate)
+        if not wait_until(judged, timeout_s=120, interval_s=0.1):
+            raise SystemExit("the tab did not show the change in 120 s")
         out.append(time.monotonic() - t0)
         time.sleep(3)
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,55 +52,6 @@ def parse_duration(
         return go_seconds(text, unit_s=unit_s, allow_zero=allow_zero)
     except DurationError as exc:
         fail(str(exc), file=file, field=field, line=line)
-
-
-def find_documents(
-    docs: Sequence[tuple[dict[str, Any], LineMap]],
-    *,
-    kind: str | None = None,
-    api_version_prefix: str | None = None,
-    name: str | None = None,
-) -> list[tuple[dict[str, Any], LineMap]]:
-    """Kubernetes-style documents matching ``kind``, ``apiVersion`` prefix and metadata.name."""
-    out = []
-    for doc, lines in docs:
-        if kind is not None and doc.get("kind") != kind:
-            continue
-        api = doc.get("apiVersion")
-        if api_version_prefix is not None and not (
-            isinstance(api, str) and api.startswith(api_version_prefix)
-        ):
-            continue
-        meta = doc.get("metadata")
-        if name is not None and not (isinstance(meta, dict) and meta.get("name") == name):
-            continue
-        out.append((doc, lines))
-    return out
-
-
-def find_document(
-    docs: Sequence[tuple[dict[str, Any], LineMap]],
-    *,
-    file: str | Path,
-    kind: str | None = None,
-    api_version_prefix: str | None = None,
-    name: str | None = None,
-) -> tuple[dict[str, Any], LineMap]:
-    """The first matching document; BadInput listing the kinds present when there is none."""
-    found = find_documents(docs, kind=kind, api_version_prefix=api_version_prefix, name=name)
-    if found:
-        return found[0]
-    present = sorted({str(d.get("kind")) for d, _ in docs if "kind" in d}) or ["none"]
-    wanted = " ".join(
-        part
-        for part in (
-            f"kind {kind}" if kind else "",
-            f"apiVersion {api_version_prefix}*" if api_version_prefix else "",
-            f"named {name}" if name else "",
-        )
-        if part
-    )
-    fail(f"no document with {wanted or 'content'} (kinds found: {', '.join(present)})", file=file)
 
 
 def note(kind: str, field: str, text: str, *, source: str | None = None) -> AdapterNote:
@@ -238,10 +189,14 @@ class Value:
     def as_duration(self, *, unit_s: float | None = 1.0, allow_zero: bool = True) -> float:
         """Seconds from a Go duration or a plain number in ``unit_s`` seconds
         (:func:`harness.durations.go_seconds`; ``unit_s=None`` requires a unit)."""
-        try:
-            return go_seconds(self.data, unit_s=unit_s, allow_zero=allow_zero)
-        except DurationError as exc:
-            raise self.error(str(exc)) from None
+        return parse_duration(
+            self.data,
+            file=self.file,
+            field=self.path,
+            line=self.line,
+            unit_s=unit_s,
+            allow_zero=allow_zero,
+        )
 
     def as_statuses(self) -> frozenset[int]:
         """A list of HTTP status codes 100..599 (ints); a bad item is named by its index."""

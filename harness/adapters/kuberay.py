@@ -54,7 +54,6 @@ SYSTEM = "kuberay"
 
 _REPO = "ray-project/kuberay"
 _SHA = "feeaf72facab4881ba2b179248bb67315634e229"
-CONFIG_SOURCE = github(_REPO, _SHA, "apiserversdk/util/config.go", "HTTPClientDefault*")
 HTTP_SOURCE = github(_REPO, _SHA, "apiserversdk/util/http.go", "GetRetryBackoff")
 PROXY_SOURCE = github(_REPO, _SHA, "apiserversdk/proxy.go", "retryRoundTripper")
 DOC_SOURCE = github(_REPO, _SHA, "apiserversdk/docs/retry-behavior.md")

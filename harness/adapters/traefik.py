@@ -85,7 +85,6 @@ _BACKOFF_SRC = github("cenkalti/backoff", "v4.3.0", "exponential.go")
 RANDOMIZATION_FACTOR = 0.5
 MAX_INTERVAL_S = 60.0
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
-NON_IDEMPOTENT = frozenset({"POST", "PATCH", "LOCK"})
 IDEMPOTENT_METHODS = frozenset(
     {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "UNLOCK"}
 )

@@ -27,9 +27,9 @@ many and why); every other failure is still judged.
 A ``different_upstream`` policy (nginx, Kong: each retry to another peer) owes no retry once
 every upstream replica the SUT can reach was tried in the request. That number is not in the
 journals; it is the number of replicas the run started when ``verify`` is told
-(``replicas=``), else the replicas seen across the whole run
-(``CheckContext.reachable_replicas``). With the first, an nginx that proxies to one server of a
-2-replica run fails retry_when_due: it declares retries it can never make.
+(``replicas=``), else the replicas seen across the whole run (``ctx.peers.reachable``, see
+``UpstreamPeers``). With the first, an nginx that proxies to one server of a 2-replica run
+fails retry_when_due: it declares retries it can never make.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ from harness.scenario import Scenario, load_scenario
 from harness.substrates.kind_kit import KIT_FILE, kit_of
 from harness.substrates.kind_render import KITS_ROOT, Rendered, render
 
-SUBSTRATES = ("local", "docker", "kind")
-
 
 def kit_scenarios() -> list[Path]:
     """The shipped kit scenarios (``scenarios/kits/*/scenario.yaml``), sorted."""

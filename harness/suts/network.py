@@ -22,8 +22,6 @@ from harness.processes.child import wait_until
 from harness.suts.templating import hostport
 from harness.traffic import PROBE_HEADERS, readiness_id
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and any loopback IP address (127.0.0.0/8, ::1)."""

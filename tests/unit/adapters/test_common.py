@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from harness.adapters._common import (
     Value,
-    find_document,
     load_yaml_documents,
     parse_duration,
 )
@@ -64,16 +63,15 @@ def test_zero_can_be_refused() -> None:
         parse_duration("0s", file="f", field="x", allow_zero=False)
 
 
-def test_line_map_and_find_document(tmp_path: Path) -> None:
+def test_line_map_of_each_document(tmp_path: Path) -> None:
     f = tmp_path / "m.yaml"
     f.write_text("kind: A\n---\n# note\nkind: B\nspec:\n  items:\n    - x: 1\n      y: 2\n")
     docs = load_yaml_documents(f)
-    doc, lines = find_document(docs, file=f, kind="B")
+    assert [d["kind"] for d, _ in docs] == ["A", "B"]
+    doc, lines = docs[1]
     assert doc["spec"]["items"][0]["y"] == 2
     assert lines.line("spec", "items", 0, "y") == 8
     assert lines.line("spec", "items", 0, "missing") == 7  # nearest known ancestor
-    with pytest.raises(BadInput, match="kinds found: A, B"):
-        find_document(docs, file=f, kind="C")
 
 
 def test_value_errors_name_dotted_field_and_line(tmp_path: Path) -> None:

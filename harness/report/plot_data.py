@@ -88,6 +88,15 @@ class JitterData(_Block):
     per_index: dict[int, JitterIndex] = Field(min_length=1)
 
 
+class UpstreamCount(_Block):
+    """A counter's increase on one upstream (server, replica) and the journal's count there."""
+
+    upstream: str | None  # None: a replica no upstream of the counter stands for
+    replica: str | None  # None: an upstream with no replica of the run behind it
+    sut: float
+    journal: int
+
+
 class CounterCourse(_Block):
     """One SUT counter's increase since the run's start and the journal's running count."""
 
@@ -97,6 +106,7 @@ class CounterCourse(_Block):
     times_s: list[float]
     counter: list[float]
     journal_running: list[int]
+    per_upstream: list[UpstreamCount] = Field(default_factory=list)
 
 
 class TelemetryData(_Block):

@@ -226,6 +226,20 @@ def telemetry_png(data: TelemetryData) -> bytes:
         ax.plot(course.times_s, course.counter, color=WINDOW_COLOUR, marker=".", label="counter")
         ax.set_title(f"{course.job}: {course.name}", fontsize=9)
         ax.set_xlabel("s since the run's start")
+        if course.per_upstream:  # counter / journal at the end, per server or replica
+            lines = [
+                f"{u.upstream or '(none)'}→{u.replica or '(none)'}: {u.sut:g} / {u.journal}"
+                + ("" if u.sut == u.journal else "  ≠")
+                for u in course.per_upstream
+            ]
+            ax.text(
+                0.02,
+                0.98,
+                "per upstream, counter / journal\n" + "\n".join(lines[:6]),
+                transform=ax.transAxes,
+                fontsize=7,
+                va="top",
+            )
     _shared_legend(fig, axes[:shown])
     return _png(fig)
 

@@ -146,3 +146,17 @@ def test_which_systems_have_a_reader_and_why_not() -> None:
     assert isinstance(why, str)
     assert "writes no log line per retry" in why and "#4144" in why
     assert "apiserversdk/proxy.go" in why
+
+
+def test_the_report_plots_the_per_upstream_counts() -> None:
+    from harness.report.plot_data import TelemetryData
+    from harness.report.plots import telemetry_png
+
+    result = telemetry_check(_per_server(Quantity.ATTEMPTS, {"be/s0": 4, "be/s1": 2}), JOURNAL)
+    data = TelemetryData.model_validate(result.data)
+    [course] = data.counters
+    assert [(u.upstream, u.replica, u.sut, u.journal) for u in course.per_upstream] == [
+        ("be/s0", "r0", 4, 3),
+        ("be/s1", "r1", 2, 3),
+    ]
+    assert telemetry_png(data).startswith(b"\x89PNG")

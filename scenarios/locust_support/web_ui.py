@@ -40,12 +40,13 @@ from flask import Response, jsonify, redirect, request
 from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
-from pydantic import ValidationError
 
 from fake_backends.admin_client import AdminClient
 from fake_backends.profile import FaultProfile
+from harness.errors import BadInput
 from harness.live_judge import CONTROL_FILE, LIVE_FILE, SESSION_FILE
 from harness.processes.locust import ENV_UI_SESSION
+from scenarios.locust_support.fault_form import profile_from_form
 from scenarios.locust_support.web_pages import FAULT_PAGE, TAB_SCRIPT
 
 TAB_KEY = "retries"
@@ -326,43 +327,6 @@ def _policy_rows(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-# -- the fault form --------------------------------------------------------------------------
-
-
-def profile_from_form(base: FaultProfile, form: dict[str, str]) -> FaultProfile:
-    """``base`` with the form's fields applied; ValueError/ValidationError on bad input."""
-    data = json.loads(base.model_dump_json())
-
-    def num(name: str) -> float | None:
-        raw = form.get(name, "").strip()
-        return float(raw) if raw else None
-
-    for name in ("failure_rate", "hang_rate", "reset_rate", "hang_s"):
-        value = num(name)
-        if value is not None:
-            data[name] = value
-    if form.get("failure_status", "").strip():
-        mix: dict[str, float] = {}
-        for item in form["failure_status"].split(","):
-            status, _, weight = item.strip().partition(":")
-            mix[str(int(status))] = float(weight) if weight.strip() else 1.0
-        data["failure_status"] = mix
-    if "retry_after" in form:
-        data["retry_after"] = form["retry_after"].strip() or None
-    kind = form.get("latency_kind", "").strip()
-    if kind:
-        lat: dict[str, Any] = {"kind": kind}
-        if kind == "fixed":
-            lat["ms"] = num("latency_ms") or 0.0
-        elif kind == "uniform":
-            lat["min_ms"] = num("latency_min_ms") or 0.0
-            lat["max_ms"] = num("latency_max_ms") or 0.0
-        elif kind == "lognormal":
-            lat["median_ms"] = num("latency_ms") or 0.0
-        data["latency"] = lat
-    return FaultProfile.model_validate(data)
-
-
 # -- wiring ----------------------------------------------------------------------------------
 
 
@@ -432,9 +396,8 @@ def install(environment: Environment, session: Session) -> None:
         form = {k: str(v) for k, v in (request.get_json(silent=True) or request.form).items()}
         try:
             profile = profile_from_form(session.current_profile(), form)
-        except (ValueError, ValidationError) as exc:
-            message = str(exc).splitlines()
-            text = " ".join(message[:3])
+        except BadInput as exc:
+            text = str(exc)
             if request.is_json:
                 return jsonify(ok=False, error=text), 400
             return redirect(f"./faults?error={quote(text)}", code=303)

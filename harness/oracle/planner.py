@@ -53,6 +53,9 @@ same host clock (µs); the backend stamps an attempt's end before its answer lea
 attempt's arrival after it came in, so transport and load only ever make a delay look longer.
 1 ms allows for SUT timers that tick in milliseconds."""
 _MAX_N = 10**9
+CONCLUDE_MISS = 1e-3
+"""Chance, per planned sample count, that a run sized by
+:meth:`SamplePlan.requests_to_conclude` still falls short of it."""
 _LATE_MAX_N = 200_000
 
 
@@ -163,10 +166,42 @@ class SamplePlan(BaseModel):
     groups: dict[str, dict[str, CheckPlan]] = Field(
         default_factory=dict, description="Per group (or route, or 'all'), each check's plan"
     )
+    shares: dict[str, float] = Field(
+        default_factory=dict,
+        description="Share of the logical requests per key of ``groups`` ('all': 1)",
+    )
 
     @property
     def requests(self) -> int:
+        """Logical requests that yield each check's planned samples *on average*."""
         return max((c.requests for c in self.checks.values()), default=0)
+
+    def requests_to_conclude(self, miss: float = CONCLUDE_MISS) -> int:
+        """Logical requests after which every planned sample (each check in each group) is
+        reached with probability at least ``1 - miss`` each.
+
+        :attr:`requests` is an expectation: at exactly that size a group's count falls short
+        about half the time, and two groups of 50 % can never both reach a plan sized on their
+        sum, so the run would be inconclusive. Here each planned count is a sum over requests
+        of a 0/1 sample (a request, a delay at retry k) or a small count (attempts), and the
+        size is the normal bound ``N·q - z·sqrt(N·v) >= n`` with ``q`` the samples per logical
+        request, ``v = q(1-q)`` (``v = q`` for counts above 1 per request) and ``z`` the
+        ``1 - miss`` quantile. 0 when nothing is planned.
+        """
+        from scipy import stats
+
+        z = float(stats.norm.isf(miss))
+        worst = 0
+        for where, per_check in self.groups.items():
+            share = self.shares.get(where, 1.0)
+            for cp in per_check.values():
+                if cp.n <= 0 or cp.requests <= 0 or cp.requests >= _MAX_N:
+                    continue
+                q = share * cp.n / cp.requests
+                v = q * (1 - q) if q < 1 else q
+                root = (z * math.sqrt(v) + math.sqrt(z * z * v + 4 * q * cp.n)) / (2 * q)
+                worst = max(worst, _ceil(root * root))
+        return max(worst, self.requests)
 
     def n_for(self, check: str, group: str | None = None) -> int:
         """Samples ``check`` needs in ``group`` (None: its sizing plan); 0 when not planned."""
@@ -548,12 +583,14 @@ def plan(
     )
     a = goals.alpha / max(m_hyp, 1)
     per_group: dict[str, dict[str, CheckPlan]] = {}
+    shares: dict[str, float] = {}
     sizing: dict[str, CheckPlan] = {}
 
     def size(check: str, where: str, cp: CheckPlan | None, share: float) -> None:
         if cp is None or check not in wanted:
             return
         per_group.setdefault(where, {})[check] = cp
+        shares[where] = share
         if cp.n == 0 or cp.requests >= _MAX_N:
             return
         needed = _ceil(cp.requests / share)
@@ -589,4 +626,5 @@ def plan(
         hypotheses=m_hyp,
         checks=sizing,
         groups=per_group,
+        shares=shares,
     )

@@ -15,7 +15,15 @@ from harness.oracle.verdict import Outcome
 from harness.oracle.verify import verify
 from harness.policy.model import MethodRule, RetryOn, RetryPolicy
 from harness.scenario import ChecksSpec, scenario_json_schema
-from tests.unit.oracle.simulator import ENVOY, EPSILON_S, NOISE_S, Traffic, simulate
+from tests.unit.oracle.simulator import (
+    ENVOY,
+    EPSILON_S,
+    NOISE_S,
+    SETUPS,
+    Traffic,
+    simulate,
+    traffic_groups,
+)
 
 GET_ONLY = RetryPolicy(
     system="inline",
@@ -122,5 +130,25 @@ def test_a_minimal_scenario_is_sized_by_the_plan(tmp_path: Path) -> None:
     planned = sample_plan(scenario, declared_policy(scenario).policy)
     assert 0 < planned.requests <= 2000
     sized = sized_by_plan(scenario, planned)
-    assert sized.load.requests == planned.requests
+    assert sized.load.requests == planned.requests_to_conclude() >= planned.requests
     assert sized.load.time_cap_s > 0 and sized.source_file == scenario.source_file
+
+
+def test_the_size_to_conclude_reaches_every_group_s_plan_not_just_on_average() -> None:
+    """Two groups of 50 % each needing n: at the mean size (2n) both can never reach n, so the
+    run is inconclusive; at ``requests_to_conclude`` every seed is conclusive."""
+    s = SETUPS["kuberay"]  # GET 0.5, POST 0.5: success_rate is sized on each group alone
+    p = plan(s.policy, s.profile, traffic_groups(s.traffic), DetectionGoals(alpha=0.001))
+    conclude = p.requests_to_conclude()
+    assert p.requests < conclude < 1.2 * p.requests
+
+    def outcome(n: int, seed: int) -> Outcome:
+        run = simulate(
+            s.policy, s.profile, Traffic(n, methods=s.traffic.methods), seed=seed, noise_s=NOISE_S
+        )
+        return verify(
+            s.policy, s.profile, run.attempts, run.clients, alpha=0.001, epsilon_s=EPSILON_S
+        ).outcome
+
+    assert outcome(p.requests, 7) is Outcome.INCONCLUSIVE
+    assert all(outcome(conclude, seed) is Outcome.PASS for seed in range(20))

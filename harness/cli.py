@@ -2,8 +2,10 @@
 
 Exit codes (every command): 0 conformant / done, 1 violation, 2 bad input or a run that could
 not be carried out (one line naming the file, the field and what is allowed, or what happened),
-3 inconclusive, 130 interrupted (everything started has been torn down; a run folder keeps a
-partial run that ``verify`` judges, marked as interrupted).
+3 inconclusive, 130 interrupted by Ctrl-C and 143 by SIGTERM (everything started has been torn
+down; a run folder keeps a partial run that ``verify`` judges, marked as interrupted). The
+console entry point is :mod:`harness.entry`, so a signal at any moment (while the modules load,
+or after the verdict) still ends in one of these codes, never in death by the signal.
 
 A closed stdout (``retry-harness run x.yaml | head -1``) never changes the exit code: output
 that cannot be written is dropped and the verdict's code is still returned.
@@ -28,8 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.errors import BadInput, RunFailed
+from harness.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, exit_code_for
 
-EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 SHIPPED_SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 EXIT_CODES_HELP = """exit codes:
   0    conformant: every check passed
@@ -37,8 +40,9 @@ EXIT_CODES_HELP = """exit codes:
   2    bad input (one line naming the file, the field and what is allowed; nothing was
        started) or a run that could not be carried out
   3    inconclusive: nothing failed, but a check lacked samples, power or precision
-  130  interrupted (Ctrl-C or SIGTERM): everything started was stopped; the run folder keeps a
-       partial run that 'retry-harness verify' judges, marked as interrupted"""
+  130  interrupted (Ctrl-C): everything started was stopped; the run folder keeps a partial
+       run that 'retry-harness verify' judges, marked as interrupted
+  143  terminated (SIGTERM): the same as 130"""
 VERBOSE_HELP = "show every evidence line and request id of every check"
 
 err = Console(stderr=True, highlight=False)
@@ -80,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    run = command("run", "run one scenario on the local substrate")
+    run = command("run", "run one scenario (local processes, docker or kind: see --substrate)")
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--report-dir", type=Path, help="default: reports/<scenario name>")
     run.add_argument(
@@ -106,7 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     show = pol_sub.add_parser("show", help="canonical policy and the adapter's notes")
     show.add_argument("config", type=Path)
     show.add_argument("--system", required=True, help="adapter name (see 'policy systems')")
-    show.add_argument("--replicas", type=int, help="number of upstream servers, if it matters")
+    show.add_argument(
+        "--replicas",
+        type=_replica_count,
+        metavar="N",
+        help="number of upstream servers (1 or more), if it matters",
+    )
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pol_sub.add_parser("systems", help="list the supported systems")
     pol_sub.add_parser("schema", help="print the canonical policy's JSON Schema")
@@ -151,6 +160,16 @@ def _worker_count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer in 0..32 (got {text!r})") from None
     if not 0 <= value <= 32:
         raise argparse.ArgumentTypeError(f"must be an integer in 0..32 (got {value})")
+    return value
+
+
+def _replica_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (got {value})")
     return value
 
 
@@ -199,7 +218,9 @@ def _say_error(prefix: str, what: object) -> None:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[object]:
-    if not enabled:
+    """A transient progress bar on a terminal; none otherwise (rich ends a bar on a pipe or a
+    file with an empty line, which put a blank line before every error line)."""
+    if not enabled or not err.is_terminal:
         yield None
         return
     columns = (
@@ -343,6 +364,7 @@ def _run_one(
                 verbose=bool(getattr(args, "verbose", False)),
             )
         except Interrupted as exc:
+            code = exit_code_for(exc)
             if exc.run_dir is None:
                 _say_error("interrupted", "everything started was stopped (no load had run)")
             else:
@@ -351,7 +373,7 @@ def _run_one(
                     "everything started was stopped; a partial run is saved, judge it with: "
                     f"retry-harness verify {exc.run_dir}",
                 )
-            return EXIT_INTERRUPTED
+            return code
     if not quiet:
         for kind, p in sorted(result.report_paths.items()):
             err.print(f"{kind} report: {p}", markup=False, soft_wrap=True)
@@ -425,7 +447,13 @@ def _plan(path: Path) -> int:
         sent = f"as many as fit in {cap} s"
     else:
         sent = f"what the plan needs (time cap {scenario.load.time_cap_s:g} s)"
-    out.print(f"needs {planned.requests} logical requests; the scenario sends {sent}")
+    from harness.oracle.planner import CONCLUDE_MISS
+
+    out.print(
+        f"needs {planned.requests_to_conclude()} logical requests; the scenario sends {sent} "
+        f"(the count reaching every planned sample with probability {1 - CONCLUDE_MISS:g} each; "
+        f"{planned.requests} on average)"
+    )
     return EXIT_OK
 
 
@@ -480,6 +508,8 @@ def _conformance(
             rows.append((scenario.name, "error", one_line(str(exc))))
             codes.append(EXIT_BAD_INPUT)
             continue
+        if code == EXIT_TERMINATED:
+            raise Terminated
         if code == EXIT_INTERRUPTED:
             raise KeyboardInterrupt
         got = _LABELS.get(code, str(code))
@@ -572,14 +602,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunFailed as exc:
         _say_error("run failed", exc)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _say_error("interrupted", "everything started was stopped")
-        return EXIT_INTERRUPTED
+        return exit_code_for(exc)
     except BrokenPipeError:  # a plain print's reader left (`schema | head -1`): output is done
         _stdout_to_devnull()
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m harness.cli: the same entry point as retry-harness
+    from harness.entry import run as _entry
+
+    _entry()

@@ -165,11 +165,13 @@ def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0)
 
 def sized_by_plan(scenario: Scenario, planned: SamplePlan) -> Scenario:
     """A scenario whose load gives neither ``requests`` nor ``duration_s`` sends what the plan
-    needs (at least one request), under the safety time cap ``DEFAULT_TIME_CAP_S``."""
+    needs to be conclusive (:meth:`SamplePlan.requests_to_conclude`: every planned sample count
+    reached with probability 0.999, not merely on average; at least one request), under the
+    safety time cap ``DEFAULT_TIME_CAP_S``."""
     load = scenario.load
     if load.requests is not None or load.duration_s is not None:
         return scenario
-    sized = load.model_copy(update={"requests": max(planned.requests, 1)})
+    sized = load.model_copy(update={"requests": max(planned.requests_to_conclude(), 1)})
     out = scenario.model_copy(update={"load": sized})
     out._base_dir = scenario.base_dir
     out._source_file = scenario.source_file
@@ -231,10 +233,12 @@ def run_scenario(
     scenario, adapted, planned = preflight(path, seed, workers)
     policy = adapted.policy
     scenario = sized_by_plan(scenario, planned)
-    if scenario.load.requests is not None and planned.requests > scenario.load.requests:
+    needed = planned.requests_to_conclude()
+    if scenario.load.requests is not None and needed > scenario.load.requests:
         say(
-            f"note: the detection goals need {planned.requests} logical requests, the load "
-            f"sends {scenario.load.requests}: under-sized statistical checks will be inconclusive"
+            f"note: the detection goals need {needed} logical requests to be conclusive "
+            f"({planned.requests} on average), the load sends {scenario.load.requests}: "
+            "under-sized statistical checks may be inconclusive"
         )
     telemetry = scenario.telemetry
     rules, rules_not_evaluated = (
@@ -279,13 +283,15 @@ def run_scenario(
                     why_not=rules_not_evaluated,
                     log=say,
                 )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         # everything started is down by now; keep what was recorded for `verify`
-        from harness.signals import signals_deferred
+        from harness.signals import Terminated, signals_deferred
 
         with signals_deferred():
             saved = save_interrupted(run_dir, scenario, adapted)
-        raise Interrupted(run_dir if saved else None) from None
+        raise Interrupted(
+            run_dir if saved else None, terminated=isinstance(exc, Terminated)
+        ) from None
     if record is not None:
         record.save(run_dir)
     skip, notes = _skipped_checks(scenario)
@@ -317,11 +323,12 @@ def run_scenario(
 
 class Interrupted(KeyboardInterrupt):
     """A run was interrupted; ``run_dir`` holds a partial run for ``verify`` (None: nothing was
-    recorded yet)."""
+    recorded yet); ``terminated``: by SIGTERM, not Ctrl-C."""
 
-    def __init__(self, run_dir: Path | None) -> None:
+    def __init__(self, run_dir: Path | None, *, terminated: bool = False) -> None:
         super().__init__()
         self.run_dir = run_dir
+        self.terminated = terminated
 
 
 _LISTEN_NAMES = frozenset({"listen", "listen_port"})

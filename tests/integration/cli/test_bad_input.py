@@ -1,7 +1,7 @@
 """Issue #4's bad-input promise, through the real CLI: an unknown field, a wrong type, a missing
 SUT binary, a port in use, a SUT that never becomes ready, a backend that dies, Ctrl-C and
-SIGTERM. Each gives one line naming the file and the field (exit 2; 130 when interrupted) and
-leaves nothing running."""
+SIGTERM. Each gives one line naming the file and the field (exit 2; 130 when interrupted by
+Ctrl-C, 143 by SIGTERM) and leaves nothing running."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from tests.integration.cli.helpers import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # each test runs the CLI (5-20 s)
 
-EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
+EXIT_FOR = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
 
 
 def _run(scenario: Path, tmp_path: Path) -> str:
@@ -188,7 +189,7 @@ def test_interrupt_mid_load_tears_everything_down(
     proc, run_dir, stderr = long_run
     assert len(processes_mentioning(str(tmp_path))) >= 4  # CLI, backend, haproxy, Locust
     proc.send_signal(sig)
-    assert proc.wait(60) == EXIT_INTERRUPTED
+    assert proc.wait(60) == EXIT_FOR[sig]
     text = stderr.read_text()
     assert text.splitlines() == [
         "interrupted: everything started was stopped; a partial run is saved, judge it with: "
@@ -209,7 +210,7 @@ def test_sigterm_as_locust_starts_leaves_nothing(tmp_path: Path) -> None:
     try:
         wait_for_child(proc, b"locust", report / "run")
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == EXIT_INTERRUPTED
+        assert proc.wait(60) == EXIT_TERMINATED
     finally:
         _stop(proc)
     lines = stderr.read_text().splitlines()

@@ -115,8 +115,11 @@ def test_usage_error_is_one_line(tmp_path: Path) -> None:
 
 def test_help_lists_exit_codes_and_version_exists() -> None:
     help_text = run_cli("run", "--help").stdout
-    for code in ("0 ", "1 ", "2 ", "3 ", "130 "):
+    for code in ("0 ", "1 ", "2 ", "3 ", "130 ", "143 "):
         assert f"\n  {code}" in help_text, help_text
+    summary = " ".join(help_text.split())
+    assert "local substrate" not in summary  # run takes --substrate local, docker or kind
+    assert "run one scenario (local processes, docker or kind: see --substrate)" in summary
     assert "--verbose" in help_text
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("retry-harness ")

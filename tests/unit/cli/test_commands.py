@@ -219,3 +219,23 @@ def test_one_line_keeps_the_first_line_and_the_last_log_lines() -> None:
         ["haproxy SUT exited; last lines of x.log:", *tail[-TAIL_LINES_SHOWN:]]
     )
     assert "\n" not in one_line(text)
+
+
+def test_an_error_line_is_not_preceded_by_a_blank_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert main(["run", str(missing)]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: scenario file does not exist\n"
+
+
+@pytest.mark.parametrize("replicas", ["0", "-3", "two"])
+def test_policy_show_wants_at_least_one_replica(
+    replicas: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = REPO / "scenarios" / "configs" / "nginx.conf"
+    with pytest.raises(SystemExit) as exited:
+        main(["policy", "show", str(config), "--system", "nginx", "--replicas", replicas])
+    assert exited.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "--replicas: must be an integer >= 1" in line

@@ -44,6 +44,9 @@ class CounterSeries(Frozen):
     values: list[tuple[float, float]] = Field(
         default_factory=list, description="(unix s, value) every scrape interval over the run"
     )
+    always_exported: bool = Field(
+        default=False, description="No series at either edge means the selector matched nothing"
+    )
     upstream_labels: list[str] = Field(
         default_factory=list, description="Labels naming one upstream (empty: total only)"
     )

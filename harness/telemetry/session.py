@@ -320,6 +320,7 @@ class TelemetrySession(contextlib.AbstractContextManager["TelemetrySession"]):
             start=api.scalar(mapping.promql, self.start_s),
             end=api.scalar(mapping.promql, self.end_s),
             values=values,
+            always_exported=mapping.always_exported,
             upstream_labels=list(mapping.upstream_labels),
             upstreams=upstreams,
             start_by_upstream=by_start,

@@ -40,6 +40,9 @@ Mapping to the journal: the counters are per Envoy cluster (``envoy_cluster_name
 Gateway names the cluster of an ``HTTPRoute`` rule ``httproute/<namespace>/<name>/rule/<index>``;
 Istio names a destination ``outbound|<port>||<host>``. The kits route one rule to the traffic
 Service that fronts every replica, so that cluster's counters compare with the whole journal.
+Envoy exports a cluster's counters (at 0) from its creation, so a selector that matches no
+series at all names no cluster of this Envoy (a route named otherwise than the kits'): the check
+then says so (inconclusive) instead of reading the counters as zero.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ def envoy_counters(cluster_regex: str) -> tuple[CounterMapping, ...]:
             quantity=quantity,
             meaning=meaning,
             source=f"{_STATS} ({stat}); {src}",
+            always_exported=True,  # a cluster's counters exist, at 0, from its creation
         )
 
     return (

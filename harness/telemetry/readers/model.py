@@ -49,6 +49,9 @@ class CounterMapping:
     source: str = ""  # public docs or source for that meaning
     per_upstream: str | None = None  # e.g. 'sum by (proxy, server) (haproxy_server_...)'
     upstream_labels: tuple[str, ...] = ()
+    # the system exports the series from the start (zero included), so no series at all means
+    # the expression selects nothing this SUT has (a route or cluster named otherwise)
+    always_exported: bool = False
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,14 @@ def test_a_prometheus_the_substrate_runs_is_queried_not_started(
     by_name = {c.name: (c.start, c.end) for c in record.counters}
     assert by_name["attempts"] == (40, 46)
     assert by_name["retries"] == (9, 12)
+
+
+def test_a_selector_matching_no_cluster_is_inconclusive_not_a_failure(
+    tmp_path: Path, stats: FakeStats
+) -> None:
+    """Envoy exports a cluster's counters (at 0) from its creation: no series at all means the
+    reader's cluster selector names nothing this Envoy has (a route named otherwise), which is
+    not evidence against the SUT."""
+    result = _run(tmp_path, stats, "envoy-gateway", "httproute/other-ns/other/rule/0", AGREEING)
+    assert result.outcome is Outcome.INCONCLUSIVE, result.summary
+    assert "matched no series" in result.summary

@@ -25,7 +25,13 @@ from harness.oracle.records import DownWindow
 from harness.oracle.verdict import Outcome, Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
-from harness.scenario import IDEMPOTENT_METHODS, LoadSpec, Scenario, load_scenario
+from harness.scenario import (
+    IDEMPOTENT_METHODS,
+    LoadSpec,
+    Scenario,
+    check_hangs_outlast_timeout,
+    load_scenario,
+)
 from harness.telemetry.check import alerts_check, telemetry_check
 from harness.telemetry.record import TelemetryRecord, load_record
 from harness.telemetry.session import load_with_telemetry
@@ -409,6 +415,7 @@ def preflight(
     _check_names(scenario)
     check_sut_placeholders(scenario)
     adapted = declared_policy(scenario)
+    check_hangs_outlast_timeout(scenario, adapted.policy)
     return scenario, adapted, sample_plan(scenario, adapted.policy)
 
 

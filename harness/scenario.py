@@ -35,6 +35,7 @@ Semantics worth knowing:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -54,13 +55,14 @@ from pydantic import (
     model_validator,
 )
 
-from fake_backends.profile import FaultProfile
+from fake_backends.profile import FaultProfile, Faults
 from harness.errors import BadInput
 from harness.input_errors import (
     FieldError,
     LineMap,
     bad_input_from_validation,
     dotted,
+    load_yaml_mapping,
     parse_yaml_documents,
     read_text,
 )
@@ -483,6 +485,55 @@ def load_scenario(path: Path) -> Scenario:
         raise BadInput("the YAML refers to itself (a recursive alias)", file=path) from None
     base = path.resolve().parent
     return _finish(scenario, base, path, lines)
+
+
+HANG_MARGIN_S = 1.0
+"""How much longer than the declared per-try timeout a hang's bound must be (see
+:func:`check_hangs_outlast_timeout`)."""
+
+
+def check_hangs_outlast_timeout(scenario: Scenario, policy: RetryPolicy) -> None:
+    """Refuse (``BadInput``) a profile whose hangs end before the SUT's per-try timeout.
+
+    A backend ends a hang at its bound ``hang_s`` by closing the connection without a response:
+    when that comes before the declared ``per_try_timeout_s`` the SUT sees a reset, never its
+    timeout, so the run would not test the timeout it is meant to and the models (which count a
+    hang as a per-try timeout) would not describe it. ``hang_s`` must therefore exceed the
+    per-try timeout by :data:`HANG_MARGIN_S` (so a loaded machine's late timer does not race the
+    bound). Checked on every profile with ``hang_rate > 0``: the backends' own, each route's and
+    each ``set_faults`` chaos profile. Nothing to check when the policy declares no per-try
+    timeout (a hang then ends at its bound as a reset, or when the SUT leaves).
+    """
+    ptt = policy.per_try_timeout_s
+    if ptt is None:
+        return
+    places: list[tuple[tuple[str | int, ...], Faults]] = [
+        (("backends", "profile"), scenario.backends.profile)
+    ]
+    for i, route in enumerate(scenario.backends.profile.routes):
+        places.append((("backends", "profile", "routes", i, "faults"), route.faults))
+    for i, op in enumerate(scenario.chaos):
+        if op.profile is not None:
+            places.append((("chaos", i, "profile"), op.profile))
+            for j, route in enumerate(op.profile.routes):
+                places.append((("chaos", i, "profile", "routes", j, "faults"), route.faults))
+    for loc, faults in places:
+        if faults.hang_rate > 0 and faults.hang_s < ptt + HANG_MARGIN_S:
+            file = scenario.source_file
+            lines = LineMap()
+            if file is not None:
+                with contextlib.suppress(BadInput):  # the file was read once already
+                    _, lines = load_yaml_mapping(file)
+            key = (*loc, "hang_s")
+            raise BadInput(
+                f"a hang bound of {faults.hang_s:g} s ends hangs before the declared per-try "
+                f"timeout ({ptt:g} s, {policy.system} policy): the SUT would see resets, never its "
+                f"timeout; allowed: hang_s >= per_try_timeout_s + {HANG_MARGIN_S:g} s "
+                f"(>= {ptt + HANG_MARGIN_S:g} s), or hang_rate 0",
+                file=file,
+                line=lines.line(*key) or lines.line(*loc),
+                field=dotted(key),
+            )
 
 
 def _check_status_weights(data: Any, lines: LineMap, path: Path) -> None:

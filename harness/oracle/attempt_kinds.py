@@ -1,6 +1,19 @@
 """What each attempt was, as the declared policy sees it: a success, which kind of failure
 (its trigger), and whether the policy retries it.
 
+The trigger is what the SUT saw, not only what the backend journaled:
+
+* a hang the backend ended at its own bound ``hang_s`` (``client_gone`` false: the SUT was still
+  waiting) or because its worker stopped closes the connection without a response
+  (``fake_backends.dataplane`` ``_hang`` ends with EPIPE): to the SUT that is a reset / empty
+  response, so it is ``TRIG_RESET``. Only a hang the SUT walked away from (``client_gone``) is
+  a per-try timeout (``TRIG_TIMEOUT``), or ``TRIG_HANG`` when the policy declares none;
+* with a declared per-try timeout, an attempt the SUT had to abandon is ``TRIG_TIMEOUT`` whatever
+  the backend later journaled (a 200 after injected latency longer than the timeout is not a
+  success the SUT saw): its journaled duration exceeds ``per_try_timeout_s + ε``, or it ended
+  after the request's next attempt arrived while lasting at least ``per_try_timeout_s - ε``
+  (the SUT had moved on before the answer came).
+
 :class:`AttemptKinds` answers per attempt, in the sorted order of
 :class:`~harness.oracle.traces.Traces`. Policy questions are asked of
 ``harness.policy.expectations`` once per distinct (status, Retry-After) or (method, key,
@@ -39,12 +52,39 @@ class AttemptKinds:
 
     policy: RetryPolicy
     traces: Traces
+    epsilon_s: float = 0.0  # timing tolerance for "outlived the per-try timeout"
+
+    @cached_property
+    def outlived_timeout(self) -> B:
+        """Per attempt: the SUT must have abandoned it at its per-try timeout (see the module
+        docstring); all False when the policy declares no per-try timeout."""
+        a = self.traces.attempts
+        ptt = self.policy.per_try_timeout_s
+        if ptt is None or len(a) == 0:
+            return np.zeros(len(a), bool)
+        dur = (a.end_us - a.arrival_us) / 1e6
+        out = dur > ptt + self.epsilon_s
+        t = self.traces
+        has_next = ~t.is_last
+        rows = np.flatnonzero(has_next)
+        overtaken = np.zeros(len(a), bool)
+        overtaken[rows] = a.end_us[rows] > a.arrival_us[rows + 1]
+        out |= overtaken & (dur >= ptt - self.epsilon_s)
+        return np.asarray(out)
+
+    @cached_property
+    def hang_ended_by_bound(self) -> B:
+        """A hang the backend closed itself (bound reached or worker stopped) while the SUT was
+        still waiting: the SUT saw the connection close without a response (a reset)."""
+        a = self.traces.attempts
+        return np.asarray((a.fault == fault_code(FaultKind.HANG)) & ~a.client_gone)
 
     @cached_property
     def success(self) -> B:
-        """A 2xx or 3xx answer."""
+        """A 2xx or 3xx answer the SUT waited for (not one it had abandoned at its per-try
+        timeout)."""
         s = self.traces.attempts.status
-        return np.asarray((s >= 200) & (s < 400))
+        return np.asarray((s >= 200) & (s < 400) & ~self.outlived_timeout)
 
     @cached_property
     def trigger(self) -> npt.NDArray[np.int8]:
@@ -53,9 +93,10 @@ class AttemptKinds:
         trig = np.full(len(a), TRIG_STATUS, np.int8)
         trig[self.success] = TRIG_SUCCESS
         none = a.status == NO_STATUS
-        hang = none & (a.fault == fault_code(FaultKind.HANG))
-        trig[none] = TRIG_RESET
-        trig[hang] = TRIG_TIMEOUT if self.policy.per_try_timeout_s is not None else TRIG_HANG
+        walked_away = none & (a.fault == fault_code(FaultKind.HANG)) & a.client_gone
+        trig[none] = TRIG_RESET  # resets, and hangs the backend ended itself
+        trig[walked_away] = TRIG_TIMEOUT if self.policy.per_try_timeout_s is not None else TRIG_HANG
+        trig[self.outlived_timeout] = TRIG_TIMEOUT
         return trig
 
     @cached_property

@@ -300,6 +300,15 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
         c_end[has] = ctx.clients.end_us[row[has]] / 1e6
         excuse |= c_end < a.arrival_us[rows] / 1e6 + ptt - eps
     early &= ~excuse
+    # a hang the backend ended at its own bound before the timeout was a reset to the SUT
+    # (attempt_kinds.AttemptKinds.hang_ended_by_bound): nothing to abandon, so not "early"
+    bound = early & ~a.client_gone[rows]
+    if bound.any():
+        early &= ~bound
+        evidence.append(
+            f"{int(bound.sum())} hangs ended at the backend's own bound before the timeout "
+            "(the SUT saw the connection close, a reset): not judged as abandoned early"
+        )
     evidence.insert(
         0,
         f"smallest deviation it could see: a hung attempt held or abandoned {eps * 1e3:.1f} ms "

@@ -64,7 +64,7 @@ class CheckContext:
 
     @cached_property
     def kinds(self) -> AttemptKinds:
-        return AttemptKinds(self.policy, self.traces)
+        return AttemptKinds(self.policy, self.traces, self.epsilon_s)
 
     @cached_property
     def delays(self) -> Delays:

@@ -50,7 +50,21 @@ CHECK_ASPECTS: dict[str, frozenset[Aspect]] = {
     "success_rate": _ATTEMPT_MODEL,
     "attempt_distribution": _ATTEMPT_MODEL,
     "fault_audit": frozenset(),
-    "client_agreement": frozenset({A.STATUSES, A.RESETS, A.MAX_RETRIES, A.DEADLINE, A.BUDGET}),
+    # accepting a SUT's own give-up answer (StopExcuses.gave_up) rests on the whole retry
+    # decision (statuses, resets, methods, per-try timeout, Retry-After), max_retries, deadline
+    # and budget
+    "client_agreement": frozenset(
+        {
+            A.STATUSES,
+            A.RESETS,
+            A.METHODS,
+            A.MAX_RETRIES,
+            A.PER_TRY_TIMEOUT,
+            A.DEADLINE,
+            A.BUDGET,
+            A.RETRY_AFTER,
+        }
+    ),
 }
 
 ATTEMPT_LEVEL: dict[Aspect, frozenset[str]] = {
@@ -64,10 +78,22 @@ STATISTICAL = frozenset(
 )
 
 
-def check_aspects(name: str, irrelevant: frozenset[Aspect] = frozenset()) -> frozenset[Aspect]:
-    """What check ``name`` depends on as a whole, in a run where ``irrelevant`` cannot matter."""
+def check_aspects(
+    name: str, irrelevant: frozenset[Aspect] = frozenset(), policy: RetryPolicy | None = None
+) -> frozenset[Aspect]:
+    """What check ``name`` depends on as a whole, in a run where ``irrelevant`` cannot matter;
+    with ``policy``, client_agreement also depends on the backoff when a deadline or budget can
+    cut a request short (whether the next delay fitted is read from the backoff window,
+    ``StopExcuses.reasons``)."""
     level = frozenset(a for a, names in ATTEMPT_LEVEL.items() if name in names)
-    return CHECK_ASPECTS.get(name, frozenset()) - level - irrelevant
+    out = CHECK_ASPECTS.get(name, frozenset())
+    if (
+        name == "client_agreement"
+        and policy is not None
+        and (policy.deadline_s is not None or policy.budget is not None)
+    ):
+        out = out | {A.BACKOFF}
+    return out - level - irrelevant
 
 
 def not_judged_result(
@@ -75,7 +101,7 @@ def not_judged_result(
 ) -> CheckResult | None:
     """NOT_JUDGED for ``name`` when an unmodelled construct affects what it depends on as a
     whole (``check_aspects``); ``irrelevant``: aspects that cannot matter in this run."""
-    depends = check_aspects(name, irrelevant)
+    depends = check_aspects(name, irrelevant, policy)
     hits = [u for u in policy.not_judged if u.aspects & depends]
     if not hits:
         return None

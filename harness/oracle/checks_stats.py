@@ -35,9 +35,9 @@ from harness.oracle.journal import FAULT_KINDS, fault_code
 from harness.oracle.model import GroupModel, group_model
 from harness.oracle.planner import STAMP_PRECISION_S, route_label
 from harness.oracle.records import FaultKind
-from harness.oracle.results import Hypothesis, PendingStat, not_applicable
+from harness.oracle.results import TITLES, Hypothesis, PendingStat, not_applicable
 from harness.oracle.traces import distinct_keys
-from harness.oracle.verdict import CheckKind, CheckResult
+from harness.oracle.verdict import CheckKind, CheckResult, Outcome
 from harness.policy.expectations import delay_distribution
 
 STAT = CheckKind.STATISTICAL
@@ -194,6 +194,20 @@ def _exclusions(ctx: CheckContext) -> tuple[list[str], str | None]:
     return notes, None
 
 
+def _unmodelled(name: str, ctx: CheckContext, reason: str) -> CheckResult:
+    """The model cannot describe the run: INCONCLUSIVE when the plan asked for samples of
+    ``name`` (a planned check that could not be judged is no pass), else NOT_APPLICABLE."""
+    if ctx.plan.n_for(name) > 0:
+        return CheckResult(
+            name=name,
+            title=TITLES[name],
+            kind=STAT,
+            outcome=Outcome.INCONCLUSIVE,
+            summary=f"planned but not judged: {reason}",
+        )
+    return not_applicable(name, STAT, reason)
+
+
 def _client_success(ctx: CheckContext) -> npt.NDArray[np.bool_]:
     """Per trace: success as the client saw it (its record's status), else the last attempt's."""
     ok = np.asarray(ctx.kinds.success[ctx.last]).copy()
@@ -215,7 +229,7 @@ def success_rate(ctx: CheckContext) -> StatOut:
 
     notes, inapplicable = _exclusions(ctx)
     if inapplicable:
-        return not_applicable("success_rate", STAT, inapplicable)
+        return _unmodelled("success_rate", ctx, inapplicable)
     success = _client_success(ctx)
     made = ctx.sut_made
     hyps: list[Hypothesis] = []
@@ -315,7 +329,7 @@ def attempt_distribution(ctx: CheckContext) -> StatOut:
 
     notes, inapplicable = _exclusions(ctx)
     if inapplicable:
-        return not_applicable("attempt_distribution", STAT, inapplicable)
+        return _unmodelled("attempt_distribution", ctx, inapplicable)
     t = ctx.traces
     size = max(int(t.length.max()) if t.n_traces else 1, ctx.policy.max_retries + 1)
     total_obs = np.zeros(size)

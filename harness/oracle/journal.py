@@ -4,7 +4,8 @@
 keeps only numpy columns, so a million attempts fit in a few hundred MB. Strings (request ids,
 methods, paths, replicas) are factorised into integer codes with their unique values kept once.
 Attempts without a request id cannot be traced: they are counted in
-``AttemptTable.no_request_id`` and left out of the table.
+``AttemptTable.no_request_id``, their arrival stamps (where journaled) kept in
+``AttemptTable.untraced_arrival_us``, and left out of the table.
 
 ``load_client_records`` does the same for the load generator's :class:`ClientRecord` lines.
 
@@ -25,7 +26,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from email.utils import parsedate_to_datetime
 from operator import itemgetter, methodcaller
 from pathlib import Path
@@ -79,16 +80,19 @@ class AttemptTable:
     paths: tuple[str, ...]
     replicas: tuple[str, ...]
     no_request_id: int = 0
+    # arrival stamps of the attempts without a request id (not rows of the table)
+    untraced_arrival_us: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return int(self.rid.shape[0])
 
     def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.int64]) -> AttemptTable:
-        """A table with the rows at ``index`` (same code books)."""
+        """A table with the rows at ``index`` (same code books, same untraced attempts)."""
         cols: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            cols[f.name] = value[index] if isinstance(value, np.ndarray) else value
+            row_column = isinstance(value, np.ndarray) and f.name != "untraced_arrival_us"
+            cols[f.name] = value[index] if row_column else value
         return AttemptTable(**cols)
 
 
@@ -311,12 +315,18 @@ def _attempts_via_rows(sources: Iterable[Source] | Source) -> AttemptTable:
         )
     }
     no_rid = 0
+    untraced: list[int] = []
     for name, first, lines in _chunks(sources):
         objs = all_objs = _parse(name, first, lines)
         try:
             rids = list(map(itemgetter("request_id"), objs))
             if None in rids:
                 n_all = len(objs)
+                untraced += [
+                    o["arrival_us"]
+                    for o, r in zip(objs, rids, strict=True)
+                    if r is None and type(o.get("arrival_us")) is int
+                ]
                 objs = [o for o, r in zip(objs, rids, strict=True) if r is not None]
                 rids = [r for r in rids if r is not None]
                 no_rid += n_all - len(objs)
@@ -424,6 +434,7 @@ def _attempts_via_rows(sources: Iterable[Source] | Source) -> AttemptTable:
         paths=path_book.values(),
         replicas=replica_book.values(),
         no_request_id=no_rid,
+        untraced_arrival_us=np.array(untraced, np.int64),
     )
 
 
@@ -716,6 +727,7 @@ def _prepare_journal(data: bytes, lines: int | None) -> tuple[bytes, int, bool]:
 def _arrow_attempts(items: Sequence[Source]) -> AttemptTable:
     tables = []
     no_rid = 0
+    untraced: list[I64] = []
     for text, rows, rewritten in _prepared(items, _prepare_journal):
         table = _read(text, rows, _ATTEMPT_SCHEMA)
         del text
@@ -724,6 +736,8 @@ def _arrow_attempts(items: Sequence[Source]) -> AttemptTable:
         if rewritten:
             traced = pc.not_equal(table.column("request_id"), _NULL_RID)
             no_rid += table.num_rows - pc.sum(traced).as_py()
+            arrivals = table.filter(pc.invert(traced)).column("arrival_us").drop_null()
+            untraced.append(_numpy(arrivals, np.int64))
             table = table.filter(traced)
         tables.append(table)
     table = pa.concat_tables(tables) if tables else _ATTEMPT_SCHEMA.empty_table()
@@ -760,6 +774,7 @@ def _arrow_attempts(items: Sequence[Source]) -> AttemptTable:
         paths=tuple(paths),
         replicas=tuple(replicas),
         no_request_id=no_rid,
+        untraced_arrival_us=np.concatenate(untraced) if untraced else np.zeros(0, np.int64),
     )
 
 

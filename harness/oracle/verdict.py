@@ -74,7 +74,10 @@ class Verdict(BaseModel):
     alpha: float = Field(description="Family-wise false-failure rate of the statistical checks")
     epsilon_s: float = Field(description="Timing tolerance used")
     traces: int
-    attempts: int
+    attempts: int = Field(description="Journaled attempts, those without a request id included")
+    untraced_attempts: int = Field(
+        default=0, description="Attempts without a request id (not traced, not judged)"
+    )
     client_records: int
     dropped_attempts: int = 0
     checks: list[CheckResult]

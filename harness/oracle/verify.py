@@ -3,8 +3,9 @@
 ``verify`` is a pure function of (policy, fault profile, attempt table, client table, α, ε, goals,
 checks, dropped count, down windows): it groups attempts into traces, runs every check of
 VERIFICATION.md, applies Holm's correction over all statistical hypotheses at the family-wise α,
-and sets the outcome: FAIL if any check fails, else INCONCLUSIVE if any check is inconclusive or
-journal records were dropped, else PASS.
+and sets the outcome: FAIL if any check fails, else INCONCLUSIVE if any check is inconclusive or not
+judged, journal records were dropped, attempts without a request id were journaled (no request
+accounts for them) or no selected check had anything to judge, else PASS.
 
 ``down_windows`` are the spans in which a replica was down on purpose (chaos: killed or paused).
 Traces overlapping one may have attempts no journal shows; each check judges them only as far
@@ -181,6 +182,14 @@ def verify(
             ),
         )
     outcomes = {r.outcome for r in results}
+    judged_any = bool(outcomes & {Outcome.PASS, Outcome.FAIL, Outcome.INCONCLUSIVE})
+    if traces.n_traces and not judged_any:
+        notes.insert(
+            0,
+            "no selected check had anything to judge"
+            + ("" if selected else " (no check was selected)")
+            + ": nothing is a pass that was not judged",
+        )
     if Outcome.FAIL in outcomes:
         outcome = Outcome.FAIL
     elif (
@@ -188,6 +197,8 @@ def verify(
         or dropped > 0
         or traces.n_traces == 0
         or most_made
+        or attempts.no_request_id > 0
+        or not judged_any
     ):
         outcome = Outcome.INCONCLUSIVE
     else:
@@ -204,7 +215,8 @@ def verify(
         alpha=alpha,
         epsilon_s=epsilon_s,
         traces=traces.n_traces,
-        attempts=len(attempts),
+        attempts=len(attempts) + attempts.no_request_id,
+        untraced_attempts=attempts.no_request_id,
         client_records=len(clients) if clients is not None else 0,
         dropped_attempts=dropped,
         checks=results,
@@ -251,7 +263,7 @@ def _notes(
             "cannot pass (inconclusive at best)"
         )
     if attempts.no_request_id:
-        notes.append(f"{attempts.no_request_id} attempts carried no request id and were not traced")
+        notes.insert(0, _untraced_note(attempts, ctx.clients))
     if ctx.policy.different_upstream:
         notes.append(
             "the policy sends each retry to a different upstream peer (nginx/Kong): attempt "
@@ -268,6 +280,30 @@ def _notes(
     for name, cp in sp.checks.items():
         notes.append(f"plan {name}: {cp.n} {cp.unit} (~{cp.requests} requests) to {cp.detail}")
     return notes
+
+
+def _untraced_note(attempts: AttemptTable, clients: ClientTable | None) -> str:
+    """Why attempts without a request id make the run inconclusive, and when they came."""
+    import numpy as np
+
+    n = attempts.no_request_id
+    note = (
+        f"{n} journaled attempts carried no request id: no request accounts for them, so they "
+        "could not be judged (a SUT that drops the X-Request-ID header on a retry, or sends "
+        "attempts of its own such as health checks to the traffic port); this run cannot pass "
+        "(inconclusive at best)"
+    )
+    at = attempts.untraced_arrival_us
+    if clients is not None and len(clients) and at.size:
+        starts = np.sort(clients.start_us)
+        ends = np.sort(clients.end_us)
+        open_ = np.searchsorted(starts, at, side="right") - np.searchsorted(ends, at, side="left")
+        inside = int((open_ > 0).sum())
+        note += (
+            f"; {inside} of the {at.size} with an arrival stamp arrived while a client request "
+            "was in flight"
+        )
+    return note
 
 
 def _down_note(ctx: CheckContext) -> str:

@@ -54,6 +54,11 @@ def headline(verdict: Verdict) -> str:
     parts = [
         f"{verdict.traces} traces, {verdict.attempts} attempts, "
         f"{verdict.client_records} client records, {verdict.dropped_attempts} dropped"
+        + (
+            f", {verdict.untraced_attempts} without a request id"
+            if verdict.untraced_attempts
+            else ""
+        )
     ]
     if verdict.sut_answered:
         statuses = ", ".join(f"{k}: {v}" for k, v in verdict.sut_answered_statuses.items())

@@ -4,6 +4,7 @@ correct (or a defective) SUT does, built from the backends' own record shape."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from harness.oracle.journal import (
 )
 from harness.oracle.verdict import CheckResult, Outcome, Verdict
 from harness.oracle.verify import verify
-from harness.policy.model import RetryOn, RetryPolicy
+from harness.policy.model import Aspect, Backoff, RetryOn, RetryPolicy, Unmodelled
 from harness.run import preflight
 
 T0 = 1_700_000_000_000_000
@@ -186,3 +187,100 @@ load: {{{{requests: 10, locustfile: {steady}}}}}
     assert "allowed: hang_s >= per_try_timeout_s + 1 s" in str(err.value)
     path.write_text(text.format(hang_s=3.0))
     preflight(path)
+
+
+# -- 3. attempts without a request id are counted and forbid a pass ---------------------------
+
+
+def test_hidden_attempts_without_a_request_id_make_the_run_inconclusive() -> None:
+    policy = RetryPolicy(max_retries=0)
+    atts = [attempt(f"q{i}", 1, i * 100 + 1, 5, 200) for i in range(50)]
+    cls = [client(f"q{i}", i * 100, i * 100 + 10, 200) for i in range(50)]
+    clean = judge(policy, atts, cls, checks=["attempts_bound", "stop_on_success"])
+    assert clean.outcome is Outcome.PASS and clean.untraced_attempts == 0
+    hidden = [attempt(None, 2, i * 100 + 7, 1, 200) for i in range(50)]
+    _, c = tables([], cls)
+    plain = load_attempts([orjson.dumps(r) for r in atts + hidden])  # the Arrow reader
+    spaced = load_attempts([json.dumps(r).encode() for r in hidden + atts])  # the row reader
+    for a in (plain, spaced):
+        v = verify(
+            policy,
+            FaultProfile(),
+            a,
+            c,
+            epsilon_s=EPS,
+            checks=["attempts_bound", "stop_on_success"],
+        )
+        assert v.outcome is Outcome.INCONCLUSIVE
+        assert v.attempts == 100 and v.untraced_attempts == 50
+        assert v.notes[0].startswith("50 journaled attempts carried no request id")
+        assert "50 of the 50 with an arrival stamp arrived while a client request" in v.notes[0]
+
+
+# -- 5. nothing judged is not a pass ----------------------------------------------------------
+
+
+def test_a_verdict_with_no_judged_check_is_inconclusive() -> None:
+    policy = RetryPolicy(max_retries=1, retry_on=RetryOn(statuses=frozenset({503})))
+    atts = [attempt(f"n{i}", 1, i * 100 + 1, 5, 200) for i in range(20)]
+    cls = [client(f"n{i}", i * 100, i * 100 + 10, 200) for i in range(20)]
+    for checks in (["retry_after", "per_try_timeout"], []):
+        v = judge(policy, atts, cls, checks=checks)
+        assert all(c.outcome is Outcome.NOT_APPLICABLE for c in v.checks)
+        assert v.outcome is Outcome.INCONCLUSIVE and v.exit_code == 3
+        assert any("no selected check had anything to judge" in n for n in v.notes)
+    assert judge(policy, atts, cls, checks=["stop_on_success"]).outcome is Outcome.PASS
+
+
+def test_a_planned_statistical_check_the_model_cannot_describe_is_inconclusive() -> None:
+    policy = RetryPolicy(
+        max_retries=3,
+        retry_on=RetryOn(statuses=frozenset({503})),
+        backoff=Backoff(base_s=0.6, multiplier=1.0),
+        deadline_s=1.0,
+    )
+    profile = FaultProfile(failure_rate=0.3)
+    atts = [attempt(f"d{i}", 1, i * 3000 + 1, 5, 200) for i in range(30)]
+    cls = [client(f"d{i}", i * 3000, i * 3000 + 10, 200) for i in range(30)]
+    # one request cut short by the deadline: 503, 503 after 0.6 s, no room for another 0.6 s
+    atts += [attempt("cut", 1, 100_001, 5, 503, "status"), attempt("cut", 2, 100_606, 5, 503)]
+    atts[-1]["fault"] = "status"
+    cls.append(client("cut", 100_000, 100_620, 503))
+    v = judge(policy, atts, cls, profile, checks=["success_rate", "attempt_distribution"])
+    for c in v.checks:
+        assert c.outcome is Outcome.INCONCLUSIVE, c
+        assert "planned but not judged: 1 requests were stopped early" in c.summary
+    assert v.outcome is Outcome.INCONCLUSIVE
+
+
+# -- 6. client agreement: what it depends on; a client that gave up ---------------------------
+
+
+def test_client_agreement_is_not_judged_when_the_retry_decision_is_unmodelled() -> None:
+    for aspect in (Aspect.METHODS, Aspect.PER_TRY_TIMEOUT, Aspect.RETRY_AFTER):
+        policy = RetryPolicy(
+            max_retries=1,
+            not_judged=(Unmodelled(aspects=frozenset({aspect}), native="x", reason="y"),),
+        )
+        v = judge(policy, [attempt("a", 1, 1, 5, 200)], [client("a", 0, 10, 200)])
+        assert check(v, "client_agreement").outcome is Outcome.NOT_JUDGED
+
+
+def test_attempts_after_a_client_that_gave_up_are_evidence_not_a_failure() -> None:
+    policy = RetryPolicy(max_retries=2, retry_on=RetryOn(reset=True))
+    atts, cls = [], []
+    for i in range(5):
+        t = i * 20_000.0
+        atts += [
+            attempt(f"g{i}", 1, t + 1, 12_000, None, "hang", gone=False),
+            attempt(f"g{i}", 2, t + 12_005, 5, 200),
+        ]
+        cls.append(client(f"g{i}", t, t + 10_000, None))  # the client's 10 s timeout
+    v = judge(policy, atts, cls, checks=["client_agreement"])
+    c = check(v, "client_agreement")
+    assert c.outcome is Outcome.PASS, c
+    assert any("after their client had given up" in e for e in c.evidence)
+    # a client that HAD its answer and then saw more attempts still fails
+    cls = [client(f"g{i}", i * 20_000.0, i * 20_000.0 + 10_000, 502) for i in range(5)]
+    v = judge(policy, atts, cls, checks=["client_agreement"])
+    assert check(v, "client_agreement").outcome is Outcome.FAIL

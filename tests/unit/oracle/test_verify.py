@@ -80,10 +80,23 @@ def test_a_small_group_below_plan_makes_the_check_inconclusive() -> None:
 
 def test_dropped_records_forbid_a_clean_pass() -> None:
     s = SETUPS["kuberay_tight"]
+    # its deadline cuts requests short, which the statistical models do not describe (planned,
+    # they are inconclusive): judge the rest
+    checks = [c for c in CHECK_NAMES if c not in ("success_rate", "attempt_distribution")]
     run = simulate(s.policy, s.profile, s.traffic, seed=4, noise_s=NOISE_S)
-    clean = verify(s.policy, s.profile, run.attempts, run.clients, epsilon_s=EPSILON_S)
+    clean = verify(
+        s.policy, s.profile, run.attempts, run.clients, epsilon_s=EPSILON_S, checks=checks
+    )
     assert clean.outcome is Outcome.PASS
-    v = verify(s.policy, s.profile, run.attempts, run.clients, epsilon_s=EPSILON_S, dropped=3)
+    v = verify(
+        s.policy,
+        s.profile,
+        run.attempts,
+        run.clients,
+        epsilon_s=EPSILON_S,
+        dropped=3,
+        checks=checks,
+    )
     assert v.outcome is Outcome.INCONCLUSIVE
     assert any("3 journal records were dropped" in n for n in v.notes)
 

@@ -231,6 +231,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             system=SYSTEM,
             max_retries=0,
             deadline_s=deadline,
+            deadline_cuts_attempts=True,
             budget=budget,
             not_judged=tuple(notes.not_judged),
         )
@@ -249,6 +250,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         backoff=backoff,
         per_try_timeout_s=per_try_timeout,
         deadline_s=deadline,
+        deadline_cuts_attempts=True,
         budget=budget,
         not_judged=tuple(notes.not_judged),
     )

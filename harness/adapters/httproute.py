@@ -142,6 +142,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             max_retries=0,
             per_try_timeout_s=per_try,
             deadline_s=deadline,
+            deadline_cuts_attempts=True,
             not_judged=tuple(notes.not_judged),
         )
         return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
@@ -185,6 +186,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         backoff=backoff,
         per_try_timeout_s=per_try,
         deadline_s=deadline,
+        deadline_cuts_attempts=True,
         not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)

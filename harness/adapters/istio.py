@@ -163,6 +163,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         backoff=parts.backoff,
         per_try_timeout_s=parts.per_try,
         deadline_s=parts.deadline,
+        deadline_cuts_attempts=True,
         budget=budget,
         not_judged=tuple(notes.not_judged),
     )

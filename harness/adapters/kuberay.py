@@ -154,6 +154,7 @@ def hard_coded_policy() -> RetryPolicy:
             integer_exponent=True,
         ),
         deadline_s=DEFAULT_OVERALL_TIMEOUT_S,
+        deadline_cuts_attempts=True,
         deadline_precheck=True,
         retry_after=RetryAfterRule(honoured=False),
     )

@@ -158,6 +158,13 @@ class RetryPolicy(Frozen):
         default=False,
         description="KubeRay: gives up at once when the next backoff would overrun the deadline",
     )
+    deadline_cuts_attempts: bool = Field(
+        default=False,
+        description="The deadline also aborts an attempt in flight, so the client is answered "
+        "by it (Envoy's route timeout, KubeRay's request context). False: it only means no NEW "
+        "attempt starts after it (nginx proxy_next_upstream_timeout, Caddy lb_try_duration, "
+        "Traefik's retry timeout), so an attempt started before it may end after it",
+    )
     retry_after: RetryAfterRule = Field(default_factory=RetryAfterRule)
     budget: Budget | None = None
     different_upstream: bool = Field(

@@ -90,6 +90,7 @@ KUBERAY = Setup(
         backoff=Backoff(base_s=0.5, multiplier=2, cap_s=10.0, integer_exponent=True),
         deadline_s=30.0,
         deadline_precheck=True,
+        deadline_cuts_attempts=True,  # its request context cancels the attempt in flight
     ),
     FaultProfile(failure_rate=0.4, failure_status={503: 0.7, 404: 0.3}),
     Traffic(n_requests=1000, methods={"GET": 0.5, "POST": 0.5}),

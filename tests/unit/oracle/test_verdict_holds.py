@@ -284,3 +284,29 @@ def test_attempts_after_a_client_that_gave_up_are_evidence_not_a_failure() -> No
     cls = [client(f"g{i}", i * 20_000.0, i * 20_000.0 + 10_000, 502) for i in range(5)]
     v = judge(policy, atts, cls, checks=["client_agreement"])
     assert check(v, "client_agreement").outcome is Outcome.FAIL
+
+
+# -- 4. a deadline that only stops NEW attempts -----------------------------------------------
+
+
+def test_a_client_answered_after_a_no_new_attempt_deadline_is_not_a_failure() -> None:
+    def run(**kw: Any) -> CheckResult:
+        fields: dict[str, Any] = {"deadline_s": 1.0, "per_try_timeout_s": 0.6, **kw}
+        policy = RetryPolicy(max_retries=2, retry_on=RetryOn(statuses=frozenset({503})), **fields)
+        atts, cls = [], []
+        for i in range(3):  # 503 at once, a retry at +0.81 s (before the deadline) taking 0.5 s
+            t = i * 5000.0
+            atts += [
+                attempt(f"l{i}", 1, t + 1, 10, 503, "status"),
+                attempt(f"l{i}", 2, t + 811, 500, 200),
+            ]
+            cls.append(client(f"l{i}", t, t + 1315, 200))
+        return check(judge(policy, atts, cls, checks=["overall_deadline"]), "overall_deadline")
+
+    nginx_like = run()  # proxy_next_upstream_timeout, lb_try_duration: no new attempt after it
+    assert nginx_like.outcome is Outcome.PASS, nginx_like
+    assert any("does not cut one in flight" in e for e in nginx_like.evidence)
+    envoy_like = run(deadline_cuts_attempts=True)  # the route timeout answers the client
+    assert envoy_like.outcome is Outcome.FAIL, envoy_like
+    no_ptt = run(per_try_timeout_s=None)
+    assert no_ptt.outcome is Outcome.PASS, no_ptt

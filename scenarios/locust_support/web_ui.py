@@ -44,9 +44,9 @@ from locust.runners import WorkerRunner
 from fake_backends.admin_client import AdminClient
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
+from harness.fault_form import profile_from_form
 from harness.live_judge import CONTROL_FILE, LIVE_FILE, SESSION_FILE
 from harness.processes.locust import ENV_UI_SESSION
-from scenarios.locust_support.fault_form import profile_from_form
 from scenarios.locust_support.web_pages import FAULT_PAGE, TAB_SCRIPT
 
 TAB_KEY = "retries"

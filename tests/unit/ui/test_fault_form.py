@@ -7,7 +7,7 @@ import pytest
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
-from scenarios.locust_support.fault_form import profile_from_form
+from harness.fault_form import profile_from_form
 
 BASE = FaultProfile(failure_rate=0.2)
 

@@ -1,6 +1,7 @@
 """The fault page's form (``retry-harness ui``, ``/retries/faults``) read into a FaultProfile.
 
-Pure (no Locust, no Flask): the web UI calls :func:`profile_from_form`; a bad value is one
+Pure (no Locust, no Flask; ``scenarios.locust_support`` imports Locust, so it lives here): the
+web UI calls :func:`profile_from_form`; a bad value is one
 :class:`~harness.errors.BadInput` line naming the form field and what is allowed, the same
 message a scenario file's ``backends.profile`` would get (``harness.input_errors``), never
 pydantic's raw multi-line text.

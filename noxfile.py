@@ -1,7 +1,7 @@
 """nox sessions: ``fast`` (the edit loop: every test not marked ``slow`` or ``statistical``),
 ``tests`` (the full suite, as CI runs it), ``lint`` (ruff, mypy), ``conformance`` (every shipped
 local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT), ``image`` (the
-backend and SUT images), ``conformance_docker`` (shipped scenarios on the docker substrate) and
+backend, SUT and Prometheus images), ``conformance_docker`` (shipped scenarios on the docker substrate) and
 ``ui`` (a scenario under Locust's web UI until Ctrl-C).
 
 ``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README;
@@ -83,7 +83,7 @@ def kind(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def image(session: nox.Session) -> None:
-    """Build the backend and SUT images (needs a running dockerd).
+    """Build the backend, SUT and Prometheus images (needs a running dockerd).
 
     ``nox -s image`` bases them on official slim images from a registry;
     ``nox -s image -- --offline-base`` on bases made from this machine's apt sources

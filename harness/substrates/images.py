@@ -1,6 +1,6 @@
 """The container images of retry-harness: their names, how they are built, and checks before a run.
 
-Two images, tagged with the package version:
+Three images, tagged with the package version:
 
 - ``BACKEND_IMAGE`` (``retry-harness-backend``): ``fake_backends`` under gunicorn as user 10001,
   a ``HEALTHCHECK`` on the admin port, the fault profile from environment variables

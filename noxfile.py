@@ -1,8 +1,8 @@
 """nox sessions: ``fast`` (the edit loop: every test not marked ``slow`` or ``statistical``),
 ``tests`` (the full suite, as CI runs it), ``lint`` (ruff, mypy), ``conformance`` (every shipped
 local scenario against real HAProxy, nginx, Caddy and the urllib3 client SUT), ``image`` (the
-backend, SUT and Prometheus images), ``conformance_docker`` (shipped scenarios on the docker substrate) and
-``ui`` (a scenario under Locust's web UI until Ctrl-C).
+backend, SUT and Prometheus images), ``conformance_docker`` (shipped scenarios on the docker
+substrate) and ``ui`` (a scenario under Locust's web UI until Ctrl-C).
 
 ``nox -s tests`` and ``nox -s conformance`` are the two commands at the top of the README;
 ``nox -s kind`` runs the in-cluster kits in a kind cluster (the CI conformance workflow).

@@ -22,8 +22,11 @@ from harness.substrates.kind_validate import kustomize_build, validate_objects
 from harness.telemetry.in_cluster import PROMETHEUS_NODE_PORT, in_cluster_prometheus
 from tests.kind.conftest import by_kind, kit_scenario, need_kustomize, render_kit
 
+# where .ci/install-go-tools puts it: $GOBIN, else ~/go/bin
 KUBECONFORM = (
-    os.environ.get("KUBECONFORM") or shutil.which("kubeconform") or "/root/go/bin/kubeconform"
+    os.environ.get("KUBECONFORM")
+    or shutil.which("kubeconform")
+    or str(Path(os.environ.get("GOBIN") or Path.home() / "go" / "bin") / "kubeconform")
 )
 
 

@@ -173,3 +173,25 @@ def test_keepalive_replays_a_reset_get_although_lb_retries_is_0(tmp_path: Path) 
     assert seen[0].index_on_connection >= 1 and seen[1].index_on_connection == 0
     gaps = [b.at - a.at for a, b in itertools.pairwise(seen)]
     assert gaps[0] < 0.2, gaps
+
+
+@pytest.mark.parametrize(
+    "lb",
+    [
+        "",  # neither lb_retries nor lb_try_duration: no retry
+        "        lb_retry_match {\n            method GET\n        }\n",  # match alone: no effect
+    ],
+)
+def test_no_retry_without_lb_retries_or_try_duration(tmp_path: Path, lb: str) -> None:
+    text = CADDYFILE.format(lb=lb, transport=NO_KEEPALIVE)
+    adapted = _load(tmp_path, text)
+    assert adapted.policy.max_retries == 0
+    assert any(n.field == "lb_retries" and "does not retry" in n.text for n in adapted.notes)
+    if lb:
+        assert any(n.field == "lb_retry_match" and "no effect" in n.text for n in adapted.quirks)
+    with _caddy(tmp_path, text, lambda rid, index, earlier: rid == "x1" and earlier == 0) as (
+        url,
+        up,
+    ):
+        answer = requests.get(url + "/", headers={"X-Request-ID": "x1"}, timeout=10)
+    assert answer.status_code == 502 and len(up.of("x1")) == 1

@@ -297,3 +297,36 @@ def test_missing_timeout_server_is_warned_about(tmp_path: Path) -> None:
         [binary, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30, check=False
     )
     assert "missing timeouts" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("backend", "arrivals"),
+    [
+        # retry-on not set: HAProxy's default conn-failure only, a 503 is not retried
+        ("    retries 3\n", 1),
+        # disable-l7-retry for every method: only conn-failure remains
+        ("    retries 3\n    retry-on conn-failure 503\n    http-request disable-l7-retry\n", 1),
+        # the control: the same 503 is retried with retry-on 503
+        ("    retries 3\n    retry-on conn-failure 503\n", 2),
+    ],
+)
+def test_only_connection_failures_are_retried_without_l7_retries(
+    tmp_path: Path, backend: str, arrivals: int
+) -> None:
+    text = (
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n"
+        "    timeout server 10s\nfrontend fe\n    bind {{listen}}\n    default_backend be\n"
+        f"backend be\n{backend}    server s{{{{upstream_index}}}} {{{{upstream_hostport}}}}\n"
+    )
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=1))
+    assert (503 in adapted.policy.retry_on.statuses) is (arrivals > 1)
+    if "disable-l7-retry" in backend:
+        assert any("only conn-failure remains" in n.text for n in adapted.quirks)
+    if "retry-on" not in backend:
+        assert any(n.field == "retry-on" and "'conn-failure'" in n.text for n in adapted.notes)
+    with (
+        running_upstream("up0", fail_first=1, fail_status=503) as up,
+        _haproxy(tmp_path, text, [up.url]) as (url, _),
+    ):
+        _get(url, "c1")
+    assert len(up.of("c1")) == arrivals

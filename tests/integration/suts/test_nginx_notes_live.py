@@ -285,3 +285,61 @@ def test_read_timeout_is_the_per_try_timeout(tmp_path: Path) -> None:
     assert len(arrivals) == 2  # abandoned after 300 ms, passed to the other server
     assert 0.25 <= arrivals[1] - arrivals[0] < 0.9, arrivals
     assert 0.55 <= took < 2.0, took
+
+
+@contextmanager
+def _black_hole() -> Iterator[int]:
+    """A port whose connects time out: a listener that never accepts, its queue kept full
+    (Linux drops further SYNs), so a connect neither succeeds nor is refused."""
+    import socket
+
+    with ExitStack() as stack:
+        listener = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(2):  # fill the accept queue
+            filler = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            filler.settimeout(0.3)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except OSError:
+                break
+        probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        probe.settimeout(0.3)
+        try:
+            probe.connect(("127.0.0.1", port))
+            pytest.skip("the kernel accepted past a full queue: no connect timeout to show")
+        except TimeoutError:
+            pass
+        yield port
+
+
+@pytest.mark.parametrize(("words", "passed_on"), [("timeout", True), ("http_503", False)])
+def test_a_connect_timeout_is_passed_on_under_timeout_without_error(
+    tmp_path: Path, words: str, passed_on: bool
+) -> None:
+    with _black_hole() as hole:
+        text = CONFIG.format(
+            servers=f"        server 127.0.0.1:{hole} max_fails=0;\n"
+            + PER_REPLICA.format(extra=" max_fails=0"),
+            directives=f"            proxy_next_upstream {words};\n"
+            "            proxy_connect_timeout 300ms;\n",
+        )
+        adapted = _load(tmp_path, text, 1)
+        assert not adapted.policy.retry_on.connect_failure  # a refused connect: not passed on
+        if words == "timeout":
+            assert any("only a connect timeout is" in n.text for n in adapted.quirks)
+        with (
+            _upstreams(1, fail_first=0) as ok,
+            _nginx(tmp_path, text, [ok[0].url]) as (url, _),
+        ):
+            statuses = [
+                requests.get(url + "/", headers={"X-Request-ID": f"ct{i}"}, timeout=10).status_code
+                for i in range(2)
+            ]
+    # round robin: one of the two requests goes to the black hole first
+    if passed_on:
+        assert statuses == [200, 200]
+    else:
+        assert sorted(statuses) == [200, 504]

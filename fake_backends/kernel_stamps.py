@@ -204,6 +204,14 @@ class _StampingReader:
             self.last_ns = _stamp_ns(ancdata)
         return data
 
+    # gunicorn bounds the drain of an unread body by the socket's timeout (Parser.finish_body
+    # looks for these two on the reader's socket; without them a slow body held the thread)
+    def gettimeout(self) -> float | None:
+        return self.sock.gettimeout()
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.sock.settimeout(timeout)
+
 
 def _unreader(conn: Any) -> Any:
     parser = getattr(conn, "parser", None)

@@ -109,3 +109,39 @@ def test_a_listener_hands_its_stamps_down_to_accepted_sockets() -> None:
                 end = kernel_stamps.sent_end_ns(accepted)
                 assert end is not None and arrival <= end <= before
                 assert kernel_stamps.sent_end_ns(accepted) is None  # the queue was emptied
+
+
+def _answer(client: socket.socket) -> bytes:
+    """One whole HTTP answer (head, then Content-Length bytes of body) from ``client``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = client.recv(4096)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        chunk = client.recv(4096)
+        assert chunk, data
+        body += chunk
+    return head
+
+
+def test_a_stalled_body_is_still_bounded_on_a_stamped_connection(fresh: BackendHandle) -> None:
+    """gunicorn drains a body the app did not read before keeping the connection alive, bounded
+    by its worker data timeout (5 s) through the reader's socket timeout. From the second request
+    on, the reader is the stamping one: it must pass that bound on, or a client that stops
+    sending mid-body holds a worker thread for as long as it likes."""
+    port = int(fresh.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as client:
+        client.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\nX-Request-ID: stall-0\r\n\r\n")
+        assert b"200 OK" in _answer(client)
+        client.sendall(
+            b"POST /second HTTP/1.1\r\nHost: x\r\nX-Request-ID: stall-1\r\n"
+            b"Content-Length: 100\r\n\r\n" + b"x" * 10
+        )
+        assert b"200 OK" in _answer(client)
+        started = time.monotonic()
+        rest = client.recv(4096)  # the drain gives up after 5 s: gunicorn closes the connection
+        assert rest == b"", rest
+        assert time.monotonic() - started < 15

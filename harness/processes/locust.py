@@ -39,6 +39,18 @@ def locust_env(
     }
 
 
+def locust_run_time(time_cap: float, load: LoadSpec) -> float:
+    """Locust's own ``--run-time``: later than the locustfile's own drain at the time cap (no
+    new request; in-flight ones finish, bounded by the request timeout; distributed: each
+    worker ships its last client records), so that it never cuts the drain short. The
+    locustfile ends the test itself after the drain; this is only the safety bound, the same
+    with one process or many (with one process Locust spawns its run-time quit greenlet before
+    the locustfile's test_start, so a bound equal to the cap raced the drain; Locust's
+    ``--stop-timeout`` still let the users finish the request in hand).
+    """
+    return time_cap + load.request_timeout_s + 5.0
+
+
 def locust_commands(
     load: LoadSpec,
     host: str,

@@ -47,7 +47,7 @@ from harness.errors import BadInput
 from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.child import spawn, wait_for_exit, wait_until
-from harness.processes.locust import locust_commands, locust_env
+from harness.processes.locust import locust_commands, locust_env, locust_run_time
 from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
@@ -483,7 +483,7 @@ class KindSubstrate(SubstrateLifecycle):
         [cmd] = locust_commands(
             sc.load,
             self.rendered.entry_url,
-            run_time_s=time_cap,
+            run_time_s=locust_run_time(time_cap, sc.load),
             csv_prefix=self.workdir / "locust",
         )
         env = locust_env(
@@ -509,7 +509,8 @@ class KindSubstrate(SubstrateLifecycle):
         )
         for t in threads:
             t.start()
-        bound = time_cap + sc.load.request_timeout_s + timeouts.TIMEOUTS.locust_grace_s
+        bound = locust_run_time(time_cap, sc.load) + sc.load.request_timeout_s
+        bound += timeouts.TIMEOUTS.locust_grace_s
         try:
             watch = lambda: self._progress("load", count_lines(records), sc.load.requests)  # noqa: E731
             if not wait_for_exit(locust, timeout_s=bound, watch=watch):

@@ -33,8 +33,8 @@ from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.backends import BackendHandle, start_backend, start_redis
 from harness.processes.child import log_tail, pid_alive, spawn, wait_for_exit, wait_until
-from harness.processes.locust import locust_commands, locust_env
-from harness.scenario import ChaosOp, LoadSpec, Scenario, write_load_config
+from harness.processes.locust import locust_commands, locust_env, locust_run_time
+from harness.scenario import ChaosOp, Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
 from harness.substrates.calibration import TimingProbe, wall_us
@@ -264,7 +264,7 @@ class LocalSubstrate(SubstrateLifecycle):
         commands = locust_commands(
             sc.load,
             self.sut.url,
-            run_time_s=_locust_run_time(time_cap, sc.load),
+            run_time_s=locust_run_time(time_cap, sc.load),
             csv_prefix=self.workdir / "locust",
             workers=workers,
             workers_wait_s=timeouts.TIMEOUTS.locust_grace_s,
@@ -304,7 +304,7 @@ class LocalSubstrate(SubstrateLifecycle):
             )
         chaos_thread.start()
         probe_thread.start()
-        bound = _locust_run_time(time_cap, sc.load) + sc.load.request_timeout_s
+        bound = locust_run_time(time_cap, sc.load) + sc.load.request_timeout_s
         bound += timeouts.TIMEOUTS.locust_grace_s
 
         def watch() -> None:
@@ -398,15 +398,6 @@ class LocalSubstrate(SubstrateLifecycle):
             split_journal(raw, clean, calib, own)
             out.append(clean)
         return out, dropped
-
-
-def _locust_run_time(time_cap: float, load: LoadSpec) -> float:
-    """Locust's own ``--run-time``: the time cap, or (distributed) later than the locustfile's
-    own drain at the cap (each worker finishes its in-flight requests and ships its last
-    client records, bounded by the request timeout), so that it never cuts the drain short."""
-    if not load.workers:
-        return time_cap
-    return time_cap + load.request_timeout_s + 5.0
 
 
 _IS_A_SUBSTRATE: type[Substrate] = LocalSubstrate  # mypy checks it keeps the protocol

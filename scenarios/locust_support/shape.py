@@ -12,7 +12,8 @@ class SpikeShapeBase(LoadTestShape):
     ``shape.duration_s``, then back to the base; ends at the run's hard time cap.
 
     Base users: ``load.users`` from ``RETRY_HARNESS_LOAD``, else Locust's ``-u``. The spike
-    comes from ``load.shape`` (or the locustfile's ``set_defaults(shape=...)``).
+    comes from ``load.shape`` (or the locustfile's ``set_defaults(shape=...)``). At the cap the
+    users are kept while the locustfile drains their in-flight requests; the drain ends the test.
     """
 
     abstract = True
@@ -22,9 +23,13 @@ class SpikeShapeBase(LoadTestShape):
         config = STATE.config
         load = config.load
         run_time = float(self.get_run_time())  # type: ignore[no-untyped-call]
-        if run_time >= config.time_cap_s:
-            return None
         users, rate = load.users, load.spawn_rate
+        if run_time >= config.time_cap_s:
+            # past the cap the locustfile drains (no new request, in-flight ones finish) and
+            # then ends the test itself; stopping here would kill the users mid-request
+            return (
+                None if STATE.ending else (self.runner.user_count if self.runner else users, rate)
+            )
         opts = self.runner.environment.parsed_options if self.runner is not None else None
         if not config.from_file and opts is not None:
             users = int(getattr(opts, "num_users", None) or users)

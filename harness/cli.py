@@ -256,10 +256,10 @@ def _kind_factory(path: Path, args: argparse.Namespace | None) -> object:
     return None
 
 
-def _render(path: Path, out: Path) -> int:
+def _render(path: Path, out: Path, workers: int | None = None) -> int:
     from harness.substrates.kind_run import render_only
 
-    rendered = render_only(path, out)
+    rendered = render_only(path, out, workers)
     err.print(f"rendered {path} into {rendered.root}", markup=False, soft_wrap=True)
     err.print(f"  kind cluster config: {rendered.cluster_config}", markup=False, soft_wrap=True)
     err.print(f"  commands, in order:  {rendered.install_script}", markup=False, soft_wrap=True)
@@ -329,7 +329,7 @@ def _run_one(
         from harness.substrates.kind_run import check_substrate
 
         check_substrate(path, args.substrate, args.render)
-        return _render(path, args.render)
+        return _render(path, args.render, getattr(args, "workers", None))
     make_substrate = _kind_factory(path, args)
 
     console = _stdout_console()

@@ -26,6 +26,7 @@ protects the admin API of a throwaway cluster.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -177,7 +178,7 @@ def _harness(out: Path, scenario: Scenario, kit: Kit, token: str) -> None:
             }
         )
     (out / "harness").mkdir(parents=True, exist_ok=True)
-    (out / "harness" / "admin-token").write_text(token, encoding="utf-8")
+    _write_secret(out / "harness" / "admin-token", token)
     data: dict[str, Any] = {
         "apiVersion": KUSTOMIZE_API,
         "kind": "Kustomization",
@@ -273,6 +274,14 @@ def _locust(out: Path, scenario: Scenario, entry_url_in_cluster: str, workers: i
         },
         f"in-cluster Locust for {scenario.name}: kubectl apply -k locust/",
     )
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write ``text`` readable by its owner only (mode 0600, also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def render(

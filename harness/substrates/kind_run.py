@@ -41,14 +41,29 @@ def check_substrate(path: Path, substrate: str, render_dir: Path | None) -> None
         )
 
 
-def render_only(path: Path, out: Path) -> Rendered:
-    """``--render DIR``: every manifest and the kind cluster config, no cluster, no tools."""
+DEFAULT_RENDERED_WORKERS = 2
+"""In-cluster Locust workers rendered when neither --workers nor load.workers says."""
+
+
+def render_only(path: Path, out: Path, workers: int | None = None) -> Rendered:
+    """``--render DIR``: every manifest and the kind cluster config, no cluster, no tools.
+
+    The in-cluster Locust is a master and ``workers`` workers (``--workers``, else
+    ``load.workers``, else :data:`DEFAULT_RENDERED_WORKERS`); 0 is refused, since the rendered
+    master always waits for its workers."""
     from harness.substrates.kind import unsupported_chaos
 
+    if workers == 0:
+        raise BadInput(
+            "the rendered in-cluster Locust is a master with workers: give --workers 1..32 "
+            "(or leave it out)",
+            field="--workers",
+        )
     scenario = load_scenario(path)
     kit = kit_of(scenario)
     unsupported_chaos(scenario)
-    return render(scenario, kit, out, token=secrets.token_hex(16))
+    n = workers or scenario.load.workers or DEFAULT_RENDERED_WORKERS
+    return render(scenario, kit, out, token=secrets.token_hex(16), workers=n)
 
 
 def kind_substrate_factory(

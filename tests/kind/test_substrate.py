@@ -334,3 +334,47 @@ def test_a_failed_cleanup_is_logged_with_the_command_that_finishes_it(
     assert sub.teardown[0].startswith("kind delete cluster FAILED")
     assert said[-1].startswith("cleanup: kind delete cluster failed")
     assert said[-1].endswith("finish it with: kind delete cluster --name rh-test")
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, 2), ("3", 3)])
+def test_render_takes_workers_and_keeps_the_admin_token_private(
+    tmp_path: Path, given: str | None, expected: int
+) -> None:
+    out = tmp_path / "rendered"
+    extra = ["--workers", given] if given else []
+    done = _cli(
+        "run",
+        str(KITS_ROOT / "traefik" / "scenario.yaml"),
+        "--substrate",
+        "kind",
+        "--render",
+        str(out),
+        *extra,
+        path_env=str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    patches = [
+        yaml.safe_load(p["patch"])
+        for p in yaml.safe_load((out / "locust" / "kustomization.yaml").read_text())["patches"]
+    ]
+    ops = [op for patch in patches for op in patch]
+    master_args = next(op["value"] for op in ops if op["path"].endswith("/args"))
+    assert master_args[master_args.index("--expect-workers") + 1] == str(expected)
+    assert {"op": "replace", "path": "/spec/replicas", "value": expected} in ops
+    assert (out / "harness" / "admin-token").stat().st_mode & 0o777 == 0o600
+
+
+def test_render_refuses_zero_workers(tmp_path: Path) -> None:
+    done = _cli(
+        "run",
+        str(KITS_ROOT / "traefik" / "scenario.yaml"),
+        "--substrate",
+        "kind",
+        "--render",
+        str(tmp_path / "rendered"),
+        "--workers",
+        "0",
+        path_env=str(tmp_path),
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--workers" in done.stderr

@@ -26,7 +26,8 @@ Semantics worth knowing:
   non-idempotent method (POST, PATCH, any non-standard method) that carry an ``Idempotency-Key``;
   stored as the fraction (``true`` is 1.0).
 - ``load.locustfile``: resolved against the scenario's folder first, then against the shipped
-  locustfiles' root (so the default ``scenarios/steady.py`` always works); stored absolute.
+  locustfiles' root and their folder (so the default ``scenarios/steady.py`` and a shipped
+  scenario's short ``steady.py`` work from any folder); stored absolute.
 - ``chaos[].replica`` is the 0-based index of a backend replica; ``duration_s`` on ``kill``,
   ``pause`` or ``set_faults`` undoes the operation after that many seconds (restart, resume, put
   the previous profile back); ``set_faults`` needs a ``profile``.
@@ -422,7 +423,9 @@ def _resolve_locustfile(value: str, base: Path) -> Path | None:
     p = Path(value).expanduser()
     if p.is_absolute():
         return p if p.is_file() else None
-    for root in (base, SHIPPED_ROOT):
+    # the scenario's folder, then the shipped ones by path (scenarios/steady.py) or by the short
+    # name a shipped scenario uses (steady.py), so a copy of it works from any folder
+    for root in (base, SHIPPED_ROOT, SHIPPED_ROOT / "scenarios"):
         candidate = (root / p).resolve()
         if candidate.is_file():
             return candidate

@@ -264,3 +264,21 @@ def test_precise_errors_come_before_missing_fields(tmp_path: Path) -> None:
     err = bad(tmp_path, "name: a\nload: {users: 1, requests: 1, bogus: 2}\n")
     assert (err.line, err.field) == (2, "load.bogus")
     assert "(and 2 more problems)" in str(err)  # sut and policy are missing
+
+
+def test_a_shipped_scenario_copied_elsewhere_keeps_its_short_locustfile_name(
+    tmp_path: Path,
+) -> None:
+    """scenarios/haproxy.yaml names `locustfile: steady.py`; a copy outside scenarios/ (its
+    config made absolute) still finds the shipped locustfile."""
+    import yaml
+
+    from harness.scenario import load_scenario
+
+    data = yaml.safe_load((SHIPPED_ROOT / "scenarios" / "haproxy.yaml").read_text())
+    assert data["load"]["locustfile"] == "steady.py"
+    data["sut"]["config"] = str(SHIPPED_ROOT / "scenarios" / data["sut"]["config"])
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(yaml.safe_dump(data))
+    scenario = load_scenario(copy)
+    assert Path(scenario.load.locustfile) == SHIPPED_ROOT / "scenarios" / "steady.py"

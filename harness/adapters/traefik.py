@@ -165,7 +165,7 @@ def _find_retry(path: Path, notes: Notes) -> Value:
         docs = load_yaml_documents(path)
         found = _crd_retries(docs) or _file_provider_retries(docs)
         what = "YAML"
-        seen = f"kinds seen: {kinds_seen(docs)}"
+        seen = _seen_in_yaml(docs)
     if not found:
         raise BadInput(
             f"no Traefik retry middleware found in this {what} file: expected "
@@ -174,6 +174,26 @@ def _find_retry(path: Path, notes: Notes) -> Value:
             file=path,
         )
     return first_of(found, "retry middlewares", notes)
+
+
+def _seen_in_yaml(docs: list[Value]) -> str:
+    """What the YAML holds instead: each file-provider middleware with its type(s), and the
+    apiVersion/kind of the Kubernetes documents (a file-provider document has neither)."""
+    middlewares = []
+    for doc in docs:
+        found = doc.dig("http", "middlewares")
+        if found is None or not isinstance(found.data, dict):
+            continue
+        for name, middleware in found.items():
+            types = list(middleware.data) if isinstance(middleware.data, dict) else []
+            middlewares.append(f"{name} ({', '.join(map(str, types)) or 'no type'})")
+    resources = [d for d in docs if isinstance(d.data, dict) and d.data.get("kind")]
+    parts = []
+    if middlewares:
+        parts.append(f"file-provider middlewares seen: {', '.join(middlewares)}")
+    if resources or not middlewares:
+        parts.append(f"kinds seen: {kinds_seen(resources)}")
+    return "; ".join(parts)
 
 
 def _crd_retries(docs: list[Value]) -> list[Value]:

@@ -124,6 +124,14 @@ def test_configuration_errors() -> None:
     assert "TOML" in err.reason
 
 
+def test_a_misspelt_middleware_type_names_what_the_file_holds() -> None:
+    """A file-provider YAML has no apiVersion/kind: say which middlewares and types it holds,
+    not "kinds seen: None/None"."""
+    err = bad_input(traefik.load, dump({"http": {"middlewares": {"my-retry": {"retyr": {}}}}}))
+    assert "file-provider middlewares seen: my-retry (retyr)" in err.reason
+    assert "None" not in err.reason
+
+
 # --- absent / empty / set, and fields the middleware lacks (issue 7) --------------------------
 
 

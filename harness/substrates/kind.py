@@ -48,7 +48,7 @@ from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.child import spawn, wait_for_exit, wait_until
 from harness.processes.locust import locust_commands, locust_env, locust_run_time
-from harness.scenario import ChaosOp, Scenario, write_load_config
+from harness.scenario import Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
 from harness.substrates.calibration import TimingProbe, wall_us
@@ -407,25 +407,8 @@ class KindSubstrate(SubstrateLifecycle):
     def resume_replica(self, index: int) -> None:
         raise BadInput("resume has no Kubernetes equivalent", field="chaos")
 
-    def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None:
-        targets = range(self.scenario.backends.replicas) if replica is None else [replica]
-        for index in targets:
-            if index not in self._killed:
-                self.admin(index).put_faults(profile)
-            self._profiles[index] = profile
-
-    def _apply(self, op: ChaosOp) -> None:
-        if op.action == "kill":
-            self.kill_replica(op.replica)
-        elif op.action == "set_faults":
-            assert op.profile is not None
-            self.set_faults(op.profile, op.replica)
-
-    def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
-        if op.action == "kill":
-            self.restart_replica(op.replica)
-        elif op.action == "set_faults" and previous is not None:
-            self.set_faults(previous, op.replica)
+    def _put_faults(self, index: int, profile: FaultProfile) -> None:
+        self.admin(index).put_faults(profile)
 
     # -- journals ----------------------------------------------------------------------------
 

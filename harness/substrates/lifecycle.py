@@ -3,8 +3,9 @@
 (timed operations, undone after their ``duration_s``) and counting client records.
 
 :class:`SubstrateLifecycle` is the base of ``LocalSubstrate`` (and so of ``DockerSubstrate``)
-and ``KindSubstrate``; each supplies ``up``/``down`` and how one chaos operation is applied
-(``_apply``) and undone (``_undo``).
+and ``KindSubstrate``; each supplies ``up``/``down``, the replica operations (kill, restart,
+pause, resume) and how a fault profile reaches a replica (``_put_faults``); which operation a
+chaos step runs (``_apply``) and undoes (``_undo``) is decided here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class SubstrateLifecycle:
     _log: Callable[[str], None]
     _chaos_log: list[str]
     _profiles: dict[int, FaultProfile]
+    _killed: set[int]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -66,11 +68,48 @@ class SubstrateLifecycle:
         """The fault profile replica ``index`` runs now."""
         return self._profiles.get(index, self.scenario.backends.profile)
 
-    def _apply(self, op: ChaosOp) -> None:
+    def kill_replica(self, index: int) -> None:
         raise NotImplementedError
 
-    def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
+    def restart_replica(self, index: int) -> None:
         raise NotImplementedError
+
+    def pause_replica(self, index: int) -> None:
+        raise NotImplementedError
+
+    def resume_replica(self, index: int) -> None:
+        raise NotImplementedError
+
+    def _put_faults(self, index: int, profile: FaultProfile) -> None:
+        """Send ``profile`` to replica ``index`` (its admin API)."""
+        raise NotImplementedError
+
+    def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None:
+        """``profile`` on one replica or (None) on all; a killed replica gets it on restart."""
+        targets = range(self.scenario.backends.replicas) if replica is None else [replica]
+        for index in targets:
+            if index not in self._killed:
+                self._put_faults(index, profile)
+            self._profiles[index] = profile
+
+    def _apply(self, op: ChaosOp) -> None:
+        if op.action == "kill":
+            self.kill_replica(op.replica)
+        elif op.action == "pause":
+            self.pause_replica(op.replica)
+        elif op.action == "resume":
+            self.resume_replica(op.replica)
+        elif op.action == "set_faults":
+            assert op.profile is not None
+            self.set_faults(op.profile, op.replica)
+
+    def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
+        if op.action == "kill":
+            self.restart_replica(op.replica)
+        elif op.action == "pause":
+            self.resume_replica(op.replica)
+        elif op.action == "set_faults" and previous is not None:
+            self.set_faults(previous, op.replica)
 
     def _chaos_loop(self, stop: threading.Event) -> None:
         """Apply the timed chaos operations (and undo those with a duration) until ``stop``."""

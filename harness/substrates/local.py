@@ -34,7 +34,7 @@ from harness.processes import timeouts
 from harness.processes.backends import BackendHandle, start_backend, start_redis
 from harness.processes.child import log_tail, pid_alive, spawn, wait_for_exit, wait_until
 from harness.processes.locust import locust_commands, locust_env, locust_run_time
-from harness.scenario import ChaosOp, Scenario, write_load_config
+from harness.scenario import Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
 from harness.substrates.calibration import TimingProbe, wall_us
@@ -230,23 +230,8 @@ class LocalSubstrate(SubstrateLifecycle):
                 self._down[i] = w.model_copy(update={"end_us": wall_us()})
                 return
 
-    def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None:
-        targets = range(len(self.backends)) if replica is None else [replica]
-        for index in targets:
-            if index not in self._killed:
-                self._replica(index).admin.put_faults(profile)
-            self._profiles[index] = profile
-
-    def _apply(self, op: ChaosOp) -> None:
-        if op.action == "kill":
-            self.kill_replica(op.replica)
-        elif op.action == "pause":
-            self.pause_replica(op.replica)
-        elif op.action == "resume":
-            self.resume_replica(op.replica)
-        elif op.action == "set_faults":
-            assert op.profile is not None
-            self.set_faults(op.profile, op.replica)
+    def _put_faults(self, index: int, profile: FaultProfile) -> None:
+        self._replica(index).admin.put_faults(profile)
 
     # -- the load ----------------------------------------------------------------------------
 
@@ -343,14 +328,6 @@ class LocalSubstrate(SubstrateLifecycle):
             chaos_log=list(self._chaos_log),
             down_windows=list(self._down),
         )
-
-    def _undo(self, op: ChaosOp, previous: FaultProfile | None) -> None:
-        if op.action == "kill":
-            self.restart_replica(op.replica)
-        elif op.action == "pause":
-            self.resume_replica(op.replica)
-        elif op.action == "set_faults" and previous is not None:
-            self.set_faults(previous, op.replica)
 
     def _must_be_alive(self) -> None:
         """Raise RunFailed when a backend or the SUT died without a chaos operation."""

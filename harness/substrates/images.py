@@ -214,18 +214,36 @@ def _download_wheels(dest: Path, pins: list[str], log: Log) -> None:
 SOURCES_LABEL = f"{LABEL}.sources"  # the hash of the packages copied into the backend image
 
 
-def sources_digest() -> str:
-    """A hash of the Python sources the backend image carries (as installed here)."""
-    import hashlib
+def _package_roots() -> dict[str, Path]:
     import importlib
 
-    digest = hashlib.sha256()
-    for name in _PACKAGES:
-        root = Path(importlib.import_module(name).__file__ or "").parent
+    return {name: Path(importlib.import_module(name).__file__ or "").parent for name in _PACKAGES}
+
+
+def image_files(roots: dict[str, Path] | None = None) -> list[tuple[str, Path]]:
+    """What the backend image carries, as (path under /app, file on the host), sorted: every
+    file of ``fake_backends`` and ``harness`` (code and their data), and only the Python files
+    of ``scenarios`` (the locustfiles and their support, what Locust in the image runs): a
+    user's scenario, config or notes under scenarios/ stay out of the image and of its hash."""
+    out: list[tuple[str, Path]] = []
+    for name, root in (roots or _package_roots()).items():
         for file in sorted(root.rglob("*")):
-            if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
-                digest.update(str(file.relative_to(root.parent)).encode() + b"\0")
-                digest.update(file.read_bytes())
+            if not file.is_file() or "__pycache__" in file.parts or file.suffix == ".pyc":
+                continue
+            if name == "scenarios" and file.suffix != ".py":
+                continue
+            out.append((f"{name}/{file.relative_to(root).as_posix()}", file))
+    return sorted(out)
+
+
+def sources_digest(roots: dict[str, Path] | None = None) -> str:
+    """A hash of what :func:`image_files` puts into the backend image (as installed here)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for rel, file in image_files(roots):
+        digest.update(rel.encode() + b"\0")
+        digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -243,11 +261,11 @@ def stale_backend_image(client: docker.DockerClient) -> str | None:
 
 
 def _copy_packages(dest: Path) -> None:
-    import importlib
-
-    for name in _PACKAGES:
-        source = Path(importlib.import_module(name).__file__ or "").parent
-        shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    """Copy :func:`image_files` under ``dest`` (the image's /app)."""
+    for rel, file in image_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, target)
 
 
 def _offline_base(client: docker.DockerClient, image: str, rebuild: bool, log: Log) -> str:

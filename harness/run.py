@@ -166,6 +166,7 @@ def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0)
         goals_of(scenario),
         epsilon_s=epsilon_s,
         checks=selected,
+        reachable=scenario.backends.replicas,
     )
 
 

@@ -633,6 +633,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         per_try_timeout_s=read_s or None,
         deadline_s=deadline_s or None,
         different_upstream=not single_keepalive,
+        upstream_once=not single_keepalive,  # "each server at most once per request"
         not_judged=tuple(not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)

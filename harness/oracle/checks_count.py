@@ -54,9 +54,9 @@ def attempts_bound(ctx: CheckContext) -> CheckResult:
     m = ctx.policy.max_retries
     bad = np.flatnonzero(t.length - 1 > m)
     evidence = []
-    if ctx.policy.different_upstream:
+    if ctx.policy.different_upstream and ctx.policy.upstream_once:
         evidence.append(
-            "policy retries on a different upstream each time (nginx/Kong): retries are also "
+            "policy tries each upstream at most once per request (nginx): retries are also "
             f"capped by the number of upstream peers ({ctx.peers.reachable} "
             f"{ctx.peers.source})"
         )
@@ -219,7 +219,7 @@ def retry_when_due(ctx: CheckContext) -> CheckResult:
             n_judged -= hit
         excuse |= mask
     bad = np.flatnonzero(candidates & ~excuse)
-    if p.different_upstream:
+    if p.different_upstream and p.upstream_once:
         evidence.append(_peer_note(ctx))
     if n_judged == 0 and bad.size == 0:
         return not_applicable(

@@ -32,7 +32,7 @@ from fake_backends.profile import Faults
 from harness.oracle.context import CheckContext
 from harness.oracle.fault_groups import Group
 from harness.oracle.journal import FAULT_KINDS, fault_code
-from harness.oracle.model import GroupModel, group_model
+from harness.oracle.model import GroupModel, group_model, peer_capped
 from harness.oracle.planner import STAMP_PRECISION_S, route_label
 from harness.oracle.records import FaultKind
 from harness.oracle.results import TITLES, Hypothesis, PendingStat, not_applicable
@@ -171,8 +171,9 @@ def _models(ctx: CheckContext) -> list[tuple[Group, GroupModel, npt.NDArray[np.i
     groups, gid = ctx.fault_groups.groups
     keep = ~ctx.fault_groups.outage & ~ctx.stops.cut_short & ~ctx.down.stat_excluded
     out = []
+    policy = peer_capped(ctx.policy, ctx.peers.reachable)  # as the NO_PEER excuse does
     for g_idx, g in enumerate(groups):
-        m = group_model(ctx.policy, g.faults, g.method, has_idempotency_key=g.idem)
+        m = group_model(policy, g.faults, g.method, has_idempotency_key=g.idem)
         out.append((g, m, np.flatnonzero(keep & (gid == g_idx))))
     return out
 

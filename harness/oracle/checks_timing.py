@@ -34,7 +34,7 @@ from harness.oracle.planner import (
 )
 from harness.oracle.records import FaultKind
 from harness.oracle.results import Hypothesis, PendingStat, invariant, not_applicable
-from harness.oracle.verdict import CheckKind, CheckResult
+from harness.oracle.verdict import CheckKind, CheckResult, Outcome
 from harness.policy.expectations import delay_window
 
 INV = CheckKind.INVARIANT
@@ -377,23 +377,13 @@ def overall_deadline(ctx: CheckContext) -> CheckResult:
                 "attempt)"
                 if bound_s is None
                 else f"client waits are judged against deadline + per-try timeout = "
-                f"{bound_s:.3f} s (+ ε)"
+                f"{bound_s:.3f} s (+ the lateness tolerance)"
             )
         )
+    no_power = None
     if ctx.clients is not None and bound_s is not None:
-        c = ctx.clients
-        row = ctx.client_row
-        has = np.flatnonzero(row >= 0)
-        latency = (c.end_us[row[has]] - c.start_us[row[has]]) / 1e6
-        slow = latency > bound_s + ctx.epsilon_s
-        if slow.any():
-            evidence.append(
-                f"{int(slow.sum())} clients waited longer than "
-                + ("the deadline" if p.deadline_cuts_attempts else "deadline + per-try timeout")
-                + f" (worst {latency[slow].max():.3f} s)"
-            )
-            bad.append(has[slow])
-    return invariant(
+        no_power = _client_waits(ctx, bound_s, evidence, bad)
+    result = invariant(
         ctx,
         "overall_deadline",
         np.concatenate(bad),
@@ -402,6 +392,52 @@ def overall_deadline(ctx: CheckContext) -> CheckResult:
         bad=f"the {p.deadline_s:.3f} s deadline was overrun",
         evidence=evidence,
     )
+    if no_power is None or result.outcome is Outcome.FAIL:
+        return result
+    return result.model_copy(
+        update={"outcome": Outcome.INCONCLUSIVE, "summary": f"no power: {no_power}"}
+    )
+
+
+def _client_waits(
+    ctx: CheckContext, bound_s: float, evidence: list[str], bad: list[np.ndarray]
+) -> str | None:
+    """The clients' waits against ``bound_s``, judged like all lateness (issue 8.2): never one
+    by one (a loaded machine's timers wake late in bursts), but by a one-sided sign test among
+    the requests that outlived the bound: are most of them later than it by more than the
+    lateness tolerance? A violation adds the late requests to ``bad``; returns why the test
+    could not decide (too few requests outlived the bound for any verdict), else None."""
+    from scipy import stats
+
+    c = ctx.clients
+    assert c is not None
+    row = ctx.client_row
+    has = np.flatnonzero(row >= 0)
+    latency = (c.end_us[row[has]] - c.start_us[row[has]]) / 1e6
+    outlived = latency > bound_s
+    n = int(outlived.sum())
+    if n == 0:
+        return None
+    what = "the deadline" if ctx.policy.deadline_cuts_attempts else "deadline + per-try timeout"
+    tol, tol_source = lateness_tolerance(ctx)
+    beyond = latency > bound_s + tol
+    k = int(beyond.sum())
+    a = ctx.plan.per_check_alpha
+    pv = float(stats.binom.sf(k - 1, n, 0.5)) if k else 1.0
+    evidence.append(
+        f"{n} clients waited longer than {what} ({bound_s:.3f} s), {k} of them by more than "
+        f"{tol * 1e3:.1f} ms ({tol_source}); worst {latency.max():.3f} s; sign test (one-sided: "
+        f"at most half of them beyond the tolerance) p = {pv:.3g} at α = {a:.3g}"
+    )
+    if pv < a:
+        bad.append(has[beyond])
+        return None
+    if 2 * k > n and 0.5**n >= a:
+        return (
+            f"{k} of the {n} clients that waited longer than {what} waited beyond the "
+            f"tolerance, but {n} requests cannot show a systematic overrun at α = {a:.3g}"
+        )
+    return None
 
 
 def retry_budget(ctx: CheckContext) -> CheckResult:

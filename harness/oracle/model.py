@@ -43,6 +43,25 @@ class GroupModel:
         return float(self.pmf[j - 1 :].sum()) if j >= 1 else 1.0
 
 
+def peer_capped(policy: RetryPolicy, reachable: int | None) -> RetryPolicy:
+    """The policy the models describe when each retry goes to another upstream peer.
+
+    A policy that tries each upstream server at most once per request (``different_upstream``
+    and ``upstream_once``: nginx) makes at most ``reachable`` attempts, so at most
+    ``reachable - 1`` retries, whatever it declares.
+    The invariants apply the same rule (``stop_excuses.NO_PEER``: no retry is owed once every
+    reachable replica was tried); the models and the planner apply it here, so both sides
+    expect the same attempts. ``reachable``: the replicas the run started, else those seen
+    (``UpstreamPeers.reachable``); None: not known (the policy unchanged).
+    """
+    if not (policy.different_upstream and policy.upstream_once) or reachable is None:
+        return policy
+    cap = max(reachable - 1, 0)
+    if cap >= policy.max_retries:
+        return policy
+    return policy.model_copy(update={"max_retries": cap})
+
+
 def group_model(
     policy: RetryPolicy, faults: Faults, method: str, *, has_idempotency_key: bool = False
 ) -> GroupModel:

@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fake_backends.profile import FaultProfile, Faults
-from harness.oracle.model import GroupModel, group_model
+from harness.oracle.model import GroupModel, group_model, peer_capped
 from harness.policy.expectations import delay_distribution, delay_window
 from harness.policy.model import RetryPolicy
 
@@ -519,14 +519,18 @@ def plan(
     *,
     epsilon_s: float = 0.0,
     checks: Collection[str] | None = None,
+    reachable: int | None = None,
 ) -> SamplePlan:
     """Samples per check and group for a load of ``groups`` (default: GET / alone).
 
     ``epsilon_s`` is the lateness tolerance the backoff check will grant (0 when not yet known).
     ``checks`` restricts the plan to the checks that will run. Shares need not sum to 1 (they
-    are normalised); a group with share 0 is left out.
+    are normalised); a group with share 0 is left out. ``reachable``: the upstream replicas a
+    ``different_upstream`` policy can try (its retries are capped by them,
+    :func:`~harness.oracle.model.peer_capped`); None: not known.
     """
     goals = goals or DetectionGoals()
+    policy = peer_capped(policy, reachable)
     wanted = set(PLANNED_CHECKS if checks is None else checks)
     grouped: dict[str, tuple[str | None, str, bool, Faults, float]] = {}
     for g in groups if groups is not None else [RequestGroup("GET")]:

@@ -109,7 +109,7 @@ class StopExcuses:
         if p.budget is not None:
             bt = budget_times(t)
             excused[BUDGET] = exhausted_near(p.budget, bt, t_end, hi_us, self.epsilon_s)
-        if p.different_upstream:
+        if p.different_upstream and p.upstream_once:  # the rule of model.peer_capped
             excused[NO_PEER] = np.asarray(self.peers.tried >= self.peers.reachable)
         if self.clients is not None:
             row = self.client_row

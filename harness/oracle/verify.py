@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 
+import numpy as np
+
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.oracle import checks_client, checks_count, checks_stats, checks_timing
@@ -58,8 +60,6 @@ CHECK_NAMES: tuple[str, ...] = tuple(_ALL)
 def observed_groups(attempts: AttemptTable) -> list[RequestGroup]:
     """(method, path, idempotency key) of the first attempts seen, with their shares: the groups
     the planner sizes when the oracle judges a run."""
-    import numpy as np
-
     if len(attempts) == 0:
         return [RequestGroup("GET")]
     first = attempts.attempt == attempts.attempt.min()
@@ -128,8 +128,17 @@ def verify(
             field="checks",
         )
     goals = (goals or DetectionGoals()).model_copy(update={"alpha": alpha})
+    reachable = replicas
+    if reachable is None and len(attempts):  # as UpstreamPeers.reachable: the replicas seen
+        reachable = int(np.unique(attempts.replica).size)
     sample_plan: SamplePlan = plan(
-        policy, profile, observed_groups(attempts), goals, epsilon_s=epsilon_s, checks=selected
+        policy,
+        profile,
+        observed_groups(attempts),
+        goals,
+        epsilon_s=epsilon_s,
+        checks=selected,
+        reachable=reachable,
     )
     traces = build_traces(attempts)
     ctx = CheckContext(
@@ -266,9 +275,13 @@ def _notes(
         notes.insert(0, _untraced_note(attempts, ctx.clients))
     if ctx.policy.different_upstream:
         notes.append(
-            "the policy sends each retry to a different upstream peer (nginx/Kong): attempt "
-            f"counts are capped by the {ctx.peers.reachable} upstream replicas "
-            f"({ctx.peers.source}), delays are immediate"
+            "the policy sends each retry to a different upstream peer: "
+            + (
+                f"each at most once per request (nginx), so attempt counts are capped by the "
+                f"{ctx.peers.reachable} upstream replicas ({ctx.peers.source})"
+                if ctx.policy.upstream_once
+                else "a retry may come back to a server tried earlier (no cap by replicas)"
+            )
         )
     if ctx.traces.n_traces and ctx.fault_groups.outage.any():
         notes.append(
@@ -284,8 +297,6 @@ def _notes(
 
 def _untraced_note(attempts: AttemptTable, clients: ClientTable | None) -> str:
     """Why attempts without a request id make the run inconclusive, and when they came."""
-    import numpy as np
-
     n = attempts.no_request_id
     note = (
         f"{n} journaled attempts carried no request id: no request accounts for them, so they "

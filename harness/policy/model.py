@@ -170,6 +170,13 @@ class RetryPolicy(Frozen):
     different_upstream: bool = Field(
         default=False, description="Each retry goes to another upstream server (nginx, Kong)"
     )
+    upstream_once: bool = Field(
+        default=False,
+        description="With different_upstream: each upstream server is tried at most once per "
+        "request (nginx), so a request makes at most as many attempts as there are reachable "
+        "servers, whatever max_retries says. False: a retry only avoids the server just tried "
+        "and may come back to an earlier one (HAProxy's redispatch)",
+    )
     not_judged: tuple[Unmodelled, ...] = Field(
         default=(),
         description="Constructs the adapter cannot evaluate; checks depending on their aspects "

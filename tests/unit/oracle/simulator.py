@@ -148,6 +148,7 @@ NGINX = Setup(
         retry_on=RetryOn(statuses=frozenset({502, 503, 504}), connect_failure=True, reset=True),
         backoff=Backoff(base_s=0.0, multiplier=1.0),
         different_upstream=True,
+        upstream_once=True,
     ),
     FaultProfile(failure_rate=0.2, failure_status={503: 1.0}),
     Traffic(n_requests=1500),

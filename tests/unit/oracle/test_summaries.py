@@ -34,7 +34,7 @@ def test_rejected_statistical_check_does_not_claim_a_fit() -> None:
     """nginx to one server: no retry ever, so the success rate is far below the model's."""
     s = NGINX
     run = simulate(s.policy, s.profile, s.traffic, seed=8, noise_s=NOISE_S, n_replicas=2, peers=1)
-    v = verify(s.policy, s.profile, run.attempts, run.clients, epsilon_s=EPSILON_S)
+    v = verify(s.policy, s.profile, run.attempts, run.clients, epsilon_s=EPSILON_S, replicas=2)
     sr = next(c for c in v.checks if c.name == "success_rate")
     assert sr.outcome is Outcome.FAIL and sr.summary.startswith("rejected"), sr.summary
     assert "fit" not in sr.summary and "vs the model's" in sr.summary

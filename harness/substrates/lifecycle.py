@@ -112,19 +112,43 @@ class SubstrateLifecycle:
             self.set_faults(previous, op.replica)
 
     def _chaos_loop(self, stop: threading.Event) -> None:
-        """Apply the timed chaos operations (and undo those with a duration) until ``stop``."""
+        """Apply the timed chaos operations (and undo those with a duration) until ``stop``.
+
+        Each operation runs at its own time: the undo of a kill (a restart, which waits for the
+        replica's health) runs in a thread of its own, so the operations after it are not
+        delayed by that wait; the loop joins those threads before it returns."""
         start = time.monotonic()
         events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = [
             (op.at_s, "do", op, None) for op in self.scenario.chaos
         ]
         events.sort(key=lambda e: e[0])
-        while events:
-            at, what, op, previous = events.pop(0)
-            if stop.wait(max(0.0, at - (time.monotonic() - start))):
-                return
-            stamp = f"t={time.monotonic() - start:.2f}s"
+        restarts: list[threading.Thread] = []
+
+        def undo(op: ChaosOp, previous: FaultProfile | None, stamp: str) -> None:
             try:
-                if what == "do":
+                self._undo(op, previous)
+                self._chaos_log.append(f"{stamp} undo {describe(op)}")
+                self._log(f"chaos: undo {describe(op)}")
+            except Exception as exc:  # reported in the verdict notes, never dropped
+                self._chaos_log.append(f"{stamp} undo {describe(op)} FAILED: {exc}")
+
+        try:
+            while events:
+                at, what, op, previous = events.pop(0)
+                if stop.wait(max(0.0, at - (time.monotonic() - start))):
+                    return
+                stamp = f"t={time.monotonic() - start:.2f}s"
+                if what == "undo" and op.action == "kill":
+                    worker = threading.Thread(
+                        target=undo, args=(op, previous, stamp), name="chaos-restart", daemon=True
+                    )
+                    worker.start()
+                    restarts.append(worker)
+                    continue
+                if what == "undo":
+                    undo(op, previous, stamp)
+                    continue
+                try:
                     before = self.faults_of(op.replica)
                     self._apply(op)
                     self._chaos_log.append(f"{stamp} {describe(op)}")
@@ -132,12 +156,11 @@ class SubstrateLifecycle:
                     if op.duration_s:
                         events.append((at + op.duration_s, "undo", op, before))
                         events.sort(key=lambda e: e[0])
-                else:
-                    self._undo(op, previous)
-                    self._chaos_log.append(f"{stamp} undo {describe(op)}")
-                    self._log(f"chaos: undo {describe(op)}")
-            except Exception as exc:  # reported in the verdict notes, never dropped
-                self._chaos_log.append(f"{stamp} {what} {describe(op)} FAILED: {exc}")
+                except Exception as exc:  # reported in the verdict notes, never dropped
+                    self._chaos_log.append(f"{stamp} {what} {describe(op)} FAILED: {exc}")
+        finally:
+            for worker in restarts:
+                worker.join()  # bounded: a restart waits for health within its own timeout
 
 
 def describe(op: ChaosOp) -> str:

@@ -1,0 +1,81 @@
+"""Each chaos operation runs at its own time, also after a kill whose restart waits for health.
+
+A docker replica's restart blocks until its health check passes (a second or more on a loaded
+machine); the restart used to run in the chaos loop itself, so every later operation ran that
+much late. Here a fake substrate's restart takes 1.5 s, and a pause scheduled 0.3 s after the
+kill's undo must still run on time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+from fake_backends.profile import FaultProfile
+from harness.scenario import ChaosOp
+from harness.substrates.lifecycle import SubstrateLifecycle
+
+RESTART_S = 1.5
+
+
+class _Fake(SubstrateLifecycle):
+    def __init__(self, chaos: list[ChaosOp]) -> None:
+        self.scenario = SimpleNamespace(  # type: ignore[assignment]
+            chaos=chaos, backends=SimpleNamespace(replicas=2, profile=FaultProfile())
+        )
+        self._log = lambda text: None
+        self._chaos_log = []
+        self._profiles = {}
+        self._killed = set()
+        self.t0 = time.monotonic()
+        self.done: dict[str, float] = {}
+
+    def _at(self, what: str) -> None:
+        self.done[what] = time.monotonic() - self.t0
+
+    def kill_replica(self, index: int) -> None:
+        self._at(f"kill r{index}")
+
+    def restart_replica(self, index: int) -> None:
+        self._at(f"restart r{index} began")
+        time.sleep(RESTART_S)  # waits for the replica's health
+        self._at(f"restart r{index} ready")
+
+    def pause_replica(self, index: int) -> None:
+        self._at(f"pause r{index}")
+
+    def resume_replica(self, index: int) -> None:
+        self._at(f"resume r{index}")
+
+
+def test_an_operation_after_a_restart_is_not_delayed_by_it() -> None:
+    sub = _Fake(
+        [
+            ChaosOp(at_s=0.1, action="kill", replica=0, duration_s=0.2),  # restart at 0.3
+            ChaosOp(at_s=0.6, action="pause", replica=1, duration_s=0.2),  # resume at 0.8
+        ]
+    )
+    stop = threading.Event()
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop,))
+    loop.start()
+    time.sleep(0.3 + RESTART_S + 0.5)
+    stop.set()
+    loop.join(10)
+    assert not loop.is_alive()
+    done = sub.done
+    assert done["pause r1"] < 0.6 + 0.5, done  # on time, not after the 1.5 s restart
+    assert done["resume r1"] < 0.8 + 0.5, done
+    assert done["restart r0 ready"] >= done["restart r0 began"] + RESTART_S
+    assert sum("undo kill replica r0" in line for line in sub._chaos_log) == 1, sub._chaos_log
+
+
+def test_stop_waits_for_a_restart_in_flight() -> None:
+    sub = _Fake([ChaosOp(at_s=0.05, action="kill", replica=0, duration_s=0.05)])
+    stop = threading.Event()
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop,))
+    loop.start()
+    time.sleep(0.3)  # the restart is under way
+    stop.set()
+    loop.join(10)
+    assert "restart r0 ready" in sub.done  # the loop did not leave a restart running behind it

@@ -22,6 +22,9 @@ from typing import Any
 
 import yaml
 
+from harness.processes.child import wait_until
+from harness.substrates.lifecycle import count_lines
+
 REPO = Path(__file__).resolve().parents[3]
 SHIPPED_CONFIGS = REPO / "scenarios" / "configs"
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -140,23 +143,19 @@ def kill_leftovers(text: str) -> None:
             os.kill(proc.pid, signal.SIGKILL)
 
 
-def count_lines(path: Path) -> int:
-    try:
-        return path.read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-
-
 def wait_for_load(
     proc: subprocess.Popen[bytes], run_dir: Path, *, records: int, timeout: float = 60
 ) -> None:
     """Wait until the run's Locust has written ``records`` client records (the load runs)."""
     path = run_dir / "client-records.ndjson"
-    deadline = time.monotonic() + timeout
-    while count_lines(path) < records:
-        assert proc.poll() is None, f"the CLI exited early with code {proc.returncode}"
-        assert time.monotonic() < deadline, f"no load after {timeout} s"
-        time.sleep(0.1)
+    loaded = wait_until(
+        lambda: count_lines(path) >= records,
+        timeout_s=timeout,
+        interval_s=0.1,
+        give_up=lambda: proc.poll() is not None,
+    )
+    assert loaded or proc.poll() is None, f"the CLI exited early with code {proc.returncode}"
+    assert loaded, f"no load after {timeout} s"
 
 
 def wait_for_child(

@@ -283,7 +283,9 @@ def test_read_timeout_is_the_per_try_timeout(tmp_path: Path) -> None:
     assert answer.status_code == 504
     arrivals = sorted(t for _, seen in slow for t in seen)
     assert len(arrivals) == 2  # abandoned after 300 ms, passed to the other server
-    assert 0.25 <= arrivals[1] - arrivals[0] < 0.9, arrivals
+    # passed on after the 300 ms read timeout: not at once, not after the 1 s answer (the
+    # upstream's own stamps can be late by tens of ms on a loaded machine: seen 248 ms)
+    assert 0.15 <= arrivals[1] - arrivals[0] < 0.9, arrivals
     assert 0.55 <= took < 2.0, took
 
 

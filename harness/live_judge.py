@@ -8,7 +8,11 @@ is judged in the epoch that holds it whole (client start and end inside the epoc
 that straddles a change ran partly under each profile and is **not judged** (counted in the
 share shown). Each epoch is written as a run folder that ``retry-harness verify`` accepts and
 judged with :func:`harness.run.verify_run_dir`, so the live verdict is by construction the one
-``verify`` gives on the downloaded folder.
+``verify`` gives on the downloaded folder. A reset (a new test, Locust's statistics reset) ends
+the current epoch and starts the shown share afresh; the earlier tests' epochs stay judged and
+downloadable (``current: false`` in ``live.json``). A pass in which a replica's journal could not
+be fetched re-judges nothing: its epochs would lack that replica's attempts, so the verdicts of
+the last complete pass are kept and the error is shown.
 
 Inputs, all in the session folder:
 
@@ -73,6 +77,8 @@ class Epoch:
     cause: str
     end_us: int | None = None
     errors: list[str] = field(default_factory=list)
+    test: int = 0
+    """How many resets came before it (the epochs of the current test have the highest)."""
 
     def holds(self, start_us: int, end_us: int) -> bool:
         return start_us >= self.start_us and (self.end_us is None or end_us <= self.end_us)
@@ -81,28 +87,41 @@ class Epoch:
 def epochs_from_control(
     lines: Sequence[dict[str, Any]], session_start_us: int, base: FaultProfile
 ) -> tuple[list[Epoch], int]:
-    """The epochs after the last reset, and the time of that reset (the judged span's start).
+    """Every epoch of the session, and the time of the last reset (the current test's start).
 
     A ``faults`` event ends the current epoch at ``before_us`` (the first admin call was sent)
-    and opens one at ``after_us`` (every replica answered). A ``reset`` drops every epoch
-    before it and opens one with the profile then in force.
+    and opens one at ``after_us`` (every replica answered). A ``reset`` ends the current epoch
+    and opens one with the profile then in force, in a new test (``Epoch.test``); the earlier
+    epochs are kept.
     """
     profile = base
     epochs = [Epoch(0, session_start_us, profile, "session start")]
     cut = session_start_us
+    test = 0
     for event in lines:
         kind = event.get("kind")
         current = epochs[-1]
         if kind == "reset":
             cut = int(event["t_us"])
-            epochs = [Epoch(current.index + 1, cut, profile, str(event.get("why", "reset")))]
+            test += 1
+            if current.end_us is None:
+                current.end_us = cut
+            epochs.append(
+                Epoch(current.index + 1, cut, profile, str(event.get("why", "reset")), test=test)
+            )
         elif kind == "faults":
             current.end_us = int(event["before_us"])
             profile = FaultProfile.model_validate(event["profile"])
             errors = [str(e) for e in event.get("errors", [])]
             epochs.append(
                 Epoch(
-                    current.index + 1, int(event["after_us"]), profile, "faults set", None, errors
+                    current.index + 1,
+                    int(event["after_us"]),
+                    profile,
+                    "faults set",
+                    None,
+                    errors,
+                    test=test,
                 )
             )
     return epochs, cut
@@ -245,22 +264,24 @@ class LiveJudge:
         horizon = now_us - int(settle * 1e6)
         members: dict[int, list[int]] = defaultdict(list)
         straddling = pending = before = 0
+        current_test = epochs[-1].test
         for i, rec in enumerate(self.reader.records):
             start, end = int(rec["start_us"]), int(rec["end_us"])
-            if start < cut:
+            earlier = start < cut  # an earlier test's: judged in its epoch, not in the share
+            if earlier:
                 before += 1
-                continue
-            if end > horizon:
+            elif end > horizon:
                 pending += 1
                 continue
             home = next((e for e in epochs if e.holds(start, end)), None)
             if home is None:
-                straddling += 1
+                straddling += 0 if earlier else 1
             else:
                 members[home.index].append(i)
         results = [self._epoch(e, members.get(e.index, [])) for e in epochs]
         self._forget(epochs)
-        seen = sum(len(v) for v in members.values()) + straddling + pending
+        current = [e for e in epochs if e.test == current_test]
+        seen = sum(len(members[e.index]) for e in current) + straddling + pending
         live = self._live(results, seen, straddling, pending, before, now_us)
         live["pass"] = {
             "fetch_s": round(t1 - t0, 3),
@@ -283,14 +304,20 @@ class LiveJudge:
         return self.folder / "epochs" / f"epoch-{index}"
 
     def _epoch(self, epoch: Epoch, rows: list[int]) -> EpochResult:
+        from harness.report.json_report import read_json
+
         folder = self._epoch_dir(epoch.index)
         if not rows:
             return EpochResult(epoch, 0, None, folder / "run")
         ids = [str(self.reader.records[i]["request_id"]) for i in rows]
         attempts = sum(len(p.get(rid, ())) for p in self.puller.per_replica for rid in ids)
-        if self._written.get(epoch.index) == (len(rows), attempts) and folder.is_dir():
-            from harness.report.json_report import read_json
-
+        written = self._written.get(epoch.index)
+        if self.puller.errors:  # a replica's attempts are missing this pass: judge nothing new
+            if written is not None and folder.is_dir():
+                verdict = read_json(folder / "verdict.json")
+                return EpochResult(epoch, written[0], verdict, folder / "run")
+            return EpochResult(epoch, 0, None, folder / "run")
+        if written == (len(rows), attempts) and folder.is_dir():
             return EpochResult(epoch, len(rows), read_json(folder / "verdict.json"), folder / "run")
         # Built aside, then swapped in: a download never sees a run folder without its verdict.
         new = folder.with_name(f".{folder.name}.new")
@@ -366,7 +393,8 @@ class LiveJudge:
         for k in range(1, min(policy.max_retries, 8) + 1):
             w = delay_window(policy, k)
             windows.append({"retry": k, "lo_s": w.lo_s, "nominal_s": w.nominal_s, "hi_s": w.hi_s})
-        judged = sum(r.judged for r in results)
+        current_test = results[-1].epoch.test if results else 0
+        judged = sum(r.judged for r in results if r.epoch.test == current_test)
         return {
             "updated_us": now_us,
             "scenario": self.scenario.name,
@@ -395,6 +423,8 @@ class LiveJudge:
                     "profile": json.loads(r.epoch.profile.model_dump_json()),
                     "errors": r.epoch.errors,
                     "judged": r.judged,
+                    "test": r.epoch.test,
+                    "current": r.epoch.test == current_test,
                     "verdict": json.loads(r.verdict.model_dump_json()) if r.verdict else None,
                 }
                 for r in results

@@ -37,12 +37,21 @@ from harness.scenario import Scenario, load_scenario, write_load_config
 from harness.signals import sigterm_as_interrupt
 from harness.substrates.calibration import TimingProbe
 
-"""Set on the Locust process: the session folder; the web UI extension activates on it."""
-
 UI_SUBSTRATES = ("local", "docker")
 _WEB_READY_S = 60.0
 
 Log = Callable[[str], None]
+
+
+def session_notes(scenario: Scenario) -> list[str]:
+    """What a UI session does not do of what the scenario asks (said before it starts)."""
+    notes = []
+    if scenario.telemetry is not None:
+        notes.append(
+            "note: the scenario's telemetry: section is not used by a UI session (no "
+            "Prometheus, no counter or alert check); 'retry-harness run' judges it"
+        )
+    return notes
 
 
 def check_port(port: int) -> None:
@@ -120,13 +129,17 @@ def run_ui(
     log: Log | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Run a UI session until Ctrl-C (KeyboardInterrupt) or Locust's own exit; tear down all.
+    """Run a UI session until Ctrl-C (KeyboardInterrupt) or Locust's own exit (code 0: the
+    session ends normally); tear down all.
 
     ``ready(url)`` is called once the web UI answers. Raises BadInput (before anything starts)
-    and RunFailed (a piece died); KeyboardInterrupt propagates after the teardown.
+    and RunFailed (a piece died, Locust included when it exits with another code);
+    KeyboardInterrupt propagates after the teardown.
     """
     say = log or (lambda text: None)
     scenario = prepare(path, substrate, port, workers)
+    for note in session_notes(scenario):
+        say(note)
     workers = scenario.load.workers if workers is None else workers
     adapted = declared_policy(scenario)
     folder = (workdir or Path("reports") / scenario.name / "ui").resolve()
@@ -214,7 +227,7 @@ def run_ui(
 
         def watch() -> None:
             for i, proc in enumerate(procs):
-                if not proc.alive():
+                if not proc.alive() and not (i == 0 and proc.returncode == 0):
                     raise RunFailed(
                         f"Locust process {i} exited (code {proc.returncode}); see "
                         f"{folder / f'locust-{i}.log'}"
@@ -223,6 +236,9 @@ def run_ui(
             if alive is not None:
                 alive()
 
-        while True:  # until Ctrl-C/SIGTERM, or a RunFailed from watch()
+        while True:  # until Ctrl-C/SIGTERM, Locust's own exit, or a RunFailed from watch()
             wait_for_exit(procs[0], timeout_s=3600.0, watch=watch)
             watch()
+            if not procs[0].alive():
+                say("Locust exited by itself: the session ends")
+                return

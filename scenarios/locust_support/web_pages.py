@@ -145,12 +145,12 @@ function render(live) {
   var rows = '', latest = null;
   (live.epochs || []).forEach(function (e) {
     var v = e.verdict;
-    if (v) latest = e;
+    if (v && e.current !== false) latest = e;  // the checks and plots: the current test's
     var p = e.profile, prof = 'fail ' + pct(p.failure_rate) + ' ' + Object.keys(p.failure_status || {}).join('/')
       + (p.hang_rate ? '; hang ' + pct(p.hang_rate) : '') + (p.reset_rate ? '; reset ' + pct(p.reset_rate) : '')
       + (p.latency && p.latency.kind !== 'none' ? '; latency ' + p.latency.kind : '') + (p.retry_after ? '; Retry-After ' + p.retry_after : '');
     var dl = v ? '<a href="./download/verdict.json?epoch=' + e.index + '">json</a> <a href="./download/report.html?epoch=' + e.index + '">html</a> <a href="./download/run.zip?epoch=' + e.index + '">run.zip</a>' : '';
-    rows += '<tr class="epoch ' + (v ? v.outcome : '') + '"><td>' + e.index + '</td><td>' + esc(e.cause) + (e.errors.length ? ' (' + esc(e.errors.join('; ')) + ')' : '')
+    rows += '<tr class="epoch ' + (v ? v.outcome : '') + '"><td>' + e.index + '</td><td>' + esc(e.cause) + (e.current === false ? ' (earlier test)' : '') + (e.errors.length ? ' (' + esc(e.errors.join('; ')) + ')' : '')
       + '</td><td>' + clock(e.start_us) + '</td><td>' + clock(e.end_us) + '</td><td class="profile">' + esc(prof) + '</td><td>' + e.judged
       + '</td><td>' + (v ? v.outcome : '–') + '</td><td>' + dl + '</td></tr>';
   });

@@ -204,7 +204,8 @@ def tab_rows(live: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             _row(
                 "epoch",
-                f"epoch {e['index']} ({e['cause']})",
+                f"epoch {e['index']} ({e['cause']})"
+                + ("" if e.get("current", True) else " (earlier test)"),
                 verdict.get("outcome", "no requests yet"),
                 f"{e['judged']} requests judged",
                 profile_text(e["profile"]),
@@ -212,7 +213,9 @@ def tab_rows(live: dict[str, Any]) -> list[dict[str, Any]]:
                 f"./retries/download/verdict.json?epoch={e['index']}",
             )
         )
-    current = next((e for e in reversed(epochs) if e.get("verdict")), None)
+    current = next(
+        (e for e in reversed(epochs) if e.get("verdict") and e.get("current", True)), None
+    )
     if current is not None:
         rows += _verdict_rows(current)
     rows += _policy_rows(live.get("policy", {}))

@@ -35,12 +35,18 @@ def test_a_fault_change_ends_the_epoch_when_sent_and_opens_one_when_acknowledged
     assert not second.holds(1_040, 2_000) and second.holds(1_050, 2_000)
 
 
-def test_a_reset_drops_earlier_epochs_and_keeps_the_profile_in_force() -> None:
+def test_a_reset_starts_a_new_test_keeps_earlier_epochs_and_the_profile_in_force() -> None:
+    """The earlier test's epochs stay (their downloads must not 404); the reset closes the
+    epoch in force and opens one in a new test with the same profile."""
     events = [_faults(1_000, 1_050, 0.6), {"kind": "reset", "t_us": 5_000, "why": "x"}]
     epochs, cut = epochs_from_control(events, 100, BASE)
     assert cut == 5_000
-    assert len(epochs) == 1
-    assert (epochs[0].index, epochs[0].start_us, epochs[0].profile.failure_rate) == (2, 5_000, 0.6)
+    assert [(e.index, e.test, e.start_us, e.end_us) for e in epochs] == [
+        (0, 0, 100, 1_000),
+        (1, 0, 1_050, 5_000),
+        (2, 1, 5_000, None),
+    ]
+    assert epochs[-1].profile.failure_rate == 0.6 and epochs[-1].cause == "x"
 
 
 def test_a_change_not_applied_everywhere_is_carried_with_its_errors() -> None:

@@ -33,3 +33,13 @@ def test_busy_port(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 def test_workers_out_of_range(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["ui", str(SCENARIO), "--workers", "99", "--dir", str(tmp_path / "s")]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_a_telemetry_section_is_said_to_be_unused_by_the_ui() -> None:
+    from harness.scenario import load_scenario
+    from harness.ui_session import session_notes
+
+    without = Path(__file__).resolve().parents[3] / "scenarios" / "nginx.yaml"
+    assert session_notes(load_scenario(without)) == []
+    (note,) = session_notes(load_scenario(SCENARIO))  # haproxy.yaml has a telemetry: section
+    assert "telemetry: section is not used by a UI session" in note

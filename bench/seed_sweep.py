@@ -134,29 +134,14 @@ def expected_outcome(path: Path) -> str:
 
 @contextlib.contextmanager
 def cpu_hog(enabled: bool) -> Iterator[None]:
-    """``stress-ng --cpu 2`` (bounded by --timeout) while the block runs, if enabled."""
+    """``stress-ng --cpu 2`` (harness.processes.hog, bounded) while the block runs, if enabled."""
     if not enabled:
         yield
         return
-    binary = shutil.which("stress-ng")
-    if binary is None:
-        raise SystemExit("--hog needs stress-ng (apt-get install -y stress-ng)")
-    proc = subprocess.Popen(
-        [binary, "--cpu", "2", "--timeout", f"{HOG_TIMEOUT_S}s", "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        time.sleep(0.5)  # let the hogs spin up before the run starts
+    from harness.processes.hog import cpu_hog as stress_ng
+
+    with stress_ng(HOG_TIMEOUT_S, cpus=2):
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 STOP_AT: float | None = None

@@ -97,9 +97,10 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     s_last = a.status[last]
     s_client = c.status[r]
     same = s_client == s_last
-    no_status = (s_last == NO_STATUS) & (
-        np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS)
-    )
+    # no answer the SUT saw: a reset or hang, or an answer that may have come after the SUT
+    # abandoned the attempt at its per-try timeout (AttemptKinds.maybe_abandoned)
+    unseen = (s_last == NO_STATUS) | ctx.kinds.maybe_abandoned[last]
+    no_status = unseen & (np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS))
     gave_up = (s_client == NO_STATUS) & (c.end_us[r] <= a.end_us[last] + eps_us)
     sut_gave_up = ~same & ctx.stops.gave_up[idx] & np.isin(s_client, GATEWAY_STATUSES)
     down_map = np.zeros(idx.size, bool)

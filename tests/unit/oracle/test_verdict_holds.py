@@ -357,3 +357,25 @@ def test_a_correct_nginx_with_fewer_servers_than_tries_passes_the_models() -> No
         policy, profile, one.attempts, one.clients, epsilon_s=EPSILON_S, checks=checks, replicas=2
     )
     assert {name for name, _ in not_failed(v)} >= {"retry_when_due", "success_rate"}
+
+
+def test_an_answer_within_eps_of_the_per_try_timeout_may_have_been_abandoned() -> None:
+    """A loaded machine: the SUT's timer and the backend's stamps disagree by up to ε, so an
+    answer that lasted the timeout within ε may be one the SUT never waited for (trust's proxy
+    sweep under a CPU hog: "an attempt followed a successful answer", "200->504")."""
+    policy = RetryPolicy(
+        max_retries=2, per_try_timeout_s=0.3, retry_on=RetryOn(per_try_timeout=True)
+    )
+    atts, cls = [], []
+    for i in range(5):
+        t = i * 2000.0
+        atts += [attempt(f"e{i}", 1, t + 1, 290, 200), attempt(f"e{i}", 2, t + 320, 5, 200)]
+        cls.append(client(f"e{i}", t, t + 330, 200))
+        atts.append(attempt(f"f{i}", 1, t + 1001, 295, 200))  # the SUT answered 504 at 300 ms
+        cls.append(client(f"f{i}", t + 1000, t + 1305, 504))
+    v = judge(policy, atts, cls, checks=["stop_on_success", "client_agreement"])
+    assert not not_failed(v), not_failed(v)
+    # well inside the timeout, an answer is an answer
+    early = [attempt("g", 1, 1, 100, 200), attempt("g", 2, 150, 5, 200)]
+    v = judge(policy, early, [client("g", 0, 160, 200)], checks=["stop_on_success"])
+    assert check(v, "stop_on_success").outcome is Outcome.FAIL

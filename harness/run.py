@@ -588,15 +588,18 @@ def with_telemetry(verdict: Verdict, run_dir: Path, attempts: AttemptTable) -> V
     return verdict.model_copy(update={"checks": [*verdict.checks, *extra], "outcome": outcome})
 
 
+SUT_FOLDER = "sut"
+"""Where every substrate keeps the SUT's config and log inside the run folder."""
+
+
 def _sut_log_explanations(run_dir: Path) -> list[str]:
     """SUT log lines that may explain the requests it answered itself (when the run folder has
-    the SUT's log)."""
+    the SUT's log): only the SUT's own logs (``sut/*.log``), never the backends', Locust's,
+    Redis' or Prometheus' (whose "error" lines explain nothing the SUT did)."""
     from harness.oracle.sut_made import explaining_lines
 
     out: list[str] = []
-    for log in sorted(run_dir.rglob("*.log")):
-        if log.name == "locust.log":
-            continue
+    for log in sorted((run_dir / SUT_FOLDER).glob("*.log")):
         try:
             lines = log.read_text(errors="replace").splitlines()
         except OSError:

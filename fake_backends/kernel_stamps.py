@@ -6,11 +6,16 @@ https://www.kernel.org/doc/html/latest/networking/timestamping.html):
 
 * **arrival**: ``SOF_TIMESTAMPING_RX_SOFTWARE`` stamps every received packet when the network
   stack takes it in (``netif_rx`` on loopback). Before gunicorn parses a request,
-  :class:`StampedThreadWorker` peeks one byte with ``recvmsg(..., MSG_PEEK)``: the
-  ``SCM_TIMESTAMPING`` control message carries the stamp of the packet holding the request's
-  first byte. Nothing is consumed, so gunicorn reads the request as usual. When gunicorn has
-  already read the next request of a keep-alive connection ahead, the stamp of the read that
-  took it is used (the parser reads through ``recvmsg`` too).
+  :class:`StampedThreadWorker` takes the ``SCM_TIMESTAMPING`` control message of a
+  ``recvmsg``. A connection's first request is peeked (one byte, ``MSG_PEEK``: the stamp of the
+  packet holding the first byte; nothing is consumed). On a kept-alive connection the worker
+  reads what the socket holds itself (``MSG_DONTWAIT``) and hands the bytes to gunicorn's parser
+  (``unread``): one system call instead of a peek and a read. That read's stamp is the latest
+  packet it took; a request that came in one packet, the usual case, is stamped exactly as by a
+  peek (and a peek is no finer when the kernel merged a later packet into the first: the merged
+  one carries the later stamp, ``tcp_try_coalesce``). When gunicorn has already read the next
+  request ahead, the stamp of the read that took it is used (the parser reads through
+  ``recvmsg`` too).
 * **end**: ``SOF_TIMESTAMPING_TX_SOFTWARE`` stamps each ``send`` call's last byte when the
   device takes it (``loopback_xmit``); the stamps are read from the socket's error queue
   (``MSG_ERRQUEUE``) after gunicorn has written the whole answer (the WSGI body's ``close``).
@@ -27,10 +32,11 @@ fallback, with the larger timing tolerance that follows.
 
 Cost (software timestamping needs no privilege): the option is set once on each listening
 socket and accepted sockets inherit it (checked once per worker; where they do not, it is set
-per connection). Per attempt: one peek, then, once the answer is written, one ``SIOCOUTQNSD``
-``ioctl`` and one error-queue read per ``send`` call plus the empty one that ends the drain
-(gunicorn sends the head and the body in two calls: four system calls). The drain is not
-repeated when the answer's end stamp has emptied the queue already. Measured in
+per connection). Per attempt on a kept-alive connection, the request's read is the one gunicorn
+would make anyway (a ``recvmsg``); once the answer is written, one ``SIOCOUTQNSD`` ``ioctl`` and
+one error-queue read per ``send`` call plus the empty one that ends the drain (gunicorn sends
+the head and the body in two calls: four system calls). The drain is not repeated when the
+answer's end stamp has emptied the queue already. Measured in
 ``bench/backend_throughput.py`` (same-run reference: the bare Flask app and the backend on the
 app's clock).
 """
@@ -68,6 +74,7 @@ STAMP_FLAGS = (
 _TS3 = struct.Struct("qqqqqq")  # struct scm_timestamping: three struct timespec (64-bit)
 _CMSG_SPACE = socket.CMSG_SPACE(_TS3.size) + socket.CMSG_SPACE(64)
 _DATA_WAIT_S = 5.0  # how long a new connection may take to send its request (gunicorn's own)
+_READ_SIZE = 8192  # gunicorn's own read size (SocketUnreader's max_chunk)
 _TX_WAIT_S = 0.1  # how long to wait for bytes TCP still holds before stamping in the app
 _OUTQ = struct.Struct("i")
 _OUTQ_ZERO = _OUTQ.pack(0)
@@ -187,9 +194,11 @@ def end_ns(sock: Any) -> int | None:
 class _StampingReader:
     """What gunicorn's request parser reads through: ``recv`` that keeps the receive stamp.
 
-    gunicorn may read the next request on a keep-alive connection ahead (while draining the
-    previous body); those bytes are then gone from the socket before the next peek, so their
-    stamp is kept from the read that took them.
+    On a kept-alive connection the worker takes the next request's first bytes itself
+    (:meth:`take_next`: one ``recvmsg`` that waits for nothing, the bytes handed to gunicorn's
+    parser) and its stamp is the arrival. gunicorn may also read the next request ahead (while
+    draining the previous body); those bytes are then gone from the socket, so their stamp is
+    kept from the read that took them.
     """
 
     __slots__ = ("last_ns", "sock")
@@ -204,6 +213,24 @@ class _StampingReader:
             self.last_ns = _stamp_ns(ancdata)
         return data
 
+    def take_next(self, unreader: Any) -> bool | None:
+        """Read what the socket holds now (waiting for nothing) into gunicorn's buffer.
+
+        True: bytes were read and ``last_ns`` is their receive stamp; False: nothing to read
+        yet; None: end of stream or an error, left for gunicorn's own read to meet.
+        """
+        try:
+            data, ancdata, _, _ = self.sock.recvmsg(_READ_SIZE, _CMSG_SPACE, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return None
+        if not data:
+            return None
+        self.last_ns = _stamp_ns(ancdata)
+        unreader.unread(data)
+        return True
+
     # gunicorn bounds the drain of an unread body by the socket's timeout (Parser.finish_body
     # looks for these two on the reader's socket; without them a slow body held the thread)
     def gettimeout(self) -> float | None:
@@ -216,15 +243,6 @@ class _StampingReader:
 def _unreader(conn: Any) -> Any:
     parser = getattr(conn, "parser", None)
     return getattr(parser, "unreader", None) if parser is not None else None
-
-
-def _read_ahead(conn: Any) -> _StampingReader | None:
-    """The connection's stamping reader when gunicorn already holds unparsed bytes of it."""
-    reader = _unreader(conn)
-    stamping_reader = getattr(reader, "sock", None)
-    if isinstance(stamping_reader, _StampingReader) and reader.buf.getvalue():
-        return stamping_reader
-    return None
 
 
 def _wrap_reader(conn: Any) -> None:
@@ -301,9 +319,23 @@ class StampedThreadWorker(ThreadWorker):  # type: ignore[misc]
             stamps_on = conn._stamps_on = self._stamps_for(sock)
         if not stamps_on:
             return super().handle(conn)
-        ahead = _read_ahead(conn)
-        if ahead is not None:
-            local.arrival_ns = ahead.last_ns
+        unreader = _unreader(conn)
+        reader = getattr(unreader, "sock", None)
+        if not isinstance(reader, _StampingReader):
+            reader = None  # a connection's first request: gunicorn's parser is not made yet
+        if reader is not None and unreader.buf.getvalue():
+            local.arrival_ns = reader.last_ns  # gunicorn read this request ahead already
+        elif reader is not None and conn.initialized:
+            # a kept-alive connection: one read takes the request's first bytes and their stamp
+            took = reader.take_next(unreader)
+            if took is False:
+                # woken by a transmit stamp queued after the last answer was journaled (the
+                # error queue makes an idle socket look ready), or a request racing that wake
+                _drain_tx(sock)
+                took = reader.take_next(unreader)
+                if took is False:  # back to the poller, kept alive
+                    return True
+            local.arrival_ns = reader.last_ns if took else None
         else:
             fresh = not conn.initialized and not getattr(conn, "data_ready", False)
             if fresh:

@@ -145,3 +145,26 @@ def test_a_stalled_body_is_still_bounded_on_a_stamped_connection(fresh: BackendH
         rest = client.recv(4096)  # the drain gives up after 5 s: gunicorn closes the connection
         assert rest == b"", rest
         assert time.monotonic() - started < 15
+
+
+def test_pipelined_requests_on_a_kept_alive_connection(fresh: BackendHandle) -> None:
+    """Two requests in one packet after a first one: the worker's read takes both, gunicorn
+    parses them from its buffer, and both are answered and kernel-stamped by that read."""
+    port = int(fresh.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"GET /p0 HTTP/1.1\r\nHost: x\r\nX-Request-ID: pipe-0\r\n\r\n")
+        assert b"200 OK" in _answer(client)
+        sent = time.time_ns() // 1000
+        client.sendall(
+            b"GET /p1 HTTP/1.1\r\nHost: x\r\nX-Request-ID: pipe-1\r\n\r\n"
+            b"GET /p2 HTTP/1.1\r\nHost: x\r\nX-Request-ID: pipe-2\r\n\r\n"
+        )
+        data = b""
+        while data.count(b"200 OK") < 2 and (chunk := client.recv(65536)):
+            data += chunk
+    assert data.count(b"200 OK") == 2, data
+    recs = {str(r["request_id"]): r for r in _records(fresh, 3)}
+    assert sorted(recs) == ["pipe-0", "pipe-1", "pipe-2"]
+    for rid in ("pipe-1", "pipe-2"):
+        assert recs[rid]["arrival_clock"] == "kernel", recs[rid]
+        assert sent <= int(recs[rid]["arrival_us"]), recs[rid]  # type: ignore[call-overload]

@@ -16,6 +16,8 @@ journaled or possible through a killed replica) makes nothing not judged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from harness.oracle.results import TITLES
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
 from harness.policy.model import Aspect, RetryPolicy
@@ -94,6 +96,20 @@ def check_aspects(
     ):
         out = out | {A.BACKOFF}
     return out - level - irrelevant
+
+
+def resets_irrelevant(profile_reset_rate: float, *, resets_seen: bool, down: bool) -> bool:
+    """Resets cannot matter in a run: none injected, none journaled, no replica down."""
+    return profile_reset_rate <= 0 and not resets_seen and not down
+
+
+def wholly_unjudged(
+    names: Iterable[str], policy: RetryPolicy, irrelevant: frozenset[Aspect] = frozenset()
+) -> frozenset[str]:
+    """The checks of ``names`` an unmodelled construct makes not judged as a whole (the planner
+    plans no samples for them)."""
+    hit = frozenset(a for u in policy.not_judged for a in u.aspects)
+    return frozenset(n for n in names if check_aspects(n, irrelevant) & hit)
 
 
 def not_judged_result(

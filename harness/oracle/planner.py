@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fake_backends.profile import FaultProfile, Faults
 from harness.oracle.model import GroupModel, group_model, peer_capped
 from harness.policy.expectations import delay_distribution, delay_window
-from harness.policy.model import RetryPolicy
+from harness.policy.model import Aspect, RetryPolicy
 
 DEFAULT_ALPHA = 0.001
 DEFAULT_POWER = 0.9
@@ -529,9 +529,16 @@ def plan(
     ``different_upstream`` policy can try (its retries are capped by them,
     :func:`~harness.oracle.model.peer_capped`); None: not known.
     """
+    from harness.oracle.aspects import resets_irrelevant, wholly_unjudged  # (import cycle)
+
     goals = goals or DetectionGoals()
     policy = peer_capped(policy, reachable)
     wanted = set(PLANNED_CHECKS if checks is None else checks)
+    # no samples for a check that an unmodelled construct makes not judged as a whole
+    no_resets = resets_irrelevant(profile.reset_rate, resets_seen=False, down=False)
+    wanted -= wholly_unjudged(
+        wanted, policy, frozenset({Aspect.RESETS}) if no_resets else frozenset()
+    )
     grouped: dict[str, tuple[str | None, str, bool, Faults, float]] = {}
     for g in groups if groups is not None else [RequestGroup("GET")]:
         if g.share <= 0:

@@ -30,7 +30,7 @@ import numpy as np
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.oracle import checks_client, checks_count, checks_stats, checks_timing
-from harness.oracle.aspects import not_judged_result
+from harness.oracle.aspects import not_judged_result, resets_irrelevant
 from harness.oracle.attempt_kinds import TRIG_RESET
 from harness.oracle.context import CheckContext
 from harness.oracle.down import describe_windows
@@ -84,12 +84,12 @@ def observed_groups(attempts: AttemptTable) -> list[RequestGroup]:
 def _irrelevant_aspects(ctx: CheckContext) -> frozenset[Aspect]:
     """Aspects of the policy that cannot matter in this run: resets when none was injected,
     none was journaled and no replica was down (a killed replica resets what it was serving)."""
-    resets = (
-        ctx.profile.reset_rate > 0
-        or bool(ctx.down_windows)
-        or bool((ctx.kinds.trigger == TRIG_RESET).any())
+    none = resets_irrelevant(
+        ctx.profile.reset_rate,
+        resets_seen=bool((ctx.kinds.trigger == TRIG_RESET).any()),
+        down=bool(ctx.down_windows),
     )
-    return frozenset() if resets else frozenset({Aspect.RESETS})
+    return frozenset({Aspect.RESETS}) if none else frozenset()
 
 
 def verify(

@@ -100,3 +100,16 @@ def test_a_run_without_resets_judges_everything() -> None:
     v = verify(declared, profile, run.attempts, run.clients, epsilon_s=EPSILON_S)
     assert not [c.name for c in v.checks if c.outcome is Outcome.NOT_JUDGED]
     assert v.outcome is Outcome.PASS, [(c.name, c.outcome, c.summary) for c in v.checks]
+
+
+def test_the_planner_plans_no_samples_for_a_check_not_judged_as_a_whole() -> None:
+    from harness.oracle.planner import plan
+
+    declared = DECLARED.model_copy(update={"not_judged": _route_not_judged()})
+    with_resets = plan(declared, PROFILE).checks
+    assert "success_rate" not in with_resets and "attempt_distribution" not in with_resets
+    assert "fault_audit" in with_resets
+    # a profile without resets: the reset aspect cannot matter, everything is planned
+    no_resets = FaultProfile(failure_rate=0.3, failure_status={503: 1.0})
+    assert {"success_rate", "attempt_distribution"} <= set(plan(declared, no_resets).checks)
+    assert {"success_rate", "attempt_distribution"} <= set(plan(DECLARED, PROFILE).checks)

@@ -8,7 +8,7 @@ the same verdict offline: the verdict is a pure function of those files.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -556,11 +556,17 @@ def verify_run_dir(run_dir: Path) -> Verdict:
     notes += [f"policy ({n.kind}) {n.field}: {n.text}" for n in adapted.notes]
     if verdict.sut_answered:
         notes += _sut_log_explanations(run_dir)
-    verdict = with_telemetry(verdict, run_dir, attempts)
+    verdict = with_telemetry(verdict, run_dir, attempts, down_windows=manifest.down_windows)
     return verdict.model_copy(update={"notes": [*verdict.notes, *notes]})
 
 
-def with_telemetry(verdict: Verdict, run_dir: Path, attempts: AttemptTable) -> Verdict:
+def with_telemetry(
+    verdict: Verdict,
+    run_dir: Path,
+    attempts: AttemptTable,
+    *,
+    down_windows: Sequence[DownWindow] = (),
+) -> Verdict:
     """The verdict with the telemetry and alert checks of the run's ``telemetry.json`` (if any);
     the outcome is recomputed over every check."""
     record = load_record(run_dir)
@@ -574,6 +580,7 @@ def with_telemetry(verdict: Verdict, run_dir: Path, attempts: AttemptTable) -> V
             attempts,
             probes=load_attempts(calibration) if calibration else None,
             through_sut=load_attempts(readiness) if readiness else None,
+            down_windows=down_windows,
         )
     ]
     alerts = alerts_check(record, attempts)

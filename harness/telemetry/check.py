@@ -14,12 +14,14 @@ to the journal's retry ratio in the same seconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from harness.oracle.journal import AttemptTable
+from harness.oracle.records import DownWindow
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
 from harness.telemetry.readers import Quantity
 from harness.telemetry.record import AlertExpectation, CounterSeries, TelemetryRecord
@@ -126,8 +128,16 @@ def telemetry_check(
     *,
     probes: AttemptTable | None = None,
     through_sut: AttemptTable | None = None,
+    down_windows: Sequence[DownWindow] = (),
 ) -> CheckResult:
     """Compare every counter of ``record`` with the journal.
+
+    ``down_windows`` (the run's chaos) makes the SUT's own counters one-sided: attempts sent to
+    a replica while it was down fail to connect and reach no journal, so a SUT counter above the
+    journal's count is inconclusive (the excess may be those), one below it still fails (every
+    journaled attempt and retry was made by the SUT). Per upstream the same holds for the
+    upstreams of down replicas; a per-server retry counter is inconclusive either way there,
+    since the journal cannot tell which attempt a retry really followed.
 
     Every attempt is accounted for, the harness's own included: ``through_sut`` holds the
     harness's readiness probes (sent through the SUT, so both the SUT and the backends count
@@ -151,6 +161,8 @@ def telemetry_check(
     if record.skipped and record.log_retries is None:
         return result(Outcome.NOT_APPLICABLE, f"not judged: {record.skipped}", [], {})
     run = _in_window(journal, record)
+    lo, hi = int(record.start_s * 1e6), int(record.end_s * 1e6)
+    blind = sorted({w.replica for w in down_windows if w.start_us <= hi and (w.end_us or hi) >= lo})
     run_probes = _in_window(probes, record) if probes is not None else None
     run_ready = _in_window(through_sut, record) if through_sut is not None else None
     evidence: list[str] = []
@@ -191,12 +203,21 @@ def telemetry_check(
             sources.append(run_ready)
         expected = sum(journal_count(t, quantity) for t in sources)
         line = _counter_line(c, increase, expected)
-        (bad if increase != expected else evidence).append(line)
+        one_sided = bool(blind) and c.job == "sut"
+        if one_sided and increase > expected:
+            unknown.append(f"{line}; {_blind_text(blind)}")
+        else:
+            (bad if increase != expected else evidence).append(line)
         per_upstream: list[dict[str, Any]] = []
         if c.upstream_labels:
             lines, per_upstream = _upstream_comparison(c, sources)
-            for text, agrees in lines:
-                (evidence if agrees else bad).append(text)
+            for text, agrees, row in lines:
+                if agrees:
+                    evidence.append(text)
+                elif one_sided and row is not None and _blind_row(c, row, blind):
+                    unknown.append(f"{text}; {_blind_text(blind)}")
+                else:
+                    bad.append(text)
         times = [t for t, _ in c.values]
         journal_values = journal_over_time(run, quantity, times)
         if c.includes_probes and run_probes is not None:
@@ -244,9 +265,23 @@ def telemetry_check(
     )
 
 
+def _blind_text(blind: Sequence[str]) -> str:
+    return (
+        f"not judged one way: replica(s) {', '.join(blind)} were down during the run (chaos), "
+        "and attempts sent to a down replica reach no journal"
+    )
+
+
+def _blind_row(c: CounterSeries, row: dict[str, Any], blind: Sequence[str]) -> bool:
+    """Whether a per-upstream disagreement may come from a down replica (not a violation)."""
+    if c.quantity is Quantity.RETRIES_FROM:
+        return True
+    return row["replica"] in blind and row["sut"] > row["journal"]
+
+
 def _upstream_comparison(
     c: CounterSeries, tables: list[AttemptTable]
-) -> tuple[list[tuple[str, bool]], list[dict[str, Any]]]:
+) -> tuple[list[tuple[str, bool, dict[str, Any] | None]], list[dict[str, Any]]]:
     """The counter per upstream against the journal per replica: ``(line, agrees)`` pairs and
     the rows for the report. An upstream no replica stands behind, or a replica no upstream of
     the counter names, disagrees when anything was counted or journaled there."""
@@ -256,7 +291,7 @@ def _upstream_comparison(
         for name, n in journal_by_replica(table, c.quantity).items():
             journal[name] = journal.get(name, 0) + n
     keys = sorted(set(c.start_by_upstream) | set(c.end_by_upstream) | set(c.upstreams))
-    lines: list[tuple[str, bool]] = []
+    lines: list[tuple[str, bool, dict[str, Any] | None]] = []
     rows: list[dict[str, Any]] = []
     agreeing: list[str] = []
     labels = ",".join(c.upstream_labels)
@@ -275,6 +310,7 @@ def _upstream_comparison(
                 f"shows {expected} {c.quantity.text} on {replica or 'it'}: DISAGREES "
                 f"[source: {c.source}]",
                 False,
+                rows[-1],
             )
         )
     named = set(c.upstreams.values())
@@ -285,6 +321,7 @@ def _upstream_comparison(
                 f"{c.job} {c.name}: the journal shows {journal[lost]} {c.quantity.text} on "
                 f"replica {lost}, which no {{{labels}}} of the counter stands for: DISAGREES",
                 False,
+                None,
             )
         )
     if agreeing and len(agreeing) == len(keys):
@@ -294,6 +331,7 @@ def _upstream_comparison(
                 + ", ".join(agreeing)
                 + ": agrees",
                 True,
+                None,
             )
         )
     return lines, rows

@@ -6,6 +6,7 @@ Real processes on 127.0.0.1: two flaky backend replicas (30 % 503), HAProxy 2.6 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -210,3 +211,32 @@ def test_a_replica_killed_before_the_end_makes_its_counters_inconclusive(
     assert "were down at the run's end" in result.summary
     assert replicas[1].admin_url.removeprefix("http://") in result.summary
     assert sum("sut `" in e and ": agrees" in e for e in result.evidence) == 3
+
+
+def test_connection_retries_to_a_killed_replica_are_not_a_false_disagreement(
+    tmp_path: Path, haproxy: tuple[str, str, list[BackendHandle]]
+) -> None:
+    """Replica r1 killed during the run: HAProxy's connections to s1 are refused, it retries and
+    redispatches them, and counts sessions and retries no journal can see. With the run's down
+    window the check says so (inconclusive), never a violation; without it, it would fail."""
+    from harness.oracle.records import DownWindow
+    from harness.substrates.calibration import wall_us
+
+    url, metrics, replicas = haproxy
+    with _session(tmp_path, metrics, replicas) as tel:
+        tel.mark_start()
+        _drive(url, 30)
+        window = DownWindow(replica="r1", kind="kill", start_us=wall_us())
+        replicas[1].stop()
+        for i in range(60):  # some may fail: HAProxy's retries to r1 are refused
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"{url}/t", headers={"X-Request-ID": f"down-{i}"}, timeout=10)
+        tel.mark_end()
+        record = tel.record()
+    journal = _journal(replicas)
+    judged = telemetry_check(record, journal, down_windows=[window])
+    assert judged.outcome is Outcome.INCONCLUSIVE, judged.summary
+    assert "were down during the run" in judged.summary
+    assert not any("DISAGREES" in e for e in judged.evidence if "were down" not in e)
+    blind = telemetry_check(record, journal)
+    assert blind.outcome is Outcome.FAIL  # the same counters, read as if nothing was down

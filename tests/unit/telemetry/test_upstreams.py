@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 
+from harness.oracle.records import DownWindow
 from harness.oracle.verdict import Outcome
 from harness.telemetry.check import journal_by_replica, journal_count, telemetry_check
 from harness.telemetry.readers import Quantity
@@ -160,3 +161,37 @@ def test_the_report_plots_the_per_upstream_counts() -> None:
         ("be/s1", "r1", 2, 3),
     ]
     assert telemetry_png(data).startswith(b"\x89PNG")
+
+
+def _down(replica: str) -> DownWindow:
+    return DownWindow(replica=replica, kind="kill", start_us=int((T0 + 1) * 1e6))
+
+
+def test_with_a_replica_down_an_excess_is_inconclusive_and_a_shortfall_still_fails() -> None:
+    windows = [_down("r1")]
+    # s1 counted connection attempts to r1 while it was down: no journal saw them
+    excess = telemetry_check(
+        _per_server(Quantity.ATTEMPTS, {"be/s0": 3, "be/s1": 5}), JOURNAL, down_windows=windows
+    )
+    assert excess.outcome is Outcome.INCONCLUSIVE, excess.evidence
+    assert "r1 were down during the run" in excess.summary
+    # fewer than the journal shows is never explained by a down replica
+    short = telemetry_check(
+        _per_server(Quantity.ATTEMPTS, {"be/s0": 2, "be/s1": 3}), JOURNAL, down_windows=windows
+    )
+    assert short.outcome is Outcome.FAIL
+    # without the window, the same excess is a disagreement
+    assert (
+        telemetry_check(_per_server(Quantity.ATTEMPTS, {"be/s0": 3, "be/s1": 5}), JOURNAL).outcome
+        is Outcome.FAIL
+    )
+
+
+def test_a_down_window_outside_the_run_changes_nothing() -> None:
+    early = DownWindow(
+        replica="r1", kind="kill", start_us=int((T0 - 100) * 1e6), end_us=int((T0 - 50) * 1e6)
+    )
+    result = telemetry_check(
+        _per_server(Quantity.ATTEMPTS, {"be/s0": 3, "be/s1": 5}), JOURNAL, down_windows=[early]
+    )
+    assert result.outcome is Outcome.FAIL

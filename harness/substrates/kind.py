@@ -46,7 +46,7 @@ from fake_backends.profile import FaultProfile
 from harness.errors import BadInput
 from harness.oracle.records import DownWindow
 from harness.processes import timeouts
-from harness.processes.child import spawn, wait_for_exit, wait_until
+from harness.processes.child import wait_until
 from harness.processes.locust import locust_commands, locust_env, locust_run_time
 from harness.scenario import Scenario, write_load_config
 from harness.signals import signals_deferred
@@ -56,7 +56,7 @@ from harness.substrates.images import PROMETHEUS_IMAGE, backend_image_ref, image
 from harness.substrates.kind_kit import Kit
 from harness.substrates.kind_render import MAX_KIND_REPLICAS, NAMESPACE, Rendered, render
 from harness.substrates.kind_tools import Tools
-from harness.substrates.lifecycle import SubstrateLifecycle, count_lines
+from harness.substrates.lifecycle import SubstrateLifecycle
 from harness.suts.network import probe_once
 from harness.telemetry.in_cluster import in_cluster_prometheus
 from harness.telemetry.session import InClusterPrometheus
@@ -473,40 +473,10 @@ class KindSubstrate(SubstrateLifecycle):
             load=load_json, records=records, summary=self.workdir / "locust-summary.json"
         )
         probe = TimingProbe(self.rendered.probe_url, seed=sc.seed)
-        stop = threading.Event()
-        threads = [
-            threading.Thread(target=self._chaos_loop, args=(stop,), daemon=True),
-            threading.Thread(target=probe.run, args=(stop,), daemon=True),
-            threading.Thread(target=self._pull_loop, args=(stop,), daemon=True),
-        ]
-        log_path = self.workdir / "locust.log"
-        log_path.unlink(missing_ok=True)
         self._log(f"running Locust on the host against {self.rendered.entry_url}")
-        locust = spawn(
-            cmd,
-            name="Locust",
-            log_path=log_path,
-            env=env,
-            cwd=self.workdir,
-            on_started=lambda child: self._stack.callback(child.stop),
+        locust = self._run_locust(
+            [cmd], env=env, records=records, background=[probe.run, self._pull_loop]
         )
-        for t in threads:
-            t.start()
-        bound = locust_run_time(time_cap, sc.load) + sc.load.request_timeout_s
-        bound += timeouts.TIMEOUTS.locust_grace_s
-        try:
-            watch = lambda: self._progress("load", count_lines(records), sc.load.requests)  # noqa: E731
-            if not wait_for_exit(locust, timeout_s=bound, watch=watch):
-                locust.stop()
-                raise self._failed("kind", f"Locust did not finish in {bound:.0f} s")
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=10)
-        if locust.returncode != 0 or not records.exists():
-            raise self._failed(
-                "kind", f"Locust exited with code {locust.returncode}; see {log_path}"
-            )
         time.sleep(1.0)  # late retries land in the journals first
         journals, dropped = self._collect_journals()
         eps, evidence = probe.epsilon(self.workdir)

@@ -1,6 +1,7 @@
 """What every substrate does the same way: the context-manager lifecycle (``up`` on enter,
 ``down`` on exit and on a failed ``up``), errors that name the scenario file, the chaos timeline
-(timed operations, undone after their ``duration_s``) and counting client records.
+(timed operations, undone after their ``duration_s``), driving Locust to its end
+(:meth:`SubstrateLifecycle._run_locust`) and counting client records.
 
 :class:`SubstrateLifecycle` is the base of ``LocalSubstrate`` (and so of ``DockerSubstrate``)
 and ``KindSubstrate``; each supplies ``up``/``down``, the replica operations (kill, restart,
@@ -10,14 +11,18 @@ chaos step runs (``_apply``) and undoes (``_undo``) is decided here.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
+from harness.processes import timeouts
+from harness.processes.child import Child, log_tail, spawn, wait_for_exit
+from harness.processes.locust import locust_run_time
 from harness.scenario import ChaosOp, Scenario
 
 
@@ -25,7 +30,10 @@ class SubstrateLifecycle:
     """The shared part of a substrate; subclasses set the attributes below in ``__init__``."""
 
     scenario: Scenario
+    workdir: Path
+    _stack: contextlib.ExitStack
     _log: Callable[[str], None]
+    _progress: Callable[[str, int, int | None], None]
     _chaos_log: list[str]
     _profiles: dict[int, FaultProfile]
     _killed: set[int]
@@ -161,6 +169,76 @@ class SubstrateLifecycle:
         finally:
             for worker in restarts:
                 worker.join()  # bounded: a restart waits for health within its own timeout
+
+    # -- the load ----------------------------------------------------------------------------
+
+    def _run_locust(
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        env: Mapping[str, str],
+        records: Path,
+        background: Sequence[Callable[[threading.Event], None]] = (),
+        watch: Callable[[], None] = lambda: None,
+    ) -> Child:
+        """Run Locust to its end with the chaos timeline (and ``background``) beside it.
+
+        ``commands[0]`` is Locust (one process or the master, log ``locust.log``), the others
+        its workers (``locust-worker-<i>.log``); all are stopped by ``down``. ``watch()`` runs
+        with each progress report and may raise. RunFailed (``load: ...``) when Locust does not
+        finish within its bound, exits non-zero or wrote no client records.
+        """
+        load = self.scenario.load
+        log_path = self.workdir / "locust.log"
+        logs = [log_path] + [self.workdir / f"locust-worker-{i}.log" for i in range(len(commands))]
+        children: list[Child] = []
+        for index, (argv, log) in enumerate(zip(commands, logs, strict=False)):
+            log.unlink(missing_ok=True)
+            children.append(
+                spawn(
+                    argv,
+                    name="Locust" if index == 0 else f"Locust worker {index - 1}",
+                    log_path=log,
+                    env=env,
+                    cwd=self.workdir,
+                    on_started=lambda child: self._stack.callback(child.stop),
+                )
+            )
+        locust = children[0]
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=fn, args=(stop,), name=f"load-{i}", daemon=True)
+            for i, fn in enumerate([self._chaos_loop, *background])
+        ]
+        for thread in threads:
+            thread.start()
+        bound = locust_run_time(load.time_cap_s, load) + load.request_timeout_s
+        bound += timeouts.TIMEOUTS.locust_grace_s
+
+        def report() -> None:
+            watch()
+            self._progress("load", count_lines(records), load.requests)
+
+        try:
+            if not wait_for_exit(locust, timeout_s=bound, watch=report):
+                locust.stop()
+                raise self._failed(
+                    "load", f"Locust did not finish within {bound:.0f} s; see {log_path}"
+                )
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+        self._progress("load", count_lines(records), load.requests)
+        if locust.returncode != 0:
+            raise self._failed(
+                "load",
+                f"Locust exited with code {locust.returncode}; last lines of "
+                f"{log_path}:\n{log_tail(log_path, 15)}",
+            )
+        if not records.exists():
+            raise self._failed("load", f"Locust wrote no client records; see {log_path}")
+        return locust
 
 
 def describe(op: ChaosOp) -> str:

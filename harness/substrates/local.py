@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import shutil
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -32,13 +31,13 @@ from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.backends import BackendHandle, start_backend, start_redis
-from harness.processes.child import log_tail, pid_alive, spawn, wait_for_exit, wait_until
+from harness.processes.child import pid_alive, wait_until
 from harness.processes.locust import locust_commands, locust_env, locust_run_time
 from harness.scenario import Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts, Replica, Substrate
 from harness.substrates.calibration import TimingProbe, wall_us
-from harness.substrates.lifecycle import SubstrateLifecycle, count_lines
+from harness.substrates.lifecycle import SubstrateLifecycle
 from harness.suts.base import RunningSut, missing_binary, start_sut
 from harness.traffic import split_journal
 
@@ -256,65 +255,14 @@ class LocalSubstrate(SubstrateLifecycle):
         )
         env = locust_env(load=load_json, records=records, summary=summary)
         probe = TimingProbe(self.backends[0].url, seed=sc.seed)
-        stop = threading.Event()
-        chaos_thread = threading.Thread(
-            target=self._chaos_loop, args=(stop,), name="chaos", daemon=True
-        )
-        probe_thread = threading.Thread(target=probe.run, args=(stop,), name="probe", daemon=True)
-        log_path = self.workdir / "locust.log"
-        log_path.unlink(missing_ok=True)
         self._log(
             f"running Locust ({Path(sc.load.locustfile).name}): {sc.load.users} users, "
             + (f"{sc.load.requests} requests" if sc.load.requests else f"{time_cap:g} s")
             + (f", a master and {workers} workers" if workers else "")
         )
-        locust = spawn(
-            commands[0],
-            name="Locust",
-            log_path=log_path,
-            env=env,
-            cwd=self.workdir,
-            on_started=lambda child: self._stack.callback(child.stop),
+        locust = self._run_locust(
+            commands, env=env, records=records, background=[probe.run], watch=self._must_be_alive
         )
-        for index, worker_cmd in enumerate(commands[1:]):
-            worker_log = self.workdir / f"locust-worker-{index}.log"
-            worker_log.unlink(missing_ok=True)
-            spawn(
-                worker_cmd,
-                name=f"Locust worker {index}",
-                log_path=worker_log,
-                env=env,
-                cwd=self.workdir,
-                on_started=lambda child: self._stack.callback(child.stop),
-            )
-        chaos_thread.start()
-        probe_thread.start()
-        bound = locust_run_time(time_cap, sc.load) + sc.load.request_timeout_s
-        bound += timeouts.TIMEOUTS.locust_grace_s
-
-        def watch() -> None:
-            self._must_be_alive()
-            self._progress("load", count_lines(records), sc.load.requests)
-
-        try:
-            if not wait_for_exit(locust, timeout_s=bound, watch=watch):
-                locust.stop()
-                raise self._failed(
-                    "load", f"Locust did not finish within {bound:.0f} s; see {log_path}"
-                )
-        finally:
-            stop.set()
-            chaos_thread.join(timeout=5)
-            probe_thread.join(timeout=5)
-        self._progress("load", count_lines(records), sc.load.requests)
-        if locust.returncode != 0:
-            raise self._failed(
-                "load",
-                f"Locust exited with code {locust.returncode}; last lines of "
-                f"{log_path}:\n{log_tail(log_path, 15)}",
-            )
-        if not records.exists():
-            raise self._failed("load", f"Locust wrote no client records; see {log_path}")
         self._settle()
         journals, dropped = self._collect_journals()
         eps, evidence = probe.epsilon(self.workdir, [(w.start_us, w.end_us) for w in self._down])

@@ -26,9 +26,9 @@ import requests
 
 from harness.adapters import caddy
 from harness.adapters.base import AdaptedPolicy, AdapterContext
-from harness.suts.base import missing_binary, start_sut
-from harness.suts.network import free_port
+from harness.suts.base import missing_binary
 from harness.suts.spec import CaddySut
+from tests.integration.suts.live_sut import running_config
 from tests.integration.suts.raw_upstream import Decide, Hold, RawUpstream, running_raw_upstream
 
 pytestmark = pytest.mark.integration
@@ -67,20 +67,11 @@ def _load(tmp: Path, text: str) -> AdaptedPolicy:
 def _caddy(
     tmp: Path, text: str, decide: Decide, hold: Hold | None = None
 ) -> Iterator[tuple[str, RawUpstream]]:
-    _skip_without_caddy()
-    cfg = tmp / "Caddyfile"
-    cfg.write_text(text, encoding="utf-8")
     with (
         running_raw_upstream(decide, hold) as up,
-        start_sut(
-            CaddySut(config=cfg, ready_timeout_s=15),
-            listen=("127.0.0.1", free_port()),
-            upstreams=[up.url],
-            workdir=tmp / "w",
-            base_dir=tmp,
-        ) as sut,
+        running_config(CaddySut, tmp, text, [up.url]) as (url, _),
     ):
-        yield sut.url, up
+        yield url, up
 
 
 def test_passive_health_marks_the_upstream_down_and_caddy_answers_503(tmp_path: Path) -> None:

@@ -21,17 +21,17 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from harness.adapters import haproxy
 from harness.adapters.base import AdapterContext
-from harness.suts.base import missing_binary, start_sut
 from harness.suts.network import free_port
 from harness.suts.spec import HaproxySut
+from tests.integration.suts.live_sut import running_config
 from tests.integration.suts.upstream import Upstream, running_upstream
 
 pytestmark = pytest.mark.integration
@@ -39,23 +39,8 @@ pytestmark = pytest.mark.integration
 _RETRIES_FIELD = re.compile(r" \d+/\d+/\d+/\d+/\+?(\d+) \d+/\d+ ")
 
 
-@contextmanager
-def _haproxy(tmp: Path, text: str, upstreams: list[str]) -> Iterator[tuple[str, Path | None]]:
-    hint = missing_binary(HaproxySut(config=Path("x.cfg")))
-    if hint is not None:
-        pytest.skip(hint)
-    tmp.mkdir(parents=True, exist_ok=True)
-    cfg = tmp / "haproxy.cfg"
-    cfg.write_text(text, encoding="utf-8")
-    spec = HaproxySut(config=cfg, ready_timeout_s=15)
-    with start_sut(
-        spec,
-        listen=("127.0.0.1", free_port()),
-        upstreams=upstreams,
-        workdir=tmp / "w",
-        base_dir=tmp,
-    ) as sut:
-        yield sut.url, sut.log_path
+def _haproxy(tmp: Path, text: str, upstreams: list[str]) -> ContextManager[tuple[str, Path | None]]:
+    return running_config(HaproxySut, tmp, text, upstreams)
 
 
 def _post(url: str, rid: str, body: bytes) -> bytes:

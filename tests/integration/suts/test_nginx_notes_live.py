@@ -16,11 +16,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,10 +27,10 @@ import requests
 
 from harness.adapters import nginx
 from harness.adapters.base import AdapterContext
-from harness.suts.base import missing_binary, start_sut
 from harness.suts.network import free_port
 from harness.suts.spec import NginxSut
-from tests.integration.suts.upstream import Upstream, running_upstream
+from tests.integration.suts.live_sut import running_config
+from tests.integration.suts.upstream import Upstream, running_slow_upstream, running_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -52,23 +51,8 @@ http {{
 PER_REPLICA = "        server {{{{upstream_hostport}}}}{extra};\n"
 
 
-@contextmanager
-def _nginx(tmp: Path, text: str, upstreams: list[str]) -> Iterator[tuple[str, Path | None]]:
-    hint = missing_binary(NginxSut(config=Path("x.conf")))
-    if hint is not None:
-        pytest.skip(hint)
-    tmp.mkdir(parents=True, exist_ok=True)
-    cfg = tmp / "nginx.conf"
-    cfg.write_text(text, encoding="utf-8")
-    spec = NginxSut(config=cfg, ready_timeout_s=15)
-    with start_sut(
-        spec,
-        listen=("127.0.0.1", free_port()),
-        upstreams=upstreams,
-        workdir=tmp / "w",
-        base_dir=tmp,
-    ) as sut:
-        yield sut.url, sut.log_path
+def _nginx(tmp: Path, text: str, upstreams: list[str]) -> ContextManager[tuple[str, Path | None]]:
+    return running_config(NginxSut, tmp, text, upstreams)
 
 
 @contextmanager
@@ -232,40 +216,6 @@ def test_post_is_passed_on_after_a_refused_connection(tmp_path: Path) -> None:
     assert all(len(ok[0].of(f"p{i}")) == 1 for i in range(4))
 
 
-@contextmanager
-def _silent_upstream(delay_s: float) -> Iterator[tuple[str, list[float]]]:
-    """Answers 200 (after ``delay_s`` for request id "rt"); yields (url, arrival times of "rt")."""
-    seen: list[float] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            if self.headers.get("X-Request-ID") == "rt":  # not the harness's readiness probe
-                seen.append(time.monotonic())
-                time.sleep(delay_s)
-            try:
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 def test_read_timeout_is_the_per_try_timeout(tmp_path: Path) -> None:
     text = CONFIG.format(
         servers=PER_REPLICA.format(extra=" max_fails=0"),
@@ -275,7 +225,10 @@ def test_read_timeout_is_the_per_try_timeout(tmp_path: Path) -> None:
     adapted = _load(tmp_path, text, 2)
     assert adapted.policy.per_try_timeout_s == 0.3 and adapted.policy.retry_on.per_try_timeout
     with ExitStack() as stack:
-        slow = [stack.enter_context(_silent_upstream(1.0)) for _ in range(2)]
+        slow = [
+            stack.enter_context(running_slow_upstream(1.0, lambda path, rid: rid == "rt"))
+            for _ in range(2)
+        ]
         with _nginx(tmp_path, text, [u for u, _ in slow]) as (url, _):
             start = time.monotonic()
             answer = requests.get(url + "/", headers={"X-Request-ID": "rt"}, timeout=10)

@@ -22,11 +22,9 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -38,7 +36,7 @@ from harness.suts.base import missing_binary, start_sut
 from harness.suts.network import free_port
 from harness.suts.spec import CaddySut, HaproxySut, NginxSut
 from tests.integration.suts.raw_upstream import running_raw_upstream
-from tests.integration.suts.upstream import Upstream, running_upstream
+from tests.integration.suts.upstream import Upstream, running_slow_upstream, running_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -418,40 +416,6 @@ def test_haproxy_defaults_retry_a_failed_connection_three_times(tmp_path: Path) 
     assert retries and retries[-1] == 3, log_path.read_text()[-2000:]
 
 
-@contextmanager
-def _slow_upstream(delay_s: float) -> Iterator[tuple[str, list[float]]]:
-    """Answers 200 after ``delay_s``; yields (url, arrival times of requests to /slow)."""
-    seen: list[float] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            if self.path == "/slow":  # not the harness's readiness probe
-                seen.append(time.monotonic())
-            time.sleep(delay_s)
-            try:
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 TIMEOUT = """\
 defaults
     mode http
@@ -476,7 +440,10 @@ def test_haproxy_timeout_server_is_a_504_retried_only_with_response_timeout(
     cfg.write_text(TIMEOUT.format(words=words))
     adapted = haproxy.load(cfg, AdapterContext(upstream_servers=1))
     assert adapted.policy.retry_on.per_try_timeout is (attempts > 1)
-    with _slow_upstream(1.0) as (up, seen), _sut(HaproxySut(config=cfg), tmp_path, [up]) as url:
+    with (
+        running_slow_upstream(1.0, lambda path, rid: path == "/slow") as (up, seen),
+        _sut(HaproxySut(config=cfg), tmp_path, [up]) as url,
+    ):
         answer = requests.get(f"{url}/slow", timeout=15)
     assert answer.status_code == 504
     assert len(seen) == attempts

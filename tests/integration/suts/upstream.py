@@ -11,7 +11,7 @@ import contextlib
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -117,6 +117,42 @@ def running_upstream(
     thread.start()
     try:
         yield upstream
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def running_slow_upstream(
+    delay_s: float, slow: Callable[[str, str | None], bool]
+) -> Iterator[tuple[str, list[float]]]:
+    """Answers 200, after ``delay_s`` for the requests ``slow(path, request id)`` picks (not the
+    harness's probes); yields (url, arrival times of the slow requests)."""
+    seen: list[float] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if slow(self.path, self.headers.get("X-Request-ID")):
+                seen.append(time.monotonic())
+                time.sleep(delay_s)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
     finally:
         server.shutdown()
         server.server_close()

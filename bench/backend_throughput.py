@@ -21,7 +21,9 @@ so the best round is its least disturbed one, as ``timeit`` takes the best of it
 the ratio paired inside each round, with its median and range over the rounds (the spread says
 how much the machine disturbed the run). Besides the rate, each measurement reads the CPU time
 the server's processes spent (psutil, master + workers): CPU microseconds per answer, lowest
-and median.
+and median. A CPU-bound server's rate is the CPU it gets over its CPU per answer, so the ratio
+of CPU per answer (bare / kernel clock, paired in each round) estimates the rate ratio too, and
+is the least disturbed by other load of the three estimates printed for the goal.
 After each backend measurement its journal is read: records written, records lost against the
 answers the client counted, and which clocks stamped them (the kernel server must stamp arrival
 and end from the kernel). Goal (issue 10): kernel clock / bare >= 0.9. Never asserted in tests.
@@ -276,9 +278,10 @@ def report(bare: Server, app: Server, kernel: Server, rounds: int) -> None:
         f"  kernel / app clock (cost of the stamps): best {max(kernel.rates) / max(app.rates):.2f}"
         f", paired {_spread(_ratios(kernel, app), '.2f')}"
     )
+    cpu_paired = [b / k for b, k in zip(bare.cpu_us, kernel.cpu_us, strict=True)]
     print(
-        f"  CPU/answer, lowest of each, bare / kernel clock: "
-        f"{min(bare.cpu_us) / min(kernel.cpu_us):.2f}; kernel - app clock: "
+        f"  CPU/answer, bare / kernel clock: paired {_spread(cpu_paired, '.2f')}, lowest of each "
+        f"{min(bare.cpu_us) / min(kernel.cpu_us):.2f}; kernel - app clock: lowest of each "
         f"{min(kernel.cpu_us) - min(app.cpu_us):+.0f} µs"
     )
     for s in (app, kernel):
@@ -288,10 +291,14 @@ def report(bare: Server, app: Server, kernel: Server, rounds: int) -> None:
             f"{s.missing} counted answers missing or duplicated, failure share {share:.3f}; "
             f"clocks {dict(s.clocks)}"
         )
-    for name, value in (("best round of each", best), ("paired median", statistics.median(paired))):
-        print(
-            f"goal kernel clock / bare >= {GOAL} ({name}): {'met' if value >= GOAL else 'NOT met'}"
-        )
+    print(f"goal kernel clock / bare >= {GOAL}, by three estimates:")
+    estimates = (
+        ("rates paired in each round, median", statistics.median(paired)),
+        ("rates, best round of each", best),
+        ("CPU per answer, bare / kernel clock, paired median", statistics.median(cpu_paired)),
+    )
+    for name, value in estimates:
+        print(f"  {name}: {value:.2f} {'met' if value >= GOAL else 'NOT met'}")
 
 
 def main() -> int:

@@ -5,6 +5,8 @@
   retries, on the same server. The adapter marks max_retries and upstream as not judged.
 * With ``keepalive`` and several cached connections, every cached connection that fails gives
   the try back: ``proxy_next_upstream_tries 3`` (2 retries) on one server makes 4 retries.
+* With ``keepalive`` on three servers and tries 2 (one retry), an error on each cached
+  connection gives the try back: 2 retries.
 * With ``keepalive`` on one server, a 503 and an error on a FRESH connection end the request
   after one attempt (the adapter declares resets only, no status).
 * Without ``keepalive``, a single-server upstream never retries: the same failure reaches the
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -208,3 +211,50 @@ def test_without_keepalive_a_single_server_is_never_retried(tmp_path: Path) -> N
             answer = requests.get(sut.url + "/", headers={"X-Request-ID": "r1"}, timeout=10)
     assert answer.status_code == 502
     assert [a.closed for a in up.of("r1")] == [True]  # tries 3 declared, no retry made
+
+
+def test_keepalive_three_servers_exceed_tries_2(tmp_path: Path) -> None:
+    """The issue's second observation: with tries 2 (one retry) on three servers, an error on
+    each server's cached connection gives the try back: 2 retries, one per server."""
+    _skip_without_nginx()
+    cfg = tmp_path / "nginx.conf"
+    cfg.write_text(
+        CONFIG.format(keepalive="        keepalive 8;\n", tries=2).replace(
+            "server {{upstream_hostport}};", "server {{upstream_hostport}} max_fails=0;"
+        )
+    )
+    adapted = nginx.load(cfg, AdapterContext(upstream_servers=3))
+    assert adapted.policy.max_retries == 1
+    assert {a for u in adapted.policy.not_judged for a in u.aspects} == {
+        Aspect.MAX_RETRIES,
+        Aspect.UPSTREAM,
+    }
+    with contextlib.ExitStack() as stack:
+        ups = [
+            stack.enter_context(
+                running_raw_upstream(lambda rid, index, earlier: rid == "r1" and index >= 1)
+            )
+            for _ in range(3)
+        ]
+        sut = stack.enter_context(
+            start_sut(
+                NginxSut(config=cfg, ready_timeout_s=15),
+                listen=("127.0.0.1", free_port()),
+                upstreams=[u.url for u in ups],
+                workdir=tmp_path / "w",
+                base_dir=tmp_path,
+            )
+        )
+        warm = [
+            requests.get(sut.url + "/", headers={"X-Request-ID": f"w{i}"}, timeout=10)
+            for i in range(3)
+        ]
+        answer = requests.get(sut.url + "/", headers={"X-Request-ID": "r1"}, timeout=10)
+    assert [w.status_code for w in warm] == [200] * 3
+    seen = [a for u in ups for a in u.of("r1")]
+    # every server now has a cached connection; r1 failed on each of them: 3 attempts where
+    # tries 2 allows 2, then no untried server was left (nginx's own 502)
+    assert [a.closed for a in seen] == [True] * 3, seen
+    assert all(a.index_on_connection >= 1 for a in seen)
+    assert len(seen) - 1 > adapted.policy.max_retries
+    assert answer.status_code == 502

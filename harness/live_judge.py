@@ -348,7 +348,7 @@ class LiveJudge:
             journals.append(name)
         gaps = zero_delay_gaps(sorted(tmp.glob("calibration-r*.ndjson")))
         paths = [tmp / j for j in journals]
-        eps, evidence = combine(gaps, forward_latencies(paths, records), stamp_summary(paths))
+        tol = combine(gaps, forward_latencies(paths, records), stamp_summary(paths))
         sc = self.scenario
         notes = [
             f"UI session epoch {epoch.index} ({epoch.cause}): profile in force from "
@@ -365,8 +365,10 @@ class LiveJudge:
             scenario=f"{sc.name} (UI epoch {epoch.index})",
             seed=sc.seed,
             alpha=sc.checks.alpha,
-            epsilon_s=eps,
-            epsilon_evidence=evidence,
+            epsilon_s=tol.epsilon_s,
+            epsilon_evidence=tol.evidence,
+            lateness_slack_s=tol.lateness_slack_s,
+            epsilon_parts=tol.parts,
             goals=goals_of(sc),
             checks=sc.checks.only,
             skip_checks=skip,

@@ -58,6 +58,15 @@ class RunManifest(BaseModel):
     alpha: float
     epsilon_s: float
     epsilon_evidence: str
+    lateness_slack_s: float | None = Field(
+        default=None,
+        description="Room of judgements one late sample could fail (null: an older run folder, "
+        "whose epsilon_s was built from maxima and serves as both)",
+    )
+    epsilon_parts: dict[str, float] = Field(
+        default_factory=dict,
+        description="The named parts of ε and the lateness slack, seconds (empty: older folder)",
+    )
     goals: DetectionGoals
     checks: list[str] | None = None
     skip_checks: list[str] = Field(default_factory=list)
@@ -309,6 +318,8 @@ def run_scenario(
         alpha=scenario.checks.alpha,
         epsilon_s=artifacts.epsilon_s,
         epsilon_evidence=artifacts.epsilon_evidence,
+        lateness_slack_s=artifacts.lateness_slack_s,
+        epsilon_parts=artifacts.epsilon_parts,
         goals=goals_of(scenario),
         checks=scenario.checks.only,
         skip_checks=skip,
@@ -468,7 +479,7 @@ def save_interrupted(run_dir: Path, scenario: Scenario, adapted: AdaptedPolicy) 
             )
         )
         journals.append(clean.name)
-    eps, evidence = combine(
+    tol = combine(
         zero_delay_gaps(sorted(run_dir.glob("calibration-r*.ndjson"))),
         forward_latencies([run_dir / j for j in journals], records),
     )
@@ -477,8 +488,10 @@ def save_interrupted(run_dir: Path, scenario: Scenario, adapted: AdaptedPolicy) 
         scenario=scenario.name,
         seed=scenario.seed,
         alpha=scenario.checks.alpha,
-        epsilon_s=eps,
-        epsilon_evidence=evidence,
+        epsilon_s=tol.epsilon_s,
+        epsilon_evidence=tol.evidence,
+        lateness_slack_s=tol.lateness_slack_s,
+        epsilon_parts=tol.parts,
         goals=goals_of(scenario),
         checks=scenario.checks.only,
         skip_checks=skip,
@@ -532,6 +545,7 @@ def verify_run_dir(run_dir: Path) -> Verdict:
         clients,
         alpha=manifest.alpha,
         epsilon_s=manifest.epsilon_s,
+        lateness_slack_s=manifest.lateness_slack_s,
         goals=manifest.goals,
         checks=checks,
         dropped=manifest.dropped_attempts,

@@ -49,7 +49,7 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     a = t.attempts
     row = ctx.client_row
     has = row >= 0
-    eps_us = ctx.epsilon_s * 1e6
+    eps_us = ctx.lateness_slack_s * 1e6
     evidence: list[str] = []
     bad_parts: list[np.ndarray] = []
 

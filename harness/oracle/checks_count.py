@@ -87,7 +87,10 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     unsure = ctx.down.unsure
     after = followed(t, ctx.down.displaced)
-    bad = t.trace[ctx.kinds.success & ~unsure & after]
+    success = ctx.kinds.success
+    bad = t.trace[success & ~unsure & after & ~ctx.abandoned_maybe]
+    evidence = _unsure_note(ctx, np.flatnonzero(success))
+    evidence += _timed_out_note(ctx, success & after & ctx.abandoned_maybe)
     return invariant(
         ctx,
         "stop_on_success",
@@ -95,8 +98,20 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
         judged=t.n_traces,
         ok="no attempt followed a successful one",
         bad="an attempt followed a successful answer",
-        evidence=_unsure_note(ctx, np.flatnonzero(ctx.kinds.success)),
+        evidence=evidence,
     )
+
+
+def _timed_out_note(ctx: CheckContext, rows: np.ndarray) -> list[str]:
+    """An evidence line for followed attempts the SUT may have abandoned at its per-try
+    timeout (``CheckContext.abandoned_maybe``): their journaled outcome is not what it saw."""
+    n = int(rows.sum())
+    if n == 0:
+        return []
+    return [
+        f"not judged: {n} retried attempts whose answer left the backend after the SUT's "
+        "per-try timeout may have fired (it retried on the timeout, not on this outcome)"
+    ]
 
 
 def _describe(ctx: CheckContext, rows: np.ndarray) -> str:
@@ -122,11 +137,13 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
             INV,
             "no attempt failed in a way outside retry_on: nothing to judge",
         )
-    bad_rows = judged_rows[followed(t, ctx.down.displaced)[judged_rows]]
+    follow = followed(t, ctx.down.displaced)
+    bad_rows = judged_rows[follow[judged_rows] & ~ctx.abandoned_maybe[judged_rows]]
     eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
     evidence = [f"non-retryable failures seen: {_describe(ctx, judged_rows)}"]
     evidence += _unsure_note(ctx, np.flatnonzero(seen))
     evidence += ctx.kinds.unjudged_note(np.flatnonzero(every))
+    evidence += _timed_out_note(ctx, seen & follow & ctx.abandoned_maybe)
     if bad_rows.size:
         evidence.append(f"retried anyway: {_describe(ctx, bad_rows)}")
     return invariant(

@@ -14,16 +14,23 @@ per (route profile, method, idempotency key) group from the fault profile, so:
 * traces a deadline or budget legitimately cut short make the success and attempt models
   inapplicable (NOT_APPLICABLE with the count), since neither model describes them.
 
-The jitter test is a Kolmogorov–Smirnov test made tolerant of the timing ε: the empirical CDF is
-compared with the band [F(x - ε), F(x + ε)] rather than F itself. A delay moved by at most ε can
-only shrink that statistic, so the KS p-value stays valid (conservative) under measurement noise.
+The jitter test is a two-sided Kolmogorov–Smirnov test made tolerant of timing noise: the
+empirical CDF of each retry index's delays is compared with the band [F(x - late), F(x + early)]
+rather than F itself. ``early`` is the early tolerance (stamp precision + timer tick: no load
+makes a delay look shorter), ``late`` the lateness tolerance of the backoff check (max of ε and
+the SUT's own forwarding lateness in the same run), and on the late side a share
+:data:`LATE_SHARE_ALLOWED` of the delays may lie beyond even that (a burst of late wake-ups on a
+loaded machine): a correct system's observed CDF is at least F(x - late) - that share. Delays
+moved within the band can only shrink the statistic, so the exact two-sided KS p-value stays
+valid (conservative). It catches delays too short (no backoff, half waits) and a law without
+jitter (every delay at the window's top).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +40,10 @@ from harness.oracle.context import CheckContext
 from harness.oracle.fault_groups import Group
 from harness.oracle.journal import FAULT_KINDS, fault_code
 from harness.oracle.model import GroupModel, group_model, peer_capped
-from harness.oracle.planner import STAMP_PRECISION_S, route_label
+from harness.oracle.planner import route_label
 from harness.oracle.records import FaultKind
 from harness.oracle.results import TITLES, Hypothesis, PendingStat, not_applicable
+from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.oracle.traces import distinct_keys
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
 from harness.policy.expectations import delay_distribution
@@ -47,21 +55,35 @@ MAX_PLOT_SAMPLES = 2000
 StatOut = PendingStat | CheckResult
 
 
-def ks_short(x: npt.NDArray[np.float64], dist: Any, band_s: float) -> tuple[float, float]:
-    """One-sided KS statistic D+ of ``x`` against ``dist`` in the "too short" direction (the
-    empirical CDF above the law shifted left by ``band_s``), and its exact p-value.
+LATE_SHARE_ALLOWED = 0.25
+"""Share of a retry index's delays the jitter test lets lie later than the lateness tolerance."""
 
-    A measured delay is never shorter than the SUT's wait by more than the stamp precision
-    (``band_s``), while load only lengthens delays: so late delays cannot raise D+ and the
-    test keeps its level on a loaded machine. Delays too long are the backoff check's business.
-    """
+
+class BandedKs(NamedTuple):
+    """A banded two-sided KS statistic, its parts and its exact p-value."""
+
+    d: float  # max(d_short, d_long)
+    d_short: float  # empirical CDF above F(x + early): delays too short
+    d_long: float  # F(x - late) - allowed share above the empirical CDF: delays too long
+    p_value: float
+
+
+def ks_banded(
+    x: npt.NDArray[np.float64], dist: Any, early_s: float, late_s: float, late_share: float
+) -> BandedKs:
+    """Two-sided KS of ``x`` against ``dist`` with the band [F(x - late_s) - late_share,
+    F(x + early_s)] in place of F (see the module docstring), and the exact two-sided p-value
+    (``scipy.stats.kstwo``, Simard & L'Ecuyer), valid for any band since the banded statistic
+    never exceeds the plain one of the true law."""
     from scipy import stats
 
     n = x.size
     xs = np.sort(x)
     i = np.arange(1, n + 1)
-    d = float(max((i / n - dist.cdf(xs + band_s)).max(), 0.0))
-    return d, float(stats.ksone.sf(d, n)) if d > 0 else 1.0
+    d_short = float(max((i / n - dist.cdf(xs + early_s)).max(), 0.0))
+    d_long = float(max((dist.cdf(xs - late_s) - (i - 1) / n).max() - late_share, 0.0))
+    d = max(d_short, d_long)
+    return BandedKs(d, d_short, d_long, float(stats.kstwo.sf(d, n)) if d > 0 else 1.0)
 
 
 def sized(
@@ -101,11 +123,23 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
     per_index: dict[str, Any] = {}
     evidence: list[str] = []
     near_down = ctx.down.stat_excluded[t.trace]
-    eligible = (t.pos >= 1) & ~ctx.delays.ra_applies & ~near_down
+    # a delay after an attempt the SUT may have abandoned at its per-try timeout began at an
+    # unseen instant (measured too short): not a sample of the law
+    after_timeout = np.zeros(len(t.pos), bool)
+    retry_rows = np.flatnonzero(t.pos >= 1)
+    after_timeout[retry_rows] = ctx.end_not_a_bound[retry_rows - 1]
+    n_timeout = int((after_timeout & ~near_down & ~ctx.delays.ra_applies).sum())
+    if n_timeout:
+        evidence.append(
+            f"{n_timeout} delays after an attempt that hung, lost its client, or that the SUT "
+            "may have abandoned at its per-try timeout left out (they began at an unseen instant)"
+        )
+    eligible = (t.pos >= 1) & ~ctx.delays.ra_applies & ~near_down & ~after_timeout
     n_down = int(((t.pos >= 1) & ~ctx.delays.ra_applies & near_down).sum())
     if n_down:
         evidence.append(f"{n_down} delays of requests that may overlap a down replica left out")
     best: tuple[float, int, int] | None = None  # (share of plan, n, planned) of the best index
+    tol, tol_source = ctx.lateness_tolerance
     for k, dist in dists.items():
         rows = np.flatnonzero(eligible & (t.pos == k))
         x = ctx.delays.delay_s[rows]
@@ -125,17 +159,19 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
             if x.size:
                 evidence.append(f"retry {k}: only {x.size} delays, not tested")
             continue
-        d, pv = ks_short(x, dist, STAMP_PRECISION_S)
+        ks = ks_banded(x, dist, EARLY_TOLERANCE_S, tol, LATE_SHARE_ALLOWED)
         mean_ratio = float(np.mean(x) / dist.mean()) if dist.mean() > 0 else float("nan")
         hyps.append(
             Hypothesis(
                 label=f"retry {k}",
-                test=f"one-sided Kolmogorov–Smirnov (too short) vs {dist.dist.name}"
-                f"[{lo:.4g}, {lo + scale:.4g}] − {STAMP_PRECISION_S * 1e3:g} ms",
-                p_value=pv,
-                statistic=d,
+                test=f"two-sided Kolmogorov–Smirnov vs {dist.dist.name}"
+                f"[{lo:.4g}, {lo + scale:.4g}], band −{EARLY_TOLERANCE_S * 1e3:g} ms / "
+                f"+{tol * 1e3:.2f} ms with {LATE_SHARE_ALLOWED:.0%} allowed later",
+                p_value=ks.p_value,
+                statistic=ks.d,
                 n=int(x.size),
-                effect=f"D+={d:.3f}, mean delay {mean_ratio:.2f}× the model's",
+                effect=f"too short D={ks.d_short:.3f}, too long D={ks.d_long:.3f} (beyond the "
+                f"allowed share), mean delay {mean_ratio:.2f}× the model's",
             )
         )
     if not hyps:
@@ -151,9 +187,9 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
         hypotheses=hyps,
         n=n,
         n_planned=n_planned,
-        summary=f"delays vs the declared jitter law at {len(hyps)} retry indices (too short by "
-        f"more than the stamp precision {STAMP_PRECISION_S * 1e3:g} ms: the smallest shortfall "
-        "it sees)",
+        summary=f"delays vs the declared jitter law at {len(hyps)} retry indices, two-sided (too "
+        f"short by more than the early tolerance {EARLY_TOLERANCE_S * 1e3:g} ms; too long by "
+        f"more than {tol * 1e3:.2f} ms ({tol_source}) in over {LATE_SHARE_ALLOWED:.0%} of delays)",
         evidence=evidence,
         data={
             "per_index": per_index,

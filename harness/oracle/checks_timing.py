@@ -26,15 +26,11 @@ import numpy as np
 from harness.oracle.budget import budget_times, count_in, limit
 from harness.oracle.context import CheckContext
 from harness.oracle.journal import fault_code
-from harness.oracle.planner import (
-    STAMP_PRECISION_S,
-    late_reference,
-    late_share_under,
-    sign_test_n,
-)
+from harness.oracle.planner import late_reference, late_share_under, sign_test_n
 from harness.oracle.records import FaultKind
 from harness.oracle.results import Hypothesis, PendingStat, invariant, not_applicable
-from harness.oracle.verdict import CheckKind, CheckResult, Outcome
+from harness.oracle.tolerances import EARLY_TOLERANCE_S
+from harness.oracle.verdict import CheckKind, CheckResult
 from harness.policy.expectations import delay_window
 
 INV = CheckKind.INVARIANT
@@ -70,26 +66,6 @@ def _down_delays(ctx: CheckContext, retry: np.ndarray) -> tuple[np.ndarray, list
     return retry[~down], [note]
 
 
-def lateness_tolerance(ctx: CheckContext) -> tuple[float, str]:
-    """How late a delay may be before it counts as late, and where that number comes from.
-
-    The larger of the measured timing tolerance ε and the 90th percentile of the SUT's own
-    forwarding lateness in the same run (client send to the first attempt's arrival): a SUT
-    whose threads wake late under load forwards late too, and that is the machine, not the
-    policy.
-    """
-    eps = ctx.epsilon_s
-    fwd = ctx.forwarding_lateness_s
-    if fwd.size >= 20:
-        p90 = float(np.quantile(fwd, 0.9))
-        if p90 > eps:
-            return p90, (
-                f"the SUT's own forwarding lateness in this run (90th percentile of "
-                f"{fwd.size} first attempts: {p90 * 1e3:.1f} ms > ε={eps * 1e3:.1f} ms)"
-            )
-    return eps, f"the measured timing tolerance ε={eps * 1e3:.1f} ms"
-
-
 def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
     """Early delays are judged one by one against the stamp precision; late delays by index,
     with a sign test on the share later than the declared median + tolerance (load makes some
@@ -104,10 +80,17 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
     rows, evidence = _down_delays(ctx, rows)
     if rows.size == 0:
         return not_applicable("backoff_window", INV, evidence[0], judged=0, eligible=eligible)
-    prec = STAMP_PRECISION_S
+    prec = EARLY_TOLERANCE_S
     lo, hi, _ = ctx.delays.window
     d = ctx.delays.delay_s[rows]
-    short = d < lo[rows] - prec
+    after_timeout = ctx.end_not_a_bound[rows - 1]
+    short = (d < lo[rows] - prec) & ~after_timeout
+    if after_timeout.any():
+        evidence.append(
+            f"early side not judged for {int(after_timeout.sum())} delays after an attempt that "
+            "hung, lost its client, or that the SUT may have abandoned at its per-try timeout "
+            "before the answer left (its end stamp is no bound: the delay began unseen)"
+        )
     if short.any():
         gap = np.where(short, lo[rows] - d, -np.inf)
         worst = int(np.argmax(gap))
@@ -126,7 +109,7 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
         evidence.append(
             "retries go to a different upstream peer (nginx/Kong): delays are immediate"
         )
-    tol, tol_source = lateness_tolerance(ctx)
+    tol, tol_source = ctx.lateness_tolerance
     excess = ctx.goals.detect.delay_excess
     a = ctx.plan.per_check_alpha
     hyps: list[Hypothesis] = []
@@ -174,12 +157,14 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
     evidence.insert(
         0,
         f"smallest deviation it could see: a delay {prec * 1e3:g} ms shorter than its window "
-        f"(stamp precision); lateness beyond {tol * 1e3:.1f} ms ({tol_source}) in most delays of "
-        f"an index ({'; '.join(seen) or 'no index with a finite window'})",
+        f"(early tolerance: stamp precision + timer tick); lateness beyond {tol * 1e3:.1f} ms "
+        f"({tol_source}) in most delays of an index "
+        f"({'; '.join(seen) or 'no index with a finite window'})",
     )
     data = {
         "per_index": _per_index_data(ctx, rows),
         "epsilon_s": ctx.epsilon_s,
+        "lateness_slack_s": ctx.lateness_slack_s,
         "precision_s": prec,
         "late_tolerance_s": tol,
         "judged": judged,
@@ -232,15 +217,15 @@ def retry_after(ctx: CheckContext) -> CheckResult:
         return not_applicable("retry_after", INV, evidence[0], judged=0, eligible=eligible)
     evidence.insert(
         0,
-        f"smallest deviation it could see: a retry {ctx.epsilon_s * 1e3:.1f} ms (ε) earlier "
-        "than the Retry-After value",
+        f"smallest deviation it could see: a retry {EARLY_TOLERANCE_S * 1e3:g} ms (early "
+        "tolerance: stamp precision + timer tick) earlier than the Retry-After value",
     )
     ra = a.retry_after_s[rows - 1]
     if rule.max_s is not None:
         ra = np.minimum(ra, rule.max_s)
-    judged = ra > 0
+    judged = (ra > 0) & ~ctx.end_not_a_bound[rows - 1]
     d = ctx.delays.delay_s[rows]
-    bad = judged & (d < ra - ctx.epsilon_s)
+    bad = judged & (d < ra - EARLY_TOLERANCE_S)
     if bad.any():
         gap = np.where(bad, ra - d, -np.inf)
         w = int(np.argmax(gap))
@@ -254,14 +239,71 @@ def retry_after(ctx: CheckContext) -> CheckResult:
         t.trace[rows[bad]],
         judged=int(judged.sum()),
         eligible=eligible - int(rows.size) + int(judged.sum()),
-        ok="every retry waited at least the Retry-After value (- ε)",
+        ok="every retry waited at least the Retry-After value (- early tolerance)",
         bad="a retry came before the Retry-After value",
         evidence=evidence,
         unit="delays",
     )
 
 
-def per_try_timeout(ctx: CheckContext) -> CheckResult:
+def _most_beyond(label: str, excess_s: np.ndarray, tol: float, what: str) -> Hypothesis:
+    """The one-sided sign test of "at most half of the samples lie beyond ``tol``" on
+    ``excess_s`` (seconds past the declared limit): load may make some late, never most
+    (issue 8.2); a defect (an ignored timeout or deadline) makes most of them late."""
+    from scipy import stats
+
+    n = int(excess_s.size)
+    late = int((excess_s > tol).sum())
+    pv = float(stats.binom.sf(late - 1, n, 0.5)) if late else 1.0
+    return Hypothesis(
+        label=label,
+        test="sign test (one-sided): at most half the samples beyond the limit + tolerance",
+        p_value=pv,
+        statistic=late / n if n else 0.0,
+        n=n,
+        effect=f"{late} of {n} {what} beyond {tol * 1e3:.1f} ms",
+    )
+
+
+def _late_pending(
+    ctx: CheckContext,
+    name: str,
+    hyps: list[Hypothesis],
+    suspicious: int,
+    n: int,
+    summary: str,
+    evidence: list[str],
+    data: dict[str, Any],
+) -> PendingStat:
+    """A lateness judgement as a sign test: conclusive when nothing lay beyond the lateness
+    slack (maxima: load explains every sample), or when the sample is large enough to reject
+    even if every sample were late; otherwise inconclusive ("no power") rather than a pass."""
+    need = sign_test_n(1.0, ctx.plan.per_check_alpha, ctx.goals.power)
+    no_power = None
+    if suspicious and n < need:
+        no_power = (
+            f"{suspicious} samples beyond the lateness slack, but only {n} to test: fewer than "
+            f"the {need} a sign test needs at this α to tell a defect from load"
+        )
+    return PendingStat(
+        name=name,
+        hypotheses=hyps,
+        n=n,
+        n_planned=need if suspicious else 0,
+        summary=summary,
+        evidence=evidence,
+        data=data,
+        conclusive=True,
+        no_power=no_power,
+    )
+
+
+def per_try_timeout(ctx: CheckContext) -> CheckResult | PendingStat:
+    """Hung attempts, each expected to be abandoned at the per-try timeout. A hung attempt ends
+    on the app clock when the backend notices the SUT left, and its arrival trails the SUT's
+    send by the forwarding time: neither side is a wire-stamped fact, so both are judged as
+    lateness is, by sign tests against the lateness tolerance (held too long in most of them;
+    abandoned too early in most of them), never sample by sample."""
     p = ctx.policy
     if p.per_try_timeout_s is None:
         return not_applicable("per_try_timeout", INV, "the policy declares no per-try timeout")
@@ -279,11 +321,10 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
     if rows.size == 0:
         reason = evidence[0] if evidence else "no attempt hung: nothing to judge"
         return not_applicable("per_try_timeout", INV, reason, judged=0, eligible=int(hung.sum()))
-    eps = ctx.epsilon_s
+    slack = ctx.lateness_slack_s
+    tol, tol_source = ctx.lateness_tolerance
     ptt = p.per_try_timeout_s
     dur = (a.end_us[rows] - a.arrival_us[rows]) / 1e6
-    late = dur > ptt + eps
-    early = dur < ptt - eps
     excuse = np.zeros(rows.size, bool)
     tr = t.trace[rows]
     down = ctx.down.overlap[tr]
@@ -291,78 +332,93 @@ def per_try_timeout(ctx: CheckContext) -> CheckResult:
         # an overlapping trace may have had an unseen first attempt: count from the client's send
         first_us = np.where(down, ctx.down.span_start_us[tr], a.arrival_us[t.start[tr]])
         deadline = first_us / 1e6 + p.deadline_s
-        excuse |= a.arrival_us[rows] / 1e6 + ptt >= deadline - eps
+        excuse |= a.arrival_us[rows] / 1e6 + ptt >= deadline - slack
         excuse |= down & (ctx.client_row[tr] < 0)
     if ctx.clients is not None:
         row = ctx.client_row[t.trace[rows]]
         has = row >= 0
         c_end = np.full(rows.size, np.inf)
         c_end[has] = ctx.clients.end_us[row[has]] / 1e6
-        excuse |= c_end < a.arrival_us[rows] / 1e6 + ptt - eps
-    early &= ~excuse
+        excuse |= c_end < a.arrival_us[rows] / 1e6 + ptt - slack
     # a hang the backend ended at its own bound before the timeout was a reset to the SUT
     # (attempt_kinds.AttemptKinds.hang_ended_by_bound): nothing to abandon, so not "early"
-    bound = early & ~a.client_gone[rows]
+    bound = ~a.client_gone[rows] & (dur < ptt) & ~excuse
     if bound.any():
-        early &= ~bound
         evidence.append(
             f"{int(bound.sum())} hangs ended at the backend's own bound before the timeout "
             "(the SUT saw the connection close, a reset): not judged as abandoned early"
         )
+    excuse |= bound
+    held = dur - ptt
+    short = (ptt - dur)[~excuse]
+    hyps = [
+        _most_beyond("held too long", held, tol, "hung attempts held"),
+        _most_beyond("abandoned too early", short, tol, "hung attempts abandoned early"),
+    ]
+    suspicious = int((held > slack).sum() + (short > slack).sum())
     evidence.insert(
         0,
-        f"smallest deviation it could see: a hung attempt held or abandoned {eps * 1e3:.1f} ms "
-        "(ε) off the timeout",
+        f"smallest deviation it could see: most hung attempts held or abandoned "
+        f"{tol * 1e3:.1f} ms ({tol_source}) off the timeout",
     )
-    if late.any():
+    if excuse.any():
         evidence.append(
-            f"{int(late.sum())} hung attempts held longer than {ptt:.3f} s + ε "
-            f"(longest {dur[late].max():.3f} s)"
+            f"{int(excuse.sum())} hung attempts cut short by the deadline or the client left out "
+            "of the early side"
         )
-    if early.any():
+    if suspicious:
         evidence.append(
-            f"{int(early.sum())} hung attempts abandoned before {ptt:.3f} s - ε "
-            f"(shortest {dur[early].min():.3f} s)"
+            f"{int((held > slack).sum())} held longer than {ptt:.3f} s + lateness slack "
+            f"{slack * 1e3:.1f} ms, {int((short > slack).sum())} abandoned before {ptt:.3f} s - "
+            "slack (on a loaded machine single samples may be: judged by the sign tests)"
         )
-    return invariant(
+    return _late_pending(
         ctx,
         "per_try_timeout",
-        t.trace[rows[late | early]],
-        judged=int(rows.size),
-        eligible=int(hung.sum()),
-        ok=f"every hung attempt was abandoned at {ptt:.3f} s ± ε",
-        bad=f"a hung attempt was not abandoned at the per-try timeout {ptt:.3f} s ± ε",
-        evidence=evidence,
-        unit="hung attempts",
+        hyps,
+        suspicious,
+        int(rows.size),
+        f"hung attempts vs the {ptt:.3f} s per-try timeout: most neither held beyond nor "
+        f"abandoned before it by more than {tol * 1e3:.1f} ms ({int(rows.size)} judged)",
+        evidence,
+        {"judged": int(rows.size), "eligible": int(hung.sum()), "late_tolerance_s": tol},
     )
 
 
-def overall_deadline(ctx: CheckContext) -> CheckResult:
+def overall_deadline(ctx: CheckContext) -> CheckResult | PendingStat:
+    """No attempt starts after the deadline. An attempt's arrival trails the SUT's send by the
+    forwarding time, which load lengthens, so the attempts that arrived after the deadline are
+    judged as lateness is: a sign test of "most of them lie beyond the lateness tolerance"
+    (a SUT that ignores its deadline keeps retrying long after it), never one by one."""
     p = ctx.policy
     if p.deadline_s is None:
         return not_applicable("overall_deadline", INV, "the policy declares no overall deadline")
     t = ctx.traces
     a = t.attempts
-    eps_us = ctx.epsilon_s * 1e6
-    limit_us = a.arrival_us[t.start] + p.deadline_s * 1e6 + eps_us
+    tol, tol_source = ctx.lateness_tolerance
+    slack = ctx.lateness_slack_s
+    limit_us = a.arrival_us[t.start] + p.deadline_s * 1e6
     # a displaced attempt (late stamp of a paused replica) may have been sent in time; an unseen
     # earlier first attempt would only move the limit earlier, so the rest stays sound
     displaced = ctx.down.displaced
-    late_rows = np.flatnonzero((a.arrival_us > limit_us[t.trace]) & ~displaced)
-    bad = [t.trace[late_rows]]
+    after = np.flatnonzero((a.arrival_us > limit_us[t.trace]) & ~displaced)
+    over = (a.arrival_us[after] - limit_us[t.trace[after]]) / 1e6
+    bad: list[np.ndarray] = []
     evidence = [
-        f"smallest deviation it could see: an attempt {ctx.epsilon_s * 1e3:.1f} ms (ε) past "
-        "the deadline"
+        f"smallest deviation it could see: most attempts that arrived after the deadline "
+        f"arriving {tol * 1e3:.1f} ms ({tol_source}) past it"
     ]
     if displaced.any():
         evidence.append(
             f"not judged: {int(displaced.sum())} attempts journaled late by a paused replica"
         )
-    if late_rows.size:
-        over = (a.arrival_us[late_rows] - limit_us[t.trace[late_rows]]) / 1e6
+    hyps = []
+    if after.size:
+        hyps.append(_most_beyond("attempts after the deadline", over, tol, "attempts"))
         evidence.append(
-            f"{late_rows.size} attempts started after the deadline of {p.deadline_s:.3f} s + ε "
-            f"(worst by {over.max() * 1e3:.1f} ms)"
+            f"{after.size} attempts arrived after the deadline of {p.deadline_s:.3f} s "
+            f"(worst by {over.max() * 1e3:.1f} ms; {int((over > slack).sum())} beyond the "
+            f"lateness slack {slack * 1e3:.1f} ms)"
         )
     # the client's wait: bounded by the deadline when it cuts attempts in flight; when it only
     # stops NEW attempts (nginx, Caddy, Traefik), an attempt started just before it may run its
@@ -377,26 +433,29 @@ def overall_deadline(ctx: CheckContext) -> CheckResult:
                 "attempt)"
                 if bound_s is None
                 else f"client waits are judged against deadline + per-try timeout = "
-                f"{bound_s:.3f} s (+ the lateness tolerance)"
+                f"{bound_s:.3f} s (+ the lateness tolerance, by a sign test)"
             )
         )
     no_power = None
     if ctx.clients is not None and bound_s is not None:
         no_power = _client_waits(ctx, bound_s, evidence, bad)
-    result = invariant(
+    pending = _late_pending(
         ctx,
         "overall_deadline",
-        np.concatenate(bad),
-        judged=t.n_traces,
-        ok=f"no attempt started after the {p.deadline_s:.3f} s deadline (+ ε)",
-        bad=f"the {p.deadline_s:.3f} s deadline was overrun",
-        evidence=evidence,
+        hyps,
+        int((over > slack).sum()),
+        int(after.size),
+        f"attempts after the {p.deadline_s:.3f} s deadline: {after.size}, most within "
+        f"{tol * 1e3:.1f} ms of it ({t.n_traces} requests judged)",
+        evidence,
+        {"judged": t.n_traces, "eligible": t.n_traces, "late_tolerance_s": tol},
     )
-    if no_power is None or result.outcome is Outcome.FAIL:
-        return result
-    return result.model_copy(
-        update={"outcome": Outcome.INCONCLUSIVE, "summary": f"no power: {no_power}"}
-    )
+    if bad:
+        pending.exact_failures = np.concatenate(bad)
+        pending.exact_reason = f"overran the {p.deadline_s:.3f} s deadline (client's wait)"
+    if no_power is not None and pending.no_power is None:
+        pending.no_power = no_power
+    return pending
 
 
 def _client_waits(
@@ -419,7 +478,7 @@ def _client_waits(
     if n == 0:
         return None
     what = "the deadline" if ctx.policy.deadline_cuts_attempts else "deadline + per-try timeout"
-    tol, tol_source = lateness_tolerance(ctx)
+    tol, tol_source = ctx.lateness_tolerance
     beyond = latency > bound_s + tol
     k = int(beyond.sum())
     a = ctx.plan.per_check_alpha
@@ -450,7 +509,7 @@ def retry_budget(ctx: CheckContext) -> CheckResult:
     if rows.size == 0:
         return not_applicable("retry_budget", INV, "no retry in the run: nothing to judge")
     bt = budget_times(ctx.traces)
-    eps = ctx.epsilon_s * 1e6
+    eps = ctx.lateness_slack_s * 1e6
     w = b.window_s * 1e6
     evidence = []
     eligible = int(rows.size)

@@ -32,11 +32,12 @@ from harness.oracle.attempt_kinds import AttemptKinds
 from harness.oracle.delays import Delays
 from harness.oracle.down import DownView, down_view
 from harness.oracle.fault_groups import FaultGroups
-from harness.oracle.journal import ClientTable
+from harness.oracle.journal import ClientTable, fault_code
 from harness.oracle.planner import DetectionGoals, SamplePlan
-from harness.oracle.records import DownWindow
+from harness.oracle.records import DownWindow, FaultKind
 from harness.oracle.stop_excuses import StopExcuses, UpstreamPeers
 from harness.oracle.sut_made import SutMade, sut_made
+from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.oracle.traces import Traces
 from harness.policy.model import RetryPolicy
 
@@ -53,7 +54,8 @@ class CheckContext:
     profile: FaultProfile
     traces: Traces
     clients: ClientTable | None
-    epsilon_s: float
+    epsilon_s: float  # ε: shapes (harness.oracle.tolerances)
+    lateness_slack_s: float  # what one late sample could fail
     alpha: float
     plan: SamplePlan
     dropped: int = 0
@@ -84,7 +86,7 @@ class CheckContext:
             self.peers,
             self.clients,
             self.client_row,
-            self.epsilon_s,
+            self.lateness_slack_s,
             self.run_end_us,
         )
 
@@ -96,7 +98,11 @@ class CheckContext:
     def down(self) -> DownView:
         """What the replicas' down windows may hide (all empty masks when there are none)."""
         return down_view(
-            self.traces, self.clients, self.client_row, self.down_windows, self.epsilon_s * 1e6
+            self.traces,
+            self.clients,
+            self.client_row,
+            self.down_windows,
+            self.lateness_slack_s * 1e6,
         )
 
     @cached_property
@@ -132,6 +138,70 @@ class CheckContext:
         ok = (row >= 0) & ~self.down.overlap
         first = t.attempts.arrival_us[t.start[ok]]
         return np.asarray((first - self.clients.start_us[row[ok]]) / 1e6, np.float64)
+
+    @cached_property
+    def abandoned_maybe(self) -> npt.NDArray[np.bool_]:
+        """Per attempt: the SUT may have abandoned it at its per-try timeout before its answer
+        left the backend, so what the SUT acted on was the timeout, not the journaled outcome.
+
+        The SUT's timer for attempt j starts when it sends j, no earlier than a lower bound
+        L(j): the client's send for j = 0 (no bound without a client record), and for j >= 1
+        min(end(j - 1), L(j - 1) + per-try timeout) (it sent j after it read j - 1's answer, or
+        after j - 1 timed out). It may have fired before the end stamp when L(j) + timeout -
+        early tolerance <= end(j). On a loaded machine a slow backend or a late connect makes
+        this real: a 200 or 503 journaled after the proxy had moved on, and a retry that arrived
+        before its previous attempt ended. All False without a per-try timeout.
+        """
+        t = self.traces
+        a = t.attempts
+        out = np.zeros(len(a), bool)
+        ptt = self.policy.per_try_timeout_s
+        if ptt is None or len(a) == 0:
+            return out
+        ptt_us = ptt * 1e6
+        lower = np.full(len(a), -np.inf)
+        row = self.client_row
+        has = row >= 0
+        if self.clients is not None:
+            first = t.start[has]
+            lower[first] = self.clients.start_us[row[has]]
+        end = a.end_us.astype(np.float64)
+        for k in range(1, int(t.pos.max()) + 1 if len(a) else 1):
+            sel = np.flatnonzero(t.pos == k)
+            lower[sel] = np.minimum(end[sel - 1], lower[sel - 1] + ptt_us)
+        out[:] = lower + ptt_us - EARLY_TOLERANCE_S * 1e6 <= end
+        return out
+
+    @cached_property
+    def end_not_a_bound(self) -> npt.NDArray[np.bool_]:
+        """Per attempt: its end stamp is no bound on when the SUT was done with it, so a delay
+        measured from it may look shorter than the SUT's wait: the SUT may have abandoned it at
+        its per-try timeout (:attr:`abandoned_maybe`), or it hung or its client went away (the
+        end is the app clock noticing the SUT left). The early side of the next delay is not
+        judged from it."""
+        a = self.traces.attempts
+        hang = a.fault == fault_code(FaultKind.HANG)
+        return np.asarray(self.abandoned_maybe | hang | a.client_gone, np.bool_)
+
+    @cached_property
+    def lateness_tolerance(self) -> tuple[float, str]:
+        """How late a delay may be before it counts as late in a *shape* judgement (lateness
+        sign test, jitter law's late band), and where that number comes from.
+
+        The larger of ε and the 90th percentile of the SUT's own forwarding lateness in the same
+        run (client send to the first attempt's arrival): a SUT whose threads wake late under
+        load forwards late too, and that is the machine, not the policy.
+        """
+        eps = self.epsilon_s
+        fwd = self.forwarding_lateness_s
+        if fwd.size >= 20:
+            p90 = float(np.quantile(fwd, 0.9))
+            if p90 > eps:
+                return p90, (
+                    f"the SUT's own forwarding lateness in this run (90th percentile of "
+                    f"{fwd.size} first attempts: {p90 * 1e3:.1f} ms > ε={eps * 1e3:.2f} ms)"
+                )
+        return eps, f"the measured timing tolerance ε={eps * 1e3:.2f} ms"
 
     @cached_property
     def run_end_us(self) -> int:

@@ -21,9 +21,10 @@ Closed forms used:
   every request succeeds, the chance that at least one failure shows up);
 * attempt distribution: "one extra retry" puts mass where the model has none, so one trace there
   suffices (chance >= power); "one retry too few" by the non-central χ² power of the G-test;
-* jitter distribution (delays too short): the one-sided Kolmogorov–Smirnov critical value
-  sqrt(ln(1/α) / 2) against the largest CDF gap Δ between the declared law and the law of delays
-  ``delay_shortfall`` short, beyond the stamp precision: n = ((K_α + z_power / 2) / Δ)²;
+* jitter distribution (two-sided; planned for delays too short): the two-sided
+  Kolmogorov–Smirnov critical value sqrt(ln(2/α) / 2) against the largest CDF gap Δ between the
+  declared law and the law of delays ``delay_shortfall`` short, beyond the early tolerance:
+  n = ((K_α + z_power / 2) / Δ)²;
 * backoff lateness (delays too long): the one-sided sign test of "at most half the delays are
   later than the declared median by more than the tolerance", against delays ``delay_excess``
   too long, computed exactly from the binomial law;
@@ -42,16 +43,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fake_backends.profile import FaultProfile, Faults
 from harness.oracle.model import GroupModel, group_model, peer_capped
+from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.policy.expectations import delay_distribution, delay_window
 from harness.policy.model import Aspect, RetryPolicy
 
 DEFAULT_ALPHA = 0.001
 DEFAULT_POWER = 0.9
-STAMP_PRECISION_S = 0.001
-"""How much shorter a measured delay may look than the SUT's real wait. Both stamps come from the
-same host clock (µs); the backend stamps an attempt's end before its answer leaves and the next
-attempt's arrival after it came in, so transport and load only ever make a delay look longer.
-1 ms allows for SUT timers that tick in milliseconds."""
 _MAX_N = 10**9
 CONCLUDE_MISS = 1e-3
 """Chance, per planned sample count, that a run sized by
@@ -363,9 +360,10 @@ def ks_gap(dist: Any, shortfall: float, band_s: float) -> float:
     return float(max((alt - dist.cdf(xs + band_s)).max(), 0.0))
 
 
-def ks_one_sided_critical(a: float) -> float:
-    """Asymptotic critical value of sqrt(n)·D+ (one-sided KS) at level ``a``."""
-    return math.sqrt(math.log(1 / a) / 2)
+def ks_two_sided_critical(a: float) -> float:
+    """Asymptotic critical value of sqrt(n)·D (two-sided KS) at level ``a`` (the bound
+    P(sqrt(n)·D > t) <= 2·exp(-2t²), Dvoretzky–Kiefer–Wolfowitz–Massart)."""
+    return math.sqrt(math.log(2 / a) / 2)
 
 
 def retries_at(models: Sequence[tuple[GroupModel, float]], k: int) -> float:
@@ -439,16 +437,16 @@ def _plan_jitter(
     short = goals.detect.delay_shortfall
     if short is None:
         return None
-    k_crit = ks_one_sided_critical(a)
+    k_crit = ks_two_sided_critical(a)
     zb = float(stats.norm.ppf(goals.power))
     per_index: dict[int, tuple[int, float, str]] = {}
     for k in range(1, policy.max_retries + 1):
         dist = delay_distribution(policy, k)
         if dist is None:
             continue
-        gap = ks_gap(dist, short, STAMP_PRECISION_S)
+        gap = ks_gap(dist, short, EARLY_TOLERANCE_S)
         n_k = _ceil(((k_crit + zb / 2) / gap) ** 2) if gap > 0 else _MAX_N
-        per_index[k] = (n_k, gap, f"one-sided KS gap {gap:.3f}")
+        per_index[k] = (n_k, gap, f"KS gap {gap:.3f} on the short side of a two-sided test")
     return _indexed_plan(
         "jitter_distribution", per_index, models, "delays", f"detect delays {short:.0%} short"
     )

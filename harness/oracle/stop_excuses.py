@@ -88,7 +88,7 @@ class StopExcuses:
     peers: UpstreamPeers
     clients: ClientTable | None
     client_row: I64  # per request: its client record, -1 if none
-    epsilon_s: float
+    lateness_slack_s: float
     run_end_us: int
 
     @cached_property
@@ -97,7 +97,7 @@ class StopExcuses:
         t = self.traces
         p = self.policy
         a = t.attempts
-        eps_us = self.epsilon_s * 1e6
+        eps_us = self.lateness_slack_s * 1e6
         _, hi = self.delays.next_window
         hi_us = np.where(np.isfinite(hi), hi, 1e12) * 1e6
         t_end = a.end_us[t.last_row]
@@ -108,7 +108,7 @@ class StopExcuses:
             excused[DEADLINE] = np.asarray(t_end + hi_us + eps_us >= deadline)
         if p.budget is not None:
             bt = budget_times(t)
-            excused[BUDGET] = exhausted_near(p.budget, bt, t_end, hi_us, self.epsilon_s)
+            excused[BUDGET] = exhausted_near(p.budget, bt, t_end, hi_us, self.lateness_slack_s)
         if p.different_upstream and p.upstream_once:  # the rule of model.peer_capped
             excused[NO_PEER] = np.asarray(self.peers.tried >= self.peers.reachable)
         if self.clients is not None:

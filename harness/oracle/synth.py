@@ -46,7 +46,8 @@ from harness.policy.expectations import (
     is_retryable_status,
     nominal_delay,
 )
-from harness.policy.model import JitterModel, RetryPolicy
+from harness.policy.jitter_laws import law_of
+from harness.policy.model import RetryPolicy
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -339,23 +340,7 @@ class _Sim:
         elif self.defect is Defect.NO_JITTER:
             out = np.full(n, d)
         else:
-            match b.jitter:
-                case JitterModel.NONE:
-                    out = np.full(n, d)
-                case JitterModel.FULL:
-                    out = u * d
-                case JitterModel.EQUAL:
-                    out = d / 2 + u * d / 2
-                case JitterModel.PERCENT:
-                    out = d * (1 - b.jitter_fraction + 2 * b.jitter_fraction * u)
-                case JitterModel.ADDITIVE:
-                    raw = d + u * b.jitter_s
-                    out = raw if b.cap_s is None else np.minimum(raw, b.cap_s)
-                case JitterModel.DECORRELATED:
-                    hi = np.maximum(3 * prev, b.base_s)
-                    out = b.base_s + u * (hi - b.base_s)
-                    if b.cap_s is not None:
-                        out = np.minimum(out, b.cap_s)
+            out = law_of(b).sample(b, d, u, prev)
         if self.defect is Defect.NO_BACKOFF:
             out = np.zeros(n)
         elif self.defect is Defect.HALF_BACKOFF:

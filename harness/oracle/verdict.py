@@ -72,7 +72,15 @@ class Verdict(BaseModel):
     scenario: str | None = None
     outcome: Outcome = Field(description="fail if any check fails, else inconclusive if any is")
     alpha: float = Field(description="Family-wise false-failure rate of the statistical checks")
-    epsilon_s: float = Field(description="Timing tolerance used")
+    epsilon_s: float = Field(
+        description="Timing tolerance ε: stamp precision + a high percentile of the run's "
+        "zero-delay gaps; judges shapes (jitter law, lateness floor)"
+    )
+    lateness_slack_s: float | None = Field(
+        default=None,
+        description="Room of judgements one late sample could fail (deadline, per-try timeout, "
+        "budget windows, stop excuses, client agreement); null: as epsilon_s",
+    )
     traces: int
     attempts: int = Field(description="Journaled attempts, those without a request id included")
     untraced_attempts: int = Field(

@@ -44,6 +44,7 @@ from harness.oracle.planner import (
 )
 from harness.oracle.records import DownWindow
 from harness.oracle.results import PendingStat, finish_stat, holm
+from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.oracle.traces import build_traces
 from harness.oracle.verdict import CheckResult, Outcome, Verdict
 from harness.policy.model import Aspect, RetryPolicy
@@ -100,6 +101,7 @@ def verify(
     *,
     alpha: float = DEFAULT_ALPHA,
     epsilon_s: float,
+    lateness_slack_s: float | None = None,
     goals: DetectionGoals | None = None,
     checks: Collection[str] | None = None,
     dropped: int = 0,
@@ -120,6 +122,9 @@ def verify(
         raise BadInput(f"must be in (0, 1) (got {alpha})", field="alpha")
     if epsilon_s < 0:
         raise BadInput(f"must be >= 0 (got {epsilon_s})", field="epsilon_s")
+    slack = epsilon_s if lateness_slack_s is None else lateness_slack_s
+    if slack < 0:
+        raise BadInput(f"must be >= 0 (got {slack})", field="lateness_slack_s")
     selected = list(CHECK_NAMES if checks is None else checks)
     unknown = [c for c in selected if c not in _ALL]
     if unknown:
@@ -147,6 +152,7 @@ def verify(
         traces=traces,
         clients=clients,
         epsilon_s=epsilon_s,
+        lateness_slack_s=slack,
         alpha=alpha,
         plan=sample_plan,
         dropped=dropped,
@@ -223,6 +229,7 @@ def verify(
         outcome=outcome,
         alpha=alpha,
         epsilon_s=epsilon_s,
+        lateness_slack_s=slack,
         traces=traces.n_traces,
         attempts=len(attempts) + attempts.no_request_id,
         untraced_attempts=attempts.no_request_id,
@@ -261,7 +268,9 @@ def _notes(
     ctx: CheckContext, attempts: AttemptTable, pending: Sequence[PendingStat], sp: SamplePlan
 ) -> list[str]:
     notes = [
-        f"timing tolerance ε = {ctx.epsilon_s * 1e3:.3f} ms; family-wise α = {ctx.alpha:g} "
+        f"timing tolerance ε = {ctx.epsilon_s * 1e3:.3f} ms, lateness slack "
+        f"{ctx.lateness_slack_s * 1e3:.3f} ms, early tolerance {EARLY_TOLERANCE_S * 1e3:g} ms "
+        f"(harness.oracle.tolerances); family-wise α = {ctx.alpha:g} "
         f"over {sum(len(p.hypotheses) for p in pending)} statistical hypotheses (Holm)"
     ]
     if ctx.traces.n_traces == 0:

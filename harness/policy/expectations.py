@@ -8,7 +8,8 @@ Pure functions, no I/O. Conventions (see ``harness/policy/model.py``):
   ``first_retry_waits=False`` makes ``d_1 = 0`` (urllib3: 0, 2f, 4f, ...);
   ``integer_exponent=True`` truncates ``multiplier**(k-1)`` to an integer first (KubeRay).
 
-Windows per jitter model (``d`` = nominal delay after the cap):
+Windows per jitter model (``d`` = nominal delay after the cap; each model's window, law and
+sampling live in its object in :mod:`harness.policy.jitter_laws`):
 
 * NONE ``[d, d]``; FULL ``[0, d]``; EQUAL ``[d/2, d]``; PERCENT ``[d(1-p), d(1+p)]``
   (the cap applies before the jitter, as in gRPC A6 and Traefik);
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from fake_backends.profile import RETRY_AFTER_STATUSES, Faults
-from harness.policy.model import JitterModel, RetryPolicy
+from harness.policy.jitter_laws import capped, law_of
+from harness.policy.model import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -69,11 +71,6 @@ def _check_k(k: int) -> None:
         raise ValueError(f"retry index k must be >= 1 (got {k})")
 
 
-def _capped(policy: RetryPolicy, value: float) -> float:
-    cap = policy.backoff.cap_s
-    return value if cap is None else min(value, cap)
-
-
 def _raw_delay(policy: RetryPolicy, k: int) -> float:
     """base * growth before the cap (0 when the base is 0, never NaN)."""
     base = policy.backoff.base_s
@@ -91,7 +88,7 @@ def nominal_delay(policy: RetryPolicy, k: int) -> float:
     _check_k(k)
     if _first_retry_immediate(policy, k):
         return 0.0
-    return _capped(policy, _raw_delay(policy, k))
+    return capped(policy.backoff, _raw_delay(policy, k))
 
 
 def _backoff_window(policy: RetryPolicy, k: int) -> DelayWindow:
@@ -101,27 +98,8 @@ def _backoff_window(policy: RetryPolicy, k: int) -> DelayWindow:
         return DelayWindow(0.0, 0.0, 0.0)
     if b.minimum_only:
         return DelayWindow(d, math.inf, d)
-    match b.jitter:
-        case JitterModel.NONE:
-            return DelayWindow(d, d, d)
-        case JitterModel.FULL:
-            return DelayWindow(0.0, d, d)
-        case JitterModel.EQUAL:
-            return DelayWindow(d / 2, d, d)
-        case JitterModel.PERCENT:
-            p = b.jitter_fraction
-            return DelayWindow(d * (1 - p), d * (1 + p), d)
-        case JitterModel.ADDITIVE:
-            return DelayWindow(d, _capped(policy, _raw_delay(policy, k) + b.jitter_s), d)
-        case JitterModel.DECORRELATED:
-            try:
-                spread = 3.0**k
-            except OverflowError:
-                spread = math.inf
-            hi = _capped(policy, b.base_s * spread if b.base_s else 0.0)
-            lo = min(b.base_s, hi)
-            return DelayWindow(lo, hi, d)
-    raise AssertionError(f"unhandled jitter model {b.jitter}")  # pragma: no cover
+    lo, hi = law_of(b).window(b, d, _raw_delay(policy, k), k)
+    return DelayWindow(lo, hi, d)
 
 
 def honours_retry_after(policy: RetryPolicy, status: int | None = None) -> bool:
@@ -178,18 +156,13 @@ def delay_distribution(policy: RetryPolicy, k: int) -> Any | None:
     """
     _check_k(k)
     b = policy.backoff
-    if b.minimum_only or b.jitter in (JitterModel.NONE, JitterModel.DECORRELATED):
+    if b.minimum_only:
         return None
     window = _backoff_window(policy, k)
     width = window.hi_s - window.lo_s
     if not math.isfinite(width) or width <= 0:
         return None
-    capped_jitter = b.cap_s is not None and _raw_delay(policy, k) + b.jitter_s > b.cap_s
-    if b.jitter is JitterModel.ADDITIVE and capped_jitter:
-        return None
-    from scipy import stats
-
-    return stats.uniform(loc=window.lo_s, scale=width)
+    return law_of(b).distribution(b, window.lo_s, window.hi_s, _raw_delay(policy, k))
 
 
 def is_retryable_method(

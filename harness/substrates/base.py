@@ -26,6 +26,8 @@ class Artifacts:
     dropped_attempts: int
     epsilon_s: float
     epsilon_evidence: str
+    lateness_slack_s: float | None = None  # None: as ε (harness.oracle.tolerances)
+    epsilon_parts: dict[str, float] = field(default_factory=dict)  # seconds, by name
     locust_exit_code: int | None = None
     chaos_log: list[str] = field(default_factory=list)
     down_windows: list[DownWindow] = field(default_factory=list)

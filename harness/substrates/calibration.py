@@ -16,27 +16,27 @@ Two measurements, both from the same host clock:
 2. **forward latency through the SUT**: from the run's own traces, ``arrival(attempt 0) -
    client start`` is the client-to-SUT-to-backend latency, an upper bound of one SUT hop.
 
-ε = max(floor, largest gap) + largest forward latency, reported with its named parts
-(:class:`StampSummary` adds the ones the journals show):
+Both feed two tolerances, each reported with its named parts (:mod:`harness.oracle.tolerances`
+owns them and says which judgement uses which):
 
-- **stamp precision**: what the backends' clock resolves in a journal time (1 µs: integer
-  microseconds of ``CLOCK_REALTIME``, which resolves 1 ns here). A delay measured between two
-  stamps can only be shorter than the SUT's real wait by this much: kernel stamps are taken on
-  the wire (the answer had left before the SUT could read it; the retry had arrived), app
-  stamps err the safe way (arrival stamped late, end stamped early). "Retried too early" is
-  therefore judged against the stamp precision alone.
+- **ε** = stamp precision + the 95th percentile of the zero-delay gaps: the timing tolerance
+  of shapes and early judgements (jitter law, lateness floor);
+- **lateness slack** = max(2 ms, largest gap) + largest forward latency (maxima, Locust's own
+  Python time included): the room of everything one late sample alone could fail (deadline,
+  per-try timeout, budget windows, stop excuses, client agreement). Maxima, since a single
+  late sample is judged there: on a loaded 2-core machine the noise has a heavy tail.
+
+Further named parts (:class:`StampSummary`):
+
+- **stamp precision**: what the backends' clock resolves in a journal time (1 µs).
 - **which clock** stamped the attempts (``arrival_clock``/``end_clock`` of each journal record:
   ``kernel`` socket timestamps, ``app`` the fallback; :mod:`fake_backends.kernel_stamps`), and
   how late the app clock would have been (``app_arrival_us - arrival_us``, the backend's own
-  scheduling, which kernel stamps leave out of every delay);
-- **zero-delay gap** and **SUT forwarding** (above): what the path adds to a delay, the room
-  lateness is judged with.
+  scheduling, which kernel stamps leave out of every delay).
 
 Samples whose span meets a replica's down window (chaos) are left out of both: a paused
-replica's stall is not timing noise. Maxima, not
-quantiles: the delays a run judges number in the hundreds or thousands, and on a loaded 2-core
-machine the noise has a heavy tail (a p99-based ε let 5 of 360 zero-backoff HAProxy retries land
-outside it in a seed sweep run beside other CPU-heavy jobs).
+replica's stall is not timing noise. Without any zero-delay gap (no calibration pair came
+back) ε is not known and takes the lateness slack's value.
 """
 
 from __future__ import annotations
@@ -53,11 +53,14 @@ import orjson
 import requests
 
 from fake_backends.settings import DEFAULT_REQUEST_ID_HEADER as REQUEST_ID_HEADER
+from harness.oracle.tolerances import (
+    GAP_PERCENTILE,
+    LATENESS_FLOOR_S,
+    STAMP_PRECISION_S,
+    Tolerances,
+)
 from harness.traffic import CALIBRATION_PREFIX, PROBE_HEADERS
 
-EPSILON_FLOOR_S = 0.002
-STAMP_PRECISION_S = max(1e-6, time.clock_getres(time.CLOCK_REALTIME))
-"""What a journal time resolves: integer microseconds of CLOCK_REALTIME (see the module doc)."""
 _PAIR_INTERVAL_S = 0.01
 _MAX_PAIRS = 1000
 
@@ -84,10 +87,9 @@ class TimingProbe:
         finally:
             session.close()
 
-    def epsilon(
-        self, workdir: Path, down: Sequence[tuple[int, int | None]] = ()
-    ) -> tuple[float, str]:
-        """ε for this run, from the calibration journals and the run's first attempts.
+    def epsilon(self, workdir: Path, down: Sequence[tuple[int, int | None]] = ()) -> Tolerances:
+        """ε and the lateness slack for this run, from the calibration journals and the run's
+        first attempts.
 
         ``down``: (start_us, end_us or None) of the spans a replica was down on purpose. A
         sample whose span meets one is left out: a paused replica's stall is chaos, not timing
@@ -153,24 +155,47 @@ def stamp_summary(journals: list[Path]) -> StampSummary:
 
 def combine(
     gaps: np.ndarray, forward: np.ndarray, stamps: StampSummary | None = None
-) -> tuple[float, str]:
-    """ε from the two measured samples (seconds), and a sentence naming its parts."""
+) -> Tolerances:
+    """ε and the lateness slack from the two measured samples (seconds), with their parts."""
     g = float(gaps.max()) if gaps.size else 0.0
     f = float(forward.max()) if forward.size else 0.0
-    eps = max(EPSILON_FLOOR_S, g) + f
+    slack = max(LATENESS_FLOOR_S, g) + f
+    gq = float(np.percentile(gaps, GAP_PERCENTILE)) if gaps.size else None
+    eps = STAMP_PRECISION_S + gq if gq is not None else slack
 
     def p95(x: np.ndarray) -> str:
         return f"p95 {float(np.percentile(x, 95)) * 1e3:.2f} ms, " if x.size else ""
 
+    if gq is not None:
+        eps_text = (
+            f"ε = stamp precision {STAMP_PRECISION_S * 1e6:g} µs + {GAP_PERCENTILE:g}th "
+            f"percentile of {gaps.size} zero-delay gaps ({gq * 1e3:.3f} ms) = {eps * 1e3:.3f} ms "
+            "(judges shapes: the jitter law's late band, the lateness floor)"
+        )
+    else:
+        eps_text = "ε = the lateness slack (no zero-delay gap was measured)"
     evidence = (
-        f"ε = max({EPSILON_FLOOR_S * 1e3:.0f} ms, largest of {gaps.size} zero-delay gaps "
-        f"({p95(gaps)}max {g * 1e3:.2f} ms)) + largest of {forward.size} client→SUT→backend "
-        f"latencies, the SUT's forwarding ({p95(forward)}max {f * 1e3:.2f} ms) "
-        f"= {eps * 1e3:.2f} ms"
+        f"{eps_text}; lateness slack = max({LATENESS_FLOOR_S * 1e3:.0f} ms, largest of "
+        f"{gaps.size} zero-delay gaps ({p95(gaps)}max {g * 1e3:.2f} ms)) + largest of "
+        f"{forward.size} client→SUT→backend latencies, the SUT's forwarding ({p95(forward)}max "
+        f"{f * 1e3:.2f} ms) = {slack * 1e3:.2f} ms (judges what one late sample could fail: "
+        "deadline, per-try timeout, budget windows, stop excuses, client agreement)"
     )
+    parts = {
+        "epsilon": eps,
+        "lateness_slack": slack,
+        "stamp_precision": STAMP_PRECISION_S,
+        "lateness_floor": LATENESS_FLOOR_S,
+    }
+    for name, x in (("zero_delay_gap", gaps), ("forwarding", forward)):
+        if x.size:
+            parts[f"{name}_p95"] = float(np.percentile(x, 95))
+            parts[f"{name}_max"] = float(x.max())
     if stamps is not None:
         evidence += f"; {stamps.sentence()}"
-    return eps, evidence
+        if stamps.kernel_arrivals:
+            parts["app_clock_lag_p99"] = stamps.app_lag_p99_s
+    return Tolerances(eps, slack, evidence, parts)
 
 
 def _clear(lo: int, hi: int, down: Sequence[tuple[int, int | None]]) -> bool:

@@ -479,13 +479,15 @@ class KindSubstrate(SubstrateLifecycle):
         )
         time.sleep(1.0)  # late retries land in the journals first
         journals, dropped = self._collect_journals()
-        eps, evidence = probe.epsilon(self.workdir)
+        tol = probe.epsilon(self.workdir)
         return Artifacts(
             journal_paths=journals,
             client_records_path=records,
             dropped_attempts=dropped,
-            epsilon_s=eps,
-            epsilon_evidence=evidence + " (host → kind NodePort → pod)",
+            epsilon_s=tol.epsilon_s,
+            epsilon_evidence=tol.evidence + " (host → kind NodePort → pod)",
+            lateness_slack_s=tol.lateness_slack_s,
+            epsilon_parts=tol.parts,
             locust_exit_code=locust.returncode,
             chaos_log=list(self._chaos_log),
             down_windows=list(self._down),

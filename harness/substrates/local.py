@@ -265,13 +265,15 @@ class LocalSubstrate(SubstrateLifecycle):
         )
         self._settle()
         journals, dropped = self._collect_journals()
-        eps, evidence = probe.epsilon(self.workdir, [(w.start_us, w.end_us) for w in self._down])
+        tol = probe.epsilon(self.workdir, [(w.start_us, w.end_us) for w in self._down])
         return Artifacts(
             journal_paths=journals,
             client_records_path=records,
             dropped_attempts=dropped,
-            epsilon_s=eps,
-            epsilon_evidence=evidence,
+            epsilon_s=tol.epsilon_s,
+            epsilon_evidence=tol.evidence,
+            lateness_slack_s=tol.lateness_slack_s,
+            epsilon_parts=tol.parts,
             locust_exit_code=locust.returncode,
             chaos_log=list(self._chaos_log),
             down_windows=list(self._down),

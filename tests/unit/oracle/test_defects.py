@@ -33,6 +33,7 @@ CASES: list[tuple[Defect, str, str]] = [
     (Defect.HALF_BACKOFF, "urllib3", "backoff_window"),
     (Defect.NO_CAP, "envoy", "backoff_window"),
     (Defect.NO_JITTER, "envoy", "backoff_window"),  # every delay at the top: systematically late
+    (Defect.NO_JITTER, "envoy", "jitter_distribution"),  # the law's shape: two-sided
     (Defect.LINEAR, "kuberay", "backoff_window"),
     (Defect.IGNORE_DEADLINE, "kuberay_tight", "overall_deadline"),
     (Defect.IGNORE_RETRY_AFTER, "urllib3", "retry_after"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 
 from harness.substrates.calibration import STAMP_PRECISION_S, combine, stamp_summary
 
@@ -56,8 +57,40 @@ def test_combine_names_every_part(tmp_path: Path) -> None:
             )
         ]
     )
-    eps, text = combine(np.array([0.001, 0.004]), np.array([0.0005, 0.003]), s)
-    assert eps == 0.004 + 0.003
-    for part in ("zero-delay gaps", "SUT's forwarding", "stamp precision", "kernel socket stamps"):
-        assert part in text
+    gaps = np.array([0.001, 0.004])
+    tol = combine(gaps, np.array([0.0005, 0.003]), s)
+    # the lateness slack: maxima (one late sample is judged against it)
+    assert tol.lateness_slack_s == 0.004 + 0.003
+    # ε: stamp precision + the 95th percentile of the gaps, far below the maxima-based value
+    assert tol.epsilon_s == pytest.approx(STAMP_PRECISION_S + float(np.percentile(gaps, 95)))
+    assert tol.epsilon_s < tol.lateness_slack_s
+    for part in (
+        "zero-delay gaps",
+        "SUT's forwarding",
+        "stamp precision",
+        "kernel socket stamps",
+        "lateness slack",
+        "95th percentile",
+    ):
+        assert part in tol.evidence
     assert STAMP_PRECISION_S == 1e-6
+    # the same parts as numbers, for run.json and the benches
+    assert tol.parts["epsilon"] == tol.epsilon_s
+    assert tol.parts["lateness_slack"] == tol.lateness_slack_s
+    assert tol.parts["zero_delay_gap_max"] == 0.004
+    assert tol.parts["forwarding_max"] == 0.003
+
+
+def test_epsilon_without_gaps_is_the_slack() -> None:
+    """No calibration pair came back: ε is not known and falls back to the large value."""
+    tol = combine(np.array([]), np.array([0.01, 0.02]))
+    assert tol.epsilon_s == tol.lateness_slack_s == pytest.approx(0.002 + 0.02)
+
+
+def test_epsilon_ignores_the_tail_the_slack_keeps() -> None:
+    """One stalled pair (a 200 ms gap in 1000) moves the slack, not ε."""
+    gaps = np.full(1000, 0.0003)
+    gaps[0] = 0.2
+    tol = combine(gaps, np.array([0.001]))
+    assert tol.epsilon_s < 0.001
+    assert tol.lateness_slack_s > 0.2

@@ -1,0 +1,51 @@
+"""The timing quantities every timing judgement is made against, and which judgement uses which.
+
+Owns the two fixed parts (what a journal time resolves, how early a SUT's timer may fire) and
+the run's two measured tolerances, built by :mod:`harness.substrates.calibration`:
+
+* **stamp precision** (:data:`STAMP_PRECISION_S`): a journal time is an integer number of
+  microseconds of ``CLOCK_REALTIME`` (which resolves 1 ns here), so two stamps resolve 1 µs;
+* **timer tick** (:data:`TIMER_TICK_S`): event-loop proxies count their timers in whole
+  milliseconds of a clock cached once per loop turn (nginx ``ngx_current_msec``,
+  src/event/ngx_event_timer.c; HAProxy ``now_ms``, include/haproxy/clock.h), so a timer armed
+  on a stale cached time may fire up to one tick before the real instant;
+* **early tolerance** (:data:`EARLY_TOLERANCE_S` = precision + tick): the only room a delay
+  gets on the *early* side. Kernel stamps are taken on the wire (the answer had left before the
+  SUT could read it; the retry had arrived), app stamps err the safe way (arrival late, end
+  early), so no load makes a measured delay shorter than the SUT's wait: "retried too early",
+  a jitter law's lower edges and Retry-After are judged against this alone;
+* **ε** (:attr:`Tolerances.epsilon_s`): precision + the 95th percentile of the run's own
+  kernel-stamped zero-delay gaps (outside down windows). What a retry sent at once looks like
+  on this machine now: the room a *shape* gets on the late side (the jitter law's late band,
+  the lateness sign test's floor);
+* **lateness slack** (:attr:`Tolerances.lateness_slack_s`): max(2 ms, largest zero-delay gap) +
+  largest client→SUT→backend latency of the run (which includes Locust's own Python time).
+  Everything that one late sample alone could fail on a loaded machine is judged with it: the
+  overall deadline, per-try timeouts, retry-budget windows, stop excuses, down-window edges and
+  client agreement. A correct system must never fail because the machine was loaded.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+STAMP_PRECISION_S = 1e-6
+"""What a journal time resolves: integer microseconds of CLOCK_REALTIME."""
+TIMER_TICK_S = 1e-3
+"""How early a SUT's millisecond timer on a cached clock may fire (see the module doc)."""
+EARLY_TOLERANCE_S = STAMP_PRECISION_S + TIMER_TICK_S
+"""The only room a delay gets on the early side."""
+LATENESS_FLOOR_S = 0.002
+"""The smallest zero-delay term of the lateness slack."""
+GAP_PERCENTILE = 95.0
+"""The percentile of the run's zero-delay gaps that ε takes."""
+
+
+class Tolerances(NamedTuple):
+    """A run's two measured timing tolerances (seconds) and the sentence naming their parts."""
+
+    epsilon_s: float
+    lateness_slack_s: float
+    evidence: str
+    parts: dict[str, float] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
+    """Each named part in seconds (``run.json``'s ``epsilon_parts``)."""

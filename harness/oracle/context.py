@@ -145,7 +145,8 @@ class CheckContext:
         left the backend, so what the SUT acted on was the timeout, not the journaled outcome.
 
         The SUT's timer for attempt j starts when it sends j, no earlier than a lower bound
-        L(j): the client's send for j = 0 (no bound without a client record), and for j >= 1
+        L(j): the client's send for j = 0 (without a client record: its arrival less the
+        lateness slack), and for j >= 1
         min(end(j - 1), L(j - 1) + per-try timeout) (it sent j after it read j - 1's answer, or
         after j - 1 timed out). It may have fired before the end stamp when L(j) + timeout -
         early tolerance <= end(j). On a loaded machine a slow backend or a late connect makes
@@ -162,6 +163,9 @@ class CheckContext:
         lower = np.full(len(a), -np.inf)
         row = self.client_row
         has = row >= 0
+        # without a client record: the SUT sent the first attempt no earlier than its arrival
+        # less the largest forwarding time of the run (within the lateness slack)
+        lower[t.start] = a.arrival_us[t.start] - self.lateness_slack_s * 1e6
         if self.clients is not None:
             first = t.start[has]
             lower[first] = self.clients.start_us[row[has]]

@@ -509,6 +509,25 @@ PLANNED_CHECKS = (
 )
 
 
+def may_cut_short(policy: RetryPolicy) -> bool:
+    """Whether the policy's budget or deadline can stop a request that still has retries left.
+
+    A budget always can. A deadline can when it is shorter than the longest the declared
+    retries may take: every delay window's upper edge, plus one per-try timeout per attempt when
+    one is declared. Such requests are outside the independent-attempts models, so the success
+    rate and attempt distribution are not planned for the policy (nothing is sized for them; a
+    run where requests were cut short reports them not applicable, with the reason).
+    """
+    if policy.budget is not None:
+        return True
+    if policy.deadline_s is None:
+        return False
+    longest = sum(delay_window(policy, k).hi_s for k in range(1, policy.max_retries + 1))
+    if policy.per_try_timeout_s is not None:
+        longest += (policy.max_retries + 1) * policy.per_try_timeout_s
+    return not policy.deadline_s >= longest
+
+
 def plan(
     policy: RetryPolicy,
     profile: FaultProfile,
@@ -537,6 +556,8 @@ def plan(
     wanted -= wholly_unjudged(
         wanted, policy, frozenset({Aspect.RESETS}) if no_resets else frozenset()
     )
+    if may_cut_short(policy):  # the independent-attempts models do not describe such requests
+        wanted -= {"success_rate", "attempt_distribution"}
     grouped: dict[str, tuple[str | None, str, bool, Faults, float]] = {}
     for g in groups if groups is not None else [RequestGroup("GET")]:
         if g.share <= 0:
@@ -548,12 +569,15 @@ def plan(
     total = sum(v[4] for v in grouped.values()) or 1.0
     models: dict[str, tuple[GroupModel, float]] = {}
     routes: dict[str, tuple[Faults, float, float]] = {}  # faults, share, attempts per request
+    cut = may_cut_short(policy)
     for label, (route, method, idem, faults, share) in grouped.items():
         m = group_model(policy, faults, method, has_idempotency_key=idem)
         models[label] = (m, share / total)
         r = route_label(route)
         f, s, att = routes.get(r, (faults, 0.0, 0.0))
-        routes[r] = (f, s + share / total, att + share / total * _mean_attempts(m))
+        # requests cut short make fewer attempts than the model: count only the first one
+        per_request = 1.0 if cut else _mean_attempts(m)
+        routes[r] = (f, s + share / total, att + share / total * per_request)
 
     def count(flags: Collection[bool]) -> int:
         return sum(bool(x) for x in flags)

@@ -238,20 +238,27 @@ def test_a_planned_statistical_check_the_model_cannot_describe_is_inconclusive()
         max_retries=3,
         retry_on=RetryOn(statuses=frozenset({503})),
         backoff=Backoff(base_s=0.6, multiplier=1.0),
-        deadline_s=1.0,
+        deadline_s=2.0,  # room for every declared delay (1.8 s): planned
     )
     profile = FaultProfile(failure_rate=0.3)
     atts = [attempt(f"d{i}", 1, i * 3000 + 1, 5, 200) for i in range(30)]
     cls = [client(f"d{i}", i * 3000, i * 3000 + 10, 200) for i in range(30)]
-    # one request cut short by the deadline: 503, 503 after 0.6 s, no room for another 0.6 s
-    atts += [attempt("cut", 1, 100_001, 5, 503, "status"), attempt("cut", 2, 100_606, 5, 503)]
-    atts[-1]["fault"] = "status"
-    cls.append(client("cut", 100_000, 100_620, 503))
+    # slow answers cut one request short: 503 (0.5 s), 503 at +1.1 s (0.5 s), no room for 0.6 s
+    atts += [
+        attempt("cut", 1, 100_001, 500, 503, "status"),
+        attempt("cut", 2, 101_101, 500, 503, "status"),
+    ]
+    cls.append(client("cut", 100_000, 101_620, 503))
     v = judge(policy, atts, cls, profile, checks=["success_rate", "attempt_distribution"])
     for c in v.checks:
         assert c.outcome is Outcome.INCONCLUSIVE, c
         assert "planned but not judged: 1 requests were stopped early" in c.summary
     assert v.outcome is Outcome.INCONCLUSIVE
+    # a deadline shorter than the declared delays cuts requests by design: nothing is planned
+    # for the models, and the checks say why they do not apply
+    tight = policy.model_copy(update={"deadline_s": 1.5})
+    v = judge(tight, atts, cls, profile, checks=["success_rate", "attempt_distribution"])
+    assert all(c.outcome is Outcome.NOT_APPLICABLE for c in v.checks), v.checks
 
 
 # -- 6. client agreement: what it depends on; a client that gave up ---------------------------

@@ -44,6 +44,8 @@ EXIT_CODES_HELP = """exit codes:
        run that 'retry-harness verify' judges, marked as interrupted
   143  terminated (SIGTERM): the same as 130"""
 VERBOSE_HELP = "show every evidence line and request id of every check"
+REQUIRE_ALL_ENV = "RETRY_HARNESS_REQUIRE_ALL"
+"""Set to 1 (.ci/run does): a conformance row skipped for a missing SUT fails the job."""
 
 err = Console(stderr=True, highlight=False)
 
@@ -499,6 +501,8 @@ def _conformance(
         if hint:
             rows.append((scenario.name, "skipped", f"SUT not installed: {hint}"))
             err.print(f"skipped: the SUT is not installed: {hint}", markup=False)
+            if os.environ.get(REQUIRE_ALL_ENV) == "1":  # CI: every SUT must be there
+                codes.append(EXIT_BAD_INPUT)
             continue
         t0 = time.monotonic()
         try:
@@ -515,9 +519,15 @@ def _conformance(
         got = _LABELS.get(code, str(code))
         expect = scenario.expect
         detail = f"{time.monotonic() - t0:.1f} s; expected {expect}"
-        rows.append((scenario.name, got, detail + (" ✓" if got == expect else " ✗")))
+        ok = got == expect
+        if ok and scenario.expect_failing:  # the showcase's own finding, and nothing else
+            failed = _failed_checks(report_dir / scenario.name / "verdict.json")
+            wanted = sorted(scenario.expect_failing)
+            ok = failed == wanted
+            detail += f" of {', '.join(wanted)}; failed: {', '.join(failed) or 'none'}"
+        rows.append((scenario.name, got, detail + (" ✓" if ok else " ✗")))
         # A showcase that is meant to expose a violation passes the job when it does.
-        codes.append(EXIT_OK if got == expect else (code if code != EXIT_OK else EXIT_VIOLATION))
+        codes.append(EXIT_OK if ok else (code if code != EXIT_OK else EXIT_VIOLATION))
     elapsed = time.monotonic() - started
     table = Table(title=f"conformance: {len(files)} scenarios in {elapsed:.0f} s")
     for col in ("scenario", "result", "detail"):
@@ -532,6 +542,15 @@ def _conformance(
 
 
 _LABELS = {EXIT_OK: "conformant", EXIT_VIOLATION: "violation", EXIT_INCONCLUSIVE: "inconclusive"}
+
+
+def _failed_checks(verdict_json: Path) -> list[str]:
+    """The names of the checks a saved verdict failed, sorted (none when it cannot be read)."""
+    try:
+        doc = json.loads(verdict_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return sorted(str(c.get("name")) for c in doc.get("checks", []) if c.get("outcome") == "fail")
 
 
 def _ui(args: argparse.Namespace) -> int:

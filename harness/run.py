@@ -213,6 +213,7 @@ def _check_names(scenario: Scenario) -> None:
     for field, names in (
         ("checks.only", scenario.checks.only or []),
         ("checks.skip", scenario.checks.skip),
+        ("expect_failing", scenario.expect_failing or []),
     ):
         unknown = [n for n in names if n not in CHECK_NAMES]
         if unknown:

@@ -333,6 +333,13 @@ class Scenario(_Frozen):
         "does what its config declares; 'violation' for a showcase whose config seems to declare "
         "something the system does not do. `conformance` passes a scenario when it gets this",
     )
+    expect_failing: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="With expect: violation, the checks that must fail, and no other: "
+        "`conformance` then also catches a showcase that fails for another reason (a harness "
+        "false failure, a broken adapter) or no longer shows its finding",
+    )
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     backends: BackendsSpec = Field(default_factory=BackendsSpec)
     sut: SutSpec
@@ -368,6 +375,12 @@ class Scenario(_Frozen):
                 ("policy", "source", "file"),
                 f"needed for sut kind '{self.sut.kind}'; it may be omitted only for "
                 f"{', '.join(sorted(SUT_KINDS_WITH_OWN_CONFIG))} (the SUT's own config)",
+            )
+        if self.expect_failing is not None and self.expect != "violation":
+            raise FieldError(
+                ("expect_failing",),
+                f"names the checks a violation showcase must fail; expect is '{self.expect}' "
+                "(set expect: violation, or drop expect_failing)",
             )
         return self
 

@@ -270,6 +270,7 @@ def _black_hole() -> Iterator[int]:
         yield port
 
 
+@pytest.mark.may_skip  # when the kernel accepts past a full queue there is no timeout to show
 @pytest.mark.parametrize(("words", "passed_on"), [("timeout", True), ("http_503", False)])
 def test_a_connect_timeout_is_passed_on_under_timeout_without_error(
     tmp_path: Path, words: str, passed_on: bool

@@ -413,6 +413,24 @@ def install(environment: Environment, session: Session) -> None:
         return redirect("./faults" + failed, code=303)
 
     def _download(name: str) -> Any:
+        """One file of an epoch; a folder the live judge swaps away meanwhile is a one-line 404,
+        a report that takes too long a one-line 503, never a 500 with a traceback."""
+        try:
+            return _download_now(name)
+        except (FileNotFoundError, NotADirectoryError):
+            return Response(
+                "that epoch is being judged again right now; ask again in a second\n",
+                404,
+                mimetype="text/plain",
+            )
+        except subprocess.TimeoutExpired as exc:
+            return Response(
+                f"the report took more than {exc.timeout:g} s on this machine; ask again\n",
+                503,
+                mimetype="text/plain",
+            )
+
+    def _download_now(name: str) -> Any:
         which = request.args.get("epoch")
         if name == "run.zip" and which == "all":
             root = session.folder / "epochs"
@@ -446,7 +464,8 @@ def install(environment: Environment, session: Session) -> None:
                 )
                 report = Path(tmp) / "report.html"
                 if not report.exists():
-                    message = done.stderr.decode(errors="replace")[-2000:]
+                    lines = done.stderr.decode(errors="replace").strip().splitlines()
+                    message = lines[-1] if lines else f"exit {done.returncode}"
                     return Response(f"report failed: {message}\n", 500, mimetype="text/plain")
                 return _attachment(report.read_bytes(), f"report-{tag}.html", "text/html")
         return Response("unknown download\n", status=404, mimetype="text/plain")

@@ -214,6 +214,7 @@ def _check_names(scenario: Scenario) -> None:
         ("checks.only", scenario.checks.only or []),
         ("checks.skip", scenario.checks.skip),
         ("expect_failing", scenario.expect_failing or []),
+        ("expect_may_fail", scenario.expect_may_fail),
     ):
         unknown = [n for n in names if n not in CHECK_NAMES]
         if unknown:

@@ -336,9 +336,15 @@ class Scenario(_Frozen):
     expect_failing: list[str] | None = Field(
         default=None,
         min_length=1,
-        description="With expect: violation, the checks that must fail, and no other: "
-        "`conformance` then also catches a showcase that fails for another reason (a harness "
-        "false failure, a broken adapter) or no longer shows its finding",
+        description="With expect: violation, the checks that must fail (the finding). With it, "
+        "`conformance` also fails a showcase that no longer shows its finding, or that fails "
+        "another check than these and expect_may_fail (a harness false failure, a broken "
+        "adapter)",
+    )
+    expect_may_fail: list[str] = Field(
+        default_factory=list,
+        description="With expect_failing: checks that may fail too, as consequences of the "
+        "finding (e.g. the success rate or the attempt distribution of hidden retries)",
     )
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     backends: BackendsSpec = Field(default_factory=BackendsSpec)
@@ -381,6 +387,11 @@ class Scenario(_Frozen):
                 ("expect_failing",),
                 f"names the checks a violation showcase must fail; expect is '{self.expect}' "
                 "(set expect: violation, or drop expect_failing)",
+            )
+        if self.expect_may_fail and self.expect_failing is None:
+            raise FieldError(
+                ("expect_may_fail",),
+                "goes with expect_failing (the checks that must fail); add it or drop this",
             )
         return self
 

@@ -27,6 +27,8 @@ def test_schema_names_the_sections_and_forbids_extra_fields() -> None:
         "name",
         "description",
         "expect",
+        "expect_failing",
+        "expect_may_fail",
         "seed",
         "backends",
         "sut",

@@ -242,7 +242,8 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just a string\n"])
 def test_not_a_mapping(tmp_path: Path, text: str) -> None:
     err = bad(tmp_path, text)
-    assert "must be a mapping with fields name, description, expect, expect_failing, expect_may_fail, seed" in str(err)
+    fields = "name, description, expect, expect_failing, expect_may_fail, seed"
+    assert f"must be a mapping with fields {fields}" in str(err)
 
 
 def test_missing_scenario_file(tmp_path: Path) -> None:

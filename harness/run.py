@@ -86,6 +86,11 @@ class RunManifest(BaseModel):
     harness_traffic: HarnessTraffic | None = Field(
         default=None, description="The harness's own attempts (readiness, calibration)"
     )
+    chaos_not_applied: list[str] = Field(
+        default_factory=list,
+        description="Chaos operations never applied (their time came after the load ended): "
+        "the run did not test what the scenario declares, so it is at most inconclusive",
+    )
     journals: list[str]
     client_records: str
 
@@ -330,6 +335,7 @@ def run_scenario(
         replicas=scenario.backends.replicas,
         notes=notes,
         harness_traffic=summarize(run_dir, artifacts.client_records_path),
+        chaos_not_applied=artifacts.chaos_not_applied,
         journals=[p.name for p in artifacts.journal_paths],
         client_records=artifacts.client_records_path.name,
     )
@@ -566,6 +572,15 @@ def verify_run_dir(run_dir: Path) -> Verdict:
             f"INTERRUPTED run: a partial verdict on the {verdict.client_records} logical "
             "requests that completed before the interruption (attempts of unfinished requests "
             "were left out); it is at most inconclusive unless it found a violation",
+        )
+    if manifest.chaos_not_applied:
+        if verdict.outcome is Outcome.PASS:  # the declared chaos never happened: not a pass
+            verdict = verdict.model_copy(update={"outcome": Outcome.INCONCLUSIVE})
+        notes.insert(
+            0,
+            "INCONCLUSIVE: the scenario's chaos did not all happen ("
+            + "; ".join(manifest.chaos_not_applied)
+            + "): the run did not test what the scenario declares",
         )
     if manifest.harness_traffic is not None:
         notes += manifest.harness_traffic.notes()

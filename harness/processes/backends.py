@@ -101,14 +101,18 @@ def start_backend(
     ready_timeout: float | None = None,
     admin_token: str | None = None,
     host: str = "127.0.0.1",
+    log_path: Path | None = None,
 ) -> Iterator[BackendHandle]:
     """Run one replica for the duration of the ``with`` block; yields its handle once its
     admin health check answers (bounded by ``ready_timeout``, default
-    ``TIMEOUTS.backend_ready_s``). Raises ``RunFailed`` (with the log tail) otherwise."""
+    ``TIMEOUTS.backend_ready_s``). Raises ``RunFailed`` (with the log tail) otherwise.
+
+    The replica's output goes to ``log_path`` (appended: a restarted replica continues it),
+    which outlives the replica; None: ``backend.log`` in a temporary folder removed with it."""
     work_dir = Path(tempfile.mkdtemp(prefix=f"fake-backend-{replica}-"))
     state_dir = work_dir / "state"
     journal = journal_path or work_dir / "journal.ndjson"
-    log_path = work_dir / "backend.log"
+    log_path = log_path or work_dir / "backend.log"
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env["FAULT_PROFILE"] = (profile or FaultProfile()).model_dump_json()
     if admin_token:

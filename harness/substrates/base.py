@@ -30,6 +30,8 @@ class Artifacts:
     epsilon_parts: dict[str, float] = field(default_factory=dict)  # seconds, by name
     locust_exit_code: int | None = None
     chaos_log: list[str] = field(default_factory=list)
+    chaos_not_applied: list[str] = field(default_factory=list)
+    """Chaos operations whose time came after the load ended (never applied), one line each."""
     down_windows: list[DownWindow] = field(default_factory=list)
 
 

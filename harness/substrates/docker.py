@@ -463,6 +463,7 @@ class DockerSubstrate(LocalSubstrate):
         with contextlib.suppress(Exception):
             old.app.remove(force=True)
         app = self._start_app(index, profile)
+        self._refuse_after_teardown(lambda: app.remove(force=True), f"backend replica r{index}")
         self._replicas[index] = self._replica_handle(index, app)
         self.backends[index] = self._replicas[index]
         self._killed.discard(index)
@@ -487,9 +488,12 @@ class DockerSubstrate(LocalSubstrate):
             if self._down_done:
                 return
             self._down_done = True
+        self._end_chaos()  # a restart in progress is registered (or refused) before removal
         with signals_deferred():
             if self.sut is not None:
                 self.sut.stop()  # saves the SUT's log
+            for index, replica in enumerate(self._replicas):  # the run folder keeps their logs
+                self._save_logs(replica.app, self.workdir / f"backend-r{index}.log")
             for handle in self.backends:
                 with contextlib.suppress(Exception):
                     handle.admin.close()

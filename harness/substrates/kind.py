@@ -223,44 +223,50 @@ class KindSubstrate(SubstrateLifecycle):
     def down(self) -> None:
         """Stop Locust, then delete the cluster (created here, not kept) or the run's objects.
 
-        Runs with signals deferred (a second Ctrl-C does not cut the cleanup short); a cleanup
+        Runs with signals deferred (a second Ctrl-C does not cut the cleanup short); the
+        cluster cleanup is reached even when stopping what the stack holds fails. A cleanup
         that fails is logged with the command that finishes it and kept in ``teardown``.
         """
-        self._stack.close()
+        self._end_chaos()
+        with signals_deferred():
+            try:
+                self._stack.close()
+            finally:
+                self._delete_cluster_objects()
+
+    def _delete_cluster_objects(self) -> None:
+        """``kind delete cluster`` (created here, not kept) or ``kubectl delete -k`` (once)."""
         if self.cluster is None:
             return
         cluster, self.cluster = self.cluster, None
-        with signals_deferred():
-            if self.created_cluster and not self.keep_cluster:
-                what = "kind delete cluster"
-                fix = f"kind delete cluster --name {self.cluster_name}"
-                action: Callable[[], object] = cluster.delete
-            elif self.applied and self.rendered is not None:
-                what = "kubectl delete -k"
-                fix = (
-                    f"kubectl delete -k {self.rendered.root} (KUBECONFIG={cluster.kubeconfig_path})"
-                )
-                root = str(self.rendered.root)
+        if self.created_cluster and not self.keep_cluster:
+            what = "kind delete cluster"
+            fix = f"kind delete cluster --name {self.cluster_name}"
+            action: Callable[[], object] = cluster.delete
+        elif self.applied and self.rendered is not None:
+            what = "kubectl delete -k"
+            fix = f"kubectl delete -k {self.rendered.root} (KUBECONFIG={cluster.kubeconfig_path})"
+            root = str(self.rendered.root)
 
-                def action() -> object:
-                    return cluster.kubectl(
-                        "delete",
-                        "-k",
-                        root,
-                        "--ignore-not-found",
-                        "--wait=true",
-                        "--timeout=120s",
-                        stderr=subprocess.PIPE,
-                        timeout=_STEP_TIMEOUT_S,
-                    )
-            else:
-                return
-            try:
-                action()
-                self.teardown.append(what)
-            except Exception as exc:
-                self.teardown.append(f"{what} FAILED: {exc}")
-                self._log(f"cleanup: {what} failed ({exc}); finish it with: {fix}")
+            def action() -> object:
+                return cluster.kubectl(
+                    "delete",
+                    "-k",
+                    root,
+                    "--ignore-not-found",
+                    "--wait=true",
+                    "--timeout=120s",
+                    stderr=subprocess.PIPE,
+                    timeout=_STEP_TIMEOUT_S,
+                )
+        else:
+            return
+        try:
+            action()
+            self.teardown.append(what)
+        except Exception as exc:
+            self.teardown.append(f"{what} FAILED: {exc}")
+            self._log(f"cleanup: {what} failed ({exc}); finish it with: {fix}")
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -490,6 +496,7 @@ class KindSubstrate(SubstrateLifecycle):
             epsilon_parts=tol.parts,
             locust_exit_code=locust.returncode,
             chaos_log=list(self._chaos_log),
+            chaos_not_applied=list(self._chaos_not_applied),
             down_windows=list(self._down),
         )
 

@@ -24,6 +24,7 @@ from harness.processes import timeouts
 from harness.processes.child import Child, log_tail, spawn, wait_for_exit
 from harness.processes.locust import locust_run_time
 from harness.scenario import ChaosOp, Scenario
+from harness.signals import signals_deferred
 
 
 class SubstrateLifecycle:
@@ -37,6 +38,10 @@ class SubstrateLifecycle:
     _chaos_log: list[str]
     _profiles: dict[int, FaultProfile]
     _killed: set[int]
+    _chaos_stop: threading.Event | None = None  # set: the chaos timeline ends (load over, down)
+    _chaos_thread: threading.Thread | None = None
+    _tearing_down = False  # set first thing in ``down``: no replica may start after it
+    _chaos_not_applied: tuple[str, ...] = ()  # chaos operations the load ended before
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -56,6 +61,28 @@ class SubstrateLifecycle:
 
     def __exit__(self, *exc: object) -> None:
         self.down()
+
+    def _end_chaos(self) -> None:
+        """Teardown begins: end the chaos timeline and wait for it (first thing in ``down``).
+
+        The chaos thread is joined without a time limit, so that a restart it is running
+        (bounded by the replica's health wait) is registered for teardown before anything is
+        stopped; signals are held meanwhile. A replica start that still comes after this
+        refuses (see :meth:`_refuse_after_teardown`)."""
+        self._tearing_down = True
+        if self._chaos_stop is not None:
+            self._chaos_stop.set()
+        thread = self._chaos_thread
+        if thread is not None and thread is not threading.current_thread():
+            with signals_deferred():
+                thread.join()
+
+    def _refuse_after_teardown(self, stop: Callable[[], object], what: str) -> None:
+        """Call ``stop`` (what was just started) and raise RunFailed when teardown has begun."""
+        if self._tearing_down:
+            with contextlib.suppress(Exception):
+                stop()
+            raise RunFailed(f"{what} was not started: the run is being torn down")
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -124,7 +151,10 @@ class SubstrateLifecycle:
 
         Each operation runs at its own time: the undo of a kill (a restart, which waits for the
         replica's health) runs in a thread of its own, so the operations after it are not
-        delayed by that wait; the loop joins those threads before it returns."""
+        delayed by that wait; the loop joins those threads before it returns. An operation
+        whose time comes after the load ended is never applied: the chaos log says so and
+        ``_chaos_not_applied`` keeps it (the verdict is then inconclusive, see harness/run.py).
+        """
         start = time.monotonic()
         events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = [
             (op.at_s, "do", op, None) for op in self.scenario.chaos
@@ -140,10 +170,18 @@ class SubstrateLifecycle:
             except Exception as exc:  # reported in the verdict notes, never dropped
                 self._chaos_log.append(f"{stamp} undo {describe(op)} FAILED: {exc}")
 
+        missed: list[str] = []
         try:
             while events:
                 at, what, op, previous = events.pop(0)
                 if stop.wait(max(0.0, at - (time.monotonic() - start))):
+                    ended = time.monotonic() - start
+                    for at_s, kind, never, _ in [(at, what, op, previous), *events]:
+                        if kind == "do":
+                            missed.append(
+                                f"{describe(never)} at t={at_s:g} s never ran: the load ended "
+                                f"at t={ended:.1f} s"
+                            )
                     return
                 stamp = f"t={time.monotonic() - start:.2f}s"
                 if what == "undo" and op.action == "kill":
@@ -169,6 +207,10 @@ class SubstrateLifecycle:
         finally:
             for worker in restarts:
                 worker.join()  # bounded: a restart waits for health within its own timeout
+            for line in missed:
+                self._chaos_log.append(line)
+                self._log(f"chaos: {line}")
+            self._chaos_not_applied = tuple(missed)
 
     # -- the load ----------------------------------------------------------------------------
 
@@ -210,6 +252,7 @@ class SubstrateLifecycle:
             threading.Thread(target=fn, args=(stop,), name=f"load-{i}", daemon=True)
             for i, fn in enumerate([self._chaos_loop, *background])
         ]
+        self._chaos_stop, self._chaos_thread = stop, threads[0]
         for thread in threads:
             thread.start()
         bound = locust_run_time(load.time_cap_s, load) + load.request_timeout_s
@@ -227,7 +270,11 @@ class SubstrateLifecycle:
                 )
         finally:
             stop.set()
-            for thread in threads:
+            # The chaos thread fully (its restarts included: each is bounded by a health wait),
+            # so no replica starts after the load; the others are bounded probes.
+            with signals_deferred():
+                threads[0].join()
+            for thread in threads[1:]:
                 thread.join(timeout=10)
         self._progress("load", count_lines(records), load.requests)
         if locust.returncode != 0:

@@ -107,9 +107,11 @@ class LocalSubstrate(SubstrateLifecycle):
     def down(self) -> None:
         """Stop everything this substrate started (idempotent), the slow parts in parallel.
 
-        Backends (gunicorn's graceful stop takes up to a few seconds each) and the SUT are
-        stopped side by side first; the exit stack then finds them gone and releases the rest.
+        The chaos timeline is ended and waited for first. Backends (gunicorn's graceful stop
+        takes up to a few seconds each) and the SUT are then stopped side by side; the exit
+        stack finds them gone and releases the rest.
         """
+        self._end_chaos()  # a restart in progress is registered (or refused) before the stops
         grace = timeouts.TIMEOUTS.substrate_backend_stop_s  # journals are already collected
         stoppers: list[Callable[[], object]] = [
             functools.partial(b.stop, grace) for b in self.backends if b.alive()
@@ -135,12 +137,20 @@ class LocalSubstrate(SubstrateLifecycle):
             profile=profile,
             counter_url=self.counter_url,
             journal_path=self.workdir / f"journal-r{index}.raw.ndjson",
+            log_path=self.workdir / f"backend-r{index}.log",
             admin_token=self.admin_token,
         )
 
     def _start_replica(self, index: int, profile: FaultProfile) -> BackendHandle:
-        """Start one replica (again) and register it for teardown."""
-        return self._stack.enter_context(self._backend(index, profile))
+        """Start one replica (again) and register it for teardown; once teardown has begun,
+        stop it again and raise RunFailed (nothing may outlive the run)."""
+        context = self._backend(index, profile)
+        handle = context.__enter__()
+        self._refuse_after_teardown(
+            lambda: context.__exit__(None, None, None), f"backend replica r{index}"
+        )
+        self._stack.push(context.__exit__)
+        return handle
 
     def _start_replicas(self, count: int, profile: FaultProfile) -> None:
         """Start every replica side by side; each is registered for teardown once up."""
@@ -276,6 +286,7 @@ class LocalSubstrate(SubstrateLifecycle):
             epsilon_parts=tol.parts,
             locust_exit_code=locust.returncode,
             chaos_log=list(self._chaos_log),
+            chaos_not_applied=list(self._chaos_not_applied),
             down_windows=list(self._down),
         )
 
@@ -287,7 +298,8 @@ class LocalSubstrate(SubstrateLifecycle):
                 raise self._failed(
                     "backends",
                     f"backend replica r{index} died during the run (exit status "
-                    f"{handle.process.returncode}); last log lines: {tail or '(none)'}",
+                    f"{handle.process.returncode}); last log lines: {tail or '(none)'}; "
+                    f"full log: {self.workdir / f'backend-r{index}.log'}",
                 )
         if self.sut is not None and self.sut.pid is not None and not pid_alive(self.sut.pid):
             raise self._failed(

@@ -79,3 +79,24 @@ def test_stop_waits_for_a_restart_in_flight() -> None:
     stop.set()
     loop.join(10)
     assert "restart r0 ready" in sub.done  # the loop did not leave a restart running behind it
+
+
+def test_an_operation_due_after_the_load_ended_is_logged_as_never_run() -> None:
+    sub = _Fake(
+        [
+            ChaosOp(at_s=0.05, action="pause", replica=0),
+            ChaosOp(at_s=5, action="kill", replica=1),
+        ]
+    )
+    stop = threading.Event()
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop,))
+    loop.start()
+    time.sleep(0.3)  # the load ends long before t=5 s
+    stop.set()
+    loop.join(10)
+    assert "kill r1" not in sub.done
+    assert len(sub._chaos_not_applied) == 1, sub._chaos_not_applied
+    line = sub._chaos_not_applied[0]
+    assert line.startswith("kill replica r1 at t=5 s never ran: the load ended at t=0."), line
+    assert line in sub._chaos_log
+    assert not any("pause" in missed for missed in sub._chaos_not_applied)

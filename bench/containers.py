@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
 from harness.substrates.images import (
     BACKEND_IMAGE,
     OFFLINE_BASES,
@@ -86,7 +86,7 @@ def main() -> int:
         for ref in sorted(set(OFFLINE_BASES.values())):
             with contextlib.suppress(Exception):  # no offline base: built from a registry
                 print(f"{ref} (offline base): {client.images.get(ref).attrs['Size'] / 1e6:.0f} MB")
-    except BadInput as exc:
+    except (BadInput, RunFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"\n{'scenario':32s} {'substrate':9s} {'time to verdict':>16s}  outcome")

@@ -24,7 +24,8 @@ pinned to the versions installed here, and the backend build runs with ``--netwo
 
 Everything is driven through the docker SDK (https://docker-py.readthedocs.io/). A missing docker,
 a daemon that does not answer or a missing image is a ``BadInput`` naming the command that fixes
-it, raised before anything is started.
+it, raised before anything is started. A ``pip download`` or ``mmdebstrap`` that fails or outlives
+its bound is a ``RunFailed`` in one line (the environment failed, not the input).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import importlib.metadata
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import __version__
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
+from harness.processes.tools import run_tool
 
 if TYPE_CHECKING:
     import docker
@@ -188,7 +189,7 @@ def _pins() -> list[str]:
 
 def _download_wheels(dest: Path, pins: list[str], log: Log) -> None:
     log(f"downloading wheels on the host: {', '.join(pins)}")
-    done = subprocess.run(
+    done = run_tool(
         [
             sys.executable,
             "-m",
@@ -202,14 +203,18 @@ def _download_wheels(dest: Path, pins: list[str], log: Log) -> None:
             *pins,
             *EXTRA_WHEELS,
         ],
-        capture_output=True,
-        text=True,
-        check=False,
+        timeout_s=PIP_DOWNLOAD_TIMEOUT_S,
+        what="pip download of the backend's wheels",
     )
-    if done.returncode != 0:
+    if done.returncode != 0:  # the index is unreachable or lacks a pin: the environment
         tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        raise BadInput(f"pip download of the backend's wheels failed: {tail}", field="wheels")
+        raise RunFailed(f"pip download of the backend's wheels failed: {tail}")
 
+
+PIP_DOWNLOAD_TIMEOUT_S = 900.0
+"""Bound of the host's ``pip download`` of the backend's wheels (a slow index: minutes)."""
+MMDEBSTRAP_TIMEOUT_S = 1800.0
+"""Bound of one ``mmdebstrap`` run (a Debian minbase from the apt sources: minutes)."""
 
 SOURCES_LABEL = f"{LABEL}.sources"  # the hash of the packages copied into the backend image
 
@@ -290,7 +295,7 @@ def _offline_base(client: docker.DockerClient, image: str, rebuild: bool, log: L
         tar = Path(tmp) / "rootfs.tar"
         log(f"mmdebstrap: Debian bookworm minbase + {packages} (from this machine's apt sources)")
         t0 = time.monotonic()
-        done = subprocess.run(
+        done = run_tool(
             [
                 "mmdebstrap",
                 "--quiet",
@@ -300,13 +305,12 @@ def _offline_base(client: docker.DockerClient, image: str, rebuild: bool, log: L
                 "bookworm",
                 str(tar),
             ],
-            capture_output=True,
-            text=True,
-            check=False,
+            timeout_s=MMDEBSTRAP_TIMEOUT_S,
+            what="mmdebstrap",
         )
-        if done.returncode != 0:
+        if done.returncode != 0:  # apt sources unreachable, disk full: the environment
             tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-            raise BadInput(f"mmdebstrap failed: {tail}", field="--offline-base")
+            raise RunFailed(f"mmdebstrap failed: {tail}")
         log(f"rootfs made in {time.monotonic() - t0:.1f} s; docker import as {ref}")
         repo, tag = ref.split(":")
         client.api.import_image_from_file(
@@ -445,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         sizes = build_images(offline=args.offline_base, rebuild_base=args.rebuild_base, log=log)
-    except BadInput as exc:
+    except (BadInput, RunFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for name, size in sizes.items():

@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -30,7 +29,8 @@ from typing import Any
 
 import yaml
 
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
+from harness.processes.tools import run_tool
 from harness.substrates.kind_kit import CrdSource, Kit, load_kit_file
 
 DEFAULT_K8S_VERSION = "1.33"
@@ -61,12 +61,8 @@ def module_dir(source: CrdSource) -> Path:
             field="crds",
         )
     ref = f"{source.module}@{source.version}"
-    done = subprocess.run(
-        [go, "mod", "download", "-json", ref],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
+    done = run_tool(
+        [go, "mod", "download", "-json", ref], timeout_s=900, what=f"go mod download {ref}"
     )
     try:
         info = json.loads(done.stdout)
@@ -199,7 +195,7 @@ def kustomize_build(directory: Path) -> list[dict[str, Any]]:
         cmd = [kustomize, "build", str(directory)]
     else:
         raise BadInput("neither kubectl nor kustomize is on PATH", field="kustomize")
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    done = run_tool(cmd, timeout_s=120)
     if done.returncode != 0:
         raise BadInput(f"{' '.join(cmd[:2])} failed: {done.stderr.strip()}", file=directory)
     return [d for d in yaml.safe_load_all(done.stdout) if isinstance(d, dict)]
@@ -220,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         objects: list[dict[str, Any]] = []
         for path in args.paths:
             objects += kustomize_build(path) if path.is_dir() else list(documents([path]))
-    except BadInput as exc:
+    except (BadInput, RunFailed) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     problems = validate_objects(objects, schemas, k8s_version=args.k8s_version)

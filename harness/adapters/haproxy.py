@@ -911,7 +911,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         methods=methods,
         backoff=Backoff(base_s=0.0, multiplier=1.0),
         per_try_timeout_s=eff.timeout_server_s,
-        # a layer-7 retry may move whenever redispatch is set; a connection retry with 1
+        # any redispatch moves every retry on 2.6.12 (test_haproxy_notes_live.py)
         different_upstream=eff.redispatch is not None and several,
         not_judged=tuple(not_judged),
     )
@@ -921,37 +921,25 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
 def _redispatch_note(interval: int | None, several: bool) -> AdapterNote:
     """What ``option redispatch [<interval>]`` does to where retries go.
 
-    Connection retries follow the documented interval (configuration.txt,
-    ``stream_choose_redispatch``). Layer-7 retries do not: on HAProxy 2.6.12 with several
-    servers, any ``option redispatch`` (0 included) moved every layer-7 retry to another server,
-    with ``balance roundrobin`` and with ``leastconn``
-    (``tests/integration/suts/test_haproxy_notes_live.py``)."""
+    The docs give the interval a meaning (every Nth retry, the last one, 0: disabled). HAProxy
+    2.6.12 does not follow it with several servers: any ``option redispatch``, 0 included, moved
+    every retry, connection or layer-7, to another server at once, with ``balance roundrobin``
+    and with ``leastconn`` (``tests/integration/suts/test_haproxy_notes_live.py``)."""
     if interval is None:
         return _quirk(
             "option redispatch",
             "not set: every retry stays on the server of the first attempt",
             source=f"{_DOC_REDISPATCH}; {_SRC_STREAM}",
         )
-    if interval == 0:
-        documented = "connection retries stay on the first attempt's server (0 disables it)"
-    elif interval == 1:
-        documented = "every connection retry may go to another server"
-    elif interval > 1:
-        documented = (
-            f"every {_ordinal(interval)} connection retry may go to another server, the ones in "
-            "between stay"
-        )
-    elif interval == -1:
-        documented = "only the last connection retry may go to another server"
-    else:
-        documented = f"only the connection retry {-interval - 1} before the last may move"
     shown = "-1 (the default interval)" if interval == -1 else str(interval)
-    text = f"{shown}: as documented, {documented}"
-    if several:
-        text += (
-            "; but every LAYER-7 retry (retry-on statuses, empty-response ...) may go to "
-            "another server whatever the interval, 0 included (HAProxy 2.6.12, shown with "
-            "balance roundrobin and leastconn)"
+    if not several:
+        text = f"{shown}: one server, every retry stays on it"
+    else:
+        text = (
+            f"{shown}: every retry, connection or layer-7, may go to another server at once, "
+            "whatever the interval (HAProxy 2.6.12, shown with balance roundrobin and "
+            "leastconn; the docs say the interval picks which retries move and that 0 "
+            "disables redispatching)"
         )
     return _quirk(
         "option redispatch",

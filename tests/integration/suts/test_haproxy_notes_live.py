@@ -5,10 +5,10 @@
 * The 2.6.0 off-by-one (``retries - 1`` retries): the installed 2.6.12 makes every declared
   retry, at layer 7 and for connections (the note names the versions it concerns).
 * ``retry-on none``: nothing is retried, whatever ``retries`` says.
-* ``option redispatch``: not set, every retry stays on the first server; set, every layer-7
-  retry moves to another server whatever the interval (even 0, documented as disabling
-  redispatch), with ``balance roundrobin`` and with ``leastconn`` (a finding; the documented
-  interval is not what 2.6.12 does for layer-7 retries).
+* ``option redispatch``: not set, every retry stays on the first server; set, every retry,
+  layer-7 or connection, moves to another server at once whatever the interval (even 0,
+  documented as disabling redispatch), with ``balance roundrobin`` and with ``leastconn`` (a
+  finding: the documented interval is not what 2.6.12 does).
 * One server with redispatch: every retry stays on it.
 * ``http-request disable-l7-retry``: a connection failure is still retried for POST.
 * ``timeout server`` not set: HAProxy warns about the missing timeout.
@@ -221,7 +221,7 @@ def test_redispatch_moves_every_layer7_retry_whatever_the_interval(
         if order == "aaaa":
             assert "every retry stays on the server of the first attempt" in note.text
         else:
-            assert "every LAYER-7 retry" in note.text and "whatever the interval" in note.text
+            assert "connection or layer-7" in note.text and "whatever the interval" in note.text
         assert adapted.policy.different_upstream is (order == "abab")
         with _haproxy(tmp_path, text, [u.url for u in ups]) as (url, _):
             for i in range(2):  # the first request may start on either server
@@ -315,3 +315,50 @@ def test_only_connection_failures_are_retried_without_l7_retries(
     ):
         _get(url, "c1")
     assert len(up.of("c1")) == arrivals
+
+
+CONN_REDISPATCH = """\
+defaults
+    mode http
+    timeout connect 200ms
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{{{listen}}}}
+    default_backend be
+backend be
+    balance {balance}
+    retries 3
+    retry-on conn-failure
+{option}    server a 127.0.0.1:{closed}
+    server b {{{{upstream_hostport}}}}
+"""
+
+
+@pytest.mark.parametrize("balance", ["roundrobin", "leastconn"])
+@pytest.mark.parametrize("option", ["", "0", "-1", "2"])
+def test_redispatch_moves_connection_retries_at_once_whatever_the_interval(
+    tmp_path: Path, balance: str, option: str
+) -> None:
+    """Server a refuses connections, b answers. Without redispatch a request that starts on a
+    is retried there 3 times, 200 ms apart (min(timeout connect, 1 s)), and fails; with any
+    redispatch interval it goes to b at once."""
+    line = "" if not option else f"    option redispatch {option}\n".replace(" -1\n", "\n")
+    text = CONN_REDISPATCH.format(balance=balance, option=line, closed=free_port())
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=2))
+    assert adapted.policy.different_upstream is bool(option)
+    with (
+        running_upstream("b") as up,
+        _haproxy(tmp_path, text, [up.url]) as (url, _),
+    ):
+        results = []
+        for i in range(4):  # round robin / least connections: some start on a
+            start = time.monotonic()
+            answer = _get(url, f"c{i}")
+            results.append((answer[9:12], time.monotonic() - start))
+    if option:
+        assert all(status == b"200" for status, _ in results), results
+    else:
+        failed = [took for status, took in results if status == b"503"]
+        assert failed, results
+        assert all(took >= 0.55 for took in failed), results  # 3 retries 200 ms apart

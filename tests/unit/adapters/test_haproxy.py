@@ -73,10 +73,10 @@ def test_shipped_haproxy_cfg() -> None:
     assert p.backoff.base_s == 0.0  # layer-7 retries are immediate
     assert p.per_try_timeout_s == 5.0
     assert p.methods.retryable is None  # no method filter
-    assert p.different_upstream is True  # redispatch: every layer-7 retry may move
+    assert p.different_upstream is True  # redispatch: every retry may move (2.6.12)
     texts = " ".join(n.text for n in adapted.quirks)
     assert "no method filter" in texts
-    assert "only the last connection retry" in texts and "every LAYER-7 retry" in texts
+    assert "every retry, connection or layer-7, may go to another server" in texts
     assert "2.6.0" in texts and "retries-1" in texts  # the off-by-one note
     assert "default_backend of frontend 'fe_main'" in adapted.notes[0].text
 

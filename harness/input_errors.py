@@ -173,6 +173,19 @@ def parse_yaml_documents(text: str, *, file: str | Path) -> list[tuple[Any, Line
     return docs
 
 
+def parse_toml(text: str, *, file: str | Path) -> dict[str, Any]:
+    """``text`` as a TOML table; malformed TOML raises BadInput with the line tomllib names
+    (tomllib keeps no line per key, so values have none)."""
+    import re
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        fail(f"malformed TOML: {exc}", file=file, line=int(match.group(1)) if match else None)
+
+
 def load_yaml_documents(path: Path) -> list[tuple[dict[str, Any], LineMap]]:
     """Every non-empty document of a YAML/JSON file as (mapping, line map).
 

@@ -11,8 +11,6 @@ shared by Envoy Gateway and Istio, ``not_judged`` entries for constructs only a 
 
 from __future__ import annotations
 
-import re
-import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from harness.adapters._common import closest_field as closest_field
 from harness.adapters._common import unknown_field_hint as unknown_field_hint
 from harness.adapters.base import AdapterNote
 from harness.durations import DurationError, gateway_seconds
-from harness.errors import BadInput
+from harness.input_errors import parse_toml
 from harness.policy.model import Aspect, Unmodelled
 
 # --- loading ------------------------------------------------------------------------------
@@ -37,14 +35,7 @@ def load_yaml_documents(path: Path) -> list[Value]:
 
 def load_toml_document(path: Path) -> Value:
     """A TOML file as one :class:`Value` (tomllib keeps no line numbers: lines are None)."""
-    text = _common.read_text(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        line = int(match.group(1)) if match else None
-        raise BadInput(f"not valid TOML: {exc}", file=path, line=line) from None
-    return Value(data, (), path)
+    return Value(parse_toml(_common.read_text(path), file=path), (), path)
 
 
 def documents_of_kind(docs: Sequence[Value], kinds: set[str], api_group: str) -> list[Value]:

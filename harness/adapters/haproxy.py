@@ -439,11 +439,10 @@ def _duration_s(value: str, file: str, line: int, field: str) -> float:
 
 @dataclass
 class _Effective:
-    """The settings that matter, after ``defaults`` inheritance; each with its line or None."""
+    """The settings that matter, after ``defaults`` inheritance (``retry-on`` with its line)."""
 
     mode: str = "tcp"
     retries: int | None = None
-    retries_line: int | None = None
     retry_on: tuple[str, ...] | None = None
     retry_on_line: int | None = None
     timeout_server_s: float | None = None
@@ -462,7 +461,7 @@ def _apply(sec: _Section, eff: _Effective, file: str) -> None:
                 raise BadInput(
                     "expected one integer >= 0", file=file, line=ln.line, field="retries"
                 )
-            eff.retries, eff.retries_line = int(w[1]), ln.line
+            eff.retries = int(w[1])
         elif w[0] == "retry-on":
             eff.retry_on, eff.retry_on_line = _check_retry_on(w[1:], file, ln.line), ln.line
         elif w[0] == "timeout" and len(w) >= 2 and w[1] in {"server", "connect"}:

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.errors import BadInput
+from harness.input_errors import parse_toml, parse_yaml_documents
 from harness.suts.config_files import render_config, resolve_config, write_rendered
 from harness.suts.go_built import require_go_program
 from harness.suts.network import free_port
@@ -46,11 +44,16 @@ _API_SECTIONS = ("routers", "middlewares")
 def parse_dynamic(text: str, *, toml: bool, source: Path) -> dict[str, Any]:
     """The rendered dynamic configuration as a mapping; ``BadInput`` naming ``source`` if not."""
     try:
-        data = tomllib.loads(text) if toml else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        if toml:
+            data: Any = parse_toml(text, file=source)
+        else:
+            docs = parse_yaml_documents(text, file=source)
+            data = docs[0][0] if len(docs) == 1 else None
+    except BadInput as exc:  # the line is the rendered text's: placeholders may span lines
         raise BadInput(
-            f"not valid {'TOML' if toml else 'YAML'} after filling placeholders: {exc}",
+            f"{exc.reason} (after filling placeholders)",
             file=source,
+            line=exc.line,
             field="sut.config",
         ) from None
     if not isinstance(data, dict):

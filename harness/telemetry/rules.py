@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from harness.errors import BadInput
+from harness.input_errors import parse_yaml_documents
 
 PROMTOOL_TIMEOUT_S = 30.0
 
@@ -74,15 +75,14 @@ def read_rules(source: Path) -> tuple[list[Any], str, bool]:
     Not checked by promtool: :func:`load_rules` is."""
     try:
         text = source.read_text(encoding="utf-8")
-        document = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"cannot read the alert rules: {exc}", file=source) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
+    docs = parse_yaml_documents(text, file=source)  # malformed YAML: BadInput with its line
+    if len(docs) > 1:
         raise BadInput(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}", file=source, line=line
-        ) from exc
+            f"expected one YAML document, found {len(docs)}", file=source, line=docs[1][1].line()
+        )
+    document = docs[0][0] if docs else None
     groups = _groups(document, source)
     plain_text = yaml.safe_dump({"groups": groups}, sort_keys=False)
     manifest = isinstance(document, dict) and document.get("kind") == "PrometheusRule"

@@ -30,8 +30,8 @@ import locust
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
-from pydantic import ValidationError
 
+from harness.errors import BadInput
 from harness.processes.locust import ENV_CLIENT_RECORDS, ENV_SUMMARY
 from scenarios.locust_support.settings import (
     HARNESS_BROKEN_EXIT_CODE,
@@ -184,8 +184,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     try:
         st.config = config_with_options(st.config, environment.parsed_options)
-    except (ValueError, ValidationError) as exc:
-        st.harness_error(f"bad --rh-* option: {exc}")
+    except BadInput as exc:
+        st.harness_error(f"bad option {exc}")
         gevent.spawn(_end_test, environment, "bad options")
         return
     load = st.config.load

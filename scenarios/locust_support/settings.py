@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.errors import BadInput
+from harness.input_errors import bad_input_from_validation
 from harness.processes.locust import ENV_LOAD
 from harness.scenario import DEFAULT_TIME_CAP_S, LOAD_CONFIG_VERSION, LoadSpec
 
@@ -76,7 +78,10 @@ def config_from_env(locustfile_defaults: dict[str, Any]) -> RunConfig:
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0 (got {seed!r})")
         load = LoadSpec.model_validate(raw.get("load", {}))
-    except (OSError, ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        bad = bad_input_from_validation(exc, file=None, model=LoadSpec)
+        raise SystemExit(f"{ENV_LOAD}={path}: load.{bad}") from None
+    except (OSError, ValueError) as exc:
         raise SystemExit(f"{ENV_LOAD}={path}: {exc}") from None
     return RunConfig(seed=seed, load=load, from_file=True)
 
@@ -84,23 +89,47 @@ def config_from_env(locustfile_defaults: dict[str, Any]) -> RunConfig:
 def config_with_options(base: RunConfig, opts: Any) -> RunConfig:
     """``base`` with the ``--rh-*`` options (from the command line or the web UI) applied.
 
-    Raises ``ValueError``/``ValidationError`` on a bad option value.
+    Raises ``BadInput`` (one line naming the option, e.g. ``--rh-request-timeout: must be
+    > 0 (got -1.0)``) on a bad option value.
     """
     if opts is None or not hasattr(opts, "rh_seed"):
         return base
+    try:
+        methods = parse_mix(str(opts.rh_methods))
+    except ValueError as exc:
+        raise BadInput(str(exc), field="--rh-methods") from None
     requests = int(opts.rh_requests)
     cap = float(opts.rh_max_duration)
     fields = base.load.model_dump()
     fields.update(
         requests=requests if requests > 0 else None,
         duration_s=cap if cap > 0 else (None if requests > 0 else DEFAULT_TIME_CAP_S),
-        methods=parse_mix(str(opts.rh_methods)),
+        methods=methods,
         paths=[p.strip() for p in str(opts.rh_paths).split(",") if p.strip()],
         idempotency_keys=float(opts.rh_idempotency_keys),
         request_timeout_s=float(opts.rh_request_timeout),
         body_bytes=int(opts.rh_body_bytes),
     )
-    return replace(base, seed=int(opts.rh_seed), load=LoadSpec.model_validate(fields))
+    try:
+        load = LoadSpec.model_validate(fields)
+    except ValidationError as exc:
+        bad = bad_input_from_validation(exc, file=None, model=LoadSpec)
+        top = (bad.field or "").split(".")[0].split("[")[0]
+        option = OPTION_OF_FIELD.get(top)
+        raise BadInput(bad.reason if option else str(bad), field=option or None) from None
+    return replace(base, seed=int(opts.rh_seed), load=load)
+
+
+OPTION_OF_FIELD = {
+    "requests": "--rh-requests",
+    "duration_s": "--rh-max-duration",
+    "methods": "--rh-methods",
+    "paths": "--rh-paths",
+    "idempotency_keys": "--rh-idempotency-keys",
+    "request_timeout_s": "--rh-request-timeout",
+    "body_bytes": "--rh-body-bytes",
+}
+"""The ``--rh-*`` option that sets each load field (what a bad value's message names)."""
 
 
 def add_arguments(parser: Any, config: RunConfig) -> None:

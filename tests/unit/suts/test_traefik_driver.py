@@ -38,7 +38,7 @@ def test_router_names_of_yaml_and_toml() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("http: [unclosed", "not valid YAML"),
+        ("http: [unclosed", r"malformed YAML: .* \(after filling placeholders\)"),
         ("- a list\n", "must be a Traefik dynamic configuration"),
         ("http:\n  services: {}\n", "no http.routers"),
     ],

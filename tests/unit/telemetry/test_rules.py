@@ -84,3 +84,21 @@ def test_an_expected_alert_the_rules_lack_is_bad_input(tmp_path: Path) -> None:
 def test_expectations_need_a_rules_file() -> None:
     with pytest.raises(ValueError, match="expect_alerts needs a rules file"):
         TelemetrySpec(expect_alerts={"A": "fires"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "said"),
+    [
+        ("groups:\n  - name: g\n    rules: [unclosed\n", 4, "malformed YAML"),
+        ("groups: []\ngroups: []\n", 2, "duplicate key 'groups'"),
+        ("groups: []\n---\ngroups: []\n", 3, "expected one YAML document, found 2"),
+    ],
+)
+def test_malformed_yaml_names_file_and_line(
+    tmp_path: Path, text: str, line: int, said: str
+) -> None:
+    source = tmp_path / "rules.yaml"
+    source.write_text(text)
+    with pytest.raises(BadInput, match=said) as err:
+        load_rules(source, PROMTOOL or "promtool")
+    assert err.value.file == str(source) and err.value.line == line, str(err.value)

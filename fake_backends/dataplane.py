@@ -40,6 +40,7 @@ import orjson
 from fake_backends import kernel_stamps, metrics, process_id
 from fake_backends.counter import AttemptCounter
 from fake_backends.decision import Decision, decide
+from fake_backends.http_headers import HOP_BY_HOP
 from fake_backends.journal import Journal
 from fake_backends.records import HARNESS_PROBE_HEADER, JOURNAL_FORMAT_VERSION, FaultKind
 from fake_backends.shared_state import SharedState
@@ -52,21 +53,8 @@ _HANG_POLL_S = 0.05
 _PROBE_KEY = "HTTP_" + HARNESS_PROBE_HEADER.upper().replace("-", "_")
 _NO_FAULT = Decision(FaultKind.NONE, None, None, 0.0, 0.0)
 _LINGER_ZERO = struct.pack("ii", 1, 0)
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-        "content-encoding",
-        "host",
-    }
-)
+# hop-by-hop fields, and those this data plane sets itself (length, encoding, host)
+_HOP_BY_HOP = HOP_BY_HOP | {"content-length", "content-encoding", "host"}
 
 # Set by the gunicorn post_fork hook: lets hangs end early when the worker is stopping.
 CURRENT_WORKER: Any = None

@@ -59,6 +59,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fake_backends.http_headers import HOP_BY_HOP
+
 DEFECTS = {
     "no_jitter": "waits the nominal delay exactly (declared: full jitter)",
     "wait_half": "waits half of the jittered delay",
@@ -77,18 +79,7 @@ DEFECTS = {
 }
 """Injectable defects and what each does."""
 
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+_HOP_BY_HOP = HOP_BY_HOP  # never forwarded (RFC 9110 section 7.6.1)
 _SET_HERE = frozenset({"content-length", "date", "server"})
 _DEFAULT_TRY_TIMEOUT_S = 30.0
 

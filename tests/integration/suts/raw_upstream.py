@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from tests.integration.suts.upstream import serving
+
 
 @dataclass(frozen=True)
 class RawArrival:
@@ -123,11 +125,5 @@ def running_raw_upstream(
     upstream = RawUpstream(decide, hold, keep_alive)
     server = _Server(("127.0.0.1", 0), _handler(upstream))
     upstream.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(server):
         yield upstream
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

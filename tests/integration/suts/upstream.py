@@ -8,6 +8,7 @@ method, path with query, headers, body) and can fail the first ``fail_first`` at
 from __future__ import annotations
 
 import contextlib
+import socketserver
 import threading
 import time
 from collections import defaultdict
@@ -106,6 +107,19 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """Serve ``server`` in a thread for the ``with`` block; then shut it down and close it."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
 def running_upstream(
     name: str = "up0", *, fail_first: int = 0, fail_status: int = 503
 ) -> Iterator[Upstream]:
@@ -113,14 +127,8 @@ def running_upstream(
     upstream = Upstream(name=name, fail_first=fail_first, fail_status=fail_status)
     server = _Server(("127.0.0.1", 0), _handler(upstream))
     upstream.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(server):
         yield upstream
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @contextlib.contextmanager
@@ -149,11 +157,5 @@ def running_slow_upstream(
             pass
 
     server = _Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(server):
         yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

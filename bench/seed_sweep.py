@@ -76,7 +76,7 @@ DEFECT_SCENARIOS: dict[str, str] = {
     "no_jitter": "backoff",
     "wait_half": "backoff",
     "no_backoff": "envoy-like",
-    "no_cap": "backoff",
+    "no_cap": "cap",
     "linear": "backoff",
     "extra_retry": "backoff",
     "fewer_retries": "backoff",

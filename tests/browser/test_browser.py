@@ -172,15 +172,21 @@ def test_ui_session_in_chromium(ui_session: dict[str, Any], tmp_path: Path) -> N
         _wait("the attempts plot to change", lambda: _attempts_plot(page) != before_plot, 30)
         page.screenshot(path=str(ARTIFACTS / "fault-page.png"), full_page=True)
 
-        # Resetting Locust's statistics starts a new judged span (the old epochs are dropped);
-        # the profile in force (60 %) stays.
+        # Resetting Locust's statistics starts a new judged span; the profile in force (60 %)
+        # stays, and the earlier epochs stay judged and downloadable (marked "earlier test").
         page.goto(url + "?tab=retries")
         page.get_by_role("button", name=re.compile("^reset$", re.I)).click()
         reset_row = page.get_by_role("row").filter(has_text="Locust statistics reset")
         expect(reset_row).to_contain_text("fail 60.0 %", timeout=60_000)
         live = _live(url)
-        assert [e["cause"] for e in live["epochs"]] == ["Locust statistics reset"]
+        assert [e["cause"] for e in live["epochs"] if e["current"]] == ["Locust statistics reset"]
         assert live["share"]["before_reset"] > 0
+        earlier = [e for e in live["epochs"] if not e["current"] and e["verdict"]]
+        assert earlier, live["epochs"]
+        old = requests.get(
+            url + f"retries/download/verdict.json?epoch={earlier[-1]['index']}", timeout=30
+        )
+        assert old.status_code == 200 and old.json()["outcome"] == earlier[-1]["verdict"]["outcome"]
 
         # Stop the test from Locust's UI; wait until nothing is pending any more.
         page.goto(url)

@@ -7,7 +7,10 @@
 ``PUT /faults``         replace the profile (the whole profile, JSON); 400 with
                         ``{"error": ...}`` on invalid input, the profile is then unchanged
 ``GET /journal``        NDJSON page; ``?since=CURSOR`` (from ``X-Journal-Cursor``),
-                        ``?limit=BYTES``; headers ``X-Journal-Cursor`` (next cursor),
+                        ``?limit=BYTES``, ``?settle_ms=MS`` (first wait up to MS, at most
+                        10000, until every attempt that arrived has its record written:
+                        records are written just after the answer left); headers
+                        ``X-Journal-Cursor`` (next cursor),
                         ``X-Journal-Dropped``, ``X-Journal-Restarted`` (1 when the cursor was
                         from before a clear)
 ``DELETE /journal``     clear the journal (204)
@@ -22,6 +25,7 @@ When ``CHAOS_ADMIN_TOKEN`` is set, every call needs ``Authorization: Bearer <tok
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 from typing import Any
@@ -29,12 +33,28 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from fake_backends import metrics
 from fake_backends.counter import AttemptCounter
 from fake_backends.journal import DEFAULT_PAGE_BYTES, Journal, parse_cursor
 from fake_backends.profile import FaultProfile
 from fake_backends.shared_state import SharedState
+
+MAX_SETTLE_MS = 10_000
+"""The longest ``GET /journal?settle_ms=`` wait: an attempt still being served (a hang) must not
+hold a reader longer than this."""
+
+
+def _settle(journal: Journal, timeout_s: float) -> None:
+    """Wait (at most ``timeout_s``) until ``journal.pending()`` is 0; returns either way."""
+    waiting = Retrying(
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(0.005),
+        retry=retry_if_result(lambda pending: pending > 0),
+    )
+    with contextlib.suppress(RetryError):
+        waiting(journal.pending)
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
@@ -115,8 +135,13 @@ def register_admin(
             limit = int(request.args.get("limit", DEFAULT_PAGE_BYTES))
             if limit < 1:
                 raise ValueError("limit must be >= 1")
+            settle_ms = int(request.args.get("settle_ms", 0))
+            if not 0 <= settle_ms <= MAX_SETTLE_MS:
+                raise ValueError(f"settle_ms must be in [0, {MAX_SETTLE_MS}]")
         except ValueError as err:
             return _error(400, f"bad query: {err}")
+        if settle_ms:
+            _settle(journal, settle_ms / 1000)
         page = journal.read_page(since, limit)
         response = Response(page.data, mimetype="application/x-ndjson")
         response.headers["X-Journal-Cursor"] = page.cursor

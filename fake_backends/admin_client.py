@@ -61,23 +61,36 @@ class AdminClient:
         )
 
     def journal(
-        self, since: str | None = None, limit_bytes: int | None = None
+        self, since: str | None = None, limit_bytes: int | None = None, settle_s: float = 0.0
     ) -> tuple[list[dict[str, Any]], str]:
-        """One page of records after ``since`` and the cursor to pass next time."""
+        """One page of records after ``since`` and the cursor to pass next time.
+
+        ``settle_s``: first wait (server side, at most that many seconds, at most 10) until every
+        attempt that reached the replica has its record written. A record is written just after
+        its answer's last byte left the backend, so a client that just got its answer may read the
+        journal before its own attempt is in it; 0 (live readers during a load) does not wait."""
         params: dict[str, Any] = {}
         if since is not None:
             params["since"] = since
         if limit_bytes is not None:
             params["limit"] = limit_bytes
+        if settle_s > 0:
+            params["settle_ms"] = min(int(settle_s * 1000), 10_000)
         response = self._call("GET", "/journal", params=params)
         records = [orjson.loads(line) for line in response.content.splitlines() if line]
         return records, response.headers["X-Journal-Cursor"]
 
-    def iter_journal(self, since: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every record after ``since`` (default: all), page by page."""
+    def iter_journal(
+        self, since: str | None = None, settle_s: float = 2.0
+    ) -> Iterator[dict[str, Any]]:
+        """Every record after ``since`` (default: all), page by page, once the attempts that
+        already arrived have their records (``settle_s``: at most that long; see
+        :meth:`journal`)."""
         cursor = since
+        settle = settle_s
         while True:
-            records, cursor = self.journal(cursor)
+            records, cursor = self.journal(cursor, settle_s=settle)
+            settle = 0.0
             if not records:
                 return
             yield from records

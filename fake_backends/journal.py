@@ -127,6 +127,13 @@ class Journal:
     def dropped(self) -> int:
         return max(0, os.stat(self.seq_path).st_size - self.cap)
 
+    def pending(self) -> int:
+        """Attempts that arrived (``reserve``) but whose record is not written yet: answers still
+        being served, or answered and not yet journaled (the record is written after the answer's
+        last byte left, to carry its kernel transmit stamp)."""
+        reserved = min(os.stat(self.seq_path).st_size, self.cap)
+        return max(0, reserved - self.recorded())
+
     def recorded(self) -> int:
         """Number of complete lines in the journal (counted incrementally)."""
         with self._count_lock:
@@ -148,7 +155,11 @@ class Journal:
 
     def stats(self) -> JournalStats:
         return JournalStats(
-            replica=self.replica, recorded=self.recorded(), dropped=self.dropped(), cap=self.cap
+            replica=self.replica,
+            recorded=self.recorded(),
+            dropped=self.dropped(),
+            cap=self.cap,
+            pending=self.pending(),
         )
 
     def read_page(self, cursor: str | None, limit_bytes: int = DEFAULT_PAGE_BYTES) -> JournalPage:

@@ -106,3 +106,8 @@ class JournalStats(BaseModel):
     recorded: int
     dropped: int = Field(description="Attempts not journaled because the cap was reached")
     cap: int
+    pending: int = Field(
+        default=0,
+        description="Attempts that arrived but have no record yet (being served, or answered a "
+        "moment ago: a record is written just after its answer left)",
+    )

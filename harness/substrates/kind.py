@@ -418,15 +418,19 @@ class KindSubstrate(SubstrateLifecycle):
 
     # -- journals ----------------------------------------------------------------------------
 
-    def pull_journal(self, index: int) -> None:
-        """Append the replica's new journal lines to ``journal-r<i>.raw.ndjson``."""
+    def pull_journal(self, index: int, *, settle_s: float = 0.0) -> None:
+        """Append the replica's new journal lines to ``journal-r<i>.raw.ndjson``; ``settle_s``:
+        first let the replica finish writing the records of attempts it already answered (the
+        last pull, after the load; see :meth:`AdminClient.journal`)."""
         with self._journal_lock:
             client = self.admin(index)
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
             try:
                 with raw.open("a", encoding="utf-8") as out:
+                    settle = settle_s
                     while True:
-                        records, cursor = client.journal(self._cursors.get(index))
+                        records, cursor = client.journal(self._cursors.get(index), settle_s=settle)
+                        settle = 0.0
                         if not records:
                             break
                         self._cursors[index] = cursor
@@ -441,7 +445,7 @@ class KindSubstrate(SubstrateLifecycle):
         for index in range(self.scenario.backends.replicas):
             if index not in self._killed:
                 try:
-                    self.pull_journal(index)
+                    self.pull_journal(index, settle_s=timeouts.TIMEOUTS.journal_settle_s)
                     dropped += self.admin(index).stats().dropped
                 except (requests.RequestException, AdminError) as exc:
                     raise self._failed(

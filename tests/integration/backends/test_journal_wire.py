@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import pytest
+import requests
 
 from fake_backends.ports import free_ports
-from fake_backends.profile import FaultProfile
+from fake_backends.profile import FaultProfile, Latency
 from fake_backends.records import AttemptRecord
 from harness.processes.backends import BackendHandle, start_backend
 from harness.processes.child import wait_until
@@ -74,3 +76,29 @@ def test_cap_drops_and_reports_count() -> None:
         assert 'fake_backend_journal_dropped{replica="r0"} 30.0' in b.admin.metrics()
         statuses = Counter(fire(b.url, ["more"], threads=1))
         assert statuses == {200: 1}  # attempts over the cap are still served
+
+
+def test_a_settled_read_waits_for_the_attempt_being_served(fresh: BackendHandle) -> None:
+    """``GET /journal?settle_ms=`` (``AdminClient.iter_journal``'s default) waits until every
+    attempt that arrived has its record: a user's test reading the journal right after its
+    client got the answer sees its own attempt (the record is written after the answer left)."""
+    fresh.admin.put_faults(FaultProfile(latency=Latency(kind="fixed", ms=600)))
+    sender = threading.Thread(target=fire, args=(fresh.url, ["slow-1"]), kwargs={"threads": 1})
+    sender.start()
+    try:
+        assert wait_until(lambda: fresh.admin.stats().pending == 1, timeout_s=10, interval_s=0.01)
+        unsettled, _ = fresh.admin.journal()
+        assert [r["request_id"] for r in unsettled] == []  # still being served
+        records = list(fresh.admin.iter_journal())  # settles first
+        assert [r["request_id"] for r in records] == ["slow-1"]
+        assert fresh.admin.stats().pending == 0
+    finally:
+        sender.join(timeout=30)
+
+
+def test_settle_ms_out_of_range_is_a_400(fresh: BackendHandle) -> None:
+    response = requests.get(
+        fresh.admin.base_url + "/journal", params={"settle_ms": 10_001}, timeout=5
+    )
+    assert response.status_code == 400
+    assert "settle_ms must be in [0, 10000]" in response.json()["error"]

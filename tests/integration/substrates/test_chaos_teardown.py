@@ -29,9 +29,10 @@ from tests.integration.cli.helpers import tiny_scenario, write_scenario
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-LATE_S = 11.0
-"""How long after the end of the load the slowed restart starts its replica: beyond the 10 s
-the load's threads used to be joined with, so the old teardown had already closed the stack."""
+LATE_S = 20.0
+"""How long after the end of the load the slowed restart starts its replica: well beyond the
+10 s the load's threads used to be joined with plus the collection after the load, so the old
+teardown had closed the stack by then (checked: with the old join this test fails)."""
 
 
 def _processes_of(folder: Path) -> list[str]:
@@ -52,8 +53,11 @@ class _SlowRestart(LocalSubstrate):
     load (the chaos timeline's stop), then ``LATE_S``, then restarts the replica for real."""
 
     restarted: ClassVar[list[int]] = []
+    alive: ClassVar[list[LocalSubstrate]] = []  # held, as a CLI process holds it until exit:
+    # a collected substrate would close a replica's context when garbage-collected
 
     def restart_replica(self, index: int) -> None:
+        _SlowRestart.alive.append(self)
         assert self._chaos_stop is not None
         self._chaos_stop.wait()
         time.sleep(LATE_S)
@@ -71,6 +75,7 @@ def test_a_restart_running_when_the_load_ends_leaves_no_process(tmp_path: Path) 
     )
     path = write_scenario(tmp_path / "sc", data)
     _SlowRestart.restarted = []
+    _SlowRestart.alive = []
     try:
         result = run_scenario(
             path, report_dir=tmp_path / "out", formats=("json",), make_substrate=_SlowRestart
@@ -86,12 +91,14 @@ def test_a_restart_running_when_the_load_ends_leaves_no_process(tmp_path: Path) 
         time.sleep(1.0)
         left = _processes_of(tmp_path)
         assert left == [], "processes left running:\n" + "\n".join(left)
+        assert _SlowRestart.alive, "the substrate was not held during the check"
         run_dir = result.run_dir
         manifest = orjson.loads((run_dir / "run.json").read_bytes())
         assert any("undo kill replica r0" in n for n in manifest["notes"]), manifest["notes"]
         for index in (0, 1):  # the backends' logs outlive them, in the run folder
             assert (run_dir / f"backend-r{index}.log").is_file()
     finally:
+        _SlowRestart.alive = []
         for proc in psutil.process_iter(["cmdline"]):
             try:
                 if str(tmp_path) in " ".join(proc.info["cmdline"] or []):

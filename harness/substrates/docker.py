@@ -440,9 +440,10 @@ class DockerSubstrate(LocalSubstrate):
             raise self._failed("sut", f"the SUT container was not ready on {url} in {timeout:g} s")
 
     @staticmethod
-    def _save_logs(container: Any, path: Path) -> None:
-        with contextlib.suppress(Exception):
-            path.write_bytes(bytes(container.logs()))
+    def _save_logs(container: Any, path: Path, *, append: bool = False) -> None:
+        """The container's output into ``path`` (appended: a replica's generations in turn)."""
+        with contextlib.suppress(Exception), path.open("ab" if append else "wb") as out:
+            out.write(bytes(container.logs()))
 
     def run_load(self) -> Artifacts:
         """The local substrate's load; then the SUT container's log is written to the SUT's
@@ -460,6 +461,7 @@ class DockerSubstrate(LocalSubstrate):
         profile = self._profiles.get(index, self.scenario.backends.profile)
         old = self._replicas[index]
         self._restarts[index] = self._restarts.get(index, 0) + 1
+        self._save_logs(old.app, self.workdir / f"backend-r{index}.log", append=True)
         with contextlib.suppress(Exception):
             old.app.remove(force=True)
         app = self._start_app(index, profile)
@@ -493,7 +495,7 @@ class DockerSubstrate(LocalSubstrate):
             if self.sut is not None:
                 self.sut.stop()  # saves the SUT's log
             for index, replica in enumerate(self._replicas):  # the run folder keeps their logs
-                self._save_logs(replica.app, self.workdir / f"backend-r{index}.log")
+                self._save_logs(replica.app, self.workdir / f"backend-r{index}.log", append=True)
             for handle in self.backends:
                 with contextlib.suppress(Exception):
                     handle.admin.close()

@@ -7,7 +7,9 @@
   error; a request that legitimately ended by giving up may end in a SUT-made 502/503/504:
   its last attempt was a retryable failure and no retry was left (max_retries + 1 attempts:
   urllib3's MaxRetryError under raise_on_status) or the deadline or budget stopped it (the
-  excuses retry_when_due grants: KubeRay's 502 on its deadline, Envoy); the evidence counts
+  excuses retry_when_due grants: KubeRay's 502 on its deadline, Envoy); under a deadline that
+  cuts an attempt in flight, an answer that left the backend within the lateness slack of the
+  deadline may reach the client as the deadline's 502/503/504 or error; the evidence counts
   these. A 502 after 1 of 4 allowed attempts, or a 200 after a final 503, stays a mismatch;
   a client that gave up before the last attempt ended sees an error;
 * no attempt lies outside the client's request ([start - ε, end + ε]): an attempt after the
@@ -35,6 +37,7 @@ from harness.oracle.down import overlaps_spans
 from harness.oracle.journal import NO_STATUS
 from harness.oracle.results import TITLES, invariant, not_applicable
 from harness.oracle.stop_excuses import BUDGET, DEADLINE
+from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
 
 INV = CheckKind.INVARIANT
@@ -106,7 +109,14 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     down_map = np.zeros(idx.size, bool)
     if ctx.down_windows:
         down_map = _down_accepts(ctx, idx, s_client)
-    mapped = ~same & (no_status | gave_up | sut_gave_up | down_map)
+    cut = ~same & _deadline_cut(ctx, r, last, s_client, eps_us)
+    if cut.any():
+        evidence.append(
+            f"{int(cut.sum())} answers ended within the lateness slack of the deadline, which "
+            "cuts an attempt in flight: the SUT may not have had them when it fired "
+            "(accepted as the deadline's answer): " + _pairs(s_last[cut], s_client[cut])
+        )
+    mapped = ~same & (no_status | gave_up | sut_gave_up | down_map | cut)
     mismatch = ~(same | mapped)
     accepted = sut_gave_up & ~(no_status | gave_up | down_map)
     if accepted.any():
@@ -180,6 +190,29 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
         judged=judged,
         eligible=eligible,
     )
+
+
+def _deadline_cut(
+    ctx: CheckContext, r: np.ndarray, last: np.ndarray, s_client: np.ndarray, slack_us: float
+) -> np.ndarray:
+    """Clients answered by a deadline that cuts the attempt in flight (``deadline_cuts_attempts``:
+    Envoy's route timeout, KubeRay's request context) while the last attempt's answer was on
+    its way: the answer left the backend no earlier than ``deadline - lateness slack`` after the
+    client sent the request (the SUT received it later still, and on a loaded machine it may
+    read an answer late), the client waited the whole deadline (``EARLY_TOLERANCE_S``: client
+    stamps err long), and saw a gateway status or an error. Mirrors the per-try timeout's
+    ``AttemptKinds.maybe_abandoned``: what a loaded machine can do to a correct SUT is no
+    violation, and an answer well inside the deadline turned into a 504 still is."""
+    p = ctx.policy
+    c = ctx.clients
+    if c is None or p.deadline_s is None or not p.deadline_cuts_attempts:
+        return np.zeros(r.size, bool)
+    deadline_us = p.deadline_s * 1e6
+    a = ctx.traces.attempts
+    near = a.end_us[last] >= c.start_us[r] + deadline_us - slack_us
+    waited = c.end_us[r] - c.start_us[r] >= deadline_us - EARLY_TOLERANCE_S * 1e6
+    gateway = np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS)
+    return np.asarray(near & waited & gateway, bool)
 
 
 def _pairs(last: np.ndarray, client: np.ndarray) -> str:

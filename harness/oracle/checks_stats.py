@@ -449,7 +449,13 @@ _CATEGORIES = ("reset", "hang", "status", "none")
 
 
 def fault_audit(ctx: CheckContext) -> StatOut:
-    """What the backends injected, per route profile, against the profile's rates and mix."""
+    """What the backends injected, per route profile, against the profile's rates and mix.
+
+    A self-check of the harness: each attempt's fault is a pure function of (seed, replica,
+    request id, attempt index) (:mod:`fake_backends.decision`), drawn when the attempt arrives,
+    so no SUT can bias the draws (which attempts it makes depends only on earlier answers). A
+    deviation is therefore the harness's (or chance at the stated α) and makes the check
+    INCONCLUSIVE, never a FAIL of the SUT (``PendingStat.blames_harness``)."""
     from scipy import stats
 
     t = ctx.traces
@@ -588,6 +594,7 @@ def fault_audit(ctx: CheckContext) -> StatOut:
         exact_failures=bad,
         exact_reason="received faults the profile does not allow (a harness fault, not the SUT's)",
         data={"judged": int(clear.sum()), "eligible": int(clear.size)},
+        blames_harness=True,
     )
 
 

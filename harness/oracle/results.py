@@ -132,6 +132,9 @@ class PendingStat:
     below_plan: list[str] = field(default_factory=list)  # groups/indices short of their plan
     conclusive: bool | None = None  # None: n >= n_planned decides; else this does
     no_power: str | None = None  # why the check could not see the deviation it must detect
+    # a self-check of the harness (fault_audit): a rejection says the harness deviated, which no
+    # SUT can cause, so it makes the check INCONCLUSIVE (the run is not judged), never a FAIL
+    blames_harness: bool = False
 
 
 def holm(p_values: Sequence[float], alpha: float) -> tuple[list[bool], list[float]]:
@@ -198,6 +201,13 @@ def finish_stat(ctx: CheckContext, p: PendingStat, alpha: float) -> CheckResult:
     else:
         outcome = Outcome.PASS
         summary = p.summary
+    if p.blames_harness and outcome is Outcome.FAIL:
+        outcome = Outcome.INCONCLUSIVE
+        summary = (
+            f"the harness's own check failed, not the SUT: {summary} (the statistical checks "
+            "built on the profile are not to be trusted in this run; a repeat at the same seed "
+            "points to a harness fault)"
+        )
     return CheckResult(
         name=p.name,
         title=TITLES[p.name],

@@ -386,3 +386,62 @@ def test_an_answer_within_eps_of_the_per_try_timeout_may_have_been_abandoned() -
     early = [attempt("g", 1, 1, 100, 200), attempt("g", 2, 150, 5, 200)]
     v = judge(policy, early, [client("g", 0, 160, 200)], checks=["stop_on_success"])
     assert check(v, "stop_on_success").outcome is Outcome.FAIL
+
+
+def test_an_answer_within_the_slack_of_a_cutting_deadline_may_become_its_504() -> None:
+    """Trust's final proxy sweep (limits, quiet, seed 1002): a cold proxy's retry was answered
+    200 99 ms before its 500 ms deadline, but the proxy read it late and its deadline answered
+    504; with a lateness slack of 113 ms that is the machine, not a violation. Well inside the
+    deadline a 200 turned into a 504 stays a mismatch, and so does any under a deadline that
+    does not cut attempts in flight."""
+
+    def run(answer_end_ms: float, **kw: Any) -> CheckResult:
+        fields: dict[str, Any] = {"deadline_s": 0.5, "deadline_cuts_attempts": True, **kw}
+        policy = RetryPolicy(max_retries=2, retry_on=RetryOn(statuses=frozenset({503})), **fields)
+        atts, cls = [], []
+        for i in range(5):
+            t = i * 2000.0
+            atts += [
+                attempt(f"d{i}", 1, t + 1, 5, 503, "status"),
+                attempt(f"d{i}", 2, t + 377, answer_end_ms - 377, 200),
+            ]
+            cls.append(client(f"d{i}", t, t + 502, 504))
+        v = verify(
+            policy,
+            FaultProfile(),
+            *tables(atts, cls),
+            epsilon_s=EPS,
+            lateness_slack_s=0.113,
+            checks=["client_agreement"],
+        )
+        return check(v, "client_agreement")
+
+    near = run(401)
+    assert near.outcome is Outcome.PASS, near
+    assert any("within the lateness slack of the deadline" in e for e in near.evidence)
+    assert run(200).outcome is Outcome.FAIL  # 300 ms before the deadline: a real mismatch
+    assert run(401, deadline_cuts_attempts=False).outcome is Outcome.FAIL
+
+
+def test_a_fault_audit_deviation_blames_the_harness_not_the_sut() -> None:
+    """Trust's final proxy sweep (envoy-like, quiet, seed 1004): the backends' 503 share was
+    0.449 of 1556 attempts against a profile of 0.40 (G-test p=8.1e-5): chance in the harness's
+    own hash draws, which no SUT can bias. A fault_audit rejection makes the run inconclusive,
+    never a violation; with draws at the profile's rate it passes."""
+    policy = RetryPolicy(max_retries=0, retry_on=RetryOn(statuses=frozenset({503})))
+    profile = FaultProfile(failure_rate=0.4, failure_status={503: 1.0})
+
+    def run(failed: int, n: int = 1500) -> CheckResult:
+        atts, cls = [], []
+        for i in range(n):
+            status = 503 if i < failed else 200
+            atts.append(
+                attempt(f"a{i}", 1, i * 10.0, 2, status, "status" if status == 503 else "none")
+            )
+            cls.append(client(f"a{i}", i * 10.0 - 1, i * 10.0 + 3, status))
+        return check(judge(policy, atts, cls, profile, checks=["fault_audit"]), "fault_audit")
+
+    off = run(failed=900)  # 0.60 where the profile says 0.40
+    assert off.outcome is Outcome.INCONCLUSIVE, off
+    assert off.summary.startswith("the harness's own check failed, not the SUT"), off.summary
+    assert run(failed=600).outcome is Outcome.PASS  # 0.40

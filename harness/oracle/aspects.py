@@ -55,18 +55,7 @@ CHECK_ASPECTS: dict[str, frozenset[Aspect]] = {
     # accepting a SUT's own give-up answer (StopExcuses.gave_up) rests on the whole retry
     # decision (statuses, resets, methods, per-try timeout, Retry-After), max_retries, deadline
     # and budget
-    "client_agreement": frozenset(
-        {
-            A.STATUSES,
-            A.RESETS,
-            A.METHODS,
-            A.MAX_RETRIES,
-            A.PER_TRY_TIMEOUT,
-            A.DEADLINE,
-            A.BUDGET,
-            A.RETRY_AFTER,
-        }
-    ),
+    "client_agreement": _ATTEMPT_MODEL - {A.UPSTREAM},
 }
 
 ATTEMPT_LEVEL: dict[Aspect, frozenset[str]] = {

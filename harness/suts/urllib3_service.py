@@ -37,6 +37,7 @@ from requests.adapters import HTTPAdapter
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from fake_backends.http_headers import HOP_BY_HOP as HOP_BY_HOP_HEADERS
 from harness.errors import BadInput
 from harness.suts.urllib3_config import Urllib3ClientConfig, load_client_config
 
@@ -72,21 +73,8 @@ def log_urllib3_retries() -> None:
 
 ERROR_HEADER = "X-Retry-Harness-Error"
 POOL_MAXSIZE = 64
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
+HOP_BY_HOP = HOP_BY_HOP_HEADERS | {"host", "content-length"}
+"""Not passed on: the hop-by-hop headers, and what the service's own client sets itself."""
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):

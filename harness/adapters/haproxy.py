@@ -743,11 +743,17 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             )
         )
     all_off = rules.disabled >= frozenset(conditions.METHODS)
+    conn_failure = "conn-failure" in words
     if all_off and l7_words:
         notes.append(
             _quirk(
                 "http-request disable-l7-retry",
-                "the rules switch layer-7 retries off for every method: only conn-failure remains",
+                "the rules switch layer-7 retries off for every method: "
+                + (
+                    "only conn-failure remains"
+                    if conn_failure
+                    else "and retry-on has no conn-failure, so nothing is retried"
+                ),
                 source=_DOC_DISABLE,
             )
         )
@@ -787,13 +793,18 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     methods = MethodRule()
     retryable = frozenset(conditions.METHODS) - rules.disabled
     if l7_words and rules.disabled:
-        methods = MethodRule(retryable=retryable, connect_failure_any_method=True)
+        methods = MethodRule(retryable=retryable, connect_failure_any_method=conn_failure)
         notes.append(
             _quirk(
                 "http-request disable-l7-retry",
                 f"layer-7 retries are off for {', '.join(sorted(rules.disabled))} (retried: "
-                f"{', '.join(m for m in conditions.METHODS if m in retryable)}); connection "
-                "failures (request not sent) are still retried for every method",
+                f"{', '.join(m for m in conditions.METHODS if m in retryable)}); "
+                + (
+                    "connection failures (request not sent) are still retried for every method"
+                    if conn_failure
+                    else "connection failures are not retried at all (retry-on has no "
+                    "conn-failure: back_handle_st_cer retries a failed connect only with it)"
+                ),
                 source=_DOC_DISABLE,
             )
         )

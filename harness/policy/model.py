@@ -7,10 +7,20 @@ against it. All durations are float seconds; "retries" never counts the first at
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 SCHEMA_VERSION = 1
+
+
+def _sorted_list(v: frozenset[Any]) -> list[Any]:
+    return sorted(v)
+
+
+SORTED = PlainSerializer(_sorted_list, when_used="json")
+"""A set field prints as a sorted list: the same policy always gives the same JSON (a set of
+strings iterates in a per-process hash order)."""
 
 
 class Frozen(BaseModel):
@@ -56,7 +66,7 @@ class Backoff(Frozen):
 class RetryOn(Frozen):
     """Which failed attempts are retryable."""
 
-    statuses: frozenset[int] = frozenset()
+    statuses: Annotated[frozenset[int], SORTED] = frozenset()
     connect_failure: bool = False
     reset: bool = Field(default=False, description="Connection closed with no response")
     per_try_timeout: bool = Field(default=False, description="An attempt abandoned at the timeout")
@@ -65,7 +75,7 @@ class RetryOn(Frozen):
 class MethodRule(Frozen):
     """Which methods may be retried."""
 
-    retryable: frozenset[str] | None = Field(
+    retryable: Annotated[frozenset[str], SORTED] | None = Field(
         default=None, description="Upper-case methods that may be retried; null means all"
     )
     idempotency_key_header: str | None = Field(
@@ -89,7 +99,7 @@ class RetryAfterRule(Frozen):
     """How a Retry-After header on a retryable answer changes the next delay."""
 
     honoured: bool = False
-    statuses: frozenset[int] = frozenset({429, 503})
+    statuses: Annotated[frozenset[int], SORTED] = frozenset({429, 503})
     max_s: float | None = Field(default=None, ge=0, description="Longer values are clamped")
     replaces_backoff: bool = Field(
         default=True, description="urllib3: the delay is Retry-After, not max(backoff, it)"
@@ -135,7 +145,9 @@ class Aspect(StrEnum):
 class Unmodelled(Frozen):
     """One construct of the native config that the adapter cannot evaluate statically."""
 
-    aspects: frozenset[Aspect] = Field(min_length=1, description="What the construct affects")
+    aspects: Annotated[frozenset[Aspect], SORTED] = Field(
+        min_length=1, description="What the construct affects"
+    )
     native: str = Field(description="The native text or field, e.g. 'if { req.hdr(x) -m found }'")
     reason: str = Field(description="Why it cannot be evaluated without running the system")
     location: str | None = Field(default=None, description="FILE:LINE of the construct, if known")

@@ -10,7 +10,8 @@
   documented as disabling redispatch), with ``balance roundrobin`` and with ``leastconn`` (a
   finding: the documented interval is not what 2.6.12 does).
 * One server with redispatch: every retry stays on it.
-* ``http-request disable-l7-retry``: a connection failure is still retried for POST.
+* ``http-request disable-l7-retry``: a connection failure is still retried for POST, and not at
+  all for any method when ``retry-on`` lacks ``conn-failure``.
 * ``timeout server`` not set: HAProxy warns about the missing timeout.
 """
 
@@ -263,6 +264,25 @@ def test_disable_l7_retry_still_retries_a_connection_failure_for_post(tmp_path: 
     assert log_path is not None
     retries = [int(m.group(1)) for m in _RETRIES_FIELD.finditer(log_path.read_text())]
     assert retries and retries[-1] == 3
+
+
+def test_without_conn_failure_a_connection_failure_is_not_retried(tmp_path: Path) -> None:
+    """The note's other branch: retry-on without conn-failure (and disable-l7-retry) retries no
+    failed connect at all, for any method (a new user's finding: the note said it did)."""
+    text = RETRIES.replace(
+        "    retry-on conn-failure 503\n",
+        "    retry-on 503\n    http-request disable-l7-retry if !METH_GET !METH_HEAD\n",
+    )
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=1))
+    assert not adapted.policy.retry_on.connect_failure
+    assert any("not retried at all" in n.text for n in adapted.notes)
+    closed = f"http://127.0.0.1:{free_port()}"
+    with _haproxy(tmp_path, text, [closed]) as (url, log_path):
+        assert _get(url, "g1").startswith(b"HTTP/1.1 503")
+        time.sleep(0.3)
+    assert log_path is not None
+    retries = [int(m.group(1)) for m in _RETRIES_FIELD.finditer(log_path.read_text())]
+    assert retries and retries[-1] == 0
 
 
 def test_missing_timeout_server_is_warned_about(tmp_path: Path) -> None:

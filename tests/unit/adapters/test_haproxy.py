@@ -156,6 +156,26 @@ def test_conditional_disable_l7_retry_with_several_methods() -> None:
     assert not {"POST", "PUT"} & p.methods.retryable
 
 
+def test_disable_l7_retry_notes_say_whether_connection_failures_are_retried() -> None:
+    """Connection retries need conn-failure in retry-on (HAProxy back_handle_st_cer): without it
+    the note must not claim they remain (a new user's finding), and the policy retries none."""
+    rule = "    http-request disable-l7-retry if !METH_GET !METH_HEAD"
+    without = load_text(haproxy.load, _cfg(f"    retry-on 503\n{rule}"))
+    assert not without.policy.retry_on.connect_failure
+    assert not without.policy.methods.connect_failure_any_method
+    texts = " ".join(n.text for n in without.notes)
+    assert "connection failures are not retried at all" in texts
+    assert "still retried for every method" not in texts
+    with_conn = load_text(haproxy.load, _cfg(f"    retry-on conn-failure 503\n{rule}"))
+    assert with_conn.policy.retry_on.connect_failure
+    assert with_conn.policy.methods.connect_failure_any_method
+    assert "still retried for every method" in " ".join(n.text for n in with_conn.notes)
+    everything_off = load_text(
+        haproxy.load, _cfg("    retry-on 503\n    http-request disable-l7-retry")
+    )
+    assert "nothing is retried" in " ".join(n.text for n in everything_off.notes)
+
+
 def test_unmodelled_condition_is_noted_not_guessed() -> None:
     text = _cfg("    retry-on 503\n    http-request disable-l7-retry if { path_beg /upload }")
     adapted = load_text(haproxy.load, text)

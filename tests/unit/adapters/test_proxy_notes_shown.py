@@ -79,6 +79,12 @@ SHOWN: list[tuple[str, str, str, str]] = [
     (
         H,
         "http-request disable-l7-retry",
+        "not retried at all",
+        f"{HN}::test_without_conn_failure_a_connection_failure_is_not_retried",
+    ),
+    (
+        H,
+        "http-request disable-l7-retry",
         "not judged (methods)",
         f"{HB}::test_real_haproxy_agrees_with_the_condition_evaluation",
     ),

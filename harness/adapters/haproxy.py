@@ -9,7 +9,9 @@ evaluated per method by :mod:`harness.adapters.haproxy_conditions`; a condition 
 anything but the method becomes an :class:`~harness.policy.model.Unmodelled` entry (aspect
 METHODS) instead of a guess, and a rule that can never be true gets a note saying it is dead.
 
-Not judged (``RetryPolicy.not_judged``): such conditions; and, without
+Not judged (``RetryPolicy.not_judged``): such conditions; a frontend's conditional
+``use_backend`` sending requests to another backend (everything, for the requests it may take);
+and, without
 ``option http-buffer-request``, which requests with a body (POST, PUT, PATCH) get layer-7
 retries (HAProxy drops them for a request not received completely when first sent).
 
@@ -304,6 +306,7 @@ _KNOWN_PROXY_KEYWORDS = frozenset(
 )
 _DOC = "https://docs.haproxy.org/2.6/configuration.html"
 _DOC_KEYWORDS = "https://docs.haproxy.org/2.6/configuration.html#4.1"
+_DOC_USE_BACKEND = "https://docs.haproxy.org/2.6/configuration.html#4.2-use_backend"
 _DOC_RETRY_ON = "https://docs.haproxy.org/2.6/configuration.html#4.2-retry-on"
 _DOC_REDISPATCH = "https://docs.haproxy.org/2.6/configuration.html#4.2-option%20redispatch"
 _DOC_DISABLE = "https://docs.haproxy.org/2.6/configuration.html#4.2-http-request%20disable-l7-retry"
@@ -543,6 +546,31 @@ def _defaults_for(
     return before[-1:]
 
 
+def _routed_elsewhere(frontend: _Section, backend: _Section, file: str) -> list[Unmodelled]:
+    """The frontend's conditional ``use_backend`` rules that send requests to another backend.
+
+    HAProxy evaluates ``use_backend`` rules in order and the first whose condition holds picks
+    the backend (docs 4.2 "use_backend"); the requests a rule takes get that backend's retry
+    settings, and which requests match (a path, a header, a method) is not evaluated here, so
+    everything the policy says is not judged for them: the harness cannot tell them apart."""
+    out = []
+    for ln in frontend.all("use_backend"):
+        if len(ln.words) < 2 or ln.words[1] == backend.name:
+            continue
+        if len(ln.words) == 2:
+            break  # unconditional: chosen by _choose_backend, nothing after it is reached
+        out.append(
+            Unmodelled(
+                aspects=frozenset(Aspect),
+                native=" ".join(ln.words),
+                reason=f"requests matching the condition go to backend {ln.words[1]!r}, not "
+                f"{backend.name!r} whose policy is read; which requests match is not evaluated",
+                location=f"{file}:{ln.line}",
+            )
+        )
+    return out
+
+
 def _choose_backend(sections: list[_Section], file: str) -> tuple[_Section, _Section | None, str]:
     """The backend whose policy is read, the frontend in front of it, and why it was chosen."""
     backends = [s for s in sections if s.kind in {"backend", "listen"} and s.all("server")]
@@ -551,6 +579,19 @@ def _choose_backend(sections: list[_Section], file: str) -> tuple[_Section, _Sec
         raise BadInput("no backend or listen section with server lines", file=file, field="backend")
     if frontends:
         fe = frontends[0]
+        for ln in fe.all("use_backend"):
+            if len(ln.words) == 2:  # unconditional: every request not taken by a rule before it
+                named = [s for s in sections if s.kind in {"backend", "listen"}]
+                match = [s for s in named if s.name == ln.words[1]]
+                if not match:
+                    raise BadInput(
+                        f"names an unknown backend {ln.words[1]!r}",
+                        file=file,
+                        line=ln.line,
+                        field="use_backend",
+                    )
+                why = f"backend {match[0].name!r}: the unconditional use_backend of {fe.name!r}"
+                return match[0], fe, why
         default = fe.last("default_backend")
         if default is not None and len(default.words) == 2:
             named = [s for s in sections if s.kind in {"backend", "listen"}]
@@ -709,6 +750,16 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     rules = _disable_l7(tuple(s for s in (frontend, backend) if s is not None), file)
     l7_words = [w for w in words if w in _L7_WORDS]
     not_judged: list[Unmodelled] = []
+    if frontend is not None:
+        for u in _routed_elsewhere(frontend, backend, file):
+            not_judged.append(u)
+            notes.append(
+                _quirk(
+                    "use_backend",
+                    f"not judged (everything): {u.native}: {u.reason}",
+                    source=_DOC_USE_BACKEND,
+                )
+            )
     for d in chain:
         for ln in d.all("http-request", "disable-l7-retry"):
             if not l7_words:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from harness.adapters import haproxy
 from harness.adapters.base import AdapterContext
 from harness.errors import BadInput
+from harness.policy.model import Aspect, Unmodelled
 from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
 
 CTX3 = AdapterContext(upstream_servers=3)
@@ -297,3 +298,44 @@ def test_per_replica_placeholder_with_spaces_counts_every_replica() -> None:
         "server s{{upstream_index}} {{upstream_hostport}}", "server s {{ upstream_hostport }}"
     )
     assert load_text(haproxy.load, text, upstream_servers=3).policy.different_upstream is True
+
+
+_TWO_BACKENDS = (
+    "defaults\n    mode http\n    timeout server 4s\n"
+    "frontend fe\n    bind {{listen}}\n{rules}"
+    "backend be\n    retries 3\n    retry-on conn-failure 503\n"
+    "    server s{{upstream_index}} {{upstream_hostport}}\n"
+    "backend be2\n    retries 1\n    retry-on 502\n"
+    "    server s{{upstream_index}} {{upstream_hostport}}\n"
+)
+
+
+def _routing(entries: tuple[Unmodelled, ...]) -> list[Unmodelled]:
+    return [u for u in entries if u.native.startswith("use_backend")]
+
+
+def test_conditional_use_backend_to_another_backend_is_not_judged() -> None:
+    """A new user's finding: requests a `use_backend ... if` rule takes get another backend's
+    retry settings; that was silently ignored. Now every aspect is not judged for them."""
+    rules = "    use_backend be2 if { path_beg /api }\n    default_backend be\n"
+    adapted = load_text(haproxy.load, _TWO_BACKENDS.replace("{rules}", rules))
+    assert adapted.policy.max_retries == 3  # the default backend's policy is still read
+    [u] = _routing(adapted.policy.not_judged)
+    assert u.native == "use_backend be2 if { path_beg /api }"
+    assert u.aspects == frozenset(Aspect)
+    assert u.location is not None and u.location.endswith(":6")
+    assert any(n.field == "use_backend" and "not judged" in n.text for n in adapted.notes)
+    same = "    use_backend be if { path_beg /api }\n    default_backend be\n"
+    assert not _routing(
+        load_text(haproxy.load, _TWO_BACKENDS.replace("{rules}", same)).policy.not_judged
+    )
+
+
+def test_unconditional_use_backend_picks_the_backend() -> None:
+    rules = "    use_backend be2\n"
+    adapted = load_text(haproxy.load, _TWO_BACKENDS.replace("{rules}", rules))
+    assert adapted.policy.max_retries == 1
+    assert adapted.policy.retry_on.statuses == frozenset({502})
+    assert not _routing(adapted.policy.not_judged)
+    with pytest.raises(BadInput, match="unknown backend 'nope'"):
+        load_text(haproxy.load, _TWO_BACKENDS.replace("{rules}", "    use_backend nope\n"))

@@ -284,6 +284,40 @@ def _write_secret(path: Path, text: str) -> None:
         f.write(text)
 
 
+def kit_folders(kit_dir: Path) -> list[Path]:
+    """The kit's own folder and every sibling kit folder its kustomizations build on (a
+    ``resources``/``bases``/``components`` entry such as ``../envoy_gateway/gateway``), sorted:
+    what ``--render`` copies into ``kits/``, and nothing else of the kit's parent folder (a
+    user's kit may sit among unrelated files, or hold the render folder itself)."""
+    root = kit_dir.parent.resolve()
+    seen: set[Path] = set()
+    todo = [kit_dir.resolve()]
+    while todo:
+        folder = todo.pop()
+        if folder in seen:
+            continue
+        seen.add(folder)
+        for k in sorted(folder.rglob("kustomization.yaml")):
+            try:
+                doc = yaml.safe_load(k.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError):
+                continue  # the kit's own validation reports it
+            refs = [
+                r
+                for key in ("resources", "bases", "components")
+                for r in (doc.get(key) or [] if isinstance(doc, dict) else [])
+                if isinstance(r, str) and "://" not in r
+            ]
+            for ref in refs:
+                target = (k.parent / ref).resolve()
+                if target == root or root not in target.parents:
+                    continue
+                sibling = root / target.relative_to(root).parts[0]
+                if sibling.is_dir():
+                    todo.append(sibling)
+    return sorted(seen)
+
+
 def render(
     scenario: Scenario,
     kit: Kit,
@@ -295,6 +329,14 @@ def render(
 ) -> Rendered:
     """Write every manifest, the kind cluster config and the command list into ``out``."""
     out = out.resolve()
+    folders = kit_folders(kit.dir)
+    for folder in folders:
+        if out == folder.resolve() or folder.resolve() in out.parents:
+            raise BadInput(
+                f"{out} is inside the kit folder {folder} that is copied into it; give a folder "
+                "outside it",
+                field="--render",
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -305,12 +347,12 @@ def render(
     for sub in ("base", "kits", "replicas", "harness", "locust", "prometheus", "prometheus-sut"):
         shutil.rmtree(out / sub, ignore_errors=True)
     shutil.copytree(MANIFESTS / "base", out / "base")
-    kits_dir = kit.dir.parent
-    shutil.copytree(
-        kits_dir,
-        out / "kits",
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md"),
-    )
+    for folder in folders:
+        shutil.copytree(
+            folder,
+            out / "kits" / folder.name,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "README.md"),
+        )
     host_port = entry_host_port(scenario)
     cluster = cluster_config(kit.spec.entry.node_port, host_port)
     _dump(out / "kind-cluster.yaml", cluster, f"kind cluster for {scenario.name}")

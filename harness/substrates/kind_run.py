@@ -46,7 +46,9 @@ DEFAULT_RENDERED_WORKERS = 2
 
 
 def render_only(path: Path, out: Path, workers: int | None = None) -> Rendered:
-    """``--render DIR``: every manifest and the kind cluster config, no cluster, no tools.
+    """``--render DIR``: every manifest and the kind cluster config, no cluster, no tools (but
+    promtool, when installed, for the scenario's alert rules: a rules file a run would refuse is
+    refused here too, before anything is written).
 
     The in-cluster Locust is a master and ``workers`` workers (``--workers``, else
     ``load.workers``, else :data:`DEFAULT_RENDERED_WORKERS`); 0 is refused, since the rendered
@@ -62,6 +64,12 @@ def render_only(path: Path, out: Path, workers: int | None = None) -> Rendered:
     scenario = load_scenario(path)
     kit = kit_of(scenario)
     unsupported_chaos(scenario)
+    if scenario.telemetry is not None:  # the rules the pod loads, checked as a run checks them
+        from harness.telemetry.spec import prepare_rules
+
+        prepare_rules(
+            scenario.telemetry, scenario_file=scenario.source_file, base_dir=scenario.base_dir
+        )
     n = workers or scenario.load.workers or DEFAULT_RENDERED_WORKERS
     return render(scenario, kit, out, token=secrets.token_hex(16), workers=n)
 

@@ -123,9 +123,13 @@ class _Frozen(BaseModel):
 class BackendsSpec(_Frozen):
     """The flaky backends: how many replicas, their gunicorn sizing and their fault profile."""
 
-    replicas: int = Field(default=2, ge=1, le=64)
-    workers: int = Field(default=2, ge=1, le=64, description="gunicorn workers per replica")
-    threads: int = Field(default=16, ge=1, le=1024, description="gunicorn threads per worker")
+    replicas: int = Field(strict=True, default=2, ge=1, le=64)
+    workers: int = Field(
+        strict=True, default=2, ge=1, le=64, description="gunicorn workers per replica"
+    )
+    threads: int = Field(
+        strict=True, default=16, ge=1, le=1024, description="gunicorn threads per worker"
+    )
     profile: FaultProfile = Field(default_factory=FaultProfile)
     counter: Literal["file", "sqlite", "redis"] = Field(
         default="file",
@@ -167,7 +171,7 @@ class SpikeShape(_Frozen):
     """A retry-storm spike: ``users`` users from ``at_s`` for ``duration_s`` seconds."""
 
     at_s: float = Field(ge=0, description="Seconds after the start when the spike begins")
-    users: int = Field(ge=1, le=MAX_USERS, description="Users during the spike")
+    users: int = Field(strict=True, ge=1, le=MAX_USERS, description="Users during the spike")
     duration_s: float = Field(gt=0, le=MAX_DURATION_S)
     spawn_rate: float | None = Field(
         default=None, gt=0, description="Users per second while ramping; default: all at once"
@@ -197,12 +201,12 @@ IdempotencyFraction = Annotated[
 class LoadSpec(_Frozen):
     """The Locust load (also the ``load`` object of the ``RETRY_HARNESS_LOAD`` JSON file)."""
 
-    users: int = Field(default=4, ge=1, le=MAX_USERS)
+    users: int = Field(strict=True, default=4, ge=1, le=MAX_USERS)
     spawn_rate: float = Field(
         default=4.0, gt=0, le=MAX_USERS, description="Users started per second"
     )
     requests: int | None = Field(
-        default=None, ge=1, le=MAX_REQUESTS, description="Logical requests in total"
+        strict=True, default=None, ge=1, le=MAX_REQUESTS, description="Logical requests in total"
     )
     duration_s: float | None = Field(
         default=None,
@@ -215,13 +219,16 @@ class LoadSpec(_Frozen):
     )
     paths: list[str] = Field(default_factory=lambda: ["/"], min_length=1)
     idempotency_keys: IdempotencyFraction = 0.0
-    body_bytes: int = Field(default=0, ge=0, le=10_000_000, description="POST/PUT/PATCH body")
+    body_bytes: int = Field(
+        strict=True, default=0, ge=0, le=10_000_000, description="POST/PUT/PATCH body"
+    )
     request_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="Client timeout per logical request"
     )
     locustfile: str = Field(default="scenarios/steady.py", min_length=1)
     shape: SpikeShape | None = None
     workers: int = Field(
+        strict=True,
         default=0,
         ge=0,
         le=32,
@@ -281,7 +288,7 @@ class ChaosOp(_Frozen):
 
     at_s: float = Field(ge=0, description="Seconds after the load starts")
     action: Literal["kill", "pause", "resume", "set_faults"]
-    replica: int = Field(ge=0, description="0-based replica index")
+    replica: int = Field(strict=True, ge=0, description="0-based replica index")
     duration_s: float | None = Field(
         default=None, gt=0, description="Undo after this long (restart, resume, old profile)"
     )
@@ -346,7 +353,7 @@ class Scenario(_Frozen):
         description="With expect_failing: checks that may fail too, as consequences of the "
         "finding (e.g. the success rate or the attempt distribution of hidden retries)",
     )
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    seed: int = Field(strict=True, default=0, ge=0, le=2**63 - 1)
     backends: BackendsSpec = Field(default_factory=BackendsSpec)
     sut: SutSpec
     policy: PolicySpec

@@ -18,6 +18,9 @@ def _sorted_list(v: frozenset[Any]) -> list[Any]:
     return sorted(v)
 
 
+HttpStatus = Annotated[int, Field(ge=100, le=599)]
+"""An HTTP status code (RFC 9110 section 15: three digits, 1xx to 5xx)."""
+
 SORTED = PlainSerializer(_sorted_list, when_used="json")
 """A set field prints as a sorted list: the same policy always gives the same JSON (a set of
 strings iterates in a per-process hash order)."""
@@ -66,7 +69,7 @@ class Backoff(Frozen):
 class RetryOn(Frozen):
     """Which failed attempts are retryable."""
 
-    statuses: Annotated[frozenset[int], SORTED] = frozenset()
+    statuses: Annotated[frozenset[HttpStatus], SORTED] = frozenset()
     connect_failure: bool = False
     reset: bool = Field(default=False, description="Connection closed with no response")
     per_try_timeout: bool = Field(default=False, description="An attempt abandoned at the timeout")
@@ -99,7 +102,7 @@ class RetryAfterRule(Frozen):
     """How a Retry-After header on a retryable answer changes the next delay."""
 
     honoured: bool = False
-    statuses: Annotated[frozenset[int], SORTED] = frozenset({429, 503})
+    statuses: Annotated[frozenset[HttpStatus], SORTED] = frozenset({429, 503})
     max_s: float | None = Field(default=None, ge=0, description="Longer values are clamped")
     replaces_backoff: bool = Field(
         default=True, description="urllib3: the delay is Retry-After, not max(backoff, it)"

@@ -206,6 +206,27 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             "backends.profile.failure_rate",
             "less than or equal to 1",
         ),
+        (  # a boolean is not a count (lax mode read `true` as 1 request: a new user's finding)
+            VALID.replace("requests: 500", "requests: true"),
+            17,
+            "load.requests",
+            "valid integer (got True)",
+        ),
+        (  # nor is a quoted number
+            VALID.replace("requests: 500", 'requests: "500"'),
+            17,
+            "load.requests",
+            "valid integer (got '500')",
+        ),
+        (  # an inline policy's status must be an HTTP status
+            VALID.replace(
+                "  source: {system: haproxy}",
+                "  inline: {max_retries: 2, retry_on: {statuses: [503, 99999]}}",
+            ),
+            13,
+            "policy.inline.retry_on.statuses[1]",
+            "less than or equal to 599 (got 99999)",
+        ),
         (  # duplicate key
             VALID.replace("  users: 8", "  users: 8\n  users: 9"),
             16,

@@ -8,6 +8,7 @@ the same verdict offline: the verdict is a pure function of those files.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,6 +285,7 @@ def run_scenario(
             f"cannot create the run folder {run_dir}: {exc.strerror or exc}", field="--report-dir"
         ) from None
     record: TelemetryRecord | None = None
+    interrupted_at_us: int | None = None
     if scenario.source_file is not None:
         shutil.copyfile(scenario.source_file, run_dir / "scenario.yaml")
     try:
@@ -293,25 +295,31 @@ def run_scenario(
                 scenario, run_dir, progress=progress, log=say
             ) as substrate,
         ):
-            if telemetry is None:
-                artifacts = substrate.run_load()
-            else:
-                artifacts, record = load_with_telemetry(
-                    substrate,
-                    lambda: substrate.run_load(),
-                    system=adapted.system,
-                    rules=rules,
-                    expect_alerts=telemetry.expect_alerts,
-                    workdir=run_dir,
-                    why_not=rules_not_evaluated,
-                    log=say,
-                )
+            try:
+                if telemetry is None:
+                    artifacts = substrate.run_load()
+                else:
+                    artifacts, record = load_with_telemetry(
+                        substrate,
+                        lambda: substrate.run_load(),
+                        system=adapted.system,
+                        rules=rules,
+                        expect_alerts=telemetry.expect_alerts,
+                        workdir=run_dir,
+                        why_not=rules_not_evaluated,
+                        log=say,
+                    )
+            except KeyboardInterrupt:
+                # before teardown: what completes after this (the SUT and the backends going
+                # down under a load still running) is not the SUT's doing
+                interrupted_at_us = time.time_ns() // 1000
+                raise
     except KeyboardInterrupt as exc:
         # everything started is down by now; keep what was recorded for `verify`
         from harness.signals import Terminated, signals_deferred
 
         with signals_deferred():
-            saved = save_interrupted(run_dir, scenario, adapted)
+            saved = save_interrupted(run_dir, scenario, adapted, interrupted_at_us)
         raise Interrupted(
             run_dir if saved else None, terminated=isinstance(exc, Terminated)
         ) from None
@@ -439,14 +447,23 @@ def preflight(
     return scenario, adapted, sample_plan(scenario, adapted.policy)
 
 
-def save_interrupted(run_dir: Path, scenario: Scenario, adapted: AdaptedPolicy) -> bool:
+def save_interrupted(
+    run_dir: Path,
+    scenario: Scenario,
+    adapted: AdaptedPolicy,
+    interrupted_at_us: int | None = None,
+) -> bool:
     """After an interruption (everything stopped), keep what was recorded as a partial run.
 
     The backends' raw journals and Locust's client records are on disk as they were written:
     the harness's own traffic is split out as usual, only logical requests with a (whole)
     client record are kept (an unfinished request would look like one the SUT gave up on),
-    ε is measured from what there is, and ``run.json`` says ``interrupted``. Returns False when
-    nothing was recorded yet (interrupted before the load began).
+    and of those only the ones that ended before ``interrupted_at_us`` (µs since the epoch,
+    taken when the interruption reached the run, before teardown): the load keeps going while
+    the SUT and the backends are stopped, and its connection errors then are the harness's
+    doing, not the SUT's (a new user's finding: an interrupted run was judged a violation on
+    them). ε is measured from what there is, and ``run.json`` says ``interrupted``. Returns
+    False when nothing was recorded yet (interrupted before the load began).
     """
     import orjson
 
@@ -462,8 +479,10 @@ def save_interrupted(run_dir: Path, scenario: Scenario, adapted: AdaptedPolicy) 
         if not line.endswith(b"\n"):
             continue
         try:
-            orjson.loads(line)
+            rec = orjson.loads(line)
         except orjson.JSONDecodeError:
+            continue
+        if interrupted_at_us is not None and int(rec.get("end_us") or 0) > interrupted_at_us:
             continue
         kept.append(line)
     records.write_bytes(b"".join(kept))

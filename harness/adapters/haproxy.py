@@ -762,6 +762,15 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
             )
     for d in chain:
         for ln in d.all("http-request", "disable-l7-retry"):
+            if not d.name:  # HAProxy 2.6: "not allowed in anonymous 'defaults' section" (fatal)
+                raise BadInput(
+                    "http-request rules are not allowed in an anonymous defaults section "
+                    "(HAProxy refuses the config); name it ('defaults mydefaults') and use it "
+                    "with 'from', or move the rule to the frontend or backend",
+                    file=file,
+                    line=ln.line,
+                    field="http-request",
+                )
             if not l7_words:
                 continue
             reason = (

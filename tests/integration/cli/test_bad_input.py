@@ -196,9 +196,11 @@ def test_interrupt_mid_load_tears_everything_down(
         f"retry-harness verify {run_dir}"
     ], text
     assert_nothing_left(str(tmp_path))
-    # the run folder holds a partial run: verify judges it, marked as interrupted, never a pass
+    # the run folder holds a partial run: verify judges it, marked as interrupted, never a pass;
+    # and never a violation of this correct HAProxy: what the load met while everything was
+    # being stopped is left out (a new user saw exit 1 on the connection errors after Ctrl-C)
     verdict = run_cli("verify", run_dir)
-    assert verdict.returncode in (1, 3), verdict.stderr
+    assert verdict.returncode == 3, verdict.stdout + verdict.stderr
     assert "INTERRUPTED" in verdict.stdout
     assert "partial verdict on the" in " ".join(verdict.stdout.split())
 

@@ -339,3 +339,16 @@ def test_unconditional_use_backend_picks_the_backend() -> None:
     assert not _routing(adapted.policy.not_judged)
     with pytest.raises(BadInput, match="unknown backend 'nope'"):
         load_text(haproxy.load, _TWO_BACKENDS.replace("{rules}", "    use_backend nope\n"))
+
+
+def test_disable_l7_retry_in_an_anonymous_defaults_section_is_refused() -> None:
+    """HAProxy 2.6.12 refuses the config ("not allowed in anonymous 'defaults' section", fatal);
+    the adapter said "not judged" and exit 0 (a new user's finding)."""
+    text = _cfg(
+        "    retry-on conn-failure 503",
+        defaults="mode http\n    timeout server 4s\n    http-request disable-l7-retry if METH_POST",
+    )
+    with pytest.raises(BadInput, match="not allowed in an anonymous defaults section") as err:
+        load_text(haproxy.load, text)
+    assert err.value.field == "http-request"
+    assert err.value.line == 6

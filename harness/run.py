@@ -279,6 +279,7 @@ def run_scenario(
     try:
         if run_dir.exists():
             shutil.rmtree(run_dir)
+        drop_reports(report_dir)
         run_dir.mkdir(parents=True)
     except OSError as exc:
         raise BadInput(
@@ -319,6 +320,7 @@ def run_scenario(
         from harness.signals import Terminated, signals_deferred
 
         with signals_deferred():
+            drop_reports(report_dir)
             saved = save_interrupted(run_dir, scenario, adapted, interrupted_at_us)
         raise Interrupted(
             run_dir if saved else None, terminated=isinstance(exc, Terminated)
@@ -445,6 +447,16 @@ def preflight(
     adapted = declared_policy(scenario)
     check_hangs_outlast_timeout(scenario, adapted.policy)
     return scenario, adapted, sample_plan(scenario, adapted.policy)
+
+
+def drop_reports(report_dir: Path) -> None:
+    """Remove the reports (verdict.json, junit.xml, report.html) in ``report_dir``: they describe
+    a run folder that is replaced now, and an interrupted run must not leave them beside its
+    partial run as if they were its own (``verify`` writes the partial run's)."""
+    from harness.report import FILE_NAMES
+
+    for name in FILE_NAMES.values():
+        (report_dir / name).unlink(missing_ok=True)
 
 
 def save_interrupted(

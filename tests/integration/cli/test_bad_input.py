@@ -188,6 +188,8 @@ def test_interrupt_mid_load_tears_everything_down(
 ) -> None:
     proc, run_dir, stderr = long_run
     assert len(processes_mentioning(str(tmp_path))) >= 4  # CLI, backend, haproxy, Locust
+    stale = run_dir.parent / "verdict.json"  # as an earlier complete run would have left it
+    stale.write_text("{}")
     proc.send_signal(sig)
     assert proc.wait(60) == EXIT_FOR[sig]
     text = stderr.read_text()
@@ -196,6 +198,7 @@ def test_interrupt_mid_load_tears_everything_down(
         f"retry-harness verify {run_dir}"
     ], text
     assert_nothing_left(str(tmp_path))
+    assert not stale.exists()  # an earlier run's reports do not pose as this run's
     # the run folder holds a partial run: verify judges it, marked as interrupted, never a pass;
     # and never a violation of this correct HAProxy: what the load met while everything was
     # being stopped is left out (a new user saw exit 1 on the connection errors after Ctrl-C)

@@ -107,6 +107,7 @@ BACKEND_DISTRIBUTIONS = (
     "requests",
     "urllib3",
     "pyyaml",
+    "tenacity",  # fake_backends.admin waits for journal records with it
     "locust",  # the same image runs Locust workers
 )
 # Wheels some pinned distribution needs only on an older Python than the host's (the offline base

@@ -343,7 +343,9 @@ class Scenario(_Frozen):
     expect_failing: list[str] | None = Field(
         default=None,
         min_length=1,
-        description="With expect: violation, the checks that must fail (the finding). With it, "
+        description="With expect: violation, the checks that show the finding: at least one "
+        "of them must fail (a finding may show in one of several checks from seed to seed, as "
+        "hidden retries show as too many attempts or as a retried failure). With it, "
         "`conformance` also fails a showcase that no longer shows its finding, or that fails "
         "another check than these and expect_may_fail (a harness false failure, a broken "
         "adapter)",

@@ -32,6 +32,7 @@ import requests
 
 from harness.adapters import caddy, haproxy, nginx
 from harness.adapters.base import AdapterContext
+from harness.processes import timeouts
 from harness.suts.base import missing_binary, start_sut
 from harness.suts.network import free_port
 from harness.suts.spec import CaddySut, HaproxySut, NginxSut
@@ -264,8 +265,12 @@ backend be
 
 @pytest.mark.parametrize(("connect", "wait_s"), [("300ms", 0.3), ("3s", 1.0)])
 def test_haproxy_connection_retry_waits_min_of_timeout_connect_and_1s(
-    tmp_path: Path, connect: str, wait_s: float
+    tmp_path: Path, connect: str, wait_s: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the readiness probe goes through HAProxy to the closed upstream too, and its answer (the
+    # 503 after two retries, ~2 s) must not be cut by the default 2 s probe timeout
+    t = timeouts.TIMEOUTS
+    monkeypatch.setattr(timeouts, "TIMEOUTS", t.model_copy(update={"probe_s": 6.0}))
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(CONN.format(connect=connect))
     adapted = haproxy.load(cfg, AdapterContext(upstream_servers=1))

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from fake_backends.profile import FaultProfile
 from fake_backends.records import JournalStats
@@ -20,13 +22,35 @@ class AdminError(RuntimeError):
         super().__init__(f"admin API answered {status}: {message}")
 
 
+#: Every admin call is idempotent (GET, PUT, DELETE), and the client keeps its connection alive
+#: between calls. The replica closes an idle kept-alive connection after its keep-alive timeout
+#: (gunicorn ``keepalive``, 5 s here); a call sent at that moment finds the connection closed
+#: under it (``RemoteDisconnected`` or a reset) although the replica is fine. urllib3's ``Retry``
+#: then sends the call once more on a new connection: one retry for a failed connect or a lost
+#: answer, never for an answered status.
+ADMIN_RETRY = Retry(
+    total=1,
+    connect=1,
+    read=1,
+    status=0,
+    other=0,
+    redirect=0,
+    allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
+    raise_on_status=False,
+)
+
+
 class AdminClient:
-    """Talks to ``base_url`` (e.g. ``http://127.0.0.1:9001``), with the admin token if set."""
+    """Talks to ``base_url`` (e.g. ``http://127.0.0.1:9001``), with the admin token if set.
+
+    Raises :class:`AdminError` on an error status and ``requests.RequestException`` when the
+    replica cannot be reached (after the one retry of :data:`ADMIN_RETRY`)."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._session = requests.Session()
+        self._session.mount("http://", HTTPAdapter(max_retries=ADMIN_RETRY))
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
 

@@ -83,7 +83,7 @@ DEFECT_SCENARIOS: dict[str, str] = {
     "retry_non_retryable": "backoff",
     "no_retry_reset": "backoff",
     "retry_post": "limits",
-    "ignore_deadline": "limits",
+    "ignore_deadline": "deadline",
     "ignore_budget": "limits",
     "ignore_per_try_timeout": "limits",
     "ignore_retry_after": "retry-after",

@@ -47,6 +47,11 @@ VERBOSE_HELP = "show every evidence line and request id of every check"
 REQUIRE_ALL_ENV = "RETRY_HARNESS_REQUIRE_ALL"
 """Set to 1 (.ci/run does): a conformance row skipped for a missing SUT fails the job."""
 
+MISTAKEN_COMMANDS = {
+    "kind": "unknown command 'kind'; kind runs through: retry-harness run FILE --substrate kind",
+}
+"""Commands users try that do not exist, with the line that says what to run instead."""
+
 err = Console(stderr=True, highlight=False)
 
 
@@ -56,6 +61,16 @@ class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"error: {self.prog}: {message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_BAD_INPUT)
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        # One well-known mistake gets its own line: kind is a substrate of 'run', not a command.
+        if (
+            isinstance(action, argparse._SubParsersAction)
+            and value in MISTAKEN_COMMANDS
+            and value not in action.choices
+        ):
+            raise argparse.ArgumentError(None, MISTAKEN_COMMANDS[str(value)])
+        super()._check_value(action, value)
 
 
 def _version() -> str:

@@ -201,6 +201,21 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["kind"], ["kind", "--help"], ["kind", "scenarios/x.yaml"]])
+def test_kind_as_a_command_points_to_run_substrate_kind(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, repr(err)
+    assert (
+        "unknown command 'kind'; kind runs through: retry-harness run FILE --substrate kind" in err
+    )
+    assert "invalid choice" not in err
+
+
 def test_run_of_a_missing_scenario_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -327,6 +327,124 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def plain_number(value: Any) -> str:
+    """A value as a user reads it in a message: a number as written or as a plain integer.
+
+    ``10**30`` -> all its digits, ``2.5`` -> ``2.5``, the YAML 1.1 string ``'1e30'`` (PyYAML
+    reads an exponent without a dot as a string) -> ``1e30``; anything else as its (shortened)
+    repr (a float keeps its ``.0``: ``20000000.0`` is not a whole number to a strict field).
+    """
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        text = str(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    if isinstance(value, float):  # 1e+30 is how 1.0e30 reads back: its digits are not known
+        return repr(value)
+    if isinstance(value, str) and _is_number(value) and not _is_number(value, whole=True):
+        return _short(value.strip()).strip("'\"")  # '500' stays quoted: it was, in YAML
+    return _short(value)
+
+
+def _is_number(text: str, *, whole: bool = False) -> bool:
+    try:
+        int(text) if whole else float(text)
+    except ValueError:
+        return False
+    return True
+
+
+_NUMBER_ERRORS = frozenset(
+    {
+        "int_type",
+        "int_parsing",
+        "int_parsing_size",
+        "int_from_float",
+        "float_type",
+        "float_parsing",
+        "finite_number",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+    }
+)
+"""pydantic's error types of a number field, reworded by :func:`_number_rule`."""
+
+
+def _unwrap(annotation: Any, metadata: Sequence[Any] = ()) -> tuple[Any, list[Any]]:
+    """``Annotated[int, Field(ge=1)]`` -> ``(int, [Ge(1)])``: a type without its annotations,
+    and the constraints they carry (a ``Field``'s own metadata included)."""
+    found = list(metadata)
+    while typing.get_origin(annotation) is Annotated:
+        annotation, *extra = typing.get_args(annotation)
+        for item in extra:
+            found.extend(getattr(item, "metadata", None) or [item])
+    return annotation, found
+
+
+def _number_field(
+    loc: tuple[Any, ...], model: type[BaseModel] | None, lines: LineMap | None
+) -> tuple[Any, list[Any]] | None:
+    """The type and constraints of the number ``loc`` points at: a model's field (or a member
+    of its union), or an item of a list/set/mapping field; None when unknown."""
+    if model is None or not loc:
+        return None
+    if isinstance(loc[-1], int):  # an item: the container's element type
+        outer = _number_field(loc[:-1], model, lines)
+        if outer is None:
+            return None
+        args = typing.get_args(outer[0])
+        if typing.get_origin(outer[0]) is dict and len(args) == 2:
+            return _unwrap(args[1])
+        return _unwrap(args[0]) if args else None
+    for end in (len(loc), len(loc) - 1):
+        if end < 1 or not isinstance(loc[end - 1], str):
+            continue
+        for parent in _place(loc[: end - 1], model, lines).models:
+            if loc[end - 1] in parent.model_fields:
+                info = parent.model_fields[loc[end - 1]]
+                return _unwrap(info.annotation, info.metadata)
+    return None
+
+
+def _bound(value: Any) -> str:
+    """A field's bound as written in its model: ``3600.0`` (pydantic's ctx) -> ``3600``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return plain_number(value)
+
+
+def _number_rule(kind: str, ctx: Mapping[str, Any], number: tuple[Any, list[Any]] | None) -> str:
+    """ "a whole number in 1..10000000", "a number > 0 and <= 3600": the allowed values of a
+    number field, from its type and constraints (``number``, see :func:`_number_field`) or else
+    pydantic's ``ctx`` (which holds only the bound that was broken)."""
+    bounds: dict[str, Any] = {}
+    whole = kind.startswith("int_")
+    if number is not None:
+        annotation, metadata = number
+        for item in metadata:
+            for bound in ("ge", "gt", "le", "lt"):
+                if getattr(item, bound, None) is not None:
+                    bounds[bound] = getattr(item, bound)
+        args = typing.get_args(annotation) or (annotation,)
+        whole = whole or (int in args and float not in args)
+    if not bounds:
+        bounds = {b: ctx[b] for b in ("ge", "gt", "le", "lt") if b in ctx}
+    if whole:  # whole numbers: > 0 is 1.., < 10 is ..9
+        if "gt" in bounds and float(bounds["gt"]).is_integer():
+            bounds.setdefault("ge", int(bounds.pop("gt")) + 1)
+        if "lt" in bounds and float(bounds["lt"]).is_integer():
+            bounds.setdefault("le", int(bounds.pop("lt")) - 1)
+    what = "a whole number" if whole else "a number"
+    low = next(((op, bounds[b]) for b, op in (("ge", ">="), ("gt", ">")) if b in bounds), None)
+    high = next(((op, bounds[b]) for b, op in (("le", "<="), ("lt", "<")) if b in bounds), None)
+    if low is not None and high is not None and low[0] == ">=" and high[0] == "<=":
+        return f"{what} in {_bound(low[1])}..{_bound(high[1])}"
+    limits = [f"{op} {_bound(v)}" for op, v in (b for b in (low, high) if b is not None)]
+    return f"{what} {' and '.join(limits)}" if limits else what
+
+
 def _problem(
     err: Mapping[str, Any], model: type[BaseModel] | None, lines: LineMap | None
 ) -> tuple[KeyPath, str]:
@@ -359,6 +477,13 @@ def _problem(
             place.path,
             f"must be a mapping with fields {allowed} (got {_short(err.get('input'))})",
         )
+    if kind in _NUMBER_ERRORS:
+        rule = _number_rule(kind, ctx, _number_field(loc, model, lines))
+        value = err.get("input")
+        got = plain_number(value)
+        if kind == "int_type" and isinstance(value, str) and _is_number(value):
+            got += ", which YAML reads as text"  # 1e3: a YAML 1.1 float needs a dot (1.0e3)
+        return place.path, f"must be {rule} (got {got})"
     msg = str(err["msg"])
     for noise in ("Value error, ", "Assertion failed, "):
         if msg.startswith(noise):

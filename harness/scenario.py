@@ -237,14 +237,6 @@ class LoadSpec(_Frozen):
         "budget and its own request ids, every client record shipped to the master",
     )
 
-    @field_validator("users", "requests", mode="before")
-    @classmethod
-    def _not_absurd(cls, v: Any, info: Any) -> Any:
-        limit = MAX_USERS if info.field_name == "users" else MAX_REQUESTS
-        if isinstance(v, int | float) and not isinstance(v, bool) and v > limit:
-            raise ValueError(f"at most {limit} (got {v:g}); allowed: a whole number 1..{limit}")
-        return v
-
     @field_validator("methods", mode="before")
     @classmethod
     def _upper_methods(cls, v: Any) -> Any:

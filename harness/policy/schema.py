@@ -40,8 +40,8 @@ def load_policy_file(path: Path) -> RetryPolicy:
     """Read a canonical policy from a YAML or JSON file (one mapping).
 
     Errors raise ``BadInput`` naming the file, the YAML line where known, and the dotted field
-    (pydantic's ``loc``), e.g. ``policy.yaml:4: backoff.multiplier: Input should be greater
-    than or equal to 1 (got 0.5)``.
+    (pydantic's ``loc``), e.g. ``policy.yaml:5: backoff.multiplier: must be a number >= 1
+    (got 0.5)``.
     """
     data, lines = load_yaml_mapping(path)
     try:

@@ -23,7 +23,11 @@ HARNESS_BROKEN_EXIT_CODE = 3  # scenarios/locust_support/settings.py (not import
 @pytest.mark.parametrize(
     ("option", "value", "said"),
     [
-        ("--rh-request-timeout", "-1", "--rh-request-timeout: Input should be greater than 0"),
+        (
+            "--rh-request-timeout",
+            "-1",
+            "--rh-request-timeout: must be a number > 0 and <= 3600 (got -1.0)",
+        ),
         ("--rh-methods", "GET:x", "--rh-methods: bad weight in method mix item 'GET:x'"),
         ("--rh-idempotency-keys", "3", "--rh-idempotency-keys: "),
     ],

@@ -120,13 +120,13 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             VALID.replace("spawn_rate: 4", "spawn_rate: fast"),
             16,
             "load.spawn_rate",
-            "valid number",
+            "must be a number > 0 and <= 10000 (got ",
         ),
         (  # out of range
             VALID.replace("users: 8", "users: 0"),
             15,
             "load.users",
-            "greater than or equal to 1 (got 0)",
+            "must be a whole number in 1..10000 (got 0)",
         ),
         (  # missing required field (reported at its parent)
             VALID.replace("name: haproxy-steady\n", ""),
@@ -204,19 +204,19 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             VALID.replace("failure_rate: 0.3", "failure_rate: 1.5"),
             7,
             "backends.profile.failure_rate",
-            "less than or equal to 1",
+            "must be a number in 0..1 (got 1.5)",
         ),
         (  # a boolean is not a count (lax mode read `true` as 1 request: a new user's finding)
             VALID.replace("requests: 500", "requests: true"),
             17,
             "load.requests",
-            "valid integer (got True)",
+            "must be a whole number in 1..10000000 (got True)",
         ),
         (  # nor is a quoted number
             VALID.replace("requests: 500", 'requests: "500"'),
             17,
             "load.requests",
-            "valid integer (got '500')",
+            "whole number in 1..10000000 (got '500', which YAML reads as text)",
         ),
         (  # an inline policy's status must be an HTTP status
             VALID.replace(
@@ -225,7 +225,7 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             ),
             13,
             "policy.inline.retry_on.statuses[1]",
-            "less than or equal to 599 (got 99999)",
+            "must be a whole number in 100..599 (got 99999)",
         ),
         (  # duplicate key
             VALID.replace("  users: 8", "  users: 8\n  users: 9"),
@@ -245,6 +245,44 @@ def test_bad_input_is_one_line_with_file_line_field_and_rule(
     assert (err.line, err.field) == (line, field), message
     assert needle in message, message
     assert message.startswith(f"{err.file}:{line}: {field}: ")
+
+
+@pytest.mark.parametrize(
+    ("written", "got"),
+    [
+        ("1e30", "1e30, which YAML reads as text"),  # YAML 1.1: an exponent without a dot
+        ("2e+07", "2e+07, which YAML reads as text"),
+        ("20000000", "20000000"),  # a plain integer, not 2e+07
+        ("20_000_000", "20000000"),
+        ("123456789012345678901234567890", "123456789012345678901234567890"),
+        ("1.0e+7", "10000000.0"),  # a float, which a count is not
+        ("2.5", "2.5"),
+        (".inf", "inf"),
+    ],
+)
+def test_a_bad_count_is_said_as_written_with_its_range(
+    tmp_path: Path, written: str, got: str
+) -> None:
+    err = bad(tmp_path, VALID.replace("requests: 500", f"requests: {written}"))
+    assert (err.line, err.field) == (17, "load.requests"), str(err)
+    assert err.reason == f"must be a whole number in 1..10000000 (got {got})"
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "reason"),
+    [
+        ("users: 8", "users: 1e30", "must be a whole number in 1..10000 (got 1e30, which YAML "),
+        ("spawn_rate: 4", "spawn_rate: 1e30", "must be a number > 0 and <= 10000 (got 1e30)"),
+        ("failure_rate: 0.3", "failure_rate: 2e5", "must be a number in 0..1 (got 2e5)"),
+    ],
+)
+def test_no_pydantic_phrasing_in_number_errors(
+    tmp_path: Path, field: str, written: str, reason: str
+) -> None:
+    assert field in VALID
+    err = bad(tmp_path, VALID.replace(field, written))
+    assert err.reason.startswith(reason), str(err)
+    assert "Input should" not in str(err) and "e+" not in str(err), str(err)
 
 
 def test_several_problems_report_the_first_and_count_the_rest(tmp_path: Path) -> None:

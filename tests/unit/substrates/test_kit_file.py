@@ -45,7 +45,7 @@ def test_good_kit_loads(tmp_path: Path) -> None:
             GOOD.replace("node_port: 30080", "node_port: 80"),
             5,
             "entry.node_port",
-            "greater than or equal to 30000 (got 80)",
+            "must be a whole number in 30000..32767 (got 80)",
         ),
         (  # unknown field: names the allowed ones of that mapping
             GOOD.replace("  node_port: 30080", "  node_port: 30080\n  nodeport: 1"),

@@ -82,14 +82,14 @@ def test_timeout_mapping_keeps_total(tmp_path: Path) -> None:
         ("total: 3\nbackof_factor: 1\n", 2, "backof_factor", "'backof_factor'; allowed: total"),
         ("total: 3\ntimeout: 0\n", 2, "timeout", "> 0"),
         ("timeout: true\n", 1, "timeout", "not a boolean"),
-        ("status_forcelist: [500, x]\n", 1, "status_forcelist[1]", "integer"),
+        ("status_forcelist: [500, x]\n", 1, "status_forcelist[1]", "whole number .got 'x'"),
         # the field's own line, not its parent's; not the union member it did not fit
-        ("timeout:\n  connect: 1\n  read: 0\n", 3, "timeout.read", "greater than 0 .got 0"),
+        ("timeout:\n  connect: 1\n  read: 0\n", 3, "timeout.read", "must be a number > 0 .got 0"),
         # the allowed keys of the mapping the unknown key is in, not the file's top level
         ("timeout:\n  reed: 1\n", 2, "timeout.reed", "allowed: connect, read, total$"),
         # a top-level key's line, not that of a nested key of the same name above it
-        ("timeout:\n  total: 5\ntotal: x\n", 3, "total", "valid integer"),
-        ("backoff_factor: -1\n", 1, "backoff_factor", "greater than or equal to 0"),
+        ("timeout:\n  total: 5\ntotal: x\n", 3, "total", "must be a whole number"),
+        ("backoff_factor: -1\n", 1, "backoff_factor", "must be a number >= 0 .got -1"),
     ],
 )
 def test_bad_values_name_file_line_and_field(

@@ -21,10 +21,10 @@ def test_form_fields_apply_over_the_current_profile() -> None:
 @pytest.mark.parametrize(
     ("form", "field", "needle"),
     [
-        ({"failure_rate": "1.5"}, "failure_rate", "less than or equal to 1 (got 1.5)"),
+        ({"failure_rate": "1.5"}, "failure_rate", "must be a number in 0..1 (got 1.5)"),
         ({"failure_rate": "lots"}, "failure_rate", "must be a number (got 'lots')"),
         ({"failure_status": "503=1"}, "failure_status", "status:weight pairs"),
-        ({"hang_rate": "-0.1"}, "hang_rate", "greater than or equal to 0"),
+        ({"hang_rate": "-0.1"}, "hang_rate", "must be a number in 0..1 (got -0.1)"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_field(

@@ -35,7 +35,10 @@ still streaming is not).
 from __future__ import annotations
 
 import difflib
+import errno
 import io
+import itertools
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -47,6 +50,7 @@ import crossplane  # type: ignore[import-untyped]
 from crossplane import analyzer as crossplane_analyzer
 from crossplane import lexer as crossplane_lexer
 from crossplane import parser as crossplane_parser
+from crossplane.errors import NgxParserBaseException  # type: ignore[import-untyped]
 
 from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
@@ -165,6 +169,14 @@ def _parse(path: Path, file: str) -> list[_Node]:
     if payload["errors"]:
         first = payload["errors"][0]
         reason = str(first["error"])
+        unreadable = _OS_ERROR.match(reason)
+        if unreadable is not None:  # crossplane's str(OSError) of an include it could not open
+            raise BadInput(
+                _include_problem(unreadable, str(path), first["file"], first.get("line")),
+                file=first["file"],
+                line=first.get("line"),
+                field="include",
+            )
         reason = re.sub(r"\s+in \S+:\d+$", "", reason)
         named = re.search(r'directive "([a-z0-9_]+)"|"([a-z0-9_]+)" directive', reason)
         raise BadInput(
@@ -205,6 +217,36 @@ def _parse(path: Path, file: str) -> list[_Node]:
     root = convert(files[0]["parsed"], files[0]["file"], (0,))
     _refuse_misspelt(root)
     return root
+
+
+_OS_ERROR = re.compile(r"^\[Errno (?P<errno>\d+)\] (?P<text>[^:]+): '(?P<path>.*)'$")
+"""crossplane's error for an ``include`` it could not open: ``[Errno 2] No such file or
+directory: 'conf.d/x.conf'`` (the path joined to the main config's folder, as nginx does)."""
+
+
+def _include_problem(error: re.Match[str], main: str, including: str, line: int | None) -> str:
+    """One line for an included file that cannot be read: the path as written in the
+    ``include`` at ``including``:``line`` (crossplane's error has it joined to ``main``'s folder,
+    as nginx does with its prefix) and, for a relative path, the folder it was looked for in."""
+    tried, folder = error["path"], os.path.dirname(main)
+    written = _restore(tried)
+    try:
+        tokens = list(_lex_templates(including))
+    except (OSError, NgxParserBaseException):
+        tokens = []
+    for (word, at, _), (arg, _, _) in itertools.pairwise(tokens):
+        if word == "include" and at == line and os.path.join(folder, arg) == tried:
+            written = _restore(arg)  # crossplane: os.path.join(config_dir, pattern)
+            break
+    if int(error["errno"]) != errno.ENOENT:
+        return f"cannot read '{written}': {error['text'].lower()}"
+    if os.path.isabs(written):
+        return f"'{written}' does not exist"
+    where = os.path.abspath(folder or os.curdir)
+    return (
+        f"'{written}' does not exist "
+        f"(a relative include is looked for in {where}, the main config's folder)"
+    )
 
 
 _RETRY_DIRECTIVES = (

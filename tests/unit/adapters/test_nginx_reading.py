@@ -74,6 +74,28 @@ def test_missing_included_file_is_bad_input_naming_it(tmp_path: Path) -> None:
     assert err.value.line == 3 and "nope.conf" in err.value.reason
 
 
+def test_a_missing_include_is_one_line_without_the_os_error(tmp_path: Path) -> None:
+    path = _tree(tmp_path, "include ../gone/upstream.conf;\n", "proxy_next_upstream_tries 3;\n")
+    with pytest.raises(BadInput) as err:
+        nginx.load(path, CTX3)
+    included = str(tmp_path / "conf.d" / "10-upstream.conf")
+    assert (err.value.file, err.value.line, err.value.field) == (included, 1, "include")
+    assert err.value.reason == (
+        f"'../gone/upstream.conf' does not exist (a relative include is looked for in "
+        f"{tmp_path}, the main config's folder)"
+    )
+    assert str(err.value) == f"{included}:1: include: {err.value.reason}"
+
+
+def test_a_missing_absolute_include_is_named_as_written(tmp_path: Path) -> None:
+    gone = tmp_path / "gone" / "retry.conf"
+    path = tmp_path / "nginx.conf"
+    path.write_text(MAIN.replace("include conf.d/*.conf;", f"include {gone};"))
+    with pytest.raises(BadInput) as err:
+        nginx.load(path, CTX3)
+    assert str(err.value) == f"{path}:3: include: '{gone}' does not exist"
+
+
 def test_error_in_an_included_file_names_that_file(tmp_path: Path) -> None:
     path = _tree(
         tmp_path,
@@ -185,3 +207,14 @@ def test_absent_explicit_zero_off_and_set(
     p = nginx.load(path, CTX3).policy
     assert p.max_retries == max_retries
     assert p.retry_on.statuses == statuses
+
+
+def test_the_missing_one_of_two_includes_on_a_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "here.conf").write_text("\n")
+    main = MAIN.replace("include conf.d/*.conf;", 'include here.conf; include "r{{listen}}.conf";')
+    path = tmp_path / "nginx.conf"
+    path.write_text(main)
+    with pytest.raises(BadInput) as err:
+        nginx.load(path, CTX3)
+    assert err.value.line == 3
+    assert err.value.reason.startswith("'r{{listen}}.conf' does not exist (a relative include")

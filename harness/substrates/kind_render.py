@@ -397,7 +397,7 @@ def render(
         + ", ".join(f"{k} {v}" for k, v in kit.spec.versions.items()),
         "set -eu",
         'cd "$(dirname "$0")"',
-        *[shlex.join(c) for c in commands],
+        *[shlex.join(script_command(c, out)) for c in commands],
     ]
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
     script.chmod(0o755)
@@ -414,6 +414,18 @@ def render(
         commands=commands,
         prometheus=prometheus,
     )
+
+
+def script_command(command: list[str], out: Path) -> list[str]:
+    """``command`` as ``install.sh`` in ``out`` runs it from ``out`` itself: the rendered folder
+    as ``.`` and paths in it as ``./...`` (also inside ``--values=...``), a program by its name,
+    so the folder can be moved or copied to another machine."""
+    root = str(out)
+    program = os.path.basename(command[0]) if os.path.isabs(command[0]) else command[0]
+    return [
+        program,
+        *["." if arg == root else arg.replace(root + os.sep, "." + os.sep) for arg in command[1:]],
+    ]
 
 
 def apply_commands(

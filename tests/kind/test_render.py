@@ -243,3 +243,31 @@ def test_kind_rejects_a_broken_cluster_config(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(rendered.cluster_config.read_text().replace("listenAddress", "listenAdress"))
     assert "unable to decode config" in _kind_reads(bad, tmp_path)
+
+
+@pytest.mark.parametrize("name", KIT_IDS)
+def test_install_script_refers_only_to_the_folder_it_is_in(name: str, tmp_path: Path) -> None:
+    """A new user's finding: install.sh applied the absolute render path, so a rendered folder
+    moved or copied to another machine applied nothing (or an old copy)."""
+    import os
+    import shlex
+
+    rendered = render_kit(name, tmp_path / "out")
+    moved = tmp_path / "elsewhere" / "copy"
+    moved.parent.mkdir()
+    rendered.root.rename(moved)
+    text = (moved / "install.sh").read_text()
+    assert str(tmp_path) not in text
+    commands = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    assert commands[:2] == ["set -eu", 'cd "$(dirname "$0")"']
+    applies = 0
+    for line in commands[2:]:
+        words = shlex.split(line)
+        assert not os.path.isabs(words[0]), line  # the program by its name
+        for word in words[1:]:
+            path = word.split("=", 1)[-1]
+            assert not os.path.isabs(path), line
+            if path == "." or path.startswith("./"):
+                assert (moved / path).exists(), f"{path} is not in the moved folder: {line}"
+        applies += words[1:2] == ["apply"] and "-k" in words and words[words.index("-k") + 1] == "."
+    assert applies == 1

@@ -7,8 +7,10 @@ Owns the reading of Caddy configs through Caddy's own parser and the mapping of 
   ``import`` of files and globs relative to the importing file, and every directive are read by
   Caddy itself); ``{{placeholders}}`` of the harness are rendered first (the rendered copy sits
   in a temporary folder whose entries link to the Caddyfile's folder, so relative imports still
-  resolve). Without the ``caddy`` binary a Caddyfile is refused with the install command; a JSON
-  config (``.json``, or text starting with ``{`` that parses as JSON) is read without it.
+  resolve). A value of the adapted JSON that is refused names its Caddyfile line only when
+  that line is certain (:mod:`harness.adapters.caddyfile_lines`). Without the ``caddy`` binary
+  a Caddyfile is refused with the install command; a JSON config (``.json``, or text starting
+  with ``{`` that parses as JSON) is read without it.
 - the first ``reverse_proxy`` handler (in server, route and subroute order) is read:
   ``load_balancing.retries`` (``lb_retries``) -> ``max_retries``; ``try_duration``
   (``lb_try_duration``) -> ``deadline_s`` (measured from the handler start, attempts included);
@@ -55,6 +57,7 @@ from typing import Any
 
 from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
+from harness.adapters.caddyfile_lines import line_of
 from harness.durations import DurationError, caddy_seconds
 from harness.errors import BadInput
 from harness.policy.model import (
@@ -196,7 +199,8 @@ def _adapt(path: Path, text: str, context: AdapterContext) -> dict[str, Any]:
             field="caddy",
         )
     with tempfile.TemporaryDirectory(prefix="rh-caddy-adapt-") as tmp:
-        target = path
+        # absolute: caddy's messages then name file:line as absolute paths, mapped back below
+        target = path.resolve()
         if placeholder_names(text):
             target = Path(tmp) / path.name
             target.write_text(_render_placeholders(text, path, context), encoding="utf-8")
@@ -228,16 +232,24 @@ def _adapt(path: Path, text: str, context: AdapterContext) -> dict[str, Any]:
 
 
 def _adapt_error(output: str, path: Path, rendered: Path) -> BadInput:
-    """Caddy's own message, pointing at the user's file and line, with a suggestion if any."""
+    """Caddy's own message, pointing at the user's file and line, with a suggestion if any.
+
+    ``rendered`` is the absolute path caddy adapt read (the Caddyfile, or its rendered copy in
+    a folder whose entries link to the Caddyfile's folder)."""
     message = output.strip().splitlines()[-1] if output.strip() else "caddy adapt failed"
-    message = message.removeprefix("Error: ").replace(str(rendered), str(path))
+    message = message.removeprefix("Error: ")
     line = None
     file: str | Path = path
     where = re.search(r"(/[^\s:]+):(\d+)\b", message)
     if where is not None:
         line = int(where.group(2))
-        file = where.group(1)
+        named = Path(where.group(1))
+        # the user's name of it: the Caddyfile as given, an imported file beside it likewise
+        inside = rendered.parent
+        beside = named.is_relative_to(inside)
+        file = path.parent / named.relative_to(inside) if beside else named
         message = message.replace(where.group(0), "").strip(" -:")
+    message = message.replace(str(rendered), str(path))
     if "Error during parsing:" in message:
         message = message.rsplit("Error during parsing:", 1)[1].strip()
     field = _first_word(Path(file), line)
@@ -344,10 +356,11 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise BadInput(f"cannot read the Caddy config: {err}", file=path) from err
-    if _looks_like_json(path, text):
-        data, how = _load_json(path, text), "Caddy JSON"
-    else:
+    caddyfile = not _looks_like_json(path, text)
+    if caddyfile:
         data, how = _adapt(path, text, context), "the Caddyfile as adapted by `caddy adapt`"
+    else:
+        data, how = _load_json(path, text), "Caddy JSON"
     found = list(_handlers(data, ""))
     if not found:
         raise BadInput(
@@ -360,7 +373,40 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     if len(found) > 1:
         why += f", the first of {len(found)} (the others are not read)"
     upstreams_known = not names_upstreams(text) or context.upstream_servers is not None
-    return _policy(rp, path, why, upstreams_known=upstreams_known)
+    try:
+        return _policy(rp, path, why, upstreams_known=upstreams_known)
+    except BadInput as err:
+        if caddyfile:
+            raise _on_its_line(err, path, rp.handler) from None
+        raise
+
+
+_REFUSED_VALUES = {
+    "lb_retries": ("lb_retries", "load_balancing", "retries"),
+    "lb_try_duration": ("lb_try_duration", "load_balancing", "try_duration"),
+    "lb_try_interval": ("lb_try_interval", "load_balancing", "try_interval"),
+    "transport http.response_header_timeout": (
+        "response_header_timeout",
+        "transport",
+        "response_header_timeout",
+    ),
+}
+"""A refusal's field -> the Caddyfile subdirective and where caddy adapt put its value."""
+
+
+def _on_its_line(err: BadInput, caddyfile: Path, handler: dict[str, Any]) -> BadInput:
+    """A refusal of a value of the adapted JSON, pointed at the Caddyfile line it was written
+    on when that line is certain (:func:`harness.adapters.caddyfile_lines.line_of`); the value
+    as written there (``-1s``) instead of caddy adapt's nanoseconds."""
+    directive, block, key = _REFUSED_VALUES.get(err.field or "", (None, "", ""))
+    section = handler.get(block)
+    if directive is None or err.line is not None or not isinstance(section, dict):
+        return err
+    written = line_of(caddyfile, directive, section.get(key))
+    if written is None:
+        return err
+    reason = re.sub(r"\(got [^()]*\)$", f"(got {written.token})", err.reason)
+    return BadInput(reason, file=written.file, line=written.line, field=err.field)
 
 
 def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> AdaptedPolicy:

@@ -383,6 +383,19 @@ def _unwrap(annotation: Any, metadata: Sequence[Any] = ()) -> tuple[Any, list[An
     return annotation, found
 
 
+_TYPE_RULES = {
+    "string_type": "text",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "set_type": "a list",
+    "frozen_set_type": "a list",
+    "tuple_type": "a list",
+}
+"""pydantic's error types of a value of the wrong shape, in the user's words (a YAML file's)."""
+
+
 def _number_field(
     loc: tuple[Any, ...], model: type[BaseModel] | None, lines: LineMap | None
 ) -> tuple[Any, list[Any]] | None:
@@ -484,6 +497,9 @@ def _problem(
         if kind == "int_type" and isinstance(value, str) and _is_number(value):
             got += ", which YAML reads as text"  # 1e3: a YAML 1.1 float needs a dot (1.0e3)
         return place.path, f"must be {rule} (got {got})"
+    if kind in _TYPE_RULES or kind == "literal_error":
+        rule = _TYPE_RULES.get(kind) or str(ctx.get("expected", "one of the allowed values"))
+        return place.path, f"must be {rule} (got {plain_number(err.get('input'))})"
     msg = str(err["msg"])
     for noise in ("Value error, ", "Assertion failed, "):
         if msg.startswith(noise):

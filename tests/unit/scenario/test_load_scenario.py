@@ -274,9 +274,16 @@ def test_a_bad_count_is_said_as_written_with_its_range(
         ("users: 8", "users: 1e30", "must be a whole number in 1..10000 (got 1e30, which YAML "),
         ("spawn_rate: 4", "spawn_rate: 1e30", "must be a number > 0 and <= 10000 (got 1e30)"),
         ("failure_rate: 0.3", "failure_rate: 2e5", "must be a number in 0..1 (got 2e5)"),
+        (
+            "description: steady flaky load through haproxy",
+            "description: [x]",
+            "must be text (got ['x'])",
+        ),
+        ("methods: {get: 0.8, POST: 0.2}", "methods: GET", "must be a mapping (got 'GET')"),
+        ("seed: 42", "seed: 42\nexpect: maybe", "must be 'conformant', 'violation' or 'incon"),
     ],
 )
-def test_no_pydantic_phrasing_in_number_errors(
+def test_no_pydantic_phrasing_in_value_errors(
     tmp_path: Path, field: str, written: str, reason: str
 ) -> None:
     assert field in VALID

@@ -4,8 +4,11 @@
 the run (the value Prometheus held at the run's end minus the value at its start) against the
 journal's count of the quantity it reports, over the same interval. Both edges are taken after a
 scrape that followed all traffic up to them (see session.py), so the comparison is exact: any
-difference is the SUT (or our backends) counting something other than what it says. A counter
-that went down (the process restarted) or has no sample makes the check inconclusive.
+difference is the SUT counting something other than what it says. A counter that went down (the
+process restarted) or has no sample at either edge makes the check inconclusive. The backends'
+own counters are a self-check of the harness (like fault_audit): a disagreement there makes the
+check inconclusive, never a failure of the SUT; with no SUT counter to compare (a system without
+a reader) the check is not applicable, the backends' agreeing counters given as evidence.
 
 ``alerts``: each alert the scenario expects to fire must have been firing at some point of the
 run, each it expects to stay quiet must never have fired; the evidence puts the firing spans next
@@ -166,7 +169,8 @@ def telemetry_check(
     run_probes = _in_window(probes, record) if probes is not None else None
     run_ready = _in_window(through_sut, record) if through_sut is not None else None
     evidence: list[str] = []
-    bad: list[str] = []
+    bad_sut: list[str] = []  # the SUT's counters or log against the journal
+    bad_harness: list[str] = []  # the backends' own counters against the journal: a self-check
     unknown: list[str] = []
     rows: list[dict[str, Any]] = []
     for c in record.counters:
@@ -177,10 +181,14 @@ def telemetry_check(
                 "not compared"
             )
             continue
-        if c.always_exported and c.start is None and c.end is None:
+        if c.start is None and c.end is None:
             unknown.append(
                 f"{c.name}: `{c.promql}` matched no series, though {c.job} exports it from the "
                 "start: the selector names no route or cluster of this SUT (not compared)"
+                if c.always_exported
+                else f"{c.name}: `{c.promql}` had no series at either edge of the run: a "
+                "selector that names nothing, or a metric {c.job} does not export, reads the "
+                "same as a counter that stayed at 0 (unknown, not compared)"
             )
             continue
         if c.end is None and c.start is not None:
@@ -203,6 +211,7 @@ def telemetry_check(
             sources.append(run_ready)
         expected = sum(journal_count(t, quantity) for t in sources)
         line = _counter_line(c, increase, expected)
+        bad = bad_sut if c.job == "sut" else bad_harness
         one_sided = bool(blind) and c.job == "sut"
         if one_sided and increase > expected:
             unknown.append(f"{line}; {_blind_text(blind)}")
@@ -239,22 +248,47 @@ def telemetry_check(
     request_ids: list[str] = []
     if record.log_retries is not None:
         line, wrong = _log_comparison(record, run)
-        (bad if wrong else evidence).append(line)
+        (bad_sut if wrong else evidence).append(line)
         request_ids = wrong
         rows.append({"job": "sut log", "name": "retry log lines"})
     data = {"counters": [r for r in rows if "times_s" in r], "no_reader": record.no_reader}
-    sut_compared = any(c.job == "sut" for c in record.counters) or record.log_retries is not None
-    suffix = "" if sut_compared else f"; the SUT's own counters are not judged: {record.no_reader}"
+    sut_judged = record.log_retries is not None or any(
+        c.job == "sut" and c.quantity is not None for c in record.counters
+    )
+    no_reader = record.no_reader or "its reader maps no counter to a quantity of the journal"
+    suffix = "" if sut_judged else f"; the SUT's own counters are not judged: {no_reader}"
     if record.skipped:
         suffix += f"; no Prometheus counters: {record.skipped}"
-    if bad:
+    if bad_harness:
+        return result(
+            Outcome.INCONCLUSIVE,
+            f"the harness's own check failed, not the SUT: {len(bad_harness)} disagreement(s) "
+            "of the backends' own counters with the journal, so the journal may have missed "
+            "or added attempts and no counter is judged against it in this run (a repeat at "
+            f"the same seed points to a harness fault){suffix}",
+            bad_harness + bad_sut + evidence + unknown,
+            data,
+        )
+    if bad_sut:
         failed = result(
             Outcome.FAIL,
-            f"{len(bad)} disagreement(s) with the journal over {len(rows)} counters{suffix}",
-            bad + evidence + unknown,
+            f"{len(bad_sut)} disagreement(s) with the journal over {len(rows)} counters{suffix}",
+            bad_sut + evidence + unknown,
             data,
         )
         return failed.model_copy(update={"request_ids": request_ids[:20]})
+    if not sut_judged or not (rows or unknown):
+        # only the backends' own counters (a harness self-check) or nothing at all was compared
+        agreed = (
+            f"; the backends' own {len(rows)} counter(s) agree with the journal" if rows else ""
+        )
+        why = "no counter of the SUT was compared" if rows else "no counter was compared"
+        return result(
+            Outcome.NOT_APPLICABLE,
+            f"not judged: {why}{agreed}{suffix}" + (f"; {'; '.join(unknown)}" if unknown else ""),
+            evidence + unknown,
+            data,
+        )
     if unknown:
         return result(Outcome.INCONCLUSIVE, "; ".join(unknown) + suffix, evidence, data)
     return result(

@@ -130,8 +130,60 @@ def test_a_system_without_a_reader_says_why_its_counters_are_not_judged() -> Non
         no_reader="Caddy 2.6 exports no counter of upstream attempts or retries",
     )
     result = telemetry_check(record, JOURNAL)
-    assert result.outcome is Outcome.PASS
+    # only the harness's own counter was compared: nothing of the SUT was judged, so no pass
+    assert result.outcome is Outcome.NOT_APPLICABLE, result.summary
+    assert "no counter of the SUT was compared" in result.summary
+    assert "the backends' own 1 counter(s) agree with the journal" in result.summary
     assert "the SUT's own counters are not judged: Caddy 2.6" in result.summary
+
+
+def _backends(start: float | None, end: float | None) -> CounterSeries:
+    return CounterSeries(
+        name="attempts served",
+        job="backends",
+        promql="sum(fake_backend_attempts_total)",
+        quantity=Quantity.ATTEMPTS,
+        start=start,
+        end=end,
+    )
+
+
+def test_no_counter_compared_is_not_applicable_not_a_pass() -> None:
+    result = telemetry_check(_record(), JOURNAL)
+    assert result.outcome is Outcome.NOT_APPLICABLE, result.summary
+    assert "no counter was compared" in result.summary
+
+
+def test_only_reported_counters_are_not_a_pass() -> None:
+    reported = CounterSeries(
+        name="overflows", job="sut", promql="sum(o)", quantity=None, start=0, end=2
+    )
+    result = telemetry_check(_record(reported), JOURNAL)
+    assert result.outcome is Outcome.NOT_APPLICABLE, result.summary
+
+
+def test_a_backends_disagreement_is_a_harness_self_check_not_a_sut_failure() -> None:
+    no_reader = _record(_backends(0, 5), no_reader="nginx exports no counter of attempts")
+    result = telemetry_check(no_reader, JOURNAL)
+    assert result.outcome is Outcome.INCONCLUSIVE, result.summary
+    assert "the harness's own check failed, not the SUT" in result.summary
+    assert any("rose by 5; the journal shows 6 attempts: DISAGREES" in e for e in result.evidence)
+    # with a SUT reader too: the journal itself is in doubt, so even a SUT disagreement is no FAIL
+    both = _record(_backends(0, 5), _counter("retries", Quantity.RETRIES, 0, 1))
+    assert telemetry_check(both, JOURNAL).outcome is Outcome.INCONCLUSIVE
+    # the SUT's own disagreement with agreeing backends still fails
+    sut_only = _record(_backends(0, 6), _counter("retries", Quantity.RETRIES, 0, 1))
+    assert telemetry_check(sut_only, JOURNAL).outcome is Outcome.FAIL
+
+
+def test_a_counter_with_no_series_at_either_edge_is_unknown_not_zero() -> None:
+    # a wrong selector (or a metric this SUT version does not export) must not read "rose by 0"
+    result = telemetry_check(_record(_counter("retries", Quantity.RETRIES, None, None)), JOURNAL)
+    assert result.outcome is Outcome.INCONCLUSIVE, result.summary
+    assert "had no series at either edge of the run" in result.summary
+    quiet = _table([(0, 0, 200)])
+    still = telemetry_check(_record(_counter("retries", Quantity.RETRIES, None, None)), quiet)
+    assert still.outcome is Outcome.INCONCLUSIVE
 
 
 def test_alert_expectations() -> None:

@@ -535,8 +535,9 @@ def _conformance(
         expect = scenario.expect
         detail = f"{time.monotonic() - t0:.1f} s; expected {expect}"
         ok = got == expect
+        outcomes = _check_outcomes(report_dir / scenario.name / "verdict.json")
         if ok and scenario.expect_failing:  # the showcase's own finding, and no other failure
-            failed = _failed_checks(report_dir / scenario.name / "verdict.json")
+            failed = sorted(n for n, o in outcomes.items() if o == "fail")
             must = set(scenario.expect_failing)
             allowed = must | set(scenario.expect_may_fail)
             shown = bool(must & set(failed))
@@ -547,6 +548,9 @@ def _conformance(
                 detail += f"; NONE of {', '.join(sorted(must))} failed"
             if other:
                 detail += f"; failed unexpectedly: {', '.join(other)}"
+        if ok and scenario.expect_not_judged:  # inconclusive for the named reason, no other
+            ok, said = _inconclusive_as_expected(outcomes, scenario.expect_not_judged)
+            detail += said
         rows.append((scenario.name, got, detail + (" ✓" if ok else " ✗")))
         # A showcase that is meant to expose a violation passes the job when it does.
         codes.append(EXIT_OK if ok else (code if code != EXIT_OK else EXIT_VIOLATION))
@@ -566,13 +570,39 @@ def _conformance(
 _LABELS = {EXIT_OK: "conformant", EXIT_VIOLATION: "violation", EXIT_INCONCLUSIVE: "inconclusive"}
 
 
-def _failed_checks(verdict_json: Path) -> list[str]:
-    """The names of the checks a saved verdict failed, sorted (none when it cannot be read)."""
+def _check_outcomes(verdict_json: Path) -> dict[str, str]:
+    """Check name -> outcome of a saved verdict (empty when it cannot be read)."""
     try:
         doc = json.loads(verdict_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return sorted(str(c.get("name")) for c in doc.get("checks", []) if c.get("outcome") == "fail")
+        return {}
+    return {str(c.get("name")): str(c.get("outcome")) for c in doc.get("checks", [])}
+
+
+_UNJUDGED = ("not_judged", "inconclusive")
+
+
+def _inconclusive_as_expected(outcomes: dict[str, str], expected: list[str]) -> tuple[bool, str]:
+    """Whether an inconclusive verdict is so for the scenario's own reason (``expect_not_judged``):
+    each named check not judged or inconclusive, every other one passed or not applicable.
+    Returns (ok, the detail to add to the conformance row)."""
+    if not outcomes:
+        return False, "; verdict.json unreadable: cannot tell why it is inconclusive"
+    unjudged = sorted(n for n, o in outcomes.items() if o in _UNJUDGED)
+    judged = sorted(n for n in expected if outcomes.get(n) not in _UNJUDGED)
+    other = sorted(
+        f"{n} ({o})"
+        for n, o in outcomes.items()
+        if n not in expected and o not in ("pass", "not_applicable")
+    )
+    detail = f"; not judged/inconclusive: {', '.join(unjudged) or 'none'}"
+    if judged:
+        detail += "; judged though expected not: " + ", ".join(
+            f"{n} ({outcomes.get(n, 'absent')})" for n in judged
+        )
+    if other:
+        detail += f"; unexpectedly: {', '.join(other)}"
+    return not judged and not other, detail
 
 
 def _ui(args: argparse.Namespace) -> int:

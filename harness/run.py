@@ -221,6 +221,7 @@ def _check_names(scenario: Scenario) -> None:
         ("checks.skip", scenario.checks.skip),
         ("expect_failing", scenario.expect_failing or []),
         ("expect_may_fail", scenario.expect_may_fail),
+        ("expect_not_judged", scenario.expect_not_judged or []),
     ):
         unknown = [n for n in names if n not in CHECK_NAMES]
         if unknown:

@@ -347,6 +347,15 @@ class Scenario(_Frozen):
         description="With expect_failing: checks that may fail too, as consequences of the "
         "finding (e.g. the success rate or the attempt distribution of hidden retries)",
     )
+    expect_not_judged: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="With expect: inconclusive (and required there), the checks the verdict "
+        "must leave not judged or inconclusive: every one of them must be, and every other "
+        "check must pass or be not applicable. With it, `conformance` fails a row that is "
+        "inconclusive for another reason (a check below plan, a dropped journal record, the "
+        "harness's own self-check) or that judges what it should not",
+    )
     seed: int = Field(strict=True, default=0, ge=0, le=2**63 - 1)
     backends: BackendsSpec = Field(default_factory=BackendsSpec)
     sut: SutSpec
@@ -388,6 +397,19 @@ class Scenario(_Frozen):
                 ("expect_failing",),
                 f"names the checks a violation showcase must fail; expect is '{self.expect}' "
                 "(set expect: violation, or drop expect_failing)",
+            )
+        if self.expect_not_judged is not None and self.expect != "inconclusive":
+            raise FieldError(
+                ("expect_not_judged",),
+                "names the checks an inconclusive scenario must leave not judged; expect is "
+                f"'{self.expect}' (set expect: inconclusive, or drop expect_not_judged)",
+            )
+        if self.expect == "inconclusive" and self.expect_not_judged is None:
+            raise FieldError(
+                ("expect_not_judged",),
+                "required with expect: inconclusive: the checks the verdict must leave not "
+                "judged or inconclusive (any other inconclusive check then fails the "
+                "conformance row)",
             )
         if self.expect_may_fail and self.expect_failing is None:
             raise FieldError(

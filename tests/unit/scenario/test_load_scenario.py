@@ -308,7 +308,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just a string\n"])
 def test_not_a_mapping(tmp_path: Path, text: str) -> None:
     err = bad(tmp_path, text)
-    fields = "name, description, expect, expect_failing, expect_may_fail, seed"
+    fields = "name, description, expect, expect_failing, expect_may_fail, expect_not_judged, seed"
     assert f"must be a mapping with fields {fields}" in str(err)
 
 

@@ -29,6 +29,7 @@ def test_schema_names_the_sections_and_forbids_extra_fields() -> None:
         "expect",
         "expect_failing",
         "expect_may_fail",
+        "expect_not_judged",
         "seed",
         "backends",
         "sut",

@@ -3,7 +3,10 @@ end in one line when they hang or cannot start: ``RunFailed``, never a traceback
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import psutil
 import pytest
 
 from harness.errors import BadInput, RunFailed
+from harness.processes.child import wait_until
 from harness.processes.tools import run_tool
 from harness.substrates import images, kind_validate
 from harness.substrates.kind_kit import CrdSource
@@ -29,6 +33,44 @@ def test_a_command_that_outlives_its_bound_is_stopped_and_one_line() -> None:
         p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
     ]
     assert left == []
+
+
+def _left(marker: str) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if marker in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid()
+    ]
+
+
+def _tree_argv(marker: str) -> list[str]:
+    """A shell whose own child (the tool's helper: apt under mmdebstrap, git under go) sleeps."""
+    grandchild = f"{sys.executable} -c 'import time; time.sleep(60)' {marker}"
+    return ["sh", "-c", f"{grandchild} & wait"]
+
+
+def test_a_timeout_stops_the_commands_whole_tree_not_only_the_command() -> None:
+    marker = f"tree-{time.monotonic_ns()}"
+    with pytest.raises(RunFailed, match="did not finish within 1 s"):
+        run_tool(_tree_argv(marker), timeout_s=1, what="the tree")
+    assert wait_until(lambda: not _left(marker), timeout_s=10), _left(marker)
+
+
+def test_ctrl_c_stops_the_commands_whole_tree_and_goes_on() -> None:
+    marker = f"ctrlc-{time.monotonic_ns()}"
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_tool(_tree_argv(marker), timeout_s=30, what="the tree")
+    finally:
+        timer.cancel()
+    assert wait_until(lambda: not _left(marker), timeout_s=10), _left(marker)
+
+
+def test_output_and_exit_status_are_kept() -> None:
+    done = run_tool(["sh", "-c", "echo out; echo err >&2; exit 3"], timeout_s=30)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
 
 
 def test_a_command_that_cannot_start_is_one_line(tmp_path: Path) -> None:

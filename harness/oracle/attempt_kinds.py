@@ -11,9 +11,14 @@ The trigger is what the SUT saw, not only what the backend journaled:
 * with a declared per-try timeout, an attempt the SUT had to abandon is ``TRIG_TIMEOUT`` whatever
   the backend later journaled (a 200 after injected latency longer than the timeout is not a
   success the SUT saw): its journaled duration exceeds ``per_try_timeout_s + ε``, or another
-  attempt of the request followed it and it lasted at least ``per_try_timeout_s - ε`` (within ε
-  of the timeout the journal cannot tell a waited-for answer from an abandoned one, and the
-  attempt that followed says the SUT did not wait).
+  attempt of the request followed it and the SUT's per-try timer may have fired before it read
+  the answer (:attr:`AttemptKinds.timeout_may_have_fired`; the attempt that followed says the
+  SUT did not wait).
+
+"The SUT's timer may have fired before it read this answer" has one rule,
+:func:`timer_may_have_fired`, for the per-try timeout here and for a deadline that cuts an
+attempt in flight (``harness.oracle.checks_client``), with one tolerance
+(``harness.oracle.tolerances.timer_read_tolerance_s``).
 
 :class:`AttemptKinds` answers per attempt, in the sorted order of
 :class:`~harness.oracle.traces.Traces`. Policy questions are asked of
@@ -31,11 +36,13 @@ import numpy.typing as npt
 
 from harness.oracle.journal import NO_STATUS, fault_code
 from harness.oracle.records import FaultKind
+from harness.oracle.tolerances import EARLY_TOLERANCE_S, timer_read_tolerance_s
 from harness.oracle.traces import Traces, distinct_keys
 from harness.policy.expectations import Trigger, is_retryable_method, is_retryable_status
 from harness.policy.model import Aspect, RetryPolicy
 
 B = npt.NDArray[np.bool_]
+F64 = npt.NDArray[np.float64]
 
 # What made an attempt fail (per attempt, ``AttemptKinds.trigger``).
 TRIG_SUCCESS, TRIG_STATUS, TRIG_RESET, TRIG_TIMEOUT, TRIG_HANG = 0, 1, 2, 3, 4
@@ -47,24 +54,75 @@ _TRIGGER_NAME: dict[int, Trigger] = {
 }
 
 
+def timer_may_have_fired(
+    armed_us: npt.ArrayLike, timeout_s: float, end_us: npt.ArrayLike, lateness_slack_s: float
+) -> B:
+    """Per answer: a SUT timer of ``timeout_s`` seconds armed no earlier than ``armed_us`` may
+    have fired before the SUT read the answer that left the backend at ``end_us`` (both µs,
+    same clock as the journals): ``armed + timeout - tolerance <= end``, the tolerance being
+    :func:`~harness.oracle.tolerances.timer_read_tolerance_s` of the run's lateness slack (a
+    timer a tick early, an answer read up to the slack late). Broadcasts like numpy."""
+    tol_us = timer_read_tolerance_s(lateness_slack_s) * 1e6
+    armed = np.asarray(armed_us, np.float64)
+    return np.asarray(armed + timeout_s * 1e6 - tol_us <= np.asarray(end_us, np.float64))
+
+
 @dataclass
 class AttemptKinds:
-    """Per attempt: success, trigger, and the policy's retry decision for it."""
+    """Per attempt: success, trigger, and the policy's retry decision for it.
+
+    ``first_send_us``: per request (trace order), the earliest the SUT can have sent its first
+    attempt: its client's send (the load generator stamps it before the request leaves,
+    ``scenarios/locust_support/user.py``), NaN where no client record says; ``None``: no
+    client records. Without it the first attempt's arrival less the lateness slack stands in.
+    """
 
     policy: RetryPolicy
     traces: Traces
     epsilon_s: float = 0.0  # timing tolerance for "outlived the per-try timeout"
+    first_send_us: F64 | None = None
+    lateness_slack_s: float = 0.0
 
     @cached_property
-    def maybe_abandoned(self) -> B:
-        """Per attempt: it lasted the per-try timeout within ε (``per_try_timeout_s - ε`` or
-        longer), so the SUT may have abandoned it before its answer came; all False when the
-        policy declares no per-try timeout."""
+    def send_lower_us(self) -> F64:
+        """Per attempt: the earliest the SUT can have sent it (µs), i.e. armed its per-try timer.
+
+        Attempt 0: its request's :attr:`first_send_us`, else its arrival less the lateness
+        slack. Attempt j >= 1 was sent after the SUT read attempt j - 1's answer or after j - 1's
+        per-try timer fired: ``min(end(j - 1), lower(j - 1) + per-try timeout - early
+        tolerance)`` (``-inf`` chains without a per-try timeout). A late connect or a slow
+        forward makes the SUT's send much earlier than the backend's arrival stamp, which is
+        why the arrival is no lower bound."""
+        t = self.traces
+        a = t.attempts
+        lower = np.full(len(a), -np.inf)
+        if len(a) == 0:
+            return lower
+        lower[t.start] = a.arrival_us[t.start] - self.lateness_slack_s * 1e6
+        if self.first_send_us is not None:
+            known = ~np.isnan(self.first_send_us)
+            lower[t.start[known]] = self.first_send_us[known]
+        ptt = self.policy.per_try_timeout_s
+        step_us = np.inf if ptt is None else (ptt - EARLY_TOLERANCE_S) * 1e6
+        end = a.end_us.astype(np.float64)
+        for k in range(1, int(t.pos.max()) + 1):
+            sel = np.flatnonzero(t.pos == k)
+            lower[sel] = np.minimum(end[sel - 1], lower[sel - 1] + step_us)
+        return lower
+
+    @cached_property
+    def timeout_may_have_fired(self) -> B:
+        """Per attempt: the SUT's per-try timer may have fired before it read the journaled
+        answer (:func:`timer_may_have_fired` from :attr:`send_lower_us`), so what the SUT acted
+        on may be its timeout, not this outcome. On a loaded machine a slow backend, a late
+        connect or a late read makes this real: a 200 or 503 journaled after the SUT had moved
+        on, a retry that arrived before its previous attempt ended, or the SUT's 504 for a
+        journaled 200. All False without a per-try timeout."""
         a = self.traces.attempts
         ptt = self.policy.per_try_timeout_s
         if ptt is None or len(a) == 0:
             return np.zeros(len(a), bool)
-        return np.asarray((a.end_us - a.arrival_us) / 1e6 >= ptt - self.epsilon_s)
+        return timer_may_have_fired(self.send_lower_us, ptt, a.end_us, self.lateness_slack_s)
 
     @cached_property
     def outlived_timeout(self) -> B:
@@ -75,11 +133,11 @@ class AttemptKinds:
         if ptt is None or len(a) == 0:
             return np.zeros(len(a), bool)
         out = (a.end_us - a.arrival_us) / 1e6 > ptt + self.epsilon_s
-        # followed by another attempt and lasting the timeout within ε: the journal cannot tell
-        # an answer the SUT waited for from one it had abandoned, and the attempt that followed
-        # says it did not wait (hang arrivals keep app stamps, so on a loaded machine even the
-        # order of two attempts may be off by more than their gap)
-        out |= ~self.traces.is_last & self.maybe_abandoned
+        # followed by another attempt, and the timer may have fired before the answer was read:
+        # the journal cannot tell an answer the SUT waited for from one it had abandoned, and
+        # the attempt that followed says it did not wait (hang arrivals keep app stamps, so on
+        # a loaded machine even the order of two attempts may be off by more than their gap)
+        out |= ~self.traces.is_last & self.timeout_may_have_fired
         return np.asarray(out)
 
     @cached_property

@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from harness.oracle.attempt_kinds import timer_may_have_fired
 from harness.oracle.context import CheckContext
 from harness.oracle.down import overlaps_spans
 from harness.oracle.journal import NO_STATUS
@@ -100,8 +101,9 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     s_client = c.status[r]
     same = s_client == s_last
     # no answer the SUT saw: a reset or hang, or an answer that may have come after the SUT
-    # abandoned the attempt at its per-try timeout (AttemptKinds.maybe_abandoned)
-    unseen = (s_last == NO_STATUS) | ctx.kinds.maybe_abandoned[last]
+    # abandoned the attempt at its per-try timeout (AttemptKinds.timeout_may_have_fired, the
+    # rule stop_on_success excuses with)
+    unseen = (s_last == NO_STATUS) | ctx.kinds.timeout_may_have_fired[last]
     no_status = unseen & (np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS))
     gave_up = (s_client == NO_STATUS) & (c.end_us[r] <= a.end_us[last] + eps_us)
     sut_gave_up = ~same & ctx.stops.gave_up[idx] & np.isin(s_client, GATEWAY_STATUSES)
@@ -201,16 +203,17 @@ def _deadline_cut(
     read an answer late), the client waited the deadline within the lateness slack (the load
     generator stamps its own times in Python: a first request's start was seen stamped 30 ms
     after it left, so a wait can look shorter than the deadline that answered it), and saw a
-    gateway status or an error. Mirrors the per-try timeout's
-    ``AttemptKinds.maybe_abandoned``: what a loaded machine can do to a correct SUT is no
-    violation, and an answer well inside the deadline turned into a 504 still is."""
+    gateway status or an error. The answer's side is the one rule of the per-try timeout too
+    (``attempt_kinds.timer_may_have_fired``, armed at the client's send): what a loaded machine
+    can do to a correct SUT is no violation, and an answer well inside the deadline turned into
+    a 504 still is."""
     p = ctx.policy
     c = ctx.clients
     if c is None or p.deadline_s is None or not p.deadline_cuts_attempts:
         return np.zeros(r.size, bool)
     deadline_us = p.deadline_s * 1e6
     a = ctx.traces.attempts
-    near = a.end_us[last] >= c.start_us[r] + deadline_us - slack_us
+    near = timer_may_have_fired(c.start_us[r], p.deadline_s, a.end_us[last], ctx.lateness_slack_s)
     waited = c.end_us[r] - c.start_us[r] >= deadline_us - slack_us
     gateway = np.isin(s_client, GATEWAY_STATUSES) | (s_client == NO_STATUS)
     return np.asarray(near & waited & gateway, bool)

@@ -87,10 +87,12 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
     t = ctx.traces
     unsure = ctx.down.unsure
     after = followed(t, ctx.down.displaced)
-    success = ctx.kinds.success
-    bad = t.trace[success & ~unsure & after & ~ctx.abandoned_maybe]
-    evidence = _unsure_note(ctx, np.flatnonzero(success))
-    evidence += _timed_out_note(ctx, success & after & ctx.abandoned_maybe)
+    s = t.attempts.status
+    answered = (s >= 200) & (s < 400)  # journaled; AttemptKinds.success: the ones the SUT saw
+    timer = ctx.kinds.timeout_may_have_fired
+    bad = t.trace[answered & ~unsure & after & ~timer]
+    evidence = _unsure_note(ctx, np.flatnonzero(answered))
+    evidence += _timed_out_note(ctx, answered & after & timer)
     return invariant(
         ctx,
         "stop_on_success",
@@ -104,7 +106,8 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
 
 def _timed_out_note(ctx: CheckContext, rows: np.ndarray) -> list[str]:
     """An evidence line for followed attempts the SUT may have abandoned at its per-try
-    timeout (``CheckContext.abandoned_maybe``): their journaled outcome is not what it saw."""
+    timeout (``AttemptKinds.timeout_may_have_fired``): their journaled outcome is not what it
+    saw."""
     n = int(rows.sum())
     if n == 0:
         return []
@@ -138,12 +141,12 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
             "no attempt failed in a way outside retry_on: nothing to judge",
         )
     follow = followed(t, ctx.down.displaced)
-    bad_rows = judged_rows[follow[judged_rows] & ~ctx.abandoned_maybe[judged_rows]]
+    bad_rows = judged_rows[follow[judged_rows] & ~ctx.kinds.timeout_may_have_fired[judged_rows]]
     eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
     evidence = [f"non-retryable failures seen: {_describe(ctx, judged_rows)}"]
     evidence += _unsure_note(ctx, np.flatnonzero(seen))
     evidence += ctx.kinds.unjudged_note(np.flatnonzero(every))
-    evidence += _timed_out_note(ctx, seen & follow & ctx.abandoned_maybe)
+    evidence += _timed_out_note(ctx, seen & follow & ctx.kinds.timeout_may_have_fired)
     if bad_rows.size:
         evidence.append(f"retried anyway: {_describe(ctx, bad_rows)}")
     return invariant(

@@ -37,7 +37,6 @@ from harness.oracle.planner import DetectionGoals, SamplePlan
 from harness.oracle.records import DownWindow, FaultKind
 from harness.oracle.stop_excuses import StopExcuses, UpstreamPeers
 from harness.oracle.sut_made import SutMade, sut_made
-from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.oracle.traces import Traces
 from harness.policy.model import RetryPolicy
 
@@ -66,7 +65,14 @@ class CheckContext:
 
     @cached_property
     def kinds(self) -> AttemptKinds:
-        return AttemptKinds(self.policy, self.traces, self.epsilon_s)
+        first_send = None
+        if self.clients is not None:
+            row = self.client_row
+            first_send = np.full(self.traces.n_traces, np.nan)
+            first_send[row >= 0] = self.clients.start_us[row[row >= 0]]
+        return AttemptKinds(
+            self.policy, self.traces, self.epsilon_s, first_send, self.lateness_slack_s
+        )
 
     @cached_property
     def delays(self) -> Delays:
@@ -140,52 +146,15 @@ class CheckContext:
         return np.asarray((first - self.clients.start_us[row[ok]]) / 1e6, np.float64)
 
     @cached_property
-    def abandoned_maybe(self) -> npt.NDArray[np.bool_]:
-        """Per attempt: the SUT may have abandoned it at its per-try timeout before its answer
-        left the backend, so what the SUT acted on was the timeout, not the journaled outcome.
-
-        The SUT's timer for attempt j starts when it sends j, no earlier than a lower bound
-        L(j): the client's send for j = 0 (without a client record: its arrival less the
-        lateness slack), and for j >= 1
-        min(end(j - 1), L(j - 1) + per-try timeout) (it sent j after it read j - 1's answer, or
-        after j - 1 timed out). It may have fired before the end stamp when L(j) + timeout -
-        early tolerance <= end(j). On a loaded machine a slow backend or a late connect makes
-        this real: a 200 or 503 journaled after the proxy had moved on, and a retry that arrived
-        before its previous attempt ended. All False without a per-try timeout.
-        """
-        t = self.traces
-        a = t.attempts
-        out = np.zeros(len(a), bool)
-        ptt = self.policy.per_try_timeout_s
-        if ptt is None or len(a) == 0:
-            return out
-        ptt_us = ptt * 1e6
-        lower = np.full(len(a), -np.inf)
-        row = self.client_row
-        has = row >= 0
-        # without a client record: the SUT sent the first attempt no earlier than its arrival
-        # less the largest forwarding time of the run (within the lateness slack)
-        lower[t.start] = a.arrival_us[t.start] - self.lateness_slack_s * 1e6
-        if self.clients is not None:
-            first = t.start[has]
-            lower[first] = self.clients.start_us[row[has]]
-        end = a.end_us.astype(np.float64)
-        for k in range(1, int(t.pos.max()) + 1 if len(a) else 1):
-            sel = np.flatnonzero(t.pos == k)
-            lower[sel] = np.minimum(end[sel - 1], lower[sel - 1] + ptt_us)
-        out[:] = lower + ptt_us - EARLY_TOLERANCE_S * 1e6 <= end
-        return out
-
-    @cached_property
     def end_not_a_bound(self) -> npt.NDArray[np.bool_]:
         """Per attempt: its end stamp is no bound on when the SUT was done with it, so a delay
         measured from it may look shorter than the SUT's wait: the SUT may have abandoned it at
-        its per-try timeout (:attr:`abandoned_maybe`), or it hung or its client went away (the
-        end is the app clock noticing the SUT left). The early side of the next delay is not
-        judged from it."""
+        its per-try timeout (``AttemptKinds.timeout_may_have_fired``), or it hung or its client
+        went away (the end is the app clock noticing the SUT left). The early side of the next
+        delay is not judged from it."""
         a = self.traces.attempts
         hang = a.fault == fault_code(FaultKind.HANG)
-        return np.asarray(self.abandoned_maybe | hang | a.client_gone, np.bool_)
+        return np.asarray(self.kinds.timeout_may_have_fired | hang | a.client_gone, np.bool_)
 
     @cached_property
     def lateness_tolerance(self) -> tuple[float, str]:

@@ -41,6 +41,18 @@ GAP_PERCENTILE = 95.0
 """The percentile of the run's zero-delay gaps that ε takes."""
 
 
+def timer_read_tolerance_s(lateness_slack_s: float) -> float:
+    """How long after a SUT timer was due an answer may have left the backend and still have
+    been read after that timer fired (seconds): the timer may fire one tick early
+    (:data:`EARLY_TOLERANCE_S`), and a loaded SUT may read an answer that had arrived up to the
+    lateness slack late (its process or thread was not scheduled between the answer's arrival
+    and the timer's expiry; when it runs both are ready, and it may handle the timer first):
+    the same load effect the slack measures. The one tolerance of "the SUT's timer may have
+    fired before it read this answer", per-try timeout and cutting deadline alike
+    (``harness.oracle.attempt_kinds.timer_may_have_fired``)."""
+    return lateness_slack_s + EARLY_TOLERANCE_S
+
+
 class Tolerances(NamedTuple):
     """A run's two measured timing tolerances (seconds) and the sentence naming their parts."""
 

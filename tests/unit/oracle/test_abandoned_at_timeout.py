@@ -12,7 +12,7 @@ import numpy as np
 
 from fake_backends.profile import FaultProfile
 from harness.oracle.traces import build_traces
-from harness.oracle.verdict import Outcome
+from harness.oracle.verdict import CheckResult, Outcome
 from harness.oracle.verify import verify
 from harness.policy.model import Backoff, JitterModel, RetryOn, RetryPolicy
 from tests.unit.oracle.simulator import NOISE_S, SimRun, Traffic, simulate
@@ -87,3 +87,100 @@ def test_a_retry_after_a_200_before_the_timeout_could_fire_still_fails() -> None
     end[first] = ta.arrival_us[first] + 1_000
     moved = replace(run, attempts=replace(ta, status=status, end_us=end))
     assert _verdict(moved)["stop_on_success"] is Outcome.FAIL
+
+
+# -- one rule for "the SUT's timer may have fired before it read this answer" (review3 §1) --
+
+ONE_TRY = RetryPolicy(
+    system="inline",
+    max_retries=0,
+    retry_on=RetryOn(statuses=frozenset({503}), per_try_timeout=True),
+    backoff=Backoff(base_s=0.0),
+    per_try_timeout_s=PTT_S,
+)
+SLACK_S = 0.03
+
+
+def _one_try_cut(arrive_ms: float, end_ms: float) -> dict[str, CheckResult]:
+    """Five requests of a ``max_retries: 0`` policy whose only attempt arrived ``arrive_ms``
+    after the client's send and answered 200 at ``end_ms``; the client got the SUT's 504 at
+    52 ms (its 50 ms per-try timeout fired)."""
+    run = simulate(ONE_TRY, FaultProfile(), Traffic(n_requests=300), seed=1, noise_s=NOISE_S)
+    a, c = run.attempts, run.clients
+    arr, end, st = a.arrival_us.copy(), a.end_us.copy(), a.status.copy()
+    cst, cend = c.status.copy(), c.end_us.copy()
+    for k in range(5):
+        ci = c.request_ids.index(a.request_ids[int(a.rid[k])])
+        s = c.start_us[ci]
+        arr[k], end[k], st[k] = s + arrive_ms * 1e3, s + end_ms * 1e3, 200
+        cst[ci], cend[ci] = 504, s + 52_000
+    v = verify(
+        ONE_TRY,
+        FaultProfile(),
+        replace(a, arrival_us=arr, end_us=end, status=st),
+        replace(c, status=cst, end_us=cend),
+        epsilon_s=0.001,
+        lateness_slack_s=SLACK_S,
+        checks=["client_agreement", "stop_on_success"],
+    )
+    return {r.name: r for r in v.checks}
+
+
+def test_client_agreement_excuses_what_stop_on_success_excuses() -> None:
+    """The request reached the backend 15 ms after the client sent it (a late connect under
+    load) and the 200 left 40 ms later, 55 ms after the send: the SUT's 50 ms timer, started
+    no earlier than the client's send, fired first, and its 504 is the timeout's answer
+    (client_agreement used a tighter rule, the attempt's own 40 ms, and FAILed)."""
+    out = _one_try_cut(15, 55)
+    assert out["client_agreement"].outcome is Outcome.PASS, out["client_agreement"]
+    assert out["stop_on_success"].outcome is Outcome.PASS
+
+
+def test_a_fast_200_turned_into_a_504_still_fails_client_agreement() -> None:
+    """A 200 that left 10 ms after the send (40 ms before the timer, more than the slack):
+    the SUT had it, and its 504 is a mismatch."""
+    out = _one_try_cut(2, 10)
+    assert out["client_agreement"].outcome is Outcome.FAIL, out["client_agreement"]
+
+
+def _read_late(end_ms: float) -> CheckResult:
+    """A retried request whose first attempt answered 200 ``end_ms`` after the client's send,
+    and whose retry came at 56 ms (after the 50 ms per-try timer)."""
+    policy = ONE_TRY.model_copy(update={"max_retries": 1})
+    profile = FaultProfile(failure_rate=0.5, failure_status={503: 1.0})
+    run = simulate(policy, profile, Traffic(n_requests=400), seed=2, noise_s=NOISE_S)
+    t = build_traces(run.attempts)
+    ta, c = t.attempts, run.clients
+    arr, end, st = ta.arrival_us.copy(), ta.end_us.copy(), ta.status.copy()
+    cend = c.end_us.copy()
+    cst = c.status.copy()
+    for tr in np.flatnonzero(t.length == 2)[:5]:
+        f = t.start[tr]
+        ci = c.request_ids.index(ta.request_ids[int(ta.rid[f])])
+        s = c.start_us[ci]
+        arr[f], end[f], st[f] = s + 2_000, s + end_ms * 1e3, 200
+        arr[f + 1], end[f + 1], st[f + 1] = s + 56_000, s + 57_000, 200
+        cst[ci], cend[ci] = 200, s + 58_000
+    v = verify(
+        policy,
+        profile,
+        replace(ta, arrival_us=arr, end_us=end, status=st),
+        replace(c, status=cst, end_us=cend),
+        epsilon_s=0.001,
+        lateness_slack_s=SLACK_S,
+        checks=["stop_on_success", "client_agreement"],
+    )
+    return {r.name: r for r in v.checks}["stop_on_success"]
+
+
+def test_an_answer_read_late_after_the_timer_fired_is_not_a_violation() -> None:
+    """The other face (review3 s2): the 200 left 5 ms before the SUT's 50 ms timer; a loaded
+    SUT may read it up to the lateness slack late, after its timer fired, and retry on the
+    timeout. Within the slack that is the machine, not the policy."""
+    assert _read_late(45).outcome is Outcome.PASS
+
+
+def test_a_200_read_well_before_the_timer_then_retried_still_fails() -> None:
+    """The same retry after a 200 that left 10 ms after the send (40 ms before the timer,
+    more than the 30 ms slack): a retry on a success, a violation."""
+    assert _read_late(10).outcome is Outcome.FAIL

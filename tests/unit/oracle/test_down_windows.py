@@ -268,8 +268,8 @@ def test_a_paused_replicas_late_records_are_not_taken_at_their_word() -> None:
         )
 
     blind = run([])
-    # A's success on r0 ended 1.007 s after its client sent it: the SUT's 1 s per-try timeout may
-    # have fired first (CheckContext.abandoned_maybe), so even blind it is not held against it
+    # A's success on r0 ended 1.007 s after its client sent it: the SUT's 1 s per-try timeout
+    # may have fired first (AttemptKinds.timeout_may_have_fired): even blind, not held against it
     assert check(blind, "stop_on_success").request_ids == ["B"]
     assert "A" in check(blind, "client_agreement").request_ids
     assert check(blind, "backoff_window").data["judged"] == 3

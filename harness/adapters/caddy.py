@@ -20,10 +20,13 @@ Owns the reading of Caddy configs through Caddy's own parser and the mapping of 
   (default: GET only); dial errors are retried for any method; a completed round trip ends the
   loop, so **no status code is ever retried**.
 
-Not judged (``RetryPolicy.not_judged``, aspect METHODS): a ``retry_match`` matcher set that
+Not judged (``RetryPolicy.not_judged``), aspect METHODS: a ``retry_match`` matcher set that
 tests anything but the method (path, header, expression ...); and a ``retry_match`` admitting
 POST/PUT/PATCH: Caddy 2.6.2 retries such a request after a reset only when it has no body (a
-finding of this harness, ``tests/integration/suts/test_proxy_notes_live.py``).
+finding of this harness, ``tests/integration/suts/test_proxy_notes_live.py``). Aspects
+MAX_RETRIES and UPSTREAM (and BACKOFF when retries wait): passive health checks
+(``fail_duration``, ``max_fails``, ``unhealthy_*``), which skip failed upstreams at run time,
+and without ``fail_duration`` make Caddy 2.6 answer every request 503 itself.
 
 Sources: caddyserver/caddy tag v2.6.4 ``modules/caddyhttp/reverseproxy/reverseproxy.go``
 (LoadBalancing, tryAgain, Provision) and ``modules/caddyhttp/reverseproxy/caddyfile.go``;
@@ -374,7 +377,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         why += f", the first of {len(found)} (the others are not read)"
     upstreams_known = not names_upstreams(text) or context.upstream_servers is not None
     try:
-        return _policy(rp, path, why, upstreams_known=upstreams_known)
+        return _policy(rp, path, why, upstreams_known=upstreams_known, caddyfile=caddyfile)
     except BadInput as err:
         if caddyfile:
             raise _on_its_line(err, path, rp.handler) from None
@@ -409,7 +412,100 @@ def _on_its_line(err: BadInput, caddyfile: Path, handler: dict[str, Any]) -> Bad
     return BadInput(reason, file=written.file, line=written.line, field=err.field)
 
 
-def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> AdaptedPolicy:
+_SRC_PASSIVE = (
+    "https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#passive-health-checks; "
+    f"{_CADDY_SRC} (Provision: max_fails 1 only when fail_duration > 0; proxyLoopIteration: no "
+    "available upstream uses up a retry and its lb_try_interval, then 503 'no upstreams "
+    "available'); caddyserver/caddy v2.6.4 modules/caddyhttp/reverseproxy/hosts.go "
+    "(Upstream.Healthy: fails < max_fails; Upstream.Full: unhealthy_request_count) and "
+    "healthchecks.go (countFailure: a no-op without fail_duration); "
+    f"{_FINDING} (tests/integration/suts/test_caddy_notes_live.py)"
+)
+_PASSIVE_FIELDS = (
+    "fail_duration",
+    "max_fails",
+    "unhealthy_status",
+    "unhealthy_latency",
+    "unhealthy_request_count",
+)
+
+
+def _passive_health_check(
+    h: dict[str, Any], path: Path, where: str, *, caddyfile: bool, backoff: bool
+) -> Unmodelled | None:
+    """An :class:`Unmodelled` for the reverse_proxy's passive health checks (``health_checks.
+    passive``, any field), or None without them.
+
+    They decide at run time which upstreams a request may use: an upstream with ``max_fails``
+    (default 1) failures within ``fail_duration`` (a failed round trip, an ``unhealthy_status``
+    or an answer slower than ``unhealthy_latency``) or ``unhealthy_request_count`` requests in
+    flight is skipped; with none available a loop iteration makes no attempt but uses up a
+    retry and its ``lb_try_interval`` (so the delay between two attempts grows: ``backoff``
+    adds BACKOFF), and the client gets Caddy's own 503. One upstream is no exception. Without
+    ``fail_duration`` Caddy 2.6 leaves max_fails at 0 and counts every upstream unhealthy
+    (0 failures < 0 is false): every request is Caddy's 503, with no attempt."""
+    block = h.get("health_checks")
+    passive = block.get("passive") if isinstance(block, dict) else None
+    if not isinstance(passive, dict):
+        return None
+    written = []
+    for key in _PASSIVE_FIELDS:
+        value = passive.get(key)
+        if value is None:
+            continue
+        if key in ("fail_duration", "unhealthy_latency"):
+            shown = f"{_duration(value, file=path, field=key):g}s"
+        elif isinstance(value, list):
+            shown = " ".join(f"{v}xx" if isinstance(v, int) and v < 10 else str(v) for v in value)
+        else:
+            shown = str(value)
+        written.append(f"{key} {shown}")
+    fail_s = (
+        _duration(passive["fail_duration"], file=path, field="fail_duration")
+        if passive.get("fail_duration") is not None
+        else 0.0
+    )
+    if fail_s > 0:
+        reason = (
+            f"passive health checks: an upstream with max_fails ({passive.get('max_fails') or 1}"
+            f") failures within fail_duration ({fail_s:g}s) is skipped"
+        )
+    else:
+        reason = (
+            "passive health checks without fail_duration: Caddy 2.6 leaves max_fails at 0 and "
+            "then counts EVERY upstream unhealthy (0 failures < 0 is false), so each request is "
+            "answered 503 'no upstreams available' by Caddy itself, with no attempt"
+        )
+    reason += (
+        "; an upstream with unhealthy_request_count requests in flight is skipped too"
+        if passive.get("unhealthy_request_count")
+        else ""
+    )
+    reason += (
+        "; when no upstream is available a retry is used up (after its lb_try_interval) "
+        "without an attempt, and Caddy answers 503 itself; which requests meet a skipped "
+        "upstream depends on the timing of earlier failures, not on the config (one upstream "
+        "is no exception)"
+    )
+    location = f"{path}: {where}.health_checks.passive"
+    if caddyfile:
+        for key in ("fail_duration", "unhealthy_request_count"):
+            line = line_of(path, key, passive.get(key))
+            if line is not None:
+                location = f"{line.file}:{line.line}"
+                break
+    aspects = {Aspect.MAX_RETRIES, Aspect.UPSTREAM} | ({Aspect.BACKOFF} if backoff else set())
+    return Unmodelled(
+        aspects=frozenset(aspects),
+        native=" ".join(written) if written else "health_checks.passive {}",
+        reason=reason,
+        location=location,
+    )
+
+
+def _policy(
+    rp: _Found, path: Path, why: str, *, upstreams_known: bool, caddyfile: bool = False
+) -> AdaptedPolicy:
     h = rp.handler
     _refuse_unknown(h, HANDLER_FIELDS, file=path, prefix=rp.where)
     lb = h.get("load_balancing") or {}
@@ -637,15 +733,19 @@ def _policy(rp: _Found, path: Path, why: str, *, upstreams_known: bool) -> Adapt
     upstreams = h.get("upstreams")
     if upstreams_known and isinstance(upstreams, list) and len(upstreams) == 1 and max_retries > 0:
         notes.append(_note("quirk", "to", "one upstream: every retry goes to the same server"))
-    passive = (h.get("health_checks") or {}).get("passive")
-    if isinstance(passive, dict) and passive:
+    passive = _passive_health_check(
+        h, path, rp.where, caddyfile=caddyfile, backoff=max_retries > 0 and interval_s > 0
+    )
+    if passive is not None:
+        not_judged.append(passive)
+        judged = ", ".join(sorted(a.value for a in passive.aspects))
         notes.append(
-            _note(
-                "quirk",
-                "fail_duration",
-                "passive health checks mark an upstream down for fail_duration after "
-                "max_fails failed attempts; with none left Caddy answers 503 itself, "
-                "without trying any backend",
+            note(
+                kind="quirk",
+                field="fail_duration",
+                text=f"not judged ({judged}): {passive.native} at {passive.location}: "
+                f"{passive.reason}",
+                source=_SRC_PASSIVE,
             )
         )
 

@@ -98,8 +98,11 @@ PARSERS: dict[str, Callable[[str], int | None]] = {
     "lb_try_duration": _as_nanoseconds,
     "lb_try_interval": _as_nanoseconds,
     "response_header_timeout": _as_nanoseconds,
+    "fail_duration": _as_nanoseconds,
+    "unhealthy_request_count": _as_int,
 }
-"""The subdirectives a refusal can point at, with how their token reads in the JSON."""
+"""The subdirectives a refusal or a not-judged construct can point at, with how their token
+reads in the JSON."""
 
 
 def line_of(caddyfile: Path, directive: str, value: object) -> Written | None:

@@ -29,7 +29,9 @@ Not judged (``RetryPolicy.not_judged``): with ``keepalive`` in the upstream bloc
 on a reused connection does not use up a try); a ``proxy_pass`` URL holding a variable; ``if``
 blocks on the way to the proxied location that set ``proxy_*`` retry directives; the methods
 retried with ``proxy_request_buffering off`` (a body read whole with the headers is retried, one
-still streaming is not).
+still streaming is not); with nginx's passive health check on (a ``server`` line without
+``max_fails=0`` in an upstream of more than one server), the retry count and the upstream of
+each retry (a server marked down is skipped, and with none left nginx answers 502 itself).
 """
 
 from __future__ import annotations
@@ -310,8 +312,17 @@ def _duration_s(node: _Node, file: str) -> float:
 class _Upstream:
     servers: int | None  # None = depends on an unknown replica count
     described: str
-    zero_max_fails: bool
+    health_checked: tuple[_Node, ...] = ()  # ``server`` lines without ``max_fails=0``
     keepalive: _Node | None = None  # the upstream block's ``keepalive`` directive
+
+
+_MAX_FAILS = re.compile(r"^max_fails=(\d+)$")
+
+
+def _max_fails(server: _Node) -> int | None:
+    """The ``max_fails=N`` of a ``server`` line; None when not written (nginx's default 1)."""
+    found = [m for a in server.args if (m := _MAX_FAILS.match(a)) is not None]
+    return int(found[-1].group(1)) if found else None
 
 
 def _upstream_of(
@@ -324,18 +335,17 @@ def _upstream_of(
     blocks = [c for *_, c in _walk(root) if c.name == "upstream" and c.args == (host,)]
     if not blocks:
         return _Upstream(
-            1,
-            f"proxy_pass {url}: a single server (unless its name resolves to several addresses)",
-            zero_max_fails=False,
+            1, f"proxy_pass {url}: a single server (unless its name resolves to several addresses)"
         )
     block = blocks[-1]
     assert block.children is not None
     total: int | None = 0
-    all_zero = True
+    checked: list[_Node] = []
     for srv in (n for n in block.children if n.name == "server"):
         if "down" in srv.args:
             continue
-        all_zero = all_zero and "max_fails=0" in srv.args
+        if _max_fails(srv) != 0:
+            checked.append(srv)
         per_replica = any(is_per_replica(a) for a in srv.args)
         n = context.upstream_servers if per_replica else 1
         total = None if total is None or n is None else total + n
@@ -347,7 +357,7 @@ def _upstream_of(
     return _Upstream(
         total,
         f"upstream {host} ({shown} servers)",
-        zero_max_fails=all_zero,
+        health_checked=tuple(checked),
         keepalive=_direct(block.children, "keepalive"),
     )
 
@@ -622,21 +632,18 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 "quirk", u.native.split()[0], f"not judged: {u.native} at {u.location}: {u.reason}"
             )
         )
-    if not upstream.zero_max_fails and upstream.servers != 1:
+    passive = _passive_health_check(upstream, file)
+    if passive:
+        not_judged.extend(passive)
         notes.append(
             _note(
                 "quirk",
                 "max_fails",
-                "servers without max_fails=0 are marked down for fail_timeout (default 10s) "
-                "after max_fails (default 1) failed attempts (a failure proxy_next_upstream "
-                "names, except http_403/http_404; a status answer passed to the client on the "
-                "last try does not count): later requests skip them, and when none is left "
-                "nginx answers 502 itself ('no live upstreams'), after no attempt or after "
-                "the ones it could still make",
-                source="https://nginx.org/en/docs/http/ngx_http_upstream_module.html#max_fails; "
-                f"{_NGINX_SRC}ngx_http_upstream_round_robin.c (ngx_http_upstream_get_peer, "
-                f"ngx_http_upstream_free_round_robin_peer); {_NGINX_SRC}ngx_http_upstream.c "
-                "(ngx_http_upstream_test_next)",
+                f"not judged (max_retries, upstream): {passive[0].native} at "
+                f"{passive[0].location}"
+                + (f" and {len(passive) - 1} more server line(s)" if len(passive) > 1 else "")
+                + f": {passive[0].reason}",
+                source=_SRC_PASSIVE,
             )
         )
     buffering = get("proxy_request_buffering")
@@ -679,6 +686,50 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         not_judged=tuple(not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
+
+
+_SRC_PASSIVE = (
+    "https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server (max_fails, "
+    "fail_timeout; 'If there is only a single server in a group, max_fails, fail_timeout and "
+    f"slow_start parameters are ignored'); {_NGINX_SRC}ngx_http_upstream_round_robin.c "
+    "(ngx_http_upstream_get_peer skips a peer with fails >= max_fails within fail_timeout; "
+    "peers->single takes no such check; ngx_http_upstream_free_round_robin_peer counts a "
+    f"failure); {_NGINX_SRC}ngx_http_upstream.c (ngx_http_upstream_next: http_403/http_404 "
+    "are no failure; ngx_http_upstream_test_next: a status passed to the client on the last "
+    "try is none)"
+)
+_PASSIVE_REASON = (
+    "nginx's passive health check: a server that had max_fails failed attempts (an error, a "
+    "timeout, or a status proxy_next_upstream names that nginx passed on; not http_403/404) "
+    "within fail_timeout is skipped for fail_timeout, so a later request gets fewer tries, "
+    "other servers, or nginx's own 502 ('no live upstreams') after fewer attempts or none; "
+    "which requests meet a server marked down depends on the timing of earlier failures, not "
+    "on the config. max_fails=0 on every server turns it off; a group with one server is "
+    "never marked down"
+)
+
+
+def _passive_health_check(upstream: _Upstream, file: str) -> list[Unmodelled]:
+    """One :class:`Unmodelled` per ``server`` line of a multi-server upstream (or one whose
+    size depends on the replica count) that lacks ``max_fails=0``: nginx's passive health
+    check (``max_fails`` default 1, ``fail_timeout`` default 10s) decides at run time how many
+    tries, and to which servers, a request gets. Empty for a single server (nginx never marks
+    its only server down: ``peers->single``) and when every server sets ``max_fails=0``."""
+    if upstream.servers == 1:
+        return []
+    out = []
+    for srv in upstream.health_checked:
+        written = _max_fails(srv)
+        default = " (max_fails=1 fail_timeout=10s by default)" if written is None else ""
+        out.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM}),
+                native=f"server {' '.join(srv.args)}{default} in {upstream.described}",
+                reason=_PASSIVE_REASON,
+                location=f"{srv.file or file}:{srv.line}",
+            )
+        )
+    return out
 
 
 def _note(kind: str, field_name: str, text: str, *, source: str | None = None) -> AdapterNote:

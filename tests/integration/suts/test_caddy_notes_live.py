@@ -1,7 +1,8 @@
 """Real Caddy 2.6 shows the Caddy adapter's remaining behavioural notes.
 
 * Passive health checks (``fail_duration``): a failed attempt marks the upstream down; with none
-  left Caddy answers 503 itself, without trying a backend.
+  left Caddy answers 503 itself, without trying a backend. Without ``fail_duration`` every
+  upstream counts as down from the start. The adapter makes both "not judged".
 * ``lb_try_duration`` is measured from the start of the handler, attempt time included, and is
   checked after an attempt fails: an attempt that fails after the try duration gets no retry,
   one that fails before it does; an attempt is never cut short.
@@ -79,14 +80,34 @@ def test_passive_health_marks_the_upstream_down_and_caddy_answers_503(tmp_path: 
     text = CADDYFILE.format(
         lb="        fail_duration 10s\n        max_fails 1\n", transport=NO_KEEPALIVE
     )
-    (note,) = [n for n in _load(tmp_path, text).quirks if n.field == "fail_duration"]
-    assert "503" in note.text and "without trying" in note.text
+    adapted = _load(tmp_path, text)
+    (note,) = [n for n in adapted.quirks if n.field == "fail_duration"]
+    assert "503" in note.text and "without an attempt" in note.text
+    assert note.text.startswith("not judged (max_retries, upstream)")
+    assert [u.native for u in adapted.policy.not_judged] == ["fail_duration 10s max_fails 1"]
     with _caddy(tmp_path, text, lambda rid, index, earlier: rid == "h0") as (url, up):
         first = requests.get(url + "/", headers={"X-Request-ID": "h0"}, timeout=10)
         later = requests.get(url + "/", headers={"X-Request-ID": "h1"}, timeout=10)
     assert first.status_code == 502 and len(up.of("h0")) == 1
     # h1 would be answered, but the one upstream is down: Caddy's own 503, no attempt
     assert later.status_code == 503 and up.of("h1") == []
+
+
+def test_passive_health_without_fail_duration_marks_every_upstream_down(tmp_path: Path) -> None:
+    """Caddy 2.6 sets max_fails to 1 only with a fail_duration; a passive block without one
+    keeps 0, and Upstream.Healthy (fails < max_fails: 0 < 0) is false for every upstream."""
+    _skip_without_caddy()
+    text = CADDYFILE.format(lb="        unhealthy_status 5xx\n", transport=NO_KEEPALIVE)
+    adapted = _load(tmp_path, text)
+    (unjudged,) = adapted.policy.not_judged
+    assert "EVERY upstream unhealthy" in unjudged.reason
+    with _caddy(tmp_path, text, lambda rid, index, earlier: False) as (url, up):
+        answers = [
+            requests.get(url + "/", headers={"X-Request-ID": f"u{i}"}, timeout=10) for i in range(3)
+        ]
+    # the upstream would answer 200 to each, but none is tried: Caddy's own 503
+    assert [a.status_code for a in answers] == [503] * 3
+    assert all(up.of(f"u{i}") == [] for i in range(3))
 
 
 @pytest.mark.parametrize(("fails_after_s", "retried"), [(1.3, False), (0.3, True)])

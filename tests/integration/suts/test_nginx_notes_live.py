@@ -2,7 +2,8 @@
 
 * ``max_fails`` (default 1): a server that failed is marked down for ``fail_timeout``; when none
   is left nginx answers 502 itself ("no live upstreams"), after the attempts it could still make
-  or without any; a 503 passed to the client on the last try is not counted.
+  or without any; a 503 passed to the client on the last try is not counted; a group of one
+  server is never marked down. The adapter makes it "not judged" (retry count, upstream).
 * ``proxy_next_upstream off`` wins over the other values written with it.
 * ``proxy_next_upstream_tries`` 0 (unlimited) or larger than the servers: each server is tried
   at most once per request.
@@ -27,6 +28,7 @@ import requests
 
 from harness.adapters import nginx
 from harness.adapters.base import AdapterContext
+from harness.policy.model import Aspect
 from harness.suts.network import free_port
 from harness.suts.spec import NginxSut
 from tests.integration.suts.live_sut import running_config
@@ -83,7 +85,10 @@ def test_max_fails_marks_servers_down_and_nginx_answers_502_itself(tmp_path: Pat
     )
     adapted = _load(tmp_path, text, 2)
     (note,) = [n for n in adapted.quirks if n.field == "max_fails"]
-    assert "no live upstreams" in note.text
+    assert "no live upstreams" in note.text and note.text.startswith("not judged")
+    (unjudged,) = adapted.policy.not_judged  # the one server line, standing for both replicas
+    assert unjudged.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM})
+    assert unjudged.location is not None and unjudged.location.endswith("adapt.conf:5")
     with (
         _upstreams(2, fail_first=1) as ups,
         _nginx(tmp_path, text, [u.url for u in ups]) as (url, log_path),
@@ -109,7 +114,9 @@ def test_max_fails_0_keeps_every_server_in(tmp_path: Path) -> None:
         servers=PER_REPLICA.format(extra=" max_fails=0"),
         directives="            proxy_next_upstream error timeout http_503;\n",
     )
-    assert not [n for n in _load(tmp_path, text, 2).quirks if n.field == "max_fails"]
+    adapted = _load(tmp_path, text, 2)
+    assert not [n for n in adapted.quirks if n.field == "max_fails"]
+    assert adapted.policy.not_judged == ()
     with (
         _upstreams(2, fail_first=1) as ups,
         _nginx(tmp_path, text, [u.url for u in ups]) as (url, _),
@@ -117,6 +124,37 @@ def test_max_fails_0_keeps_every_server_in(tmp_path: Path) -> None:
         requests.get(url + "/", headers={"X-Request-ID": "z1"}, timeout=10)
         later = requests.get(url + "/", headers={"X-Request-ID": "z2"}, timeout=10)
     assert later.status_code == 503 and _arrivals(ups, "z2") == 2
+
+
+@pytest.mark.parametrize("servers", [1, 2])
+def test_a_single_server_is_never_marked_down(tmp_path: Path, servers: int) -> None:
+    """max_fails (default 1) is ignored for a group of one server (nginx docs: 'If there is
+    only a single server in a group, max_fails, fail_timeout and slow_start parameters are
+    ignored'): after a timed-out attempt the next request still reaches it. With two servers
+    both timed out, both are marked down and nginx answers the next request itself."""
+    text = CONFIG.format(
+        servers=PER_REPLICA.format(extra=""),
+        directives="            proxy_next_upstream error timeout;\n"
+        "            proxy_read_timeout 300ms;\n",
+    )
+    adapted = _load(tmp_path, text, servers)
+    assert bool(adapted.policy.not_judged) == (servers > 1)
+    with ExitStack() as stack:
+        slow = [
+            stack.enter_context(running_slow_upstream(1.0, lambda path, rid: rid == "t0"))
+            for _ in range(servers)
+        ]
+        with _nginx(tmp_path, text, [u for u, _ in slow]) as (url, log_path):
+            first = requests.get(url + "/", headers={"X-Request-ID": "t0"}, timeout=10)
+            later = requests.get(url + "/", headers={"X-Request-ID": "t1"}, timeout=10)
+            time.sleep(0.2)
+            log = log_path.read_text() if log_path is not None else ""
+    assert first.status_code == 504  # every server timed out
+    assert sum(len(seen) for _, seen in slow) == servers  # each tried once
+    if servers == 1:  # not marked down: t1 reaches the upstream, which answers 200 at once
+        assert later.status_code == 200 and "no live upstreams" not in log, log[-2000:]
+    else:  # both marked down: nginx's own 502 without an attempt
+        assert later.status_code == 502 and "no live upstreams" in log, log[-2000:]
 
 
 def test_off_wins_over_the_other_values(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from harness.adapters import caddy
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.errors import BadInput
-from harness.policy.model import JitterModel
+from harness.oracle.aspects import not_judged_result
+from harness.policy.model import Aspect, JitterModel
 from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
 
 CTX3 = AdapterContext(upstream_servers=3)
@@ -264,3 +265,58 @@ def test_try_duration_checked_before_the_interval_sleep_is_noted() -> None:
 def test_no_overrun_note_without_a_try_duration() -> None:
     adapted = load_text(caddy.load, _caddyfile("\t\tlb_retries 2\n\t\tlb_try_interval 100ms"))
     assert not [n for n in adapted.quirks if "BEFORE" in n.text]
+
+
+# -- passive health checks -------------------------------------------------------------------
+
+
+def test_passive_health_checks_make_retry_count_upstream_and_backoff_not_judged() -> None:
+    sub = "\t\tlb_retries 2\n\t\tlb_try_interval 100ms\n\t\tfail_duration 10s\n\t\tmax_fails 3"
+    adapted = load_text(caddy.load, _caddyfile(sub), name="Caddyfile", upstream_servers=2)
+    (u,) = adapted.policy.not_judged
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+    assert u.native == "fail_duration 10s max_fails 3"
+    assert "max_fails (3) failures within fail_duration (10s)" in u.reason
+    assert u.location is not None and u.location.endswith("Caddyfile:10")  # fail_duration
+    (note,) = [n for n in adapted.quirks if n.field == "fail_duration"]
+    assert note.text.startswith("not judged (backoff, max_retries, upstream)")
+    assert "caddyserver.com/docs" in (note.source or "")
+    for name in ("attempts_bound", "retry_when_due", "client_agreement", "backoff_window"):
+        assert not_judged_result(name, adapted.policy) is not None, name
+    for name in ("non_retryable_status", "per_try_timeout", "overall_deadline"):
+        assert not_judged_result(name, adapted.policy) is None, name
+
+
+def test_passive_health_checks_without_retries_leave_the_backoff_judged() -> None:
+    adapted = load_text(caddy.load, _caddyfile("\t\tfail_duration 10s"), upstream_servers=1)
+    (u,) = adapted.policy.not_judged  # one upstream is no exception: Caddy marks it down too
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM})
+    assert "max_fails (1)" in u.reason  # Caddy's default with a fail_duration
+
+
+def test_passive_health_checks_without_fail_duration_mark_every_upstream_down() -> None:
+    sub = "\t\tlb_retries 1\n\t\tunhealthy_status 5xx\n\t\tunhealthy_request_count 10"
+    (u,) = load_text(caddy.load, _caddyfile(sub)).policy.not_judged
+    assert u.native == "unhealthy_status 5xx unhealthy_request_count 10"
+    assert "EVERY upstream unhealthy" in u.reason and "unhealthy_request_count" in u.reason
+    assert Aspect.BACKOFF not in u.aspects  # lb_retries without an interval: back to back
+
+
+def test_passive_health_checks_in_json_name_the_json_path() -> None:
+    text = (
+        '{"apps": {"http": {"servers": {"s": {"listen": [":1"], "routes": [{"handle": [{'
+        '"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:1"}],'
+        '"load_balancing": {"retries": 1},'
+        '"health_checks": {"passive": {"fail_duration": 5000000000}}}]}]}}}}}'
+    )
+    (u,) = load_text(caddy.load, text, name="caddy.json").policy.not_judged
+    assert u.native == "fail_duration 5s"
+    assert u.location is not None and u.location.endswith(
+        "apps.http.servers.s.routes[0].handle[0].health_checks.passive"
+    )
+
+
+def test_no_passive_health_checks_nothing_not_judged() -> None:
+    adapted = caddy.load(SHIPPED / "Caddyfile", CTX3)
+    assert adapted.policy.not_judged == ()
+    assert "fail_duration" not in fields(adapted, "quirk")

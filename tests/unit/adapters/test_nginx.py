@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from harness.adapters import nginx
 from harness.adapters.base import AdapterContext
 from harness.errors import BadInput
+from harness.oracle.aspects import not_judged_result
+from harness.policy.model import Aspect
 from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
 
 CTX3 = AdapterContext(upstream_servers=3)
@@ -244,3 +246,88 @@ def test_property_directives_round_trip(
 def test_property_unlimited_tries_bounded_by_replicas(servers: int) -> None:
     p = load_text(nginx.load, _conf("proxy_next_upstream_tries 0;"), upstream_servers=servers)
     assert p.policy.max_retries == servers - 1
+
+
+# -- passive health check (max_fails) -------------------------------------------------------
+
+_PASSIVE_JUDGED = ("stop_on_success", "non_retryable_status", "per_try_timeout", "backoff_window")
+_PASSIVE_NOT_JUDGED = (
+    "attempts_bound",
+    "retry_when_due",
+    "success_rate",
+    "attempt_distribution",
+    "client_agreement",
+)
+
+
+def test_default_max_fails_in_a_multi_server_upstream_is_not_judged() -> None:
+    text = _conf("proxy_next_upstream error http_503;", servers="server {{upstream_hostport}};")
+    adapted = load_text(nginx.load, text, upstream_servers=3)
+    (u,) = adapted.policy.not_judged
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM})
+    assert u.native.startswith("server {{upstream_hostport}} (max_fails=1 fail_timeout=10s")
+    assert u.location is not None and u.location.endswith(":3")  # the server line
+    assert "no live upstreams" in u.reason
+    (note,) = [n for n in adapted.quirks if n.field == "max_fails"]
+    assert note.text.startswith("not judged (max_retries, upstream)")
+    assert "nginx.org" in (note.source or "")
+    for name in _PASSIVE_NOT_JUDGED:
+        assert not_judged_result(name, adapted.policy) is not None, name
+    for name in _PASSIVE_JUDGED:
+        assert not_judged_result(name, adapted.policy) is None, name
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        "server {{upstream_hostport}} max_fails=0;",
+        "server 127.0.0.1:1 max_fails=0; server 127.0.0.1:2 max_fails=0 fail_timeout=30s;",
+        "server 127.0.0.1:1 max_fails=0; server 127.0.0.1:2 down;",  # down: never tried
+    ],
+)
+def test_max_fails_0_on_every_server_is_judged(servers: str) -> None:
+    adapted = load_text(nginx.load, _conf("", servers=servers), upstream_servers=3)
+    assert adapted.policy.not_judged == ()
+    assert "max_fails" not in fields(adapted, "quirk")
+
+
+@pytest.mark.parametrize(
+    ("servers", "upstream_servers"),
+    [
+        ("server {{upstream_hostport}};", 1),  # one replica: a group with one server
+        ("server 127.0.0.1:1 max_fails=5;", 3),  # one literal server
+        ("server 127.0.0.1:1; server 127.0.0.1:2 down;", 3),  # one usable server
+    ],
+)
+def test_a_single_server_is_never_marked_down(servers: str, upstream_servers: int) -> None:
+    adapted = load_text(nginx.load, _conf("", servers=servers), upstream_servers=upstream_servers)
+    assert adapted.policy.not_judged == ()
+    assert "max_fails" not in fields(adapted, "quirk")
+
+
+def test_a_proxy_pass_url_without_upstream_block_is_one_server() -> None:
+    text = (
+        "events {}\nhttp {\n  server {\n    listen {{listen}};\n"
+        "    location / { proxy_pass {{upstream}}; }\n  }\n}\n"
+    )
+    assert load_text(nginx.load, text, upstream_servers=3).policy.not_judged == ()
+
+
+def test_every_server_line_without_max_fails_0_is_named() -> None:
+    adapted = nginx.load(DATA / "nginx-upstream.conf", AdapterContext(upstream_servers=9))
+    found = {
+        int(u.location.rsplit(":", 1)[1]): u.native for u in adapted.policy.not_judged if u.location
+    }
+    # 8001 (default), 8002 (max_fails=3 written), 8004 (backup: tried after the others);
+    # 8003 is down and never tried
+    assert sorted(found) == [9, 10, 12]
+    assert "by default" in found[9] and "by default" not in found[10]
+    assert "max_fails=3" in found[10]
+    (note,) = [n for n in adapted.quirks if n.field == "max_fails"]
+    assert "and 2 more server line(s)" in note.text
+
+
+def test_a_server_count_that_depends_on_the_replicas_is_not_judged_until_known() -> None:
+    text = _conf("", servers="server {{upstream_hostport}};")
+    assert len(load_text(nginx.load, text).policy.not_judged) == 1  # replicas unknown
+    assert load_text(nginx.load, text, upstream_servers=1).policy.not_judged == ()

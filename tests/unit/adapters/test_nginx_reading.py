@@ -126,7 +126,8 @@ def test_keepalive_makes_the_retry_count_and_upstream_not_judged(tmp_path: Path)
 def test_keepalive_without_error_in_next_upstream_changes_nothing(tmp_path: Path) -> None:
     path = _tree(
         tmp_path,
-        "upstream backends {\n    server {{upstream_hostport}};\n    keepalive 16;\n}\n",
+        "upstream backends {\n    server {{upstream_hostport}} max_fails=0;\n"
+        "    keepalive 16;\n}\n",
         "proxy_next_upstream http_503;\nproxy_next_upstream_tries 3;\n",
     )
     assert nginx.load(path, CTX3).policy.not_judged == ()

@@ -309,8 +309,14 @@ SHOWN: list[tuple[str, str, str, str]] = [
     (
         C,
         "fail_duration",
-        "passive health checks",
+        "within fail_duration",
         f"{CN}::test_passive_health_marks_the_upstream_down_and_caddy_answers_503",
+    ),
+    (
+        C,
+        "fail_duration",
+        "without fail_duration",
+        f"{CN}::test_passive_health_without_fail_duration_marks_every_upstream_down",
     ),
     # urllib3
     (U, "*", "documented default", f"{UB}::test_defaults_are_urllib3s_own"),

@@ -50,7 +50,7 @@ from harness.adapters.base import AdaptedPolicy
 from harness.oracle.verdict import Verdict
 from harness.policy.expectations import delay_window
 from harness.report.json_report import write_json
-from harness.run import RunManifest, goals_of, save_inputs, verify_run_dir
+from harness.run import manifest_for, save_inputs, verify_run_dir
 from harness.scenario import Scenario
 from harness.substrates.calibration import (
     combine,
@@ -58,7 +58,7 @@ from harness.substrates.calibration import (
     stamp_summary,
     zero_delay_gaps,
 )
-from harness.traffic import kind_of, summarize
+from harness.traffic import kind_of
 
 CONTROL_FILE = "control.ndjson"
 LIVE_FILE = "live.json"
@@ -361,23 +361,17 @@ class LiveJudge:
             skip += [
                 c for c in ("success_rate", "attempt_distribution", "fault_audit") if c not in skip
             ]
-        manifest = RunManifest(
+        manifest = manifest_for(
+            sc,
+            tol,
+            tmp,
+            paths,
+            records,
             scenario=f"{sc.name} (UI epoch {epoch.index})",
-            seed=sc.seed,
-            alpha=sc.checks.alpha,
-            epsilon_s=tol.epsilon_s,
-            epsilon_evidence=tol.evidence,
-            lateness_slack_s=tol.lateness_slack_s,
-            epsilon_parts=tol.parts,
-            goals=goals_of(sc),
-            checks=sc.checks.only,
             skip_checks=skip,
             dropped_attempts=self.puller.dropped(),
             replicas=len(self.puller.admins),
             notes=notes,
-            harness_traffic=summarize(tmp, records),
-            journals=journals,
-            client_records=records.name,
         )
         save_inputs(tmp, manifest, self.adapted, epoch.profile)
 

@@ -8,11 +8,10 @@ the same verdict offline: the verdict is a pure function of those files.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +22,7 @@ from harness.errors import BadInput
 from harness.oracle.journal import AttemptTable, load_attempts, load_client_records
 from harness.oracle.planner import DetectionGoals, RequestGroup, SamplePlan, plan
 from harness.oracle.records import DownWindow
+from harness.oracle.tolerances import Tolerances
 from harness.oracle.verdict import Outcome, Verdict
 from harness.oracle.verify import CHECK_NAMES, verify
 from harness.policy.model import RetryPolicy
@@ -38,6 +38,9 @@ from harness.telemetry.record import TelemetryRecord, load_record
 from harness.telemetry.session import load_with_telemetry
 from harness.telemetry.spec import prepare_rules
 from harness.traffic import HarnessTraffic, summarize
+
+if TYPE_CHECKING:
+    from harness.substrates.base import PartialArtifacts
 
 RUN_FORMAT_VERSION = 1
 
@@ -287,17 +290,15 @@ def run_scenario(
             f"cannot create the run folder {run_dir}: {exc.strerror or exc}", field="--report-dir"
         ) from None
     record: TelemetryRecord | None = None
-    interrupted_at_us: int | None = None
     if scenario.source_file is not None:
         shutil.copyfile(scenario.source_file, run_dir / "scenario.yaml")
+    substrate: Any = None
     try:
-        with (
-            sigterm_as_interrupt(),
-            (make_substrate or LocalSubstrate)(
+        with sigterm_as_interrupt():
+            substrate = (make_substrate or LocalSubstrate)(
                 scenario, run_dir, progress=progress, log=say
-            ) as substrate,
-        ):
-            try:
+            )
+            with substrate:
                 if telemetry is None:
                     artifacts = substrate.run_load()
                 else:
@@ -311,44 +312,31 @@ def run_scenario(
                         why_not=rules_not_evaluated,
                         log=say,
                     )
-            except KeyboardInterrupt:
-                # before teardown: what completes after this (the SUT and the backends going
-                # down under a load still running) is not the SUT's doing
-                interrupted_at_us = time.time_ns() // 1000
-                raise
     except KeyboardInterrupt as exc:
-        # everything started is down by now; keep what was recorded for `verify`
+        # everything started is down by now; the substrate kept what the run's artifacts
+        # would have said (SubstrateLifecycle.partial); keep what was recorded for `verify`
         from harness.signals import Terminated, signals_deferred
 
         with signals_deferred():
-            drop_reports(report_dir)
-            saved = save_interrupted(run_dir, scenario, adapted, interrupted_at_us)
+            partial = getattr(substrate, "partial", None)
+            saved = save_interrupted(run_dir, report_dir, scenario, adapted, partial)
         raise Interrupted(
             run_dir if saved else None, terminated=isinstance(exc, Terminated)
         ) from None
     if record is not None:
         record.save(run_dir)
-    skip, notes = _skipped_checks(scenario)
-    notes += [f"chaos: {line}" for line in artifacts.chaos_log]
-    manifest = RunManifest(
-        scenario=scenario.name,
-        seed=scenario.seed,
-        alpha=scenario.checks.alpha,
-        epsilon_s=artifacts.epsilon_s,
-        epsilon_evidence=artifacts.epsilon_evidence,
-        lateness_slack_s=artifacts.lateness_slack_s,
+    eps, slack = artifacts.epsilon_s, artifacts.lateness_slack_s
+    manifest = manifest_for(
+        scenario,
+        Tolerances(eps, eps if slack is None else slack, artifacts.epsilon_evidence),
+        run_dir,
+        artifacts.journal_paths,
+        artifacts.client_records_path,
+        chaos_log=artifacts.chaos_log,
         epsilon_parts=artifacts.epsilon_parts,
-        goals=goals_of(scenario),
-        checks=scenario.checks.only,
-        skip_checks=skip,
         dropped_attempts=artifacts.dropped_attempts,
         down_windows=artifacts.down_windows,
-        replicas=scenario.backends.replicas,
-        notes=notes,
-        harness_traffic=summarize(run_dir, artifacts.client_records_path),
         chaos_not_applied=artifacts.chaos_not_applied,
-        journals=[p.name for p in artifacts.journal_paths],
-        client_records=artifacts.client_records_path.name,
     )
     save_inputs(run_dir, manifest, adapted, scenario.backends.profile)
     verdict = verify_run_dir(run_dir)
@@ -460,33 +448,90 @@ def drop_reports(report_dir: Path) -> None:
         (report_dir / name).unlink(missing_ok=True)
 
 
+def manifest_for(
+    scenario: Scenario,
+    tol: Tolerances,
+    run_dir: Path,
+    journals: Sequence[Path],
+    client_records: Path,
+    /,
+    *,
+    chaos_log: Sequence[str] = (),
+    more_notes: Sequence[str] = (),
+    **specific: Any,
+) -> RunManifest:
+    """The manifest (``run.json``) of a run of ``scenario`` whose files are in ``run_dir``.
+
+    Every field a run folder's manifest has in common (the normal run, the interrupted run and
+    a UI session's epoch) is built here from the scenario, the run's measured tolerances ``tol``
+    (:class:`harness.oracle.tolerances.Tolerances`), its clean journals and client records;
+    ``chaos_log`` lines become ``chaos:`` notes after the checks the scenario skips, then
+    ``more_notes``.
+    ``specific`` adds or replaces fields (``interrupted``, ``dropped_attempts``,
+    ``down_windows``, ``chaos_not_applied``, ...; a wrong name or type is a ValidationError).
+    """
+    skip, notes = _skipped_checks(scenario)
+    fields: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "alpha": scenario.checks.alpha,
+        "epsilon_s": tol.epsilon_s,
+        "epsilon_evidence": tol.evidence,
+        "lateness_slack_s": tol.lateness_slack_s,
+        "epsilon_parts": tol.parts,
+        "goals": goals_of(scenario),
+        "checks": scenario.checks.only,
+        "skip_checks": skip,
+        "replicas": scenario.backends.replicas,
+        "notes": [*notes, *(f"chaos: {line}" for line in chaos_log), *more_notes],
+        "harness_traffic": summarize(run_dir, client_records),
+        "journals": [p.name for p in journals],
+        "client_records": client_records.name,
+    }
+    fields.update(specific)
+    return RunManifest(**fields)
+
+
 def save_interrupted(
     run_dir: Path,
+    report_dir: Path,
     scenario: Scenario,
     adapted: AdaptedPolicy,
-    interrupted_at_us: int | None = None,
+    partial: PartialArtifacts | None = None,
 ) -> bool:
     """After an interruption (everything stopped), keep what was recorded as a partial run.
 
-    The backends' raw journals and Locust's client records are on disk as they were written:
-    the harness's own traffic is split out as usual, only logical requests with a (whole)
-    client record are kept (an unfinished request would look like one the SUT gave up on),
-    and of those only the ones that ended before ``interrupted_at_us`` (µs since the epoch,
-    taken when the interruption reached the run, before teardown): the load keeps going while
-    the SUT and the backends are stopped, and its connection errors then are the harness's
-    doing, not the SUT's (a new user's finding: an interrupted run was judged a violation on
-    them). ε is measured from what there is, and ``run.json`` says ``interrupted``. Returns
-    False when nothing was recorded yet (interrupted before the load began).
+    The reports in ``report_dir`` are removed first (they would describe another run). The
+    backends' raw journals and Locust's client records are on disk as they were written: the
+    harness's own traffic is split out as usual, only logical requests with a (whole) client
+    record are kept (an unfinished request would look like one the SUT gave up on), and of
+    those only the ones that ended before ``partial.interrupted_at_us`` (the instant the
+    substrate noted, before teardown): the load keeps going while the SUT and the backends are
+    stopped, and its connection errors then are the harness's doing, not the SUT's (a new
+    user's finding: an interrupted run was judged a violation on them). ``partial`` (kept by
+    the substrate, :class:`harness.substrates.base.PartialArtifacts`) gives the down windows
+    (one still open closed at the interruption), the dropped count and the chaos log, as the
+    normal path's artifacts do: a kill before the interruption is judged as a kill, and a
+    dropped record makes the partial verdict inconclusive. ε is measured from what there is,
+    and ``run.json`` says ``interrupted``. Returns False when nothing was recorded yet
+    (interrupted before the load began).
     """
     import orjson
 
-    from harness.substrates.calibration import combine, forward_latencies, zero_delay_gaps
+    from harness.substrates.calibration import (
+        combine,
+        forward_latencies,
+        stamp_summary,
+        zero_delay_gaps,
+    )
     from harness.traffic import split_journal
 
+    drop_reports(report_dir)
     records = run_dir / "client-records.ndjson"
     raws = sorted(run_dir.glob("journal-r*.raw.ndjson"))
     if not raws or not records.exists():
         return False
+    at = partial.interrupted_at_us if partial is not None else None
     kept: list[bytes] = []
     for line in records.read_bytes().splitlines(keepends=True):
         if not line.endswith(b"\n"):
@@ -495,12 +540,12 @@ def save_interrupted(
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if interrupted_at_us is not None and int(rec.get("end_us") or 0) > interrupted_at_us:
+        if at is not None and int(rec.get("end_us") or 0) > at:
             continue
         kept.append(line)
     records.write_bytes(b"".join(kept))
     done = {orjson.loads(line)["request_id"] for line in kept}
-    journals: list[str] = []
+    journals: list[Path] = []
     for raw in raws:
         index = raw.name[len("journal-r") : -len(".raw.ndjson")]
         clean = run_dir / f"journal-r{index}.ndjson"
@@ -518,29 +563,29 @@ def save_interrupted(
                 if (rid := orjson.loads(line).get("request_id")) is None or rid in done
             )
         )
-        journals.append(clean.name)
+        journals.append(clean)
+    windows = list(partial.down_windows) if partial is not None else []
+    spans = [(w.start_us, w.end_us) for w in windows]
     tol = combine(
-        zero_delay_gaps(sorted(run_dir.glob("calibration-r*.ndjson"))),
-        forward_latencies([run_dir / j for j in journals], records),
+        zero_delay_gaps(sorted(run_dir.glob("calibration-r*.ndjson")), spans),
+        forward_latencies(journals, records, spans),
+        stamp_summary(journals),
     )
-    skip, notes = _skipped_checks(scenario)
-    manifest = RunManifest(
-        scenario=scenario.name,
-        seed=scenario.seed,
-        alpha=scenario.checks.alpha,
-        epsilon_s=tol.epsilon_s,
-        epsilon_evidence=tol.evidence,
-        lateness_slack_s=tol.lateness_slack_s,
-        epsilon_parts=tol.parts,
-        goals=goals_of(scenario),
-        checks=scenario.checks.only,
-        skip_checks=skip,
-        replicas=scenario.backends.replicas,
-        notes=notes,
+    manifest = manifest_for(
+        scenario,
+        tol,
+        run_dir,
+        journals,
+        records,
+        chaos_log=partial.chaos_log if partial is not None else (),
+        more_notes=[
+            f"journal dropped count not read from {line}: records it dropped are not counted"
+            for line in (partial.dropped_unread if partial is not None else ())
+        ],
         interrupted=True,
-        harness_traffic=summarize(run_dir, records),
-        journals=journals,
-        client_records=records.name,
+        dropped_attempts=partial.dropped_attempts if partial is not None else 0,
+        down_windows=windows,
+        chaos_not_applied=list(partial.chaos_not_applied) if partial is not None else [],
     )
     save_inputs(run_dir, manifest, adapted, scenario.backends.profile)
     return True

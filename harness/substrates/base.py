@@ -35,6 +35,26 @@ class Artifacts:
     down_windows: list[DownWindow] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PartialArtifacts:
+    """What :class:`Artifacts` would have carried, kept by the substrate when the run was
+    interrupted (Ctrl-C, SIGTERM), before teardown (``SubstrateLifecycle.partial``).
+
+    ``interrupted_at_us``: wall clock (µs since the epoch) when the interruption reached the
+    run; a down window still open then is closed at that instant (what ended after it is not
+    judged). ``dropped_attempts`` sums the dropped counts the replicas reported;
+    ``dropped_unread`` names the replicas whose count could not be read (down at the
+    interruption, or not answering), one line each.
+    """
+
+    interrupted_at_us: int
+    dropped_attempts: int = 0
+    dropped_unread: tuple[str, ...] = ()
+    chaos_log: tuple[str, ...] = ()
+    chaos_not_applied: tuple[str, ...] = ()
+    down_windows: tuple[DownWindow, ...] = ()
+
+
 class _ExitStatus(Protocol):
     @property
     def returncode(self) -> Any: ...

@@ -416,6 +416,21 @@ class KindSubstrate(SubstrateLifecycle):
     def _put_faults(self, index: int, profile: FaultProfile) -> None:
         self.admin(index).put_faults(profile)
 
+    def _journal_dropped(self, index: int) -> int:
+        client = self.admin(index)
+        try:
+            return client.stats().dropped
+        finally:
+            client.close()
+
+    def _before_partial(self) -> None:
+        """An interrupted run: pull what the replicas that are up journaled since the last
+        pull (the cluster is gone after teardown), without waiting for answers in flight."""
+        for index in range(self.scenario.backends.replicas):
+            if index not in self._killed:
+                with contextlib.suppress(requests.RequestException, AdminError):
+                    self.pull_journal(index)
+
     # -- journals ----------------------------------------------------------------------------
 
     def pull_journal(self, index: int, *, settle_s: float = 0.0) -> None:
@@ -446,7 +461,7 @@ class KindSubstrate(SubstrateLifecycle):
             if index not in self._killed:
                 try:
                     self.pull_journal(index, settle_s=timeouts.TIMEOUTS.journal_settle_s)
-                    dropped += self.admin(index).stats().dropped
+                    dropped += self._journal_dropped(index)
                 except (requests.RequestException, AdminError) as exc:
                     raise self._failed(
                         "kind", f"replica r{index} did not report its journal: {exc}"

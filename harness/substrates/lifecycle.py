@@ -7,6 +7,11 @@
 and ``KindSubstrate``; each supplies ``up``/``down``, the replica operations (kill, restart,
 pause, resume) and how a fault profile reaches a replica (``_put_faults``); which operation a
 chaos step runs (``_apply``) and undoes (``_undo``) is decided here.
+
+An interruption (Ctrl-C, SIGTERM) is noted here too, once: its instant (:meth:`_note_interruption`)
+and, before teardown, what the run's :class:`~harness.substrates.base.Artifacts` would have said
+(down windows, dropped counts, the chaos log) as :attr:`SubstrateLifecycle.partial`, which
+``harness.run.save_interrupted`` writes into the partial run's manifest.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ from typing import Self
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
+from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.child import Child, log_tail, spawn, wait_for_exit
 from harness.processes.locust import locust_run_time
 from harness.scenario import ChaosOp, Scenario
 from harness.signals import signals_deferred
+from harness.substrates.base import PartialArtifacts
+from harness.substrates.calibration import wall_us
 
 
 class SubstrateLifecycle:
@@ -38,10 +46,15 @@ class SubstrateLifecycle:
     _chaos_log: list[str]
     _profiles: dict[int, FaultProfile]
     _killed: set[int]
+    _down: list[DownWindow]  # replicas down on purpose, wall clock (chaos); end None: still down
     _chaos_stop: threading.Event | None = None  # set: the chaos timeline ends (load over, down)
     _chaos_thread: threading.Thread | None = None
     _tearing_down = False  # set first thing in ``down``: no replica may start after it
     _chaos_not_applied: tuple[str, ...] = ()  # chaos operations the load ended before
+    _interrupted_at_us: int | None = None  # wall clock when an interruption reached the run
+    partial: PartialArtifacts | None = None
+    """Set when the run was interrupted (see :meth:`__exit__`): what the artifacts would have
+    carried, kept before teardown."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -59,8 +72,69 @@ class SubstrateLifecycle:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.down()
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        """Tear down; on an interruption first keep :attr:`partial` (signals held meanwhile:
+        a second Ctrl-C is raised again once it is kept, and teardown runs in any case)."""
+        try:
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                with signals_deferred():
+                    self.partial = self._keep_partial()
+        finally:
+            self.down()
+
+    def _note_interruption(self) -> None:
+        """Note the instant an interruption reached the run (the first one counts)."""
+        if self._interrupted_at_us is None:
+            self._interrupted_at_us = wall_us()
+
+    def _keep_partial(self) -> PartialArtifacts:
+        """What the artifacts would say at the interruption, read before anything is stopped.
+
+        The chaos timeline is ended first (its log and windows are final then); a down window
+        still open closes at the interruption instant. The dropped counts are read from every
+        replica that is up (a killed or paused one cannot answer; its name is kept instead).
+        """
+        self._note_interruption()
+        at = self._interrupted_at_us
+        assert at is not None
+        self._end_chaos()
+        with contextlib.suppress(Exception):
+            self._before_partial()
+        windows = tuple(
+            w if w.end_us is not None else w.model_copy(update={"end_us": max(at, w.start_us)})
+            for w in self._down
+        )
+        down_now = {w.replica for w in self._down if w.end_us is None} | {
+            f"r{i}" for i in self._killed
+        }
+        dropped, unread = 0, []
+        for index in range(self.scenario.backends.replicas):
+            name = f"r{index}"
+            if name in down_now:
+                unread.append(f"{name}: down at the interruption")
+                continue
+            try:
+                dropped += self._journal_dropped(index)
+            except Exception as exc:  # kept in the manifest's notes, never dropped
+                unread.append(f"{name}: {exc}")
+        return PartialArtifacts(
+            interrupted_at_us=at,
+            dropped_attempts=dropped,
+            dropped_unread=tuple(unread),
+            chaos_log=tuple(self._chaos_log),
+            chaos_not_applied=self._chaos_not_applied,
+            down_windows=windows,
+        )
+
+    def _before_partial(self) -> None:
+        """What a substrate must fetch before teardown for a partial run (kind: the journal
+        lines not pulled yet); local replicas write theirs into the run folder themselves."""
+
+    def _journal_dropped(self, index: int) -> int:
+        """Replica ``index``'s count of attempts its journal dropped (its admin API)."""
+        raise NotImplementedError
 
     def _end_chaos(self) -> None:
         """Teardown begins: end the chaos timeline and wait for it (first thing in ``down``).
@@ -268,6 +342,9 @@ class SubstrateLifecycle:
                 raise self._failed(
                     "load", f"Locust did not finish within {bound:.0f} s; see {log_path}"
                 )
+        except KeyboardInterrupt:
+            self._note_interruption()  # before the joins below: the load still runs meanwhile
+            raise
         finally:
             stop.set()
             # The chaos thread fully (its restarts included: each is bounded by a health wait),

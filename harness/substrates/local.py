@@ -242,6 +242,9 @@ class LocalSubstrate(SubstrateLifecycle):
     def _put_faults(self, index: int, profile: FaultProfile) -> None:
         self._replica(index).admin.put_faults(profile)
 
+    def _journal_dropped(self, index: int) -> int:
+        return self._replica(index).admin.stats().dropped
+
     # -- the load ----------------------------------------------------------------------------
 
     def run_load(self) -> Artifacts:
@@ -322,10 +325,10 @@ class LocalSubstrate(SubstrateLifecycle):
         """Split the harness's own traffic out of each raw journal; sum the dropped counts."""
         out: list[Path] = []
         dropped = 0
-        for index, handle in enumerate(self.backends):
+        for index in range(len(self.backends)):
             if index not in self._killed:
                 try:
-                    dropped += handle.admin.stats().dropped
+                    dropped += self._journal_dropped(index)
                 except (requests.RequestException, AdminError) as exc:
                     raise self._failed(
                         "backends", f"backend r{index} did not report its journal: {exc}"

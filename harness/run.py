@@ -325,15 +325,20 @@ def run_scenario(
         ) from None
     if record is not None:
         record.save(run_dir)
-    eps, slack = artifacts.epsilon_s, artifacts.lateness_slack_s
+    slack = artifacts.lateness_slack_s
+    tol = Tolerances(
+        artifacts.epsilon_s,
+        artifacts.epsilon_s if slack is None else slack,
+        artifacts.epsilon_evidence,
+        artifacts.epsilon_parts,
+    )
     manifest = manifest_for(
         scenario,
-        Tolerances(eps, eps if slack is None else slack, artifacts.epsilon_evidence),
+        tol,
         run_dir,
         artifacts.journal_paths,
         artifacts.client_records_path,
         chaos_log=artifacts.chaos_log,
-        epsilon_parts=artifacts.epsilon_parts,
         dropped_attempts=artifacts.dropped_attempts,
         down_windows=artifacts.down_windows,
         chaos_not_applied=artifacts.chaos_not_applied,
@@ -468,8 +473,12 @@ def manifest_for(
     ``chaos_log`` lines become ``chaos:`` notes after the checks the scenario skips, then
     ``more_notes``.
     ``specific`` adds or replaces fields (``interrupted``, ``dropped_attempts``,
-    ``down_windows``, ``chaos_not_applied``, ...; a wrong name or type is a ValidationError).
+    ``down_windows``, ``chaos_not_applied``, ...): TypeError for a name RunManifest does not
+    have, pydantic's ValidationError for a wrong value.
     """
+    unknown = sorted(set(specific) - set(RunManifest.model_fields))
+    if unknown:
+        raise TypeError(f"RunManifest has no field(s) {', '.join(unknown)}")
     skip, notes = _skipped_checks(scenario)
     fields: dict[str, Any] = {
         "scenario": scenario.name,

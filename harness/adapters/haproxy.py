@@ -571,6 +571,16 @@ def _routed_elsewhere(frontend: _Section, backend: _Section, file: str) -> list[
     return out
 
 
+def _named_backend(sections: list[_Section], ln: _Line, file: str, field: str) -> _Section:
+    """The backend or listen section ``ln`` (``use_backend NAME`` / ``default_backend NAME``)
+    names; BadInput naming the line when there is none (HAProxy refuses it too)."""
+    name = ln.words[1]
+    for s in sections:
+        if s.kind in {"backend", "listen"} and s.name == name:
+            return s
+    raise BadInput(f"names an unknown backend {name!r}", file=file, line=ln.line, field=field)
+
+
 def _choose_backend(sections: list[_Section], file: str) -> tuple[_Section, _Section | None, str]:
     """The backend whose policy is read, the frontend in front of it, and why it was chosen."""
     backends = [s for s in sections if s.kind in {"backend", "listen"} and s.all("server")]
@@ -581,32 +591,16 @@ def _choose_backend(sections: list[_Section], file: str) -> tuple[_Section, _Sec
         fe = frontends[0]
         for ln in fe.all("use_backend"):
             if len(ln.words) == 2:  # unconditional: every request not taken by a rule before it
-                named = [s for s in sections if s.kind in {"backend", "listen"}]
-                match = [s for s in named if s.name == ln.words[1]]
-                if not match:
-                    raise BadInput(
-                        f"names an unknown backend {ln.words[1]!r}",
-                        file=file,
-                        line=ln.line,
-                        field="use_backend",
-                    )
-                why = f"backend {match[0].name!r}: the unconditional use_backend of {fe.name!r}"
-                return match[0], fe, why
+                chosen = _named_backend(sections, ln, file, "use_backend")
+                why = f"backend {chosen.name!r}: the unconditional use_backend of {fe.name!r}"
+                return chosen, fe, why
         default = fe.last("default_backend")
         if default is not None and len(default.words) == 2:
-            named = [s for s in sections if s.kind in {"backend", "listen"}]
-            match = [s for s in named if s.name == default.words[1]]
-            if not match:
-                raise BadInput(
-                    f"names an unknown backend {default.words[1]!r}",
-                    file=file,
-                    line=default.line,
-                    field="default_backend",
-                )
-            why = f"backend {match[0].name!r}: the default_backend of frontend {fe.name!r}"
+            chosen = _named_backend(sections, default, file, "default_backend")
+            why = f"backend {chosen.name!r}: the default_backend of frontend {fe.name!r}"
             if len(frontends) > 1:
                 why += " (the first of several frontends)"
-            return match[0], fe, why
+            return chosen, fe, why
     if len(backends) == 1:
         return (
             backends[0],
@@ -1017,11 +1011,6 @@ def _redispatch_note(interval: int | None, several: bool) -> AdapterNote:
         source=f"{_DOC_REDISPATCH}; {_SRC_STREAM}; finding of retry-harness against HAProxy "
         "2.6.12 (tests/integration/suts/test_haproxy_notes_live.py)",
     )
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
 
 
 def _refuse_misspelt(sec: _Section, file: str) -> None:

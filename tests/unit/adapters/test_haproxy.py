@@ -337,8 +337,9 @@ def test_unconditional_use_backend_picks_the_backend() -> None:
     assert adapted.policy.max_retries == 1
     assert adapted.policy.retry_on.statuses == frozenset({502})
     assert not _routing(adapted.policy.not_judged)
-    with pytest.raises(BadInput, match="unknown backend 'nope'"):
+    with pytest.raises(BadInput, match="unknown backend 'nope'") as err:
         load_text(haproxy.load, _TWO_BACKENDS.replace("{rules}", "    use_backend nope\n"))
+    assert (err.value.line, err.value.field) == (6, "use_backend")
 
 
 def test_disable_l7_retry_in_an_anonymous_defaults_section_is_refused() -> None:

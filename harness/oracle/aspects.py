@@ -39,16 +39,19 @@ _ATTEMPT_MODEL = frozenset(
 
 CHECK_ASPECTS: dict[str, frozenset[Aspect]] = {
     "attempts_bound": frozenset({A.MAX_RETRIES, A.UPSTREAM}),
-    "stop_on_success": frozenset({A.STATUSES}),
+    # the per-try timeout decides which followed answers the SUT saw (AttemptKinds.success,
+    # .trigger) and after which attempts a delay began at an unseen instant
+    # (CheckContext.end_not_a_bound): tests/unit/oracle/test_per_try_aspect.py walks them
+    "stop_on_success": frozenset({A.STATUSES, A.PER_TRY_TIMEOUT}),
     "non_retryable_status": frozenset({A.STATUSES, A.RESETS, A.PER_TRY_TIMEOUT, A.RETRY_AFTER}),
-    "non_retryable_method": frozenset({A.METHODS, A.RESETS}),
+    "non_retryable_method": frozenset({A.METHODS, A.RESETS, A.PER_TRY_TIMEOUT}),
     "retry_when_due": _ATTEMPT_MODEL,
-    "backoff_window": frozenset({A.BACKOFF, A.RETRY_AFTER}),
-    "retry_after": frozenset({A.RETRY_AFTER}),
+    "backoff_window": frozenset({A.BACKOFF, A.RETRY_AFTER, A.PER_TRY_TIMEOUT}),
+    "retry_after": frozenset({A.RETRY_AFTER, A.PER_TRY_TIMEOUT}),
     "per_try_timeout": frozenset({A.PER_TRY_TIMEOUT, A.DEADLINE}),
     "overall_deadline": frozenset({A.DEADLINE}),
     "retry_budget": frozenset({A.BUDGET}),
-    "jitter_distribution": frozenset({A.BACKOFF}),
+    "jitter_distribution": frozenset({A.BACKOFF, A.PER_TRY_TIMEOUT}),
     "success_rate": _ATTEMPT_MODEL,
     "attempt_distribution": _ATTEMPT_MODEL,
     "fault_audit": frozenset(),

@@ -52,12 +52,7 @@ from harness.policy.expectations import delay_window
 from harness.report.json_report import write_json
 from harness.run import manifest_for, save_inputs, verify_run_dir
 from harness.scenario import Scenario
-from harness.substrates.calibration import (
-    combine,
-    forward_latencies,
-    stamp_summary,
-    zero_delay_gaps,
-)
+from harness.substrates.calibration import run_tolerances
 from harness.traffic import kind_of
 
 CONTROL_FILE = "control.ndjson"
@@ -346,9 +341,8 @@ class LiveJudge:
             (tmp / f"calibration-r{r}.ndjson").write_bytes(b"".join(self.puller.calibration[r]))
             (tmp / f"harness-traffic-r{r}.ndjson").write_bytes(b"".join(self.puller.harness[r]))
             journals.append(name)
-        gaps = zero_delay_gaps(sorted(tmp.glob("calibration-r*.ndjson")))
         paths = [tmp / j for j in journals]
-        tol = combine(gaps, forward_latencies(paths, records), stamp_summary(paths))
+        tol = run_tolerances(tmp, paths, records)
         sc = self.scenario
         notes = [
             f"UI session epoch {epoch.index} ({epoch.cause}): profile in force from "

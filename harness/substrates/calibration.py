@@ -87,20 +87,40 @@ class TimingProbe:
         finally:
             session.close()
 
-    def epsilon(self, workdir: Path, down: Sequence[tuple[int, int | None]] = ()) -> Tolerances:
-        """ε and the lateness slack for this run, from the calibration journals and the run's
-        first attempts.
+    def epsilon(
+        self,
+        workdir: Path,
+        journals: Sequence[Path],
+        down: Sequence[tuple[int, int | None]] = (),
+    ) -> Tolerances:
+        """ε and the lateness slack for this run (:func:`run_tolerances` of ``workdir``, the
+        clean ``journals`` and the client records there)."""
+        return run_tolerances(workdir, journals, workdir / "client-records.ndjson", down)
 
-        ``down``: (start_us, end_us or None) of the spans a replica was down on purpose. A
-        sample whose span meets one is left out: a paused replica's stall is chaos, not timing
-        noise, and must not widen ε (the oracle handles what the window hides on its own).
-        """
-        gaps = zero_delay_gaps(sorted(workdir.glob("calibration-r*.ndjson")), down)
-        forward = forward_latencies(
-            sorted(workdir.glob("journal-r*.ndjson")), workdir / "client-records.ndjson", down
-        )
-        stamps = stamp_summary(sorted(workdir.glob("journal-r*.ndjson")))
-        return combine(gaps, forward, stamps)
+
+def run_tolerances(
+    workdir: Path,
+    journals: Sequence[Path],
+    client_records: Path,
+    down: Sequence[tuple[int, int | None]] = (),
+) -> Tolerances:
+    """ε and the lateness slack of one run folder: the one computation, for a finished run
+    (:meth:`TimingProbe.epsilon`), an interrupted one (``harness.run.save_interrupted``) and a
+    UI epoch (``harness.live_judge``).
+
+    ``workdir`` holds the calibration journals (``calibration-r*.ndjson``); ``journals``: the
+    clean backend journals, harness traffic split out (never the ``journal-r*.raw.ndjson``
+    they were split from: those hold every attempt again, plus the calibration pairs);
+    ``down``: (start_us, end_us or None) of the spans a replica was down on purpose. A sample
+    whose span meets one is left out: a paused replica's stall is chaos, not timing noise, and
+    must not widen ε (the oracle handles what the window hides on its own).
+    """
+    paths = list(journals)
+    return combine(
+        zero_delay_gaps(sorted(workdir.glob("calibration-r*.ndjson")), down),
+        forward_latencies(paths, client_records, down),
+        stamp_summary(paths),
+    )
 
 
 @dataclass(frozen=True)

@@ -504,7 +504,7 @@ class KindSubstrate(SubstrateLifecycle):
         )
         time.sleep(1.0)  # late retries land in the journals first
         journals, dropped = self._collect_journals()
-        tol = probe.epsilon(self.workdir)
+        tol = probe.epsilon(self.workdir, journals, [(w.start_us, w.end_us) for w in self._down])
         return Artifacts(
             journal_paths=journals,
             client_records_path=records,

@@ -278,7 +278,7 @@ class LocalSubstrate(SubstrateLifecycle):
         )
         self._settle()
         journals, dropped = self._collect_journals()
-        tol = probe.epsilon(self.workdir, [(w.start_us, w.end_us) for w in self._down])
+        tol = probe.epsilon(self.workdir, journals, [(w.start_us, w.end_us) for w in self._down])
         return Artifacts(
             journal_paths=journals,
             client_records_path=records,

@@ -94,3 +94,40 @@ def test_epsilon_ignores_the_tail_the_slack_keeps() -> None:
     tol = combine(gaps, np.array([0.001]))
     assert tol.epsilon_s < 0.001
     assert tol.lateness_slack_s > 0.2
+
+
+def test_a_run_folders_tolerances_read_the_clean_journals_only(tmp_path: Path) -> None:
+    """The raw journal a clean one was split from stays in the run folder (every attempt again,
+    plus the calibration pairs): ε, the slack and the stamp summary come from the clean
+    journals given, never from a ``journal-r*.ndjson`` glob that also matches
+    ``journal-r0.raw.ndjson`` (review3: every attempt was counted twice)."""
+    from harness.substrates.calibration import TimingProbe, run_tolerances
+
+    def att(rid: str, n: int, arrival: int, clock: str) -> dict[str, object]:
+        return {
+            "request_id": rid,
+            "attempt": n,
+            "arrival_us": arrival,
+            "end_us": arrival + 100,
+            "app_arrival_us": arrival + 50,
+            "arrival_clock": clock,
+            "end_clock": clock,
+        }
+
+    load = [att(f"r{i}", 0, 1_000_000 + 10_000 * i, "kernel") for i in range(4)]
+    calib = [att("harness-calib-1-0", k, 2_000_000 + 300 * k, "app") for k in (0, 1)]
+    clean = _journal(tmp_path / "journal-r0.ndjson", load)
+    _journal(tmp_path / "journal-r0.raw.ndjson", load + calib)
+    _journal(tmp_path / "calibration-r0.ndjson", calib)
+    records = tmp_path / "client-records.ndjson"
+    records.write_bytes(
+        b"".join(
+            orjson.dumps({"request_id": f"r{i}", "start_us": 1_000_000 + 10_000 * i - 500}) + b"\n"
+            for i in range(4)
+        )
+    )
+    tol = run_tolerances(tmp_path, [clean], records)
+    assert "kernel socket stamps for 100.0% of arrivals" in tol.evidence, tol.evidence
+    assert tol.parts["app_clock_lag_p99"] == pytest.approx(50e-6)
+    assert tol.parts["forwarding_max"] == pytest.approx(500e-6)
+    assert TimingProbe("http://127.0.0.1:9", seed=1).epsilon(tmp_path, [clean]) == tol

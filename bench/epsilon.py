@@ -17,9 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,21 +27,28 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_sweep import FIRST_SEED, ROOT, SCENARIOS, cpu_hog, expected_outcome
+import seed_sweep
+from seed_sweep import (
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    FIRST_SEED,
+    SCENARIOS,
+    cpu_hog,
+    expected_outcome,
+)
 
 GOAL_MS = {"quiet": 1.0, "cpu-hog": 5.0}
 
 
 def run_once(scenario: Path, seed: int, report_dir: Path) -> dict[str, Any]:
-    """One ``retry-harness run`` (bounded: 900 s); its verdict JSON, empty if it wrote none."""
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--seed", str(seed)]
-    cmd += ["--quiet", "--report-dir", str(report_dir)]
-    try:
-        subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    except subprocess.TimeoutExpired:
-        print(f"  {scenario.stem} seed {seed}: timed out after 900 s", flush=True)
-    path = report_dir / "verdict.json"
-    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
+    """One bounded ``retry-harness run`` (``seed_sweep.run_once``: stopped with its children when
+    it outlives ``RUN_TIMEOUT_S``); its verdict JSON, empty when it wrote none. A run that ended
+    in an error is printed with its exit code and last lines (and so not a silent gap)."""
+    code, _, _ = seed_sweep.run_once(scenario, seed, report_dir)  # prints an error's tail
+    if code not in (EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE):
+        return {}
+    return seed_sweep.read_json(report_dir / "verdict.json")
 
 
 def _pct(values: list[float], q: float) -> str:
@@ -62,7 +67,7 @@ def main() -> int:
         f for f in sorted(SCENARIOS.glob("*.yaml")) if expected_outcome(f) == "conformant"
     ]
     conditions = ["quiet", "cpu-hog"] if args.hog else ["quiet"]
-    rows: list[tuple[str, str, int, list[float], list[float], str]] = []
+    rows: list[tuple[str, str, int, int, list[float], list[float], str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-epsilon-") as tmp:
         for condition in conditions:
             with cpu_hog(condition == "cpu-hog"):
@@ -70,25 +75,29 @@ def main() -> int:
                     load = f"{os.getloadavg()[0]:.1f}"
                     eps: list[float] = []
                     slack: list[float] = []
+                    errors = 0
                     for i in range(args.runs):
                         v = run_once(f, FIRST_SEED + i, Path(tmp) / f"{condition}-{f.stem}-{i}")
+                        errors += not v
                         if "epsilon_s" in v:
                             eps.append(float(str(v["epsilon_s"])) * 1e3)
                             s = v.get("lateness_slack_s")
                             slack.append(float(str(s if s is not None else v["epsilon_s"])) * 1e3)
                         print(f"  {f.stem} {condition} {i + 1}/{args.runs}", flush=True)
-                    rows.append((f.stem, condition, len(eps), eps, slack, load))
+                    rows.append((f.stem, condition, len(eps), errors, eps, slack, load))
     print(
-        f"\n{'scenario':34} {'condition':8} {'runs':>4} {'load':>5} "
+        f"\n{'scenario':34} {'condition':8} {'runs':>4} {'err':>3} {'load':>5} "
         f"{'ε p50':>7} {'ε p95':>7} {'goal':>5}  {'old p50':>8} {'old p95':>8}   (ms; old = "
-        "maxima-based figure, now the lateness slack, same runs)"
+        "maxima-based figure, now the lateness slack, same runs; err = runs that ended in an "
+        "error or timed out, left out of both)"
     )
-    for name, condition, n, eps, slack, load in rows:
+    for name, condition, n, errors, eps, slack, load in rows:
         p95 = float(np.percentile(eps, 95)) if eps else float("nan")
         goal = GOAL_MS[condition]
         mark = "ok" if p95 <= goal else "MISS"
         print(
-            f"{name:34} {condition:8} {n:>4} {load:>5} {_pct(eps, 50):>7} {_pct(eps, 95):>7} "
+            f"{name:34} {condition:8} {n:>4} {errors:>3} {load:>5} "
+            f"{_pct(eps, 50):>7} {_pct(eps, 95):>7} "
             f"{mark:>5}  {_pct(slack, 50):>8} {_pct(slack, 95):>8}"
         )
     return 0

@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import yaml
 from scipy.stats import binom
 
@@ -69,6 +70,8 @@ PROXY = ROOT / "tests" / "support" / "retrying_proxy.py"
 PROXY_SCENARIOS = ROOT / "tests" / "scenarios" / "retrying_proxy"
 EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE = 0, 1, 3
 FIRST_SEED = 1000
+RUN_TIMEOUT_S = 900.0  # one run never outlives this (then it is stopped: run_cli)
+RUN_STOP_GRACE_S = 60.0  # SIGTERM to SIGKILL for a run that outlived RUN_TIMEOUT_S
 HOG_TIMEOUT_S = 3600  # one stress-ng never outlives this, whatever happens to the sweep
 
 # Which proxy scenario exposes which injected defect (tests/support/retrying_proxy.py DEFECTS).
@@ -198,12 +201,85 @@ def not_passed(verdict: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; empty when it is missing, unreadable or not an object."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def run_cli(
+    cmd: Sequence[str], timeout_s: float = RUN_TIMEOUT_S, grace_s: float = RUN_STOP_GRACE_S
+) -> tuple[int, str]:
+    """Run one harness command to its end, bounded: (exit code, its stderr or else stdout).
+
+    A run that outlives ``timeout_s`` (or the sweep's Ctrl-C) is asked to stop as a user would:
+    SIGTERM to the CLI, which tears down everything it started and exits 143; only if it is
+    still there after ``grace_s`` are it and every process it had started (backends, Redis, the
+    SUT, Locust, stress-ng: each in a session of its own, so a signal to the CLI alone never
+    reaches them) killed. Exit code -15 (torn down) or -9 (killed) after a timeout, with a line
+    saying so."""
+    proc = subprocess.Popen(
+        list(cmd),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+        return proc.returncode, err or out
+    except subprocess.TimeoutExpired:
+        how = _stop_cli(proc, grace_s)
+        return (
+            -15 if how.startswith("torn down") else -9
+        ), f"timed out after {timeout_s:g} s ({how})"
+    except BaseException:
+        _stop_cli(proc, grace_s)
+        raise
+
+
+def _stop_cli(proc: subprocess.Popen[str], grace_s: float) -> str:
+    """SIGTERM the CLI, wait ``grace_s``, then SIGKILL it and what it started; which it took."""
+    started = _tree(proc.pid)
+    proc.terminate()
+    try:
+        proc.communicate(timeout=grace_s)
+        how = "torn down"
+    except subprocess.TimeoutExpired:
+        how = (
+            f"killed: still running {grace_s:g} s after SIGTERM"
+            if proc.poll() is None
+            else "torn down, but its output was held open"
+        )
+        started += _tree(proc.pid)
+        proc.kill()
+    left = [p for p in dict.fromkeys(started) if _running(p)]
+    for child in left:  # what a teardown missed, or the CLI never got to
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(left, timeout=10)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.communicate(timeout=10)  # its pipes, now that nothing holds them
+    return how + (f"; {len(left)} leftover process(es) killed" if left else "")
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """Every process ``pid`` started, in its session or not (empty once it is gone)."""
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, str]:
@@ -223,11 +299,7 @@ def run_once(scenario: Path, seed: int, report_dir: Path) -> tuple[int, float, s
         str(report_dir),
     ]
     started = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-        code, out = proc.returncode, (proc.stderr or proc.stdout)
-    except subprocess.TimeoutExpired as exc:  # bounded: a hung run is an error, not a hang
-        code, out = -9, f"timed out after {exc.timeout} s"
+    code, out = run_cli(cmd)
     wall = time.monotonic() - started
     tail = ""
     if code not in (EXIT_OK, EXIT_VIOLATION, EXIT_INCONCLUSIVE):
@@ -244,8 +316,8 @@ def _one(result: Sweep, scenario: Path, seed: int, work: Path, hog: bool) -> Non
     with cpu_hog(hog):
         code, wall, tail = run_once(scenario, seed, folder)
     load_end = os.getloadavg()[0]
-    verdict = _read_json(folder / "verdict.json")
-    manifest = _read_json(folder / "run" / "run.json")
+    verdict = read_json(folder / "verdict.json")
+    manifest = read_json(folder / "run" / "run.json")
     eps = float(verdict.get("epsilon_s", manifest.get("epsilon_s", float("nan")))) * 1e3
     others = not_passed(verdict)
     wanted = EXIT_VIOLATION if result.expect == "violation" else EXIT_OK

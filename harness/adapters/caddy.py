@@ -51,7 +51,6 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,7 +61,7 @@ from harness.adapters._common import note
 from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
 from harness.adapters.caddyfile_lines import line_of
 from harness.durations import DurationError, caddy_seconds
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
 from harness.policy.model import (
     Aspect,
     Backoff,
@@ -72,6 +71,7 @@ from harness.policy.model import (
     RetryPolicy,
     Unmodelled,
 )
+from harness.processes.tools import run_tool
 from harness.suts.templating import join_lines, names_upstreams, placeholder_names, render_lines
 
 SYSTEM: str = "caddy"
@@ -211,18 +211,14 @@ def _adapt(path: Path, text: str, context: AdapterContext) -> dict[str, Any]:
                 if entry.name != path.name:
                     os.symlink(entry, Path(tmp) / entry.name)
         try:
-            done = subprocess.run(
+            done = run_tool(
                 [binary, "adapt", "--config", str(target), "--adapter", "caddyfile"],
-                capture_output=True,
-                text=True,
-                timeout=ADAPT_TIMEOUT_S,
-                check=False,
+                timeout_s=ADAPT_TIMEOUT_S,
                 cwd=path.parent,
+                what="'caddy adapt'",
             )
-        except subprocess.TimeoutExpired:
-            raise BadInput(
-                f"'caddy adapt' did not finish within {ADAPT_TIMEOUT_S:g}s", file=path
-            ) from None
+        except RunFailed as exc:  # a Caddyfile that makes it hang is the Caddyfile's fault
+            raise BadInput(str(exc), file=path) from None
         if done.returncode != 0:
             raise _adapt_error(done.stderr or done.stdout, path, target)
     try:

@@ -43,11 +43,12 @@ import requests
 
 from fake_backends.admin_client import AdminClient, AdminError
 from fake_backends.profile import FaultProfile
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
 from harness.processes import timeouts
 from harness.processes.child import wait_until
 from harness.processes.locust import locust_commands, locust_env, locust_run_time
+from harness.processes.tools import run_tool
 from harness.scenario import Scenario, write_load_config
 from harness.signals import signals_deferred
 from harness.substrates.base import Artifacts
@@ -307,16 +308,9 @@ class KindSubstrate(SubstrateLifecycle):
     def _run(self, argv: Sequence[str]) -> str:
         env = self._env() if self.cluster is not None else dict(os.environ)
         try:
-            done = subprocess.run(
-                list(argv),
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=_STEP_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise self._failed("kind", f"{' '.join(argv)}: {exc}") from None
+            done = run_tool(argv, timeout_s=_STEP_TIMEOUT_S, env=env, what=" ".join(argv)[:200])
+        except RunFailed as exc:
+            raise self._failed("kind", str(exc)) from None
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise self._failed(

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
+from harness.processes.tools import run_tool
 from harness.suts.includes import Dialect, RenderedFile, render_with_includes
 from harness.suts.templating import RenderedLine, join_lines, render_lines
 
@@ -155,20 +155,11 @@ def validate_with_tool(
     (their paths in the message are turned back into the user's).
     """
     try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=VALIDATE_TIMEOUT_S,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            check=False,
+        done = run_tool(
+            argv, timeout_s=VALIDATE_TIMEOUT_S, env=env, cwd=cwd, what=f"{tool} config check"
         )
-    except subprocess.TimeoutExpired:
-        raise BadInput(
-            f"{tool} config check did not finish within {VALIDATE_TIMEOUT_S:g} s", file=source
-        ) from None
+    except RunFailed as exc:  # a config that makes the check hang is the config's fault
+        raise BadInput(str(exc), file=source) from None
     if done.returncode == 0:
         return
     output = (done.stdout + "\n" + done.stderr).strip()

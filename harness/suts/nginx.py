@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import os
 import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
+from harness.processes.tools import run_tool
 from harness.suts.config_files import (
     find_binary,
     render_config_tree,
@@ -43,10 +43,8 @@ _HTTP_OPEN = re.compile(r"^(\s*http\s*\{)(.*)$", re.DOTALL)
 def compiled_without(binary: str) -> frozenset[str]:
     """Modules ``nginx -V`` says were configured out (``--without-<module>``)."""
     try:
-        done = subprocess.run(
-            [binary, "-V"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        done = run_tool([binary, "-V"], timeout_s=10)
+    except RunFailed:  # nothing known configured out; the config check will say what is wrong
         return frozenset()
     return frozenset(re.findall(r"--without-(\S+)", done.stdout + done.stderr))
 

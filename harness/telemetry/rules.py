@@ -12,7 +12,6 @@ the scenario is checked, before anything starts.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import Any
 
 import yaml
 
-from harness.errors import BadInput
+from harness.errors import BadInput, RunFailed
 from harness.input_errors import parse_yaml_documents
+from harness.processes.tools import run_tool
 
 PROMTOOL_TIMEOUT_S = 30.0
 
@@ -102,15 +102,13 @@ def load_rules(source: Path, promtool: str) -> AlertRules:
         try:
             # a plain rules file is checked as the user wrote it, so promtool's line numbers
             # are the user's; a manifest's groups are checked as extracted
-            checked = subprocess.run(
+            checked = run_tool(
                 [promtool, "check", "rules", plain.name if manifest else str(source)],
-                capture_output=True,
-                text=True,
-                timeout=PROMTOOL_TIMEOUT_S,
-                check=False,
+                timeout_s=PROMTOOL_TIMEOUT_S,
+                what="promtool check rules",
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BadInput(f"promtool check rules could not run: {exc}", file=source) from exc
+        except RunFailed as exc:  # named on the rules file, as before anything starts
+            raise BadInput(str(exc), file=source) from None
     if checked.returncode != 0:
         said = " ".join((checked.stderr or checked.stdout).split())
         said = said.replace(plain.name, f"{source.name} (spec.groups)")

@@ -527,12 +527,7 @@ def save_interrupted(
     """
     import orjson
 
-    from harness.substrates.calibration import (
-        combine,
-        forward_latencies,
-        stamp_summary,
-        zero_delay_gaps,
-    )
+    from harness.substrates.calibration import run_tolerances
     from harness.traffic import split_journal
 
     drop_reports(report_dir)
@@ -575,11 +570,7 @@ def save_interrupted(
         journals.append(clean)
     windows = list(partial.down_windows) if partial is not None else []
     spans = [(w.start_us, w.end_us) for w in windows]
-    tol = combine(
-        zero_delay_gaps(sorted(run_dir.glob("calibration-r*.ndjson")), spans),
-        forward_latencies(journals, records, spans),
-        stamp_summary(journals),
-    )
+    tol = run_tolerances(run_dir, journals, records, spans)
     manifest = manifest_for(
         scenario,
         tol,

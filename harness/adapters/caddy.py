@@ -26,7 +26,8 @@ POST/PUT/PATCH: Caddy 2.6.2 retries such a request after a reset only when it ha
 finding of this harness, ``tests/integration/suts/test_proxy_notes_live.py``). Aspects
 MAX_RETRIES and UPSTREAM (and BACKOFF when retries wait): passive health checks
 (``fail_duration``, ``max_fails``, ``unhealthy_*``), which skip failed upstreams at run time,
-and without ``fail_duration`` make Caddy 2.6 answer every request 503 itself.
+and without ``fail_duration`` make Caddy 2.6 answer every request 503 itself; active health
+checks (``health_uri``/``health_port``), which skip an upstream whose last probe failed.
 
 Sources: caddyserver/caddy tag v2.6.4 ``modules/caddyhttp/reverseproxy/reverseproxy.go``
 (LoadBalancing, tryAgain, Provision) and ``modules/caddyhttp/reverseproxy/caddyfile.go``;
@@ -499,6 +500,58 @@ def _passive_health_check(
     )
 
 
+_SRC_ACTIVE = (
+    "https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#active-health-checks; "
+    f"{_CADDY_SRC} (Provision: the active checker starts when a uri, path or port is set); "
+    "caddyserver/caddy v2.6.4 modules/caddyhttp/reverseproxy/healthchecks.go "
+    f"(doActiveHealthCheck marks an upstream unhealthy); {_FINDING} "
+    "(tests/integration/suts/test_caddy_notes_live.py)"
+)
+
+
+def _active_health_check(
+    h: dict[str, Any], path: Path, where: str, *, caddyfile: bool, backoff: bool
+) -> Unmodelled | None:
+    """An :class:`Unmodelled` for the reverse_proxy's active health checks (``health_checks.
+    active`` with a ``uri``, ``path`` or ``port``: ``health_uri``/``health_port``), or None.
+
+    Caddy probes every upstream each ``interval`` (default 30s) and skips one whose last probe
+    failed until a probe passes: which requests meet a skipped upstream depends on the probes'
+    timing and answers, not on the config (the same aspects as passive checks)."""
+    block = h.get("health_checks")
+    active = block.get("active") if isinstance(block, dict) else None
+    if not isinstance(active, dict) or not any(active.get(k) for k in ("uri", "path", "port")):
+        return None
+    probe = active.get("uri") or active.get("path") or "/"
+    written = [f"health_uri {probe}"]
+    if active.get("port"):
+        written.append(f"health_port {active['port']}")
+    interval_s = (
+        _duration(active["interval"], file=path, field="health_interval")
+        if active.get("interval") is not None
+        else 30.0
+    )
+    written.append(f"health_interval {interval_s:g}s")
+    location = f"{path}: {where}.health_checks.active"
+    if caddyfile:
+        line = line_of(path, "health_interval", active.get("interval"))
+        if line is not None:
+            location = f"{line.file}:{line.line}"
+    reason = (
+        f"active health checks: Caddy probes each upstream at {probe} every {interval_s:g}s "
+        "and skips one whose last probe failed (no answer in health_timeout, a status other "
+        "than health_status, a body not matching health_body) until a probe passes; when no "
+        "upstream is available a retry is used up (after its lb_try_interval) without an "
+        "attempt, and Caddy answers 503 itself; which requests meet a skipped upstream "
+        "depends on the probes' timing and answers, not on the config (the probes reach the "
+        "backends as attempts without a request id)"
+    )
+    aspects = {Aspect.MAX_RETRIES, Aspect.UPSTREAM} | ({Aspect.BACKOFF} if backoff else set())
+    return Unmodelled(
+        aspects=frozenset(aspects), native=" ".join(written), reason=reason, location=location
+    )
+
+
 def _policy(
     rp: _Found, path: Path, why: str, *, upstreams_known: bool, caddyfile: bool = False
 ) -> AdaptedPolicy:
@@ -729,19 +782,29 @@ def _policy(
     upstreams = h.get("upstreams")
     if upstreams_known and isinstance(upstreams, list) and len(upstreams) == 1 and max_retries > 0:
         notes.append(_note("quirk", "to", "one upstream: every retry goes to the same server"))
-    passive = _passive_health_check(
-        h, path, rp.where, caddyfile=caddyfile, backoff=max_retries > 0 and interval_s > 0
-    )
-    if passive is not None:
-        not_judged.append(passive)
-        judged = ", ".join(sorted(a.value for a in passive.aspects))
+    waits = max_retries > 0 and interval_s > 0
+    for check, field_name, source in (
+        (
+            _passive_health_check(h, path, rp.where, caddyfile=caddyfile, backoff=waits),
+            "fail_duration",
+            _SRC_PASSIVE,
+        ),
+        (
+            _active_health_check(h, path, rp.where, caddyfile=caddyfile, backoff=waits),
+            "health_uri",
+            _SRC_ACTIVE,
+        ),
+    ):
+        if check is None:
+            continue
+        not_judged.append(check)
+        judged = ", ".join(sorted(a.value for a in check.aspects))
         notes.append(
             note(
                 kind="quirk",
-                field="fail_duration",
-                text=f"not judged ({judged}): {passive.native} at {passive.location}: "
-                f"{passive.reason}",
-                source=_SRC_PASSIVE,
+                field=field_name,
+                text=f"not judged ({judged}): {check.native} at {check.location}: {check.reason}",
+                source=source,
             )
         )
 

@@ -100,6 +100,7 @@ PARSERS: dict[str, Callable[[str], int | None]] = {
     "response_header_timeout": _as_nanoseconds,
     "fail_duration": _as_nanoseconds,
     "unhealthy_request_count": _as_int,
+    "health_interval": _as_nanoseconds,
 }
 """The subdirectives a refusal or a not-judged construct can point at, with how their token
 reads in the JSON."""

@@ -3,6 +3,8 @@
 * Passive health checks (``fail_duration``): a failed attempt marks the upstream down; with none
   left Caddy answers 503 itself, without trying a backend. Without ``fail_duration`` every
   upstream counts as down from the start. The adapter makes both "not judged".
+* Active health checks (``health_uri``): an upstream whose probe fails is skipped (Caddy's own
+  503, no attempt); "not judged" too.
 * ``lb_try_duration`` is measured from the start of the handler, attempt time included, and is
   checked after an attempt fails: an attempt that fails after the try duration gets no retry,
   one that fails before it does; an attempt is never cut short.
@@ -108,6 +110,31 @@ def test_passive_health_without_fail_duration_marks_every_upstream_down(tmp_path
     # the upstream would answer 200 to each, but none is tried: Caddy's own 503
     assert [a.status_code for a in answers] == [503] * 3
     assert all(up.of(f"u{i}") == [] for i in range(3))
+
+
+def test_active_health_check_failing_marks_the_upstream_down(tmp_path: Path) -> None:
+    """An upstream whose health probe fails is skipped: Caddy's own 503, no attempt."""
+    _skip_without_caddy()
+    text = CADDYFILE.format(
+        lb="        health_uri /rh-health\n        health_interval 100ms\n", transport=NO_KEEPALIVE
+    )
+    adapted = _load(tmp_path, text)
+    (note,) = [n for n in adapted.quirks if n.field == "health_uri"]
+    assert note.text.startswith("not judged (max_retries, upstream)")
+    (unjudged,) = adapted.policy.not_judged
+    assert unjudged.native == "health_uri /rh-health health_interval 0.1s"
+    # the probes (no request id) are closed unanswered; client requests would be answered
+    with _caddy(tmp_path, text, lambda rid, index, earlier: rid is None) as (url, up):
+
+        def probes() -> int:
+            return sum(1 for a in list(up.arrivals) if a.request_id is None)
+
+        deadline = time.monotonic() + 5.0
+        while probes() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert probes() >= 2, "Caddy sent no health probes"
+        answer = requests.get(url + "/", headers={"X-Request-ID": "a1"}, timeout=10)
+    assert answer.status_code == 503 and up.of("a1") == []
 
 
 @pytest.mark.parametrize(("fails_after_s", "retried"), [(1.3, False), (0.3, True)])

@@ -320,3 +320,19 @@ def test_no_passive_health_checks_nothing_not_judged() -> None:
     adapted = caddy.load(SHIPPED / "Caddyfile", CTX3)
     assert adapted.policy.not_judged == ()
     assert "fail_duration" not in fields(adapted, "quirk")
+
+
+def test_active_health_checks_are_not_judged_too() -> None:
+    sub = "\t\tlb_retries 1\n\t\tlb_try_interval 50ms\n\t\thealth_uri /healthz\n\t\thealth_port 9"
+    adapted = load_text(caddy.load, _caddyfile(sub), name="Caddyfile")
+    (u,) = adapted.policy.not_judged
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+    assert u.native == "health_uri /healthz health_port 9 health_interval 30s"  # the default
+    assert u.location is not None and u.location.endswith(".health_checks.active")
+    assert "health_uri" in fields(adapted, "quirk")
+
+
+def test_active_health_check_settings_without_a_probe_target_change_nothing() -> None:
+    # Caddy starts the active checker only with a uri, path or port
+    adapted = load_text(caddy.load, _caddyfile("\t\tlb_retries 1\n\t\thealth_interval 1s"))
+    assert adapted.policy.not_judged == ()

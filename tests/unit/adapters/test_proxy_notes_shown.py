@@ -318,6 +318,12 @@ SHOWN: list[tuple[str, str, str, str]] = [
         "without fail_duration",
         f"{CN}::test_passive_health_without_fail_duration_marks_every_upstream_down",
     ),
+    (
+        C,
+        "health_uri",
+        "active health checks",
+        f"{CN}::test_active_health_check_failing_marks_the_upstream_down",
+    ),
     # urllib3
     (U, "*", "documented default", f"{UB}::test_defaults_are_urllib3s_own"),
     (

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
@@ -35,7 +36,7 @@ from harness.substrates.base import PartialArtifacts
 from harness.substrates.calibration import wall_us
 
 
-class SubstrateLifecycle:
+class SubstrateLifecycle(ABC):
     """The shared part of a substrate; subclasses set the attributes below in ``__init__``."""
 
     scenario: Scenario
@@ -58,17 +59,22 @@ class SubstrateLifecycle:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    @abstractmethod
     def up(self) -> None:
-        raise NotImplementedError
+        """Start everything the scenario needs; return when all is ready."""
 
+    @abstractmethod
     def down(self) -> None:
-        raise NotImplementedError
+        """Stop everything this substrate started (idempotent); ``_end_chaos`` first."""
 
     def __enter__(self) -> Self:
         try:
             self.up()
         except BaseException:
-            self.down()
+            try:
+                self.down()
+            except Exception as exc:  # the start's own error is the one the user needs
+                self._log(f"teardown after a failed start also failed: {exc}")
             raise
         return self
 
@@ -128,13 +134,13 @@ class SubstrateLifecycle:
             down_windows=windows,
         )
 
-    def _before_partial(self) -> None:
+    def _before_partial(self) -> None:  # noqa: B027 (an optional hook, empty by default)
         """What a substrate must fetch before teardown for a partial run (kind: the journal
         lines not pulled yet); local replicas write theirs into the run folder themselves."""
 
+    @abstractmethod
     def _journal_dropped(self, index: int) -> int:
         """Replica ``index``'s count of attempts its journal dropped (its admin API)."""
-        raise NotImplementedError
 
     def _end_chaos(self) -> None:
         """Teardown begins: end the chaos timeline and wait for it (first thing in ``down``).
@@ -177,21 +183,25 @@ class SubstrateLifecycle:
         """The fault profile replica ``index`` runs now."""
         return self._profiles.get(index, self.scenario.backends.profile)
 
+    @abstractmethod
     def kill_replica(self, index: int) -> None:
-        raise NotImplementedError
+        """Kill replica ``index`` (its down window opens first)."""
 
+    @abstractmethod
     def restart_replica(self, index: int) -> None:
-        raise NotImplementedError
+        """Start killed replica ``index`` again (its down window closes when it is up)."""
 
+    @abstractmethod
     def pause_replica(self, index: int) -> None:
-        raise NotImplementedError
+        """Pause replica ``index`` (it answers nothing until resumed)."""
 
+    @abstractmethod
     def resume_replica(self, index: int) -> None:
-        raise NotImplementedError
+        """Resume paused replica ``index``."""
 
+    @abstractmethod
     def _put_faults(self, index: int, profile: FaultProfile) -> None:
         """Send ``profile`` to replica ``index`` (its admin API)."""
-        raise NotImplementedError
 
     def set_faults(self, profile: FaultProfile, replica: int | None = None) -> None:
         """``profile`` on one replica or (None) on all; a killed replica gets it on restart."""
@@ -250,10 +260,11 @@ class SubstrateLifecycle:
                 at, what, op, previous = events.pop(0)
                 if stop.wait(max(0.0, at - (time.monotonic() - start))):
                     ended = time.monotonic() - start
+                    why = "the run was interrupted" if self._interrupted_at_us else "the load ended"
                     for at_s, kind, never, _ in [(at, what, op, previous), *events]:
                         if kind == "do":
                             missed.append(
-                                f"{describe(never)} at t={at_s:g} s never ran: the load ended "
+                                f"{describe(never)} at t={at_s:g} s never ran: {why} "
                                 f"at t={ended:.1f} s"
                             )
                     return

@@ -76,6 +76,18 @@ class InterruptedChaosRun(SubstrateLifecycle):
         self._killed.add(index)
         self._down.append(DownWindow(replica=f"r{index}", kind="kill", start_us=KILL_US))
 
+    def restart_replica(self, index: int) -> None:
+        raise AssertionError("the scenario's kill is for good")
+
+    def pause_replica(self, index: int) -> None:
+        raise AssertionError("no pause in the scenario")
+
+    def resume_replica(self, index: int) -> None:
+        raise AssertionError("no pause in the scenario")
+
+    def _put_faults(self, index: int, profile: FaultProfile) -> None:
+        raise AssertionError("no set_faults in the scenario")
+
     def _journal_dropped(self, index: int) -> int:
         return self.dropped[index]
 
@@ -154,7 +166,7 @@ def test_interrupted_after_a_kill_keeps_the_window_and_is_not_a_violation(
     verdict = verify_run_dir(run_dir)
     assert not _failed(verdict), [c.summary for c in verdict.checks if c.outcome is Outcome.FAIL]
     assert verdict.outcome is Outcome.INCONCLUSIVE
-    assert verdict.scenario.endswith("(INTERRUPTED: partial)")
+    assert (verdict.scenario or "").endswith("(INTERRUPTED: partial)")
     assert any("overlapped a down replica" in n for n in verdict.notes)
     # the same files without the window: the oracle is blind to the kill and FAILs the run
     blind = manifest.model_copy(update={"down_windows": []})

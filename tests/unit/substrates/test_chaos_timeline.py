@@ -12,6 +12,8 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from fake_backends.profile import FaultProfile
 from harness.scenario import ChaosOp
 from harness.substrates.lifecycle import SubstrateLifecycle
@@ -47,6 +49,18 @@ class _Fake(SubstrateLifecycle):
 
     def resume_replica(self, index: int) -> None:
         self._at(f"resume r{index}")
+
+    def up(self) -> None:
+        pass
+
+    def down(self) -> None:
+        self._end_chaos()
+
+    def _put_faults(self, index: int, profile: FaultProfile) -> None:
+        self._at(f"faults r{index}")
+
+    def _journal_dropped(self, index: int) -> int:
+        return 0
 
 
 def test_an_operation_after_a_restart_is_not_delayed_by_it() -> None:
@@ -100,3 +114,42 @@ def test_an_operation_due_after_the_load_ended_is_logged_as_never_run() -> None:
     assert line.startswith("kill replica r1 at t=5 s never ran: the load ended at t=0."), line
     assert line in sub._chaos_log
     assert not any("pause" in missed for missed in sub._chaos_not_applied)
+
+
+def test_a_substrate_missing_an_operation_cannot_be_made() -> None:
+    class Incomplete(SubstrateLifecycle):  # no pause/resume, no journal reading
+        def up(self) -> None:
+            pass
+
+        def down(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()  # type: ignore[abstract]
+
+
+def test_a_failed_start_keeps_its_own_error_when_teardown_fails_too() -> None:
+    said: list[str] = []
+
+    class BrokenStart(_Fake):
+        def up(self) -> None:
+            raise RuntimeError("port 8080 in use")
+
+        def down(self) -> None:
+            raise OSError("cannot remove the network")
+
+    sub = BrokenStart([])
+    sub._log = said.append
+    with pytest.raises(RuntimeError, match="port 8080 in use"), sub:
+        pass
+    assert said == ["teardown after a failed start also failed: cannot remove the network"]
+
+
+def test_an_operation_the_interruption_came_before_says_so() -> None:
+    sub = _Fake([ChaosOp(at_s=5, action="pause", replica=1)])
+    sub._note_interruption()  # as _run_locust does on Ctrl-C, before it stops the timeline
+    stop = threading.Event()
+    stop.set()
+    sub._chaos_loop(stop)
+    [line] = sub._chaos_not_applied
+    assert "pause replica r1 at t=5 s never ran: the run was interrupted at t=" in line

@@ -17,29 +17,9 @@ FIXED_SIZE = sorted(
     for p in SHIPPED.glob("*.yaml")
     if load_scenario(p).load.requests is not None and load_scenario(p).load.duration_s is None
 )
-KNOWN_SHORT = {
-    # Found when this test was added; each owner's scenario to resize (or to leave the size out).
-    "caddy.yaml",
-    "caddy-keepalive-hidden-retries.yaml",
-    "nginx-single-upstream.yaml",
-    "traefik-keepalive-hidden-retries.yaml",
-}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                reason="sends fewer requests than its plan needs", strict=False
-            ),
-        )
-        if n in KNOWN_SHORT
-        else n
-        for n in FIXED_SIZE
-    ],
-)
+@pytest.mark.parametrize("name", FIXED_SIZE)
 def test_a_shipped_scenario_sends_what_its_plan_needs(name: str) -> None:
     scenario, _, planned = preflight(SHIPPED / name)
     assert scenario.load.requests is not None

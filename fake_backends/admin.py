@@ -12,7 +12,8 @@
                         records are written just after the answer left); headers
                         ``X-Journal-Cursor`` (next cursor),
                         ``X-Journal-Dropped``, ``X-Journal-Restarted`` (1 when the cursor was
-                        from before a clear)
+                        from before a clear), ``X-Journal-Pending`` (attempts that arrived
+                        but have no record yet, after the settle wait: > 0 when it gave up)
 ``DELETE /journal``     clear the journal (204)
 ``DELETE /counter``     forget every request id's attempt count (204)
 ``GET /stats``          :class:`JournalStats` as JSON
@@ -46,8 +47,9 @@ MAX_SETTLE_MS = 10_000
 hold a reader longer than this."""
 
 
-def _settle(journal: Journal, timeout_s: float) -> None:
-    """Wait (at most ``timeout_s``) until ``journal.pending()`` is 0; returns either way."""
+def _settle(journal: Journal, timeout_s: float) -> int:
+    """Wait (at most ``timeout_s``) until ``journal.pending()`` is 0; the attempts still pending
+    when it returns (0, or those it gave up on: answers still being served, a hang)."""
     waiting = Retrying(
         stop=stop_after_delay(timeout_s),
         wait=wait_fixed(0.005),
@@ -55,6 +57,7 @@ def _settle(journal: Journal, timeout_s: float) -> None:
     )
     with contextlib.suppress(RetryError):
         waiting(journal.pending)
+    return journal.pending()
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
@@ -140,13 +143,13 @@ def register_admin(
                 raise ValueError(f"settle_ms must be in [0, {MAX_SETTLE_MS}]")
         except ValueError as err:
             return _error(400, f"bad query: {err}")
-        if settle_ms:
-            _settle(journal, settle_ms / 1000)
+        pending = _settle(journal, settle_ms / 1000) if settle_ms else journal.pending()
         page = journal.read_page(since, limit)
         response = Response(page.data, mimetype="application/x-ndjson")
         response.headers["X-Journal-Cursor"] = page.cursor
         response.headers["X-Journal-Dropped"] = str(journal.dropped())
         response.headers["X-Journal-Restarted"] = "1" if page.restarted else "0"
+        response.headers["X-Journal-Pending"] = str(pending)
         return response
 
     @app.delete("/journal")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from fake_backends.admin import MAX_SETTLE_MS
 from fake_backends.profile import FaultProfile
 from fake_backends.records import JournalStats
 
@@ -38,6 +39,15 @@ ADMIN_RETRY = Retry(
     allowed_methods=frozenset({"GET", "PUT", "DELETE"}),
     raise_on_status=False,
 )
+
+
+class JournalPage(NamedTuple):
+    """One ``GET /journal`` page: its records, the cursor to pass next time, and the attempts
+    that had arrived without a record yet when it was read (after the settle wait, if any)."""
+
+    records: list[dict[str, Any]]
+    cursor: str
+    pending: int
 
 
 class AdminClient:
@@ -89,20 +99,32 @@ class AdminClient:
     ) -> tuple[list[dict[str, Any]], str]:
         """One page of records after ``since`` and the cursor to pass next time.
 
-        ``settle_s``: first wait (server side, at most that many seconds, at most 10) until every
-        attempt that reached the replica has its record written. A record is written just after
-        its answer's last byte left the backend, so a client that just got its answer may read the
-        journal before its own attempt is in it; 0 (live readers during a load) does not wait."""
+        ``settle_s``: first wait (server side, at most that many seconds, at most
+        ``MAX_SETTLE_MS``) until every attempt that reached the replica has its record written.
+        A record is written just after its answer's last byte left the backend, so a client that
+        just got its answer may read the journal before its own attempt is in it; 0 (live
+        readers during a load) does not wait. :meth:`journal_page` also says how many attempts
+        were still without a record."""
+        records, cursor, _ = self.journal_page(since, limit_bytes, settle_s)
+        return records, cursor
+
+    def journal_page(
+        self, since: str | None = None, limit_bytes: int | None = None, settle_s: float = 0.0
+    ) -> JournalPage:
+        """:meth:`journal` with the replica's pending count (``X-Journal-Pending``): after a
+        settle wait, > 0 means the wait gave up on attempts still being served, whose records
+        this read cannot contain."""
         params: dict[str, Any] = {}
         if since is not None:
             params["since"] = since
         if limit_bytes is not None:
             params["limit"] = limit_bytes
         if settle_s > 0:
-            params["settle_ms"] = min(int(settle_s * 1000), 10_000)
+            params["settle_ms"] = min(int(settle_s * 1000), MAX_SETTLE_MS)
         response = self._call("GET", "/journal", params=params)
         records = [orjson.loads(line) for line in response.content.splitlines() if line]
-        return records, response.headers["X-Journal-Cursor"]
+        pending = int(response.headers.get("X-Journal-Pending", "0"))
+        return JournalPage(records, response.headers["X-Journal-Cursor"], pending)
 
     def iter_journal(
         self, since: str | None = None, settle_s: float = 2.0

@@ -277,8 +277,9 @@ def _notes(
         notes.append("no traced attempt in the journals: nothing was judged")
     if ctx.dropped > 0:
         notes.append(
-            f"{ctx.dropped} journal records were dropped: the journal is incomplete, so this run "
-            "cannot pass (inconclusive at best)"
+            f"{ctx.dropped} journal records were dropped (or never written: attempts a replica "
+            "was still serving when its journal was last read): the journal is incomplete, so "
+            "this run cannot pass (inconclusive at best)"
         )
     if attempts.no_request_id:
         notes.insert(0, _untraced_note(attempts, ctx.clients))

@@ -427,19 +427,25 @@ class KindSubstrate(SubstrateLifecycle):
 
     # -- journals ----------------------------------------------------------------------------
 
-    def pull_journal(self, index: int, *, settle_s: float = 0.0) -> None:
+    def pull_journal(self, index: int, *, settle_s: float = 0.0) -> int:
         """Append the replica's new journal lines to ``journal-r<i>.raw.ndjson``; ``settle_s``:
         first let the replica finish writing the records of attempts it already answered (the
-        last pull, after the load; see :meth:`AdminClient.journal`)."""
+        last pull, after the load; see :meth:`AdminClient.journal`). Returns the attempts the
+        replica still had without a record when the pull began (after the settle wait): on the
+        last pull, attempts whose records this run's journal will never contain."""
         with self._journal_lock:
             client = self.admin(index)
             raw = self.workdir / f"journal-r{index}.raw.ndjson"
+            unsettled: int | None = None
             try:
                 with raw.open("a", encoding="utf-8") as out:
                     settle = settle_s
                     while True:
-                        records, cursor = client.journal(self._cursors.get(index), settle_s=settle)
+                        records, cursor, pending = client.journal_page(
+                            self._cursors.get(index), settle_s=settle
+                        )
                         settle = 0.0
+                        unsettled = pending if unsettled is None else unsettled
                         if not records:
                             break
                         self._cursors[index] = cursor
@@ -447,6 +453,7 @@ class KindSubstrate(SubstrateLifecycle):
                             out.write(_ndjson(rec))
             finally:
                 client.close()
+            return unsettled or 0
 
     def _collect_journals(self) -> tuple[list[Path], int]:
         out: list[Path] = []
@@ -454,8 +461,16 @@ class KindSubstrate(SubstrateLifecycle):
         for index in range(self.scenario.backends.replicas):
             if index not in self._killed:
                 try:
-                    self.pull_journal(index, settle_s=timeouts.TIMEOUTS.journal_settle_s)
-                    dropped += self._journal_dropped(index)
+                    unsettled = self.pull_journal(
+                        index, settle_s=timeouts.TIMEOUTS.journal_settle_s
+                    )
+                    dropped += self._journal_dropped(index) + unsettled
+                    if unsettled:  # still being served (a hang): never in this run's journal
+                        self._log(
+                            f"replica r{index}: {unsettled} attempt(s) still without a journal "
+                            f"record {timeouts.TIMEOUTS.journal_settle_s:g} s after the load; "
+                            "counted as dropped (the verdict cannot pass)"
+                        )
                 except (requests.RequestException, AdminError) as exc:
                     raise self._failed(
                         "kind", f"replica r{index} did not report its journal: {exc}"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
+from fake_backends.admin_client import AdminClient
 from fake_backends.ports import free_ports
 from fake_backends.profile import FaultProfile, Latency
 from fake_backends.records import AttemptRecord
 from harness.processes.backends import BackendHandle, start_backend
 from harness.processes.child import wait_until
+from harness.substrates.kind import KindSubstrate
 from tests.integration.backends.load import fire
 
 pytestmark = pytest.mark.integration
@@ -94,6 +98,33 @@ def test_a_settled_read_waits_for_the_attempt_being_served(fresh: BackendHandle)
         assert fresh.admin.stats().pending == 0
     finally:
         sender.join(timeout=30)
+
+
+def test_a_settle_that_gives_up_says_how_many_attempts_have_no_record(
+    fresh: BackendHandle, tmp_path: Path
+) -> None:
+    """A hang outlives the settle wait: the page says so (``X-Journal-Pending``), and kind's last
+    pull counts it, so the run cannot pass on a journal that lacks the attempt."""
+    fresh.admin.put_faults(FaultProfile(latency=Latency(kind="fixed", ms=4000)))
+    sender = threading.Thread(target=fire, args=(fresh.url, ["hung-1"]), kwargs={"threads": 1})
+    sender.start()
+    try:
+        assert wait_until(lambda: fresh.admin.stats().pending == 1, timeout_s=10, interval_s=0.01)
+        page = fresh.admin.journal_page(settle_s=0.3)
+        assert (page.records, page.pending) == ([], 1)
+        stub = SimpleNamespace(
+            admin=lambda index: AdminClient(fresh.admin.base_url),
+            workdir=tmp_path,
+            _journal_lock=threading.Lock(),
+            _cursors={},
+        )
+        assert KindSubstrate.pull_journal(stub, 0, settle_s=0.3) == 1  # type: ignore[arg-type]
+    finally:
+        sender.join(timeout=30)
+    settled = fresh.admin.journal_page(settle_s=5)
+    assert ([r["request_id"] for r in settled.records], settled.pending) == (["hung-1"], 0)
+    assert KindSubstrate.pull_journal(stub, 0, settle_s=1) == 0  # type: ignore[arg-type]
+    assert "hung-1" in (tmp_path / "journal-r0.raw.ndjson").read_text()
 
 
 def test_settle_ms_out_of_range_is_a_400(fresh: BackendHandle) -> None:

@@ -64,8 +64,8 @@ class RunManifest(BaseModel):
     epsilon_evidence: str
     lateness_slack_s: float | None = Field(
         default=None,
-        description="Room of judgements one late sample could fail (null: an older run folder, "
-        "whose epsilon_s was built from maxima and serves as both)",
+        description="The run's lateness slack, seconds (what it judges: harness.oracle.tolerances; "
+        "null: an older run folder, whose epsilon_s was built from maxima and serves as both)",
     )
     epsilon_parts: dict[str, float] = Field(
         default_factory=dict,

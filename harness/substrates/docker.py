@@ -130,8 +130,8 @@ class ContainerReplica:
     def log_text(self) -> str:
         try:
             return bytes(self.app.logs(tail=50)).decode(errors="replace")
-        except Exception:
-            return ""
+        except Exception as exc:  # say why, never an empty "(none)"
+            return f"(log unavailable: {exc})"
 
 
 def _published(container: Any, port: int) -> int:

@@ -423,6 +423,77 @@ def test_an_answer_within_the_slack_of_a_cutting_deadline_may_become_its_504() -
     assert run(401, deadline_cuts_attempts=False).outcome is Outcome.FAIL
 
 
+def test_a_late_connect_is_the_per_try_timeouts_504_not_the_deadlines() -> None:
+    """Request 3ea-0-1 of trust's proxy sweep (limits, quiet, seed 1002): a 503 at +43 ms, then
+    the retry reached the backend only at +409 ms (the proxy had begun the try ~318 ms before:
+    a late connect on a loaded machine) and its 200 left at +432 ms; the client got the
+    proxy's 504 at +471 ms, before the 500 ms deadline. The proxy's 300 ms per-try timer, armed
+    no earlier than the 503's end, fired first: accepted by the per-try rule, whatever the
+    deadline declares and however small the slack (the early tolerance alone suffices)."""
+    for cuts in (False, True):
+        policy = RetryPolicy(
+            max_retries=4,
+            retry_on=RetryOn(statuses=frozenset({503}), per_try_timeout=True),
+            backoff=Backoff(base_s=0.05, multiplier=2, cap_s=0.2),
+            per_try_timeout_s=0.3,
+            deadline_s=0.5,
+            deadline_cuts_attempts=cuts,
+        )
+        atts, cls = [], []
+        for i in range(5):
+            t = i * 2000.0
+            atts += [
+                attempt(f"c{i}", 0, t + 31.7, 11.6, 503, "status"),
+                attempt(f"c{i}", 1, t + 408.9, 23.5, 200),
+            ]
+            cls.append(client(f"c{i}", t, t + 470.9, 504))
+        v = verify(
+            policy,
+            FaultProfile(),
+            *tables(atts, cls),
+            epsilon_s=0.001,
+            lateness_slack_s=0.0,
+            checks=["client_agreement", "stop_on_success"],
+        )
+        assert not not_failed(v), (cuts, not_failed(v))
+
+
+def test_a_deadline_that_answers_before_it_is_due_is_a_mismatch() -> None:
+    """A cutting 500 ms deadline (no per-try timeout) whose 504 reached the client 30 ms
+    before the deadline, for a 200 that left at +401 ms: the SUT's deadline cannot have fired
+    yet (its timer started after the client's send, which the load generator stamps before the
+    request leaves). 6632e2e let the client's wait fall short by the lateness slack on a
+    belief user.py contradicts; it is a mismatch again."""
+    policy = RetryPolicy(
+        max_retries=2,
+        retry_on=RetryOn(statuses=frozenset({503})),
+        deadline_s=0.5,
+        deadline_cuts_attempts=True,
+    )
+
+    def run(client_end_ms: float) -> CheckResult:
+        atts, cls = [], []
+        for i in range(5):
+            t = i * 2000.0
+            atts += [
+                attempt(f"e{i}", 0, t + 1, 5, 503, "status"),
+                attempt(f"e{i}", 1, t + 377, 24, 200),
+            ]
+            cls.append(client(f"e{i}", t, t + client_end_ms, 504))
+        v = verify(
+            policy,
+            FaultProfile(),
+            *tables(atts, cls),
+            epsilon_s=EPS,
+            lateness_slack_s=0.113,
+            checks=["client_agreement"],
+        )
+        return check(v, "client_agreement")
+
+    assert run(470).outcome is Outcome.FAIL
+    assert run(500).outcome is Outcome.PASS  # the deadline's own 504
+
+
 def test_a_fault_audit_deviation_blames_the_harness_not_the_sut() -> None:
     """Trust's final proxy sweep (envoy-like, quiet, seed 1004): the backends' 503 share was
     0.449 of 1556 attempts against a profile of 0.40 (G-test p=8.1e-5): chance in the harness's

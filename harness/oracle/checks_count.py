@@ -24,9 +24,11 @@ Reset attempts are left out of non-retryable status, non-retryable method and re
 when the adapter marked resets as not judged (``AttemptKinds.unjudged``; the evidence says how
 many and why); every other failure is still judged.
 
-A ``different_upstream`` policy (nginx, Kong: each retry to another peer) owes no retry once
-every upstream replica the SUT can reach was tried in the request. That number is not in the
-journals; it is the number of replicas the run started when ``verify`` is told
+A policy that tries each upstream at most once per request (``different_upstream`` and
+``upstream_once``: nginx) owes no retry once every upstream replica the SUT can reach was tried
+in the request; Kong and HAProxy's redispatch (``different_upstream`` alone) may come back to
+an earlier peer, so their retries are not capped. How many replicas the SUT can reach is not
+in the journals; it is the number of replicas the run started when ``verify`` is told
 (``replicas=``), else the replicas seen across the whole run (``ctx.peers.reachable``, see
 ``UpstreamPeers``). With the first, an nginx that proxies to one server of a 2-replica run
 fails retry_when_due: it declares retries it can never make.

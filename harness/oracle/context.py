@@ -37,6 +37,7 @@ from harness.oracle.planner import DetectionGoals, SamplePlan
 from harness.oracle.records import DownWindow, FaultKind
 from harness.oracle.stop_excuses import StopExcuses, UpstreamPeers
 from harness.oracle.sut_made import SutMade, sut_made
+from harness.oracle.tolerances import lateness_tolerance
 from harness.oracle.traces import Traces
 from harness.policy.model import RetryPolicy
 
@@ -54,7 +55,7 @@ class CheckContext:
     traces: Traces
     clients: ClientTable | None
     epsilon_s: float  # ε: shapes (harness.oracle.tolerances)
-    lateness_slack_s: float  # what one late sample could fail
+    lateness_slack_s: float  # what it judges: harness.oracle.tolerances
     alpha: float
     plan: SamplePlan
     dropped: int = 0
@@ -158,23 +159,8 @@ class CheckContext:
 
     @cached_property
     def lateness_tolerance(self) -> tuple[float, str]:
-        """How late a delay may be before it counts as late in a *shape* judgement (lateness
-        sign test, jitter law's late band), and where that number comes from.
-
-        The larger of ε and the 90th percentile of the SUT's own forwarding lateness in the same
-        run (client send to the first attempt's arrival): a SUT whose threads wake late under
-        load forwards late too, and that is the machine, not the policy.
-        """
-        eps = self.epsilon_s
-        fwd = self.forwarding_lateness_s
-        if fwd.size >= 20:
-            p90 = float(np.quantile(fwd, 0.9))
-            if p90 > eps:
-                return p90, (
-                    f"the SUT's own forwarding lateness in this run (90th percentile of "
-                    f"{fwd.size} first attempts: {p90 * 1e3:.1f} ms > ε={eps * 1e3:.2f} ms)"
-                )
-        return eps, f"the measured timing tolerance ε={eps * 1e3:.2f} ms"
+        """The run's lateness tolerance and its source (``tolerances.lateness_tolerance``)."""
+        return lateness_tolerance(self.epsilon_s, self.forwarding_lateness_s)
 
     @cached_property
     def run_end_us(self) -> int:

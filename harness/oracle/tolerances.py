@@ -1,7 +1,8 @@
 """The timing quantities every timing judgement is made against, and which judgement uses which.
 
-Owns the two fixed parts (what a journal time resolves, how early a SUT's timer may fire) and
-the run's two measured tolerances, built by :mod:`harness.substrates.calibration`:
+Owns the two fixed parts (what a journal time resolves, how early a SUT's timer may fire), the
+run's two measured tolerances, built by :mod:`harness.substrates.calibration`, and what is
+derived from them:
 
 * **stamp precision** (:data:`STAMP_PRECISION_S`): a journal time is an integer number of
   microseconds of ``CLOCK_REALTIME`` (which resolves 1 ns here), so two stamps resolve 1 µs;
@@ -20,14 +21,24 @@ the run's two measured tolerances, built by :mod:`harness.substrates.calibration
   the lateness sign test's floor);
 * **lateness slack** (:attr:`Tolerances.lateness_slack_s`): max(2 ms, largest zero-delay gap) +
   largest client→SUT→backend latency of the run (which includes Locust's own Python time).
-  Everything that one late sample alone could fail on a loaded machine is judged with it: the
-  overall deadline, per-try timeouts, retry-budget windows, stop excuses, down-window edges and
-  client agreement. A correct system must never fail because the machine was loaded.
+  It is the room of every judgement that one late sample alone could fail and that is not
+  itself a lateness judgement: a hung attempt "abandoned early" (per-try timeout), "the SUT's
+  timer may have fired before it read this answer" (:func:`timer_read_tolerance_s`: the
+  per-try timeout's and a cutting deadline's excuses), retry-budget windows, stop excuses
+  (retry when due), down-window edges and client agreement's time span. A correct system
+  must never fail because the machine was loaded;
+* **lateness tolerance** (:func:`lateness_tolerance`): the larger of ε and the 90th percentile
+  of the SUT's own forwarding lateness in the run. Lateness itself (the overall deadline's
+  attempts and client waits, the per-try timeout's late side, a delay's late side, the jitter
+  law's late band) is judged by sign tests against it, never one sample at a time.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 STAMP_PRECISION_S = 1e-6
 """What a journal time resolves: integer microseconds of CLOCK_REALTIME."""
@@ -61,3 +72,25 @@ class Tolerances(NamedTuple):
     evidence: str
     parts: dict[str, float] = {}  # noqa: RUF012 (a NamedTuple default, never mutated)
     """Each named part in seconds (``run.json``'s ``epsilon_parts``)."""
+
+
+def lateness_tolerance(
+    epsilon_s: float, forwarding_s: npt.NDArray[np.float64]
+) -> tuple[float, str]:
+    """How late a delay may be before it counts as late in a *lateness* judgement (sign tests,
+    the jitter law's late band), in seconds, and where that number comes from.
+
+    The larger of ε and the 90th percentile of the SUT's own forwarding lateness in the same
+    run (``forwarding_s``: client send to the first attempt's arrival, outside down windows;
+    used from 20 samples): a SUT whose threads wake late under load forwards late too, and
+    that is the machine, not the policy.
+    """
+    if forwarding_s.size >= 20:
+        p90 = float(np.quantile(forwarding_s, 0.9))
+        if p90 > epsilon_s:
+            return p90, (
+                f"the SUT's own forwarding lateness in this run (90th percentile of "
+                f"{forwarding_s.size} first attempts: {p90 * 1e3:.1f} ms > "
+                f"ε={epsilon_s * 1e3:.2f} ms)"
+            )
+    return epsilon_s, f"the measured timing tolerance ε={epsilon_s * 1e3:.2f} ms"

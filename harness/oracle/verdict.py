@@ -78,8 +78,8 @@ class Verdict(BaseModel):
     )
     lateness_slack_s: float | None = Field(
         default=None,
-        description="Room of judgements one late sample could fail (deadline, per-try timeout, "
-        "budget windows, stop excuses, client agreement); null: as epsilon_s",
+        description="The run's lateness slack, seconds (what it judges: "
+        "harness.oracle.tolerances); null: as epsilon_s",
     )
     traces: int
     attempts: int = Field(description="Journaled attempts, those without a request id included")

@@ -183,7 +183,9 @@ class RetryPolicy(Frozen):
     retry_after: RetryAfterRule = Field(default_factory=RetryAfterRule)
     budget: Budget | None = None
     different_upstream: bool = Field(
-        default=False, description="Each retry goes to another upstream server (nginx, Kong)"
+        default=False,
+        description="Each retry goes to another upstream server than the one just tried (nginx, "
+        "Kong, HAProxy's redispatch); only upstream_once (nginx) also caps the attempts",
     )
     upstream_once: bool = Field(
         default=False,

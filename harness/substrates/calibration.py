@@ -22,9 +22,9 @@ owns them and says which judgement uses which):
 - **ε** = stamp precision + the 95th percentile of the zero-delay gaps: the timing tolerance
   of shapes and early judgements (jitter law, lateness floor);
 - **lateness slack** = max(2 ms, largest gap) + largest forward latency (maxima, Locust's own
-  Python time included): the room of everything one late sample alone could fail (deadline,
-  per-try timeout, budget windows, stop excuses, client agreement). Maxima, since a single
-  late sample is judged there: on a loaded 2-core machine the noise has a heavy tail.
+  Python time included; what it judges: :mod:`harness.oracle.tolerances`). Maxima, since a
+  single late sample is judged against it: on a loaded 2-core machine the noise has a heavy
+  tail.
 
 Further named parts (:class:`StampSummary`):
 
@@ -198,8 +198,8 @@ def combine(
         f"{eps_text}; lateness slack = max({LATENESS_FLOOR_S * 1e3:.0f} ms, largest of "
         f"{gaps.size} zero-delay gaps ({p95(gaps)}max {g * 1e3:.2f} ms)) + largest of "
         f"{forward.size} client→SUT→backend latencies, the SUT's forwarding ({p95(forward)}max "
-        f"{f * 1e3:.2f} ms) = {slack * 1e3:.2f} ms (judges what one late sample could fail: "
-        "deadline, per-try timeout, budget windows, stop excuses, client agreement)"
+        f"{f * 1e3:.2f} ms) = {slack * 1e3:.2f} ms (the room of single-sample judgements "
+        "that are not lateness: see harness.oracle.tolerances)"
     )
     parts = {
         "epsilon": eps,

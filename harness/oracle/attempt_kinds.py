@@ -124,6 +124,21 @@ class AttemptKinds:
             return np.zeros(len(a), bool)
         return timer_may_have_fired(self.send_lower_us, ptt, a.end_us, self.lateness_slack_s)
 
+    def timer_blind(self, excused: int) -> str | None:
+        """Why a check that excused ``excused`` answers by :attr:`timeout_may_have_fired` cannot
+        tell anything from them: the rule's tolerance (lateness slack + early tolerance) is as
+        large as the per-try timeout, so it excuses every answer whatever its timing, and a
+        pass would be one that was not judged. None when it is not, or nothing was excused."""
+        ptt = self.policy.per_try_timeout_s
+        tol = timer_read_tolerance_s(self.lateness_slack_s)
+        if ptt is None or excused == 0 or tol < ptt:
+            return None
+        return (
+            f"{excused} answers may have come after the SUT's per-try timer fired, and this run "
+            f"cannot tell which: its lateness slack + early tolerance ({tol * 1e3:.1f} ms) is as "
+            f"large as the per-try timeout ({ptt * 1e3:.1f} ms)"
+        )
+
     @cached_property
     def outlived_timeout(self) -> B:
         """Per attempt: the SUT must have abandoned it at its per-try timeout (see the module

@@ -37,7 +37,7 @@ from harness.oracle.attempt_kinds import timer_may_have_fired
 from harness.oracle.context import CheckContext
 from harness.oracle.down import overlaps_spans
 from harness.oracle.journal import NO_STATUS
-from harness.oracle.results import TITLES, invariant, not_applicable
+from harness.oracle.results import TITLES, blind, invariant, not_applicable
 from harness.oracle.stop_excuses import BUDGET, DEADLINE
 from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
@@ -120,6 +120,8 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
             "(accepted as the deadline's answer): " + _pairs(s_last[cut], s_client[cut])
         )
     mapped = ~same & (no_status | gave_up | sut_gave_up | down_map | cut)
+    # accepted only because the per-try timer may have beaten the answer
+    timer_only = mapped & (s_last != NO_STATUS) & ~(gave_up | sut_gave_up | down_map | cut)
     mismatch = ~(same | mapped)
     accepted = sut_gave_up & ~(no_status | gave_up | down_map)
     if accepted.any():
@@ -176,7 +178,8 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     )
     judged = t.n_traces + len(orphan_answered)
     if not orphan_answered:
-        return result.model_copy(update={"judged": judged, "eligible": eligible})
+        result = result.model_copy(update={"judged": judged, "eligible": eligible})
+        return blind(result, ctx.kinds.timer_blind(int(timer_only.sum())))
     statuses = Counter(int(c.status[i]) for i in orphan_answered)
     lead = (
         f"{len(orphan_answered)} of {len(c)} client requests were answered by the SUT without "

@@ -45,7 +45,7 @@ from harness.oracle.attempt_kinds import TRIG_STATUS
 from harness.oracle.context import CheckContext
 from harness.oracle.down import followed
 from harness.oracle.journal import FAULT_KINDS
-from harness.oracle.results import invariant, not_applicable
+from harness.oracle.results import blind, invariant, not_applicable
 from harness.oracle.verdict import CheckKind, CheckResult
 
 INV = CheckKind.INVARIANT
@@ -94,8 +94,9 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
     timer = ctx.kinds.timeout_may_have_fired
     bad = t.trace[answered & ~unsure & after & ~timer]
     evidence = _unsure_note(ctx, np.flatnonzero(answered))
+    excused = answered & ~unsure & after & timer
     evidence += _timed_out_note(ctx, answered & after & timer)
-    return invariant(
+    result = invariant(
         ctx,
         "stop_on_success",
         bad,
@@ -104,6 +105,7 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
         bad="an attempt followed a successful answer",
         evidence=evidence,
     )
+    return blind(result, ctx.kinds.timer_blind(int(excused.sum())))
 
 
 def _timed_out_note(ctx: CheckContext, rows: np.ndarray) -> list[str]:
@@ -151,7 +153,8 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
     evidence += _timed_out_note(ctx, seen & follow & ctx.kinds.timeout_may_have_fired)
     if bad_rows.size:
         evidence.append(f"retried anyway: {_describe(ctx, bad_rows)}")
-    return invariant(
+    excused = int((follow[judged_rows] & ctx.kinds.timeout_may_have_fired[judged_rows]).sum())
+    result = invariant(
         ctx,
         "non_retryable_status",
         t.trace[bad_rows],
@@ -161,6 +164,7 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
         bad="a failure outside retry_on was retried",
         evidence=evidence,
     )
+    return blind(result, ctx.kinds.timer_blind(excused))
 
 
 def non_retryable_method(ctx: CheckContext) -> CheckResult:

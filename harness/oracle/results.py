@@ -102,6 +102,21 @@ def invariant(
     )
 
 
+def blind(result: CheckResult, reason: str | None) -> CheckResult:
+    """``result`` made INCONCLUSIVE when it PASSed while blind to part of what it judges
+    (``reason``, e.g. ``AttemptKinds.timer_blind``); a FAIL stays a FAIL (a violation seen is
+    a violation), and no reason leaves it as it is."""
+    if reason is None or result.outcome is not Outcome.PASS:
+        return result
+    return result.model_copy(
+        update={
+            "outcome": Outcome.INCONCLUSIVE,
+            "summary": f"cannot tell: {reason}; {result.summary}",
+            "evidence": [*result.evidence, f"inconclusive: {reason}"],
+        }
+    )
+
+
 @dataclass
 class Hypothesis:
     """One null hypothesis of a statistical check, with its test result."""

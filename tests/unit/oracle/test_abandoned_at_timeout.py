@@ -101,7 +101,9 @@ ONE_TRY = RetryPolicy(
 SLACK_S = 0.03
 
 
-def _one_try_cut(arrive_ms: float, end_ms: float) -> dict[str, CheckResult]:
+def _one_try_cut(
+    arrive_ms: float, end_ms: float, slack_s: float = SLACK_S
+) -> dict[str, CheckResult]:
     """Five requests of a ``max_retries: 0`` policy whose only attempt arrived ``arrive_ms``
     after the client's send and answered 200 at ``end_ms``; the client got the SUT's 504 at
     52 ms (its 50 ms per-try timeout fired)."""
@@ -120,7 +122,7 @@ def _one_try_cut(arrive_ms: float, end_ms: float) -> dict[str, CheckResult]:
         replace(a, arrival_us=arr, end_us=end, status=st),
         replace(c, status=cst, end_us=cend),
         epsilon_s=0.001,
-        lateness_slack_s=SLACK_S,
+        lateness_slack_s=slack_s,
         checks=["client_agreement", "stop_on_success"],
     )
     return {r.name: r for r in v.checks}
@@ -143,7 +145,7 @@ def test_a_fast_200_turned_into_a_504_still_fails_client_agreement() -> None:
     assert out["client_agreement"].outcome is Outcome.FAIL, out["client_agreement"]
 
 
-def _read_late(end_ms: float) -> CheckResult:
+def _read_late(end_ms: float, slack_s: float = SLACK_S) -> CheckResult:
     """A retried request whose first attempt answered 200 ``end_ms`` after the client's send,
     and whose retry came at 56 ms (after the 50 ms per-try timer)."""
     policy = ONE_TRY.model_copy(update={"max_retries": 1})
@@ -167,7 +169,7 @@ def _read_late(end_ms: float) -> CheckResult:
         replace(ta, arrival_us=arr, end_us=end, status=st),
         replace(c, status=cst, end_us=cend),
         epsilon_s=0.001,
-        lateness_slack_s=SLACK_S,
+        lateness_slack_s=slack_s,
         checks=["stop_on_success", "client_agreement"],
     )
     return {r.name: r for r in v.checks}["stop_on_success"]
@@ -184,3 +186,27 @@ def test_a_200_read_well_before_the_timer_then_retried_still_fails() -> None:
     """The same retry after a 200 that left 10 ms after the send (40 ms before the timer,
     more than the 30 ms slack): a retry on a success, a violation."""
     assert _read_late(10).outcome is Outcome.FAIL
+
+
+def test_a_slack_as_large_as_the_per_try_timeout_leaves_the_checks_blind() -> None:
+    """With the lateness slack (+ 1 ms) at or above the 50 ms per-try timeout, the timer rule
+    excuses every answer, fast or slow: the checks cannot pass on what they did not judge."""
+    wide = 0.05
+    for end_ms in (45, 10):
+        late = _read_late(end_ms, slack_s=wide)
+        assert late.outcome is Outcome.INCONCLUSIVE, late
+        assert "as large as the per-try timeout" in late.summary
+    cut = _one_try_cut(15, 55, slack_s=wide)["client_agreement"]
+    assert cut.outcome is Outcome.INCONCLUSIVE, cut
+    # nothing excused, nothing blind: a run with no such answer still passes
+    run = simulate(ONE_TRY, FaultProfile(), Traffic(n_requests=300), seed=1, noise_s=NOISE_S)
+    v = verify(
+        ONE_TRY,
+        FaultProfile(),
+        run.attempts,
+        run.clients,
+        epsilon_s=0.001,
+        lateness_slack_s=wide,
+        checks=["client_agreement", "stop_on_success"],
+    )
+    assert all(c.outcome is Outcome.PASS for c in v.checks), v.checks

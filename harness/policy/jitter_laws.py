@@ -11,6 +11,7 @@ a law is written once. Sources of each law: the comments of ``JitterModel``.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,23 +32,23 @@ def _uniform(lo: float, hi: float) -> Any:
     return stats.uniform(loc=lo, scale=hi - lo)
 
 
-class JitterLaw:
+class JitterLaw(ABC):
     """How a nominal delay becomes the real delay of retry k (see the module docstring)."""
 
     model: ClassVar[JitterModel]
 
+    @abstractmethod
     def window(self, b: Backoff, d: float, raw: float, k: int) -> tuple[float, float]:
         """(lo, hi) of the delay, seconds."""
-        raise NotImplementedError
 
     def distribution(self, b: Backoff, lo: float, hi: float, raw: float) -> Any | None:
         """The scipy.stats frozen law on a window of positive finite width, or None when the
         law has no simple closed form there."""
         return _uniform(lo, hi)
 
+    @abstractmethod
     def sample(self, b: Backoff, d: float, u: F64, prev: F64) -> F64:
         """Delays for uniform draws ``u`` (``prev``: each request's previous delay)."""
-        raise NotImplementedError
 
 
 class NoJitter(JitterLaw):

@@ -14,6 +14,7 @@ that cannot be written is dropped and the verdict's code is still returned.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import io
 import json
@@ -52,7 +53,23 @@ MISTAKEN_COMMANDS = {
 }
 """Commands users try that do not exist, with the line that says what to run instead."""
 
-err = Console(stderr=True, highlight=False)
+
+class _PipeSafeConsole(Console):
+    """A rich Console that goes quiet when its reader has gone (``2>&1 | head -1``) instead of
+    rich's default, which raises ``SystemExit(1)``: exit 1 means "violation" here, so a closed
+    pipe must never turn an outcome into it. Its file descriptor is pointed at /dev/null so
+    the interpreter's last flush cannot fail either."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        try:
+            fd = self.file.fileno()
+        except (OSError, ValueError):  # a wrapper without a descriptor (_PipeSafe)
+            return
+        _fd_to_devnull(fd)
+
+
+err = _PipeSafeConsole(stderr=True, highlight=False)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -316,21 +333,23 @@ class _PipeSafe(io.TextIOBase):
 
     def _broke(self) -> None:
         self.broken = True
-        _stdout_to_devnull()
+        with contextlib.suppress(OSError, ValueError):
+            _fd_to_devnull(sys.stdout.fileno())
 
 
-def _stdout_to_devnull() -> None:
-    """Point fd 1 at /dev/null so that the interpreter's last flush cannot fail either."""
+def _fd_to_devnull(fd: int) -> None:
+    """Point ``fd`` at /dev/null so that no later write or the interpreter's last flush can
+    fail on a pipe whose reader has gone."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, fd)
         os.close(devnull)
-    except (OSError, ValueError):
+    except OSError:
         pass
 
 
 def _stdout_console() -> Console:
-    return Console(file=cast(IO[str], _PipeSafe(sys.stdout)), highlight=False)
+    return _PipeSafeConsole(file=cast(IO[str], _PipeSafe(sys.stdout)), highlight=False)
 
 
 def _run_one(
@@ -677,7 +696,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say_error("interrupted", "everything started was stopped")
         return exit_code_for(exc)
     except BrokenPipeError:  # a plain print's reader left (`schema | head -1`): output is done
-        _stdout_to_devnull()
+        with contextlib.suppress(OSError, ValueError):
+            _fd_to_devnull(sys.stdout.fileno())
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
 

@@ -152,6 +152,28 @@ def test_closed_stdout_keeps_the_exit_code_and_verbose_shows_more(tmp_path: Path
     assert_nothing_left(str(tmp_path))
 
 
+def test_closed_pipe_of_stdout_and_stderr_keeps_the_exit_code(tmp_path: Path) -> None:
+    """`retry-harness run x.yaml 2>&1 | head -1`: both streams in one pipe whose reader left
+    after the first line. The report paths written to stderr afterwards met the closed pipe and
+    rich's default answer (SystemExit(1)) turned a pass into exit 1, "violation"."""
+    scenario = write_scenario(tmp_path, tiny_scenario("pipe-both"))
+    report = tmp_path / "report"
+    proc = subprocess.Popen(
+        [*CLI, "run", str(scenario), "--report-dir", str(report)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    code = proc.wait(180)
+    verdict = json.loads((report / "verdict.json").read_text())
+    assert code == {"pass": 0, "fail": 1, "inconclusive": 3}[verdict["outcome"]]
+    assert_nothing_left(str(tmp_path))
+
+
 def test_conformance_runs_valid_files_and_lists_invalid_ones(tmp_path: Path) -> None:
     good = write_scenario(tmp_path / "good", tiny_scenario("good-one"))
     bad_data = tiny_scenario("bad-one")

@@ -66,7 +66,10 @@ class Faults(BaseModel):
     failure_rate: float = Field(default=0.0, ge=0, le=1)
     failure_status: dict[int, float] = Field(
         default_factory=lambda: {503: 1.0},
-        description="Status -> weight; weights are normalised to sum to 1",
+        description=(
+            "Status -> weight: the share of failures answered with that status (the backend "
+            "normalises them; a scenario file must give weights that sum to 1)"
+        ),
     )
     fail_first_n: int = Field(default=0, ge=0)
     fail_first_n_status: int = Field(default=503, ge=400, le=599)

@@ -257,8 +257,12 @@ class LoadSpec(_Frozen):
                 )
             if not weight >= 0 or weight == float("inf"):
                 raise ValueError(f"weight of {method} must be a finite number >= 0")
-        if sum(v.values()) <= 0:
-            raise ValueError("method weights must sum to more than 0")
+        total = sum(v.values())
+        if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+            raise ValueError(
+                f"method weights sum to {total:g}; they must sum to 1 (each weight is the share "
+                "of requests sent with that method), as status weights must"
+            )
         return v
 
     @field_validator("paths")

@@ -349,3 +349,20 @@ def test_a_shipped_scenario_copied_elsewhere_keeps_its_short_locustfile_name(
     copy.write_text(yaml.safe_dump(data))
     scenario = load_scenario(copy)
     assert Path(scenario.load.locustfile) == SHIPPED_ROOT / "scenarios" / "steady.py"
+
+
+def test_method_weights_must_sum_to_one_like_status_weights(tmp_path: Path) -> None:
+    """A new user's `methods: {GET: 0.6, POST: 0.3}` was sent as 2:1 without a word while status
+    weights summing to 0.9 are refused: both are shares and both must sum to 1."""
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "name: m\nsut: {kind: command, command: 'x {listen} {upstreams}'}\n"
+        "policy: {inline: {max_retries: 0}}\n"
+        "load:\n  requests: 10\n  methods: {GET: 0.6, POST: 0.3}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BadInput) as err:
+        load_scenario(path)
+    text = str(err.value)
+    assert "load.methods" in text and "sum to 0.9; they must sum to 1" in text
+    assert "m.yaml:6:" in text  # the line of `methods:`

@@ -76,13 +76,14 @@ def policies(draw: st.DrawFn, config: Path) -> PolicySpec:
 def loads(draw: st.DrawFn) -> LoadSpec:
     requests = draw(st.none() | st.integers(1, 10**6))
     duration = draw(run_time) if requests is None else draw(st.none() | run_time)
-    methods = draw(
+    weights = draw(
         st.dictionaries(
             st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]),
             st.floats(min_value=0.01, max_value=10),
             min_size=1,
         )
     )
+    methods = {m: w / sum(weights.values()) for m, w in weights.items()}  # shares: sum to 1
     shape = draw(
         st.none()
         | st.builds(

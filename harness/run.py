@@ -40,7 +40,7 @@ from harness.telemetry.spec import prepare_rules
 from harness.traffic import HarnessTraffic, summarize
 
 if TYPE_CHECKING:
-    from harness.substrates.base import PartialArtifacts
+    from harness.substrates.base import Artifacts, PartialArtifacts
 
 RUN_FORMAT_VERSION = 1
 
@@ -293,6 +293,7 @@ def run_scenario(
     if scenario.source_file is not None:
         shutil.copyfile(scenario.source_file, run_dir / "scenario.yaml")
     substrate: Any = None
+    artifacts: Artifacts | None = None
     try:
         with sigterm_as_interrupt():
             substrate = (make_substrate or LocalSubstrate)(
@@ -319,10 +320,18 @@ def run_scenario(
 
         with signals_deferred():
             partial = getattr(substrate, "partial", None)
+            if partial is None and artifacts is not None:
+                # the load had ended: the interruption came during teardown (a tester's Ctrl-C
+                # 7 s into replica-loss lost the kill's window and the partial run FAILed)
+                from harness.substrates.base import PartialArtifacts
+                from harness.substrates.calibration import wall_us
+
+                partial = PartialArtifacts.after_load(artifacts, wall_us())
             saved = save_interrupted(run_dir, report_dir, scenario, adapted, partial)
         raise Interrupted(
             run_dir if saved else None, terminated=isinstance(exc, Terminated)
         ) from None
+    assert artifacts is not None  # the load ended: run_load returned them
     if record is not None:
         record.save(run_dir)
     slack = artifacts.lateness_slack_s

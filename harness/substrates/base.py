@@ -54,6 +54,18 @@ class PartialArtifacts:
     chaos_not_applied: tuple[str, ...] = ()
     down_windows: tuple[DownWindow, ...] = ()
 
+    @classmethod
+    def after_load(cls, artifacts: Artifacts, at_us: int) -> PartialArtifacts:
+        """An interruption that came once the load had ended and its artifacts were complete
+        (during teardown, or while they are judged): the artifacts say it all."""
+        return cls(
+            interrupted_at_us=at_us,
+            dropped_attempts=artifacts.dropped_attempts,
+            chaos_log=tuple(artifacts.chaos_log),
+            chaos_not_applied=tuple(artifacts.chaos_not_applied),
+            down_windows=tuple(artifacts.down_windows),
+        )
+
 
 class _ExitStatus(Protocol):
     @property

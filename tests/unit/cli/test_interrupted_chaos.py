@@ -184,3 +184,49 @@ def test_a_dropped_record_before_the_interruption_is_counted(
     assert verdict.dropped_attempts == 5
     assert verdict.outcome is Outcome.INCONCLUSIVE
     assert any("5 journal records were dropped" in n for n in verdict.notes)
+
+
+class InterruptedInTeardown(InterruptedChaosRun):
+    """The load ends normally (its artifacts complete, the kill's window in them); the
+    interruption lands while everything is being stopped (a tester's Ctrl-C 7 s into
+    replica-loss: the partial run lost the window and its verdict FAILed)."""
+
+    def run_load(self) -> Artifacts:
+        with contextlib.suppress(KeyboardInterrupt):
+            super().run_load()
+        return Artifacts(
+            journal_paths=[],
+            client_records_path=self.workdir / "client-records.ndjson",
+            dropped_attempts=0,
+            epsilon_s=0.002,
+            epsilon_evidence="stand-in",
+            chaos_log=list(self._chaos_log),
+            down_windows=list(self._down),
+        )
+
+    def down(self) -> None:
+        super().down()
+        if self.downs == 1:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_during_teardown_keeps_the_finished_loads_chaos(tmp_path: Path) -> None:
+    made: list[InterruptedInTeardown] = []
+
+    def make(scenario: Any, run_dir: Path, **kw: object) -> InterruptedInTeardown:
+        made.append(InterruptedInTeardown(scenario, run_dir, dropped={0: 0, 1: 0, 2: 0}))
+        return made[0]
+
+    with pytest.raises(Interrupted) as caught:
+        run_scenario(
+            _scenario(tmp_path), report_dir=tmp_path / "report", formats=(), make_substrate=make
+        )
+    run_dir = caught.value.run_dir
+    assert run_dir is not None
+    manifest = RunManifest.model_validate_json((run_dir / "run.json").read_bytes())
+    assert manifest.interrupted
+    assert [w.replica for w in manifest.down_windows] == ["r1"]
+    assert "chaos: t=2.00s kill replica r1" in manifest.notes
+    verdict = verify_run_dir(run_dir)
+    assert not _failed(verdict), [c.summary for c in verdict.checks if c.outcome is Outcome.FAIL]
+    assert verdict.outcome is Outcome.INCONCLUSIVE

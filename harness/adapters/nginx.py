@@ -180,6 +180,11 @@ def _parse(path: Path, file: str) -> list[_Node]:
                 field="include",
             )
         reason = re.sub(r"\s+in \S+:\d+$", "", reason)
+        if not reason.strip():  # crossplane 0.5.8 runs out of tokens mid-statement silently
+            reason = (
+                "the nginx config parser (crossplane) ran out of text mid-statement: a last "
+                "directive without its ';', or not an nginx config at all"
+            )
         named = re.search(r'directive "([a-z0-9_]+)"|"([a-z0-9_]+)" directive', reason)
         raise BadInput(
             _restore(reason),

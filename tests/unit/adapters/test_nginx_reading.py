@@ -219,3 +219,24 @@ def test_the_missing_one_of_two_includes_on_a_line_is_named(tmp_path: Path) -> N
         nginx.load(path, CTX3)
     assert err.value.line == 3
     assert err.value.reason.startswith("'r{{listen}}.conf' does not exist (a relative include")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a last directive without its ';' at the end of the file (a new user's typo)
+        "events {}\nhttp { upstream b { server 127.0.0.1:1; } server { listen 80; "
+        "location / { proxy_pass http://b; } } }\nworker_processes 1",
+        # an HAProxy config read as nginx
+        "global\n    maxconn 100\ndefaults\n    mode http\n    retries 3\n",
+    ],
+)
+def test_a_config_crossplane_gives_up_on_silently_says_why(tmp_path: Path, text: str) -> None:
+    """crossplane 0.5.8 reports these with an empty error text: the user saw 'error: file:'."""
+    path = tmp_path / "nginx.conf"
+    path.write_text(text)
+    with pytest.raises(BadInput) as err:
+        nginx.load(path, CTX3)
+    assert err.value.file == str(path)
+    assert "ran out of text mid-statement" in err.value.reason
+    assert "without its ';'" in err.value.reason and "not an nginx config" in err.value.reason

@@ -5,7 +5,8 @@ checks, dropped count, down windows): it groups attempts into traces, runs every
 VERIFICATION.md, applies Holm's correction over all statistical hypotheses at the family-wise α,
 and sets the outcome: FAIL if any check fails, else INCONCLUSIVE if any check is inconclusive or not
 judged, journal records were dropped, attempts without a request id were journaled (no request
-accounts for them) or no selected check had anything to judge, else PASS.
+accounts for them), no selected check had anything to judge or the retry policy was never
+exercised (no attempt failed and no request was retried), else PASS.
 
 ``down_windows`` are the spans in which a replica was down on purpose (chaos: killed or paused).
 Traces overlapping one may have attempts no journal shows; each check judges them only as far
@@ -205,6 +206,18 @@ def verify(
             + ("" if selected else " (no check was selected)")
             + ": nothing is a pass that was not judged",
         )
+    # the retry policy met no failure: no attempt failed and no request was retried, so every
+    # retry rule was judged on nothing (a new user's fault-free scenario passed "100% judged")
+    unexercised = bool(traces.n_traces) and not (
+        bool((~ctx.kinds.success).any()) or bool((traces.length > 1).any()) or n_made
+    )
+    if unexercised:
+        notes.insert(
+            0,
+            "the retry policy was never exercised: no attempt failed and no request was "
+            "retried, so no retry rule had anything to judge (give the backends faults: "
+            "backends.profile)",
+        )
     if Outcome.FAIL in outcomes:
         outcome = Outcome.FAIL
     elif (
@@ -214,6 +227,7 @@ def verify(
         or most_made
         or attempts.no_request_id > 0
         or not judged_any
+        or unexercised
     ):
         outcome = Outcome.INCONCLUSIVE
     else:

@@ -195,8 +195,9 @@ load: {{{{requests: 10, locustfile: {steady}}}}}
 
 def test_hidden_attempts_without_a_request_id_make_the_run_inconclusive() -> None:
     policy = RetryPolicy(max_retries=0)
-    atts = [attempt(f"q{i}", 1, i * 100 + 1, 5, 200) for i in range(50)]
-    cls = [client(f"q{i}", i * 100, i * 100 + 10, 200) for i in range(50)]
+    # one 503 (not retried: max_retries 0) exercises the policy; a fault-free run is never a pass
+    atts = [attempt(f"q{i}", 1, i * 100 + 1, 5, 503 if i == 0 else 200) for i in range(50)]
+    cls = [client(f"q{i}", i * 100, i * 100 + 10, 503 if i == 0 else 200) for i in range(50)]
     clean = judge(policy, atts, cls, checks=["attempts_bound", "stop_on_success"])
     assert clean.outcome is Outcome.PASS and clean.untraced_attempts == 0
     hidden = [attempt(None, 2, i * 100 + 7, 1, 200) for i in range(50)]
@@ -230,7 +231,13 @@ def test_a_verdict_with_no_judged_check_is_inconclusive() -> None:
         assert all(c.outcome is Outcome.NOT_APPLICABLE for c in v.checks)
         assert v.outcome is Outcome.INCONCLUSIVE and v.exit_code == 3
         assert any("no selected check had anything to judge" in n for n in v.notes)
-    assert judge(policy, atts, cls, checks=["stop_on_success"]).outcome is Outcome.PASS
+    # the same 20 answers met no failure: the retry policy was never exercised, not a pass
+    idle = judge(policy, atts, cls, checks=["stop_on_success"])
+    assert idle.outcome is Outcome.INCONCLUSIVE
+    assert idle.notes[0].startswith("the retry policy was never exercised")
+    # one 503 retried to a 200 exercises it: the judged check passes
+    retried = [attempt("n0", 0, 1, 5, 503), attempt("n0", 1, 20, 5, 200), *atts[1:]]
+    assert judge(policy, retried, cls, checks=["stop_on_success"]).outcome is Outcome.PASS
 
 
 def test_a_planned_statistical_check_the_model_cannot_describe_is_inconclusive() -> None:

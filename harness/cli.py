@@ -490,6 +490,19 @@ def _plan(path: Path) -> int:
         f"(the count reaching every planned sample with probability {1 - CONCLUDE_MISS:g} each; "
         f"{planned.requests} on average)"
     )
+    from harness.run import skipped_checks
+
+    skipped, why = skipped_checks(scenario)
+    for line in why:
+        out.print(f"note: {line}", markup=False, soft_wrap=True)
+    if not planned.checks:
+        out.print(
+            "note: no statistical check is planned"
+            + (f" ({len(skipped)} skipped)" if skipped else "")
+            + ": only invariants are judged, on every request sent",
+            markup=False,
+            soft_wrap=True,
+        )
     return EXIT_OK
 
 

@@ -174,7 +174,7 @@ def sample_plan(scenario: Scenario, policy: RetryPolicy, epsilon_s: float = 0.0)
     """What the scenario's detection goals need over every kind of request it sends (the
     oracle's one planner, :func:`harness.oracle.planner.plan`). Checks the scenario does not run
     (``checks.skip``, ``checks.only``, or steady-state checks under chaos) are left out."""
-    skip, _ = _skipped_checks(scenario)
+    skip, _ = skipped_checks(scenario)
     only = scenario.checks.only
     selected = [c for c in (only or CHECK_NAMES) if c not in skip]
     return plan(
@@ -203,7 +203,9 @@ def sized_by_plan(scenario: Scenario, planned: SamplePlan) -> Scenario:
     return out
 
 
-def _skipped_checks(scenario: Scenario) -> tuple[list[str], list[str]]:
+def skipped_checks(scenario: Scenario) -> tuple[list[str], list[str]]:
+    """The checks a scenario does not run (``checks.skip``, and the steady-state checks under
+    chaos) and the notes that say why."""
     skip = list(scenario.checks.skip)
     notes: list[str] = []
     if scenario.chaos:
@@ -488,7 +490,7 @@ def manifest_for(
     unknown = sorted(set(specific) - set(RunManifest.model_fields))
     if unknown:
         raise TypeError(f"RunManifest has no field(s) {', '.join(unknown)}")
-    skip, notes = _skipped_checks(scenario)
+    skip, notes = skipped_checks(scenario)
     fields: dict[str, Any] = {
         "scenario": scenario.name,
         "seed": scenario.seed,

@@ -166,6 +166,17 @@ def test_plan_leaves_out_skipped_checks(tmp_path: Path, capsys: pytest.CaptureFi
     assert "success_rate" in out and "fault_audit" not in out
 
 
+def test_plan_of_a_chaos_scenario_says_why_nothing_is_planned(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """replica-loss plans no statistical check (chaos switches the steady-state ones off): a
+    new user saw an empty table and 'needs 0 logical requests' with no reason."""
+    assert main(["plan", str(REPO / "scenarios" / "replica-loss.yaml")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "steady-state statistical checks (success_rate, attempt_distribution," in out
+    assert "no statistical check is planned (3 skipped): only invariants are judged" in out
+
+
 def test_plan_of_a_bad_scenario_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,7 @@ SHIPPED = Path(__file__).resolve().parents[3] / "scenarios"
 
 def test_groups_follow_the_locustfiles_draw() -> None:
     load = LoadSpec(
-        requests=10, methods={"GET": 3.0, "POST": 1.0}, paths=["/a", "/b"], idempotency_keys=0.25
+        requests=10, methods={"GET": 0.75, "POST": 0.25}, paths=["/a", "/b"], idempotency_keys=0.25
     )
     groups = {(m, p, k): share for m, p, k, share in request_groups(load)}
     assert groups[("GET", "/a", False)] == pytest.approx(0.375)

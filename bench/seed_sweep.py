@@ -13,7 +13,9 @@ them the table's "false failures" column counts the runs that missed the expecte
 
 ``--hog`` runs every run twice as often: once on the machine as it is and once while
 ``stress-ng --cpu 2`` (one CPU hog per core, bounded by ``--timeout``) loads every core, and
-reports the two halves separately. ``--jobs J`` runs J runs side by side (more load, too).
+reports the two halves separately; ``--hog-only`` only the second. ``--first-seed S`` starts
+each scenario's seeds at S (default 1000), to add runs with new seeds to an earlier sweep's.
+``--jobs J`` runs J runs side by side (more load, too).
 
 Every run is also written as one JSON line to ``runs.ndjson`` in the work folder: scenario,
 condition, seed, exit code, wall time, the 1-minute load average at its start and end, ε and its
@@ -541,6 +543,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=0.001, help="stated false-failure rate")
     parser.add_argument("--work", type=Path, help="report folders (default: a temp folder)")
     parser.add_argument("--hog", action="store_true", help="also run each under stress-ng --cpu 2")
+    parser.add_argument(
+        "--hog-only", action="store_true", help="run each only under stress-ng --cpu 2"
+    )
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=FIRST_SEED,
+        help=f"seed of each scenario's first run (default {FIRST_SEED}; another value adds "
+        "runs with new seeds to an earlier sweep's)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side")
     parser.add_argument("--proxy", action="store_true", help="sweep the retrying test proxy")
     parser.add_argument("--defect-runs", type=int, default=3, help="--proxy: runs per defect")
@@ -563,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     work = args.work or Path(tempfile.mkdtemp(prefix="seed-sweep-"))
     work.mkdir(parents=True, exist_ok=True)
-    conditions = [False, True] if args.hog else [False]
+    conditions = [True] if args.hog_only else [False, True] if args.hog else [False]
     print(
         f"seed sweep: {len(files)} scenarios x {args.runs} runs x {len(conditions)} conditions"
         f" ({args.jobs} at a time); report folders in {work}",
@@ -585,7 +597,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if end is not None:  # each condition gets its share of the time left
             STOP_AT = time.time() + (end - time.time()) / (len(conditions) - k)
         tasks = [  # scenarios take turns, so a sweep cut by --until still covers each
-            (sweeps[(f, hog)], f.resolve(), FIRST_SEED + i) for i in range(args.runs) for f in files
+            (sweeps[(f, hog)], f.resolve(), args.first_seed + i)
+            for i in range(args.runs)
+            for f in files
         ]
         with (
             LoadSampler() as load,

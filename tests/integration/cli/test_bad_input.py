@@ -63,7 +63,7 @@ def test_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
     lines = scenario.read_text().splitlines()
     number = next(i for i, text in enumerate(lines, 1) if "replicas: two" in text)
     assert line.startswith(f"error: {scenario}:{number}: backends.replicas: ")
-    assert "integer" in line and "'two'" in line
+    assert "must be a whole number in 1..64" in line and "'two'" in line
 
 
 def test_missing_sut_binary_says_how_to_install(tmp_path: Path) -> None:

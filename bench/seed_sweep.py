@@ -127,6 +127,14 @@ class Sweep:
         return self.count(EXIT_VIOLATION)
 
 
+#: The exit code a run of a scenario with this ``expect:`` should give.
+WANTED_EXIT = {
+    "conformant": EXIT_OK,
+    "violation": EXIT_VIOLATION,
+    "inconclusive": EXIT_INCONCLUSIVE,
+}
+
+
 def expected_outcome(path: Path) -> str:
     """The scenario's ``expect:`` field (conformant when absent or unreadable)."""
     try:
@@ -322,7 +330,7 @@ def _one(result: Sweep, scenario: Path, seed: int, work: Path, hog: bool) -> Non
     manifest = read_json(folder / "run" / "run.json")
     eps = float(verdict.get("epsilon_s", manifest.get("epsilon_s", float("nan")))) * 1e3
     others = not_passed(verdict)
-    wanted = EXIT_VIOLATION if result.expect == "violation" else EXIT_OK
+    wanted = WANTED_EXIT.get(result.expect, EXIT_OK)
     record = {
         "scenario": result.name,
         "condition": result.condition,
@@ -499,7 +507,7 @@ def table(results: Sequence[Sweep]) -> str:
 
 def summary(results: Sequence[Sweep], alpha: float) -> str:
     out: list[str] = []
-    conformant = [r for r in results if r.expect != "violation"]
+    conformant = [r for r in results if r.expect == "conformant"]
     for label, part in (
         ("all", conformant),
         ("quiet", [r for r in conformant if r.condition == "quiet"]),
@@ -517,6 +525,14 @@ def summary(results: Sequence[Sweep], alpha: float) -> str:
             f"({false_failures / runs:.1%}; expected {runs * alpha:.3f} at α={alpha} per run; "
             f"P(X >= {false_failures}) = {p_tail:.3g}), {inconclusive} inconclusive, "
             f"{errors} errors"
+        )
+    unsure = [r for r in results if r.expect == "inconclusive" and r.codes]
+    if unsure:  # expect: inconclusive (something not judged): a violation is a false failure
+        runs = sum(len(r.codes) for r in unsure)
+        out.append(
+            f"expected inconclusive: {sum(r.count(EXIT_INCONCLUSIVE) for r in unsure)} of {runs} "
+            f"runs inconclusive, {sum(r.count(EXIT_VIOLATION) for r in unsure)} false failures, "
+            f"{sum(r.count(EXIT_OK) for r in unsure)} passes"
         )
     showcases = [r for r in results if r.expect == "violation" and r.codes]
     if showcases:

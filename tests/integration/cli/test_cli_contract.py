@@ -77,8 +77,8 @@ def test_command_without_placeholders(tmp_path: Path) -> None:
     ("section", "value", "field", "needle"),
     [
         ("methods", {"GETT": 1.0}, "load.methods", "'GETT' is not an HTTP method"),
-        ("requests", 1e30, "load.requests", "at most 10000000 (got 1e+30)"),
-        ("users", 10**9, "load.users", "at most 10000 (got 1e+09)"),
+        ("requests", 1e30, "load.requests", "must be a whole number in 1..10000000 (got 1e+30)"),
+        ("users", 10**9, "load.users", "must be a whole number in 1..10000 (got 1000000000)"),
     ],
     ids=["unknown-method", "requests-1e30", "users-1e9"],
 )

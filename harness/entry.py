@@ -25,6 +25,7 @@ from harness.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, exit_code_for, ra
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return its exit code (130 Ctrl-C, 143 SIGTERM at any moment)."""
     signal.signal(signal.SIGTERM, raise_terminated)
+    swallowed = _keep_swallowed_interrupts()
     try:
         from harness.cli import main as cli_main
 
@@ -33,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code_for(exc)
         _leave_on_signal(code)
         _say("interrupted: everything started was stopped")
+    if swallowed and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        code = exit_code_for(swallowed[0])  # the signal still decides the exit code
     _leave_on_signal(code)
     _flush()
     if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
@@ -46,6 +49,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.shutdown()
         os._exit(code)
     return code
+
+
+def _keep_swallowed_interrupts() -> list[BaseException]:
+    """A signal that lands inside a callback the interpreter runs for itself (an import's
+    module-lock weakref callback, a finalizer) raises there, and CPython prints it as
+    "Exception ignored in: ... Traceback ... KeyboardInterrupt" and goes on. Keep such an
+    interruption instead of printing it (no traceback, ever); :func:`main` then ends with its
+    exit code. Any other unraisable exception keeps the default report."""
+    swallowed: list[BaseException] = []
+    default = sys.unraisablehook
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            swallowed.append(unraisable.exc_value)
+        else:
+            default(unraisable)
+
+    sys.unraisablehook = hook
+    return swallowed
 
 
 def _leave_on_signal(code: int) -> None:

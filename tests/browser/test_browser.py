@@ -188,6 +188,14 @@ def test_ui_session_in_chromium(ui_session: dict[str, Any], tmp_path: Path) -> N
         )
         assert old.status_code == 200 and old.json()["outcome"] == earlier[-1]["verdict"]["outcome"]
 
+        # the span after the reset is judged before the test stops (on a loaded machine the
+        # stop could otherwise come before its first request was judged: CI saw epoch 2)
+        _wait(
+            "a verdict for the span after the reset",
+            lambda: any(e["current"] and e["verdict"] for e in _live(url)["epochs"]),
+            90,
+        )
+
         # Stop the test from Locust's UI; wait until nothing is pending any more.
         page.goto(url)
         page.get_by_role("button", name=re.compile("^stop$", re.I)).click()

@@ -24,8 +24,8 @@ from harness.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, exit_code_for, ra
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return its exit code (130 Ctrl-C, 143 SIGTERM at any moment)."""
+    swallowed = _keep_swallowed_interrupts()  # first: the handler below may fire at once
     signal.signal(signal.SIGTERM, raise_terminated)
-    swallowed = _keep_swallowed_interrupts()
     try:
         from harness.cli import main as cli_main
 

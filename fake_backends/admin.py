@@ -40,11 +40,8 @@ from fake_backends import metrics
 from fake_backends.counter import AttemptCounter
 from fake_backends.journal import DEFAULT_PAGE_BYTES, Journal, parse_cursor
 from fake_backends.profile import FaultProfile
+from fake_backends.records import MAX_SETTLE_MS
 from fake_backends.shared_state import SharedState
-
-MAX_SETTLE_MS = 10_000
-"""The longest ``GET /journal?settle_ms=`` wait: an attempt still being served (a hang) must not
-hold a reader longer than this."""
 
 
 def _settle(journal: Journal, timeout_s: float) -> int:

@@ -10,9 +10,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from fake_backends.admin import MAX_SETTLE_MS
 from fake_backends.profile import FaultProfile
-from fake_backends.records import JournalStats
+from fake_backends.records import MAX_SETTLE_MS, JournalStats
 
 
 class AdminError(RuntimeError):

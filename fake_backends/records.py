@@ -18,6 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 JOURNAL_FORMAT_VERSION = 1
 
 HARNESS_PROBE_HEADER = "X-Retry-Harness-Probe"
+
+MAX_SETTLE_MS = 10_000
+"""The longest ``GET /journal?settle_ms=`` wait: an attempt still being served (a hang) must not
+hold a reader longer than this. Here, not in ``fake_backends.admin``, so the admin client (and
+the harness) can use it without importing the server (Flask)."""
 """Marks the harness's own traffic (readiness and calibration probes): a backend answers such an
 attempt at once, with 200 and no injected fault or latency, and journals it like any other (its
 request id says which probe it was), so harness traffic can never fail, slow down or exhaust

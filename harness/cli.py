@@ -14,7 +14,6 @@ that cannot be written is dropped and the verdict's code is still returned.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import io
 import json
@@ -62,11 +61,7 @@ class _PipeSafeConsole(Console):
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
-        try:
-            fd = self.file.fileno()
-        except (OSError, ValueError):  # a wrapper without a descriptor (_PipeSafe)
-            return
-        _fd_to_devnull(fd)
+        _to_devnull(self.file)
 
 
 err = _PipeSafeConsole(stderr=True, highlight=False)
@@ -333,18 +328,19 @@ class _PipeSafe(io.TextIOBase):
 
     def _broke(self) -> None:
         self.broken = True
-        with contextlib.suppress(OSError, ValueError):
-            _fd_to_devnull(sys.stdout.fileno())
+        _to_devnull(sys.stdout)
 
 
-def _fd_to_devnull(fd: int) -> None:
-    """Point ``fd`` at /dev/null so that no later write or the interpreter's last flush can
-    fail on a pipe whose reader has gone."""
+def _to_devnull(stream: IO[str] | object) -> None:
+    """Point ``stream``'s file descriptor at /dev/null so that no later write or the
+    interpreter's last flush can fail on a pipe whose reader has gone (nothing to do for a
+    stream without a descriptor)."""
     try:
+        fd = stream.fileno()  # type: ignore[union-attr]
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, fd)
         os.close(devnull)
-    except OSError:
+    except (OSError, ValueError, AttributeError):
         pass
 
 
@@ -709,8 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say_error("interrupted", "everything started was stopped")
         return exit_code_for(exc)
     except BrokenPipeError:  # a plain print's reader left (`schema | head -1`): output is done
-        with contextlib.suppress(OSError, ValueError):
-            _fd_to_devnull(sys.stdout.fileno())
+        _to_devnull(sys.stdout)
         return EXIT_OK
     raise AssertionError(f"unhandled command {args.command}")
 

@@ -1,9 +1,10 @@
 """Driver for a SUT started from a command template (``sut.command``), e.g. a user's own proxy.
 
 The command is split like a shell would (no shell runs it), placeholders are filled
-(``{listen}``, ``{upstreams}``, ...), ``sut.env`` is merged over the harness's environment, and
-it runs in the scenario's folder (``base_dir``; the current one if None) so relative paths
-in it work. Ready when ``ready_path`` answers.
+(``{listen}``, ``{upstreams}``, ..., and ``{python}``: the harness's own interpreter),
+``sut.env`` is merged over the harness's environment, and it runs in the scenario's folder
+(``base_dir``; the current one if None) so relative paths in it work. Ready when ``ready_path``
+answers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,14 +21,19 @@ from harness.suts.process import LaunchPlan
 from harness.suts.spec import CommandSut
 from harness.suts.templating import render_command
 
+_PYTHON_WORDS = frozenset({"{python}", "{{python}}"})
+
 
 def program(spec: CommandSut) -> str | None:
-    """The program the command runs (its first word), or None if it cannot be split."""
+    """The program the command runs (its first word; ``{python}`` is the harness's own
+    interpreter, ``sys.executable``), or None if it cannot be split."""
     try:
         argv = shlex.split(spec.command)
     except ValueError:
         return None
-    return argv[0] if argv else None
+    if not argv:
+        return None
+    return sys.executable if argv[0] in _PYTHON_WORDS else argv[0]
 
 
 def program_missing(spec: CommandSut, base_dir: Path | None) -> str | None:

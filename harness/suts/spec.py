@@ -11,7 +11,8 @@ file to learn the declared policy:
   ``{{upstream_index}}`` is repeated once per backend replica with those filled in.
 
 Command templates take the same names in single braces too: ``{listen}``, ``{upstreams}``,
-``{upstream}`` (and the double-brace forms).
+``{upstream}`` (and the double-brace forms), plus ``{python}``: the harness's own interpreter
+(``sys.executable``), for a Python SUT that needs the harness's packages.
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ class Urllib3ClientSut(_Sut):
 
 class CommandSut(_Sut):
     kind: Literal["command"] = "command"
-    command: str = Field(description="Shell-free argv template with {listen}, {upstreams}, ...")
+    command: str = Field(
+        description="Shell-free argv template with {listen}, {listen_host}, {listen_port}, "
+        "{upstreams}, {upstream}, and {python} (the harness's own interpreter)"
+    )
     ready_path: str = Field(default="/", description="Any HTTP answer on this path means ready")
     env: dict[str, str] = Field(default_factory=dict)
 

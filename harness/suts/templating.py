@@ -7,14 +7,17 @@ Any other ``{{identifier}}`` is an error naming the file, the line and the allow
 double braces around something that is not an identifier (``{{ .Host }}``) are left alone.
 
 Command templates are split like a shell would (``shlex``) and each argv element is filled;
-there the global names may also be written in single braces (``{listen}``). Unknown
-single-brace words are left alone, since braces are common in commands (``awk '{print}'``).
+there the global names may also be written in single braces (``{listen}``), and one more name
+exists: ``{python}``, the harness's own interpreter (``sys.executable``), so a Python SUT runs
+with the harness's packages whether or not its venv is on PATH. Unknown single-brace words are
+left alone, since braces are common in commands (``awk '{print}'``).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,16 +33,19 @@ PER_REPLICA_NAMES: tuple[str, ...] = (
     "upstream_index",
 )
 ALLOWED_NAMES: tuple[str, ...] = GLOBAL_NAMES + PER_REPLICA_NAMES
+# Names only a command template has: the harness's own interpreter.
+COMMAND_ONLY_NAMES: tuple[str, ...] = ("python",)
+COMMAND_NAMES: tuple[str, ...] = GLOBAL_NAMES + COMMAND_ONLY_NAMES
 
 # The one grammar of a config-file placeholder (adapters read configs with it too).
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _DOUBLE = PLACEHOLDER
-_SINGLE = re.compile(r"\{(" + "|".join(GLOBAL_NAMES) + r")\}")
+_SINGLE = re.compile(r"\{(" + "|".join(COMMAND_NAMES) + r")\}")
 
 
 def placeholder_names(text: str, *, single: bool = False) -> set[str]:
     """The placeholder names used in ``text``: ``{{name}}`` forms, and with ``single`` (command
-    templates) the single-brace forms of the global names too."""
+    templates) the single-brace forms of the command names (global names and ``python``) too."""
     names = set(_DOUBLE.findall(text))
     if single:
         names |= set(_SINGLE.findall(text))
@@ -106,6 +112,11 @@ def replica_values(upstreams: Sequence[str]) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def command_values(listen: tuple[str, int], upstreams: Sequence[str]) -> dict[str, str]:
+    """Values of a command template's placeholders: the global ones and ``python``."""
+    return {**global_values(listen, upstreams), "python": sys.executable}
 
 
 def _allowed_text() -> str:
@@ -181,7 +192,7 @@ def render_command(
         ) from None
     if not argv:
         raise BadInput("the command is empty", file=source, field=field)
-    values = global_values(listen, upstreams)
+    values = command_values(listen, upstreams)
     filled = []
     for arg in argv:
         for match in _DOUBLE.finditer(arg):
@@ -193,8 +204,8 @@ def render_command(
                     file=source,
                     field=field,
                 )
-            if name not in GLOBAL_NAMES:
-                allowed = ", ".join("{" + n + "}" for n in GLOBAL_NAMES)
+            if name not in COMMAND_NAMES:
+                allowed = ", ".join("{" + n + "}" for n in COMMAND_NAMES)
                 raise BadInput(
                     f"unknown placeholder {{{{{name}}}}}; allowed: {allowed} (single or double "
                     "braces)",

@@ -45,7 +45,7 @@ def test_readiness_probe_is_one_faultless_attempt_counted_before_the_load(
     base["backends"]["profile"] = {"failure_rate": 1.0, "failure_status": {503: 1}}
     scenario = tmp_path / "scenario.yaml"
     base["sut"]["command"] = (
-        f"python {PROXY} --listen {{listen}} --upstreams {{upstreams}} --scenario {scenario}"
+        f"{{python}} {PROXY} --listen {{listen}} --upstreams {{upstreams}} --scenario {scenario}"
     )
     base["load"].update(requests=40, users=4, spawn_rate=4, methods={"GET": 1.0})
     base["checks"]["skip"] = ["fault_audit", "jitter_distribution"]

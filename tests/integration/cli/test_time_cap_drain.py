@@ -33,7 +33,7 @@ def test_duration_bound_run_with_backoff_drains_in_flight_retries(tmp_path: Path
     base["backends"]["profile"] = {"failure_rate": 0.7, "failure_status": {503: 1}}
     scenario = tmp_path / "scenario.yaml"
     base["sut"]["command"] = (
-        f"python {PROXY} --listen {{listen}} --upstreams {{upstreams}} --scenario {scenario}"
+        f"{{python}} {PROXY} --listen {{listen}} --upstreams {{upstreams}} --scenario {scenario}"
     )
     base["load"].pop("requests")
     base["load"].update(duration_s=3, users=12, spawn_rate=12)

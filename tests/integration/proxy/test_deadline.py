@@ -27,7 +27,7 @@ def _run(tmp_path: Path, seed: int, defect: str | None = None) -> tuple[int, dic
     doc = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
     scenario = tmp_path / "deadline.yaml"
     doc["sut"]["command"] = (
-        f"python {PROXY} --listen {{listen}} --upstreams {{upstreams}} --scenario {scenario}"
+        f"{{python}} {PROXY} --listen {{listen}} --upstreams {{upstreams}} --scenario {scenario}"
         + (f" --defect {defect}" if defect else "")
     )
     if defect:

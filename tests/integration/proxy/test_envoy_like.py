@@ -33,7 +33,7 @@ def _run(tmp_path: Path, seed: int, defect: str | None = None) -> tuple[int, dic
         doc["name"] = f"{doc['name']}-{defect}"
         doc["expect"] = "violation"
         doc["sut"]["command"] = (
-            f"python {PROXY} --listen {{listen}} --upstreams {{upstreams}} "
+            f"{{python}} {PROXY} --listen {{listen}} --upstreams {{upstreams}} "
             f"--scenario {scenario} --defect {defect}"
         )
         scenario.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,46 @@ def test_nothing_missing_for_python_and_url_kinds(tmp_path: Path) -> None:
     script.write_text("#!/bin/sh\n")
     script.chmod(0o755)
     assert missing_binary(CommandSut(command="./run.sh {listen}"), tmp_path) is None
+    assert missing_binary(CommandSut(command="{python} proxy.py {listen}"), tmp_path) is None
+
+
+def test_python_command_runs_the_harness_interpreter_without_the_venv_on_path(
+    tmp_path: Path,
+) -> None:
+    """A real process: ``{python}`` imports the harness's packages even with PATH lacking the
+    venv (a bare ``python`` would be whichever one PATH finds, without ``fake_backends``)."""
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "import sys\n"
+        "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "import fake_backends  # only the harness's interpreter has it\n"
+        "class H(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = sys.executable.encode()\n"
+        "        self.send_response(200)\n"
+        "        self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "    def log_message(self, *args):\n"
+        "        pass\n"
+        "HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n"
+    )
+    spec = CommandSut(
+        command="{python} serve.py {listen_port} {upstream}",
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""},
+        ready_timeout_s=20,
+    )
+    port = free_port()
+    with start_sut(
+        spec,
+        listen=("127.0.0.1", port),
+        upstreams=["http://127.0.0.1:1"],
+        workdir=tmp_path,
+        base_dir=tmp_path,
+    ) as sut:
+        assert isinstance(sut, RunningSut)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            assert answer.read().decode() == sys.executable
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 from hypothesis import given
@@ -175,6 +176,18 @@ def test_command_leaves_foreign_single_braces_alone() -> None:
         "sh -c 'echo {} {name} {print $1}' {listen}", listen=LISTEN, upstreams=UPS
     )
     assert argv == ["sh", "-c", "echo {} {name} {print $1}", "127.0.0.1:8080"]
+
+
+@pytest.mark.parametrize("word", ["{python}", "{{python}}"])
+def test_command_python_is_the_harness_interpreter(word: str) -> None:
+    argv = render_command(f"{word} proxy.py --listen {{listen}}", listen=LISTEN, upstreams=UPS)
+    assert argv == [sys.executable, "proxy.py", "--listen", "127.0.0.1:8080"]
+
+
+def test_python_is_a_command_name_only() -> None:
+    with pytest.raises(BadInput, match=r"unknown placeholder \{\{python\}\}") as err:
+        render_template("run {{python}}\n", listen=LISTEN, upstreams=UPS, source="f")
+    assert err.value.line == 1
 
 
 @pytest.mark.parametrize(

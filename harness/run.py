@@ -329,23 +329,16 @@ def run_scenario(
                 from harness.substrates.calibration import wall_us
 
                 partial = PartialArtifacts.after_load(artifacts, wall_us())
-            saved = save_interrupted(run_dir, report_dir, scenario, adapted, partial)
+            saved = save_interrupted(run_dir, scenario, adapted, partial)
         raise Interrupted(
             run_dir if saved else None, terminated=isinstance(exc, Terminated)
         ) from None
     assert artifacts is not None  # the load ended: run_load returned them
     if record is not None:
         record.save(run_dir)
-    slack = artifacts.lateness_slack_s
-    tol = Tolerances(
-        artifacts.epsilon_s,
-        artifacts.epsilon_s if slack is None else slack,
-        artifacts.epsilon_evidence,
-        artifacts.epsilon_parts,
-    )
     manifest = manifest_for(
         scenario,
-        tol,
+        artifacts.tolerances,
         run_dir,
         artifacts.journal_paths,
         artifacts.client_records_path,
@@ -514,39 +507,44 @@ def manifest_for(
 
 def save_interrupted(
     run_dir: Path,
-    report_dir: Path,
     scenario: Scenario,
     adapted: AdaptedPolicy,
     partial: PartialArtifacts | None = None,
 ) -> bool:
     """After an interruption (everything stopped), keep what was recorded as a partial run.
 
-    The reports in ``report_dir`` are removed first (they would describe another run). The
-    backends' raw journals and Locust's client records are on disk as they were written: the
-    harness's own traffic is split out as usual, only logical requests with a (whole) client
-    record are kept (an unfinished request would look like one the SUT gave up on), and of
-    those only the ones that ended before ``partial.interrupted_at_us`` (the instant the
-    substrate noted, before teardown): the load keeps going while the SUT and the backends are
-    stopped, and its connection errors then are the harness's doing, not the SUT's (a new
-    user's finding: an interrupted run was judged a violation on them). ``partial`` (kept by
-    the substrate, :class:`harness.substrates.base.PartialArtifacts`) gives the down windows
-    (one still open closed at the interruption), the dropped count and the chaos log, as the
-    normal path's artifacts do: a kill before the interruption is judged as a kill, and a
-    dropped record makes the partial verdict inconclusive. ε is measured from what there is,
+    The reports beside ``run_dir`` were removed when the run began (``drop_reports``), so none
+    describes another run. The backends' raw journals and Locust's client records are on disk
+    as they were written: the harness's own traffic is split out as usual, only logical
+    requests with a (kept) client record are kept (an unfinished request would look like one
+    the SUT gave up on), and of those only the ones that ended before
+    ``partial.interrupted_at_us`` (the instant the substrate noted, before teardown): the load
+    keeps going while the SUT and the backends are stopped, and its connection errors then are
+    the harness's doing, not the SUT's (a new user's finding: an interrupted run was judged a
+    violation on them). ``partial`` (kept by the substrate,
+    :class:`harness.substrates.base.PartialArtifacts`) gives the down windows (one still open
+    closed at the interruption), the dropped count and the chaos log, as the normal path's
+    artifacts do: a kill before the interruption is judged as a kill, and a dropped record
+    makes the partial verdict inconclusive. Without it (the substrate kept nothing) every kept
+    record is kept and no window, drop or chaos is known. ε is measured from what there is,
     and ``run.json`` says ``interrupted``. Returns False when nothing was recorded yet
     (interrupted before the load began).
     """
     import orjson
 
+    from harness.substrates.base import PartialArtifacts
     from harness.substrates.calibration import run_tolerances
     from harness.traffic import split_journal
 
-    drop_reports(report_dir)
     records = run_dir / "client-records.ndjson"
     raws = sorted(run_dir.glob("journal-r*.raw.ndjson"))
     if not raws or not records.exists():
         return False
-    at = partial.interrupted_at_us if partial is not None else None
+    at: int | None
+    if partial is None:  # the substrate kept nothing: no cut-off, window, drop or chaos known
+        at, known = None, PartialArtifacts(interrupted_at_us=0)
+    else:
+        at, known = partial.interrupted_at_us, partial
     kept: list[bytes] = []
     for line in records.read_bytes().splitlines(keepends=True):
         if not line.endswith(b"\n"):
@@ -579,7 +577,7 @@ def save_interrupted(
             )
         )
         journals.append(clean)
-    windows = list(partial.down_windows) if partial is not None else []
+    windows = list(known.down_windows)
     spans = [(w.start_us, w.end_us) for w in windows]
     tol = run_tolerances(run_dir, journals, records, spans)
     manifest = manifest_for(
@@ -588,15 +586,15 @@ def save_interrupted(
         run_dir,
         journals,
         records,
-        chaos_log=partial.chaos_log if partial is not None else (),
+        chaos_log=known.chaos_log,
         more_notes=[
             f"journal dropped count not read from {line}: records it dropped are not counted"
-            for line in (partial.dropped_unread if partial is not None else ())
+            for line in known.dropped_unread
         ],
         interrupted=True,
-        dropped_attempts=partial.dropped_attempts if partial is not None else 0,
+        dropped_attempts=known.dropped_attempts,
         down_windows=windows,
-        chaos_not_applied=list(partial.chaos_not_applied) if partial is not None else [],
+        chaos_not_applied=list(known.chaos_not_applied),
     )
     save_inputs(run_dir, manifest, adapted, scenario.backends.profile)
     return True

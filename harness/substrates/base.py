@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from fake_backends.admin_client import AdminClient
 from fake_backends.profile import FaultProfile
 from harness.oracle.records import DownWindow
+from harness.oracle.tolerances import Tolerances
 
 
 @dataclass
@@ -33,6 +34,13 @@ class Artifacts:
     chaos_not_applied: list[str] = field(default_factory=list)
     """Chaos operations whose time came after the load ended (never applied), one line each."""
     down_windows: list[DownWindow] = field(default_factory=list)
+
+    @property
+    def tolerances(self) -> Tolerances:
+        """The run's timing tolerances: ε, the lateness slack (ε when none was measured),
+        the sentence naming their parts, and each part."""
+        slack = self.epsilon_s if self.lateness_slack_s is None else self.lateness_slack_s
+        return Tolerances(self.epsilon_s, slack, self.epsilon_evidence, self.epsilon_parts)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -243,28 +244,30 @@ def run_cli(
         out, err = proc.communicate(timeout=timeout_s)
         return proc.returncode, err or out
     except subprocess.TimeoutExpired:
-        how = _stop_cli(proc, grace_s)
-        return (
-            -15 if how.startswith("torn down") else -9
-        ), f"timed out after {timeout_s:g} s ({how})"
+        code, how = _stop_cli(proc, grace_s)
+        return code, f"timed out after {timeout_s:g} s ({how})"
     except BaseException:
         _stop_cli(proc, grace_s)
         raise
 
 
-def _stop_cli(proc: subprocess.Popen[str], grace_s: float) -> str:
-    """SIGTERM the CLI, wait ``grace_s``, then SIGKILL it and what it started; which it took."""
+def _stop_cli(proc: subprocess.Popen[str], grace_s: float) -> tuple[int, str]:
+    """SIGTERM the CLI, wait ``grace_s``, then SIGKILL it and what it started.
+
+    Returns the exit code to report (-15: it ended on SIGTERM; -9: it had to be killed) and
+    which way it took, in words.
+    """
     started = _tree(proc.pid)
     proc.terminate()
+    code = -int(signal.SIGTERM)
     try:
         proc.communicate(timeout=grace_s)
         how = "torn down"
     except subprocess.TimeoutExpired:
-        how = (
-            f"killed: still running {grace_s:g} s after SIGTERM"
-            if proc.poll() is None
-            else "torn down, but its output was held open"
-        )
+        if proc.poll() is None:
+            code, how = -int(signal.SIGKILL), f"killed: still running {grace_s:g} s after SIGTERM"
+        else:
+            how = "torn down, but its output was held open"
         started += _tree(proc.pid)
         proc.kill()
     left = [p for p in dict.fromkeys(started) if _running(p)]
@@ -274,7 +277,7 @@ def _stop_cli(proc: subprocess.Popen[str], grace_s: float) -> str:
     psutil.wait_procs(left, timeout=10)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.communicate(timeout=10)  # its pipes, now that nothing holds them
-    return how + (f"; {len(left)} leftover process(es) killed" if left else "")
+    return code, how + (f"; {len(left)} leftover process(es) killed" if left else "")
 
 
 def _tree(pid: int) -> list[psutil.Process]:

@@ -86,23 +86,30 @@ def ks_banded(
     return BandedKs(d, d_short, d_long, float(stats.kstwo.sf(d, n)) if d > 0 else 1.0)
 
 
-def sized(
-    ctx: CheckContext, check: str, sizes: list[tuple[str, int]]
-) -> tuple[int, int, list[str]]:
-    """(n, n_planned) of the group furthest below its plan (or the smallest), and a line per
-    group short of its own plan."""
-    worst: tuple[float, int, int] | None = None
+class Sized(NamedTuple):
+    """The group furthest below its plan (or the smallest): its n, its plan and its label (None
+    when only one group was sized), and a line per group short of its own plan."""
+
+    n: int
+    n_planned: int
+    label: str | None
+    below: list[str]
+
+
+def sized(ctx: CheckContext, check: str, sizes: list[tuple[str, int]]) -> Sized:
+    """:class:`Sized` of ``sizes`` ((group label, n) pairs) against ``check``'s plan."""
+    worst: tuple[float, int, int, str] | None = None
     below = []
     for label, n in sizes:
         need = ctx.plan.n_for(check, label)
         ratio = n / need if need > 0 else math.inf
         if worst is None or ratio < worst[0]:
-            worst = (ratio, n, need)
+            worst = (ratio, n, need, label)
         if n < need:
             below.append(f"{label} n={n} of {need}")
     if worst is None:
-        return 0, 0, below
-    return worst[1], worst[2], below
+        return Sized(0, 0, None, below)
+    return Sized(worst[1], worst[2], worst[3] if len(sizes) > 1 else None, below)
 
 
 def jitter_distribution(ctx: CheckContext) -> StatOut:
@@ -138,7 +145,8 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
     n_down = int(((t.pos >= 1) & ~ctx.delays.ra_applies & near_down).sum())
     if n_down:
         evidence.append(f"{n_down} delays of requests that may overlap a down replica left out")
-    best: tuple[float, int, int] | None = None  # (share of plan, n, planned) of the best index
+    # (share of plan, n, planned, index) of the best-sampled index
+    best: tuple[float, int, int, int] | None = None
     tol, tol_source = ctx.lateness_tolerance
     for k, dist in dists.items():
         rows = np.flatnonzero(eligible & (t.pos == k))
@@ -154,7 +162,7 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
         if 0 < need < 10**9:
             ratio = x.size / need
             if best is None or ratio > best[0]:
-                best = (ratio, int(x.size), need)
+                best = (ratio, int(x.size), need, k)
         if x.size < MIN_KS_SAMPLES:
             if x.size:
                 evidence.append(f"retry {k}: only {x.size} delays, not tested")
@@ -187,6 +195,7 @@ def jitter_distribution(ctx: CheckContext) -> StatOut:
         hypotheses=hyps,
         n=n,
         n_planned=n_planned,
+        n_label=f"retry {best[3]}" if best is not None and len(per_plan) > 1 else None,
         summary=f"delays vs the declared jitter law at {len(hyps)} retry indices, two-sided (too "
         f"short by more than the early tolerance {EARLY_TOLERANCE_S * 1e3:g} ms; too long by "
         f"more than {tol * 1e3:.2f} ms ({tol_source}) in over {LATE_SHARE_ALLOWED:.0%} of delays)",
@@ -318,13 +327,14 @@ def success_rate(ctx: CheckContext) -> StatOut:
             judged=0,
             eligible=eligible,
         )
-    n_worst, n_planned, below = sized(ctx, "success_rate", sizes)
+    size = sized(ctx, "success_rate", sizes)
     return PendingStat(
         name="success_rate",
         hypotheses=hyps,
-        n=n_worst,
-        n_planned=n_planned,
-        below_plan=below,
+        n=size.n,
+        n_planned=size.n_planned,
+        n_label=size.label,
+        below_plan=size.below,
         summary=f"success rate {best['successes'] / best['n']:.4f} vs the model's "
         f"{best['expected_p']:.4f} ({best['group']}, as the client saw it)",
         evidence=notes,
@@ -424,13 +434,14 @@ def attempt_distribution(ctx: CheckContext) -> StatOut:
         return not_applicable("attempt_distribution", STAT, "no request outside outages to judge")
     n_total = max(total_obs.sum(), 1.0)
     last_used = max(int(np.flatnonzero(total_obs + total_exp > 0).max()) + 1, 1)
-    n_worst, n_planned, below = sized(ctx, "attempt_distribution", sizes)
+    planned = sized(ctx, "attempt_distribution", sizes)
     return PendingStat(
         name="attempt_distribution",
         hypotheses=hyps,
-        n=n_worst,
-        n_planned=n_planned,
-        below_plan=below,
+        n=planned.n,
+        n_planned=planned.n_planned,
+        n_label=planned.label,
+        below_plan=planned.below,
         summary="attempts per request vs the truncated-geometric model",
         evidence=evidence,
         data={
@@ -582,13 +593,14 @@ def fault_audit(ctx: CheckContext) -> StatOut:
         return not_applicable(
             "fault_audit", STAT, "the profile draws no random faults: nothing to audit"
         )
-    n_worst, n_planned, below = sized(ctx, "fault_audit", sizes)
+    size = sized(ctx, "fault_audit", sizes)
     return PendingStat(
         name="fault_audit",
         hypotheses=hyps,
-        n=n_worst,
-        n_planned=n_planned,
-        below_plan=below,
+        n=size.n,
+        n_planned=size.n_planned,
+        n_label=size.label,
+        below_plan=size.below,
         summary="the backends injected faults at the profile's rates and mix",
         evidence=evidence,
         exact_failures=bad,

@@ -186,6 +186,7 @@ def backoff_window(ctx: CheckContext) -> CheckResult | PendingStat:
         hypotheses=hyps,
         n=best[1],
         n_planned=best[2],
+        n_label=f"retry {best[0]}" if len(powered) > 1 else None,
         summary=f"no delay shorter than its window - {prec * 1e3:g} ms, lateness tested at "
         f"{len(hyps)} retry indices against {tol * 1e3:.1f} ms ({judged} delays judged)",
         evidence=evidence,

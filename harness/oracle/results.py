@@ -145,6 +145,7 @@ class PendingStat:
     exact_failures: npt.NDArray[np.int64] | None = None  # traces outside the model's support
     exact_reason: str = ""
     below_plan: list[str] = field(default_factory=list)  # groups/indices short of their plan
+    n_label: str | None = None  # the group/index n is of, when more than one was sized
     conclusive: bool | None = None  # None: n >= n_planned decides; else this does
     no_power: str | None = None  # why the check could not see the deviation it must detect
     # a self-check of the harness (fault_audit): a rejection says the harness deviated, which no
@@ -186,6 +187,8 @@ def finish_stat(ctx: CheckContext, p: PendingStat, alpha: float) -> CheckResult:
             n_planned=p.n_planned,
             alpha=worst.threshold,
             effect=worst.effect,
+            label=worst.label if len(p.hypotheses) > 1 else None,
+            n_label=p.n_label,
         )
     evidence = [
         f"{h.label}: {h.test}, n={h.n}, p={h.p_value:.3g} vs Holm level {h.threshold:.3g}"

@@ -35,6 +35,18 @@ class Statistic(BaseModel):
     n_planned: int = Field(description="Sample size the planner asked for")
     alpha: float = Field(description="Per-check level after Holm's correction")
     effect: str | None = Field(default=None, description="The effect seen, in words or numbers")
+    label: str | None = Field(
+        default=None,
+        description="The group or retry index test, statistic, p_value, alpha and effect are of "
+        "(the hypothesis nearest rejection after Holm's correction), when the check tests more "
+        "than one; None: it tests one",
+    )
+    n_label: str | None = Field(
+        default=None,
+        description="The group or retry index n and n_planned are of (the check says which: "
+        "furthest below its plan for groups, the best-sampled index for delays), when the check "
+        "sizes more than one; None: the check's one sample",
+    )
 
 
 class CheckResult(BaseModel):

@@ -33,12 +33,29 @@ def fmt_seconds(value: float) -> str:
     return f"{fmt_number(value)} s"
 
 
+def sample_group(stat: Statistic) -> str | None:
+    """The group or index ``n`` is of, to be named beside it: when the check sized several and
+    it is not the one the test's numbers are of (``stat.label``); else None."""
+    return stat.n_label if stat.n_label != stat.label else None
+
+
+def sample_text(stat: Statistic) -> str:
+    """``n=N/PLANNED``, naming its group when :func:`sample_group` does, e.g.
+    ``n=120/300 (POST)``."""
+    group = sample_group(stat)
+    return f"n={stat.n}/{stat.n_planned}" + (f" ({group})" if group else "")
+
+
 def stat_line(stat: Statistic) -> str:
-    """One line naming the test and its numbers, e.g. ``exact binomial · p=0.31 · n=400/400``."""
+    """One line naming the test and its numbers, e.g. ``exact binomial · p=0.31 · n=400/400``.
+
+    When the check tests several groups (or retry indices), the test's numbers are the group's
+    nearest rejection and say so (``exact binomial on GET · p=0.002``), and ``n`` names its
+    own group, which may differ (the one furthest below its plan)."""
     parts = [
-        stat.test,
+        stat.test + (f" on {stat.label}" if stat.label else ""),
         f"p={fmt_number(stat.p_value)}",
-        f"n={stat.n}/{stat.n_planned}",
+        sample_text(stat),
         f"α={fmt_number(stat.alpha)}",
     ]
     if stat.statistic is not None:

@@ -21,6 +21,7 @@ from harness.report.formatting import (
     fmt_number,
     fmt_seconds,
     outcome_counts,
+    sample_group,
     stat_line,
 )
 from harness.report.plot_data import (
@@ -316,10 +317,11 @@ def _check_details(check: CheckResult) -> str:
     if check.stat is not None:
         s = check.stat
         rows = {
-            "test": s.test,
+            "test": s.test + (f" on {s.label}" if s.label else ""),
             "statistic": fmt_number(s.statistic),
             "p-value": fmt_number(s.p_value),
-            "n / planned": f"{s.n} / {s.n_planned}",
+            "n / planned": f"{s.n} / {s.n_planned}"
+            + (f" ({group})" if (group := sample_group(s)) else ""),
             "α (after Holm)": fmt_number(s.alpha),
             "effect": s.effect or "-",
         }

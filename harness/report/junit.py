@@ -16,7 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.oracle.verdict import CheckResult, Outcome, Verdict
-from harness.report.formatting import evidence_text, fmt_number, outcome_counts, stat_line
+from harness.report.formatting import (
+    evidence_text,
+    fmt_number,
+    outcome_counts,
+    sample_group,
+    stat_line,
+)
 
 # Characters XML 1.0 forbids even escaped; a hostile request id must not make the file unreadable.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -30,7 +36,9 @@ def _skip_message(check: CheckResult) -> str:
     if check.outcome is Outcome.INCONCLUSIVE:
         sample = ""
         if check.stat is not None:
-            sample = f" (n={check.stat.n} of {check.stat.n_planned} planned)"
+            s = check.stat
+            group = sample_group(s)
+            sample = f" (n={s.n} of {s.n_planned} planned" + (f", {group})" if group else ")")
         return f"INCONCLUSIVE, not passed: too few samples to judge{sample}: {check.summary}"
     return f"not applicable: {check.summary}"
 

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -530,29 +531,32 @@ def _conformance(
     rows: list[tuple[str, str, str]] = []
     codes: list[int] = []
     started = time.monotonic()
+    labels = file_labels(files)
     valid: list[tuple[Path, Scenario]] = []
     for file in files:  # every file is checked before anything starts
         try:
             valid.append((file, preflight(file, seed)[0]))
         except BadInput as exc:
             _say_error("invalid", exc)
-            rows.append((file.name, "invalid", one_line(str(exc))))
+            rows.append((labels[file], "invalid", one_line(str(exc))))
             codes.append(EXIT_BAD_INPUT)
-    for i, (file, scenario) in enumerate(valid, 1):
+    folders = report_folders([scenario.name for _, scenario in valid])
+    for i, ((file, scenario), folder) in enumerate(zip(valid, folders, strict=True), 1):
+        row_name = f"{scenario.name} ({labels[file]})"
         hint = missing_binary(scenario.sut, scenario.base_dir)
-        err.rule(f"[{i}/{len(valid)}] {scenario.name}")
+        err.rule(f"[{i}/{len(valid)}] {row_name}")
         if hint:
-            rows.append((scenario.name, "skipped", f"SUT not installed: {hint}"))
+            rows.append((row_name, "skipped", f"SUT not installed: {hint}"))
             err.print(f"skipped: the SUT is not installed: {hint}", markup=False)
             if os.environ.get(REQUIRE_ALL_ENV) == "1":  # CI: every SUT must be there
                 codes.append(EXIT_BAD_INPUT)
             continue
         t0 = time.monotonic()
         try:
-            code = _run_one(file, report_dir / scenario.name, seed, quiet=False, args=args)
+            code = _run_one(file, report_dir / folder, seed, quiet=False, args=args)
         except (BadInput, RunFailed) as exc:
             _say_error("error", exc)
-            rows.append((scenario.name, "error", one_line(str(exc))))
+            rows.append((row_name, "error", one_line(str(exc))))
             codes.append(EXIT_BAD_INPUT)
             continue
         if code == EXIT_TERMINATED:
@@ -562,8 +566,10 @@ def _conformance(
         got = _LABELS.get(code, str(code))
         expect = scenario.expect
         detail = f"{time.monotonic() - t0:.1f} s; expected {expect}"
+        if folder != scenario.name:  # another file has this name: its reports are elsewhere
+            detail += f"; reports in {report_dir / folder}"
         ok = got == expect
-        outcomes = _check_outcomes(report_dir / scenario.name / "verdict.json")
+        outcomes = _check_outcomes(report_dir / folder / "verdict.json")
         if ok and scenario.expect_failing:  # the showcase's own finding, and no other failure
             failed = sorted(n for n, o in outcomes.items() if o == "fail")
             must = set(scenario.expect_failing)
@@ -579,7 +585,7 @@ def _conformance(
         if ok and scenario.expect_not_judged:  # inconclusive for the named reason, no other
             ok, said = _inconclusive_as_expected(outcomes, scenario.expect_not_judged)
             detail += said
-        rows.append((scenario.name, got, detail + (" ✓" if ok else " ✗")))
+        rows.append((row_name, got, detail + (" ✓" if ok else " ✗")))
         # A showcase that is meant to expose a violation passes the job when it does.
         codes.append(EXIT_OK if ok else (code if code != EXIT_OK else EXIT_VIOLATION))
     elapsed = time.monotonic() - started
@@ -596,6 +602,30 @@ def _conformance(
 
 
 _LABELS = {EXIT_OK: "conformant", EXIT_VIOLATION: "violation", EXIT_INCONCLUSIVE: "inconclusive"}
+
+
+def file_labels(files: Sequence[Path]) -> dict[Path, str]:
+    """How the conformance table names each scenario file: its file name, or, when two given
+    files share a file name (``a/scenario.yaml``, ``b/scenario.yaml``), its path as given."""
+    names = Counter(f.name for f in files)
+    return {f: f.name if names[f.name] == 1 else str(f) for f in files}
+
+
+def report_folders(names: Sequence[str]) -> list[str]:
+    """The report folder (under ``--report-dir``) of each scenario, in order: its ``name:``,
+    and for the second and later scenarios with the same name ``NAME-2``, ``NAME-3``, ... (one
+    scenario's reports must not overwrite another's)."""
+    named = set(names)
+    taken: set[str] = set()
+    out = []
+    for name in names:
+        folder, n = name, 1
+        while folder in taken or (folder != name and folder in named):
+            n += 1
+            folder = f"{name}-{n}"
+        taken.add(folder)
+        out.append(folder)
+    return out
 
 
 def _check_outcomes(verdict_json: Path) -> dict[str, str]:

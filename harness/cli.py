@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--report-dir", type=Path, help="default: reports/<scenario name>")
     run.add_argument(
-        "--seed", type=int, help=f"override the scenario's load and fault seed (0..{2**63 - 1})"
+        "--seed", type=_seed, help=f"override the scenario's load and fault seed (0..{2**63 - 1})"
     )
     run.add_argument("--quiet", action="store_true", help="no progress, only the verdict")
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
@@ -156,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     conf = command("conformance", "run every shipped (or given) scenario")
     conf.add_argument("scenarios", nargs="*", type=Path, help=f"default: {SHIPPED_SCENARIOS}")
     conf.add_argument("--report-dir", type=Path, default=Path("reports"))
-    conf.add_argument("--seed", type=int, help="override every scenario's seed")
+    conf.add_argument("--seed", type=_seed, help=f"override every scenario's seed (0..{2**63 - 1})")
     conf.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     _substrate_args(conf)
 
@@ -191,6 +191,17 @@ def _worker_count(text: str) -> int:
     if not 0 <= value <= 32:
         raise argparse.ArgumentTypeError(f"must be an integer in 0..32 (got {value})")
     return value
+
+
+def _seed(text: str) -> int:
+    """``--seed``'s text as an integer; its range is checked with the scenario
+    (``harness.run.preflight``), and either refusal gives the allowed range."""
+    try:
+        return int(text)
+    except ValueError:
+        from harness.run import SEED_RULE
+
+        raise argparse.ArgumentTypeError(f"{SEED_RULE} (got {text!r})") from None
 
 
 def _replica_count(text: str) -> int:

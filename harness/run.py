@@ -423,6 +423,8 @@ def check_sut_placeholders(scenario: Scenario) -> None:
 
 
 SEED_MAX = 2**63 - 1
+SEED_RULE = f"must be an integer in 0..{SEED_MAX}"
+"""What ``--seed`` allows, as every refusal of it says."""
 
 
 def preflight(
@@ -434,7 +436,7 @@ def preflight(
     Raises ``BadInput`` (one line naming the file, the field and what is allowed).
     """
     if seed is not None and not 0 <= seed <= SEED_MAX:
-        raise BadInput(f"must be an integer in 0..{SEED_MAX} (got {seed})", field="--seed")
+        raise BadInput(f"{SEED_RULE} (got {seed})", field="--seed")
     scenario = load_scenario(path)
     if seed is not None:
         scenario = with_seed(scenario, seed)

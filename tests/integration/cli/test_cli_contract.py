@@ -107,10 +107,15 @@ def test_negative_seed_refused_first_naming_the_option(tmp_path: Path) -> None:
     assert line == f"error: --seed: must be an integer in 0..{2**63 - 1} (got -1)"
 
 
-def test_usage_error_is_one_line(tmp_path: Path) -> None:
-    result = run_cli("run", "--seed", "abc", "x.yaml")
-    assert result.returncode == EXIT_BAD_INPUT
-    assert "invalid int value: 'abc'" in error_line(result)
+@pytest.mark.parametrize("seed", ["abc", "1.5", "1e3", ""])
+def test_usage_error_is_one_line_with_the_allowed_range(seed: str) -> None:
+    for command in ("run", "conformance"):
+        result = run_cli(command, "--seed", seed, "x.yaml")
+        assert result.returncode == EXIT_BAD_INPUT
+        assert error_line(result) == (
+            f"error: retry-harness {command}: argument --seed: must be an integer in "
+            f"0..{2**63 - 1} (got {seed!r}) (see retry-harness {command} --help)"
+        )
 
 
 def test_help_lists_exit_codes_and_version_exists() -> None:

@@ -32,6 +32,7 @@ from harness.errors import BadInput
 from harness.processes.backends import start_backend
 from harness.processes.child import wait_until
 from harness.processes.hog import cpu_hog as harness_cpu_hog
+from harness.substrates.gap_probe import send_pair
 
 
 @contextlib.contextmanager
@@ -51,19 +52,14 @@ def _lines(path: Path) -> int:
 
 
 def send_pairs(port: int, pairs: int, interval_s: float) -> dict[str, int]:
-    """Client turnaround (µs) per pair: answer 0 read -> request 1 sent."""
+    """Client turnaround (µs) per pair: answer 0 read -> request 1 sent (the harness's own
+    pair sender, :func:`harness.substrates.gap_probe.send_pair`)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     turn: dict[str, int] = {}
     try:
         for i in range(pairs):
             rid = f"clk-{i}"
-            conn.request("GET", "/clk", headers={"X-Request-ID": rid})
-            conn.getresponse().read()
-            t0 = time.time_ns()
-            conn.request("GET", "/clk", headers={"X-Request-ID": rid})
-            t1 = time.time_ns()
-            conn.getresponse().read()
-            turn[rid] = (t1 - t0) // 1000
+            turn[rid] = send_pair(conn, "/clk", {"X-Request-ID": rid}) // 1000
             time.sleep(interval_s)
     finally:
         conn.close()

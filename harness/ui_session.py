@@ -199,7 +199,9 @@ def run_ui(
             procs.append(child)
         url = f"http://127.0.0.1:{port}/"
         wait_ready(procs[0], lambda: _web_answers(url), timeout_s=_WEB_READY_S)
-        probe = TimingProbe(backends[0].url, seed=scenario.seed)
+        probe = TimingProbe(
+            backends[0].url, seed=scenario.seed, log_path=folder / "timing-probe.log"
+        )
         judge = LiveJudge(
             scenario,
             adapted,

@@ -66,6 +66,12 @@ class Timeouts(BaseModel):
     )
     connect_s: float = Field(default=0.5, gt=0, description="One TCP connect of a readiness probe")
     probe_s: float = Field(default=2.0, gt=0, description="One HTTP readiness probe's answer")
+    timing_probe_max_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="The timing probe's own bound (harness.substrates.gap_probe), beside its "
+        "pair count; it is stopped with the load",
+    )
     group_poll_s: float = Field(
         default=0.02, gt=0, description="Interval while waiting for a process group to be gone"
     )

@@ -506,7 +506,9 @@ class KindSubstrate(SubstrateLifecycle):
         env = locust_env(
             load=load_json, records=records, summary=self.workdir / "locust-summary.json"
         )
-        probe = TimingProbe(self.rendered.probe_url, seed=sc.seed)
+        probe = TimingProbe(
+            self.rendered.probe_url, seed=sc.seed, log_path=self.workdir / "timing-probe.log"
+        )
         self._log(f"running Locust on the host against {self.rendered.entry_url}")
         locust = self._run_locust(
             [cmd], env=env, records=records, background=[probe.run, self._pull_loop]

@@ -267,7 +267,9 @@ class LocalSubstrate(SubstrateLifecycle):
             workers_wait_s=timeouts.TIMEOUTS.locust_grace_s,
         )
         env = locust_env(load=load_json, records=records, summary=summary)
-        probe = TimingProbe(self.backends[0].url, seed=sc.seed)
+        probe = TimingProbe(
+            self.backends[0].url, seed=sc.seed, log_path=self.workdir / "timing-probe.log"
+        )
         self._log(
             f"running Locust ({Path(sc.load.locustfile).name}): {sc.load.users} users, "
             + (f"{sc.load.requests} requests" if sc.load.requests else f"{time_cap:g} s")

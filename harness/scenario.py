@@ -32,6 +32,9 @@ Semantics worth knowing:
   ``pause`` or ``set_faults`` undoes the operation after that many seconds (restart, resume, put
   the previous profile back); ``set_faults`` needs a ``profile``.
 - ``sut.kind: command`` commands run with the scenario's folder as working directory.
+- ``policy.source.system`` must be the SUT's own system when the harness starts that SUT from
+  its config (``SUT_KIND_SYSTEM``: haproxy, nginx, caddy, traefik, urllib3_client -> urllib3);
+  ``command`` and ``url`` SUTs and inline policies pair with any system.
 """
 
 from __future__ import annotations
@@ -105,7 +108,17 @@ SHIPPED_ROOT = Path(__file__).resolve().parents[1]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 """Methods that never carry an Idempotency-Key in the shipped locustfiles (RFC 9110 idempotent)."""
 
-SUT_KINDS_WITH_OWN_CONFIG = frozenset({"haproxy", "nginx", "caddy", "traefik", "urllib3_client"})
+SUT_KIND_SYSTEM: dict[str, str] = {
+    "haproxy": "haproxy",
+    "nginx": "nginx",
+    "caddy": "caddy",
+    "traefik": "traefik",
+    "urllib3_client": "urllib3",
+}
+"""SUT kinds the harness starts from their own config -> the one adapter (``policy.source.system``)
+that reads what that SUT does. A policy read by another system's adapter describes another SUT:
+refused. ``command`` and ``url`` SUTs (any program) and inline policies pair with anything."""
+SUT_KINDS_WITH_OWN_CONFIG = frozenset(SUT_KIND_SYSTEM)
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH")
 """Methods the load may send: RFC 9110 section 9 (CONNECT aside, it is not proxied) and PATCH
 (RFC 5789). A misspelt method (``GETT``) would be sent as is and judged as non-idempotent."""
@@ -386,6 +399,14 @@ class Scenario(_Frozen):
                     " (backends.replicas)",
                 )
         source = self.policy.source
+        system = SUT_KIND_SYSTEM.get(self.sut.kind)
+        if source is not None and system is not None and source.system != system:
+            raise FieldError(
+                ("policy", "source", "system"),
+                f"'{source.system}' does not describe sut kind '{self.sut.kind}', which the "
+                f"harness runs from its own config; allowed: '{system}' (or an inline policy, "
+                "or sut kind command/url for another system)",
+            )
         if (
             source is not None
             and source.file is None

@@ -101,6 +101,14 @@ def test_status_weights_must_sum_to_one(tmp_path: Path) -> None:
     assert "sum to 0.8; they must sum to 1" in line
 
 
+def test_policy_of_another_system_refused_first(tmp_path: Path) -> None:
+    data = tiny_scenario("mismatch", policy={"source": {"system": "nginx"}})
+    scenario = write_scenario(tmp_path, data)
+    line = _refused(tmp_path, scenario)
+    assert line.startswith(f"error: {scenario}:")
+    assert "policy.source.system" in line and "allowed: 'haproxy'" in line, line
+
+
 def test_negative_seed_refused_first_naming_the_option(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path, tiny_scenario("seed"))
     line = _refused(tmp_path, scenario, "--seed", "-1")

@@ -227,6 +227,21 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             "policy.inline.retry_on.statuses[1]",
             "must be a whole number in 100..599 (got 99999)",
         ),
+        (  # a policy another system's adapter reads, for a SUT run from its own config
+            VALID.replace("source: {system: haproxy}", "source: {system: nginx}"),
+            13,
+            "policy.source.system",
+            "'nginx' does not describe sut kind 'haproxy', which the harness runs from its own "
+            "config; allowed: 'haproxy'",
+        ),
+        (  # ... even with that system's own file given
+            VALID.replace(
+                "source: {system: haproxy}", "source: {system: caddy, file: haproxy.cfg}"
+            ),
+            13,
+            "policy.source.system",
+            "allowed: 'haproxy' (or an inline policy, or sut kind command/url",
+        ),
         (  # duplicate key
             VALID.replace("  users: 8", "  users: 8\n  users: 9"),
             16,
@@ -366,3 +381,22 @@ def test_method_weights_must_sum_to_one_like_status_weights(tmp_path: Path) -> N
     text = str(err.value)
     assert "load.methods" in text and "sum to 0.9; they must sum to 1" in text
     assert "m.yaml:6:" in text  # the line of `methods:`
+
+
+@pytest.mark.parametrize(
+    "sut",
+    [
+        "kind: command\n  command: my-proxy {listen} {upstreams}",
+        'kind: url\n  url: "http://127.0.0.1:9"',
+    ],
+)
+def test_any_system_may_describe_a_command_or_url_sut(tmp_path: Path, sut: str) -> None:
+    text = VALID.replace("kind: haproxy\n  config: haproxy.cfg", sut).replace(
+        "source: {system: haproxy}", "source: {system: nginx, file: haproxy.cfg}"
+    )
+    assert load_scenario(write(tmp_path, text)).policy.source is not None
+
+
+def test_an_inline_policy_may_go_with_any_sut_kind(tmp_path: Path) -> None:
+    text = VALID.replace("  source: {system: haproxy}", "  inline: {max_retries: 2}")
+    assert load_scenario(write(tmp_path, text)).policy.inline is not None

@@ -154,6 +154,8 @@ def scenarios(draw: st.DrawFn, config: Path) -> Scenario:
     policy = draw(policies(config))
     if policy.source is not None and policy.source.file is None and sut.kind != "haproxy":
         policy = PolicySpec(source=PolicySource(system="x", file=config))
+    if policy.source is not None and sut.kind == "haproxy":  # only its own system describes it
+        policy = PolicySpec(source=PolicySource(system="haproxy", file=policy.source.file))
     return Scenario(
         name=draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,20}\Z")),
         description=draw(text),

@@ -183,15 +183,19 @@ def test_backend_that_dies_stops_the_run(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupt_mid_load_tears_everything_down(
-    long_run: tuple[subprocess.Popen[bytes], Path, Path], tmp_path: Path, sig: signal.Signals
-) -> None:
-    proc, run_dir, stderr = long_run
-    assert len(processes_mentioning(str(tmp_path))) >= 4  # CLI, backend, haproxy, Locust
-    stale = run_dir.parent / "verdict.json"  # as an earlier complete run would have left it
+def test_interrupt_mid_load_tears_everything_down(tmp_path: Path, sig: signal.Signals) -> None:
+    stale = tmp_path / "report" / "verdict.json"  # as an earlier complete run left it
+    stale.parent.mkdir()
     stale.write_text("{}")
-    proc.send_signal(sig)
-    assert proc.wait(60) == EXIT_FOR[sig]
+    proc, report, stderr = _start_long_run(tmp_path)
+    run_dir = report / "run"
+    try:
+        wait_for_load(proc, run_dir, records=20)
+        assert len(processes_mentioning(str(tmp_path))) >= 4  # CLI, backend, haproxy, Locust
+        proc.send_signal(sig)
+        assert proc.wait(60) == EXIT_FOR[sig]
+    finally:
+        _stop(proc)
     text = stderr.read_text()
     assert text.splitlines() == [
         "interrupted: everything started was stopped; a partial run is saved, judge it with: "

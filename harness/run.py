@@ -393,9 +393,11 @@ def check_sut_placeholders(scenario: Scenario) -> None:
             ) from None
         where: Path | None = config
         field, brace = "sut.config", "{{%s}}"
+        line = None  # the rule is about the whole config file
     elif sut.kind == "command":
         names = placeholder_names(str(getattr(sut, "command", "")), single=True)
         where, field, brace = scenario.source_file, "sut.command", "{%s}"
+        line = scenario.line_of("sut", "command")
     else:
         return
     if not names & _LISTEN_NAMES:
@@ -404,6 +406,7 @@ def check_sut_placeholders(scenario: Scenario) -> None:
             f"load; allowed: {brace % 'listen'} (host:port), or {brace % 'listen_host'} and "
             f"{brace % 'listen_port'}",
             file=where,
+            line=line,
             field=field,
         )
     if not names & _UPSTREAM_NAMES:
@@ -418,6 +421,7 @@ def check_sut_placeholders(scenario: Scenario) -> None:
                 else ""
             ),
             file=where,
+            line=line,
             field=field,
         )
 

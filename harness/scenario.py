@@ -72,7 +72,8 @@ from harness.input_errors import (
 )
 from harness.oracle.planner import DetectionGoals, Deviations
 from harness.policy.model import RetryPolicy
-from harness.suts.spec import SutSpec
+from harness.suts.spec import CommandSut, SutSpec
+from harness.suts.templating import command_argv
 from harness.telemetry.spec import TelemetrySpec
 
 __all__ = [
@@ -388,6 +389,7 @@ class Scenario(_Frozen):
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source_file: Path | None = PrivateAttr(default=None)
+    _lines: LineMap = PrivateAttr(default_factory=LineMap)
 
     @model_validator(mode="after")
     def _cross_fields(self) -> Scenario:
@@ -452,6 +454,11 @@ class Scenario(_Frozen):
     def source_file(self) -> Path | None:
         """The scenario file this model was loaded from, if any."""
         return self._source_file
+
+    def line_of(self, *loc: str | int) -> int | None:
+        """The 1-based line of a field (``line_of("sut", "command")``) in :attr:`source_file`,
+        or of its nearest ancestor written there; None when not known."""
+        return self._lines.line(*loc)
 
     @property
     def policy_file(self) -> Path | None:
@@ -529,11 +536,14 @@ def _finish(scenario: Scenario, base: Path, file: Path, lines: LineMap) -> Scena
             line=lines.line("load", "locustfile"),
             field="load.locustfile",
         )
+    if isinstance(out.sut, CommandSut):
+        command_argv(out.sut.command, source=file, line=lines.line("sut", "command"))
     out = out.model_copy(
         update={"load": out.load.model_copy(update={"locustfile": str(locustfile)})}
     )
     out._base_dir = base
     out._source_file = file
+    out._lines = lines
     return out
 
 

@@ -175,6 +175,47 @@ def render_template(
     return join_lines(render_lines(text, listen=listen, upstreams=upstreams, source=source))
 
 
+def command_argv(
+    template: str,
+    *,
+    source: str | Path | None = None,
+    line: int | None = None,
+    field: str = "sut.command",
+) -> list[str]:
+    """A command template split into argv, its placeholders not yet filled.
+
+    Raises ``BadInput`` (naming ``source``, ``line`` and ``field``) when it cannot be split like
+    a shell would, is empty, or has a double-brace name a command does not take (a per-replica
+    name, or an unknown one). The scenario loader calls it, so these are refused before
+    anything starts.
+    """
+
+    def bad(reason: str) -> BadInput:
+        return BadInput(reason, file=source, line=line, field=field)
+
+    try:
+        argv = shlex.split(template)
+    except ValueError as exc:
+        raise bad(f"cannot split the command like a shell: {exc}") from None
+    if not argv:
+        raise bad("the command is empty")
+    for arg in argv:
+        for match in _DOUBLE.finditer(arg):
+            name = match.group(1)
+            if name in PER_REPLICA_NAMES:
+                raise bad(
+                    f"{{{{{name}}}}} only works in config files (the line is repeated per "
+                    "replica); in a command use {upstreams} or {upstream}"
+                )
+            if name not in COMMAND_NAMES:
+                allowed = ", ".join("{" + n + "}" for n in COMMAND_NAMES)
+                raise bad(
+                    f"unknown placeholder {{{{{name}}}}}; allowed: {allowed} (single or double "
+                    "braces)"
+                )
+    return argv
+
+
 def render_command(
     template: str,
     *,
@@ -183,35 +224,11 @@ def render_command(
     source: str | Path | None = None,
     field: str = "sut.command",
 ) -> list[str]:
-    """Split a command template into argv and fill single- and double-brace placeholders."""
-    try:
-        argv = shlex.split(template)
-    except ValueError as exc:
-        raise BadInput(
-            f"cannot split the command like a shell: {exc}", file=source, field=field
-        ) from None
-    if not argv:
-        raise BadInput("the command is empty", file=source, field=field)
+    """Split a command template into argv (:func:`command_argv`) and fill single- and
+    double-brace placeholders."""
     values = command_values(listen, upstreams)
     filled = []
-    for arg in argv:
-        for match in _DOUBLE.finditer(arg):
-            name = match.group(1)
-            if name in PER_REPLICA_NAMES:
-                raise BadInput(
-                    f"{{{{{name}}}}} only works in config files (the line is repeated per "
-                    "replica); in a command use {upstreams} or {upstream}",
-                    file=source,
-                    field=field,
-                )
-            if name not in COMMAND_NAMES:
-                allowed = ", ".join("{" + n + "}" for n in COMMAND_NAMES)
-                raise BadInput(
-                    f"unknown placeholder {{{{{name}}}}}; allowed: {allowed} (single or double "
-                    "braces)",
-                    file=source,
-                    field=field,
-                )
+    for arg in command_argv(template, source=source, field=field):
         arg = _fill(arg, values)
         filled.append(_SINGLE.sub(lambda m: values[m.group(1)], arg))
     return filled

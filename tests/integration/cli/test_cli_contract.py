@@ -65,12 +65,37 @@ def test_sut_config_without_upstream_placeholder(tmp_path: Path) -> None:
     assert "no upstream placeholder" in line and "{{upstreams}}" in line
 
 
+def _command_line(scenario: Path) -> int:
+    text = scenario.read_text().splitlines()
+    return next(i for i, ln in enumerate(text, 1) if ln.strip().startswith("command:"))
+
+
 def test_command_without_placeholders(tmp_path: Path) -> None:
     data = tiny_scenario("cmd", sut={"kind": "command", "command": "python -m http.server 8999"})
     data["policy"] = {"inline": {"max_retries": 1}}
-    line = _refused(tmp_path, write_scenario(tmp_path, data))
-    assert line.startswith(f"error: {tmp_path / 'scenario.yaml'}: sut.command: ")
+    scenario = write_scenario(tmp_path, data)
+    line = _refused(tmp_path, scenario)
+    assert line.startswith(f"error: {scenario}:{_command_line(scenario)}: sut.command: ")
     assert "allowed: {listen}" in line
+
+
+@pytest.mark.parametrize(
+    ("command", "needle"),
+    [
+        ("{python} p.py {listen} {upstreams} {{nope}}", "unknown placeholder {{nope}}; allowed:"),
+        ("{python} p.py {listen} {{upstream_port}}", "only works in config files"),
+        ("{python} p.py {listen} {upstreams} 'open", "cannot split the command like a shell"),
+    ],
+)
+def test_command_placeholder_errors_name_the_line_before_anything_starts(
+    tmp_path: Path, command: str, needle: str
+) -> None:
+    data = tiny_scenario("cmd", sut={"kind": "command", "command": command})
+    data["policy"] = {"inline": {"max_retries": 1}}
+    scenario = write_scenario(tmp_path, data)
+    line = _refused(tmp_path, scenario)  # nothing written: no backend was started
+    assert line.startswith(f"error: {scenario}:{_command_line(scenario)}: sut.command: "), line
+    assert needle in line, line
 
 
 @pytest.mark.parametrize(

@@ -400,3 +400,12 @@ def test_any_system_may_describe_a_command_or_url_sut(tmp_path: Path, sut: str) 
 def test_an_inline_policy_may_go_with_any_sut_kind(tmp_path: Path) -> None:
     text = VALID.replace("  source: {system: haproxy}", "  inline: {max_retries: 2}")
     assert load_scenario(write(tmp_path, text)).policy.inline is not None
+
+
+def test_a_command_placeholder_error_names_its_line(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "kind: haproxy\n  config: haproxy.cfg", 'kind: command\n  command: "p {listen} {{nope}}"'
+    ).replace("  source: {system: haproxy}", "  inline: {max_retries: 2}")
+    err = bad(tmp_path, text)
+    assert (err.line, err.field) == (11, "sut.command")
+    assert err.reason.startswith("unknown placeholder {{nope}}; allowed: {listen}")

@@ -39,6 +39,8 @@ from harness.substrates.calibration import TimingProbe
 
 UI_SUBSTRATES = ("local", "docker")
 _WEB_READY_S = 60.0
+_PROBE_INTERVAL_S = 0.1
+_PROBE_MAX_S = 3600.0
 
 Log = Callable[[str], None]
 
@@ -199,8 +201,15 @@ def run_ui(
             procs.append(child)
         url = f"http://127.0.0.1:{port}/"
         wait_ready(procs[0], lambda: _web_answers(url), timeout_s=_WEB_READY_S)
+        # a session lasts until Ctrl-C and each epoch's ε takes the pairs inside its own load:
+        # a pair every 100 ms for up to an hour (bounded like every harness loop)
         probe = TimingProbe(
-            backends[0].url, seed=scenario.seed, log_path=folder / "timing-probe.log"
+            backends[0].url,
+            seed=scenario.seed,
+            log_path=folder / "timing-probe.log",
+            interval_s=_PROBE_INTERVAL_S,
+            pairs=int(_PROBE_MAX_S / _PROBE_INTERVAL_S),
+            max_s=_PROBE_MAX_S,
         )
         judge = LiveJudge(
             scenario,

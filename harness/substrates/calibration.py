@@ -63,8 +63,10 @@ from harness.processes import timeouts
 from harness.processes.child import spawn
 from harness.traffic import CALIBRATION_PREFIX, PROBE_HEADERS
 
-_PAIR_INTERVAL_S = 0.01
-_MAX_PAIRS = 5000
+PAIR_INTERVAL_S = 0.01
+"""Seconds between two pairs of a run's probe."""
+MAX_PAIRS = 5000
+"""At most this many pairs a run (about a minute; ε takes the pairs inside the load)."""
 _PROBE_MODULE = "harness.substrates.gap_probe"
 
 
@@ -76,10 +78,24 @@ class TimingProbe:
     the harness shared its GIL and threads and measured them, not the machine.
     """
 
-    def __init__(self, backend_url: str, *, seed: int, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        backend_url: str,
+        *,
+        seed: int,
+        log_path: Path | None = None,
+        interval_s: float = PAIR_INTERVAL_S,
+        pairs: int = MAX_PAIRS,
+        max_s: float | None = None,
+    ) -> None:
+        """``interval_s`` between pairs, at most ``pairs`` pairs and ``max_s`` seconds (default
+        ``TIMEOUTS.timing_probe_max_s``); the prober's output goes to ``log_path``."""
         self.backend_url = backend_url.rstrip("/")
         self.seed = seed
         self.log_path = log_path
+        self.interval_s = interval_s
+        self.pairs = pairs
+        self.max_s = max_s
 
     def argv(self) -> list[str]:
         """The prober's command line (the harness's own interpreter)."""
@@ -89,8 +105,9 @@ class TimingProbe:
         argv += [
             arg for name, value in PROBE_HEADERS.items() for arg in ("--header", f"{name}:{value}")
         ]
-        argv += ["--pairs", str(_MAX_PAIRS), "--interval", str(_PAIR_INTERVAL_S)]
-        return [*argv, "--max-seconds", str(timeouts.TIMEOUTS.timing_probe_max_s)]
+        argv += ["--pairs", str(self.pairs), "--interval", str(self.interval_s)]
+        max_s = timeouts.TIMEOUTS.timing_probe_max_s if self.max_s is None else self.max_s
+        return [*argv, "--max-seconds", str(max_s)]
 
     def run(self, stop: threading.Event) -> None:
         """Run the prober until ``stop`` is set (or its own bounds are reached), then stop it

@@ -118,3 +118,18 @@ def test_only_pairs_sent_while_the_load_ran_make_epsilon(tmp_path: Path) -> None
     assert during.size == 20 and np.allclose(during, 300e-6)
     assert zero_delay_gaps([calib]).max() == pytest.approx(5e-3)  # without a span: every pair
     assert load_span(tmp_path / "none.ndjson") is None
+
+
+def test_the_probe_is_told_its_bounds() -> None:
+    """A run's probe: 5,000 pairs 10 ms apart within TIMEOUTS.timing_probe_max_s; a UI
+    session gives its own (a pair every 100 ms for an hour)."""
+    from harness.processes.timeouts import TIMEOUTS
+
+    def bounds(argv: list[str]) -> dict[str, str]:
+        return {k: argv[i + 1] for i, k in enumerate(argv) if k.startswith("--")}
+
+    run = bounds(TimingProbe("http://127.0.0.1:1", seed=1).argv())
+    assert run["--pairs"] == "5000" and run["--interval"] == "0.01"
+    assert float(run["--max-seconds"]) == TIMEOUTS.timing_probe_max_s
+    ui = bounds(TimingProbe("http://h:1", seed=1, interval_s=0.1, pairs=36000, max_s=3600).argv())
+    assert (ui["--pairs"], ui["--interval"], ui["--max-seconds"]) == ("36000", "0.1", "3600")

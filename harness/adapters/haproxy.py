@@ -13,7 +13,11 @@ Not judged (``RetryPolicy.not_judged``): such conditions; a frontend's condition
 ``use_backend`` sending requests to another backend (everything, for the requests it may take);
 and, without
 ``option http-buffer-request``, which requests with a body (POST, PUT, PATCH) get layer-7
-retries (HAProxy drops them for a request not received completely when first sent).
+retries (HAProxy drops them for a request not received completely when first sent); and a
+``server`` line with health checks on (``check``, directly or from ``default-server``) or with
+``observe`` (live traffic marks the server down): which server a retry goes to and how many
+attempts a request gets (none: HAProxy's own 503 when every server is DOWN) then depend on
+check results at run time (see :func:`_health_checked`).
 
 Sources (HAProxy 2.6):
 
@@ -315,6 +319,13 @@ _DOC_CONDITIONS = (
     "ACLs); https://github.com/haproxy/haproxy/blob/v2.6.0/src/acl.c (parse_acl_cond)"
 )
 _DOC_BUFFER = "https://docs.haproxy.org/2.6/configuration.html#4.2-option%20http-buffer-request"
+_DOC_HEALTH = (
+    "https://docs.haproxy.org/2.6/configuration.html#5.2-check (a server is marked DOWN after "
+    "'fall' consecutive failed checks, UP after 'rise'), #5.2-observe ('enabling it also "
+    "requires to enable health checks'), #5.2-on-error (fail-check default, fastinter, "
+    "sudden-death, mark-down), #5.2-error-limit (default 10), #5.3 (default-server); "
+    "#4.2-option%20redispatch and #4.2-retries (a retry to a server that went down)"
+)
 _SRC_L7_SEND = (
     "https://github.com/haproxy/haproxy/blob/v2.6.0/src/stconn.c (sc_conn_send: the L7-retry "
     "flag is dropped when the request is not complete, req.msg_state != HTTP_MSG_DONE, at the "
@@ -691,6 +702,78 @@ def _server_count(backend: _Section, context: AdapterContext) -> int | None:
     return total
 
 
+_HEALTH_REASON = (
+    "HAProxy's health checks: a server that fails 'fall' consecutive checks (active: a TCP "
+    "connect, or the HTTP check of option httpchk; passive with observe: live responses, "
+    "a 5xx counting as an error at layer 7, after error-limit errors) is marked DOWN, so later "
+    "requests and redispatched retries go to other servers, and with every server DOWN "
+    "HAProxy answers 503 itself after no attempt; whether and when a server is DOWN depends "
+    "on the faults and their timing at run time, not on the config. The checks' own requests "
+    "also reach the backends"
+)
+
+
+def _health_checked(
+    backend: _Section, chain: list[_Section], servers: int | None, file: str
+) -> list[Unmodelled]:
+    """One :class:`Unmodelled` per ``server`` line with health checks or ``observe`` on.
+
+    ``check`` (set on the line or inherited from a ``default-server`` line of the ``defaults``
+    chain or of the backend above it; ``no-check`` resets it) starts active checks; ``observe
+    layer4|layer7`` (with ``on-error``, ``error-limit``) marks servers down from live traffic.
+    Aspects: the retry count (a request may get fewer attempts, none at all when every server
+    is DOWN: HAProxy's 503) and, with several servers, the upstream of each attempt.
+
+    Not exempted, and why: a TCP-connect check (``check`` without ``option httpchk``) fails only
+    when the server refuses or does not accept connections, which the harness's faults
+    (replica loss, pauses) do at times the config cannot tell; the docs say ``observe`` needs
+    ``check``, yet HAProxy 2.6.12 accepts ``observe`` alone without a warning, so the harness
+    does not assume it is inert. A line without either stays judged (docs 5.2 ``check``: "By
+    default, a server is always considered available")."""
+    inherited: dict[str, bool] = {"check": False, "observe": False}
+
+    def absorb(words: tuple[str, ...], state: dict[str, bool]) -> None:
+        for i, w in enumerate(words):
+            if w == "check":
+                state["check"] = True
+            elif w == "no-check":
+                state["check"] = False
+            elif w == "observe" and i + 1 < len(words):
+                state["observe"] = words[i + 1] != "none"
+
+    for d in chain:
+        for ln in d.all("default-server"):
+            absorb(ln.words[1:], inherited)
+    aspects = frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM})
+    if servers == 1:
+        aspects = frozenset({Aspect.MAX_RETRIES})
+    out: list[Unmodelled] = []
+    for ln in backend.lines:
+        if ln.words[0] == "default-server":
+            absorb(ln.words[1:], inherited)
+            continue
+        if ln.words[0] != "server":
+            continue
+        state = dict(inherited)
+        absorb(ln.words[2:], state)
+        if not (state["check"] or state["observe"]):
+            continue
+        on = [k for k in ("check", "observe") if state[k]]
+        from_default = [k for k in on if k not in ln.words]
+        shown = " ".join(ln.words)
+        if from_default:
+            shown += f" ({' and '.join(from_default)} from default-server)"
+        out.append(
+            Unmodelled(
+                aspects=aspects,
+                native=f"{shown} in {backend.kind} {backend.name}",
+                reason=_HEALTH_REASON,
+                location=f"{file}:{ln.line}",
+            )
+        )
+    return out
+
+
 def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     """Read ``path`` (an haproxy.cfg template) into the declared policy of its chosen backend."""
     file = str(path)
@@ -937,6 +1020,12 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         )
     servers = _server_count(backend, context)
     several = servers is None or servers > 1
+    for u in _health_checked(backend, chain, servers, file):
+        not_judged.append(u)
+        affected = ", ".join(sorted(a.value for a in u.aspects))
+        notes.append(
+            _quirk("server", f"not judged ({affected}): {u.native}: {u.reason}", source=_DOC_HEALTH)
+        )
     notes.append(_redispatch_note(eff.redispatch, several))
     if l7_words:
         notes.append(

@@ -15,7 +15,9 @@ What Kong or the API server refuses is refused: a non-string annotation, a value
 range, a ``KongIngress`` with a ``proxy`` section (disallowed since KIC 3.0), a ``KongPlugin``
 without ``plugin:`` (Kong ships no retry plugin). Plugins that run code of their own
 (``pre-function``, ``post-function``, any plugin Kong does not ship) may change retries at run
-time: what they may affect is *not judged*.
+time: what they may affect is *not judged*. So are health checks that can mark a target
+unhealthy (an upstream's ``healthchecks.active`` with an interval, ``healthchecks.passive`` with
+a failure threshold): see :func:`_health_checks`.
 
 Kong retries through nginx's balancer (``set_more_tries``) with nginx's default
 ``proxy_next_upstream error timeout``: connection errors and timeouts only, immediately, to the
@@ -76,6 +78,14 @@ _KIC_SRC = github(
 )
 _KIC_CHANGELOG = github("Kong/kubernetes-ingress-controller", _KIC_SHA, "CHANGELOG.md", "3.0.0")
 _PLUGIN_HUB = "https://docs.konghq.com/hub/"
+_HEALTH_DOCS = (
+    "https://developer.konghq.com/gateway/traffic-control/health-checks-circuit-breakers/ "
+    "(active checks off when both intervals are 0; passive checks off when every "
+    "passive.unhealthy threshold is 0; the ring balancer routes only to healthy targets); "
+    + github("Kong/kong", _KONG_REF, "kong/db/schema/entities/upstreams.lua", "healthchecks")
+    + "; KongUpstreamPolicy spec.healthchecks: "
+    "https://developer.konghq.com/kubernetes-ingress-controller/reference/custom-resources/"
+)
 
 DEFAULT_RETRIES = 5
 MAX_RETRIES = 32767
@@ -195,6 +205,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     read_timeout_s = timeouts["read_timeout"] / 1000
     different = context.upstream_servers != 1
     _quirks(settings, notes, context, read_timeout_s)
+    _health_checks(docs, notes, context)
     policy = RetryPolicy(
         system=SYSTEM,
         max_retries=retries,
@@ -436,3 +447,91 @@ def _quirks(
             "decides)",
             _BALANCER_SRC,
         )
+
+
+_HEALTH_REASON = (
+    "Kong's health checks mark a target unhealthy at run time (active: its probes of the "
+    "targets fail; passive: proxied requests fail, tcp_failures, timeouts or http_failures "
+    "reaching their threshold) and the ring balancer then skips it: retries go to other "
+    "targets, and with every target unhealthy Kong answers 503 itself ('failure to get a peer "
+    "from the ring-balancer') after no attempt; which requests meet an unhealthy target "
+    "depends on the faults and their timing, not on the config"
+)
+# Kong's (snake_case) and KongUpstreamPolicy's (camelCase) names of the unhealthy thresholds.
+_THRESHOLDS = ("http_failures", "tcp_failures", "timeouts", "httpFailures", "tcpFailures")
+
+
+def _health_checks(docs: list[Value], notes: Notes, context: AdapterContext) -> None:
+    """Not judged (retry count and, with several targets, the upstream): health checks that can
+    mark a target unhealthy.
+
+    Read from a declarative config's ``upstreams[]`` (only the upstream the first service's
+    host names: Kong sends the service there), from every ``KongUpstreamPolicy``
+    ``spec.healthchecks`` and every ``KongIngress`` ``upstream.healthchecks`` (which Service
+    uses them is not resolved: a conservative choice, a policy in the file is assumed to
+    apply). Active checks count when ``healthy.interval`` or ``unhealthy.interval`` is above 0
+    (Kong's docs: both 0 turns them off), passive ones when a ``passive.unhealthy`` threshold
+    is above 0 (all 0, the default, turns them off). Defaults (no ``healthchecks``): off."""
+    blocks: list[Value] = []
+    for config in (d for d in docs if "_format_version" in d.data):
+        host = _first_service_host(config)
+        upstreams = config.get("upstreams")
+        for upstream in upstreams.elements() if upstreams is not None else []:
+            name = upstream.get("name")
+            checks = upstream.get("healthchecks")
+            if checks is not None and name is not None and name.data == host:
+                blocks.append(checks)
+    for doc in documents_of_kind(docs, {"KongUpstreamPolicy"}, "configuration.konghq.com"):
+        if (checks := doc.dig("spec", "healthchecks")) is not None:
+            blocks.append(checks)
+    for doc in documents_of_kind(docs, {"KongIngress"}, "configuration.konghq.com"):
+        if (checks := doc.dig("upstream", "healthchecks")) is not None:
+            blocks.append(checks)
+    aspects = {Aspect.MAX_RETRIES}
+    if context.upstream_servers != 1:
+        aspects.add(Aspect.UPSTREAM)
+    for checks in blocks:
+        active = checks.get("active")
+        if active is not None:
+            on = [
+                v
+                for key in ("healthy", "unhealthy")
+                if (v := active.dig(key, "interval")) is not None and _positive(v)
+            ]
+            if on:
+                notes.unmodelled(
+                    on[0],
+                    aspects,
+                    f"active health checks ({on[0].path}: {on[0].data}): {_HEALTH_REASON}",
+                    _HEALTH_DOCS,
+                )
+        unhealthy = checks.dig("passive", "unhealthy")
+        if unhealthy is not None:
+            on = [v for k in _THRESHOLDS if (v := unhealthy.get(k)) is not None and _positive(v)]
+            if on:
+                notes.unmodelled(
+                    on[0],
+                    aspects,
+                    f"passive health checks ({on[0].path}: {on[0].data}): {_HEALTH_REASON}",
+                    _HEALTH_DOCS,
+                )
+
+
+def _positive(value: Value) -> bool:
+    """A number above 0 (Kong refuses a non-number, and so does this)."""
+    return value.as_float(minimum=0) > 0
+
+
+def _first_service_host(config: Value) -> str | None:
+    """The host of the declarative config's first service (``host``, else ``url``'s host)."""
+    services = config.get("services")
+    if services is None or not services.elements():
+        return None
+    service = services.elements()[0]
+    host = service.get("host")
+    if host is not None:
+        return str(host.data)
+    url = service.get("url")
+    if url is None:
+        return None
+    return re.sub(r"^[a-z]+://", "", str(url.data)).split("/", 1)[0].split(":", 1)[0]

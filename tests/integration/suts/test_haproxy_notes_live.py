@@ -13,6 +13,8 @@
 * ``http-request disable-l7-retry``: a connection failure is still retried for POST, and not at
   all for any method when ``retry-on`` lacks ``conn-failure``.
 * ``timeout server`` not set: HAProxy warns about the missing timeout.
+* ``check``: a server whose health check fails is marked DOWN and HAProxy answers 503 itself,
+  after no attempt, although the declared policy would retry (why it is not judged).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 
 from harness.adapters import haproxy
 from harness.adapters.base import AdapterContext
+from harness.policy.model import Aspect
 from harness.suts.network import free_port
 from harness.suts.spec import HaproxySut
 from tests.integration.suts.live_sut import running_config
@@ -382,3 +385,51 @@ def test_redispatch_moves_connection_retries_at_once_whatever_the_interval(
         failed = [took for status, took in results if status == b"503"]
         assert failed, results
         assert all(took >= 0.55 for took in failed), results  # 3 retries 200 ms apart
+
+
+HEALTH = """\
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind {{listen}}
+    default_backend be
+backend be
+    retries 3
+    retry-on conn-failure 503
+    option httpchk
+    http-check send meth GET uri /health hdr X-Request-ID hc
+    server s{{upstream_index}} {{upstream_hostport}}{check}
+"""
+
+
+@pytest.mark.parametrize("check", [" check inter 100ms fall 1 rise 1", ""])
+def test_a_server_down_by_its_health_check_gets_no_attempt(tmp_path: Path, check: str) -> None:
+    """The upstream fails every health check (503 to X-Request-ID hc). With ``check`` HAProxy
+    marks the only server DOWN and answers 503 itself: the request gets no attempt, not the
+    1 + 3 the policy declares; the adapter says max_retries is not judged. Without ``check``
+    the same config makes every declared attempt."""
+    text = HEALTH.replace("{check}", check)
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=1))
+    checked = [u for u in adapted.policy.not_judged if u.native.startswith("server ")]
+    assert [sorted(u.aspects) for u in checked] == ([[Aspect.MAX_RETRIES]] if check else [])
+    with (
+        running_upstream("up0", fail_first=10**6, fail_status=503) as up,
+        _haproxy(tmp_path, text, [up.url]) as (url, _),
+    ):
+        deadline = time.monotonic() + 10
+        rid, answer = "", b""
+        for i in range(100):  # until the check has marked the server DOWN (bounded: 10 s)
+            rid = f"h{i}"
+            answer = _get(url, rid)
+            if not check or not up.of(rid) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert answer.startswith(b"HTTP/1.1 503"), answer[:100]
+    if check:
+        assert up.of("hc"), "HAProxy sent no health check"
+        assert up.of(rid) == [], "the server was never marked DOWN"
+    else:
+        assert len(up.of(rid)) == 4  # 1 + 3 layer-7 retries

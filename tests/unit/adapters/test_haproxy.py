@@ -353,3 +353,67 @@ def test_disable_l7_retry_in_an_anonymous_defaults_section_is_refused() -> None:
         load_text(haproxy.load, text)
     assert err.value.field == "http-request"
     assert err.value.line == 6
+
+
+# -- health checks (check, observe, default-server) ---------------------------------------
+
+
+def _health(entries: tuple[Unmodelled, ...]) -> list[Unmodelled]:
+    return [u for u in entries if u.native.startswith("server ")]
+
+
+_PLAIN_SERVER = "server s{{upstream_index}} {{upstream_hostport}}"
+
+
+@pytest.mark.parametrize(
+    ("backend", "suffix", "shown"),
+    [
+        ("", " check inter 200ms fall 2", " check inter 200ms fall 2"),
+        ("", " observe layer7 error-limit 2 on-error mark-down", " observe layer7"),
+        ("    default-server check\n", "", " (check from default-server)"),
+    ],
+)
+def test_health_checked_server_is_not_judged_on_retries_and_upstream(
+    backend: str, suffix: str, shown: str
+) -> None:
+    """A server marked DOWN by a failed check (or by live errors with observe) changes how many
+    attempts a request gets (HAProxy's own 503 when all are DOWN) and where a retry goes; that
+    was judged as if every server were always available."""
+    text = _cfg(backend + "    retries 2\n    retry-on conn-failure 503").replace(
+        _PLAIN_SERVER, _PLAIN_SERVER + suffix
+    )
+    adapted = load_text(haproxy.load, text, upstream_servers=3)
+    [u] = _health(adapted.policy.not_judged)
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM})
+    assert shown in u.native and u.native.endswith("in backend be")
+    assert u.location is not None and u.location.endswith(f":{text.count(chr(10))}")
+    assert "DOWN" in u.reason and "503" in u.reason
+    assert any(n.field == "server" and "not judged" in n.text for n in adapted.notes)
+    assert adapted.policy.max_retries == 2  # the declared count is still read
+
+
+def test_one_health_checked_server_affects_only_the_retry_count() -> None:
+    text = _cfg("    retries 2").replace(_PLAIN_SERVER, "server s1 127.0.0.1:9000 check")
+    [u] = _health(load_text(haproxy.load, text).policy.not_judged)
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES})
+
+
+@pytest.mark.parametrize(
+    ("defaults", "backend", "suffix"),
+    [
+        ("mode http\n    timeout server 4s", "    retries 2", ""),
+        ("mode http\n    default-server check", "    retries 2", " no-check"),
+        ("mode http", "    default-server check\n    default-server no-check", ""),
+    ],
+)
+def test_servers_without_health_checks_stay_judged(
+    defaults: str, backend: str, suffix: str
+) -> None:
+    text = _cfg(backend, defaults=defaults).replace(_PLAIN_SERVER, _PLAIN_SERVER + suffix)
+    assert not _health(load_text(haproxy.load, text, upstream_servers=3).policy.not_judged)
+
+
+def test_default_server_check_in_defaults_reaches_the_backend() -> None:
+    text = _cfg("    retries 2", defaults="mode http\n    default-server check fall 1")
+    [u] = _health(load_text(haproxy.load, text, upstream_servers=2).policy.not_judged)
+    assert "(check from default-server)" in u.native

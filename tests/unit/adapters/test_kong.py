@@ -230,3 +230,87 @@ def test_misspelt_annotation_has_no_effect_and_names_the_one_meant() -> None:
     adapted = load_text(kong.load, text)
     assert adapted.policy.max_retries == 5  # KIC ignores the unknown annotation
     assert any("did you mean konghq.com/retries?" in n.text for n in adapted.quirks)
+
+
+# -- health checks -------------------------------------------------------------------------
+
+
+def _with_upstream(healthchecks: dict[str, Any], *, name: str = "b") -> str:
+    return dump(
+        {
+            "_format_version": "3.0",
+            "services": [{"name": "s", "url": "http://b:80", "retries": 2}],
+            "upstreams": [
+                {"name": name, "healthchecks": healthchecks, "targets": [{"target": "x:1"}]}
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("checks", "field"),
+    [
+        ({"passive": {"unhealthy": {"http_failures": 3}}}, "passive.unhealthy.http_failures"),
+        ({"passive": {"unhealthy": {"tcp_failures": 1}}}, "passive.unhealthy.tcp_failures"),
+        ({"active": {"healthy": {"interval": 5}}}, "active.healthy.interval"),
+        ({"active": {"unhealthy": {"interval": 0.5}}}, "active.unhealthy.interval"),
+    ],
+)
+def test_health_checks_of_the_services_upstream_are_not_judged(
+    checks: dict[str, Any], field: str
+) -> None:
+    """A target marked unhealthy changes how many attempts a request gets (Kong's own 503 when
+    every target is unhealthy) and where retries go; that was judged as if none ever were."""
+    text = _with_upstream(checks)
+    adapted = load_text(kong.load, text, upstream_servers=3)
+    [entry] = adapted.policy.not_judged
+    assert entry.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM})
+    assert entry.native.startswith(f"upstreams[0].healthchecks.{field}")
+    assert entry.location is not None
+    assert entry.location.endswith(f":{line_of(text, field.rsplit('.', 1)[1])}")
+    assert "503" in entry.reason and "unhealthy" in entry.reason
+    assert adapted.policy.max_retries == 2
+    one = load_text(kong.load, text, upstream_servers=1).policy.not_judged
+    assert [e.aspects for e in one] == [frozenset({Aspect.MAX_RETRIES})]
+
+
+@pytest.mark.parametrize(
+    ("checks", "name"),
+    [
+        ({"passive": {"unhealthy": {"http_failures": 0, "tcp_failures": 0, "timeouts": 0}}}, "b"),
+        ({"active": {"healthy": {"interval": 0}, "unhealthy": {"interval": 0}}}, "b"),
+        ({"passive": {"unhealthy": {"http_failures": 3}}}, "another"),  # not the service's
+    ],
+)
+def test_health_checks_that_are_off_or_elsewhere_stay_judged(
+    checks: dict[str, Any], name: str
+) -> None:
+    assert not load_text(kong.load, _with_upstream(checks, name=name)).policy.not_judged
+
+
+def test_kong_upstream_policy_health_checks_are_not_judged() -> None:
+    text = dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "b",
+                "annotations": {"konghq.com/retries": "2", "konghq.com/upstream-policy": "hc"},
+            },
+        },
+        {
+            "apiVersion": "configuration.konghq.com/v1beta1",
+            "kind": "KongUpstreamPolicy",
+            "metadata": {"name": "hc"},
+            "spec": {"healthchecks": {"passive": {"unhealthy": {"httpFailures": 2}}}},
+        },
+    )
+    [entry] = load_text(kong.load, text, upstream_servers=2).policy.not_judged
+    assert entry.native.startswith("spec.healthchecks.passive.unhealthy.httpFailures")
+
+
+def test_a_non_number_health_check_threshold_is_refused() -> None:
+    text = _with_upstream({"passive": {"unhealthy": {"timeouts": "three"}}})
+    err = bad_input(kong.load, text)
+    assert err.field == "upstreams[0].healthchecks.passive.unhealthy.timeouts"
+    assert "number" in str(err) and err.line == line_of(text, "timeouts")

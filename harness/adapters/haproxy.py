@@ -324,7 +324,8 @@ _DOC_HEALTH = (
     "'fall' consecutive failed checks, UP after 'rise'), #5.2-observe ('enabling it also "
     "requires to enable health checks'), #5.2-on-error (fail-check default, fastinter, "
     "sudden-death, mark-down), #5.2-error-limit (default 10), #5.3 (default-server); "
-    "#4.2-option%20redispatch and #4.2-retries (a retry to a server that went down)"
+    "#5.2-agent-check, #5.2-track; #4.2-option%20redispatch and #4.2-retries (a retry to a "
+    "server that went down)"
 )
 _SRC_L7_SEND = (
     "https://github.com/haproxy/haproxy/blob/v2.6.0/src/stconn.c (sc_conn_send: the L7-retry "
@@ -711,6 +712,8 @@ _HEALTH_REASON = (
     "on the faults and their timing at run time, not on the config. The checks' own requests "
     "also reach the backends"
 )
+_HEALTH_WORDS = ("check", "observe", "agent-check", "track")
+"""Server keywords that let HAProxy mark the server DOWN at run time (``no-<word>`` resets)."""
 
 
 def _health_checked(
@@ -720,7 +723,9 @@ def _health_checked(
 
     ``check`` (set on the line or inherited from a ``default-server`` line of the ``defaults``
     chain or of the backend above it; ``no-check`` resets it) starts active checks; ``observe
-    layer4|layer7`` (with ``on-error``, ``error-limit``) marks servers down from live traffic.
+    layer4|layer7`` (with ``on-error``, ``error-limit``) marks servers down from live traffic;
+    ``agent-check`` (``no-agent-check`` resets it) lets an agent answer "down"; ``track`` takes
+    another server's check state (docs 5.2 ``agent-check``, ``track``).
     Aspects: the retry count (a request may get fewer attempts, none at all when every server
     is DOWN: HAProxy's 503) and, with several servers, the upstream of each attempt.
 
@@ -728,18 +733,16 @@ def _health_checked(
     when the server refuses or does not accept connections, which the harness's faults
     (replica loss, pauses) do at times the config cannot tell; the docs say ``observe`` needs
     ``check``, yet HAProxy 2.6.12 accepts ``observe`` alone without a warning, so the harness
-    does not assume it is inert. A line without either stays judged (docs 5.2 ``check``: "By
+    does not assume it is inert. A line without any of them stays judged (docs 5.2 ``check``: "By
     default, a server is always considered available")."""
-    inherited: dict[str, bool] = {"check": False, "observe": False}
+    inherited = dict.fromkeys(_HEALTH_WORDS, False)
 
     def absorb(words: tuple[str, ...], state: dict[str, bool]) -> None:
         for i, w in enumerate(words):
-            if w == "check":
-                state["check"] = True
-            elif w == "no-check":
-                state["check"] = False
-            elif w == "observe" and i + 1 < len(words):
-                state["observe"] = words[i + 1] != "none"
+            if w in state:  # 'observe none' is the default: off
+                state[w] = not (w == "observe" and words[i + 1 : i + 2] == ("none",))
+            elif w.startswith("no-") and w[3:] in state:
+                state[w[3:]] = False
 
     for d in chain:
         for ln in d.all("default-server"):
@@ -756,9 +759,9 @@ def _health_checked(
             continue
         state = dict(inherited)
         absorb(ln.words[2:], state)
-        if not (state["check"] or state["observe"]):
+        on = [k for k in _HEALTH_WORDS if state[k]]
+        if not on:
             continue
-        on = [k for k in ("check", "observe") if state[k]]
         from_default = [k for k in on if k not in ln.words]
         shown = " ".join(ln.words)
         if from_default:

@@ -371,6 +371,8 @@ _PLAIN_SERVER = "server s{{upstream_index}} {{upstream_hostport}}"
         ("", " check inter 200ms fall 2", " check inter 200ms fall 2"),
         ("", " observe layer7 error-limit 2 on-error mark-down", " observe layer7"),
         ("    default-server check\n", "", " (check from default-server)"),
+        ("", " agent-check agent-port 9999", " agent-check"),
+        ("", " track other/s1", " track other/s1"),
     ],
 )
 def test_health_checked_server_is_not_judged_on_retries_and_upstream(
@@ -404,6 +406,8 @@ def test_one_health_checked_server_affects_only_the_retry_count() -> None:
         ("mode http\n    timeout server 4s", "    retries 2", ""),
         ("mode http\n    default-server check", "    retries 2", " no-check"),
         ("mode http", "    default-server check\n    default-server no-check", ""),
+        ("mode http\n    timeout server 4s", "    retries 2", " observe none"),
+        ("mode http\n    default-server agent-check", "    retries 2", " no-agent-check"),
     ],
 )
 def test_servers_without_health_checks_stay_judged(

@@ -84,7 +84,7 @@ _HEALTH_DOCS = (
     "passive.unhealthy threshold is 0; the ring balancer routes only to healthy targets); "
     + github("Kong/kong", _KONG_REF, "kong/db/schema/entities/upstreams.lua", "healthchecks")
     + "; KongUpstreamPolicy spec.healthchecks: "
-    "https://developer.konghq.com/kubernetes-ingress-controller/reference/custom-resources/"
+    "https://developer.konghq.com/kubernetes-ingress-controller/service-health-checks"
 )
 
 DEFAULT_RETRIES = 5

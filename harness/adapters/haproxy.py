@@ -709,8 +709,8 @@ _HEALTH_REASON = (
     "a 5xx counting as an error at layer 7, after error-limit errors) is marked DOWN, so later "
     "requests and redispatched retries go to other servers, and with every server DOWN "
     "HAProxy answers 503 itself after no attempt; whether and when a server is DOWN depends "
-    "on the faults and their timing at run time, not on the config. The checks' own requests "
-    "also reach the backends"
+    "on the faults and their timing at run time, not on the config. The checks' own "
+    "connections (HTTP requests with option httpchk) also reach the backends"
 )
 _HEALTH_WORDS = ("check", "observe", "agent-check", "track")
 """Server keywords that let HAProxy mark the server DOWN at run time (``no-<word>`` resets)."""

@@ -37,7 +37,7 @@ from harness.oracle.attempt_kinds import timer_may_have_fired
 from harness.oracle.context import CheckContext
 from harness.oracle.down import overlaps_spans
 from harness.oracle.journal import NO_STATUS
-from harness.oracle.results import TITLES, blind, invariant, not_applicable
+from harness.oracle.results import TITLES, blind, excused_requests, invariant, not_applicable
 from harness.oracle.stop_excuses import BUDGET, DEADLINE
 from harness.oracle.tolerances import EARLY_TOLERANCE_S
 from harness.oracle.verdict import CheckKind, CheckResult, Outcome
@@ -122,6 +122,9 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
     mapped = ~same & (no_status | gave_up | sut_gave_up | down_map | cut)
     # accepted only because the per-try timer may have beaten the answer
     timer_only = mapped & (s_last != NO_STATUS) & ~(gave_up | sut_gave_up | down_map | cut)
+    # accepted only because a timer (per-try or the deadline's) may have beaten the answer:
+    # the check cannot tell what the SUT saw, so such a request is excused, not judged
+    timer_or_cut = timer_only | (cut & (s_last != NO_STATUS) & ~(gave_up | sut_gave_up | down_map))
     mismatch = ~(same | mapped)
     accepted = sut_gave_up & ~(no_status | gave_up | down_map)
     if accepted.any():
@@ -167,16 +170,18 @@ def client_agreement(ctx: CheckContext) -> CheckResult:
 
     bad = np.concatenate(bad_parts) if bad_parts else np.zeros(0, np.int64)
     eligible = t.n_traces + len(c.request_ids) - len(traced & set(c.request_ids))
+    n_excused = excused_requests(idx[timer_or_cut], bad)
     result = invariant(
         ctx,
         "client_agreement",
         bad,
-        judged=t.n_traces,
+        judged=t.n_traces - n_excused,
+        excused=n_excused,
         ok="client records and traces agree",
         bad="client records and traces disagree",
         evidence=evidence,
     )
-    judged = t.n_traces + len(orphan_answered)
+    judged = t.n_traces - n_excused + len(orphan_answered)
     if not orphan_answered:
         result = result.model_copy(update={"judged": judged, "eligible": eligible})
         return blind(result, ctx.kinds.timer_blind(int(timer_only.sum())))

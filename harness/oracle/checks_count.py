@@ -45,7 +45,7 @@ from harness.oracle.attempt_kinds import TRIG_STATUS
 from harness.oracle.context import CheckContext
 from harness.oracle.down import followed
 from harness.oracle.journal import FAULT_KINDS
-from harness.oracle.results import blind, invariant, not_applicable
+from harness.oracle.results import blind, excused_requests, invariant, not_applicable
 from harness.oracle.verdict import CheckKind, CheckResult
 
 INV = CheckKind.INVARIANT
@@ -96,11 +96,16 @@ def stop_on_success(ctx: CheckContext) -> CheckResult:
     evidence = _unsure_note(ctx, np.flatnonzero(answered))
     excused = answered & ~unsure & after & timer
     evidence += _timed_out_note(ctx, answered & after & timer)
+    # a request with a followed answer the check left out (unsure, or its timer may have
+    # fired) was not judged, unless another of its answers was a violation
+    n_excused = excused_requests(t.trace[answered & after & (unsure | timer)], bad)
     result = invariant(
         ctx,
         "stop_on_success",
         bad,
-        judged=t.n_traces,
+        judged=t.n_traces - n_excused,
+        eligible=t.n_traces,
+        excused=n_excused,
         ok="no attempt followed a successful one",
         bad="an attempt followed a successful answer",
         evidence=evidence,
@@ -145,21 +150,27 @@ def non_retryable_status(ctx: CheckContext) -> CheckResult:
             "no attempt failed in a way outside retry_on: nothing to judge",
         )
     follow = followed(t, ctx.down.displaced)
-    bad_rows = judged_rows[follow[judged_rows] & ~ctx.kinds.timeout_may_have_fired[judged_rows]]
+    timer = follow & ctx.kinds.timeout_may_have_fired
+    bad_rows = judged_rows[~timer[judged_rows]]
+    bad_rows = bad_rows[follow[bad_rows]]
     eligible = int(np.unique(t.trace[np.flatnonzero(seen)]).size)
+    # a request with a failure the check left out (unsure, or followed after its timer may
+    # have fired) was not judged, unless another of its failures was a violation
+    n_excused = excused_requests(t.trace[seen & (ctx.down.unsure | timer)], t.trace[bad_rows])
     evidence = [f"non-retryable failures seen: {_describe(ctx, judged_rows)}"]
     evidence += _unsure_note(ctx, np.flatnonzero(seen))
     evidence += ctx.kinds.unjudged_note(np.flatnonzero(every))
     evidence += _timed_out_note(ctx, seen & follow & ctx.kinds.timeout_may_have_fired)
     if bad_rows.size:
         evidence.append(f"retried anyway: {_describe(ctx, bad_rows)}")
-    excused = int((follow[judged_rows] & ctx.kinds.timeout_may_have_fired[judged_rows]).sum())
+    excused = int(timer[judged_rows].sum())
     result = invariant(
         ctx,
         "non_retryable_status",
         t.trace[bad_rows],
-        judged=int(np.unique(t.trace[judged_rows]).size),
+        judged=eligible - n_excused,
         eligible=eligible,
+        excused=n_excused,
         ok="every failure outside retry_on ended its request",
         bad="a failure outside retry_on was retried",
         evidence=evidence,

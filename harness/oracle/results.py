@@ -62,16 +62,20 @@ def invariant(
     data: dict[str, Any] | None = None,
     unit: str | None = None,
     eligible: int | None = None,
+    excused: int = 0,
 ) -> CheckResult:
     """PASS when ``bad_traces`` is empty, else FAIL naming the first counter-examples.
 
     The summary states how many were judged, once: "(N judged)" for requests, or
-    "(N <unit> judged)" when the check judges something else (delays, hung attempts, retries).
-    ``ok`` and ``bad`` must not carry that count themselves.
+    "(N <unit> judged)" when the check judges something else (delays, hung attempts, retries),
+    and how many it excused (see :func:`excused_requests`), when any: "(N judged, M excused)".
+    ``ok`` and ``bad`` must not carry those counts themselves.
     """
     bad_traces = np.unique(bad_traces)
+    also = f", {excused} excused" if excused else ""
+    of_judged = f"{judged} requests ({excused} excused)" if excused else f"{judged} requests"
     if bad_traces.size == 0:
-        counted = f"{judged} {unit} judged" if unit else f"{judged} judged"
+        counted = (f"{judged} {unit} judged" if unit else f"{judged} judged") + also
         return CheckResult(
             name=name,
             title=TITLES[name],
@@ -90,9 +94,9 @@ def invariant(
         kind=CheckKind.INVARIANT,
         outcome=Outcome.FAIL,
         summary=(
-            f"{bad_traces.size} requests ({judged} {unit} judged): {bad}"
+            f"{bad_traces.size} requests ({judged} {unit} judged{also}): {bad}"
             if unit
-            else f"{bad_traces.size} of {judged} requests: {bad}"
+            else f"{bad_traces.size} of {of_judged}: {bad}"
         ),
         evidence=[*evidence, *timelines],
         request_ids=ids,
@@ -100,6 +104,15 @@ def invariant(
         judged=judged,
         eligible=eligible if eligible is not None else judged,
     )
+
+
+def excused_requests(traces: npt.NDArray[np.int64], bad_traces: npt.NDArray[np.int64]) -> int:
+    """How many requests a check excused: those with an answer it left out (``traces``: the
+    request of each such answer, e.g. one the SUT's per-try timer may have beaten, or one
+    journaled as its replica went down), less those it found a violation in anyway
+    (``bad_traces``). An excused request was not judged: it counts in ``eligible``, not in
+    ``judged`` (docs/VERIFICATION.md "How much was judged")."""
+    return int(np.setdiff1d(np.unique(traces), bad_traces).size)
 
 
 def blind(result: CheckResult, reason: str | None) -> CheckResult:

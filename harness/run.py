@@ -8,6 +8,7 @@ the same verdict offline: the verdict is a pure function of those files.
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,13 @@ class RunManifest(BaseModel):
         default=False,
         description="The run was interrupted (Ctrl-C, SIGTERM): only the logical requests that "
         "completed before it are kept, and the verdict is partial",
+    )
+    interrupted_at_us: int | None = Field(
+        default=None,
+        description="Wall clock (µs since the epoch) when the interruption reached the run: "
+        "client records that ended after it are the harness's doing (it was stopping the SUT "
+        "and the backends while the load still ran) and are left out (null: not interrupted, "
+        "or the instant is not known)",
     )
     harness_traffic: HarnessTraffic | None = Field(
         default=None, description="The harness's own attempts (readiness, calibration)"
@@ -551,17 +559,7 @@ def save_interrupted(
         at, known = None, PartialArtifacts(interrupted_at_us=0)
     else:
         at, known = partial.interrupted_at_us, partial
-    kept: list[bytes] = []
-    for line in records.read_bytes().splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if at is not None and int(rec.get("end_us") or 0) > at:
-            continue
-        kept.append(line)
+    kept, _ = records_before(records, at)
     records.write_bytes(b"".join(kept))
     done = {orjson.loads(line)["request_id"] for line in kept}
     journals: list[Path] = []
@@ -598,12 +596,40 @@ def save_interrupted(
             for line in known.dropped_unread
         ],
         interrupted=True,
+        interrupted_at_us=at,
         dropped_attempts=known.dropped_attempts,
         down_windows=windows,
         chaos_not_applied=list(known.chaos_not_applied),
     )
     save_inputs(run_dir, manifest, adapted, scenario.backends.profile)
     return True
+
+
+def records_before(records: Path, at_us: int | None) -> tuple[list[bytes], Counter[str]]:
+    """The whole client-record lines of ``records`` (NDJSON) that ended by ``at_us`` (all of
+    them when None), and what the records that ended after it saw (status or error -> count).
+
+    After an interruption the load may still run while the harness stops the SUT and the
+    backends: the connection errors it then gets are the harness's doing, not the SUT's. A
+    line without its newline (still being written) or not JSON is left out.
+    """
+    import orjson
+
+    kept: list[bytes] = []
+    late: Counter[str] = Counter()
+    for line in records.read_bytes().splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            continue
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if at_us is not None and int(rec.get("end_us") or 0) > at_us:
+            status = rec.get("status")
+            late[str(status) if status is not None else str(rec.get("error") or "no status")] += 1
+            continue
+        kept.append(line)
+    return kept, late
 
 
 def save_inputs(
@@ -634,7 +660,14 @@ def verify_run_dir(run_dir: Path) -> Verdict:
     adapted: AdaptedPolicy = _read_model(run_dir / "policy.json", AdaptedPolicy)
     profile: FaultProfile = _read_model(run_dir / "profile.json", FaultProfile)
     attempts = load_attempts([run_dir / name for name in manifest.journals])
-    clients = load_client_records([run_dir / manifest.client_records])
+    clients_path = run_dir / manifest.client_records
+    late: Counter[str] = Counter()
+    kept: list[bytes] = []
+    if manifest.interrupted and manifest.interrupted_at_us is not None and clients_path.exists():
+        # Locust may append records after save_interrupted cut the file (a second Ctrl-C
+        # that cut the teardown short left it running while the SUT was stopped)
+        kept, late = records_before(clients_path, manifest.interrupted_at_us)
+    clients = load_client_records(kept if late else [clients_path])
     checks = manifest.checks
     if manifest.skip_checks:
         checks = [c for c in (checks or CHECK_NAMES) if c not in manifest.skip_checks]
@@ -654,6 +687,13 @@ def verify_run_dir(run_dir: Path) -> Verdict:
         replicas=manifest.replicas,
     )
     notes = [manifest.epsilon_evidence, *manifest.notes]
+    if late:
+        notes.insert(
+            0,
+            f"{sum(late.values())} client records ended after the interruption "
+            f"({dict(late.most_common(5))}): the harness was stopping the SUT and the backends "
+            "while the load still ran, so they are the harness's doing, not the SUT's; left out",
+        )
     if manifest.interrupted:
         update: dict[str, Any] = {"scenario": f"{manifest.scenario} (INTERRUPTED: partial)"}
         if verdict.outcome is Outcome.PASS:

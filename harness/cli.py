@@ -252,9 +252,14 @@ def one_line(text: str) -> str:
 
 
 def _say_error(prefix: str, what: object) -> None:
-    """One line on stderr, never wrapped (rich would fold it at the terminal width)."""
-    sys.stderr.write(f"{prefix}: {one_line(str(what))}\n")
-    sys.stderr.flush()
+    """One line on stderr, never wrapped (rich would fold it at the terminal width). A reader
+    that has gone (``2>&1 | head -3``) loses the line, and the exit code stays the caller's:
+    an uncaught ``BrokenPipeError`` here would end the process with 1, "violation"."""
+    try:
+        sys.stderr.write(f"{prefix}: {one_line(str(what))}\n")
+        sys.stderr.flush()
+    except BrokenPipeError:
+        _to_devnull(sys.stderr)
 
 
 @contextmanager

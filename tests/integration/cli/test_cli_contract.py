@@ -212,6 +212,39 @@ def test_closed_pipe_of_stdout_and_stderr_keeps_the_exit_code(tmp_path: Path) ->
     assert_nothing_left(str(tmp_path))
 
 
+def test_closed_pipe_keeps_exit_2_of_a_run_that_fails_to_start(tmp_path: Path) -> None:
+    """`retry-harness run x.yaml 2>&1 | head -3` for a SUT that exits before it is ready: the
+    progress lines reached the reader, which then left; the "run failed" line met the closed
+    pipe and its uncaught BrokenPipeError turned exit 2 into 1, "violation"."""
+    data = tiny_scenario(
+        "pipe-fails-to-start",
+        sut={
+            "kind": "command",
+            "command": "{python} -c 'import sys, time; time.sleep(1.5); sys.exit(3)' "
+            "{listen} {upstream}",
+            "ready_timeout_s": 15,
+        },
+        policy={"inline": {"max_retries": 2}},
+    )
+    scenario = write_scenario(tmp_path, data)
+    proc = subprocess.Popen(
+        [*CLI, "run", str(scenario), "--report-dir", str(tmp_path / "report")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while not seen or "starting SUT" not in seen[-1]:  # read up to the last progress line
+        line = proc.stdout.readline().decode()
+        assert line, f"no 'starting SUT' line; got {seen}"
+        seen.append(line)
+    proc.stdout.close()  # the SUT sleeps 1.5 s before it exits: "run failed" comes after this
+    assert proc.wait(120) == EXIT_BAD_INPUT
+    assert_nothing_left(str(tmp_path))
+
+
 def test_conformance_runs_valid_files_and_lists_invalid_ones(tmp_path: Path) -> None:
     good = write_scenario(tmp_path / "good", tiny_scenario("good-one"))
     bad_data = tiny_scenario("bad-one")

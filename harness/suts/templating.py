@@ -9,8 +9,10 @@ double braces around something that is not an identifier (``{{ .Host }}``) are l
 Command templates are split like a shell would (``shlex``) and each argv element is filled;
 there the global names may also be written in single braces (``{listen}``), and one more name
 exists: ``{python}``, the harness's own interpreter (``sys.executable``), so a Python SUT runs
-with the harness's packages whether or not its venv is on PATH. Unknown single-brace words are
-left alone, since braces are common in commands (``awk '{print}'``).
+with the harness's packages whether or not its venv is on PATH. Any other ``{identifier}``
+(``{bogus}``, the typo ``{pyhton}``) is refused like an unknown double-brace name, before
+anything starts; braces around anything else are left alone (``{}``, ``{print $1}``,
+``{"a": 1}``, ``{ print }``), and so is a shell's ``${name}``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ COMMAND_NAMES: tuple[str, ...] = GLOBAL_NAMES + COMMAND_ONLY_NAMES
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _DOUBLE = PLACEHOLDER
 _SINGLE = re.compile(r"\{(" + "|".join(COMMAND_NAMES) + r")\}")
+# Any single-brace identifier not inside double braces and not a shell's ``${name}``.
+_SINGLE_ANY = re.compile(r"(?<![{$])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
 
 def placeholder_names(text: str, *, single: bool = False) -> set[str]:
@@ -185,9 +189,9 @@ def command_argv(
     """A command template split into argv, its placeholders not yet filled.
 
     Raises ``BadInput`` (naming ``source``, ``line`` and ``field``) when it cannot be split like
-    a shell would, is empty, or has a double-brace name a command does not take (a per-replica
-    name, or an unknown one). The scenario loader calls it, so these are refused before
-    anything starts.
+    a shell would, is empty, or has a name in single or double braces that a command does not
+    take (a per-replica name, or an unknown one: ``{bogus}``, ``{{bogus}}``). The scenario
+    loader calls it, so these are refused before anything starts.
     """
 
     def bad(reason: str) -> BadInput:
@@ -200,18 +204,21 @@ def command_argv(
     if not argv:
         raise bad("the command is empty")
     for arg in argv:
-        for match in _DOUBLE.finditer(arg):
-            name = match.group(1)
+        found = [(m.group(1), "{{" + m.group(1) + "}}") for m in _DOUBLE.finditer(arg)]
+        found += [(m.group(1), "{" + m.group(1) + "}") for m in _SINGLE_ANY.finditer(arg)]
+        for name, written in found:
             if name in PER_REPLICA_NAMES:
                 raise bad(
-                    f"{{{{{name}}}}} only works in config files (the line is repeated per "
+                    f"{written} only works in config files (the line is repeated per "
                     "replica); in a command use {upstreams} or {upstream}"
                 )
             if name not in COMMAND_NAMES:
                 allowed = ", ".join("{" + n + "}" for n in COMMAND_NAMES)
                 raise bad(
-                    f"unknown placeholder {{{{{name}}}}}; allowed: {allowed} (single or double "
-                    "braces)"
+                    f"unknown placeholder {written}; allowed: {allowed} (single or double "
+                    "braces); a literal brace word is written with spaces inside, '{ "
+                    + name
+                    + " }'"
                 )
     return argv
 

@@ -83,6 +83,7 @@ def test_command_without_placeholders(tmp_path: Path) -> None:
     ("command", "needle"),
     [
         ("{python} p.py {listen} {upstreams} {{nope}}", "unknown placeholder {{nope}}; allowed:"),
+        ("{pyhton} p.py {listen} {upstreams}", "unknown placeholder {pyhton}; allowed:"),
         ("{python} p.py {listen} {{upstream_port}}", "only works in config files"),
         ("{python} p.py {listen} {upstreams} 'open", "cannot split the command like a shell"),
     ],

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from harness.errors import BadInput
 from harness.suts.templating import (
     ALLOWED_NAMES,
+    command_argv,
     render_command,
     render_lines,
     render_template,
@@ -173,9 +174,29 @@ def test_command_single_and_double_braces_per_argv_element() -> None:
 
 def test_command_leaves_foreign_single_braces_alone() -> None:
     argv = render_command(
-        "sh -c 'echo {} {name} {print $1}' {listen}", listen=LISTEN, upstreams=UPS
+        """sh -c 'echo {} { name } ${HOME} {print $1} {"a": 1}' {listen}""",
+        listen=LISTEN,
+        upstreams=UPS,
     )
-    assert argv == ["sh", "-c", "echo {} {name} {print $1}", "127.0.0.1:8080"]
+    assert argv == [
+        "sh",
+        "-c",
+        """echo {} { name } ${HOME} {print $1} {"a": 1}""",
+        "127.0.0.1:8080",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "written"),
+    [("{pyhton} p.py {listen}", "{pyhton}"), ("p.py {listen} --x={bogus}", "{bogus}")],
+)
+def test_unknown_single_brace_name_is_refused(template: str, written: str) -> None:
+    """A typo of a single-brace placeholder used to be passed on literally: the backends and
+    the SUT started, then the SUT failed on the word."""
+    with pytest.raises(BadInput, match="unknown placeholder " + re.escape(written)) as err:
+        command_argv(template, source="scenario.yaml", line=8)
+    assert (err.value.file, err.value.line, err.value.field) == ("scenario.yaml", 8, "sut.command")
+    assert "allowed: {listen}" in err.value.reason
 
 
 @pytest.mark.parametrize("word", ["{python}", "{{python}}"])

@@ -152,8 +152,28 @@ def declared_policy(scenario: Scenario) -> AdaptedPolicy:
             file=scenario.source_file,
             field="policy.source.system",
         )
-    context = AdapterContext(upstream_servers=scenario.backends.replicas)
-    return load_adapted(spec.source.system, file, context)
+    bodies = scenario.load.body_bytes_by_method
+    line = scenario.line_of("load", "body_bytes")
+    where = f"{scenario.source_file or 'scenario'}" + (f":{line}" if line else "")
+    context = AdapterContext(
+        upstream_servers=scenario.backends.replicas,
+        body_bytes=bodies,
+        body_source=where,
+    )
+    adapted = load_adapted(spec.source.system, file, context)
+    limit = adapted.body_limit
+    over = {m: n for m, n in bodies.items() if limit is not None and n > limit.max_bytes}
+    if limit is not None and over:
+        raise BadInput(
+            f"{scenario.load.body_bytes} bytes ({', '.join(over)}) is more than the SUT's "
+            f"request body limit of {limit.max_bytes} bytes ({limit.source}): it answers "
+            f"{limit.status} itself and no such request reaches a backend, so their retries "
+            f"cannot be tested; allowed: 0..{limit.max_bytes}, or raise the limit ({limit.doc})",
+            file=scenario.source_file,
+            line=line,
+            field="load.body_bytes",
+        )
+    return adapted
 
 
 def goals_of(scenario: Scenario) -> DetectionGoals:

@@ -109,6 +109,9 @@ SHIPPED_ROOT = Path(__file__).resolve().parents[1]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 """Methods that never carry an Idempotency-Key in the shipped locustfiles (RFC 9110 idempotent)."""
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""Methods the shipped locustfiles send ``load.body_bytes`` of body with (the others: none)."""
+
 SUT_KIND_SYSTEM: dict[str, str] = {
     "haproxy": "haproxy",
     "nginx": "nginx",
@@ -286,6 +289,16 @@ class LoadSpec(_Frozen):
             if not p.startswith("/"):
                 raise ValueError(f"path '{p}' must start with '/'")
         return v
+
+    @property
+    def body_bytes_by_method(self) -> dict[str, int]:
+        """Body size in bytes of the requests the shipped locustfiles send, per method: every
+        method of :data:`BODY_METHODS` with a weight above 0 sends ``body_bytes`` (see
+        ``scenarios/locust_support/user.py``); methods sent without a body are absent, and so
+        is every method when ``body_bytes`` is 0."""
+        if not self.body_bytes:
+            return {}
+        return {m: self.body_bytes for m, w in self.methods.items() if w > 0 and m in BODY_METHODS}
 
     @property
     def time_cap_s(self) -> float:

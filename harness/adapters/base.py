@@ -18,6 +18,17 @@ class AdapterContext(BaseModel):
     upstream_servers: int | None = Field(
         default=None, description="Number of backend replicas behind the SUT, if known"
     )
+    body_bytes: dict[str, int] | None = Field(
+        default=None,
+        description="Body size in bytes of the requests the load sends, per method (methods "
+        "sent without a body absent: LoadSpec.body_bytes_by_method); None when no load is known "
+        "(policy show)",
+    )
+    body_source: str | None = Field(
+        default=None,
+        description="Where body_bytes comes from, for not-judged entries: 'FILE:LINE' of the "
+        "scenario's load.body_bytes",
+    )
 
 
 class AdapterNote(BaseModel):
@@ -31,6 +42,21 @@ class AdapterNote(BaseModel):
     source: str | None = Field(default=None, description="Where the fact comes from")
 
 
+class BodyLimit(BaseModel):
+    """The largest request body the SUT passes on: a larger one it answers itself, with no
+    attempt (nginx's 413 for ``client_max_body_size``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_bytes: int = Field(ge=0, description="Bodies of more bytes are refused by the SUT")
+    status: int = Field(description="What the SUT answers such a request with")
+    source: str = Field(
+        description="Where the limit comes from: 'FILE:LINE: DIRECTIVE VALUE' or the system's "
+        "documented default"
+    )
+    doc: str = Field(description="Public documentation of the limit")
+
+
 class AdaptedPolicy(BaseModel):
     """An adapter's answer: the canonical policy plus the notes on how it was derived."""
 
@@ -40,6 +66,11 @@ class AdaptedPolicy(BaseModel):
     source_file: str
     policy: RetryPolicy
     notes: list[AdapterNote] = Field(default_factory=list)
+    body_limit: BodyLimit | None = Field(
+        default=None,
+        description="The SUT's own request body limit, if it has one the adapter read (a load "
+        "sending larger bodies is refused before anything starts)",
+    )
 
     @property
     def defaults(self) -> list[AdapterNote]:

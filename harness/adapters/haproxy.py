@@ -17,7 +17,11 @@ retries (HAProxy drops them for a request not received completely when first sen
 ``server`` line with health checks on (``check``, directly or from ``default-server``) or with
 ``observe`` (live traffic marks the server down): which server a retry goes to and how many
 attempts a request gets (none: HAProxy's own 503 when every server is DOWN) then depend on
-check results at run time (see :func:`_health_checked`).
+check results at run time (see :func:`_health_checked`). Told the load's body size per method
+(``AdapterContext.body_bytes``), a method whose body alone exceeds the usable buffer
+(``tune.bufsize`` - ``tune.maxrewrite``) is declared not retried at layer 7 (a request not
+fitting in one buffer never is, docs ``retry-on``), and one within
+:data:`REQUEST_HEAD_ALLOWANCE` below it leaves methods not judged (see :func:`_body_fit`).
 
 Sources (HAProxy 2.6):
 
@@ -63,6 +67,23 @@ DEFAULT_RETRY_ON: tuple[str, ...] = ("conn-failure",)
 
 CONN_RETRY_DELAY_CAP_S = 1.0
 """A connection retry to the same server waits min(timeout connect, 1 s) (backend.c)."""
+
+DEFAULT_BUFSIZE = 16384
+"""``tune.bufsize`` when the global section does not set it (configuration.txt 3.2; ``haproxy
+-vv`` of Debian's 2.6.12: ``bufsize = 16384, maxrewrite = 1024``)."""
+
+DEFAULT_MAXREWRITE = 1024
+"""``tune.maxrewrite`` when not set (``haproxy -vv``; configuration.txt 3.2: "automatically
+readjusted to half of bufsize if it is larger than that")."""
+
+REQUEST_HEAD_ALLOWANCE = 2048
+"""Bytes left for the request line, the load's headers and HAProxy's own per-message overhead
+when deciding that a body *fits* the buffer. The load's request line and headers are about 250
+bytes; against real HAProxy 2.6.12 (default buffer, 15360 usable bytes) a POST from
+python-requests with a 15000-byte body was retried and one with 15100 bytes was not (the test
+``tests/integration/suts/test_haproxy_notes_live.py`` sends 14900 and 15300). A body between
+the usable size less this allowance and the usable size is *not judged*; above the usable size
+it never fits."""
 
 RETRY_ON_STATUSES: frozenset[int] = frozenset({401, 403, 404, 408, 425, 500, 501, 502, 503, 504})
 """The status codes ``retry-on`` accepts in 2.6."""
@@ -319,6 +340,11 @@ _DOC_CONDITIONS = (
     "ACLs); https://github.com/haproxy/haproxy/blob/v2.6.0/src/acl.c (parse_acl_cond)"
 )
 _DOC_BUFFER = "https://docs.haproxy.org/2.6/configuration.html#4.2-option%20http-buffer-request"
+_DOC_BUFSIZE = (
+    "https://docs.haproxy.org/2.6/configuration.html#4.2-retry-on ('Requests not fitting in a "
+    "single buffer will never be retried'), #3.2-tune.bufsize ('If an HTTP request is larger "
+    "than (tune.bufsize - tune.maxrewrite)...'), #3.2-tune.maxrewrite"
+)
 _DOC_HEALTH = (
     "https://docs.haproxy.org/2.6/configuration.html#5.2-check (a server is marked DOWN after "
     "'fall' consecutive failed checks, UP after 'rise'), #5.2-observe ('enabling it also "
@@ -507,6 +533,48 @@ def _apply(sec: _Section, eff: _Effective, file: str) -> None:
             eff.buffer_request = True
         elif w[:3] == ("no", "option", "http-buffer-request"):
             eff.buffer_request = False
+
+
+@dataclass(frozen=True)
+class _Buffer:
+    """HAProxy's request buffer: ``tune.bufsize`` less the ``tune.maxrewrite`` reserve is the
+    most a request (line, headers and body) may take to fit in one buffer."""
+
+    bufsize: int
+    maxrewrite: int
+    where: str  # the global lines that set it, or HAProxy's defaults
+
+    @property
+    def usable(self) -> int:
+        return self.bufsize - self.maxrewrite
+
+
+def _tune_number(ln: _Line, file: str) -> int:
+    if len(ln.words) != 2 or not ln.words[1].isdigit() or int(ln.words[1]) == 0:
+        raise BadInput("expected one integer > 0", file=file, line=ln.line, field=ln.words[0])
+    return int(ln.words[1])
+
+
+def _buffer(sections: list[_Section], file: str) -> _Buffer:
+    """``tune.bufsize`` and ``tune.maxrewrite`` of the global section(s) (the last line wins),
+    or their defaults. bufsize is rounded up to a multiple of 16 (64-bit machines) and
+    maxrewrite cut to half of bufsize, as configuration.txt 3.2 says HAProxy does."""
+    bufsize, maxrewrite = DEFAULT_BUFSIZE, DEFAULT_MAXREWRITE
+    written: list[str] = []
+    for sec in sections:
+        if sec.kind != "global":
+            continue
+        for ln in sec.lines:
+            if ln.words[0] == "tune.bufsize":
+                bufsize = -(-_tune_number(ln, file) // 16) * 16
+            elif ln.words[0] == "tune.maxrewrite":
+                maxrewrite = _tune_number(ln, file)
+            else:
+                continue
+            written.append(f"{file}:{ln.line}: {' '.join(ln.words)}")
+    maxrewrite = min(maxrewrite, bufsize // 2)
+    where = "; ".join(written) if written else "HAProxy's defaults"
+    return _Buffer(bufsize=bufsize, maxrewrite=maxrewrite, where=where)
 
 
 def _check_retry_on(words: tuple[str, ...], file: str, line: int) -> tuple[str, ...]:
@@ -957,8 +1025,58 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 source=_DOC_RETRY_ON,
             )
         )
+    buffer = _buffer(sections, file)
+    too_big, unsure = _body_fit(context, buffer, retryable if l7_words else frozenset())
+    bodies = context.body_bytes or {}
+    if too_big:
+        retryable -= frozenset(too_big)
+        methods = MethodRule(retryable=retryable, connect_failure_any_method=conn_failure)
+        notes.append(
+            _quirk(
+                "tune.bufsize",
+                f"the load's {', '.join(too_big)} requests carry "
+                f"{', '.join(sorted({str(bodies[m]) for m in too_big}))}-byte bodies "
+                f"({context.body_source or 'load.body_bytes'}), more than fits in one buffer "
+                f"(tune.bufsize {buffer.bufsize} - tune.maxrewrite {buffer.maxrewrite} = "
+                f"{buffer.usable} bytes; "
+                f"{buffer.where}): HAProxy never retries them at layer 7, so the policy "
+                f"retries {', '.join(too_big)} only after a connection failure"
+                + ("" if conn_failure else " (and retry-on has no conn-failure: never)"),
+                source=_DOC_BUFSIZE,
+            )
+        )
+    if unsure:
+        sizes = sorted({bodies[m] for m in unsure})
+        reason = (
+            f"a body of {', '.join(map(str, sizes))} bytes is within "
+            f"{REQUEST_HEAD_ALLOWANCE} bytes of what fits in one buffer (tune.bufsize "
+            f"{buffer.bufsize} - tune.maxrewrite {buffer.maxrewrite} = {buffer.usable} bytes for "
+            "the request line, headers and body, less HAProxy's own overhead; "
+            f"{buffer.where}): whether the whole request fits, and so gets layer-7 retries, "
+            "depends on its headers and HAProxy's internal layout, not on the config alone"
+        )
+        not_judged.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.METHODS}),
+                native=f"{', '.join(unsure)} with load.body_bytes {', '.join(map(str, sizes))} "
+                f"and tune.bufsize {buffer.bufsize}",
+                reason=reason,
+                location=context.body_source,
+            )
+        )
+        notes.append(
+            _quirk(
+                "tune.bufsize",
+                f"not judged (methods): {reason}; a body below "
+                f"{buffer.usable - REQUEST_HEAD_ALLOWANCE} or above {buffer.usable} bytes is "
+                "judged",
+                source=_DOC_BUFSIZE,
+            )
+        )
     body_methods = [
-        m for m in conditions.METHODS if m in _BODY_METHODS & (retryable - rules.undecided)
+        m
+        for m in conditions.METHODS
+        if m in _BODY_METHODS & (retryable - rules.undecided) and m not in unsure
     ]
     if l7_words and body_methods:
         if eff.buffer_request:
@@ -1034,9 +1152,16 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         notes.append(
             _quirk(
                 "retry-on",
-                "layer-7 retries need the whole request in one buffer (tune.bufsize); "
-                "requests with larger bodies are not retried",
-                source=_DOC_RETRY_ON,
+                "layer-7 retries need the whole request in one buffer (tune.bufsize "
+                f"{buffer.bufsize} - tune.maxrewrite {buffer.maxrewrite} = {buffer.usable} "
+                "bytes for the request line, headers and body); requests with larger bodies "
+                "are not retried"
+                + (
+                    ""
+                    if context.body_bytes is not None
+                    else " (a scenario's load.body_bytes is compared with it; here none is)"
+                ),
+                source=_DOC_BUFSIZE,
             )
         )
     notes.append(
@@ -1072,6 +1197,26 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         not_judged=tuple(not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
+
+
+def _body_fit(
+    context: AdapterContext, buffer: _Buffer, l7_retryable: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """Of the layer-7 retryable methods the load sends a body with (``context.body_bytes``):
+    those whose body alone is larger than the usable buffer (the request never fits: never
+    retried at layer 7, configuration.txt ``retry-on``), and those within
+    :data:`REQUEST_HEAD_ALLOWANCE` of it (whether the request fits is not decided here)."""
+    too_big: list[str] = []
+    unsure: list[str] = []
+    for m in conditions.METHODS:
+        size = (context.body_bytes or {}).get(m)
+        if size is None or m not in l7_retryable:
+            continue
+        if size > buffer.usable:
+            too_big.append(m)
+        elif size > buffer.usable - REQUEST_HEAD_ALLOWANCE:
+            unsure.append(m)
+    return too_big, unsure
 
 
 def _redispatch_note(interval: int | None, several: bool) -> AdapterNote:

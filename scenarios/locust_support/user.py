@@ -19,12 +19,10 @@ from locust import HttpUser, constant, task
 from urllib3.util.retry import Retry
 
 from harness.oracle.records import ClientRecord
-from harness.scenario import IDEMPOTENT_METHODS
+from harness.scenario import BODY_METHODS, IDEMPOTENT_METHODS
 from scenarios.locust_support.events import maybe_budget_done
 from scenarios.locust_support.settings import IDEMPOTENCY_HEADER, REQUEST_ID_HEADER
 from scenarios.locust_support.state import STATE
-
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class _Deadline(Exception):

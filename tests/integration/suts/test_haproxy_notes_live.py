@@ -1,7 +1,8 @@
 """Real HAProxy 2.6.12 shows the HAProxy adapter's remaining behavioural notes.
 
 * ``tune.bufsize``: a POST whose body does not fit in one buffer is not retried at layer 7, even
-  with ``option http-buffer-request``; the same POST with a small body is.
+  with ``option http-buffer-request``; the same POST with a small body is. Told the load's body
+  size, the adapter's policy retries POST exactly where HAProxy does (default buffer).
 * The 2.6.0 off-by-one (``retries - 1`` retries): the installed 2.6.12 makes every declared
   retry, at layer 7 and for connections (the note names the versions it concerns).
 * ``retry-on none``: nothing is retried, whatever ``retries`` says.
@@ -29,6 +30,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import requests
 
 from harness.adapters import haproxy
 from harness.adapters.base import AdapterContext
@@ -106,6 +108,40 @@ def test_a_body_larger_than_the_buffer_gets_no_layer7_retry(
     seen = up.of("b1")
     assert len(seen) == arrivals
     assert all(len(a.body) == size for a in seen)
+
+
+DEFAULT_BUFFER = BUFSIZE.replace("    tune.bufsize 4096\n", "    maxconn 64\n")
+USABLE = haproxy.DEFAULT_BUFSIZE - haproxy.DEFAULT_MAXREWRITE
+
+
+def test_the_adapter_says_which_load_bodies_haproxy_retries(tmp_path: Path) -> None:
+    """POSTs sent as the load sends them (python-requests, as Locust's HttpUser) through the
+    default buffer: where the adapter, told the body size, judges the method (a size at most
+    ``usable - REQUEST_HEAD_ALLOWANCE``, or above ``usable``), HAProxy retries exactly as the
+    policy says; the sizes it leaves not judged hold the real boundary (14900 retried, 15300
+    not: the request line, headers and HAProxy's overhead take the rest)."""
+    judged = {USABLE - haproxy.REQUEST_HEAD_ALLOWANCE: True, USABLE + 1: False, 40000: False}
+    unsure = {14900: True, 15300: False}
+    path = _write(tmp_path, DEFAULT_BUFFER)
+    for size in [*judged, *unsure]:
+        ctx = AdapterContext(upstream_servers=1, body_bytes={"POST": size}, body_source="s:1")
+        policy = haproxy.load(path, ctx).policy
+        assert bool(policy.not_judged) == (size in unsure), size
+        if size in judged:
+            retryable = policy.methods.retryable
+            assert (retryable is None or "POST" in retryable) == judged[size], size
+    with (
+        running_upstream("up0", fail_first=1, fail_status=503) as up,
+        _haproxy(tmp_path, DEFAULT_BUFFER, [up.url]) as (url, _),
+        requests.Session() as session,
+    ):
+        for size, retried in {**judged, **unsure}.items():
+            rid = f"size-{size}"
+            answer = session.post(
+                url + "/", data=b"x" * size, headers={"X-Request-ID": rid}, timeout=10
+            )
+            assert answer.status_code == (200 if retried else 503), size
+            assert len(up.of(rid)) == (2 if retried else 1), size
 
 
 def _write(tmp: Path, text: str) -> Path:

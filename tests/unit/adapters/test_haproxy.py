@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.adapters import haproxy
-from harness.adapters.base import AdapterContext
+from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Unmodelled
 from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
@@ -421,3 +421,82 @@ def test_default_server_check_in_defaults_reaches_the_backend() -> None:
     text = _cfg("    retries 2", defaults="mode http\n    default-server check fall 1")
     [u] = _health(load_text(haproxy.load, text, upstream_servers=2).policy.not_judged)
     assert "(check from default-server)" in u.native
+
+
+# -- request bodies and the buffer (tune.bufsize) -------------------------------------------
+
+
+def _with_bodies(text: str, bodies: dict[str, int], tmp_path: Path) -> AdaptedPolicy:
+    path = tmp_path / "haproxy.cfg"
+    path.write_text(text, encoding="utf-8")
+    ctx = AdapterContext(upstream_servers=1, body_bytes=bodies, body_source="s.yaml:9")
+    return haproxy.load(path, ctx)
+
+
+_BUFFERED = "    retry-on conn-failure 500 503\n    option http-buffer-request"
+
+
+def test_buffer_defaults_are_pinned() -> None:
+    assert (haproxy.DEFAULT_BUFSIZE, haproxy.DEFAULT_MAXREWRITE) == (16384, 1024)
+
+
+def test_a_body_larger_than_the_usable_buffer_is_not_retried_at_layer7(tmp_path: Path) -> None:
+    adapted = _with_bodies(_cfg(_BUFFERED), {"POST": 15361, "PUT": 200}, tmp_path)
+    methods = adapted.policy.methods
+    assert methods.retryable is not None and "POST" not in methods.retryable
+    assert {"GET", "PUT"} <= methods.retryable
+    assert methods.connect_failure_any_method  # conn-failure is in retry-on
+    assert adapted.policy.not_judged == ()
+    text = next(n.text for n in adapted.quirks if n.field == "tune.bufsize")
+    assert "15361-byte" in text and "s.yaml:9" in text and "15360 bytes" in text
+
+
+def test_a_body_that_fits_keeps_the_method_retryable(tmp_path: Path) -> None:
+    fits = haproxy.DEFAULT_BUFSIZE - haproxy.DEFAULT_MAXREWRITE - haproxy.REQUEST_HEAD_ALLOWANCE
+    adapted = _with_bodies(_cfg(_BUFFERED), {"POST": fits}, tmp_path)
+    assert adapted.policy.methods.retryable is None
+    assert adapted.policy.not_judged == ()
+
+
+@pytest.mark.parametrize("size", [13313, 15000, 15360])
+def test_a_body_near_the_buffer_size_is_not_judged(tmp_path: Path, size: int) -> None:
+    adapted = _with_bodies(_cfg(_BUFFERED), {"PATCH": size}, tmp_path)
+    assert adapted.policy.methods.retryable is None
+    (entry,) = adapted.policy.not_judged
+    assert entry.aspects == frozenset({Aspect.METHODS})
+    assert entry.location == "s.yaml:9" and "PATCH" in entry.native
+
+
+def test_tune_bufsize_and_maxrewrite_are_read_from_global(tmp_path: Path) -> None:
+    text = _cfg(_BUFFERED).replace(
+        "maxconn 64", "maxconn 64\n    tune.bufsize 32760\n    tune.maxrewrite 30000"
+    )
+    # bufsize rounded up to 32768; maxrewrite cut to half of it: 16384 usable
+    assert _with_bodies(text, {"POST": 16385}, tmp_path).policy.methods.retryable is not None
+    near = _with_bodies(text, {"POST": 16384}, tmp_path).policy.not_judged
+    assert len(near) == 1 and "tune.bufsize 32768" in near[0].native
+    assert ":3: tune.bufsize 32760" in near[0].reason
+
+
+def test_a_large_body_without_buffering_is_exact_and_needs_no_not_judged(tmp_path: Path) -> None:
+    adapted = _with_bodies(_cfg("    retry-on 503"), {"POST": 40000}, tmp_path)
+    assert adapted.policy.methods.retryable is not None
+    assert {"PUT", "PATCH"} <= adapted.policy.methods.retryable
+    assert not adapted.policy.methods.connect_failure_any_method  # no conn-failure in retry-on
+    # PUT and PATCH have no body in this load, but the scenario may send them: still not judged
+    assert [u.aspects for u in adapted.policy.not_judged] == [frozenset({Aspect.METHODS})]
+    assert "POST" not in adapted.policy.not_judged[0].native
+
+
+def test_no_load_known_keeps_the_policy_and_says_so(tmp_path: Path) -> None:
+    adapted = load_text(haproxy.load, _cfg(_BUFFERED))
+    assert adapted.policy.methods.retryable is None
+    text = next(n.text for n in adapted.quirks if n.field == "retry-on" and "buffer" in n.text)
+    assert "here none is" in text
+
+
+def test_tune_bufsize_must_be_a_number(tmp_path: Path) -> None:
+    text = _cfg(_BUFFERED).replace("maxconn 64", "maxconn 64\n    tune.bufsize 16k")
+    with pytest.raises(BadInput) as err:
+        _with_bodies(text, {}, tmp_path)
+    assert err.value.line == 3 and err.value.field == "tune.bufsize"

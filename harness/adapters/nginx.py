@@ -32,6 +32,10 @@ retried with ``proxy_request_buffering off`` (a body read whole with the headers
 still streaming is not); with nginx's passive health check on (a ``server`` line without
 ``max_fails=0`` in an upstream of more than one server), the retry count and the upstream of
 each retry (a server marked down is skipped, and with none left nginx answers 502 itself).
+
+``client_max_body_size`` of the proxied location (default 1m) is the SUT's body limit
+(``AdaptedPolicy.body_limit``): nginx answers 413 itself to a larger body, so a scenario whose
+load sends one is refused before anything starts (``harness.run.declared_policy``).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from crossplane import parser as crossplane_parser
 from crossplane.errors import NgxParserBaseException  # type: ignore[import-untyped]
 
 from harness.adapters._common import note
-from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
+from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote, BodyLimit
 from harness.durations import DurationError, nginx_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
@@ -65,6 +69,8 @@ SYSTEM: str = "nginx"
 
 DEFAULT_NEXT_UPSTREAM: tuple[str, ...] = ("error", "timeout")
 DEFAULT_READ_TIMEOUT_S = 60.0
+DEFAULT_CLIENT_MAX_BODY_SIZE = 1024 * 1024
+"""``client_max_body_size`` when no level sets it: 1m (ngx_http_core_module docs)."""
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
 UNLIMITED_TRIES_BOUND = 100
 """``max_retries`` for ``proxy_next_upstream_tries 0`` when the number of servers is unknown."""
@@ -97,6 +103,12 @@ _NEXT_UPSTREAM_WORDS = frozenset(
     {"error", "timeout", "invalid_header", "non_idempotent", "off", *STATUS_VALUES}
 )
 _SOURCE = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream"
+_DOC_BODY_SIZE = (
+    "https://nginx.org/en/docs/http/ngx_http_core_module.html#client_max_body_size: a larger "
+    "Content-Length is answered 413 by nginx; 0 disables the check"
+)
+_SIZE = re.compile(r"(\d+)([kKmMgG]?)")
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _NGINX_SRC = "https://github.com/nginx/nginx/blob/release-1.22.1/src/http/"
 _SRC_NEXT = (
     f"{_NGINX_SRC}ngx_http_upstream.c (ngx_http_upstream_next); "
@@ -322,6 +334,38 @@ class _Upstream:
 
 
 _MAX_FAILS = re.compile(r"^max_fails=(\d+)$")
+
+
+def _body_limit(node: _Node | None, file: str) -> BodyLimit | None:
+    """nginx's own request body limit for the proxied location: the innermost
+    ``client_max_body_size`` (a size, ``k``/``m``/``g`` suffixes: ngx_parse_offset) or the
+    default 1m; None when it is 0 (no limit). nginx answers 413 to a request whose
+    Content-Length is larger, before any upstream is tried (ngx_http_core_module.c,
+    ngx_http_core_find_config_phase)."""
+    if node is None:
+        return BodyLimit(
+            max_bytes=DEFAULT_CLIENT_MAX_BODY_SIZE,
+            status=413,
+            source="client_max_body_size is not set: nginx's default 1m",
+            doc=_DOC_BODY_SIZE,
+        )
+    match = _SIZE.fullmatch(node.args[0]) if len(node.args) == 1 else None
+    if match is None:
+        raise BadInput(
+            f"expected one size such as 1m, 512k or 0 (got {' '.join(node.args)!r})",
+            file=node.file or file,
+            line=node.line,
+            field="client_max_body_size",
+        )
+    size = int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if size == 0:
+        return None
+    return BodyLimit(
+        max_bytes=size,
+        status=413,
+        source=f"{node.file or file}:{node.line}: client_max_body_size {node.args[0]}",
+        doc=_DOC_BODY_SIZE,
+    )
 
 
 def _max_fails(server: _Node) -> int | None:
@@ -690,7 +734,13 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         upstream_once=not single_keepalive,  # "each server at most once per request"
         not_judged=tuple(not_judged),
     )
-    return AdaptedPolicy(system=SYSTEM, source_file=file, policy=policy, notes=notes)
+    return AdaptedPolicy(
+        system=SYSTEM,
+        source_file=file,
+        policy=policy,
+        notes=notes,
+        body_limit=_body_limit(get("client_max_body_size"), file),
+    )
 
 
 _SRC_PASSIVE = (

@@ -13,6 +13,8 @@
   and passed to the next server; the client gets 504 when none answers in time.
 * Without ``non_idempotent`` a POST is still passed on after a refused connection (the request
   was never sent).
+* ``client_max_body_size`` (default 1m): a body one byte over the limit the adapter reads is
+  answered 413 by nginx itself with no upstream attempt; a body at the limit is passed on.
 """
 
 from __future__ import annotations
@@ -337,3 +339,26 @@ def test_a_connect_timeout_is_passed_on_under_timeout_without_error(
         assert statuses == [200, 200]
     else:
         assert sorted(statuses) == [200, 504]
+
+
+@pytest.mark.parametrize("directive", ["", "            client_max_body_size 4k;\n"])
+def test_a_body_over_client_max_body_size_gets_413_from_nginx_itself(
+    tmp_path: Path, directive: str
+) -> None:
+    text = CONFIG.format(servers=PER_REPLICA.format(extra=" max_fails=0"), directives=directive)
+    limit = _load(tmp_path, text, 1).body_limit
+    assert limit is not None
+    assert limit.max_bytes == (4096 if directive else nginx.DEFAULT_CLIENT_MAX_BODY_SIZE)
+    with (
+        _upstreams(1, fail_first=0) as ups,
+        _nginx(tmp_path, text, [u.url for u in ups]) as (url, _),
+        requests.Session() as session,
+    ):
+        for size in (limit.max_bytes, limit.max_bytes + 1):
+            rid = f"body-{size}"
+            answer = session.put(
+                url + "/", data=b"x" * size, headers={"X-Request-ID": rid}, timeout=10
+            )
+            over = size > limit.max_bytes
+            assert answer.status_code == (limit.status if over else 200), size
+            assert _arrivals(ups, rid) == (0 if over else 1), size

@@ -331,3 +331,43 @@ def test_a_server_count_that_depends_on_the_replicas_is_not_judged_until_known()
     text = _conf("", servers="server {{upstream_hostport}};")
     assert len(load_text(nginx.load, text).policy.not_judged) == 1  # replicas unknown
     assert load_text(nginx.load, text, upstream_servers=1).policy.not_judged == ()
+
+
+# -- client_max_body_size: nginx's own 413 -------------------------------------------------
+
+
+def test_body_limit_defaults_to_1m() -> None:
+    assert nginx.DEFAULT_CLIENT_MAX_BODY_SIZE == 1024 * 1024
+    limit = load_text(nginx.load, _conf("")).body_limit
+    assert limit is not None and limit.max_bytes == 1048576 and limit.status == 413
+    assert "default 1m" in limit.source
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "expected"),
+    [("location", "512k", 512 * 1024), ("location", "2M", 2 * 1024**2), ("http", "10", 10)],
+)
+def test_body_limit_is_the_innermost_client_max_body_size(
+    where: str, value: str, expected: int
+) -> None:
+    text = _conf(f"            client_max_body_size {value};" if where == "location" else "")
+    if where == "http":  # the location's own value would win; none here, so http's applies
+        text = text.replace("http {\n", f"http {{\n    client_max_body_size {value};\n")
+    adapted = load_text(nginx.load, text)
+    assert adapted.body_limit is not None and adapted.body_limit.max_bytes == expected
+    assert f"client_max_body_size {value}" in adapted.body_limit.source
+    assert adapted.body_limit.source.split(":")[1].isdigit()  # FILE:LINE
+
+
+def test_body_limit_location_wins_and_0_disables_it() -> None:
+    text = _conf("            client_max_body_size 0;").replace(
+        "http {\n", "http {\n    client_max_body_size 1k;\n"
+    )
+    assert load_text(nginx.load, text).body_limit is None
+
+
+@pytest.mark.parametrize("value", ["1.5m", "1t", "lots", "1m 2m"])
+def test_bad_client_max_body_size_names_its_line(value: str) -> None:
+    with pytest.raises(BadInput) as err:
+        load_text(nginx.load, _conf(f"            client_max_body_size {value};"))
+    assert err.value.field == "client_max_body_size" and err.value.line == 8

@@ -309,7 +309,9 @@ class LoadSpec(_Frozen):
 class ChaosOp(_Frozen):
     """One timed operation on one backend replica."""
 
-    at_s: float = Field(ge=0, description="Seconds after the load starts")
+    at_s: float = Field(
+        ge=0, description="Seconds after the load's first request (when the load starts)"
+    )
     action: Literal["kill", "pause", "resume", "set_faults"]
     replica: int = Field(strict=True, ge=0, description="0-based replica index")
     duration_s: float | None = Field(

@@ -26,7 +26,7 @@ from typing import Self
 
 from fake_backends.profile import FaultProfile
 from harness.errors import BadInput, RunFailed
-from harness.oracle.records import DownWindow
+from harness.oracle.records import ClientRecord, DownWindow
 from harness.processes import timeouts
 from harness.processes.child import Child, log_tail, spawn, wait_for_exit
 from harness.processes.locust import locust_run_time
@@ -34,6 +34,9 @@ from harness.scenario import ChaosOp, Scenario
 from harness.signals import signals_deferred
 from harness.substrates.base import PartialArtifacts
 from harness.substrates.calibration import wall_us
+
+FIRST_REQUEST_POLL_S = 0.01
+"""How often the chaos timeline looks for the load's first client record (its zero)."""
 
 
 class SubstrateLifecycle(ABC):
@@ -230,8 +233,17 @@ class SubstrateLifecycle(ABC):
         elif op.action == "set_faults" and previous is not None:
             self.set_faults(previous, op.replica)
 
-    def _chaos_loop(self, stop: threading.Event) -> None:
+    def _chaos_loop(
+        self, stop: threading.Event, first_request: Callable[[], int | None], bound_s: float
+    ) -> None:
         """Apply the timed chaos operations (and undo those with a duration) until ``stop``.
+
+        The timeline's zero is the load's first request (``first_request()``: its wall-clock
+        start in µs, None while there is none), the instant the verdict counts its times from
+        and ``load.duration_s`` runs from, not Locust's launch: Locust's start-up (seconds on a
+        loaded machine) would move every operation earlier into the load, a kill "2 s in" even
+        before the first request. When no request starts within ``bound_s`` (or the load ends
+        or is interrupted first) no operation runs; each is kept as never run, with the reason.
 
         Each operation runs at its own time: the undo of a kill (a restart, which waits for the
         replica's health) runs in a thread of its own, so the operations after it are not
@@ -239,12 +251,13 @@ class SubstrateLifecycle(ABC):
         whose time comes after the load ended is never applied: the chaos log says so and
         ``_chaos_not_applied`` keeps it (the verdict is then inconclusive, see harness/run.py).
         """
-        start = time.monotonic()
         events: list[tuple[float, str, ChaosOp, FaultProfile | None]] = [
             (op.at_s, "do", op, None) for op in self.scenario.chaos
         ]
         events.sort(key=lambda e: e[0])
         restarts: list[threading.Thread] = []
+        if not events:
+            return
 
         def undo(op: ChaosOp, previous: FaultProfile | None, stamp: str) -> None:
             try:
@@ -256,6 +269,13 @@ class SubstrateLifecycle(ABC):
 
         missed: list[str] = []
         try:
+            start, why_not = self._await_first_request(stop, first_request, bound_s)
+            if start is None:
+                missed += [
+                    f"{describe(op)} at t={at_s:g} s never ran: {why_not}"
+                    for at_s, _, op, _ in events
+                ]
+                return
             while events:
                 at, what, op, previous = events.pop(0)
                 if stop.wait(max(0.0, at - (time.monotonic() - start))):
@@ -297,6 +317,24 @@ class SubstrateLifecycle(ABC):
                 self._log(f"chaos: {line}")
             self._chaos_not_applied = tuple(missed)
 
+    def _await_first_request(
+        self, stop: threading.Event, first_request: Callable[[], int | None], bound_s: float
+    ) -> tuple[float | None, str]:
+        """The load's first request as a ``time.monotonic()`` instant, polled every
+        ``FIRST_REQUEST_POLL_S``; (None, why) when none starts within ``bound_s``, or the load
+        ends or is interrupted first."""
+        waited_from = time.monotonic()
+        while True:
+            first_us = first_request()
+            if first_us is not None:
+                return time.monotonic() - max(0, wall_us() - first_us) / 1e6, ""
+            if stop.wait(FIRST_REQUEST_POLL_S):
+                if self._interrupted_at_us:
+                    return None, "the run was interrupted before the load's first request"
+                return None, "the load ended before its first request"
+            if time.monotonic() - waited_from >= bound_s:
+                return None, f"no request of the load started within {bound_s:g} s"
+
     # -- the load ----------------------------------------------------------------------------
 
     def _run_locust(
@@ -332,16 +370,20 @@ class SubstrateLifecycle(ABC):
                 )
             )
         locust = children[0]
+        bound = locust_run_time(load.time_cap_s, load) + load.request_timeout_s
+        bound += timeouts.TIMEOUTS.locust_grace_s
         stop = threading.Event()
+
+        def chaos(stop: threading.Event) -> None:
+            self._chaos_loop(stop, lambda: first_request_us(records), bound)
+
         threads = [
             threading.Thread(target=fn, args=(stop,), name=f"load-{i}", daemon=True)
-            for i, fn in enumerate([self._chaos_loop, *background])
+            for i, fn in enumerate([chaos, *background])
         ]
         self._chaos_stop, self._chaos_thread = stop, threads[0]
         for thread in threads:
             thread.start()
-        bound = locust_run_time(load.time_cap_s, load) + load.request_timeout_s
-        bound += timeouts.TIMEOUTS.locust_grace_s
 
         def report() -> None:
             watch()
@@ -380,6 +422,22 @@ def describe(op: ChaosOp) -> str:
     """``kill replica r1 for 2 s``: one chaos operation as the chaos log names it."""
     extra = f" for {op.duration_s:g} s" if op.duration_s else ""
     return f"{op.action} replica r{op.replica}{extra}"
+
+
+def first_request_us(records: Path) -> int | None:
+    """Wall-clock start (µs) of the load's first request: the earliest ``start_us`` among the
+    complete lines of the client records file so far (a record is written when its request
+    ends, so the first line need not be the earliest start); None before any."""
+    try:
+        with records.open("rb") as f:
+            head = f.read(1 << 16)
+    except FileNotFoundError:
+        return None
+    starts = []
+    for line in head.split(b"\n")[:-1]:  # the last piece is a line still being written
+        with contextlib.suppress(ValueError):
+            starts.append(ClientRecord.model_validate_json(line).start_us)
+    return min(starts, default=None)
 
 
 def count_lines(path: Path) -> int:

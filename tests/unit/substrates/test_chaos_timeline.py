@@ -1,4 +1,5 @@
-"""Each chaos operation runs at its own time, also after a kill whose restart waits for health.
+"""Each chaos operation runs at its own time, counted from the load's first request, also after
+a kill whose restart waits for health.
 
 A docker replica's restart blocks until its health check passes (a second or more on a loaded
 machine); the restart used to run in the chaos loop itself, so every later operation ran that
@@ -10,15 +11,24 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from fake_backends.profile import FaultProfile
 from harness.scenario import ChaosOp
-from harness.substrates.lifecycle import SubstrateLifecycle
+from harness.substrates.calibration import wall_us
+from harness.substrates.lifecycle import SubstrateLifecycle, first_request_us
 
 RESTART_S = 1.5
+
+
+def _started_now() -> Callable[[], int | None]:
+    """A load whose first request started as the timeline began."""
+    first = wall_us()
+    return lambda: first
 
 
 class _Fake(SubstrateLifecycle):
@@ -71,7 +81,7 @@ def test_an_operation_after_a_restart_is_not_delayed_by_it() -> None:
         ]
     )
     stop = threading.Event()
-    loop = threading.Thread(target=sub._chaos_loop, args=(stop,))
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop, _started_now(), 10.0))
     loop.start()
     time.sleep(0.3 + RESTART_S + 0.5)
     stop.set()
@@ -87,7 +97,7 @@ def test_an_operation_after_a_restart_is_not_delayed_by_it() -> None:
 def test_stop_waits_for_a_restart_in_flight() -> None:
     sub = _Fake([ChaosOp(at_s=0.05, action="kill", replica=0, duration_s=0.05)])
     stop = threading.Event()
-    loop = threading.Thread(target=sub._chaos_loop, args=(stop,))
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop, _started_now(), 10.0))
     loop.start()
     time.sleep(0.3)  # the restart is under way
     stop.set()
@@ -103,7 +113,7 @@ def test_an_operation_due_after_the_load_ended_is_logged_as_never_run() -> None:
         ]
     )
     stop = threading.Event()
-    loop = threading.Thread(target=sub._chaos_loop, args=(stop,))
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop, _started_now(), 10.0))
     loop.start()
     time.sleep(0.3)  # the load ends long before t=5 s
     stop.set()
@@ -150,6 +160,68 @@ def test_an_operation_the_interruption_came_before_says_so() -> None:
     sub._note_interruption()  # as _run_locust does on Ctrl-C, before it stops the timeline
     stop = threading.Event()
     stop.set()
-    sub._chaos_loop(stop)
+    sub._chaos_loop(stop, _started_now(), 10.0)
     [line] = sub._chaos_not_applied
     assert "pause replica r1 at t=5 s never ran: the run was interrupted at t=" in line
+
+
+def _record(start_us: int) -> str:
+    return (
+        f'{{"request_id": "x", "method": "GET", "path": "/", "status": 200, '
+        f'"start_us": {start_us}, "end_us": {start_us + 1000}}}\n'
+    )
+
+
+def test_the_timeline_counts_from_the_first_request_not_from_its_own_start(
+    tmp_path: Path,
+) -> None:
+    """Locust takes a while to start (seconds on a loaded machine): here its first request
+    starts 0.35 s after the timeline and is recorded at 0.45 s. A pause due "0.2 s into the
+    load" must come 0.2 s after that request began (0.55 s), not at 0.2 s, before the load."""
+    records = tmp_path / "client-records.ndjson"
+    sub = _Fake([ChaosOp(at_s=0.2, action="pause", replica=1)])
+    stop = threading.Event()
+    loop = threading.Thread(
+        target=sub._chaos_loop, args=(stop, lambda: first_request_us(records), 10.0)
+    )
+    loop.start()
+    time.sleep(0.35)
+    first = wall_us()
+    time.sleep(0.1)
+    records.write_text(_record(first))
+    time.sleep(0.6)
+    stop.set()
+    loop.join(10)
+    assert not loop.is_alive()
+    assert 0.35 + 0.2 - 0.02 <= sub.done["pause r1"] < 0.35 + 0.2 + 0.3, sub.done
+    assert sub._chaos_log == ["t=0.20s pause replica r1"], sub._chaos_log
+
+
+def test_no_request_within_the_bound_runs_no_operation_and_says_why() -> None:
+    sub = _Fake([ChaosOp(at_s=0, action="kill", replica=0)])
+    stop = threading.Event()
+    sub._chaos_loop(stop, lambda: None, 0.3)
+    assert "kill r0" not in sub.done
+    assert sub._chaos_not_applied == (
+        "kill replica r0 at t=0 s never ran: no request of the load started within 0.3 s",
+    )
+
+
+def test_a_load_that_ended_before_its_first_request_runs_no_operation() -> None:
+    sub = _Fake([ChaosOp(at_s=1, action="pause", replica=1, duration_s=1)])
+    stop = threading.Event()
+    stop.set()
+    sub._chaos_loop(stop, lambda: None, 10.0)
+    assert sub.done == {}
+    assert sub._chaos_not_applied == (
+        "pause replica r1 for 1 s at t=1 s never ran: the load ended before its first request",
+    )
+
+
+def test_the_first_request_is_the_earliest_start_among_complete_records(tmp_path: Path) -> None:
+    records = tmp_path / "client-records.ndjson"
+    assert first_request_us(records) is None  # Locust has not opened it yet
+    records.write_text("")
+    assert first_request_us(records) is None
+    records.write_text(_record(2_000_000) + _record(1_500_000) + _record(1_000_000)[:30])
+    assert first_request_us(records) == 1_500_000  # the cut line is still being written

@@ -1,7 +1,7 @@
 """Ctrl-C during the shipped replica-loss scenario, after its kill: a correct nginx is never
 judged a violation on the partial run.
 
-scenarios/replica-loss.yaml (nginx over three replicas, r1 SIGKILLed 2 s into the load) runs
+scenarios/replica-loss.yaml (nginx over three replicas, r1 SIGKILLed 5 s into the load) runs
 through the real CLI with its load made long enough (30 s) that the interruption lands after
 the kill whatever the machine's load. The run folder must keep the kill's down window (closed
 at the interruption), and ``retry-harness verify`` must exit 3 (INTERRUPTED, inconclusive),
@@ -42,7 +42,7 @@ def _long_replica_loss(folder: Path) -> Path:
     data["sut"]["config"] = str(SCENARIOS / data["sut"]["config"])
     data["load"]["locustfile"] = str(SCENARIOS / data["load"]["locustfile"])
     data["load"]["duration_s"] = 30  # bounded; the interruption comes long before
-    assert data["chaos"] == [{"at_s": 2, "action": "kill", "replica": 1}]
+    assert data["chaos"] == [{"at_s": 5, "action": "kill", "replica": 1}]
     path = folder / "replica-loss.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -35,8 +35,12 @@ Further named parts (:class:`StampSummary`):
   scheduling, which kernel stamps leave out of every delay).
 
 Samples whose span meets a replica's down window (chaos) are left out of both: a paused
-replica's stall is not timing noise. Without any zero-delay gap (no calibration pair came
-back) ε is not known and takes the lateness slack's value.
+replica's stall is not timing noise. When that leaves no sample of a kind (a down window over
+the whole of a short or interrupted load), the kind's samples are taken unfiltered, and the
+evidence says so: a stall only makes a sample larger, so the tolerance errs wide, never down
+to the 2 ms floor that measured nothing. Without any zero-delay gap (no calibration pair came
+back) ε is not known and takes the lateness slack's value; a kind without any sample is "not
+measured" in the evidence.
 """
 
 from __future__ import annotations
@@ -149,16 +153,25 @@ def run_tolerances(
     they were split from: those hold every attempt again, plus the calibration pairs);
     ``down``: (start_us, end_us or None) of the spans a replica was down on purpose. A sample
     whose span meets one is left out: a paused replica's stall is chaos, not timing noise, and
-    must not widen ε (the oracle handles what the window hides on its own).
+    must not widen ε (the oracle handles what the window hides on its own). When every sample
+    of a kind met a window, that kind's samples count unfiltered (a stall only makes them
+    larger: the tolerance errs wide) and the evidence says so.
     """
     paths = list(journals)
-    return combine(
-        zero_delay_gaps(
-            sorted(workdir.glob("calibration-r*.ndjson")), down, load_span(client_records)
-        ),
-        forward_latencies(paths, client_records, down),
-        stamp_summary(paths),
-    )
+    calibration = sorted(workdir.glob("calibration-r*.ndjson"))
+    span = load_span(client_records)
+    gaps = zero_delay_gaps(calibration, down, span)
+    forward = forward_latencies(paths, client_records, down)
+    unfiltered: list[str] = []
+    if down and not gaps.size:
+        gaps = zero_delay_gaps(calibration, (), span)
+        if gaps.size:
+            unfiltered.append(f"zero-delay gaps ({gaps.size})")
+    if down and not forward.size:
+        forward = forward_latencies(paths, client_records)
+        if forward.size:
+            unfiltered.append(f"client→SUT→backend latencies ({forward.size})")
+    return combine(gaps, forward, stamp_summary(paths), unfiltered=tuple(unfiltered))
 
 
 @dataclass(frozen=True)
@@ -212,17 +225,27 @@ def stamp_summary(journals: list[Path]) -> StampSummary:
 
 
 def combine(
-    gaps: np.ndarray, forward: np.ndarray, stamps: StampSummary | None = None
+    gaps: np.ndarray,
+    forward: np.ndarray,
+    stamps: StampSummary | None = None,
+    *,
+    unfiltered: Sequence[str] = (),
 ) -> Tolerances:
-    """ε and the lateness slack from the two measured samples (seconds), with their parts."""
+    """ε and the lateness slack from the two measured samples (seconds), with their parts.
+
+    ``unfiltered``: the kinds of sample (as the evidence names them, with their count) taken
+    with the samples that met a down window, because every one of them did."""
     g = float(gaps.max()) if gaps.size else 0.0
     f = float(forward.max()) if forward.size else 0.0
     slack = max(LATENESS_FLOOR_S, g) + f
     gq = float(np.percentile(gaps, GAP_PERCENTILE)) if gaps.size else None
     eps = STAMP_PRECISION_S + gq if gq is not None else slack
 
-    def p95(x: np.ndarray) -> str:
-        return f"p95 {float(np.percentile(x, 95)) * 1e3:.2f} ms, " if x.size else ""
+    def largest(x: np.ndarray, what: str, top: float) -> str:
+        if not x.size:
+            return f"{what}: not measured"
+        p95 = float(np.percentile(x, 95)) * 1e3
+        return f"largest of {x.size} {what} (p95 {p95:.2f} ms, max {top * 1e3:.2f} ms)"
 
     if gq is not None:
         eps_text = (
@@ -232,13 +255,19 @@ def combine(
         )
     else:
         eps_text = "ε = the lateness slack (no zero-delay gap was measured)"
+    forwarding = "client→SUT→backend latencies, the SUT's forwarding"
     evidence = (
-        f"{eps_text}; lateness slack = max({LATENESS_FLOOR_S * 1e3:.0f} ms, largest of "
-        f"{gaps.size} zero-delay gaps ({p95(gaps)}max {g * 1e3:.2f} ms)) + largest of "
-        f"{forward.size} client→SUT→backend latencies, the SUT's forwarding ({p95(forward)}max "
-        f"{f * 1e3:.2f} ms) = {slack * 1e3:.2f} ms (the room of single-sample judgements "
+        f"{eps_text}; lateness slack = max({LATENESS_FLOOR_S * 1e3:.0f} ms, "
+        f"{largest(gaps, 'zero-delay gaps', g)}) + "
+        f"{largest(forward, forwarding, f)} "
+        f"= {slack * 1e3:.2f} ms (the room of single-sample judgements "
         "that are not lateness: see harness.oracle.tolerances)"
     )
+    if unfiltered:
+        evidence += (
+            f"; every one of the {' and '.join(unfiltered)} met a replica's down window: they "
+            "count unfiltered (a stall only makes a sample larger: the tolerance errs wide)"
+        )
     parts = {
         "epsilon": eps,
         "lateness_slack": slack,

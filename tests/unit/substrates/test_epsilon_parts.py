@@ -131,3 +131,53 @@ def test_a_run_folders_tolerances_read_the_clean_journals_only(tmp_path: Path) -
     assert tol.parts["app_clock_lag_p99"] == pytest.approx(50e-6)
     assert tol.parts["forwarding_max"] == pytest.approx(500e-6)
     assert TimingProbe("http://127.0.0.1:9", seed=1).epsilon(tmp_path, [clean]) == tol
+
+
+def _chaos_run(folder: Path) -> tuple[Path, Path]:
+    """A run folder whose whole load met a down window: 40 calibration pairs (gaps 1-5 ms) and
+    40 requests (forwarding 20-60 ms) between 1.0 s and 2.0 s, r1 killed at 0.9 s for good."""
+    load, calib, clients = [], [], []
+    for i in range(40):
+        t = 1_000_000 + 25_000 * i
+        gap = 1000 + 100 * i
+        calib.append({"request_id": f"harness-calib-1-{i}", "attempt": 0, "arrival_us": t - 300})
+        calib[-1]["end_us"] = t
+        calib.append({"request_id": f"harness-calib-1-{i}", "attempt": 1, "arrival_us": t + gap})
+        calib[-1]["end_us"] = t + gap + 300
+        fwd = 20_000 + 1000 * i
+        load.append({"request_id": f"r{i}", "attempt": 0, "arrival_us": t + fwd, "end_us": t + fwd})
+        clients.append({"request_id": f"r{i}", "start_us": t, "end_us": t + fwd + 500})
+    _journal(folder / "calibration-r0.ndjson", calib)
+    records = _journal(folder / "client-records.ndjson", clients)
+    return _journal(folder / "journal-r0.ndjson", load), records
+
+
+def test_samples_that_all_met_a_down_window_are_taken_unfiltered(tmp_path: Path) -> None:
+    """tester5: a kill before the first request put every gap and every forwarding sample in its
+    window; leaving them all out dropped ε and the lateness slack to the 2 ms floor, against
+    83-109 ms measured in finished runs: a false-failure risk. A stall only makes a sample
+    larger, so taking them all errs wide, and the evidence says so."""
+    from harness.substrates.calibration import run_tolerances
+
+    journal, records = _chaos_run(tmp_path)
+    clear = run_tolerances(tmp_path, [journal], records)
+    down = run_tolerances(tmp_path, [journal], records, [(900_000, None)])
+    assert down.lateness_slack_s == clear.lateness_slack_s == pytest.approx(0.0049 + 0.059)
+    assert down.epsilon_s == clear.epsilon_s < down.lateness_slack_s
+    assert "count unfiltered" not in clear.evidence
+    assert (
+        "every one of the zero-delay gaps (40) and client→SUT→backend latencies (40) met a "
+        "replica's down window: they count unfiltered"
+    ) in down.evidence, down.evidence
+    # a window that leaves some samples of a kind clear: those alone count, as before
+    part = run_tolerances(tmp_path, [journal], records, [(1_500_000, None)])
+    assert part.lateness_slack_s < clear.lateness_slack_s
+    assert "unfiltered" not in part.evidence
+
+
+def test_a_kind_without_any_sample_is_not_measured(tmp_path: Path) -> None:
+    tol = combine(np.array([]), np.array([]))
+    assert tol.lateness_slack_s == pytest.approx(0.002)
+    assert "zero-delay gaps: not measured" in tol.evidence, tol.evidence
+    assert "the SUT's forwarding: not measured" in tol.evidence
+    assert "largest of 0" not in tol.evidence

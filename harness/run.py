@@ -166,9 +166,9 @@ def declared_policy(scenario: Scenario) -> AdaptedPolicy:
     if limit is not None and over:
         raise BadInput(
             f"{scenario.load.body_bytes} bytes ({', '.join(over)}) is more than the SUT's "
-            f"request body limit of {limit.max_bytes} bytes ({limit.source}): it answers "
-            f"{limit.status} itself and no such request reaches a backend, so their retries "
-            f"cannot be tested; allowed: 0..{limit.max_bytes}, or raise the limit ({limit.doc})",
+            f"request body limit of {limit.max_bytes} bytes ({limit.source}): {limit.effect}, "
+            f"so their retries cannot be tested; allowed: 0..{limit.max_bytes}, or raise the "
+            f"limit ({limit.doc})",
             file=scenario.source_file,
             line=line,
             field="load.body_bytes",

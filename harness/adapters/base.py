@@ -50,6 +50,7 @@ class BodyLimit(BaseModel):
 
     max_bytes: int = Field(ge=0, description="Bodies of more bytes are refused by the SUT")
     status: int = Field(description="What the SUT answers such a request with")
+    effect: str = Field(description="What the SUT does with a larger body, in a few words")
     source: str = Field(
         description="Where the limit comes from: 'FILE:LINE: DIRECTIVE VALUE' or the system's "
         "documented default"

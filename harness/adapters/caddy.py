@@ -42,6 +42,10 @@ upstream and outside ``lb_retries``/``lb_try_interval`` (``scenarios/caddy-keepa
 retries.yaml``; ``keepalive off`` removes it); and ``lb_try_duration`` is checked before the
 ``lb_try_interval`` sleep, so the last attempt may start up to one interval after the try
 duration (``scenarios/deadline.yaml``).
+
+The smallest ``request_body`` ``max_size`` every request meets before that reverse_proxy is the
+SUT's body limit (``AdaptedPolicy.body_limit``, see :func:`_body_limit`): a scenario whose load
+sends a larger body is refused before anything starts (``harness.run.declared_policy``).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.adapters._common import note
-from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
+from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote, BodyLimit
 from harness.adapters.caddyfile_lines import line_of
 from harness.durations import DurationError, caddy_seconds
 from harness.errors import BadInput, RunFailed
@@ -374,11 +378,63 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         why += f", the first of {len(found)} (the others are not read)"
     upstreams_known = not names_upstreams(text) or context.upstream_servers is not None
     try:
-        return _policy(rp, path, why, upstreams_known=upstreams_known, caddyfile=caddyfile)
+        adapted = _policy(rp, path, why, upstreams_known=upstreams_known, caddyfile=caddyfile)
     except BadInput as err:
         if caddyfile:
             raise _on_its_line(err, path, rp.handler) from None
         raise
+    return adapted.model_copy(update={"body_limit": _body_limit(data, rp.where, path)})
+
+
+_DOC_BODY = (
+    "https://caddyserver.com/docs/caddyfile/directives/request_body (max_size); Caddy 2.6.2 "
+    "answers 502 to a larger body, at times after passing a truncated attempt to the backend "
+    "(tests/integration/suts/test_caddy_notes_live.py)"
+)
+_PATH_STEP = re.compile(r"\.?([A-Za-z_0-9]+)|\[(\d+)\]")
+
+
+def _body_limit(data: dict[str, Any], where: str, path: Path) -> BodyLimit | None:
+    """The smallest ``request_body`` ``max_size`` every request meets before the chosen
+    reverse_proxy (``where``, its JSON path): a ``request_body`` handler earlier in the same
+    ``handle`` list, or in an earlier route of a ``routes`` list on the way there that has no
+    ``match`` (it applies to every request). One behind a matcher, or inside a nested subroute
+    of an earlier route, is not read (it may not apply): no limit from it."""
+    steps: list[str | int] = [
+        int(m.group(2)) if m.group(2) is not None else m.group(1)
+        for m in _PATH_STEP.finditer(where)
+    ]
+    node: Any = data
+    sizes: list[tuple[int, str]] = []
+    trail = ""
+
+    def take(handlers: Any, at: str) -> None:
+        for j, h in enumerate(handlers if isinstance(handlers, list) else []):
+            size = h.get("max_size") if isinstance(h, dict) else None
+            if h.get("handler") == "request_body" and isinstance(size, int) and size > 0:
+                sizes.append((size, f"{at}[{j}]"))
+
+    for i, step in enumerate(steps):
+        nxt = steps[i + 1] if i + 1 < len(steps) else None
+        if step == "routes" and isinstance(nxt, int):
+            for k, route in enumerate(node[step][:nxt]):
+                if isinstance(route, dict) and not route.get("match"):
+                    take(route.get("handle"), f"{trail}.routes[{k}].handle")
+        if step == "handle" and isinstance(nxt, int):
+            take(node[step][:nxt], f"{trail}.handle")
+        node = node[step]
+        trail += f"[{step}]" if isinstance(step, int) else f".{step}"
+    if not sizes:
+        return None
+    size, at = min(sizes)
+    return BodyLimit(
+        max_bytes=size,
+        status=502,
+        effect="Caddy stops reading the body at the limit and answers 502 itself; a backend "
+        "gets at most one truncated attempt",
+        source=f"{path}: request_body max_size {size} bytes (at {at.lstrip('.')})",
+        doc=_DOC_BODY,
+    )
 
 
 _REFUSED_VALUES = {

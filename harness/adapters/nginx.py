@@ -107,6 +107,7 @@ _DOC_BODY_SIZE = (
     "https://nginx.org/en/docs/http/ngx_http_core_module.html#client_max_body_size: a larger "
     "Content-Length is answered 413 by nginx; 0 disables the check"
 )
+_BODY_EFFECT = "nginx answers 413 itself and no such request reaches a backend"
 _SIZE = re.compile(r"(\d+)([kKmMgG]?)")
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _NGINX_SRC = "https://github.com/nginx/nginx/blob/release-1.22.1/src/http/"
@@ -346,6 +347,7 @@ def _body_limit(node: _Node | None, file: str) -> BodyLimit | None:
         return BodyLimit(
             max_bytes=DEFAULT_CLIENT_MAX_BODY_SIZE,
             status=413,
+            effect=_BODY_EFFECT,
             source="client_max_body_size is not set: nginx's default 1m",
             doc=_DOC_BODY_SIZE,
         )
@@ -363,6 +365,7 @@ def _body_limit(node: _Node | None, file: str) -> BodyLimit | None:
     return BodyLimit(
         max_bytes=size,
         status=413,
+        effect=_BODY_EFFECT,
         source=f"{node.file or file}:{node.line}: client_max_body_size {node.args[0]}",
         doc=_DOC_BODY_SIZE,
     )

@@ -12,6 +12,8 @@
   start up to one interval after the try duration.
 * ``lb_retries`` not set with a try duration: at most ceil(duration / interval) retries.
 * ``lb_try_interval`` alone (no ``lb_retries``, no ``lb_try_duration``): no retry.
+* ``request_body max_size``: a body one byte over the limit the adapter reads gets Caddy's own
+  502, and no backend gets the whole body; a body at the limit is passed on.
 * Upstream keep-alive on (the default): Go's transport replays a GET reset on a reused
   connection by itself, on the same upstream, although ``lb_retries`` is 0.
 """
@@ -33,6 +35,7 @@ from harness.suts.base import missing_binary
 from harness.suts.spec import CaddySut
 from tests.integration.suts.live_sut import running_config
 from tests.integration.suts.raw_upstream import Decide, Hold, RawUpstream, running_raw_upstream
+from tests.integration.suts.upstream import running_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -234,3 +237,28 @@ def test_no_retry_without_lb_retries_or_try_duration(tmp_path: Path, lb: str) ->
     ):
         answer = requests.get(url + "/", headers={"X-Request-ID": "x1"}, timeout=10)
     assert answer.status_code == 502 and len(up.of("x1")) == 1
+
+
+def test_a_body_over_request_body_max_size_gets_caddy_own_502(tmp_path: Path) -> None:
+    _skip_without_caddy()
+    text = CADDYFILE.format(lb="", transport=NO_KEEPALIVE).replace(
+        "    reverse_proxy {\n",
+        "    request_body {\n        max_size 4KB\n    }\n    reverse_proxy {\n",
+    )
+    limit = _load(tmp_path, text).body_limit
+    assert limit is not None and limit.max_bytes == 4000  # Caddy's KB is 1000 bytes
+    with (
+        running_upstream("up0") as up,
+        running_config(CaddySut, tmp_path, text, [up.url]) as (url, _),
+        requests.Session() as session,
+    ):
+        for size in (limit.max_bytes, limit.max_bytes + 1):
+            rid = f"body-{size}"
+            answer = session.post(
+                url + "/", data=b"x" * size, headers={"X-Request-ID": rid}, timeout=10
+            )
+            whole = [a for a in up.of(rid) if len(a.body) == size]
+            if size > limit.max_bytes:
+                assert answer.status_code == limit.status and whole == [], size
+            else:
+                assert answer.status_code == 200 and len(whole) == 1, size

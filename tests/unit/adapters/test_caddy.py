@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -336,3 +338,41 @@ def test_active_health_check_settings_without_a_probe_target_change_nothing() ->
     # Caddy starts the active checker only with a uri, path or port
     adapted = load_text(caddy.load, _caddyfile("\t\tlb_retries 1\n\t\thealth_interval 1s"))
     assert adapted.policy.not_judged == ()
+
+
+# -- request_body max_size: Caddy's own body limit ------------------------------------------
+
+
+def _json(routes: list[dict[str, Any]]) -> str:
+    server = {"listen": [":1"], "routes": routes}
+    return json.dumps({"apps": {"http": {"servers": {"s": server}}}})
+
+
+_RP = {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:1"}]}
+
+
+def _body(size: int) -> dict[str, Any]:
+    return {"handler": "request_body", "max_size": size}
+
+
+@pytest.mark.parametrize(
+    ("routes", "expected"),
+    [
+        ([{"handle": [_body(4000), _RP]}], 4000),  # same handle list, before it
+        ([{"handle": [_body(900)]}, {"handle": [_RP]}], 900),  # an earlier route
+        ([{"handle": [_body(9000), _body(100), _RP]}], 100),  # the smallest
+        ([{"handle": [_RP, _body(4000)]}], None),  # after it: not met
+        (  # behind a matcher: may not apply, not read
+            [{"match": [{"path": ["/up*"]}], "handle": [_body(900)]}, {"handle": [_RP]}],
+            None,
+        ),
+        ([{"handle": [_RP]}], None),
+    ],
+)
+def test_request_body_max_size_before_the_proxy_is_the_body_limit(
+    routes: list[dict[str, Any]], expected: int | None
+) -> None:
+    limit = load_text(caddy.load, _json(routes), name="caddy.json").body_limit
+    assert (limit.max_bytes if limit is not None else None) == expected
+    if limit is not None:
+        assert "request_body max_size" in limit.source and "apps.http.servers.s" in limit.source

@@ -225,3 +225,16 @@ def test_the_first_request_is_the_earliest_start_among_complete_records(tmp_path
     assert first_request_us(records) is None
     records.write_text(_record(2_000_000) + _record(1_500_000) + _record(1_000_000)[:30])
     assert first_request_us(records) == 1_500_000  # the cut line is still being written
+
+
+def test_an_interruption_before_the_first_request_says_so() -> None:
+    sub = _Fake([ChaosOp(at_s=2, action="kill", replica=1)])
+    sub._note_interruption()
+    stop = threading.Event()
+    stop.set()
+    sub._chaos_loop(stop, lambda: None, 10.0)
+    assert sub.done == {}
+    assert sub._chaos_not_applied == (
+        "kill replica r1 at t=2 s never ran: the run was interrupted before the load's first "
+        "request",
+    )

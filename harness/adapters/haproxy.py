@@ -17,7 +17,11 @@ retries (HAProxy drops them for a request not received completely when first sen
 ``server`` line with health checks on (``check``, directly or from ``default-server``) or with
 ``observe`` (live traffic marks the server down): which server a retry goes to and how many
 attempts a request gets (none: HAProxy's own 503 when every server is DOWN) then depend on
-check results at run time (see :func:`_health_checked`). Told the load's body size per method
+check results at run time (see :func:`_health_checked`); a ``server`` line that names no
+harness placeholder (a literal address: not one of the harness's backends, so no journal sees
+HAProxy's attempts to it): the retry count, the upstream and the backoff, unless it is a
+``backup`` that no server's health check can make HAProxy use, or ``disabled`` (see
+:func:`_foreign_servers`). Told the load's body size per method
 (``AdapterContext.body_bytes``), a method whose body alone exceeds the usable buffer
 (``tune.bufsize`` - ``tune.maxrewrite``) is declared not retried at layer 7 (a request not
 fitting in one buffer never is, docs ``retry-on``), and one within
@@ -55,7 +59,7 @@ from harness.adapters.haproxy_conditions import AclTable
 from harness.durations import DurationError, haproxy_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
-from harness.suts.templating import is_per_replica
+from harness.suts.templating import is_per_replica, names_upstreams
 
 SYSTEM: str = "haproxy"
 
@@ -845,6 +849,63 @@ def _health_checked(
     return out
 
 
+_DOC_BACKUP = (
+    'https://docs.haproxy.org/2.6/configuration.html#5.2-backup (\'When "backup" is '
+    "present on a server line, the server is only used in load balancing when all other "
+    "non-backup servers are unavailable'), #5.2-check ('By default, a server is always "
+    "considered available'), #5.2-disabled (starts in maintenance mode)"
+)
+_FOREIGN_REASON = (
+    "the line names no harness placeholder ({{upstream_hostport}}, {{upstream_host}}, "
+    "{{upstream_port}}, {{upstreams}}, {{upstream}}), so it is not one of the harness's "
+    "backends: HAProxy's attempts to it are attempts no journal records. They use up "
+    "retries, they sit unseen between the journaled attempts, and HAProxy's answer for them "
+    "(503 after a refused connection) reaches the client as the last answer"
+)
+
+
+def _foreign_servers(
+    backend: _Section, health_checked: bool, file: str
+) -> tuple[list[Unmodelled], list[AdapterNote]]:
+    """The ``server`` lines of the backend that are not harness backends: one
+    :class:`Unmodelled` (max_retries, upstream, backoff) for each that HAProxy may send an
+    attempt to, a note for each it never uses: a ``disabled`` server (maintenance), and a
+    ``backup`` while no server has health checks on (``health_checked``): HAProxy uses a backup
+    only when every non-backup server is unavailable, and a server without checks is always
+    available (docs 5.2 ``backup``, ``check``)."""
+    out: list[Unmodelled] = []
+    unused: list[AdapterNote] = []
+    for ln in backend.lines:
+        if ln.words[0] != "server" or names_upstreams(" ".join(ln.words)):
+            continue
+        text = " ".join(ln.words)
+        if "disabled" in ln.words[2:] or ("backup" in ln.words[2:] and not health_checked):
+            why = (
+                "disabled: it starts in maintenance and gets no traffic"
+                if "disabled" in ln.words[2:]
+                else "a backup gets requests only when every other server is unavailable, "
+                "and without health checks a server is always available"
+            )
+            unused.append(
+                _quirk(
+                    "server",
+                    f"line {ln.line}: '{text}' is not a harness backend, but HAProxy never "
+                    f"uses it: {why}",
+                    source=_DOC_BACKUP,
+                )
+            )
+            continue
+        out.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF}),
+                native=f"{text} in {backend.kind} {backend.name}",
+                reason=_FOREIGN_REASON,
+                location=f"{file}:{ln.line}",
+            )
+        )
+    return out, unused
+
+
 def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     """Read ``path`` (an haproxy.cfg template) into the declared policy of its chosen backend."""
     file = str(path)
@@ -1141,11 +1202,24 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         )
     servers = _server_count(backend, context)
     several = servers is None or servers > 1
-    for u in _health_checked(backend, chain, servers, file):
+    checked = _health_checked(backend, chain, servers, file)
+    for u in checked:
         not_judged.append(u)
         affected = ", ".join(sorted(a.value for a in u.aspects))
         notes.append(
             _quirk("server", f"not judged ({affected}): {u.native}: {u.reason}", source=_DOC_HEALTH)
+        )
+    foreign, unused = _foreign_servers(backend, bool(checked), file)
+    notes.extend(unused)
+    for u in foreign:
+        not_judged.append(u)
+        notes.append(
+            _quirk(
+                "server",
+                f"not judged (max_retries, upstream, backoff; so client agreement too): "
+                f"{u.native} at {u.location}: {u.reason}",
+                source=_DOC_BACKUP,
+            )
         )
     notes.append(_redispatch_note(eff.redispatch, several))
     if l7_words:

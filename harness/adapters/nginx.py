@@ -31,7 +31,11 @@ blocks on the way to the proxied location that set ``proxy_*`` retry directives;
 retried with ``proxy_request_buffering off`` (a body read whole with the headers is retried, one
 still streaming is not); with nginx's passive health check on (a ``server`` line without
 ``max_fails=0`` in an upstream of more than one server), the retry count and the upstream of
-each retry (a server marked down is skipped, and with none left nginx answers 502 itself).
+each retry (a server marked down is skipped, and with none left nginx answers 502 itself);
+with a ``server`` line that names no harness placeholder (a literal address: not one of the
+harness's backends, so no journal sees nginx's tries to it), the retry count, the upstream of
+each retry and the backoff (client agreement follows the retry count), unless it is a
+``backup`` that ``proxy_next_upstream_tries`` never lets a request reach.
 
 ``client_max_body_size`` of the proxied location (default 1m) is the SUT's body limit
 (``AdaptedPolicy.body_limit``): nginx answers 413 itself to a larger body, so a scenario whose
@@ -63,7 +67,7 @@ from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote, Bo
 from harness.durations import DurationError, nginx_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
-from harness.suts.templating import PLACEHOLDER, is_per_replica
+from harness.suts.templating import PLACEHOLDER, is_per_replica, names_upstreams
 
 SYSTEM: str = "nginx"
 
@@ -332,6 +336,8 @@ class _Upstream:
     described: str
     health_checked: tuple[_Node, ...] = ()  # ``server`` lines without ``max_fails=0``
     keepalive: _Node | None = None  # the upstream block's ``keepalive`` directive
+    foreign: tuple[_Node, ...] = ()  # ``server`` lines not rendered from an upstream placeholder
+    primaries: int | None = None  # servers without ``backup`` (None: depends on the replicas)
 
 
 _MAX_FAILS = re.compile(r"^max_fails=(\d+)$")
@@ -392,15 +398,21 @@ def _upstream_of(
     block = blocks[-1]
     assert block.children is not None
     total: int | None = 0
+    primaries: int | None = 0
     checked: list[_Node] = []
+    foreign: list[_Node] = []
     for srv in (n for n in block.children if n.name == "server"):
         if "down" in srv.args:
             continue
         if _max_fails(srv) != 0:
             checked.append(srv)
+        if not any(names_upstreams(a) for a in srv.args):
+            foreign.append(srv)
         per_replica = any(is_per_replica(a) for a in srv.args)
         n = context.upstream_servers if per_replica else 1
         total = None if total is None or n is None else total + n
+        if "backup" not in srv.args:
+            primaries = None if primaries is None or n is None else primaries + n
     if total == 0:
         raise BadInput(
             "has no usable server lines", file=file, line=block.line, field=f"upstream {host}"
@@ -411,6 +423,8 @@ def _upstream_of(
         f"upstream {host} ({shown} servers)",
         health_checked=tuple(checked),
         keepalive=_direct(block.children, "keepalive"),
+        foreign=tuple(foreign),
+        primaries=primaries,
     )
 
 
@@ -698,6 +712,21 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
                 source=_SRC_PASSIVE,
             )
         )
+    foreign, unreached = _foreign_servers(upstream, 1 if off else tries, file)
+    not_judged.extend(foreign)
+    notes.extend(unreached)
+    if foreign:
+        notes.append(
+            _note(
+                "quirk",
+                "server",
+                f"not judged (max_retries, upstream, backoff; so client agreement too): "
+                f"{foreign[0].native} at {foreign[0].location}"
+                + (f" and {len(foreign) - 1} more server line(s)" if len(foreign) > 1 else "")
+                + f": {foreign[0].reason}",
+                source=_SRC_FOREIGN,
+            )
+        )
     buffering = get("proxy_request_buffering")
     if buffering is not None and buffering.args == ("off",) and active:
         reason = (
@@ -788,6 +817,67 @@ def _passive_health_check(upstream: _Upstream, file: str) -> list[Unmodelled]:
             )
         )
     return out
+
+
+_SRC_FOREIGN = (
+    "https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server ('backup: marks the "
+    "server as a backup server. It will be passed requests when the primary servers are "
+    f"unavailable'); {_NGINX_SRC}ngx_http_upstream_round_robin.c "
+    "(ngx_http_upstream_init_round_robin_peer: tries = primary + backup servers; "
+    "ngx_http_upstream_get_round_robin_peer turns to the backup servers, peers->next, only "
+    "when no primary is left untried for the request)"
+)
+_FOREIGN_REASON = (
+    "the line names no harness placeholder ({{upstream_hostport}}, {{upstream_host}}, "
+    "{{upstream_port}}, {{upstreams}}, {{upstream}}), so it is not one of the harness's "
+    "backends: nginx's tries to it are attempts no journal records. They use up "
+    "proxy_next_upstream_tries, they sit unseen between the journaled attempts, and nginx's "
+    "answer for them (502 for a refused connection) reaches the client as the last answer"
+)
+
+
+def _foreign_servers(
+    upstream: _Upstream, tries: int, file: str
+) -> tuple[list[Unmodelled], list[AdapterNote]]:
+    """The ``server`` lines of the upstream that are not harness backends: one
+    :class:`Unmodelled` (max_retries, upstream, backoff) for each that a request can reach,
+    a note for a ``backup`` line that no request reaches. nginx passes a request to the backup
+    servers only once every primary server has had its try, so a backup is never reached when
+    ``tries`` (``proxy_next_upstream_tries``; 0 = unlimited, retries off = 1) is at most the
+    number of primary servers; this holds with max_fails=0 (a server marked down by the
+    passive health check is its own not-judged entry)."""
+    out: list[Unmodelled] = []
+    unreached: list[AdapterNote] = []
+    for srv in upstream.foreign:
+        text = f"server {' '.join(srv.args)}"
+        where = f"{srv.file or file}:{srv.line}"
+        primaries = upstream.primaries
+        if (
+            "backup" in srv.args
+            and primaries is not None
+            and 0 < tries <= primaries
+            and not upstream.health_checked
+        ):
+            unreached.append(
+                _note(
+                    "quirk",
+                    "server",
+                    f"{text} at {where} is not a harness backend, but as a backup it is never "
+                    f"reached: proxy_next_upstream_tries {tries} ends every request within the "
+                    f"{primaries} primary server(s)",
+                    source=_SRC_FOREIGN,
+                )
+            )
+            continue
+        out.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF}),
+                native=f"{text} in {upstream.described}",
+                reason=_FOREIGN_REASON,
+                location=where,
+            )
+        )
+    return out, unreached
 
 
 def _note(kind: str, field_name: str, text: str, *, source: str | None = None) -> AdapterNote:

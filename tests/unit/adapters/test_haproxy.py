@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from harness.adapters import haproxy
 from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
+from harness.oracle.aspects import not_judged_result
 from harness.policy.model import Aspect, Unmodelled
 from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
 
@@ -359,7 +360,7 @@ def test_disable_l7_retry_in_an_anonymous_defaults_section_is_refused() -> None:
 
 
 def _health(entries: tuple[Unmodelled, ...]) -> list[Unmodelled]:
-    return [u for u in entries if u.native.startswith("server ")]
+    return [u for u in entries if u.reason == haproxy._HEALTH_REASON]
 
 
 _PLAIN_SERVER = "server s{{upstream_index}} {{upstream_hostport}}"
@@ -500,3 +501,42 @@ def test_tune_bufsize_must_be_a_number(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as err:
         _with_bodies(text, {}, tmp_path)
     assert err.value.line == 3 and err.value.field == "tune.bufsize"
+
+
+# -- servers that are not harness backends ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "judged"),
+    [
+        ("server spare 127.0.0.1:1", False),  # round robin sends attempts to it
+        ("server spare 127.0.0.1:1 backup", True),  # never used: no server has checks
+        ("server spare 127.0.0.1:1 disabled", True),  # maintenance: never used
+    ],
+)
+def test_a_server_that_is_no_harness_backend(extra: str, judged: bool) -> None:
+    """HAProxy's attempts to a literal address reach no journal. A backup is used only when
+    every other server is unavailable, which without health checks never happens (tester5's
+    my-haproxy-bk.cfg passed, rightly)."""
+    text = _cfg("    retries 2").replace(_PLAIN_SERVER, f"{_PLAIN_SERVER}\n    {extra}")
+    adapted = load_text(haproxy.load, text)
+    foreign = [u for u in adapted.policy.not_judged if u.reason == haproxy._FOREIGN_REASON]
+    if judged:
+        assert foreign == []
+        assert any("HAProxy never uses it" in n.text for n in adapted.quirks)
+        return
+    (u,) = foreign
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+    assert u.native.startswith("server spare 127.0.0.1:1") and u.location is not None
+    for name in ("attempts_bound", "retry_when_due", "client_agreement", "backoff_window"):
+        assert not_judged_result(name, adapted.policy) is not None, name
+
+
+def test_a_backup_is_not_judged_when_health_checks_can_make_it_used() -> None:
+    text = _cfg("    retries 2").replace(
+        _PLAIN_SERVER, f"{_PLAIN_SERVER} check\n    server spare 127.0.0.1:1 backup"
+    )
+    adapted = load_text(haproxy.load, text)
+    assert [u.native for u in adapted.policy.not_judged if u.reason == haproxy._FOREIGN_REASON] == [
+        "server spare 127.0.0.1:1 backup in backend be"
+    ]

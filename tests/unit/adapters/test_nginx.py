@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.adapters import nginx
-from harness.adapters.base import AdapterContext
+from harness.adapters.base import AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
 from harness.oracle.aspects import not_judged_result
-from harness.policy.model import Aspect
+from harness.policy.model import Aspect, Unmodelled
 from tests.unit.adapters._proxy_files import DATA, SHIPPED, fields, load_text
 
 CTX3 = AdapterContext(upstream_servers=3)
@@ -260,6 +260,11 @@ _PASSIVE_NOT_JUDGED = (
 )
 
 
+def _passive(adapted: AdaptedPolicy) -> list[Unmodelled]:
+    """The passive-health-check entries of ``not_judged`` (literal servers add their own)."""
+    return [u for u in adapted.policy.not_judged if u.reason == nginx._PASSIVE_REASON]
+
+
 def test_default_max_fails_in_a_multi_server_upstream_is_not_judged() -> None:
     text = _conf("proxy_next_upstream error http_503;", servers="server {{upstream_hostport}};")
     adapted = load_text(nginx.load, text, upstream_servers=3)
@@ -287,7 +292,7 @@ def test_default_max_fails_in_a_multi_server_upstream_is_not_judged() -> None:
 )
 def test_max_fails_0_on_every_server_is_judged(servers: str) -> None:
     adapted = load_text(nginx.load, _conf("", servers=servers), upstream_servers=3)
-    assert adapted.policy.not_judged == ()
+    assert _passive(adapted) == []  # literal servers: only their own not-judged entries
     assert "max_fails" not in fields(adapted, "quirk")
 
 
@@ -301,7 +306,7 @@ def test_max_fails_0_on_every_server_is_judged(servers: str) -> None:
 )
 def test_a_single_server_is_never_marked_down(servers: str, upstream_servers: int) -> None:
     adapted = load_text(nginx.load, _conf("", servers=servers), upstream_servers=upstream_servers)
-    assert adapted.policy.not_judged == ()
+    assert _passive(adapted) == []
     assert "max_fails" not in fields(adapted, "quirk")
 
 
@@ -315,9 +320,7 @@ def test_a_proxy_pass_url_without_upstream_block_is_one_server() -> None:
 
 def test_every_server_line_without_max_fails_0_is_named() -> None:
     adapted = nginx.load(DATA / "nginx-upstream.conf", AdapterContext(upstream_servers=9))
-    found = {
-        int(u.location.rsplit(":", 1)[1]): u.native for u in adapted.policy.not_judged if u.location
-    }
+    found = {int(u.location.rsplit(":", 1)[1]): u.native for u in _passive(adapted) if u.location}
     # 8001 (default), 8002 (max_fails=3 written), 8004 (backup: tried after the others);
     # 8003 is down and never tried
     assert sorted(found) == [9, 10, 12]
@@ -371,3 +374,82 @@ def test_bad_client_max_body_size_names_its_line(value: str) -> None:
     with pytest.raises(BadInput) as err:
         load_text(nginx.load, _conf(f"            client_max_body_size {value};"))
     assert err.value.field == "client_max_body_size" and err.value.line == 8
+
+
+# -- servers that are not harness backends ---------------------------------------------------
+
+_FOREIGN_NOT_JUDGED = (*_PASSIVE_NOT_JUDGED, "backoff_window")
+
+
+@pytest.mark.parametrize(
+    ("servers", "tries"),
+    [
+        # a dead peer in the pool: round robin sends first tries and retries to it
+        ("server {{upstream_hostport}} max_fails=0; server 127.0.0.1:1 max_fails=0;", 3),
+        # a backup reached once both primaries had their try (tester5's my-nginx3.conf)
+        ("server {{upstream_hostport}} max_fails=0; server 127.0.0.1:1 max_fails=0 backup;", 4),
+        # unlimited tries reach the backup too
+        ("server {{upstream_hostport}} max_fails=0; server 127.0.0.1:1 max_fails=0 backup;", 0),
+    ],
+)
+def test_a_server_that_is_no_harness_backend_is_not_judged(servers: str, tries: int) -> None:
+    """nginx's tries to a literal address are attempts no journal records: a correct nginx got
+    a client_agreement violation (503 -> 502: its try to 127.0.0.1:1 was refused)."""
+    location = f"proxy_next_upstream error timeout http_503; proxy_next_upstream_tries {tries};"
+    adapted = load_text(nginx.load, _conf(location, servers=servers), upstream_servers=2)
+    (u,) = adapted.policy.not_judged
+    assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+    assert u.native.startswith("server 127.0.0.1:1 max_fails=0")
+    assert u.location is not None and u.location.endswith(":3")
+    (note,) = [n for n in adapted.quirks if n.field == "server"]
+    assert note.text.startswith("not judged (max_retries, upstream, backoff")
+    for name in _FOREIGN_NOT_JUDGED:
+        assert not_judged_result(name, adapted.policy) is not None, name
+    for name in ("stop_on_success", "non_retryable_status", "per_try_timeout"):
+        assert not_judged_result(name, adapted.policy) is None, name
+
+
+@pytest.mark.parametrize(
+    ("location", "upstream_servers"),
+    [
+        ("proxy_next_upstream error http_503; proxy_next_upstream_tries 2;", 2),
+        ("proxy_next_upstream error http_503; proxy_next_upstream_tries 3;", 3),
+        ("proxy_next_upstream off;", 1),
+    ],
+)
+def test_a_backup_no_request_reaches_is_judged_with_a_note(
+    location: str, upstream_servers: int
+) -> None:
+    """A backup gets a request only after every primary had its try: with tries at most the
+    primaries, nginx never reaches it."""
+    servers = "server {{upstream_hostport}} max_fails=0; server 127.0.0.1:1 max_fails=0 backup;"
+    adapted = load_text(
+        nginx.load, _conf(location, servers=servers), upstream_servers=upstream_servers
+    )
+    assert adapted.policy.not_judged == ()
+    (note,) = [n for n in adapted.quirks if n.field == "server"]
+    assert "never reached" in note.text and "127.0.0.1:1" in note.text
+
+
+def test_a_backup_with_the_passive_check_on_is_not_judged() -> None:
+    """With max_fails on, a primary marked down sends requests to the backup earlier."""
+    servers = "server {{upstream_hostport}}; server 127.0.0.1:1 backup;"
+    text = _conf("proxy_next_upstream_tries 2;", servers=servers)
+    adapted = load_text(nginx.load, text, upstream_servers=2)
+    assert [u.reason for u in adapted.policy.not_judged if "127.0.0.1:1" in u.native] == [
+        nginx._PASSIVE_REASON,
+        nginx._FOREIGN_REASON,
+    ]
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        "server {{upstream_host}}:{{upstream_port}} max_fails=0;",
+        "server {{upstream_hostport}} max_fails=0; server 127.0.0.1:1 down;",  # never tried
+    ],
+)
+def test_servers_from_placeholders_are_judged(servers: str) -> None:
+    adapted = load_text(nginx.load, _conf("", servers=servers), upstream_servers=3)
+    assert adapted.policy.not_judged == ()
+    assert "server" not in fields(adapted, "quirk")

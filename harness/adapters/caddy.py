@@ -28,6 +28,9 @@ MAX_RETRIES and UPSTREAM (and BACKOFF when retries wait): passive health checks
 (``fail_duration``, ``max_fails``, ``unhealthy_*``), which skip failed upstreams at run time,
 and without ``fail_duration`` make Caddy 2.6 answer every request 503 itself; active health
 checks (``health_uri``/``health_port``), which skip an upstream whose last probe failed.
+Aspects MAX_RETRIES, UPSTREAM and BACKOFF: a static upstream with a literal address instead of
+a harness placeholder (not a harness backend: Caddy's attempts to it reach no journal; see
+:func:`_foreign_upstreams`).
 
 Sources: caddyserver/caddy tag v2.6.4 ``modules/caddyhttp/reverseproxy/reverseproxy.go``
 (LoadBalancing, tryAgain, Provision) and ``modules/caddyhttp/reverseproxy/caddyfile.go``;
@@ -186,10 +189,18 @@ def _looks_like_json(path: Path, text: str) -> bool:
     return path.suffix == ".json" or bool(_JSON_START.match(text))
 
 
+STAND_IN_FIRST_PORT = 10001
+"""The stand-in port of the first upstream (the next ones follow) while a Caddyfile is adapted."""
+
+
+def _stand_ins(context: AdapterContext) -> list[str]:
+    """The stand-in ``host:port`` of each upstream the harness's placeholders render to here."""
+    return [f"127.0.0.1:{STAND_IN_FIRST_PORT + i}" for i in range(context.upstream_servers or 1)]
+
+
 def _render_placeholders(text: str, path: Path, context: AdapterContext) -> str:
     """Harness ``{{placeholders}}`` rendered with stand-in addresses (one per upstream)."""
-    n = context.upstream_servers or 1
-    upstreams = [f"http://127.0.0.1:{10001 + i}" for i in range(n)]
+    upstreams = [f"http://{hostport}" for hostport in _stand_ins(context)]
     return join_lines(
         render_lines(text, listen=("127.0.0.1", 10000), upstreams=upstreams, source=path)
     )
@@ -377,8 +388,16 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     if len(found) > 1:
         why += f", the first of {len(found)} (the others are not read)"
     upstreams_known = not names_upstreams(text) or context.upstream_servers is not None
+    rendered = frozenset(_stand_ins(context)) if caddyfile and placeholder_names(text) else None
     try:
-        adapted = _policy(rp, path, why, upstreams_known=upstreams_known, caddyfile=caddyfile)
+        adapted = _policy(
+            rp,
+            path,
+            why,
+            upstreams_known=upstreams_known,
+            caddyfile=caddyfile,
+            rendered=rendered,
+        )
     except BadInput as err:
         if caddyfile:
             raise _on_its_line(err, path, rp.handler) from None
@@ -565,6 +584,54 @@ _SRC_ACTIVE = (
 )
 
 
+_DOC_UPSTREAMS = (
+    "https://caddyserver.com/docs/caddyfile/directives/reverse_proxy#upstreams (every "
+    "upstream is a candidate of the load-balancing selection policy, and a retry selects again)"
+)
+_FOREIGN_REASON = (
+    "the upstream was not written with a harness placeholder ({{upstream_hostport}}, "
+    "{{upstream}}), so it is not one of the harness's backends: Caddy's attempts to it are "
+    "attempts no journal records. They use up lb_retries, they sit unseen between the "
+    "journaled attempts, and Caddy's answer for them (502 after a dial error) reaches the "
+    "client as the last answer"
+)
+
+
+def _foreign_upstreams(
+    upstreams: Any, path: Path, where: str, rendered: frozenset[str] | None
+) -> list[Unmodelled]:
+    """One :class:`Unmodelled` (max_retries, upstream, backoff) per static upstream whose
+    ``dial`` is not a harness backend: in a rendered Caddyfile, an address other than the
+    stand-ins the placeholders became (``rendered``); otherwise (Caddy JSON, or a Caddyfile
+    without placeholders), a ``dial`` naming no upstream placeholder. Caddy's selection
+    policies pick among all upstreams, so each one can get a first try or a retry. Named by
+    its line when exactly one line of the file holds the address, else by its JSON path."""
+    if not isinstance(upstreams, list):
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out: list[Unmodelled] = []
+    for i, upstream in enumerate(upstreams):
+        dial = upstream.get("dial") if isinstance(upstream, dict) else None
+        if not isinstance(dial, str):
+            continue
+        if (dial in rendered) if rendered is not None else names_upstreams(dial):
+            continue
+        location = f"{path}: {where}.upstreams[{i}]"
+        written = re.compile(rf"(?<![\w.]){re.escape(dial)}(?!\w)")
+        holding = [n for n, ln in enumerate(lines, 1) if written.search(ln)]
+        if len(holding) == 1:
+            location = f"{path}:{holding[0]}"
+        out.append(
+            Unmodelled(
+                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF}),
+                native=f"upstream {dial}",
+                reason=_FOREIGN_REASON,
+                location=location,
+            )
+        )
+    return out
+
+
 def _active_health_check(
     h: dict[str, Any], path: Path, where: str, *, caddyfile: bool, backoff: bool
 ) -> Unmodelled | None:
@@ -609,7 +676,13 @@ def _active_health_check(
 
 
 def _policy(
-    rp: _Found, path: Path, why: str, *, upstreams_known: bool, caddyfile: bool = False
+    rp: _Found,
+    path: Path,
+    why: str,
+    *,
+    upstreams_known: bool,
+    caddyfile: bool = False,
+    rendered: frozenset[str] | None = None,
 ) -> AdaptedPolicy:
     h = rp.handler
     _refuse_unknown(h, HANDLER_FIELDS, file=path, prefix=rp.where)
@@ -838,6 +911,17 @@ def _policy(
     upstreams = h.get("upstreams")
     if upstreams_known and isinstance(upstreams, list) and len(upstreams) == 1 and max_retries > 0:
         notes.append(_note("quirk", "to", "one upstream: every retry goes to the same server"))
+    for u in _foreign_upstreams(upstreams, path, rp.where, rendered):
+        not_judged.append(u)
+        notes.append(
+            _note(
+                "quirk",
+                "to",
+                f"not judged (max_retries, upstream, backoff; so client agreement too): "
+                f"{u.native} at {u.location}: {u.reason}",
+                source=_DOC_UPSTREAMS,
+            )
+        )
     waits = max_retries > 0 and interval_s > 0
     for check, field_name, source in (
         (

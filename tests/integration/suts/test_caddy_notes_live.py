@@ -31,7 +31,9 @@ import requests
 
 from harness.adapters import caddy
 from harness.adapters.base import AdaptedPolicy, AdapterContext
+from harness.policy.model import Aspect
 from harness.suts.base import missing_binary
+from harness.suts.network import free_port
 from harness.suts.spec import CaddySut
 from tests.integration.suts.live_sut import running_config
 from tests.integration.suts.raw_upstream import Decide, Hold, RawUpstream, running_raw_upstream
@@ -262,3 +264,31 @@ def test_a_body_over_request_body_max_size_gets_caddy_own_502(tmp_path: Path) ->
                 assert answer.status_code == limit.status and whole == [], size
             else:
                 assert answer.status_code == 200 and len(whole) == 1, size
+
+
+def test_a_literal_upstream_gets_attempts_the_harness_cannot_see(tmp_path: Path) -> None:
+    """Next to the harness's upstream, ``to 127.0.0.1:<closed port>`` (not a harness backend):
+    round robin sends every other request there, the dial fails, and with no retry Caddy's 502
+    reaches the client with no attempt at the harness's upstream. The adapter makes retry
+    count, upstream and backoff not judged, naming the line."""
+    _skip_without_caddy()
+    closed = free_port()
+    text = CADDYFILE.format(
+        lb=f"        to 127.0.0.1:{closed}\n        lb_policy round_robin\n",
+        transport=NO_KEEPALIVE,
+    )
+    adapted = _load(tmp_path, text)
+    (unjudged,) = adapted.policy.not_judged
+    assert unjudged.native == f"upstream 127.0.0.1:{closed}"
+    assert unjudged.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+    assert unjudged.location is not None and unjudged.location.endswith("Caddyfile:9")
+    (note,) = [n for n in adapted.quirks if n.field == "to" and "not judged" in n.text]
+    assert note.text.startswith("not judged (max_retries, upstream, backoff")
+    with _caddy(tmp_path, text, lambda rid, index, earlier: False) as (url, up):
+        answers = {
+            rid: requests.get(url + "/", headers={"X-Request-ID": rid}, timeout=10).status_code
+            for rid in (f"l{i}" for i in range(6))
+        }
+    unseen = [rid for rid, status in answers.items() if status == 502 and up.of(rid) == []]
+    seen = [rid for rid, status in answers.items() if status == 200 and len(up.of(rid)) == 1]
+    assert unseen and seen and len(unseen) + len(seen) == 6, answers

@@ -469,3 +469,57 @@ def test_a_server_down_by_its_health_check_gets_no_attempt(tmp_path: Path, check
         assert up.of(rid) == [], "the server was never marked DOWN"
     else:
         assert len(up.of(rid)) == 4  # 1 + 3 layer-7 retries
+
+
+SPARE = """\
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind {{{{listen}}}}
+    default_backend be
+backend be
+    balance roundrobin
+    retries 2
+    retry-on 503
+    option redispatch
+    server s{{{{upstream_index}}}} {{{{upstream_hostport}}}}
+    server spare 127.0.0.1:{closed}{backup}
+"""
+
+
+@pytest.mark.parametrize("backup", [" backup", ""])
+def test_a_literal_server_gets_attempts_unless_it_is_an_unused_backup(
+    tmp_path: Path, backup: str
+) -> None:
+    """``server spare 127.0.0.1:<closed>`` next to the harness's server, which answers 503 to
+    everything. As a ``backup`` (no health checks, so the active server is always available)
+    HAProxy never uses it: every request makes its 1 + 2 attempts at the harness's server, and
+    the adapter leaves it judged with a note. Without ``backup`` round robin sends requests to
+    it: they reach the harness's server fewer times (none when the first try went to the closed
+    port: a refused connection, not retried without conn-failure), so the adapter makes retry
+    count, upstream and backoff not judged."""
+    text = SPARE.format(closed=free_port(), backup=backup)
+    adapted = haproxy.load(_write(tmp_path, text), AdapterContext(upstream_servers=1))
+    foreign = [u for u in adapted.policy.not_judged if "spare" in u.native]
+    if backup:
+        assert foreign == []
+        assert any("HAProxy never uses it" in n.text for n in adapted.quirks)
+    else:
+        (u,) = foreign
+        assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+        assert u.location is not None and u.location.endswith("adapt.cfg:15")
+    with (
+        running_upstream("up0", fail_first=10**6, fail_status=503) as up,
+        _haproxy(tmp_path, text, [up.url]) as (url, _),
+    ):
+        rids = [f"sp{i}" for i in range(4)]
+        for rid in rids:
+            requests.get(url + "/", headers={"X-Request-ID": rid}, timeout=10)
+    arrivals = [len(up.of(rid)) for rid in rids]
+    if backup:
+        assert arrivals == [3, 3, 3, 3]
+    else:
+        assert min(arrivals) < 3, arrivals

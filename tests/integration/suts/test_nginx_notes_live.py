@@ -362,3 +362,35 @@ def test_a_body_over_client_max_body_size_gets_413_from_nginx_itself(
             over = size > limit.max_bytes
             assert answer.status_code == (limit.status if over else 200), size
             assert _arrivals(ups, rid) == (0 if over else 1), size
+
+
+@pytest.mark.parametrize(("tries", "reached"), [(2, False), (3, True)])
+def test_a_backup_is_reached_only_after_every_primary_had_its_try(
+    tmp_path: Path, tries: int, reached: bool
+) -> None:
+    """``server 127.0.0.1:<closed> backup`` next to two primaries that answer 503: with
+    ``proxy_next_upstream_tries 2`` nginx ends at the second primary (503 to the client), the
+    backup is never reached and the adapter leaves it judged with a note; with 3 the third try
+    goes to the backup, is refused, and nginx's 502 reaches the client: an attempt no journal
+    sees, so the adapter makes retry count, upstream and backoff not judged."""
+    backup = f"        server 127.0.0.1:{free_port()} max_fails=0 backup;\n"
+    text = CONFIG.format(
+        servers=PER_REPLICA.format(extra=" max_fails=0") + backup,
+        directives="            proxy_next_upstream error timeout http_503;\n"
+        f"            proxy_next_upstream_tries {tries};\n",
+    )
+    adapted = _load(tmp_path, text, 2)
+    if reached:
+        (unjudged,) = adapted.policy.not_judged
+        assert unjudged.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+        assert unjudged.location is not None and unjudged.location.endswith("adapt.conf:6")
+    else:
+        assert adapted.policy.not_judged == ()
+        assert any("never reached" in n.text for n in adapted.quirks if n.field == "server")
+    with (
+        _upstreams(2, fail_first=1) as ups,
+        _nginx(tmp_path, text, [u.url for u in ups]) as (url, _),
+    ):
+        answer = requests.get(url + "/", headers={"X-Request-ID": "b1"}, timeout=10)
+    assert _arrivals(ups, "b1") == 2  # both primaries had their try
+    assert answer.status_code == (502 if reached else 503)

@@ -307,7 +307,7 @@ def test_passive_health_checks_without_fail_duration_mark_every_upstream_down() 
 def test_passive_health_checks_in_json_name_the_json_path() -> None:
     text = (
         '{"apps": {"http": {"servers": {"s": {"listen": [":1"], "routes": [{"handle": [{'
-        '"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:1"}],'
+        '"handler": "reverse_proxy", "upstreams": [{"dial": "{{upstream_hostport}}"}],'
         '"load_balancing": {"retries": 1},'
         '"health_checks": {"passive": {"fail_duration": 5000000000}}}]}]}}}}}'
     )
@@ -376,3 +376,41 @@ def test_request_body_max_size_before_the_proxy_is_the_body_limit(
     assert (limit.max_bytes if limit is not None else None) == expected
     if limit is not None:
         assert "request_body max_size" in limit.source and "apps.http.servers.s" in limit.source
+
+
+# -- upstreams that are not harness backends -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dials", "foreign"),
+    [
+        (["{{upstream_hostport}}"], []),
+        (["{{upstream_hostport}}", "127.0.0.1:1"], ["127.0.0.1:1"]),
+        (["10.0.0.5:80"], ["10.0.0.5:80"]),
+    ],
+)
+def test_a_json_upstream_without_a_placeholder_is_not_judged(
+    dials: list[str], foreign: list[str]
+) -> None:
+    """Caddy's attempts to an upstream that is not a harness backend reach no journal."""
+    rp = {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": d} for d in dials],
+        "load_balancing": {"retries": 2},
+    }
+    adapted = load_text(caddy.load, _json([{"handle": [rp]}]), name="caddy.json")
+    unjudged = [u for u in adapted.policy.not_judged if u.reason == caddy._FOREIGN_REASON]
+    assert [u.native for u in unjudged] == [f"upstream {d}" for d in foreign]
+    for u in unjudged:
+        assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+        assert u.location is not None and ":" in u.location
+    assert (not_judged_result("client_agreement", adapted.policy) is None) == (not foreign)
+
+
+def test_a_caddyfile_upstream_next_to_the_placeholder_names_its_line() -> None:
+    text = _caddyfile("\t\tto 127.0.0.1:9\n\t\tlb_retries 1")
+    adapted = load_text(caddy.load, text, name="Caddyfile")
+    (u,) = adapted.policy.not_judged
+    assert u.native == "upstream 127.0.0.1:9" and u.location is not None
+    assert u.location.endswith("Caddyfile:8")
+    assert load_text(caddy.load, _caddyfile("\t\tlb_retries 1")).policy.not_judged == ()

@@ -71,7 +71,7 @@ def test_templated_caddyfile_with_an_import_next_to_it(tmp_path: Path) -> None:
 
 
 def _json_config(lb: dict[str, object], **handler: object) -> dict[str, object]:
-    rp = {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:1"}], **handler}
+    rp = {"handler": "reverse_proxy", "upstreams": [{"dial": "{{upstream_hostport}}"}], **handler}
     if lb:
         rp["load_balancing"] = lb
     return {"apps": {"http": {"servers": {"s": {"listen": [":80"], "routes": [{"handle": [rp]}]}}}}}

@@ -31,6 +31,37 @@ HB, HN, HL = "test_haproxy_behaviour.py", "test_haproxy_notes_live.py", "test_pr
 NB, NN = "test_nginx_behaviour.py", "test_nginx_notes_live.py"
 CN, UB = "test_caddy_notes_live.py", "test_urllib3_behaviour.py"
 SHOWN: list[tuple[str, str, str, str]] = [
+    # a server that is not a harness backend (a literal address), all three proxies
+    (
+        H,
+        "server",
+        "HAProxy never uses it",
+        f"{HN}::test_a_literal_server_gets_attempts_unless_it_is_an_unused_backup",
+    ),
+    (
+        H,
+        "server",
+        "not judged (max_retries, upstream, backoff",
+        f"{HN}::test_a_literal_server_gets_attempts_unless_it_is_an_unused_backup",
+    ),
+    (
+        N,
+        "server",
+        "never reached",
+        f"{NN}::test_a_backup_is_reached_only_after_every_primary_had_its_try",
+    ),
+    (
+        N,
+        "server",
+        "not judged (max_retries, upstream, backoff",
+        f"{NN}::test_a_backup_is_reached_only_after_every_primary_had_its_try",
+    ),
+    (
+        C,
+        "to",
+        "not judged (max_retries, upstream, backoff",
+        f"{CN}::test_a_literal_upstream_gets_attempts_the_harness_cannot_see",
+    ),
     # HAProxy
     (H, "backend", "policy read from", "-- which section was read (the harness's choice)"),
     (

@@ -15,7 +15,9 @@ Selection: the first retry middleware found (a note says so when there are sever
 Absent and empty are the same in Traefik for ``status``, ``initialInterval`` and ``timeout``
 (Go zero values); ``maxRequestBodyBytes`` absent is 2 MiB (SetDefaults), ``-1`` unbounded, and an
 explicit ``0`` stops status retries for every request with a body, which only the traffic
-decides: *not judged*. Fields the middleware does not have (``maxAttempts``, ``retryOn``,
+decides: *not judged*. A file-provider server ``url`` with a literal address instead of a
+harness placeholder is not a harness backend: retry count, upstream and backoff *not judged*
+(:func:`_foreign_servers`). Fields the middleware does not have (``maxAttempts``, ``retryOn``,
 ``perTryTimeout`` ...) are refused with the field meant.
 
 Sources:
@@ -55,6 +57,7 @@ from harness.policy.model import (
     RetryOn,
     RetryPolicy,
 )
+from harness.suts.templating import names_upstreams
 
 SYSTEM = "traefik"
 
@@ -133,6 +136,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     _body_limit(retry, statuses, notes)
     _version_notes(retry, statuses, notes)
     _behaviour_notes(retry, attempts, statuses, any_method, notes)
+    _foreign_servers(path, notes)
     policy = RetryPolicy(
         system=SYSTEM,
         max_retries=attempts - 1,
@@ -151,6 +155,58 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
         not_judged=tuple(notes.not_judged),
     )
     return AdaptedPolicy(system=SYSTEM, source_file=str(path), policy=policy, notes=notes.items)
+
+
+# --- servers that are not harness backends ----------------------------------------------------
+
+_FOREIGN_REASON = (
+    "the server URL names no harness placeholder ({{upstream_hostport}}, {{upstream_host}}, "
+    "{{upstream_port}}, {{upstream}}), so it is not one of the harness's backends: Traefik's "
+    "attempts to it (the load balancer picks it for first tries and retries alike) reach no "
+    "journal, use up attempts, sit unseen between the journaled ones, and Traefik's answer for "
+    "them (502 after a refused connection) reaches the client as the last answer"
+)
+
+
+def _foreign_servers(path: Path, notes: Notes) -> None:
+    """A not-judged entry (max_retries, upstream, backoff) for each file-provider
+    ``http.services.<name>.loadBalancer.servers[].url`` that names no upstream placeholder.
+    Every service of the file is read (the adapter does not follow routers to the one the retry
+    middleware serves): a literal server in another service makes these checks not judged too,
+    which errs towards "not judged", never a verdict. CRD documents name Kubernetes Services,
+    which the kind substrate creates: nothing to read there."""
+    if path.suffix.lower() == ".toml":
+        docs = [load_toml_document(path)]
+    else:
+        docs = load_yaml_documents(path)
+    for doc in docs:
+        services = doc.dig("http", "services")
+        if services is None or not isinstance(services.data, dict):
+            continue
+        for _name, service in services.items():
+            servers = service.dig("loadBalancer", "servers")
+            if servers is None or not isinstance(servers.data, list):
+                continue
+            for server in servers.elements():
+                url = server.get("url")
+                if url is None or not isinstance(url.data, str) or names_upstreams(url.data):
+                    continue
+                notes.unmodelled(
+                    url,
+                    (Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF),
+                    _FOREIGN_REASON,
+                    source=_LB_DOC,
+                    native=f"{url.path}: {url.data}",
+                    field="servers",
+                )
+
+
+_LB_DOC = github(
+    _TRAEFIK,
+    _TRAEFIK_SHA,
+    "pkg/middlewares/retry/retry.go",
+    "ServeHTTP: each attempt calls the next handler, the service's load balancer, again",
+)
 
 
 # --- finding the middleware ------------------------------------------------------------------

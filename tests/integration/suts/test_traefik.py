@@ -159,3 +159,36 @@ def test_a_config_traefik_rejects_is_bad_input_naming_the_file(
         ),
     ):
         pass
+
+
+def test_a_literal_server_gets_attempts_the_harness_cannot_see(
+    listen: tuple[str, int], workdir: Path, tmp_path: Path
+) -> None:
+    """``- url: http://127.0.0.1:<closed>`` next to the harness's server, attempts 1 (no
+    retry): the load balancer sends every other request there, and Traefik's 502 reaches the
+    client with no attempt at the harness's upstream. The adapter makes retry count, upstream
+    and backoff not judged, naming the line."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    text = (
+        "http:\n  routers:\n    r:\n      entryPoints: [web]\n      rule: PathPrefix(`/`)\n"
+        "      service: app\n      middlewares: [retry]\n"
+        "  middlewares:\n    retry:\n      retry:\n        attempts: 1\n"
+        "  services:\n    app:\n      loadBalancer:\n        servers:\n"
+        '          - url: "http://{{upstream_hostport}}"\n'
+        f'          - url: "{closed}"\n'
+    )
+    config = tmp_path / "traefik-literal.yml"
+    config.write_text(text, encoding="utf-8")
+    (unjudged,) = traefik_adapter.load(config, AdapterContext()).policy.not_judged
+    assert unjudged.native.endswith(closed) and unjudged.location == f"{config}:17"
+    spec = TraefikSut(config=Path(config.name), ready_timeout_s=20)
+    with (
+        running_upstream("up0", fail_first=0) as up,
+        start_sut(
+            spec, listen=listen, upstreams=[up.url], workdir=workdir, base_dir=tmp_path
+        ) as sut,
+    ):
+        answers = {rid: _get(sut.url, "/", rid) for rid in (f"t{i}" for i in range(6))}
+    unseen = [rid for rid, status in answers.items() if status == 502 and up.of(rid) == []]
+    seen = [rid for rid, status in answers.items() if status == 200 and len(up.of(rid)) == 1]
+    assert unseen and seen and len(unseen) + len(seen) == 6, answers

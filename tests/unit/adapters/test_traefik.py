@@ -196,3 +196,33 @@ def test_settings_without_effect_are_noted_not_refused() -> None:
         "retryNonIdempotentMethod",
         "maxRequestBodyBytes",
     }
+
+
+# -- servers that are not harness backends ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("urls", "foreign"),
+    [
+        (["http://{{upstream_hostport}}"], []),
+        (["http://{{upstream_hostport}}", "http://127.0.0.1:1"], ["http://127.0.0.1:1"]),
+        (["http://10.0.0.5:80"], ["http://10.0.0.5:80"]),
+    ],
+)
+def test_a_server_url_without_a_placeholder_is_not_judged(
+    urls: list[str], foreign: list[str]
+) -> None:
+    """Traefik's attempts to a server that is not a harness backend reach no journal."""
+    text = dump(
+        {
+            "http": {
+                "middlewares": {"r": {"retry": {"attempts": 3}}},
+                "services": {"app": {"loadBalancer": {"servers": [{"url": u} for u in urls]}}},
+            }
+        }
+    )
+    policy = load_text(traefik.load, text).policy
+    assert [u.native.split(": ", 1)[1] for u in policy.not_judged] == foreign
+    for u in policy.not_judged:
+        assert u.aspects == frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+        assert u.location is not None and u.location.rsplit(":", 1)[1].isdigit()

@@ -10,15 +10,19 @@ The trigger is what the SUT saw, not only what the backend journaled:
   a per-try timeout (``TRIG_TIMEOUT``), or ``TRIG_HANG`` when the policy declares none;
 * with a declared per-try timeout, an attempt the SUT had to abandon is ``TRIG_TIMEOUT`` whatever
   the backend later journaled (a 200 after injected latency longer than the timeout is not a
-  success the SUT saw): its journaled duration exceeds ``per_try_timeout_s + ε``, or another
-  attempt of the request followed it and the SUT's per-try timer may have fired before it read
-  the answer (:attr:`AttemptKinds.timeout_may_have_fired`; the attempt that followed says the
-  SUT did not wait).
+  success the SUT saw): its timer must have fired before the SUT could read the answer
+  (:func:`timer_must_have_fired`: the answer left more than the timer-read tolerance after
+  the timer, armed no later than the attempt's arrival, was due), or another attempt of the
+  request followed it and the SUT's per-try timer may have fired before it read the answer
+  (:attr:`AttemptKinds.timeout_may_have_fired`; the attempt that followed says the SUT did not
+  wait).
 
 "The SUT's timer may have fired before it read this answer" has one rule,
 :func:`timer_may_have_fired`, for the per-try timeout here and for a deadline that cuts an
-attempt in flight (``harness.oracle.checks_client``), with one tolerance
-(``harness.oracle.tolerances.timer_read_tolerance_s``).
+attempt in flight (``harness.oracle.checks_client``); "it must have" is its other side,
+:func:`timer_must_have_fired`; both with one tolerance
+(``harness.oracle.tolerances.timer_read_tolerance_s``). Neither judges a SUT timer's lateness
+against ε one sample at a time.
 
 :class:`AttemptKinds` answers per attempt, in the sorted order of
 :class:`~harness.oracle.traces.Traces`. Policy questions are asked of
@@ -67,6 +71,25 @@ def timer_may_have_fired(
     return np.asarray(armed + timeout_s * 1e6 - tol_us <= np.asarray(end_us, np.float64))
 
 
+def timer_must_have_fired(
+    armed_upper_us: npt.ArrayLike,
+    timeout_s: float,
+    end_us: npt.ArrayLike,
+    lateness_slack_s: float,
+) -> B:
+    """Per answer: a SUT timer of ``timeout_s`` seconds armed no later than ``armed_upper_us``
+    must have fired before the SUT could read the answer that left the backend at ``end_us``
+    (µs): ``armed_upper + timeout + tolerance < end``. The other side of
+    :func:`timer_may_have_fired`, with the same tolerance
+    (:func:`~harness.oracle.tolerances.timer_read_tolerance_s`): a loaded SUT whose timer was
+    due may not run until the answer is ready too, and may then read the answer first; that
+    stall is the load effect the lateness slack measures, so only an answer later than the
+    slack past the timer is one it cannot have read. Broadcasts like numpy."""
+    tol_us = timer_read_tolerance_s(lateness_slack_s) * 1e6
+    armed = np.asarray(armed_upper_us, np.float64)
+    return np.asarray(armed + timeout_s * 1e6 + tol_us < np.asarray(end_us, np.float64))
+
+
 @dataclass
 class AttemptKinds:
     """Per attempt: success, trigger, and the policy's retry decision for it.
@@ -79,7 +102,6 @@ class AttemptKinds:
 
     policy: RetryPolicy
     traces: Traces
-    epsilon_s: float = 0.0  # timing tolerance for "outlived the per-try timeout"
     first_send_us: F64 | None = None
     lateness_slack_s: float = 0.0
 
@@ -147,7 +169,8 @@ class AttemptKinds:
         ptt = self.policy.per_try_timeout_s
         if ptt is None or len(a) == 0:
             return np.zeros(len(a), bool)
-        out = (a.end_us - a.arrival_us) / 1e6 > ptt + self.epsilon_s
+        # the SUT armed the timer no later than the attempt's arrival at the backend
+        out = timer_must_have_fired(a.arrival_us, ptt, a.end_us, self.lateness_slack_s)
         # followed by another attempt, and the timer may have fired before the answer was read:
         # the journal cannot tell an answer the SUT waited for from one it had abandoned, and
         # the attempt that followed says it did not wait (hang arrivals keep app stamps, so on

@@ -72,7 +72,10 @@ class CheckContext:
             first_send = np.full(self.traces.n_traces, np.nan)
             first_send[row >= 0] = self.clients.start_us[row[row >= 0]]
         return AttemptKinds(
-            self.policy, self.traces, self.epsilon_s, first_send, self.lateness_slack_s
+            self.policy,
+            self.traces,
+            first_send_us=first_send,
+            lateness_slack_s=self.lateness_slack_s,
         )
 
     @cached_property

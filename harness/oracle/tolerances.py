@@ -50,6 +50,10 @@ LATENESS_FLOOR_S = 0.002
 """The smallest zero-delay term of the lateness slack."""
 GAP_PERCENTILE = 95.0
 """The percentile of the run's zero-delay gaps that ε takes."""
+MIN_GAPS = 20
+"""Fewer zero-delay gaps than this make no percentile: ε is then the lateness slack (the
+95th percentile of 3 quiet samples is just their largest; fewer data must not give a tighter
+tolerance than none). The same floor :func:`lateness_tolerance` puts on forwarding samples."""
 
 
 def timer_read_tolerance_s(lateness_slack_s: float) -> float:
@@ -85,7 +89,7 @@ def lateness_tolerance(
     used from 20 samples): a SUT whose threads wake late under load forwards late too, and
     that is the machine, not the policy.
     """
-    if forwarding_s.size >= 20:
+    if forwarding_s.size >= MIN_GAPS:
         p90 = float(np.quantile(forwarding_s, 0.9))
         if p90 > epsilon_s:
             return p90, (

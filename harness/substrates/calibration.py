@@ -60,6 +60,7 @@ from harness.errors import RunFailed
 from harness.oracle.tolerances import (
     GAP_PERCENTILE,
     LATENESS_FLOOR_S,
+    MIN_GAPS,
     STAMP_PRECISION_S,
     Tolerances,
 )
@@ -100,6 +101,8 @@ class TimingProbe:
         self.interval_s = interval_s
         self.pairs = pairs
         self.max_s = max_s
+        self.failure: str | None = None
+        """Why the prober gave no pairs or stopped early (set by :meth:`run`), else None."""
 
     def argv(self) -> list[str]:
         """The prober's command line (the harness's own interpreter)."""
@@ -113,19 +116,36 @@ class TimingProbe:
         max_s = timeouts.TIMEOUTS.timing_probe_max_s if self.max_s is None else self.max_s
         return [*argv, "--max-seconds", str(max_s)]
 
+    @classmethod
+    def for_load(cls, backend_url: str, *, seed: int, log_path: Path, load_s: float) -> TimingProbe:
+        """A run's probe for a load of at most ``load_s`` seconds: its :data:`MAX_PAIRS` pairs
+        spread over the whole load (a pair every :data:`PAIR_INTERVAL_S` or more), so a long
+        load's ε is not its first minute's."""
+        return cls(
+            backend_url,
+            seed=seed,
+            log_path=log_path,
+            interval_s=max(PAIR_INTERVAL_S, round(load_s / MAX_PAIRS, 3)),
+        )
+
     def run(self, stop: threading.Event) -> None:
         """Run the prober until ``stop`` is set (or its own bounds are reached), then stop it
-        (SIGTERM: it ends after the pair in flight). A prober that cannot start leaves the run
-        without zero-delay gaps, which ε then says ("no zero-delay gap was measured")."""
+        (SIGTERM: it ends after the pair in flight). A prober that cannot start, or ends
+        before ``stop`` with an exit code other than 0, leaves :attr:`failure` set: ε's
+        evidence says it (:meth:`epsilon`)."""
         try:
             child = spawn(self.argv(), name="timing probe", log_path=self.log_path)
-        except RunFailed:
+        except RunFailed as exc:
+            self.failure = str(exc)
             return
         try:
             while child.alive() and not stop.wait(timeouts.TIMEOUTS.load_watch_interval_s):
                 pass
         finally:
-            child.stop()
+            code = child.stop()
+        if code not in (0, None) and not stop.is_set():
+            tail = " | ".join(child.log_tail(5).splitlines())
+            self.failure = f"the timing probe exited with code {code} during the load: {tail}"
 
     def epsilon(
         self,
@@ -134,8 +154,12 @@ class TimingProbe:
         down: Sequence[tuple[int, int | None]] = (),
     ) -> Tolerances:
         """ε and the lateness slack for this run (:func:`run_tolerances` of ``workdir``, the
-        clean ``journals`` and the client records there)."""
-        return run_tolerances(workdir, journals, workdir / "client-records.ndjson", down)
+        clean ``journals`` and the client records there), with the prober's :attr:`failure`
+        in the evidence when it had one."""
+        tol = run_tolerances(workdir, journals, workdir / "client-records.ndjson", down)
+        if self.failure is None:
+            return tol
+        return tol._replace(evidence=f"{tol.evidence}; {self.failure}")
 
 
 def run_tolerances(
@@ -238,7 +262,7 @@ def combine(
     g = float(gaps.max()) if gaps.size else 0.0
     f = float(forward.max()) if forward.size else 0.0
     slack = max(LATENESS_FLOOR_S, g) + f
-    gq = float(np.percentile(gaps, GAP_PERCENTILE)) if gaps.size else None
+    gq = float(np.percentile(gaps, GAP_PERCENTILE)) if gaps.size >= MIN_GAPS else None
     eps = STAMP_PRECISION_S + gq if gq is not None else slack
 
     def largest(x: np.ndarray, what: str, top: float) -> str:
@@ -254,7 +278,12 @@ def combine(
             "(judges shapes: the jitter law's late band, the lateness floor)"
         )
     else:
-        eps_text = "ε = the lateness slack (no zero-delay gap was measured)"
+        eps_text = (
+            "ε = the lateness slack (no zero-delay gap was measured)"
+            if not gaps.size
+            else f"ε = the lateness slack (only {gaps.size} zero-delay gaps inside the load, "
+            f"fewer than the {MIN_GAPS} a percentile needs)"
+        )
     forwarding = "client→SUT→backend latencies, the SUT's forwarding"
     evidence = (
         f"{eps_text}; lateness slack = max({LATENESS_FLOOR_S * 1e3:.0f} ms, "
@@ -311,9 +340,9 @@ def zero_delay_gaps(
     """arrival(attempt 1) - end(attempt 0) of each calibration pair clear of ``down``, seconds.
 
     ``span`` (µs, :func:`load_span`): only pairs inside it count. The prober starts before
-    Locust and stops after it; a pair during Locust's own start-up or the run's teardown
-    measures CPU spikes no attempt of the run met (seen: 3-6 ms gaps there against a p95 of
-    0.7 ms during the load)."""
+    the load's first request and stops after its last answer; a pair during Locust's own
+    start-up or the run's teardown measures CPU spikes no attempt of the run met (seen: 3-6 ms
+    gaps there against a p95 of 0.7 ms during the load)."""
     first_end: dict[str, int] = {}
     second_arrival: dict[str, int] = {}
     for path in paths:

@@ -506,8 +506,11 @@ class KindSubstrate(SubstrateLifecycle):
         env = locust_env(
             load=load_json, records=records, summary=self.workdir / "locust-summary.json"
         )
-        probe = TimingProbe(
-            self.rendered.probe_url, seed=sc.seed, log_path=self.workdir / "timing-probe.log"
+        probe = TimingProbe.for_load(
+            self.rendered.probe_url,
+            seed=sc.seed,
+            log_path=self.workdir / "timing-probe.log",
+            load_s=locust_run_time(time_cap, sc.load),
         )
         self._log(f"running Locust on the host against {self.rendered.entry_url}")
         locust = self._run_locust(

@@ -267,8 +267,11 @@ class LocalSubstrate(SubstrateLifecycle):
             workers_wait_s=timeouts.TIMEOUTS.locust_grace_s,
         )
         env = locust_env(load=load_json, records=records, summary=summary)
-        probe = TimingProbe(
-            self.backends[0].url, seed=sc.seed, log_path=self.workdir / "timing-probe.log"
+        probe = TimingProbe.for_load(
+            self.backends[0].url,
+            seed=sc.seed,
+            log_path=self.workdir / "timing-probe.log",
+            load_s=locust_run_time(time_cap, sc.load),
         )
         self._log(
             f"running Locust ({Path(sc.load.locustfile).name}): {sc.load.users} users, "

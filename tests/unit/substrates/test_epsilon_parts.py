@@ -57,7 +57,7 @@ def test_combine_names_every_part(tmp_path: Path) -> None:
             )
         ]
     )
-    gaps = np.array([0.001, 0.004])
+    gaps = np.array([0.001] * 19 + [0.004])
     tol = combine(gaps, np.array([0.0005, 0.003]), s)
     # the lateness slack: maxima (one late sample is judged against it)
     assert tol.lateness_slack_s == 0.004 + 0.003
@@ -181,3 +181,17 @@ def test_a_kind_without_any_sample_is_not_measured(tmp_path: Path) -> None:
     assert "zero-delay gaps: not measured" in tol.evidence, tol.evidence
     assert "the SUT's forwarding: not measured" in tol.evidence
     assert "largest of 0" not in tol.evidence
+
+
+def test_too_few_gaps_make_no_percentile() -> None:
+    """review4: 3 quiet gaps inside a short load gave ε = 0.319 ms while no gap at all gave the
+    slack: fewer data must not give the tighter tolerance. Below MIN_GAPS ε is the slack, and
+    the evidence says why."""
+    from harness.oracle.tolerances import MIN_GAPS
+
+    forward = np.full(50, 0.004)
+    few = combine(np.array([3e-4, 3.2e-4, 2.9e-4]), forward)
+    assert few.epsilon_s == few.lateness_slack_s == combine(np.array([]), forward).epsilon_s
+    assert "only 3 zero-delay gaps inside the load" in few.evidence, few.evidence
+    enough = combine(np.full(MIN_GAPS, 3e-4), forward)
+    assert enough.epsilon_s == pytest.approx(STAMP_PRECISION_S + 3e-4)

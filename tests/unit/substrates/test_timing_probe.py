@@ -133,3 +133,23 @@ def test_the_probe_is_told_its_bounds() -> None:
     assert float(run["--max-seconds"]) == TIMEOUTS.timing_probe_max_s
     ui = bounds(TimingProbe("http://h:1", seed=1, interval_s=0.1, pairs=36000, max_s=3600).argv())
     assert (ui["--pairs"], ui["--interval"], ui["--max-seconds"]) == ("36000", "0.1", "3600")
+
+
+def test_a_long_load_gets_its_pairs_spread_over_it() -> None:
+    short = TimingProbe.for_load("http://h:1", seed=1, log_path=Path("x"), load_s=20)
+    long = TimingProbe.for_load("http://h:1", seed=1, log_path=Path("x"), load_s=600)
+    assert short.interval_s == 0.01
+    assert long.interval_s == pytest.approx(0.12)  # 5,000 pairs over 10 minutes
+
+
+def test_a_prober_that_fails_says_so_in_the_evidence(tmp_path: Path) -> None:
+    """review4: a prober that could not run left ε's sentence at "no zero-delay gap was
+    measured", with no reason: a broken probe would go unnoticed in every run."""
+    probe = TimingProbe("ftp://nowhere", seed=1, log_path=tmp_path / "timing-probe.log")
+    stop = threading.Event()
+    probe.run(stop)  # returns when the prober exits (2: not an http URL)
+    assert probe.failure is not None and "exited with code 2" in probe.failure
+    assert "http:// URL" in probe.failure
+    tol = probe.epsilon(tmp_path, [])
+    assert "no zero-delay gap was measured" in tol.evidence
+    assert "the timing probe exited with code 2" in tol.evidence

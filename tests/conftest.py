@@ -5,6 +5,10 @@ missing, which is right on a laptop but hides a broken install step on CI: the C
 have everything. Only the kind tests (no kind cluster can run where CI runs) and tests marked
 ``may_skip`` (a skip that depends on the machine's behaviour, not on a missing program) may
 still skip.
+
+Property tests (hypothesis) run without the per-example deadline (200 ms by default) and the
+"too slow" health check: on a loaded CI runner one example took 431 ms and failed a test whose
+subject is not speed; speed goals live in ``bench/``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "retry-harness", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("retry-harness")
 
 REQUIRE_ALL_ENV = "RETRY_HARNESS_REQUIRE_ALL"
 _KIND_TESTS = Path(__file__).resolve().parent / "kind"

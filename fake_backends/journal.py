@@ -9,6 +9,12 @@ Writing (per attempt, any worker, any thread):
 * ``write()`` at the end of the attempt appends the record as one line with a single
   ``os.write`` on an ``O_APPEND`` descriptor: appends to a regular file are atomic, so lines of
   concurrent workers never interleave and each attempt is one line.
+* Neither ever raises: a journal that cannot be written (``OSError``: ENOSPC on a full disk,
+  EIO, EDQUOT, ...) must not change what the SUT sees, so the attempt is still served exactly as
+  decided, and its lost record is counted in the replica's shared state (all workers, kept
+  across a restart; :meth:`Journal.unjournaled`). ``dropped()`` counts these too, so the
+  harness never reads a journal that lacks them as complete (an attempt with no record looks
+  like an answer the SUT made up, or a retry it never sent).
 
 Reading (admin API): the cursor is ``"<generation>:<byte offset>"``. A page holds only complete
 lines after the offset; the next cursor points after its last line. ``DELETE /journal``
@@ -28,7 +34,13 @@ import orjson
 
 from fake_backends import process_id
 from fake_backends.records import JournalStats
-from fake_backends.shared_state import JOURNAL_GEN_OFFSET, SharedState
+from fake_backends.shared_state import (
+    JOURNAL_GEN_OFFSET,
+    LOST_AFTER_SEQ_OFFSET,
+    LOST_BEFORE_SEQ_OFFSET,
+    LOST_ERRNO_OFFSET,
+    SharedState,
+)
 
 DEFAULT_PAGE_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
@@ -94,22 +106,53 @@ class Journal:
         return self._fd, self._seq_fd
 
     def reserve(self) -> int:
-        """The 1-based arrival sequence number of a new attempt in this replica."""
-        _, seq_fd = self._fds()
-        with self._seq_lock:
-            os.write(seq_fd, b"\n")
-            return os.lseek(seq_fd, 0, os.SEEK_CUR)
+        """The 1-based arrival sequence number of a new attempt in this replica.
+
+        When the sequence file cannot be written (``OSError``), the attempt is counted as lost
+        and 0 is returned: :meth:`write` then writes nothing for it (its record could not be
+        told apart from others' by number, nor counted against the cap)."""
+        try:
+            _, seq_fd = self._fds()
+            with self._seq_lock:
+                os.write(seq_fd, b"\n")
+                return os.lseek(seq_fd, 0, os.SEEK_CUR)
+        except OSError as exc:
+            self._lose(LOST_BEFORE_SEQ_OFFSET, exc)
+            return 0
 
     def write(self, seq: int, record: dict[str, Any]) -> bool:
-        """Append ``record`` as one line unless ``seq`` is over the cap; True when written."""
-        if seq > self.cap:
+        """Append ``record`` as one line unless ``seq`` is over the cap or 0 (:meth:`reserve`
+        could not number it); True when written. An ``OSError`` counts the record as lost and
+        returns False."""
+        if seq > self.cap or seq <= 0:
             return False
-        fd, _ = self._fds()
         line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-        written = os.write(fd, line)
-        while written < len(line):  # only on a full disk or a signal; never seen in practice
-            written += os.write(fd, line[written:])
+        try:
+            fd, _ = self._fds()
+            written = os.write(fd, line)
+            while written < len(line):  # only on a full disk or a signal
+                written += os.write(fd, line[written:])
+        except OSError as exc:
+            self._lose(LOST_AFTER_SEQ_OFFSET, exc)
+            return False
         return True
+
+    def _lose(self, offset: int, exc: OSError) -> None:
+        """Count one attempt whose record is lost, and keep the error's errno."""
+        self._state.set_word(LOST_ERRNO_OFFSET, exc.errno or 0)
+        self._state.add(offset)
+
+    def unjournaled(self) -> tuple[int, str | None]:
+        """(attempts whose record was lost to a write error, since the replica's state
+        directory was prepared; the last error, e.g. ``"OSError [Errno 28] No space left on
+        device"``, None when none was lost)."""
+        lost = self._state.read_word(LOST_AFTER_SEQ_OFFSET) + self._state.read_word(
+            LOST_BEFORE_SEQ_OFFSET
+        )
+        if not lost:
+            return 0, None
+        code = self._state.read_word(LOST_ERRNO_OFFSET)
+        return lost, f"OSError [Errno {code}] {os.strerror(code)}"
 
     @property
     def generation(self) -> int:
@@ -125,14 +168,17 @@ class Journal:
             self._counted = (-1, 0, 0)
 
     def dropped(self) -> int:
-        return max(0, os.stat(self.seq_path).st_size - self.cap)
+        """Attempts without a record: over the cap, or lost to a write error (unjournaled)."""
+        return max(0, os.stat(self.seq_path).st_size - self.cap) + self.unjournaled()[0]
 
     def pending(self) -> int:
         """Attempts that arrived (``reserve``) but whose record is not written yet: answers still
         being served, or answered and not yet journaled (the record is written after the answer's
-        last byte left, to carry its kernel transmit stamp)."""
+        last byte left, to carry its kernel transmit stamp). A record lost to a write error is
+        not pending: it never comes."""
         reserved = min(os.stat(self.seq_path).st_size, self.cap)
-        return max(0, reserved - self.recorded())
+        lost = self._state.read_word(LOST_AFTER_SEQ_OFFSET)
+        return max(0, reserved - self.recorded() - lost)
 
     def recorded(self) -> int:
         """Number of complete lines in the journal (counted incrementally)."""
@@ -154,12 +200,15 @@ class Journal:
             return lines
 
     def stats(self) -> JournalStats:
+        unjournaled, error = self.unjournaled()
         return JournalStats(
             replica=self.replica,
             recorded=self.recorded(),
             dropped=self.dropped(),
             cap=self.cap,
             pending=self.pending(),
+            unjournaled=unjournaled,
+            unjournaled_error=error,
         )
 
     def read_page(self, cursor: str | None, limit_bytes: int = DEFAULT_PAGE_BYTES) -> JournalPage:

@@ -109,10 +109,32 @@ class JournalStats(BaseModel):
 
     replica: str
     recorded: int
-    dropped: int = Field(description="Attempts not journaled because the cap was reached")
+    dropped: int = Field(
+        description="Attempts not journaled: over the cap, or lost to a write error (the "
+        "unjournaled ones, counted here too)"
+    )
     cap: int
     pending: int = Field(
         default=0,
         description="Attempts that arrived but have no record yet (being served, or answered a "
         "moment ago: a record is written just after its answer left)",
     )
+    unjournaled: int = Field(
+        default=0,
+        description="Attempts served as decided whose record could not be written (OSError, "
+        "e.g. ENOSPC): part of dropped",
+    )
+    unjournaled_error: str | None = Field(
+        default=None, description="The last write error, e.g. 'OSError [Errno 28] No space ...'"
+    )
+
+    def loss_note(self) -> str | None:
+        """One line saying which records this replica lost to a write error (None: none)."""
+        if not self.unjournaled:
+            return None
+        return (
+            f"backend {self.replica} could not journal {self.unjournaled} attempts "
+            f"({self.unjournaled_error or 'OSError'}): it served them as decided, but their "
+            "records are missing, so the journal cannot show what the SUT did with them (the "
+            "SUT is not to blame)"
+        )

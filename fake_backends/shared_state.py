@@ -1,8 +1,12 @@
 """State shared by the gunicorn workers of one replica: the current fault profile.
 
-A replica's state directory holds ``state.bin``, a 16-byte file every worker maps with
-``mmap``: bytes 0..7 are the profile generation, bytes 8..15 the journal generation (both
-little-endian unsigned). Profile generation ``g`` lives in ``profiles/<g>.json``.
+A replica's state directory holds ``state.bin``, a 40-byte file every worker maps with
+``mmap``, of little-endian unsigned words: bytes 0..7 are the profile generation, 8..15 the
+journal generation, 16..23 and 24..31 the attempts whose journal record was lost to a write
+error after / before their arrival number was taken, 32..39 the errno of the last such error
+(:meth:`fake_backends.journal.Journal.unjournaled`). The file's blocks exist from the start, so
+these counts can still be kept on a full disk. Profile generation ``g`` lives in
+``profiles/<g>.json``.
 
 ``PUT /faults`` (served by any worker) writes the next profile file, then bumps the generation
 under ``flock(state.lock)``. Each attempt reads the 8-byte generation from the map (no system
@@ -27,7 +31,11 @@ from fake_backends.profile import FaultProfile
 _WORD = struct.Struct("<Q")
 PROFILE_GEN_OFFSET = 0
 JOURNAL_GEN_OFFSET = 8
-_STATE_SIZE = 16
+LOST_AFTER_SEQ_OFFSET = 16
+LOST_BEFORE_SEQ_OFFSET = 24
+LOST_ERRNO_OFFSET = 32
+_STATE_SIZE = 40
+_KEPT_ON_RESTART = slice(LOST_AFTER_SEQ_OFFSET, _STATE_SIZE)
 
 
 class SharedState:
@@ -46,12 +54,23 @@ class SharedState:
 
     @classmethod
     def create(cls, state_dir: Path, profile: FaultProfile) -> SharedState:
-        """Initialise ``state_dir`` with ``profile`` as generation 1."""
+        """Initialise ``state_dir`` with ``profile`` as generation 1.
+
+        The counts of lost journal records are kept when the directory was prepared before (a
+        replica restarted on the same journal, as the journal itself is kept): the records it
+        lost before a kill stay missing after the restart."""
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "profiles").mkdir(exist_ok=True)
         state = cls(state_dir)
+        words = bytearray(_STATE_SIZE)
+        try:
+            old = state._state_file.read_bytes()
+        except FileNotFoundError:
+            old = b""
+        if len(old) == _STATE_SIZE:
+            words[_KEPT_ON_RESTART] = old[_KEPT_ON_RESTART]
         with open(state._state_file, "wb") as fh:
-            fh.write(b"\0" * _STATE_SIZE)
+            fh.write(bytes(words))
         state.put_profile(profile)
         return state
 
@@ -88,6 +107,18 @@ class SharedState:
         value = self.read_word(offset) + 1
         self._write_word(offset, value)
         return value
+
+    def add(self, offset: int, n: int = 1) -> int:
+        """Add ``n`` to one word under :meth:`locked` (every worker of the replica); returns
+        the new value. Needs no disk space: the lock file and the map exist already."""
+        with self.locked():
+            value = self.read_word(offset) + n
+            self._write_word(offset, value)
+            return value
+
+    def set_word(self, offset: int, value: int) -> None:
+        """Set one word (a single 8-byte store into the shared map)."""
+        self._write_word(offset, value)
 
     @property
     def profile_generation(self) -> int:

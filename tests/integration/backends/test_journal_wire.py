@@ -133,3 +133,27 @@ def test_settle_ms_out_of_range_is_a_400(fresh: BackendHandle) -> None:
     )
     assert response.status_code == 400
     assert "settle_ms must be in [0, 10000]" in response.json()["error"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_journal_that_cannot_be_written_changes_no_answer(tmp_path: Path) -> None:
+    """Real workers whose journal's arrival sequence is ``/dev/full`` (every write: ENOSPC, as
+    on a full disk): each attempt is still answered as decided, and each lost record is counted
+    by the replica (across its workers), where the harness reads dropped counts. Before, the
+    failed sequence write closed the connection with no answer (HAProxy logged SH-- 502s).
+    (Only the sequence file is linked: the backend resolves ``--journal``, and the sequence
+    file is named after the resolved path; a failing record write is shown in
+    tests/unit/backends/test_journal_write_errors.py.)"""
+    journal = tmp_path / "journal.ndjson"
+    Path(f"{journal}.seq").symlink_to("/dev/full")
+    port, admin_port = free_ports(2)
+    profile = FaultProfile(fail_first_n=1, retry_after="1")
+    with start_backend(port, admin_port, profile=profile, journal_path=journal) as b:
+        n = 40
+        first = fire(b.url, [f"full-{i}" for i in range(n)], threads=4, keep_alive=False)
+        second = fire(b.url, [f"full-{i}" for i in range(n)], threads=4, keep_alive=False)
+        assert first == [503] * n and second == [200] * n  # as decided: fail_first_n=1
+        stats = b.admin.stats()
+        assert (stats.unjournaled, stats.dropped, stats.pending) == (2 * n, 2 * n, 0)
+        assert stats.unjournaled_error is not None and "[Errno 28]" in stats.unjournaled_error
+        assert b.admin.health()["journal"]["dropped"] == 2 * n

@@ -371,6 +371,7 @@ def run_scenario(
         artifacts.journal_paths,
         artifacts.client_records_path,
         chaos_log=artifacts.chaos_log,
+        more_notes=artifacts.journal_notes,
         dropped_attempts=artifacts.dropped_attempts,
         down_windows=artifacts.down_windows,
         chaos_not_applied=artifacts.chaos_not_applied,
@@ -612,8 +613,11 @@ def save_interrupted(
         records,
         chaos_log=known.chaos_log,
         more_notes=[
-            f"journal dropped count not read from {line}: records it dropped are not counted"
-            for line in known.dropped_unread
+            *known.journal_notes,
+            *(
+                f"journal dropped count not read from {line}: records it dropped are not counted"
+                for line in known.dropped_unread
+            ),
         ],
         interrupted=True,
         interrupted_at_us=at,

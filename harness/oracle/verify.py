@@ -3,8 +3,9 @@
 ``verify`` is a pure function of (policy, fault profile, attempt table, client table, α, ε, goals,
 checks, dropped count, down windows): it groups attempts into traces, runs every check of
 VERIFICATION.md, applies Holm's correction over all statistical hypotheses at the family-wise α,
-and sets the outcome: FAIL if any check fails, else INCONCLUSIVE if any check is inconclusive or not
-judged, journal records were dropped, attempts without a request id were journaled (no request
+and sets the outcome: FAIL if any check fails (none can when journal records are missing: a lost
+record looks like a violation), else INCONCLUSIVE if any check is inconclusive or not judged,
+journal records were dropped, attempts without a request id were journaled (no request
 accounts for them), no selected check had anything to judge or the retry policy was never
 exercised (no attempt failed and no request was retried), else PASS.
 
@@ -181,7 +182,9 @@ def verify(
         h.rejected, h.threshold = rej, lvl
     for p in pending:
         done[p.name] = finish_stat(ctx, p, alpha)
-    results = [_judged_enough(done[n]) for n in selected if n in done]
+    results = [
+        _not_on_missing_records(_judged_enough(done[n]), dropped) for n in selected if n in done
+    ]
     notes = _notes(ctx, attempts, pending, sample_plan)
     made = ctx.sut_made if traces.n_traces or clients is not None else None
     n_made = int(made.rows.size) if made is not None else 0
@@ -278,6 +281,25 @@ def _judged_enough(r: CheckResult) -> CheckResult:
     )
 
 
+def _not_on_missing_records(r: CheckResult, dropped: int) -> CheckResult:
+    """A FAIL judged on a journal that lacks ``dropped`` records becomes INCONCLUSIVE.
+
+    An attempt with no record looks like an answer the SUT made itself, a retry it never sent,
+    a longer wait before the next attempt, or counts that disagree with the SUT's own: the
+    oracle cannot tell which requests the missing records belong to, so it cannot tell a
+    violation from a record the backend lost (a full disk made a correct HAProxy fail four
+    checks)."""
+    if dropped <= 0 or r.outcome is not Outcome.FAIL:
+        return r
+    return r.model_copy(
+        update={
+            "outcome": Outcome.INCONCLUSIVE,
+            "summary": f"would fail, but {dropped} attempts have no journal record and may be "
+            f"what it saw: {r.summary}",
+        }
+    )
+
+
 def _notes(
     ctx: CheckContext, attempts: AttemptTable, pending: Sequence[PendingStat], sp: SamplePlan
 ) -> list[str]:
@@ -291,9 +313,10 @@ def _notes(
         notes.append("no traced attempt in the journals: nothing was judged")
     if ctx.dropped > 0:
         notes.append(
-            f"{ctx.dropped} journal records were dropped (or never written: attempts a replica "
-            "was still serving when its journal was last read): the journal is incomplete, so "
-            "this run cannot pass (inconclusive at best)"
+            f"{ctx.dropped} attempts have no journal record (over a journal's cap, lost to a "
+            "backend's write error, or still being served when its journal was last read): the "
+            "journal is incomplete, so this run can neither pass nor fail (a check that saw a "
+            "violation is inconclusive: the missing records may be what it saw)"
         )
     if attempts.no_request_id:
         notes.insert(0, _untraced_note(attempts, ctx.clients))

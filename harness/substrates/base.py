@@ -34,6 +34,9 @@ class Artifacts:
     chaos_not_applied: list[str] = field(default_factory=list)
     """Chaos operations whose time came after the load ended (never applied), one line each."""
     down_windows: list[DownWindow] = field(default_factory=list)
+    journal_notes: list[str] = field(default_factory=list)
+    """One line per replica that could not journal some attempts (a write error such as ENOSPC:
+    ``JournalStats.loss_note``); those attempts are part of ``dropped_attempts``."""
 
     @property
     def tolerances(self) -> Tolerances:
@@ -61,6 +64,7 @@ class PartialArtifacts:
     chaos_log: tuple[str, ...] = ()
     chaos_not_applied: tuple[str, ...] = ()
     down_windows: tuple[DownWindow, ...] = ()
+    journal_notes: tuple[str, ...] = ()
 
     @classmethod
     def after_load(cls, artifacts: Artifacts, at_us: int) -> PartialArtifacts:
@@ -72,6 +76,7 @@ class PartialArtifacts:
             chaos_log=tuple(artifacts.chaos_log),
             chaos_not_applied=tuple(artifacts.chaos_not_applied),
             down_windows=tuple(artifacts.down_windows),
+            journal_notes=tuple(artifacts.journal_notes),
         )
 
 

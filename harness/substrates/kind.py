@@ -43,6 +43,7 @@ import requests
 
 from fake_backends.admin_client import AdminClient, AdminError
 from fake_backends.profile import FaultProfile
+from fake_backends.records import JournalStats
 from harness.errors import BadInput, RunFailed
 from harness.oracle.records import DownWindow
 from harness.processes import timeouts
@@ -411,9 +412,12 @@ class KindSubstrate(SubstrateLifecycle):
         self.admin(index).put_faults(profile)
 
     def _journal_dropped(self, index: int) -> int:
+        return self._journal_stats(index).dropped
+
+    def _journal_stats(self, index: int) -> JournalStats:
         client = self.admin(index)
         try:
-            return client.stats().dropped
+            return client.stats()
         finally:
             client.close()
 
@@ -455,16 +459,20 @@ class KindSubstrate(SubstrateLifecycle):
                 client.close()
             return unsettled or 0
 
-    def _collect_journals(self) -> tuple[list[Path], int]:
+    def _collect_journals(self) -> tuple[list[Path], int, list[str]]:
         out: list[Path] = []
         dropped = 0
+        losses: list[str] = []
         for index in range(self.scenario.backends.replicas):
             if index not in self._killed:
                 try:
                     unsettled = self.pull_journal(
                         index, settle_s=timeouts.TIMEOUTS.journal_settle_s
                     )
-                    dropped += self._journal_dropped(index) + unsettled
+                    stats = self._journal_stats(index)
+                    dropped += stats.dropped + unsettled
+                    if (note := stats.loss_note()) is not None:
+                        losses.append(note)
                     if unsettled:  # still being served (a hang): never in this run's journal
                         self._log(
                             f"replica r{index}: {unsettled} attempt(s) still without a journal "
@@ -485,7 +493,7 @@ class KindSubstrate(SubstrateLifecycle):
                 self.workdir / f"harness-traffic-r{index}.ndjson",
             )
             out.append(clean)
-        return out, dropped
+        return out, dropped, losses
 
     # -- the load ----------------------------------------------------------------------------
 
@@ -517,12 +525,13 @@ class KindSubstrate(SubstrateLifecycle):
             [cmd], env=env, records=records, background=[probe.run, self._pull_loop]
         )
         time.sleep(1.0)  # late retries land in the journals first
-        journals, dropped = self._collect_journals()
+        journals, dropped, losses = self._collect_journals()
         tol = probe.epsilon(self.workdir, journals, [(w.start_us, w.end_us) for w in self._down])
         return Artifacts(
             journal_paths=journals,
             client_records_path=records,
             dropped_attempts=dropped,
+            journal_notes=losses,
             epsilon_s=tol.epsilon_s,
             epsilon_evidence=tol.evidence + " (host → kind NodePort → pod)",
             lateness_slack_s=tol.lateness_slack_s,

@@ -282,12 +282,13 @@ class LocalSubstrate(SubstrateLifecycle):
             commands, env=env, records=records, background=[probe.run], watch=self._must_be_alive
         )
         self._settle()
-        journals, dropped = self._collect_journals()
+        journals, dropped, losses = self._collect_journals()
         tol = probe.epsilon(self.workdir, journals, [(w.start_us, w.end_us) for w in self._down])
         return Artifacts(
             journal_paths=journals,
             client_records_path=records,
             dropped_attempts=dropped,
+            journal_notes=losses,
             epsilon_s=tol.epsilon_s,
             epsilon_evidence=tol.evidence,
             lateness_slack_s=tol.lateness_slack_s,
@@ -326,14 +327,19 @@ class LocalSubstrate(SubstrateLifecycle):
         t = timeouts.TIMEOUTS
         wait_until(still, timeout_s=t.journal_settle_s, interval_s=t.journal_settle_interval_s)
 
-    def _collect_journals(self) -> tuple[list[Path], int]:
-        """Split the harness's own traffic out of each raw journal; sum the dropped counts."""
+    def _collect_journals(self) -> tuple[list[Path], int, list[str]]:
+        """Split the harness's own traffic out of each raw journal; sum the dropped counts; one
+        line per replica that lost records to a write error (``JournalStats.loss_note``)."""
         out: list[Path] = []
         dropped = 0
+        losses: list[str] = []
         for index in range(len(self.backends)):
             if index not in self._killed:
                 try:
-                    dropped += self._journal_dropped(index)
+                    stats = self._replica(index).admin.stats()
+                    dropped += stats.dropped
+                    if (note := stats.loss_note()) is not None:
+                        losses.append(note)
                 except (requests.RequestException, AdminError) as exc:
                     raise self._failed(
                         "backends", f"backend r{index} did not report its journal: {exc}"
@@ -344,7 +350,7 @@ class LocalSubstrate(SubstrateLifecycle):
             own = self.workdir / f"harness-traffic-r{index}.ndjson"
             split_journal(raw, clean, calib, own)
             out.append(clean)
-        return out, dropped
+        return out, dropped, losses
 
 
 _IS_A_SUBSTRATE: type[Substrate] = LocalSubstrate  # mypy checks it keeps the protocol

@@ -12,16 +12,13 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import BadInput
 from harness.suts.process import LaunchPlan
 from harness.suts.spec import CommandSut
-from harness.suts.templating import render_command
-
-_PYTHON_WORDS = frozenset({"{python}", "{{python}}"})
+from harness.suts.templating import fill_command_only, render_command
 
 
 def program(spec: CommandSut) -> str | None:
@@ -33,7 +30,7 @@ def program(spec: CommandSut) -> str | None:
         return None
     if not argv:
         return None
-    return sys.executable if argv[0] in _PYTHON_WORDS else argv[0]
+    return fill_command_only(argv[0])
 
 
 def program_missing(spec: CommandSut, base_dir: Path | None) -> str | None:

@@ -118,9 +118,29 @@ def replica_values(upstreams: Sequence[str]) -> list[dict[str, str]]:
     return rows
 
 
+def command_only_values() -> dict[str, str]:
+    """Values of the names only a command template has (``python``: the harness's own
+    interpreter, ``sys.executable``); known before any port or upstream is."""
+    return {"python": sys.executable}
+
+
 def command_values(listen: tuple[str, int], upstreams: Sequence[str]) -> dict[str, str]:
     """Values of a command template's placeholders: the global ones and ``python``."""
-    return {**global_values(listen, upstreams), "python": sys.executable}
+    return {**global_values(listen, upstreams), **command_only_values()}
+
+
+def _fill_command_word(word: str, values: Mapping[str, str]) -> str:
+    """``word`` with its double- and single-brace command placeholders filled from ``values``;
+    a name ``values`` lacks stays as written."""
+    word = _DOUBLE.sub(lambda m: values.get(m.group(1), m.group(0)), word)
+    return _SINGLE.sub(lambda m: values.get(m.group(1), m.group(0)), word)
+
+
+def fill_command_only(word: str) -> str:
+    """``word`` (one argv element of a command template) with the command-only names filled
+    (``{python}``, ``{{python}}``), other placeholders left as written: what can be known of a
+    command's program before the run chooses ports and upstreams."""
+    return _fill_command_word(word, command_only_values())
 
 
 def _allowed_text() -> str:
@@ -234,8 +254,7 @@ def render_command(
     """Split a command template into argv (:func:`command_argv`) and fill single- and
     double-brace placeholders."""
     values = command_values(listen, upstreams)
-    filled = []
-    for arg in command_argv(template, source=source, field=field):
-        arg = _fill(arg, values)
-        filled.append(_SINGLE.sub(lambda m: values[m.group(1)], arg))
-    return filled
+    return [
+        _fill_command_word(arg, values)
+        for arg in command_argv(template, source=source, field=field)
+    ]

@@ -10,9 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import BadInput
+from harness.suts.command import program
+from harness.suts.spec import CommandSut
 from harness.suts.templating import (
     ALLOWED_NAMES,
     command_argv,
+    fill_command_only,
     render_command,
     render_lines,
     render_template,
@@ -203,6 +206,16 @@ def test_unknown_single_brace_name_is_refused(template: str, written: str) -> No
 def test_command_python_is_the_harness_interpreter(word: str) -> None:
     argv = render_command(f"{word} proxy.py --listen {{listen}}", listen=LISTEN, upstreams=UPS)
     assert argv == [sys.executable, "proxy.py", "--listen", "127.0.0.1:8080"]
+
+
+@pytest.mark.parametrize("word", ["{python}", "{{python}}", "{{ python }}"])
+def test_the_program_is_filled_by_the_same_rule_as_the_command(word: str) -> None:
+    """``command.program`` (the "is it installed?" hint) and ``render_command`` agree on every
+    spelling of ``{python}``: one rule, in templating."""
+    spec = CommandSut(command=f"'{word}' proxy.py {{listen}}")
+    argv = render_command(spec.command, listen=LISTEN, upstreams=UPS)
+    assert program(spec) == argv[0] == sys.executable
+    assert fill_command_only("{listen}:{{upstream}}") == "{listen}:{{upstream}}"
 
 
 def test_python_is_a_command_name_only() -> None:

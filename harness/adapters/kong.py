@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from harness.adapters._gateway_common import (
     Notes,
@@ -173,11 +174,21 @@ _OTHER_SERVICE_FIELDS = frozenset(  # services.lua, plus the declarative url, ro
 
 
 class _Settings:
-    """The four service fields, each a Value (or None when absent), plus how to name them."""
+    """The four service fields, each a Value (or None when absent), plus how to name them; for a
+    declarative config also the config and its judged service (the one place that chooses it)."""
 
-    def __init__(self, fields: dict[str, Value | None], names: dict[str, str]) -> None:
+    def __init__(
+        self,
+        fields: dict[str, Value | None],
+        names: dict[str, str],
+        *,
+        config: Value | None = None,
+        service: Value | None = None,
+    ) -> None:
         self.fields = fields
         self.names = names
+        self.config = config
+        self.service = service
 
 
 def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
@@ -205,7 +216,7 @@ def load(path: Path, context: AdapterContext) -> AdaptedPolicy:
     read_timeout_s = timeouts["read_timeout"] / 1000
     different = context.upstream_servers != 1
     _quirks(settings, notes, context, read_timeout_s)
-    _health_checks(docs, notes, context)
+    _health_checks(docs, settings, notes, context)
     policy = RetryPolicy(
         system=SYSTEM,
         max_retries=retries,
@@ -242,7 +253,8 @@ def _declarative(docs: list[Value], notes: Notes) -> _Settings | None:
             hint = SERVICE_HINTS.get(key) or f"did you mean {close!r}?"
             raise child.error(f"unknown field (Kong refuses it); {hint}")
     fields = {name: service.get(name) for name in ("retries", *_TIMEOUTS)}
-    return _Settings(fields, {name: service.child_path(name) for name in fields})
+    names = {name: service.child_path(name) for name in fields}
+    return _Settings(fields, names, config=config, service=service)
 
 
 def _kubernetes(docs: list[Value], notes: Notes) -> _Settings | None:
@@ -461,11 +473,13 @@ _HEALTH_REASON = (
 _THRESHOLDS = ("http_failures", "tcp_failures", "timeouts", "httpFailures", "tcpFailures")
 
 
-def _health_checks(docs: list[Value], notes: Notes, context: AdapterContext) -> None:
+def _health_checks(
+    docs: list[Value], settings: _Settings, notes: Notes, context: AdapterContext
+) -> None:
     """Not judged (retry count and, with several targets, the upstream): health checks that can
     mark a target unhealthy.
 
-    Read from a declarative config's ``upstreams[]`` (only the upstream the first service's
+    Read from the declarative config's ``upstreams[]`` (only the upstream the judged service's
     host names: Kong sends the service there), from every ``KongUpstreamPolicy``
     ``spec.healthchecks`` and every ``KongIngress`` ``upstream.healthchecks`` (which Service
     uses them is not resolved: a conservative choice, a policy in the file is assumed to
@@ -473,10 +487,10 @@ def _health_checks(docs: list[Value], notes: Notes, context: AdapterContext) -> 
     (Kong's docs: both 0 turns them off), passive ones when a ``passive.unhealthy`` threshold
     is above 0 (all 0, the default, turns them off). Defaults (no ``healthchecks``): off."""
     blocks: list[Value] = []
-    for config in (d for d in docs if "_format_version" in d.data):
-        host = _first_service_host(config)
-        upstreams = config.get("upstreams")
-        for upstream in upstreams.elements() if upstreams is not None else []:
+    host = _service_host(settings.service) if settings.service is not None else None
+    upstreams = settings.config.get("upstreams") if settings.config is not None else None
+    if host is not None and upstreams is not None:
+        for upstream in upstreams.elements():
             name = upstream.get("name")
             checks = upstream.get("healthchecks")
             if checks is not None and name is not None and name.data == host:
@@ -522,16 +536,11 @@ def _positive(value: Value) -> bool:
     return value.as_float(minimum=0) > 0
 
 
-def _first_service_host(config: Value) -> str | None:
-    """The host of the declarative config's first service (``host``, else ``url``'s host)."""
-    services = config.get("services")
-    if services is None or not services.elements():
-        return None
-    service = services.elements()[0]
+def _service_host(service: Value) -> str | None:
+    """A declarative service's host: ``host``, else the host of ``url`` (as
+    ``urllib.parse.urlsplit`` reads it: no user info, no port)."""
     host = service.get("host")
     if host is not None:
         return str(host.data)
     url = service.get("url")
-    if url is None:
-        return None
-    return re.sub(r"^[a-z]+://", "", str(url.data)).split("/", 1)[0].split(":", 1)[0]
+    return None if url is None else urlsplit(str(url.data)).hostname

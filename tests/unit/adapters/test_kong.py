@@ -288,6 +288,17 @@ def test_health_checks_that_are_off_or_elsewhere_stay_judged(
     assert not load_text(kong.load, _with_upstream(checks, name=name)).policy.not_judged
 
 
+@pytest.mark.parametrize("url", ["http://user:secret@b:80/api", "https://b:8443", "http://b"])
+def test_the_judged_services_url_names_its_upstream(url: str) -> None:
+    """The upstream is the one the judged service's ``url`` host names, read as a URL (user info
+    and port are not part of the host): the hand-made parse took
+    ``user`` for the host and judged a health-checked service as if it had no checks."""
+    text = _with_upstream({"passive": {"unhealthy": {"http_failures": 3}}})
+    text = text.replace("http://b:80", url)
+    [entry] = load_text(kong.load, text).policy.not_judged
+    assert entry.native.startswith("upstreams[0].healthchecks.passive.unhealthy")
+
+
 def test_kong_upstream_policy_health_checks_are_not_judged() -> None:
     text = dump(
         {

@@ -27,17 +27,16 @@ if TYPE_CHECKING:
 
 
 def _explain(results: list[CheckResult]) -> str:
-    from harness.report.formatting import sample_group
+    from harness.report.formatting import sample_group, test_text
 
     lines: list[str] = []
     for r in results:
         lines.append(f"[{r.outcome.value}] {r.name}: {r.summary}")
         if r.stat is not None:
             s = r.stat
-            on = f" on {s.label}" if s.label else ""
             of = f", {group}" if (group := sample_group(s)) else ""
             lines.append(
-                f"    {s.test}{on}: p={s.p_value:.3g}, n={s.n} (planned {s.n_planned}{of}), "
+                f"    {test_text(s)}: p={s.p_value:.3g}, n={s.n} (planned {s.n_planned}{of}), "
                 f"α={s.alpha:.3g}"
             )
         lines += [f"    {e}" for e in r.evidence[:8]]

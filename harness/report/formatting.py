@@ -39,6 +39,12 @@ def sample_group(stat: Statistic) -> str | None:
     return stat.n_label if stat.n_label != stat.label else None
 
 
+def test_text(stat: Statistic) -> str:
+    """The test and the group (or retry index) its numbers are of, when the check tested
+    several, e.g. ``exact binomial on GET``; the test alone otherwise."""
+    return stat.test + (f" on {stat.label}" if stat.label else "")
+
+
 def sample_text(stat: Statistic) -> str:
     """``n=N/PLANNED``, naming its group when :func:`sample_group` does, e.g.
     ``n=120/300 (POST)``."""
@@ -53,7 +59,7 @@ def stat_line(stat: Statistic) -> str:
     nearest rejection and say so (``exact binomial on GET · p=0.002``), and ``n`` names its
     own group, which may differ (the one furthest below its plan)."""
     parts = [
-        stat.test + (f" on {stat.label}" if stat.label else ""),
+        test_text(stat),
         f"p={fmt_number(stat.p_value)}",
         sample_text(stat),
         f"α={fmt_number(stat.alpha)}",

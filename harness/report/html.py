@@ -23,6 +23,7 @@ from harness.report.formatting import (
     outcome_counts,
     sample_group,
     stat_line,
+    test_text,
 )
 from harness.report.plot_data import (
     ALERTS,
@@ -317,7 +318,7 @@ def _check_details(check: CheckResult) -> str:
     if check.stat is not None:
         s = check.stat
         rows = {
-            "test": s.test + (f" on {s.label}" if s.label else ""),
+            "test": test_text(s),
             "statistic": fmt_number(s.statistic),
             "p-value": fmt_number(s.p_value),
             "n / planned": f"{s.n} / {s.n_planned}"

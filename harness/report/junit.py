@@ -22,6 +22,7 @@ from harness.report.formatting import (
     outcome_counts,
     sample_group,
     stat_line,
+    test_text,
 )
 
 # Characters XML 1.0 forbids even escaped; a hostile request id must not make the file unreadable.
@@ -38,7 +39,9 @@ def _skip_message(check: CheckResult) -> str:
         if check.stat is not None:
             s = check.stat
             group = sample_group(s)
-            sample = f" (n={s.n} of {s.n_planned} planned" + (f", {group})" if group else ")")
+            sample = f" ({test_text(s)}: n={s.n} of {s.n_planned} planned" + (
+                f", {group})" if group else ")"
+            )
         return f"INCONCLUSIVE, not passed: too few samples to judge{sample}: {check.summary}"
     return f"not applicable: {check.summary}"
 

@@ -31,6 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.errors import BadInput, RunFailed
+from harness.seeds import SEED_MAX, SEED_RULE
 from harness.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, exit_code_for
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE = 0, 1, 2, 3
@@ -118,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--report-dir", type=Path, help="default: reports/<scenario name>")
     run.add_argument(
-        "--seed", type=_seed, help=f"override the scenario's load and fault seed (0..{2**63 - 1})"
+        "--seed", type=_seed, help=f"override the scenario's load and fault seed (0..{SEED_MAX})"
     )
     run.add_argument("--quiet", action="store_true", help="no progress, only the verdict")
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
@@ -156,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     conf = command("conformance", "run every shipped (or given) scenario")
     conf.add_argument("scenarios", nargs="*", type=Path, help=f"default: {SHIPPED_SCENARIOS}")
     conf.add_argument("--report-dir", type=Path, default=Path("reports"))
-    conf.add_argument("--seed", type=_seed, help=f"override every scenario's seed (0..{2**63 - 1})")
+    conf.add_argument("--seed", type=_seed, help=f"override every scenario's seed (0..{SEED_MAX})")
     conf.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     _substrate_args(conf)
 
@@ -199,8 +200,6 @@ def _seed(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        from harness.run import SEED_RULE
-
         raise argparse.ArgumentTypeError(f"{SEED_RULE} (got {text!r})") from None
 
 

@@ -34,6 +34,7 @@ from harness.scenario import (
     check_hangs_outlast_timeout,
     load_scenario,
 )
+from harness.seeds import SEED_MAX, SEED_RULE
 from harness.telemetry.check import alerts_check, telemetry_check
 from harness.telemetry.record import TelemetryRecord, load_record
 from harness.telemetry.session import load_with_telemetry
@@ -453,11 +454,6 @@ def check_sut_placeholders(scenario: Scenario) -> None:
             line=line,
             field=field,
         )
-
-
-SEED_MAX = 2**63 - 1
-SEED_RULE = f"must be an integer in 0..{SEED_MAX}"
-"""What ``--seed`` allows, as every refusal of it says."""
 
 
 def preflight(

@@ -72,6 +72,7 @@ from harness.input_errors import (
 )
 from harness.oracle.planner import DetectionGoals, Deviations
 from harness.policy.model import RetryPolicy
+from harness.seeds import SEED_MAX
 from harness.suts.spec import CommandSut, SutSpec
 from harness.suts.templating import command_argv
 from harness.telemetry.spec import TelemetrySpec
@@ -389,7 +390,7 @@ class Scenario(_Frozen):
         "inconclusive for another reason (a check below plan, a dropped journal record, the "
         "harness's own self-check) or that judges what it should not",
     )
-    seed: int = Field(strict=True, default=0, ge=0, le=2**63 - 1)
+    seed: int = Field(strict=True, default=0, ge=0, le=SEED_MAX)
     backends: BackendsSpec = Field(default_factory=BackendsSpec)
     sut: SutSpec
     policy: PolicySpec

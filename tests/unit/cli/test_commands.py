@@ -266,3 +266,19 @@ def test_policy_show_wants_at_least_one_replica(
     assert exited.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "--replicas: must be an integer >= 1" in line
+
+
+@pytest.mark.parametrize("command", [["run", "x.yaml"], ["conformance"]])
+def test_seed_help_and_the_scenario_field_state_one_range(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--seed``'s help, its refusal and the scenario's ``seed:`` field share one bound."""
+    from harness.scenario import Scenario
+    from harness.seeds import SEED_MAX
+
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(0..{SEED_MAX})" in help_text
+    [bound] = [m.le for m in Scenario.model_fields["seed"].metadata if hasattr(m, "le")]
+    assert bound == SEED_MAX

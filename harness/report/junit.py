@@ -34,16 +34,20 @@ def _clean(text: str) -> str:
 
 
 def _skip_message(check: CheckResult) -> str:
+    """Why a check is a skip, in the check's own words: its outcome, then its summary (which
+    gives the reason: a sample below plan, a timer it cannot tell, too little judged, a
+    construct not judged); the sample size is added only when it is below plan."""
     if check.outcome is Outcome.INCONCLUSIVE:
-        sample = ""
-        if check.stat is not None:
-            s = check.stat
+        message = f"INCONCLUSIVE, not passed: {check.summary}"
+        s = check.stat
+        if s is not None and s.n < s.n_planned:
             group = sample_group(s)
-            sample = f" ({test_text(s)}: n={s.n} of {s.n_planned} planned" + (
+            message += f" ({test_text(s)}: n={s.n} of {s.n_planned} planned" + (
                 f", {group})" if group else ")"
             )
-        return f"INCONCLUSIVE, not passed: too few samples to judge{sample}: {check.summary}"
-    return f"not applicable: {check.summary}"
+        return message
+    label = "not judged" if check.outcome is Outcome.NOT_JUDGED else "not applicable"
+    return check.summary if check.summary.startswith(label) else f"{label}: {check.summary}"
 
 
 def junit_tree(verdict: Verdict, *, suite_name: str | None = None) -> ET.ElementTree[ET.Element]:

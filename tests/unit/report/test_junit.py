@@ -5,7 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.oracle.verdict import Outcome, Verdict
+from harness.oracle.aspects import not_judged_result
+from harness.oracle.verdict import CheckKind, CheckResult, Outcome, Statistic, Verdict
+from harness.policy.model import Aspect, RetryPolicy, Unmodelled
 from harness.report.junit import write_junit
 from tests.unit.report.sample_verdicts import HOSTILE_ID, verdict
 
@@ -91,3 +93,50 @@ def test_all_pass_has_no_failures(tmp_path: Path) -> None:
     _, suite = _suite(tmp_path, v)
     assert suite.get("failures") == "0"
     assert not list(suite.iter("failure"))
+
+
+def test_a_skip_says_why_in_the_checks_own_words(tmp_path: Path) -> None:
+    """JUnit is what CI users read first: an inconclusive check says its own reason (only one
+    below plan names its sample), and a not-judged one says "not judged", not "not applicable"
+    (it used to be "too few samples to judge" for every inconclusive check)."""
+    policy = RetryPolicy(
+        system="haproxy",
+        max_retries=2,
+        not_judged=(
+            Unmodelled(
+                aspects=frozenset({Aspect.MAX_RETRIES}),
+                native="server b1 ... check",
+                reason="a health check can mark the server DOWN",
+                location="haproxy.cfg:12",
+            ),
+        ),
+    )
+    not_judged = not_judged_result("attempts_bound", policy)
+    assert not_judged is not None
+    stat = Statistic(test="G-test", p_value=0.4, n=500, n_planned=400, alpha=0.001)
+    blind = CheckResult(
+        name="stop_on_success",
+        title="Stop on success",
+        kind=CheckKind.INVARIANT,
+        outcome=Outcome.INCONCLUSIVE,
+        summary="cannot tell: the lateness slack is as large as the per-try timeout",
+    )
+    share = CheckResult(
+        name="attempt_distribution",
+        title="Attempt distribution",
+        kind=CheckKind.STATISTICAL,
+        outcome=Outcome.INCONCLUSIVE,
+        summary="judged only 22 of 1000 eligible requests",
+        stat=stat,
+    )
+    v = verdict().model_copy(update={"checks": [not_judged, blind, share]})
+    _, suite = _suite(tmp_path, v)
+    messages = {
+        c.get("name"): (c.find("skipped").get("message") or "")  # type: ignore[union-attr]
+        for c in suite.findall("testcase")
+    }
+    assert messages["attempts_bound"] == not_judged.summary
+    assert messages["attempts_bound"].startswith("not judged: the haproxy config has 1")
+    assert messages["stop_on_success"] == f"INCONCLUSIVE, not passed: {blind.summary}"
+    assert messages["attempt_distribution"] == f"INCONCLUSIVE, not passed: {share.summary}"
+    assert not any("too few samples" in m for m in messages.values())

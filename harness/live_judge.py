@@ -21,7 +21,8 @@ Inputs, all in the session folder:
   ``{"kind": "faults", "before_us", "after_us", "profile", "errors"}`` lines;
 - the client records Locust writes (``client-records*.ndjson``);
 - the attempt journals, pulled from every replica's admin API (``GET /journal`` with a cursor);
-- calibration pairs (:class:`~harness.substrates.calibration.TimingProbe`) for ε.
+- calibration pairs (:class:`~harness.substrates.calibration.TimingProbe`) for ε; an epoch's
+  folder gets only those inside its own load (``JournalPuller.calibration_within``).
 
 Output: ``live.json`` (what the Retries tab shows) and ``epochs/epoch-<k>/run/`` plus
 ``verdict.json`` per epoch. Requests that ended less than ``settle_s`` ago are *pending*: a
@@ -52,7 +53,7 @@ from harness.policy.expectations import delay_window
 from harness.report.json_report import write_json
 from harness.run import manifest_for, save_inputs, verify_run_dir
 from harness.scenario import Scenario
-from harness.substrates.calibration import run_tolerances
+from harness.substrates.calibration import load_span, run_tolerances
 from harness.traffic import kind_of
 
 CONTROL_FILE = "control.ndjson"
@@ -139,7 +140,8 @@ class JournalPuller:
     def __init__(self, admins: Sequence[AdminClient]) -> None:
         self.admins = list(admins)
         self.cursors: list[str | None] = [None] * len(self.admins)
-        self.calibration: list[list[bytes]] = [[] for _ in self.admins]
+        # Each calibration line with its (arrival_us, end_us): an epoch takes the lines of its load.
+        self.calibration: list[list[tuple[int, int, bytes]]] = [[] for _ in self.admins]
         self.harness: list[list[bytes]] = [[] for _ in self.admins]
         self.per_replica: list[dict[str, list[bytes]]] = [defaultdict(list) for _ in self.admins]
         self.errors: list[str] = []
@@ -158,13 +160,26 @@ class JournalPuller:
                         rid = rec.get("request_id")
                         kind = kind_of(rid)
                         if kind == "calibration":
-                            self.calibration[i].append(line)
+                            when = (int(rec["arrival_us"]), int(rec["end_us"]))
+                            self.calibration[i].append((*when, line))
                         elif kind == "harness":
                             self.harness[i].append(line)
                         else:
                             self.per_replica[i][str(rid)].append(line)
             except (requests.RequestException, AdminError) as exc:
                 self.errors.append(f"replica r{i}: journal not fetched: {exc}")
+
+    def calibration_within(self, replica: int, span: tuple[int, int] | None) -> bytes:
+        """Replica ``replica``'s calibration lines that overlap ``span`` (µs, ``load_span`` of
+        an epoch's client records): every line of a pair ``zero_delay_gaps`` keeps for that
+        span (its first attempt ends inside it, its second arrives inside it), so ε is the same
+        as from the whole session's lines; without a span, none."""
+        if span is None:
+            return b""
+        lo, hi = span
+        return b"".join(
+            line for arrival, end, line in self.calibration[replica] if arrival <= hi and end >= lo
+        )
 
     def dropped(self) -> int:
         total = 0
@@ -334,11 +349,13 @@ class LiveJudge:
         tmp.mkdir(parents=True)
         records = tmp / "client-records.ndjson"
         records.write_bytes(b"".join(self.reader.lines[i] for i in rows))
+        span = load_span(records)  # the epoch's load: only its calibration pairs make its ε
         journals: list[str] = []
         for r, per in enumerate(self.puller.per_replica):
             name = f"journal-r{r}.ndjson"
             (tmp / name).write_bytes(b"".join(line for rid in ids for line in per.get(rid, ())))
-            (tmp / f"calibration-r{r}.ndjson").write_bytes(b"".join(self.puller.calibration[r]))
+            calibration = self.puller.calibration_within(r, span)
+            (tmp / f"calibration-r{r}.ndjson").write_bytes(calibration)
             (tmp / f"harness-traffic-r{r}.ndjson").write_bytes(b"".join(self.puller.harness[r]))
             journals.append(name)
         paths = [tmp / j for j in journals]

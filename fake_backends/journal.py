@@ -12,7 +12,10 @@ Writing (per attempt, any worker, any thread):
 * Neither ever raises: a journal that cannot be written (``OSError``: ENOSPC on a full disk,
   EIO, EDQUOT, ...) must not change what the SUT sees, so the attempt is still served exactly as
   decided, and its lost record is counted in the replica's shared state (all workers, kept
-  across a restart; :meth:`Journal.unjournaled`). ``dropped()`` counts these too, so the
+  across a restart; :meth:`Journal.unjournaled`). A write that failed part way leaves a torn
+  fragment at the end of the journal: the next record written starts with a newline, so the
+  fragment is a line of its own (not JSON; readers leave it out, it is counted as lost) and no
+  whole record is spoiled by it. ``dropped()`` counts these too, so the
   harness never reads a journal that lacks them as complete (an attempt with no record looks
   like an answer the SUT made up, or a retry it never sent).
 
@@ -35,13 +38,22 @@ import orjson
 from fake_backends import process_id
 from fake_backends.records import JournalStats
 from fake_backends.shared_state import (
+    FRAGMENTS_OFFSET,
     JOURNAL_GEN_OFFSET,
     LOST_AFTER_SEQ_OFFSET,
     LOST_BEFORE_SEQ_OFFSET,
     LOST_ERRNO_OFFSET,
+    TORN_OFFSET,
     SharedState,
 )
 
+_LOSS_WORDS = (
+    LOST_AFTER_SEQ_OFFSET,
+    LOST_BEFORE_SEQ_OFFSET,
+    LOST_ERRNO_OFFSET,
+    TORN_OFFSET,
+    FRAGMENTS_OFFSET,
+)
 DEFAULT_PAGE_BYTES = 4 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 
@@ -127,14 +139,23 @@ class Journal:
         if seq > self.cap or seq <= 0:
             return False
         line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        torn = self._state.read_word(TORN_OFFSET)
+        if torn:  # end the torn fragment's line first: this record stays whole
+            line = b"\n" + line
+        written = 0
         try:
             fd, _ = self._fds()
             written = os.write(fd, line)
             while written < len(line):  # only on a full disk or a signal
                 written += os.write(fd, line[written:])
         except OSError as exc:
+            if written:
+                self._state.set_word(TORN_OFFSET, 1)
+                self._state.add(FRAGMENTS_OFFSET)
             self._lose(LOST_AFTER_SEQ_OFFSET, exc)
             return False
+        if torn:
+            self._state.set_word(TORN_OFFSET, 0)
         return True
 
     def _lose(self, offset: int, exc: OSError) -> None:
@@ -159,10 +180,13 @@ class Journal:
         return self._state.read_word(JOURNAL_GEN_OFFSET)
 
     def clear(self) -> None:
-        """Empty the journal and its sequence, and start a new generation."""
+        """Empty the journal and its sequence, and start a new generation (with no lost
+        record, torn fragment or cap overflow counted)."""
         with self._state.locked():
             os.truncate(self.path, 0)
             os.truncate(self.seq_path, 0)
+            for offset in _LOSS_WORDS:
+                self._state.set_word(offset, 0)
             self._state.bump(JOURNAL_GEN_OFFSET)
         with self._count_lock:
             self._counted = (-1, 0, 0)
@@ -181,6 +205,10 @@ class Journal:
         return max(0, reserved - self.recorded() - lost)
 
     def recorded(self) -> int:
+        """Number of records in the journal: its complete lines, less the torn fragments."""
+        return max(0, self._lines() - self._state.read_word(FRAGMENTS_OFFSET))
+
+    def _lines(self) -> int:
         """Number of complete lines in the journal (counted incrementally)."""
         with self._count_lock:
             gen = self.generation

@@ -1,12 +1,14 @@
-"""State shared by the gunicorn workers of one replica: the current fault profile.
+"""State shared by the gunicorn workers of one replica: the current fault profile, and the
+journal's generation and counts of lost records.
 
-A replica's state directory holds ``state.bin``, a 40-byte file every worker maps with
+A replica's state directory holds ``state.bin``, a 56-byte file every worker maps with
 ``mmap``, of little-endian unsigned words: bytes 0..7 are the profile generation, 8..15 the
 journal generation, 16..23 and 24..31 the attempts whose journal record was lost to a write
 error after / before their arrival number was taken, 32..39 the errno of the last such error
-(:meth:`fake_backends.journal.Journal.unjournaled`). The file's blocks exist from the start, so
-these counts can still be kept on a full disk. Profile generation ``g`` lives in
-``profiles/<g>.json``.
+(:meth:`fake_backends.journal.Journal.unjournaled`), 40..47 whether the journal ends in a torn
+record (a write that failed part way), 48..55 how many such fragments the journal holds. The
+file's blocks exist from the start, so these counts can still be kept on a full disk. Profile
+generation ``g`` lives in ``profiles/<g>.json``.
 
 ``PUT /faults`` (served by any worker) writes the next profile file, then bumps the generation
 under ``flock(state.lock)``. Each attempt reads the 8-byte generation from the map (no system
@@ -34,7 +36,9 @@ JOURNAL_GEN_OFFSET = 8
 LOST_AFTER_SEQ_OFFSET = 16
 LOST_BEFORE_SEQ_OFFSET = 24
 LOST_ERRNO_OFFSET = 32
-_STATE_SIZE = 40
+TORN_OFFSET = 40
+FRAGMENTS_OFFSET = 48
+_STATE_SIZE = 56
 _KEPT_ON_RESTART = slice(LOST_AFTER_SEQ_OFFSET, _STATE_SIZE)
 
 

@@ -52,13 +52,22 @@ def kind_of(request_id: object) -> str | None:
     return "calibration" if request_id.startswith(CALIBRATION_PREFIX) else "harness"
 
 
+def _torn(line: bytes, exc: orjson.JSONDecodeError) -> bool:
+    """``line`` is a JSON object cut short: it starts one and the data ends inside it."""
+    body = line.rstrip()
+    return body.startswith(b"{") and exc.pos >= len(body)
+
+
 def split_journal(raw: Path, clean: Path, calibration: Path, harness: Path) -> None:
     """Copy the whole lines of a raw journal: load attempts to ``clean``, calibration probes to
     ``calibration``, other harness probes (readiness) to ``harness``.
 
     A line without a final newline (a record being written when a replica was killed) is not a
-    whole attempt and is dropped. The request id is parsed, never matched as bytes, so any JSON
-    spacing works.
+    whole attempt and is dropped, as is a torn record: a line that is a JSON object cut short
+    (the fragment of a record whose write failed part way, e.g. on a full disk; the backend
+    counted that attempt as unjournaled, part of its dropped count: ``fake_backends.journal``).
+    Any other line that is not JSON goes to ``clean``, where the oracle's loader names it. The
+    request id is parsed, never matched as bytes, so any JSON spacing works.
     """
     with (
         raw.open("rb") as src,
@@ -70,9 +79,12 @@ def split_journal(raw: Path, clean: Path, calibration: Path, harness: Path) -> N
             if not line.endswith(b"\n"):
                 continue
             try:
-                rid = orjson.loads(line).get("request_id")
-            except orjson.JSONDecodeError:
-                rid = None
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                if _torn(line, exc):
+                    continue
+                obj = None
+            rid = obj.get("request_id") if isinstance(obj, dict) else None
             kind = kind_of(rid)
             (cal if kind == "calibration" else own if kind == "harness" else dst).write(line)
 

@@ -8,9 +8,11 @@ answer when ``reserve`` raised, and lost the records of answers it had sent).
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from flask.testing import FlaskClient
 
@@ -112,3 +114,41 @@ def test_the_attempt_is_still_answered_as_decided_and_counted(tmp_path: Path, fu
     assert stats.unjournaled_error is not None and stats.unjournaled_error.startswith(ENOSPC)
     metrics = client.get("/metrics", environ_overrides=ADMIN).text
     assert 'fake_backend_journal_dropped{replica="r1"} 2.0' in metrics
+
+
+def test_a_write_torn_part_way_spoils_no_other_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk can take part of a record (a short write) and then refuse the rest: the
+    fragment must not run into the next record's line, and it is counted as lost, not as
+    recorded. The harness leaves the fragment out (harness.traffic.split_journal)."""
+    from fake_backends import journal as journal_module
+    from harness.traffic import split_journal
+
+    journal = _journal(tmp_path, seq_full=False, journal_full=False)
+    assert journal.write(journal.reserve(), {"request_id": "before", "attempt": 0})
+    real_write = journal_module.os.write
+    calls: list[int] = []
+
+    def short_then_full(fd: int, data: bytes) -> int:
+        if fd != journal._fd:
+            return real_write(fd, data)
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[:7])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(journal_module.os, "write", short_then_full)
+    assert not journal.write(journal.reserve(), {"request_id": "torn", "attempt": 0})
+    monkeypatch.setattr(journal_module.os, "write", real_write)
+    assert journal.write(journal.reserve(), {"request_id": "after", "attempt": 0})
+    stats = journal.stats()
+    assert (stats.recorded, stats.unjournaled, stats.dropped, stats.pending) == (2, 1, 1, 0)
+    raw = journal.path.read_bytes()
+    assert raw.count(b"\n") == 3 and raw.splitlines()[1] == b'{"reque'
+    clean, calib, own = (tmp_path / n for n in ("clean", "calib", "own"))
+    split_journal(journal.path, clean, calib, own)
+    kept = [orjson.loads(x)["request_id"] for x in clean.read_bytes().splitlines()]
+    assert kept == ["before", "after"]
+    journal.clear()
+    assert journal.stats().unjournaled == journal.stats().dropped == 0

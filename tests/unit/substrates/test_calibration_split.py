@@ -33,7 +33,13 @@ def test_probes_are_split_whatever_the_json_spacing(tmp_path: Path) -> None:
         "not json\n",
         _line(f"{READINESS_PREFIX}1-0", compact=False),
     ]
-    raw.write_text("".join(lines) + _line("cut-at-a-kill", compact=True).rstrip("\n"))
+    torn = _line("torn-on-a-full-disk", compact=True)[:20] + "\n"  # counted by the backend
+    raw.write_text(
+        "".join(lines[:3])
+        + torn
+        + "".join(lines[3:])
+        + _line("cut-at-a-kill", compact=True).rstrip("\n")
+    )
     split_journal(raw, clean, calib, own)
     assert calib.read_text().splitlines() == [lines[0].strip(), lines[1].strip()]
     assert clean.read_text().splitlines() == [x.strip() for x in lines[2:-1]]

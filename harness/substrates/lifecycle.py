@@ -312,10 +312,31 @@ class SubstrateLifecycle(ABC):
         finally:
             for worker in restarts:
                 worker.join()  # bounded: a restart waits for health within its own timeout
+            if any(w.kind == "pause" and w.end_us is None for w in self._down):
+                stop.wait()  # the load's end (set on every path out of _run_locust)
+                if not self._interrupted_at_us:
+                    self._resume_left_paused()
             for line in missed:
                 self._chaos_log.append(line)
                 self._log(f"chaos: {line}")
             self._chaos_not_applied = tuple(missed)
+
+    def _resume_left_paused(self) -> None:
+        """Resume every replica still paused when the load ended (a ``pause`` without a
+        ``resume``, or whose ``duration_s`` outlasts the load): a paused replica answers
+        nothing, its admin API included, so its journal could not be read and the run was lost
+        (tester6: exit 2 after 31 s, no verdict). Its down window closes here, after the load;
+        the chaos log says so."""
+        for window in list(self._down):
+            if window.kind != "pause" or window.end_us is not None:
+                continue
+            try:
+                self.resume_replica(int(window.replica.removeprefix("r")))
+                line = f"end of load: resume replica {window.replica} (still paused at the end)"
+            except Exception as exc:  # reported in the verdict notes, never dropped
+                line = f"end of load: resume replica {window.replica} FAILED: {exc}"
+            self._chaos_log.append(line)
+            self._log(f"chaos: {line}")
 
     def _await_first_request(
         self, stop: threading.Event, first_request: Callable[[], int | None], bound_s: float

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from fake_backends.profile import FaultProfile
+from harness.oracle.records import DownWindow
 from harness.scenario import ChaosOp
 from harness.substrates.calibration import wall_us
 from harness.substrates.lifecycle import SubstrateLifecycle, first_request_us
@@ -41,6 +42,7 @@ class _Fake(SubstrateLifecycle):
         self._chaos_log = []
         self._profiles = {}
         self._killed = set()
+        self._down = []
         self.t0 = time.monotonic()
         self.done: dict[str, float] = {}
 
@@ -57,9 +59,14 @@ class _Fake(SubstrateLifecycle):
 
     def pause_replica(self, index: int) -> None:
         self._at(f"pause r{index}")
+        self._down.append(DownWindow(replica=f"r{index}", kind="pause", start_us=wall_us()))
 
     def resume_replica(self, index: int) -> None:
         self._at(f"resume r{index}")
+        self._down = [
+            w.model_copy(update={"end_us": wall_us()}) if w.replica == f"r{index}" else w
+            for w in self._down
+        ]
 
     def up(self) -> None:
         pass
@@ -197,7 +204,7 @@ def test_the_timeline_counts_from_the_first_request_not_from_its_own_start(
     loop.join(10)
     assert not loop.is_alive()
     assert sub.done["pause r1"] >= 0.35 + 0.2 - 0.02, sub.done
-    [entry] = sub._chaos_log
+    entry = sub._chaos_log[0]  # then the resume at the end of the load (no resume op)
     match = re.fullmatch(r"t=(\d+\.\d\d)s pause replica r1", entry)
     assert match is not None and float(match[1]) >= 0.2, entry  # time since the first request
 
@@ -243,3 +250,40 @@ def test_an_interruption_before_the_first_request_says_so() -> None:
         "kill replica r1 at t=2 s never ran: the run was interrupted before the load's first "
         "request",
     )
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        ChaosOp(at_s=0.05, action="pause", replica=1),  # no resume at all
+        ChaosOp(at_s=0.05, action="pause", replica=1, duration_s=30),  # outlasts the load
+    ],
+)
+def test_a_replica_left_paused_is_resumed_when_the_load_ends(op: ChaosOp) -> None:
+    """tester6 (high): a pause with no resume, or one outlasting the load, left the replica
+    stopped; its journal could not be read and the run ended in exit 2 after 31 s with no
+    verdict. The timeline resumes it when the load ends and says so."""
+    sub = _Fake([op])
+    stop = threading.Event()
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop, _started_now(), 10.0))
+    loop.start()
+    time.sleep(0.3)
+    stop.set()  # the load ended
+    loop.join(10)
+    assert "pause r1" in sub.done and "resume r1" in sub.done
+    assert sub.done["resume r1"] >= 0.3
+    [window] = sub._down
+    assert window.end_us is not None
+    assert sub._chaos_log[-1] == "end of load: resume replica r1 (still paused at the end)"
+
+
+def test_an_interrupted_run_leaves_the_pause_to_the_teardown() -> None:
+    sub = _Fake([ChaosOp(at_s=0.05, action="pause", replica=1)])
+    stop = threading.Event()
+    loop = threading.Thread(target=sub._chaos_loop, args=(stop, _started_now(), 10.0))
+    loop.start()
+    time.sleep(0.3)
+    sub._note_interruption()
+    stop.set()
+    loop.join(10)
+    assert "resume r1" not in sub.done

@@ -35,7 +35,9 @@ def test_run_load_accounts_for_every_attempt(tmp_path: Path) -> None:
     scenario = scenario.model_copy(
         update={
             "load": scenario.load.model_copy(update={"requests": 150, "users": 3}),
-            "chaos": [ChaosOp(at_s=0.5, action="set_faults", replica=1, profile=new_faults)],
+            # chaos counts from the load's first request: 150 requests take a few tenths of a
+            # second, so the op must come early in them to come at all
+            "chaos": [ChaosOp(at_s=0.02, action="set_faults", replica=1, profile=new_faults)],
         }
     )
     p0, a0, p1, a1 = free_ports(4)

@@ -416,6 +416,14 @@ class Scenario(_Frozen):
                     f"replica {op.replica} does not exist; allowed: 0..{self.backends.replicas - 1}"
                     " (backends.replicas)",
                 )
+            end = self.load.duration_s
+            if self.load.requests is None and end is not None and op.at_s >= end:
+                raise FieldError(  # a time-bound load ends duration_s after its first request
+                    ("chaos", i, "at_s"),
+                    f"{op.at_s:g} s is not before the end of the load, which is time-bound "
+                    f"(load.duration_s {end:g} s): the operation could never run; allowed: "
+                    f"0 <= at_s < {end:g}",
+                )
         source = self.policy.source
         system = SUT_KIND_SYSTEM.get(self.sut.kind)
         if source is not None and system is not None and source.system != system:

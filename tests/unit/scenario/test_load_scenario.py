@@ -170,6 +170,12 @@ def test_load_config_json_round_trips_through_file(tmp_path: Path) -> None:
             "chaos[0].replica",
             "allowed: 0..2",
         ),
+        (  # a chaos op at or after the end of a time-bound load could never run (tester6)
+            VALID.replace("requests: 500", "duration_s: 5"),
+            21,
+            "chaos[0].at_s",
+            "5 s is not before the end of the load, which is time-bound (load.duration_s 5 s)",
+        ),
         (  # per-action rule with its own field
             VALID.replace("action: kill", "action: set_faults"),
             21,

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.policy.model import RetryPolicy
+from harness.policy.model import Aspect, RetryPolicy
+
+FOREIGN_SERVER_ASPECTS = frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF})
+"""What a server in a SUT's config that is not one of the harness's backends (a literal
+address, not written with an upstream placeholder) leaves not judged, in every adapter: the
+SUT's attempts to it reach no journal, use up its retries, and sit unseen between the
+journaled attempts (client agreement follows from the retry count)."""
 
 
 class AdapterContext(BaseModel):

@@ -66,7 +66,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.adapters._common import note
-from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote, BodyLimit
+from harness.adapters.base import (
+    FOREIGN_SERVER_ASPECTS,
+    AdaptedPolicy,
+    AdapterContext,
+    AdapterNote,
+    BodyLimit,
+)
 from harness.adapters.caddyfile_lines import line_of
 from harness.durations import DurationError, caddy_seconds
 from harness.errors import BadInput, RunFailed
@@ -623,7 +629,7 @@ def _foreign_upstreams(
             location = f"{path}:{holding[0]}"
         out.append(
             Unmodelled(
-                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF}),
+                aspects=FOREIGN_SERVER_ASPECTS,
                 native=f"upstream {dial}",
                 reason=_FOREIGN_REASON,
                 location=location,

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from harness.adapters import haproxy_conditions as conditions
 from harness.adapters._common import note
-from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote
+from harness.adapters.base import FOREIGN_SERVER_ASPECTS, AdaptedPolicy, AdapterContext, AdapterNote
 from harness.adapters.haproxy_conditions import AclTable
 from harness.durations import DurationError, haproxy_seconds
 from harness.errors import BadInput
@@ -897,7 +897,7 @@ def _foreign_servers(
             continue
         out.append(
             Unmodelled(
-                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF}),
+                aspects=FOREIGN_SERVER_ASPECTS,
                 native=f"{text} in {backend.kind} {backend.name}",
                 reason=_FOREIGN_REASON,
                 location=f"{file}:{ln.line}",

@@ -63,7 +63,13 @@ from crossplane import parser as crossplane_parser
 from crossplane.errors import NgxParserBaseException  # type: ignore[import-untyped]
 
 from harness.adapters._common import note
-from harness.adapters.base import AdaptedPolicy, AdapterContext, AdapterNote, BodyLimit
+from harness.adapters.base import (
+    FOREIGN_SERVER_ASPECTS,
+    AdaptedPolicy,
+    AdapterContext,
+    AdapterNote,
+    BodyLimit,
+)
 from harness.durations import DurationError, nginx_seconds
 from harness.errors import BadInput
 from harness.policy.model import Aspect, Backoff, MethodRule, RetryOn, RetryPolicy, Unmodelled
@@ -871,7 +877,7 @@ def _foreign_servers(
             continue
         out.append(
             Unmodelled(
-                aspects=frozenset({Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF}),
+                aspects=FOREIGN_SERVER_ASPECTS,
                 native=f"{text} in {upstream.described}",
                 reason=_FOREIGN_REASON,
                 location=where,

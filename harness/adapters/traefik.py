@@ -47,7 +47,7 @@ from harness.adapters._gateway_common import (
     load_yaml_documents,
     status_range,
 )
-from harness.adapters.base import AdaptedPolicy, AdapterContext
+from harness.adapters.base import FOREIGN_SERVER_ASPECTS, AdaptedPolicy, AdapterContext
 from harness.errors import BadInput
 from harness.policy.model import (
     Aspect,
@@ -193,7 +193,7 @@ def _foreign_servers(path: Path, notes: Notes) -> None:
                     continue
                 notes.unmodelled(
                     url,
-                    (Aspect.MAX_RETRIES, Aspect.UPSTREAM, Aspect.BACKOFF),
+                    FOREIGN_SERVER_ASPECTS,
                     _FOREIGN_REASON,
                     source=_LB_DOC,
                     native=f"{url.path}: {url.data}",

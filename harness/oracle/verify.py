@@ -304,8 +304,10 @@ def _notes(
     ctx: CheckContext, attempts: AttemptTable, pending: Sequence[PendingStat], sp: SamplePlan
 ) -> list[str]:
     notes = [
-        f"timing tolerance ε = {ctx.epsilon_s * 1e3:.3f} ms, lateness slack "
-        f"{ctx.lateness_slack_s * 1e3:.3f} ms, early tolerance {EARLY_TOLERANCE_S * 1e3:g} ms "
+        f"timing tolerance ε = {ctx.epsilon_s * 1e3:.3f} ms (the late room of shapes: jitter, "
+        f"the lateness floor), lateness slack {ctx.lateness_slack_s * 1e3:.3f} ms (the room of "
+        f"single-sample judgements), early tolerance {EARLY_TOLERANCE_S * 1e3:g} ms (everything "
+        'early); how each is built: docs/VERIFICATION.md "How ε is built" '
         f"(harness.oracle.tolerances); family-wise α = {ctx.alpha:g} "
         f"over {sum(len(p.hypotheses) for p in pending)} statistical hypotheses (Holm)"
     ]

@@ -110,10 +110,13 @@ def loads(draw: st.DrawFn) -> LoadSpec:
 
 
 @st.composite
-def chaos_ops(draw: st.DrawFn, replicas: int) -> ChaosOp:
+def chaos_ops(draw: st.DrawFn, replicas: int, load_end_s: float | None) -> ChaosOp:
+    """``load_end_s``: a time-bound load's end, before which an operation must come (the
+    scenario refuses one that could never run)."""
     action = draw(st.sampled_from(["kill", "pause", "resume", "set_faults"]))
+    at_s = st.floats(0, 600) if load_end_s is None else st.floats(0, load_end_s, exclude_max=True)
     return ChaosOp(
-        at_s=draw(st.floats(0, 600)),
+        at_s=draw(at_s),
         action=action,
         replica=draw(st.integers(0, replicas - 1)),
         duration_s=None if action == "resume" else draw(st.none() | pos),
@@ -156,6 +159,8 @@ def scenarios(draw: st.DrawFn, config: Path) -> Scenario:
         policy = PolicySpec(source=PolicySource(system="x", file=config))
     if policy.source is not None and sut.kind == "haproxy":  # only its own system describes it
         policy = PolicySpec(source=PolicySource(system="haproxy", file=policy.source.file))
+    load = draw(loads())
+    end = load.duration_s if load.requests is None else None
     return Scenario(
         name=draw(st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,20}\Z")),
         description=draw(text),
@@ -169,8 +174,8 @@ def scenarios(draw: st.DrawFn, config: Path) -> Scenario:
         ),
         sut=sut,
         policy=policy,
-        load=draw(loads()),
-        chaos=draw(st.lists(chaos_ops(replicas), max_size=3)),
+        load=load,
+        chaos=draw(st.lists(chaos_ops(replicas, end), max_size=3)),
         checks=draw(checks()),
     )
 

@@ -182,17 +182,18 @@ def run_tolerances(
     larger: the tolerance errs wide) and the evidence says so.
     """
     paths = list(journals)
-    calibration = sorted(workdir.glob("calibration-r*.ndjson"))
+    pairs = _calibration_pairs(sorted(workdir.glob("calibration-r*.ndjson")))
+    sends = _first_sends(paths, client_records)
     span = load_span(client_records)
-    gaps = zero_delay_gaps(calibration, down, span)
-    forward = forward_latencies(paths, client_records, down)
+    gaps = _spans(pairs, down, span)
+    forward = _spans(sends, down)
     unfiltered: list[str] = []
     if down and not gaps.size:
-        gaps = zero_delay_gaps(calibration, (), span)
+        gaps = _spans(pairs, (), span)
         if gaps.size:
             unfiltered.append(f"zero-delay gaps ({gaps.size})")
     if down and not forward.size:
-        forward = forward_latencies(paths, client_records)
+        forward = _spans(sends)
         if forward.size:
             unfiltered.append(f"client→SUT→backend latencies ({forward.size})")
     return combine(gaps, forward, stamp_summary(paths), unfiltered=tuple(unfiltered))
@@ -343,6 +344,18 @@ def zero_delay_gaps(
     the load's first request and stops after its last answer; a pair during Locust's own
     start-up or the run's teardown measures CPU spikes no attempt of the run met (seen: 3-6 ms
     gaps there against a p95 of 0.7 ms during the load)."""
+    return _spans(_calibration_pairs(paths), down, span)
+
+
+def forward_latencies(
+    journals: list[Path], client_records: Path, down: Sequence[tuple[int, int | None]] = ()
+) -> np.ndarray:
+    """arrival(attempt 0) - client start for every logical request clear of ``down``, seconds."""
+    return _spans(_first_sends(journals, client_records), down)
+
+
+def _calibration_pairs(paths: list[Path]) -> list[tuple[int, int]]:
+    """(end of attempt 0, arrival of attempt 1) of each calibration pair, µs."""
     first_end: dict[str, int] = {}
     second_arrival: dict[str, int] = {}
     for path in paths:
@@ -356,20 +369,12 @@ def zero_delay_gaps(
                     first_end[rid] = rec["end_us"]
                 elif rec["attempt"] == 1:
                     second_arrival[rid] = rec["arrival_us"]
-    gaps = [
-        second_arrival[r] - first_end[r]
-        for r in second_arrival
-        if r in first_end
-        and _clear(first_end[r], second_arrival[r], down)
-        and (span is None or span[0] <= first_end[r] <= second_arrival[r] <= span[1])
-    ]
-    return np.asarray(gaps, dtype=np.float64) / 1e6
+    return [(first_end[r], a) for r, a in second_arrival.items() if r in first_end]
 
 
-def forward_latencies(
-    journals: list[Path], client_records: Path, down: Sequence[tuple[int, int | None]] = ()
-) -> np.ndarray:
-    """arrival(attempt 0) - client start for every logical request clear of ``down``, seconds."""
+def _first_sends(journals: list[Path], client_records: Path) -> list[tuple[int, int]]:
+    """(client start, arrival of attempt 0) of every logical request, µs; none that arrived
+    before its client's start (clock steps)."""
     arrival0: dict[str, int] = {}
     for path in journals:
         with path.open("rb") as f:
@@ -377,16 +382,29 @@ def forward_latencies(
                 rec = orjson.loads(line)
                 if rec.get("attempt") == 0 and rec.get("request_id"):
                     arrival0[rec["request_id"]] = rec["arrival_us"]
-    out: list[int] = []
+    out: list[tuple[int, int]] = []
     if client_records.exists():
         with client_records.open("rb") as f:
             for line in f:
                 rec = orjson.loads(line)
                 a = arrival0.get(rec["request_id"])
-                if a is not None and _clear(rec["start_us"], a, down):
-                    out.append(a - rec["start_us"])
-    arr = np.asarray(out, dtype=np.float64) / 1e6
-    return arr[arr >= 0]
+                if a is not None and a >= rec["start_us"]:
+                    out.append((rec["start_us"], a))
+    return out
+
+
+def _spans(
+    spans: list[tuple[int, int]],
+    down: Sequence[tuple[int, int | None]] = (),
+    within: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """hi - lo (seconds) of each (lo, hi) µs span clear of ``down`` and inside ``within``."""
+    kept = [
+        hi - lo
+        for lo, hi in spans
+        if _clear(lo, hi, down) and (within is None or within[0] <= lo <= hi <= within[1])
+    ]
+    return np.asarray(kept, dtype=np.float64) / 1e6
 
 
 def wall_us() -> int:
